@@ -1,0 +1,44 @@
+# tradeops: the commands people type.  `make help` lists them.
+# Every target creates the virtualenv and installs the pinned stack first
+# (nothing to do by hand on a fresh clone).
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+TRADEOPS := $(VENV)/bin/tradeops
+STAMP  := $(VENV)/.installed
+DEMO_DIR ?= demo
+DEMO_SESSIONS ?= 15
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo test run lab bench dashboard cron clean-demo
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 (or run make PYTHON=/path/to/python3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## create .venv and install the pinned stack
+
+demo: $(STAMP) ## run the main job end to end offline (demo data, SQLite) in ./demo
+	$(TRADEOPS) demo --workdir $(DEMO_DIR) --sessions $(DEMO_SESSIONS)
+
+test: $(STAMP) ## run the test suite (SQLite and PostgreSQL)
+	$(PY) -m pytest -q
+
+run: $(STAMP) ## the scheduled daily run in the current workspace
+	$(TRADEOPS) run daily --workdir .
+
+lab: $(STAMP) ## JupyterLab for research
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+bench: $(STAMP) ## benchmarks; figures go to BENCHMARKS.md
+	$(PY) -m tradeops.bench
+
+clean-demo: ## remove the demo workspace
+	rm -rf $(DEMO_DIR)

@@ -1,0 +1,482 @@
+"""Policy (config/policy.yml) and universe (config/universe.csv), validated on load.
+
+The policy is parsed into frozen pydantic models: unknown keys, wrong types
+and out-of-range values raise :class:`~tradeops.errors.ConfigError` with the
+dotted key, the offending value and the allowed range.  ``policy_hash`` and
+``file_sha256`` give the hashes the run manifest records.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from datetime import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Sessions = Annotated[int, Field(ge=1, le=5000)]
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class Schedule(_Model):
+    run_time: str = "07:30"
+    timezone: str = "Europe/London"
+    run_days: tuple[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], ...] = WEEKDAYS[:5]
+    exchange: str = "XNYS"
+
+    @field_validator("run_time")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        try:
+            time.fromisoformat(v)
+        except ValueError:
+            raise ValueError(f"must be HH:MM (00:00..23:59), got {v!r}") from None
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"must be an IANA time zone such as Europe/London, got {v!r}") from None
+        return v
+
+    @property
+    def run_clock(self) -> time:
+        return time.fromisoformat(self.run_time)
+
+
+class Rebalance(_Model):
+    frequency: Literal["daily", "weekly", "monthly"] = "weekly"
+
+
+class MomentumParams(_Model):
+    lookback_1w: Sessions = 5
+    lookback_4w: Sessions = 20
+    lookback_12w: Sessions = 60
+    volatility_window: Annotated[int, Field(ge=2, le=5000)] = 60
+    volume_window: Sessions = 20
+    reversal_window: Sessions = 5
+    weights: dict[Literal["mom_1w", "mom_4w", "mom_12w", "volatility", "liquidity", "reversal"], Annotated[float, Field(ge=-10, le=10)]] = Field(
+        default_factory=lambda: {"mom_1w": 0.1, "mom_4w": 0.3, "mom_12w": 0.4, "volatility": 0.1, "liquidity": 0.1, "reversal": 0.0}
+    )
+
+
+class RotationParams(_Model):
+    assets: tuple[str, ...] = ("SPY", "QQQ")
+    lookback_months: Annotated[int, Field(ge=1, le=24)] = 6
+    defensive_asset: str | None = None
+
+
+class Strategy(_Model):
+    signal: Literal["momentum", "rotation", "qlib_lgbm"] = "momentum"
+    momentum: MomentumParams = MomentumParams()
+    rotation: RotationParams = RotationParams()
+
+
+class Portfolio(_Model):
+    long_only: Literal[True] = True
+    instrument: Literal["underlying"] = "underlying"
+    leverage: Annotated[float, Field(ge=1.0, le=1.0)] = 1.0
+    risk_off_to_cash: bool = True
+    risk_off_ma_sessions: Annotated[int, Field(ge=2, le=1000)] = 200
+    risk_off_cash_fraction: Fraction = 1.0
+    target_positions: Annotated[int, Field(ge=1, le=100)] = 15
+    min_positions: Annotated[int, Field(ge=1, le=100)] = 10
+    max_positions: Annotated[int, Field(ge=1, le=100)] = 20
+    max_weight: Annotated[float, Field(gt=0.0, le=1.0)] = 0.10
+    min_cash_buffer: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.02
+    max_turnover: Annotated[float, Field(gt=0.0, le=2.0)] = 0.50
+    min_order_value: Annotated[Decimal, Field(ge=0, le=1_000_000)] = Decimal("25")
+    tiny_delta_value: Annotated[Decimal, Field(ge=0, le=1_000_000)] = Decimal("25")
+    tiny_delta_weight: Annotated[float, Field(ge=0.0, le=0.5)] = 0.005
+    fractional_units: bool = True
+    reinvest: Literal["all"] = "all"
+    no_buy: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _positions_order(self) -> "Portfolio":
+        if not self.min_positions <= self.target_positions <= self.max_positions:
+            raise ValueError(
+                "portfolio.target_positions must lie in [min_positions, max_positions]: "
+                f"got min={self.min_positions}, target={self.target_positions}, max={self.max_positions}"
+            )
+        return self
+
+
+class Risk(_Model):
+    kill_switch_drawdown: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.20
+    drawdown_warning: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.10
+    price_band: Annotated[float, Field(gt=0.0, le=0.5)] = 0.03
+
+    @model_validator(mode="after")
+    def _warning_below_kill(self) -> "Risk":
+        if self.drawdown_warning >= self.kill_switch_drawdown:
+            raise ValueError(
+                f"risk.drawdown_warning ({self.drawdown_warning}) must be below "
+                f"risk.kill_switch_drawdown ({self.kill_switch_drawdown})"
+            )
+        return self
+
+
+class Execution(_Model):
+    window_start_minutes: Annotated[int, Field(ge=0, le=390)] = 5
+    window_end_minutes: Annotated[int, Field(ge=1, le=390)] = 60
+    order_type: Literal["market", "limit"] = "market"
+
+    @model_validator(mode="after")
+    def _window(self) -> "Execution":
+        if self.window_end_minutes <= self.window_start_minutes:
+            raise ValueError(
+                f"execution.window_end_minutes ({self.window_end_minutes}) must be after "
+                f"execution.window_start_minutes ({self.window_start_minutes})"
+            )
+        return self
+
+
+class Account(_Model):
+    broker: str = "eToro"
+    account_currency: Literal["USD"] = "USD"
+    reporting_currency: Literal["USD", "GBP", "EUR"] = "GBP"
+    starting_cash: Annotated[Decimal, Field(ge=0, le=1_000_000_000)] = Decimal("10000")
+
+
+class UniverseRef(_Model):
+    file: str = "universe.csv"
+    benchmark: str = "SPY"
+
+
+class DataCfg(_Model):
+    primary: Literal["yfinance", "stooq", "alphavantage", "demo"] = "yfinance"
+    secondary: Literal["yfinance", "stooq", "alphavantage", "demo"] | None = "stooq"
+    history_sessions: Annotated[int, Field(ge=20, le=10000)] = 300
+    demo_seed: Annotated[int, Field(ge=0)] = 42
+    alphavantage_dir: str | None = None
+    retries: Annotated[int, Field(ge=0, le=10)] = 3
+    backoff_seconds: Annotated[float, Field(ge=0.0, le=60.0)] = 1.0
+    min_request_interval_seconds: Annotated[float, Field(ge=0.0, le=60.0)] = 0.5
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "DataCfg":
+        if self.secondary == self.primary:
+            raise ValueError(f"data.secondary must differ from data.primary (both {self.primary!r})")
+        return self
+
+
+class Quality(_Model):
+    min_coverage: Fraction = 0.98
+    max_duplicate_dates: Annotated[int, Field(ge=0, le=1000)] = 0
+    max_unexplained_jump: Annotated[float, Field(gt=0.0, le=10.0)] = 0.45
+    max_split_adjusted_move: Annotated[float, Field(gt=0.0, le=1.0)] = 0.25
+    max_zero_volume_sessions: Annotated[int, Field(ge=0, le=10000)] = 3
+    max_missing_sessions: Annotated[int, Field(ge=0, le=10000)] = 5
+    max_source_disagreement: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
+    benchmark_max_age_sessions: Annotated[int, Field(ge=0, le=10)] = 0
+
+
+class Reconciliation(_Model):
+    cash_tolerance: Annotated[Decimal, Field(ge=0, le=1_000_000)] = Decimal("5.00")
+    units_tolerance: Annotated[Decimal, Field(ge=0, le=1_000_000)] = Decimal("0.0001")
+    max_snapshot_age_days: Annotated[int, Field(ge=0, le=365)] = 7
+
+
+class Confirmations(_Model):
+    deadline_minutes_after_window: Annotated[int, Field(ge=0, le=24 * 60)] = 240
+
+
+class Policy(_Model):
+    schedule: Schedule = Schedule()
+    rebalance: Rebalance = Rebalance()
+    strategy: Strategy = Strategy()
+    portfolio: Portfolio = Portfolio()
+    risk: Risk = Risk()
+    execution: Execution = Execution()
+    account: Account = Account()
+    universe: UniverseRef = UniverseRef()
+    data: DataCfg = DataCfg()
+    quality: Quality = Quality()
+    reconciliation: Reconciliation = Reconciliation()
+    confirmations: Confirmations = Confirmations()
+
+    def hash(self) -> str:
+        """sha256 of the canonical JSON form: equal policies hash equal."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _format_error(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<policy>"
+        val = e.get("input")
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see config/policy.yml for the allowed keys)"
+        ctx = e.get("ctx") or {}
+        bounds = ", ".join(f"{k} {ctx[k]}" for k in ("ge", "gt", "le", "lt") if k in ctx)
+        shown = "" if isinstance(val, dict) else f" (got {val!r})"
+        lines.append(f"policy key '{key}': {msg}{shown}" + (f" [allowed: {bounds}]" if bounds else ""))
+    return "; ".join(lines)
+
+
+def parse_policy(data: dict | None) -> Policy:
+    """Validate a policy mapping; raise ConfigError naming every bad key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"policy must be a mapping of sections, got {type(data).__name__}")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err)) from None
+
+
+def load_policy(path: str | Path) -> Policy:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"policy file not found: {path}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"policy file {path} is not valid YAML: {err}") from None
+    return parse_policy(raw)
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------- universe
+
+UNIVERSE_COLUMNS = (
+    "internal_symbol",
+    "yahoo_symbol",
+    "stooq_symbol",
+    "alphavantage_symbol",
+    "etoro_search_name",
+    "exchange",
+    "currency",
+    "instrument_type",
+    "tradable_as_underlying",
+    "sector",
+    "notes",
+)
+INSTRUMENT_TYPES = ("stock", "ETF")
+
+
+@dataclass(frozen=True)
+class Instrument:
+    internal_symbol: str
+    yahoo_symbol: str
+    stooq_symbol: str
+    alphavantage_symbol: str
+    etoro_search_name: str
+    exchange: str
+    currency: str
+    instrument_type: str
+    tradable_as_underlying: bool
+    sector: str
+    notes: str
+
+    def vendor_symbol(self, source: str) -> str:
+        return {
+            "yfinance": self.yahoo_symbol,
+            "stooq": self.stooq_symbol,
+            "alphavantage": self.alphavantage_symbol,
+            "demo": self.internal_symbol,
+        }[source]
+
+
+@dataclass(frozen=True)
+class Universe:
+    instruments: tuple[Instrument, ...]
+    benchmark: str
+
+    @property
+    def symbols(self) -> list[str]:
+        """Every internal symbol, benchmark included."""
+        return [i.internal_symbol for i in self.instruments]
+
+    @property
+    def tradable(self) -> list[str]:
+        """Symbols a ticket may buy: tradable as underlying, stocks (benchmarks excluded)."""
+        return [i.internal_symbol for i in self.instruments if i.tradable_as_underlying and i.instrument_type == "stock"]
+
+    def __getitem__(self, symbol: str) -> Instrument:
+        for i in self.instruments:
+            if i.internal_symbol == symbol:
+                return i
+        raise KeyError(symbol)
+
+    def __contains__(self, symbol: object) -> bool:
+        return any(i.internal_symbol == symbol for i in self.instruments)
+
+    def sectors(self) -> dict[str, str]:
+        return {i.internal_symbol: i.sector for i in self.instruments}
+
+
+_TRUE = {"true", "yes", "1", "y"}
+_FALSE = {"false", "no", "0", "n"}
+
+
+def parse_universe(text: str, benchmark: str, source: str = "universe.csv") -> Universe:
+    """Parse and validate universe CSV text; raise ConfigError naming the row and field."""
+    try:
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        header = tuple(rows[0].keys()) if rows else tuple(next(csv.reader(io.StringIO(text, newline="")), ()))
+    except csv.Error as err:
+        raise ConfigError(f"{source}: not a readable CSV file ({err})") from None
+    header = tuple(h for h in header if h is not None)
+    missing = [c for c in UNIVERSE_COLUMNS if c not in header]
+    extra = [c for c in header if c not in UNIVERSE_COLUMNS]
+    if missing or extra:
+        raise ConfigError(f"{source}: columns must be {list(UNIVERSE_COLUMNS)}; missing {missing}, unknown {extra}")
+    seen: dict[str, int] = {}
+    out = []
+    for n, row in enumerate(rows, start=2):
+        where = f"{source} line {n}"
+        if None in row:
+            raise ConfigError(f"{where}: more fields than the {len(header)} columns of the header")
+        sym = (row["internal_symbol"] or "").strip()
+        if not sym:
+            raise ConfigError(f"{where}: internal_symbol is empty")
+        if sym in seen:
+            raise ConfigError(f"{where}: duplicate internal_symbol {sym!r} (first on line {seen[sym]})")
+        seen[sym] = n
+        itype = (row["instrument_type"] or "").strip()
+        if itype not in INSTRUMENT_TYPES:
+            raise ConfigError(f"{where}: instrument_type {itype!r} for {sym} is unknown; allowed {list(INSTRUMENT_TYPES)}")
+        flag = (row["tradable_as_underlying"] or "").strip().lower()
+        if flag not in _TRUE | _FALSE:
+            raise ConfigError(f"{where}: tradable_as_underlying {row['tradable_as_underlying']!r} for {sym} must be true or false")
+        if flag in _FALSE and itype == "stock":
+            raise ConfigError(
+                f"{where}: {sym} is not tradable as underlying on the broker; the universe may only hold "
+                "symbols bought as real shares (remove it or set tradable_as_underlying=true)"
+            )
+        for col in ("yahoo_symbol", "stooq_symbol", "alphavantage_symbol", "etoro_search_name", "currency"):
+            if not (row[col] or "").strip():
+                raise ConfigError(f"{where}: {col} is empty for {sym}")
+        if row["currency"].strip() != "USD":
+            raise ConfigError(f"{where}: currency {row['currency']!r} for {sym}; only USD instruments are supported")
+        out.append(
+            Instrument(
+                internal_symbol=sym,
+                yahoo_symbol=row["yahoo_symbol"].strip(),
+                stooq_symbol=row["stooq_symbol"].strip(),
+                alphavantage_symbol=row["alphavantage_symbol"].strip(),
+                etoro_search_name=row["etoro_search_name"].strip(),
+                exchange=(row["exchange"] or "").strip(),
+                currency=row["currency"].strip(),
+                instrument_type=itype,
+                tradable_as_underlying=flag in _TRUE,
+                sector=(row["sector"] or "").strip(),
+                notes=(row["notes"] or "").strip(),
+            )
+        )
+    if benchmark not in seen:
+        raise ConfigError(f"{source}: the benchmark {benchmark!r} (policy key universe.benchmark) is missing from the universe")
+    return Universe(instruments=tuple(out), benchmark=benchmark)
+
+
+def load_universe(path: str | Path, benchmark: str) -> Universe:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"universe file not found: {path}") from None
+    return parse_universe(text, benchmark, source=str(path))
+
+
+# --------------------------------------------------------------------------- workspace
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where a workspace keeps its files.  Every path derives from ``root``
+    so tests and the demo use their own folders."""
+
+    root: Path
+
+    @classmethod
+    def at(cls, root: str | Path) -> "Workspace":
+        return cls(Path(root).resolve())
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "config"
+
+    @property
+    def policy_path(self) -> Path:
+        return self.config_dir / "policy.yml"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def clean_path(self) -> Path:
+        return self.data_dir / "clean" / "eod.parquet"
+
+    @property
+    def quality_dir(self) -> Path:
+        return self.data_dir / "clean"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def tickets_dir(self) -> Path:
+        return self.root / "tickets"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def default_db_url(self) -> str:
+        return f"sqlite:///{self.data_dir / 'ledger.sqlite'}"
+
+    def db_url(self) -> str:
+        """TRADEOPS_DB_URL from the environment, else the workspace's SQLite file."""
+        import os
+
+        return os.environ.get("TRADEOPS_DB_URL") or self.default_db_url
+
+    def policy(self) -> Policy:
+        return load_policy(self.policy_path)
+
+    def universe(self, policy: Policy | None = None) -> Universe:
+        policy = policy or self.policy()
+        return load_universe(self.config_dir / policy.universe.file, policy.universe.benchmark)
+
+    def ensure(self) -> "Workspace":
+        for d in (self.config_dir, self.raw_dir, self.clean_path.parent, self.runs_dir, self.tickets_dir, self.reports_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        return self
