@@ -1,0 +1,75 @@
+"""The papermill runner on small throw-away notebooks: parameter checks before
+any kernel starts, failed and killed stages kept in the archive with HTML."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tradeops.runner import PipelineError, RunLock, Stage, check_parameters, execute_stage, notebook_parameters
+
+
+def make_notebook(folder: Path, name: str, params: str, body: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(params)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_parameters_are_read_from_the_tagged_cell(tmp_path):
+    nb = make_notebook(tmp_path, "s", "run_dir = ''\nsession_date = '2025-01-10'\n", "x = 1")
+    assert notebook_parameters(nb) == {"run_dir": "''", "session_date": "'2025-01-10'"}
+
+
+def test_unknown_or_missing_parameters_fail_before_a_kernel_starts(tmp_path):
+    nb = make_notebook(tmp_path, "s", "run_dir = ''\nsession_date = ''\n", "x = 1")
+    with pytest.raises(PipelineError, match=r"unknown: \['password'\]"):
+        check_parameters(nb, {"run_dir": "x", "session_date": "y", "password": "secret"})
+    with pytest.raises(PipelineError, match=r"missing: \['session_date'\]"):
+        check_parameters(nb, {"run_dir": "x"})
+    check_parameters(nb, {"run_dir": "x", "session_date": "y"})
+
+
+def test_notebook_without_parameters_cell_is_refused(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    nbformat.write(nb, tmp_path / "plain.ipynb")
+    with pytest.raises(PipelineError, match="no cell tagged 'parameters'"):
+        notebook_parameters(tmp_path / "plain.ipynb")
+
+
+@pytest.mark.slow
+def test_ok_failed_and_dead_kernel_stages_are_archived(tmp_path):
+    src, run = tmp_path / "nb", tmp_path / "run"
+    src.mkdir(), run.mkdir()
+    make_notebook(src, "ok", "value = 0\n", "import json, pathlib\npathlib.Path('out.json').write_text(json.dumps(value * 2))")
+    make_notebook(src, "boom", "value = 0\n", "raise ValueError(f'bad value {value}')")
+    make_notebook(src, "killed", "value = 0\n", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+
+    ok = execute_stage(Stage("ok"), run, {"value": 21}, notebook_dir=src)
+    assert ok.ok and json.loads((run / "out.json").read_text()) == 42  # cwd is the run folder
+    assert (run / "ok.ipynb").exists() and (run / "ok.html").exists()
+
+    boom = execute_stage(Stage("boom"), run, {"value": 7}, notebook_dir=src)
+    assert boom.status == "failed" and "bad value 7" in boom.error
+    executed = (run / "boom.ipynb").read_text()
+    assert "ValueError" in executed and "bad value 7" in executed  # the traceback stays in the archive
+    assert "bad value 7" in (run / "boom.html").read_text()
+
+    killed = execute_stage(Stage("killed"), run, {"value": 1}, notebook_dir=src, timeout=60)
+    assert killed.status == "dead_kernel", killed.error
+    assert (run / "killed.ipynb").exists()
+
+
+def test_run_lock_allows_one_run_at_a_time(tmp_path):
+    with RunLock(tmp_path):
+        with pytest.raises(PipelineError, match="another run holds the lock"):
+            with RunLock(tmp_path):
+                pass
+    with RunLock(tmp_path):  # released
+        pass

@@ -1,0 +1,44 @@
+"""Run the benchmarks and write BENCHMARKS.md: python -m tradeops.bench [area ...]."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+AREAS = ["data", "ledger", "trading", "pipeline", "dashboard", "reports", "research"]
+OUT = Path(__file__).resolve().parents[2] / "BENCHMARKS.md"
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+
+
+def main(argv: list[str]) -> int:
+    wanted = argv or AREAS
+    sections = []
+    for area in wanted:
+        try:
+            mod = importlib.import_module(f"tradeops.bench.{area}")
+        except ModuleNotFoundError as err:
+            if err.name == f"tradeops.bench.{area}":
+                continue
+            raise
+        print(f"bench: {area} ...", flush=True)
+        sections.append(mod.run().rstrip() + "\n")
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    text = (
+        "# Benchmarks\n\n"
+        f"Made by `make bench` (`python -m tradeops.bench`) on {stamp}; machine: {machine()}.\n"
+        "Targets come from the issues; each section says whether it holds.\n\n" + "\n".join(sections)
+    )
+    OUT.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,203 @@
+"""The pipeline runner: the only module that imports papermill.
+
+It executes stage notebooks in order into ``runs/<session-date>/<run-id>/``,
+checks each notebook's parameters before a kernel starts (papermill only
+warns about unknown ones), exports every executed notebook to HTML, and
+writes ``manifest.json``.  What the stages *do* lives in
+:mod:`tradeops.stages`; what a daily run decides lives in :mod:`tradeops.daily`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import TradeopsError
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+
+# Exit codes of `tradeops run daily`.
+EXIT_OK = 0  # TRADE or HOLD ticket, an existing ticket reported, or market closed
+EXIT_NO_TRADE = 3  # a gate failed: NO-TRADE ticket
+EXIT_INTERNAL = 4  # a stage raised, a kernel died, or the runner failed: NO-TRADE ticket naming it
+
+
+class PipelineError(TradeopsError):
+    """The runner could not start or finish a stage."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # e.g. "20_clean_qa"; the notebook is notebooks/<name>.ipynb
+
+    @property
+    def notebook(self) -> str:
+        return f"{self.name}.ipynb"
+
+
+@dataclass
+class StageOutcome:
+    stage: str
+    status: str  # ok | failed | dead_kernel | not_run
+    started_at: str
+    seconds: float
+    parameters: dict
+    notebook: str | None = None  # executed copy, relative to the run folder
+    html: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def notebook_parameters(path: str | Path) -> dict[str, object]:
+    """Names and defaults declared in the notebook's cell tagged ``parameters``."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(path))
+    if not declared:
+        raise PipelineError(f"{path} has no cell tagged 'parameters'")
+    return {name: info.get("default") for name, info in declared.items()}
+
+
+def check_parameters(path: str | Path, given: dict) -> None:
+    """Refuse unknown or missing parameters before any kernel starts."""
+    declared = set(notebook_parameters(path))
+    unknown = sorted(set(given) - declared)
+    missing = sorted(declared - set(given))
+    if unknown or missing:
+        raise PipelineError(
+            f"{Path(path).name}: parameters do not match the notebook's parameters cell "
+            f"(unknown: {unknown or 'none'}; missing: {missing or 'none'}; declared: {sorted(declared)})"
+        )
+
+
+def export_html(notebook: Path) -> Path:
+    """nbconvert HTML twin of an executed notebook, for auditors without Jupyter."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(notebook, as_version=4)
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    out = notebook.with_suffix(".html")
+    out.write_text(body, encoding="utf-8")
+    return out
+
+
+def execute_stage(
+    stage: Stage,
+    run_dir: Path,
+    parameters: dict,
+    notebook_dir: Path = NOTEBOOK_DIR,
+    timeout: int = 900,
+) -> StageOutcome:
+    """Execute one stage notebook into ``run_dir``; never raises for a failing cell.
+
+    A failed stage keeps its executed notebook (with the traceback) and its
+    HTML export in the run folder.
+    """
+    import papermill
+
+    source = notebook_dir / stage.notebook
+    target = run_dir / stage.notebook
+    started, t0 = _now(), time.perf_counter()
+    outcome = StageOutcome(stage=stage.name, status="ok", started_at=started, seconds=0.0, parameters=parameters)
+    check_parameters(source, parameters)
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(target),
+            parameters=parameters,
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(run_dir),
+            execution_timeout=timeout,
+        )
+    except Exception as err:  # papermill/nbclient raise several unrelated types
+        kind = type(err).__name__
+        outcome.status = "dead_kernel" if "DeadKernel" in kind or "dead" in str(err).lower() else "failed"
+        outcome.error = f"{kind}: {_short(err)}"
+    outcome.seconds = round(time.perf_counter() - t0, 3)
+    if target.exists():
+        outcome.notebook = target.name
+        try:
+            outcome.html = export_html(target).name
+        except Exception as err:  # an unreadable notebook must not hide the stage's own error
+            outcome.error = (outcome.error or "") + f" (HTML export failed: {_short(err)})"
+    return outcome
+
+
+def _short(err: Exception, limit: int = 600) -> str:
+    text = str(err).strip()
+    # papermill's message repeats the whole traceback; keep the last, most specific lines
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    text = " | ".join(lines[-3:]) if len(lines) > 3 else " | ".join(lines)
+    return text[:limit]
+
+
+@dataclass
+class Manifest:
+    run_id: str
+    session_date: str | None
+    decision_session: str | None
+    started_at: str
+    kind: str = "daily"
+    finished_at: str | None = None
+    status: str = "running"  # running | done | market_closed | existing_ticket | failed
+    git: dict = field(default_factory=dict)
+    package_version: str = ""
+    code_hash: str = ""
+    hashes: dict = field(default_factory=dict)  # policy, universe, data snapshot
+    parameters: dict = field(default_factory=dict)  # common parameters of every stage
+    stages: list = field(default_factory=list)
+    gates: list = field(default_factory=list)
+    ticket_id: str | None = None
+    ticket_kind: str | None = None
+    exit_code: int | None = None
+    notes: list = field(default_factory=list)
+
+    def write(self, run_dir: Path) -> Path:
+        return write_json_atomic(run_dir / "manifest.json", asdict(self))
+
+    @classmethod
+    def read(cls, run_dir: Path) -> "Manifest":
+        return cls(**json.loads((run_dir / "manifest.json").read_text()))
+
+
+def write_json_atomic(path: Path, obj) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+class RunLock:
+    """One run at a time per workspace (a lock file under runs/)."""
+
+    def __init__(self, runs_dir: Path):
+        from filelock import FileLock, Timeout
+
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        self.path = runs_dir / ".run.lock"
+        self._lock = FileLock(str(self.path), timeout=0)
+        self._timeout = Timeout
+
+    def __enter__(self) -> "RunLock":
+        try:
+            self._lock.acquire()
+        except self._timeout:
+            raise PipelineError(f"another run holds the lock {self.path}; wait for it to finish") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
