@@ -172,6 +172,9 @@ class DataCfg(_Model):
     retries: Annotated[int, Field(ge=0, le=10)] = 3
     backoff_seconds: Annotated[float, Field(ge=0.0, le=60.0)] = 1.0
     min_request_interval_seconds: Annotated[float, Field(ge=0.0, le=60.0)] = 0.5
+    request_timeout_seconds: Annotated[float, Field(gt=0.0, le=600.0)] = 30.0
+    yfinance_cache_hours: Annotated[float, Field(ge=0.0, le=24 * 30)] = 12.0
+    cross_check: bool = True
 
     @model_validator(mode="after")
     def _distinct(self) -> "DataCfg":
@@ -189,6 +192,8 @@ class Quality(_Model):
     max_missing_sessions: Annotated[int, Field(ge=0, le=10000)] = 5
     max_source_disagreement: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
     benchmark_max_age_sessions: Annotated[int, Field(ge=0, le=10)] = 0
+    max_symbol_age_sessions: Annotated[int, Field(ge=0, le=10)] = 0
+    window_sessions: Annotated[int, Field(ge=20, le=10000)] = 250
 
 
 class Reconciliation(_Model):

@@ -39,7 +39,7 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Entry point: TradeopsError becomes a one-line message and exit code 2."""
     try:
-        cli.main(args=argv, standalone_mode=False)
+        rv = cli.main(args=argv, standalone_mode=False)
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.ClickException as e:
@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     except TradeopsError as e:
         click.echo(f"error: {e}", err=True)
         return 2
-    return 0
+    # with standalone_mode=False, ctx.exit(n) comes back as the return value
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,56 @@
+"""`tradeops data fetch|build|qa` on an offline demo workspace."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tradeops.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def workdir(tmp_path) -> str:
+    (tmp_path / "config").mkdir()
+    shutil.copy(ROOT / "config" / "universe.csv", tmp_path / "config" / "universe.csv")
+    policy = yaml.safe_load((ROOT / "config" / "policy.yml").read_text())
+    policy["data"].update(primary="demo", secondary=None)
+    (tmp_path / "config" / "policy.yml").write_text(yaml.safe_dump(policy))
+    return str(tmp_path)
+
+
+def test_fetch_build_qa_on_the_demo_provider(workdir, capsys):
+    assert main(["data", "fetch", "--workdir", workdir, "--as-of", "2025-01-10", "--run-id", "t1"]) == 0
+    out = capsys.readouterr().out
+    assert "fetched 104 of 104 symbols for 2025-01-10 (run t1; primary demo, secondary None)" in out
+    assert main(["data", "build", "--workdir", workdir]) == 0
+    out = capsys.readouterr().out
+    assert "data quality for 2025-01-10: PASS (trade allowed: yes)" in out and "wrote data/clean/eod.parquet" in out
+    assert main(["data", "qa", "--workdir", workdir]) == 0
+    assert "gate coverage: ok" in capsys.readouterr().out
+    assert (Path(workdir) / "data" / "clean" / "quality.md").is_file()
+
+
+def test_qa_exits_non_zero_when_the_gate_fails(workdir, capsys):
+    assert main(["data", "fetch", "--workdir", workdir, "--as-of", "2025-01-08", "--run-id", "t1"]) == 0
+    record = str(Path(workdir) / "data" / "raw" / "_fetch" / "2025-01-08_t1.json")
+    # building a later session from older data: nothing is fresh, nothing is forward-filled
+    assert main(["data", "build", "--workdir", workdir, "--as-of", "2025-01-10", "--fetch-record", record]) == 0
+    capsys.readouterr()
+    assert main(["data", "qa", "--workdir", workdir]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL (trade allowed: NO)" in out and "gate benchmark_fresh: FAILED" in out and "SPY: stale" in out
+
+
+def test_qa_without_a_build_is_a_clear_error(workdir, capsys):
+    assert main(["data", "qa", "--workdir", workdir]) == 2
+    assert "run `tradeops data build` first" in capsys.readouterr().err
+
+
+def test_fetch_overrides_the_policy_providers(workdir, capsys):
+    assert main(["data", "fetch", "--workdir", workdir, "--as-of", "2025-01-10", "--primary", "alphavantage"]) == 2
+    assert "data.alphavantage_dir" in capsys.readouterr().err

@@ -1,0 +1,90 @@
+"""`tradeops data fetch|build|qa`: the data stages from the command line.
+
+Each command is a thin wrapper over :mod:`tradeops.data` (the same calls the
+stage notebooks make).  ``qa`` exits 1 when the data-quality gate fails.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import click
+
+from ..calendar import get_calendar
+from ..config import Policy, parse_policy
+from ..data import SOURCES, FetchResult, build_clean, fetch, latest_fetch_record, load_quality_report, make_provider
+from .common import workdir_option, workspace
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _policy(ws, primary: str | None, secondary: str | None, alphavantage_dir: str | None) -> Policy:
+    policy = ws.policy()
+    if not (primary or secondary or alphavantage_dir):
+        return policy
+    raw = policy.model_dump(mode="json")
+    if primary:
+        raw["data"]["primary"] = primary
+    if secondary:
+        raw["data"]["secondary"] = None if secondary == "none" else secondary
+    if alphavantage_dir:
+        raw["data"]["alphavantage_dir"] = alphavantage_dir
+    return parse_policy(raw)
+
+
+@click.group("data")
+def data() -> None:
+    """Fetch market data, build the clean parquet, check its quality."""
+
+
+@data.command("fetch")
+@workdir_option
+@click.option("--as-of", type=DATE, default=None, help="Decision session (T-1). Default: the latest complete session now.")
+@click.option("--run-id", default=None, help="Run id used in raw file names. Default: the UTC time.")
+@click.option("--primary", type=click.Choice(SOURCES), default=None, help="Override policy data.primary.")
+@click.option("--secondary", type=click.Choice((*SOURCES, "none")), default=None, help="Override policy data.secondary.")
+@click.option("--alphavantage-dir", default=None, help="Folder of DA-<SYMBOL>-T-<date>.csv files (alphavantage provider).")
+def fetch_cmd(workdir, as_of, run_id, primary, secondary, alphavantage_dir) -> None:
+    """Stage 1: download every universe symbol into data/raw/."""
+    ws = workspace(workdir)
+    policy = _policy(ws, primary, secondary, alphavantage_dir)
+    universe = ws.universe(policy)
+    now = datetime.now(timezone.utc)
+    session = as_of.date() if as_of else get_calendar(policy.schedule.exchange).latest_complete_session(now)
+    run_id = run_id or now.strftime("%Y%m%dT%H%M%SZ")
+    names = [policy.data.primary] + ([policy.data.secondary] if policy.data.secondary else [])
+    result = fetch(ws, policy, universe, session, run_id, providers=[make_provider(n, ws, policy) for n in names])
+    got = [s for s in result.symbols if result.chosen(s)]
+    click.echo(f"fetched {len(got)} of {len(result.symbols)} symbols for {session} (run {run_id}; primary {result.primary}, secondary {result.secondary})")
+    for sym in result.symbols:
+        if not result.chosen(sym):
+            click.echo(f"  no data for {sym}: " + "; ".join(f"{a.source}: {a.error}" for a in result.failures(sym)))
+
+
+@data.command("build")
+@workdir_option
+@click.option("--as-of", type=DATE, default=None, help="Decision session. Default: the as_of of the fetch record.")
+@click.option("--fetch-record", "record", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="data/raw/_fetch/<as_of>_<run_id>.json to build from. Default: the newest one.")
+def build_cmd(workdir, as_of, record) -> None:
+    """Stages 2-5: build data/clean/eod.parquet and the quality report."""
+    ws = workspace(workdir)
+    policy = ws.policy()
+    session: date | None = as_of.date() if as_of else None
+    result = FetchResult.load(record or latest_fetch_record(ws, session))
+    report = build_clean(ws, policy, ws.universe(policy), session or result.as_of, result)
+    click.echo(report.summary())
+    click.echo(f"wrote {report.output['path']} ({report.output['rows']} rows) and {ws.quality_dir / 'quality.md'}")
+
+
+@data.command("qa")
+@workdir_option
+def qa_cmd(workdir) -> None:
+    """Print the latest quality report's summary; exit 1 when the gate failed."""
+    report = load_quality_report(workspace(workdir))
+    click.echo(report.summary())
+    if not report.trade_allowed:
+        raise click.ClickException(f"data quality gate failed for {report.as_of}: no trade")  # exit code 1
+
+
+COMMANDS = [data]

@@ -1,0 +1,49 @@
+"""The data layer: providers, raw store, clean parquet and quality report.
+
+The pipeline's stage notebooks make one call each:
+
+``fetch(workspace, policy, universe, as_of, run_id, providers=None) -> FetchResult``
+    Stage 1.  Ask the primary provider (then the secondary on failure, or
+    always with ``data.cross_check``) for every universe symbol, store the
+    exact bytes under ``data/raw/<source>/<symbol>/<as_of>_<run_id>.csv`` with
+    a JSON sidecar, and save the attempts to ``data/raw/_fetch/``.
+
+``build_clean(workspace, policy, universe, as_of, fetched=None) -> QualityReport``
+    Stages 2-5.  Parse, cut at ``as_of``, check, adjust and write
+    ``data/clean/eod.parquet`` plus ``data/clean/quality.json``/``.md``.
+    ``report.trade_allowed`` is the data-quality gate; ``report.reasons``
+    says why it failed, ``report.excluded`` which symbols were left out.
+
+Also: :func:`load_clean` (read the clean file), :func:`load_quality_report`,
+:func:`make_provider` (a provider by name) and :func:`parse_bars`
+(vendor bytes -> bars).
+"""
+
+from .clean import CLEAN_COLUMNS, build_clean, load_clean
+from .fetch import Attempt, FetchResult, fetch, latest_fetch_record
+from .parsers import parse_bars
+from .providers import SOURCES, Payload, Provider, make_provider
+from .quality import QualityReport
+
+
+def load_quality_report(workspace) -> QualityReport:
+    """The quality report of the latest build in ``workspace``."""
+    return QualityReport.load(workspace.quality_dir / "quality.json")
+
+
+__all__ = [
+    "Attempt",
+    "CLEAN_COLUMNS",
+    "FetchResult",
+    "Payload",
+    "Provider",
+    "QualityReport",
+    "SOURCES",
+    "build_clean",
+    "fetch",
+    "latest_fetch_record",
+    "load_clean",
+    "load_quality_report",
+    "make_provider",
+    "parse_bars",
+]

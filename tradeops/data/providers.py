@@ -1,0 +1,360 @@
+"""Market-data providers behind one small interface; network code lives here only.
+
+A provider answers ``download(instrument, start, end) -> Payload``: the exact
+bytes of one symbol's daily bars, which :mod:`tradeops.data.parsers` reads
+by the provider's ``name`` (its source).  Providers never parse or clean:
+the raw store keeps what they return, the build turns it into clean bars.
+
+Failures raise :class:`~tradeops.errors.DataError` subclasses:
+``ProviderUnavailable`` (network errors, HTTP 429/5xx after retries with
+backoff), ``VendorError`` (an error answer such as HTTP 404), plain
+``DataError`` (the source has nothing for the symbol).
+
+* :class:`YFinanceProvider`: ``yfinance.Ticker.history`` through an
+  injectable callable, unadjusted OHLC + Adj Close + actions, on-disk cache.
+* :class:`StooqProvider`: Stooq's CSV download through an injectable
+  ``requests`` session and base URL; API key from ``STOOQ_API_KEY``.
+* :class:`AlphaVantageDirProvider`: a folder of ``DA-<SYMBOL>-T-<date>.csv``.
+* :class:`tradeops.data.demo.DemoProvider`: the offline generator.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import pandas as pd
+import requests
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from ..calendar import get_calendar
+from ..config import Instrument, Policy, Universe, Workspace
+from ..errors import ConfigError, DataError, ProviderUnavailable, VendorError
+from .parsers import YF_HEADER
+
+SOURCES = ("yfinance", "stooq", "alphavantage", "demo")
+STOOQ_URL = "https://stooq.com/q/d/l/"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What a provider received for one symbol: the bytes and how they were asked for."""
+
+    data: bytes
+    request: dict[str, Any]  # never holds secrets
+    received_at: str = field(default_factory=utc_now)
+    from_cache: bool = False
+
+
+class Provider(Protocol):
+    name: str  # the source: picks the parser and the universe's vendor-symbol column
+
+    def download(self, instrument: Instrument, start: date, end: date) -> Payload:
+        """Daily bars for ``instrument`` from ``start`` to ``end`` (both sessions, inclusive)."""
+        ...
+
+
+# --------------------------------------------------------------------------- symbols
+
+
+def canonical_symbol(vendor_symbol: str) -> str:
+    """One spelling for class shares: BRK-B, brk.b, BRK/B, BRK_B and brk-b.us all give BRK.B."""
+    s = vendor_symbol.strip().upper()
+    if s.endswith(".US"):
+        s = s[:-3]
+    return re.sub(r"[-/_.]", ".", s)
+
+
+def internal_symbol(universe: Universe, source: str, vendor_symbol: str) -> str | None:
+    """The universe's internal symbol for a vendor's spelling, or None if unknown."""
+    for inst in universe.instruments:
+        if inst.vendor_symbol(source) == vendor_symbol:
+            return inst.internal_symbol
+    wanted = canonical_symbol(vendor_symbol)
+    for inst in universe.instruments:
+        if canonical_symbol(inst.vendor_symbol(source)) == wanted or canonical_symbol(inst.internal_symbol) == wanted:
+            return inst.internal_symbol
+    return None
+
+
+# --------------------------------------------------------------------------- retry + rate limit
+
+
+class RateLimiter:
+    """At least ``min_interval`` seconds between the starts of two requests."""
+
+    def __init__(self, min_interval: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self.min_interval = min_interval
+        self._clock, self._sleep = clock, sleep
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            if self._last is not None:
+                delay = self._last + self.min_interval - self._clock()
+                if delay > 0:
+                    self._sleep(delay)
+            self._last = self._clock()
+
+
+class _Transient(Exception):
+    """A failure worth retrying (network error, HTTP 429 or 5xx)."""
+
+
+def _with_retries(call: Callable[[], Any], what: str, retries: int, backoff: float, sleep: Callable[[float], None]) -> Any:
+    """Run ``call``, retrying _Transient failures with exponential backoff (tenacity)."""
+    retrying = Retrying(
+        stop=stop_after_attempt(retries + 1),
+        wait=wait_exponential(multiplier=backoff, max=60),
+        retry=retry_if_exception_type(_Transient),
+        sleep=sleep,
+        reraise=True,
+    )
+    try:
+        return retrying(call)
+    except _Transient as err:
+        raise ProviderUnavailable(f"{what} failed after {retries + 1} attempt(s): {err}") from None
+
+
+# --------------------------------------------------------------------------- yfinance
+
+
+def _yfinance_history(symbol: str, start: date, end_exclusive: date) -> pd.DataFrame:  # pragma: no cover - network
+    import yfinance
+
+    return yfinance.Ticker(symbol).history(
+        start=start.isoformat(),
+        end=end_exclusive.isoformat(),
+        interval="1d",
+        auto_adjust=False,  # unadjusted OHLC plus "Adj Close"; never trust the default (it differs by API and release)
+        actions=True,
+        raise_errors=True,
+    )
+
+
+def yfinance_csv(frame: pd.DataFrame) -> bytes:
+    """Serialise a ``Ticker.history(auto_adjust=False, actions=True)`` frame to CSV bytes.
+
+    These bytes are what the raw store keeps for yfinance (yfinance hands us a
+    frame, not a file): ``Date`` as the exchange-local date, then Open, High,
+    Low, Close, Adj Close, Volume, Dividends, Stock Splits with full float
+    precision.  An empty frame gives a header-only CSV.  A frame without
+    ``Adj Close`` (auto_adjust=True) is refused.
+    """
+    if frame is None or len(frame) == 0:
+        return (",".join(YF_HEADER) + "\n").encode()
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"yfinance returned {type(frame).__name__}, not a DataFrame")
+    cols = list(YF_HEADER[1:7])
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"yfinance frame lacks {missing} (columns {list(frame.columns)}): history must be called with auto_adjust=False"
+        )
+    cols += [c for c in YF_HEADER[7:] if c in frame.columns]
+    if "Stock Splits" in cols and "Dividends" not in cols:
+        cols.remove("Stock Splits")
+    index = pd.DatetimeIndex(frame.index)
+    out = pd.DataFrame({"Date": index.strftime("%Y-%m-%d")})
+    for c in cols:
+        out[c] = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64")
+    buf = io.StringIO()
+    out.to_csv(buf, index=False, lineterminator="\n")
+    return buf.getvalue().encode()
+
+
+class YFinanceProvider:
+    """Yahoo Finance via yfinance, with a small on-disk cache, retries and a rate limit.
+
+    ``history(symbol, start, end_exclusive) -> DataFrame`` is injectable so
+    tests never touch the network; any exception it raises is retried, an
+    empty frame is an answer ("no data").
+    """
+
+    name = "yfinance"
+
+    def __init__(
+        self,
+        history: Callable[[str, date, date], pd.DataFrame] | None = None,
+        cache_dir: Path | None = None,
+        cache_hours: float = 12.0,
+        retries: int = 3,
+        backoff_seconds: float = 1.0,
+        min_interval: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self._history = history or _yfinance_history
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.cache_hours = cache_hours
+        self.retries, self.backoff, self._sleep = retries, backoff_seconds, sleep
+        self._limiter = RateLimiter(min_interval, sleep=sleep)
+
+    def _cache_path(self, symbol: str, start: date, end: date) -> Path | None:
+        if self.cache_dir is None or self.cache_hours <= 0:
+            return None
+        safe = re.sub(r"[^A-Za-z0-9.=^_-]", "_", symbol)
+        return self.cache_dir / f"{safe}_{start}_{end}.csv"
+
+    def download(self, instrument: Instrument, start: date, end: date) -> Payload:
+        symbol = instrument.vendor_symbol(self.name)
+        end_exclusive = get_calendar().next_session(end)
+        request = {"call": "yfinance.Ticker.history", "symbol": symbol, "start": str(start), "end": str(end_exclusive),
+                   "interval": "1d", "auto_adjust": False, "actions": True}
+        cached = self._cache_path(symbol, start, end)
+        if cached is not None and cached.exists() and time.time() - cached.stat().st_mtime < self.cache_hours * 3600:
+            return Payload(cached.read_bytes(), request, from_cache=True)
+
+        def call() -> pd.DataFrame:
+            self._limiter.wait()
+            try:
+                return self._history(symbol, start, end_exclusive)
+            except Exception as err:  # yfinance raises many kinds; all are worth a retry
+                raise _Transient(f"{type(err).__name__}: {err}") from err
+
+        frame = _with_retries(call, f"yfinance history({symbol})", self.retries, self.backoff, self._sleep)
+        data = yfinance_csv(frame)
+        if cached is not None and len(frame):
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_bytes(data)
+            os.replace(tmp, cached)
+        return Payload(data, request)
+
+
+# --------------------------------------------------------------------------- stooq
+
+
+class StooqProvider:
+    """Stooq's daily CSV download (``/q/d/l/?s=aapl.us&i=d&d1=..&d2=..``).
+
+    The API key, when set, comes from ``STOOQ_API_KEY`` (or ``api_key``) and is
+    sent as ``apikey``; it is never written to the request record.  HTTP 429,
+    5xx and connection errors are retried with exponential backoff; other
+    4xx answers are vendor errors.  Stooq's prices are already adjusted.
+    """
+
+    name = "stooq"
+
+    def __init__(
+        self,
+        session: requests.Session | None = None,
+        base_url: str = STOOQ_URL,
+        api_key: str | None = None,
+        retries: int = 3,
+        backoff_seconds: float = 1.0,
+        min_interval: float = 0.5,
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.session = session or requests.Session()
+        self.base_url = base_url
+        self.api_key = api_key if api_key is not None else os.environ.get("STOOQ_API_KEY") or None
+        self.retries, self.backoff, self.timeout, self._sleep = retries, backoff_seconds, timeout, sleep
+        self._limiter = RateLimiter(min_interval, sleep=sleep)
+
+    def download(self, instrument: Instrument, start: date, end: date) -> Payload:
+        symbol = instrument.vendor_symbol(self.name)
+        params = {"s": symbol, "i": "d", "d1": start.strftime("%Y%m%d"), "d2": end.strftime("%Y%m%d")}
+        request = {"url": self.base_url, "params": dict(params), "apikey": "set" if self.api_key else "unset"}
+        if self.api_key:
+            params["apikey"] = self.api_key
+
+        def call() -> bytes:
+            self._limiter.wait()
+            try:
+                resp = self.session.get(self.base_url, params=params, timeout=self.timeout)
+            except requests.RequestException as err:
+                raise _Transient(f"{type(err).__name__}: {err}") from err
+            if resp.status_code == 429 or resp.status_code >= 500:
+                raise _Transient(f"HTTP {resp.status_code} from {self.base_url}")
+            if resp.status_code >= 400:
+                body = resp.content[:120].decode("utf-8", "replace").strip()
+                raise VendorError(f"stooq answered HTTP {resp.status_code} for {symbol}: {body!r}")
+            return resp.content
+
+        data = _with_retries(call, f"stooq download({symbol})", self.retries, self.backoff, self._sleep)
+        return Payload(data, request)
+
+
+# --------------------------------------------------------------------------- alphavantage folder
+
+_AV_FILE = re.compile(r"^DA-(?P<symbol>.+)-T-(?P<stamp>\d{4}-\d{2}-\d{2})\.csv$")
+
+
+class AlphaVantageDirProvider:
+    """A folder of AlphaVantage daily-adjusted exports named ``DA-<SYMBOL>-T-<date>.csv``.
+
+    The whole file is the payload (exactly its bytes); the build drops bars
+    after the decision session.  Spellings of class shares are matched with
+    :func:`canonical_symbol`; the newest ``T-<date>`` wins.
+    """
+
+    name = "alphavantage"
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        if not self.directory.is_dir():
+            raise ConfigError(f"alphavantage folder {self.directory} does not exist (policy key data.alphavantage_dir)")
+        self._files: dict[str, Path] = {}
+        for path in sorted(self.directory.glob("DA-*-T-*.csv")):
+            m = _AV_FILE.match(path.name)
+            if m:
+                key = canonical_symbol(m["symbol"])
+                self._files[key] = path  # sorted: a later stamp replaces an earlier one
+
+    def symbols(self) -> list[str]:
+        """Canonical vendor symbols with a file in the folder."""
+        return sorted(self._files)
+
+    def download(self, instrument: Instrument, start: date, end: date) -> Payload:
+        symbol = instrument.vendor_symbol(self.name)
+        path = self._files.get(canonical_symbol(symbol))
+        if path is None:
+            raise DataError(f"alphavantage folder {self.directory} has no DA-{symbol}-T-*.csv")
+        return Payload(path.read_bytes(), {"file": str(path)})
+
+
+# --------------------------------------------------------------------------- factory
+
+
+def make_provider(name: str, workspace: Workspace, policy: Policy, alphavantage_dir: str | Path | None = None) -> Provider:
+    """The provider called ``name`` configured from the policy's ``data:`` section."""
+    cfg = policy.data
+    if name == "yfinance":
+        return YFinanceProvider(
+            cache_dir=workspace.cache_dir / "yfinance",
+            cache_hours=cfg.yfinance_cache_hours,
+            retries=cfg.retries,
+            backoff_seconds=cfg.backoff_seconds,
+            min_interval=cfg.min_request_interval_seconds,
+        )
+    if name == "stooq":
+        return StooqProvider(
+            retries=cfg.retries,
+            backoff_seconds=cfg.backoff_seconds,
+            min_interval=cfg.min_request_interval_seconds,
+            timeout=cfg.request_timeout_seconds,
+        )
+    if name == "alphavantage":
+        folder = alphavantage_dir or cfg.alphavantage_dir
+        if not folder:
+            raise ConfigError("the alphavantage provider needs a folder: set policy key data.alphavantage_dir")
+        folder = Path(folder)
+        return AlphaVantageDirProvider(folder if folder.is_absolute() else workspace.root / folder)
+    if name == "demo":
+        from .demo import DemoProvider
+
+        return DemoProvider(seed=cfg.demo_seed)
+    raise ConfigError(f"unknown data provider {name!r}; allowed {list(SOURCES)}")

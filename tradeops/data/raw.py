@@ -1,0 +1,107 @@
+"""Stage 1 storage: exactly the bytes received, per source, per symbol, per run.
+
+``data/raw/<source>/<symbol>/<as_of>_<run_id>.csv`` holds the payload byte
+for byte; ``.json`` beside it is the sidecar (request, time received,
+sha256, size, run).  Files are created read-only with a hard link from a
+temporary file, so a write is atomic and an existing file is never replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from ..config import Workspace
+from ..errors import DataError
+from .providers import Payload
+
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._^=-]*$")
+
+
+def _safe(kind: str, value: str) -> str:
+    if not _SAFE.match(value) or ".." in value:
+        raise DataError(f"{kind} {value!r} cannot be used in a raw-store path (allowed: letters, digits, . _ ^ = -)")
+    return value
+
+
+def _create(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file ``path``; DataError if it already exists."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o444)  # read-only: raw data is evidence
+        os.link(tmp, path)
+    except FileExistsError:
+        raise DataError(f"raw file {path} already exists; raw data is never overwritten") from None
+    finally:
+        os.unlink(tmp)
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """One stored payload: its path relative to the workspace and its sidecar."""
+
+    relpath: str
+    sidecar: dict[str, Any]
+
+
+class RawStore:
+    """The workspace's raw store (``data/raw``)."""
+
+    def __init__(self, workspace: Workspace):
+        self.workspace = workspace
+        self.root = workspace.raw_dir
+
+    def path_for(self, source: str, symbol: str, as_of: date, run_id: str) -> Path:
+        return self.root / _safe("source", source) / _safe("symbol", symbol) / f"{as_of}_{_safe('run id', run_id)}.csv"
+
+    def save(self, source: str, symbol: str, vendor_symbol: str, as_of: date, run_id: str, payload: Payload) -> RawFile:
+        """Store a payload and its sidecar; never overwrites."""
+        path = self.path_for(source, symbol, as_of, run_id)
+        sidecar = {
+            "source": source,
+            "symbol": symbol,
+            "vendor_symbol": vendor_symbol,
+            "as_of": str(as_of),
+            "run_id": run_id,
+            "request": payload.request,
+            "received_at": payload.received_at,
+            "from_cache": payload.from_cache,
+            "bytes": len(payload.data),
+            "sha256": hashlib.sha256(payload.data).hexdigest(),
+        }
+        _create(path, payload.data)
+        _create(path.with_suffix(".json"), json.dumps(sidecar, indent=2, sort_keys=True).encode())
+        return RawFile(relpath=path.relative_to(self.workspace.root).as_posix(), sidecar=sidecar)
+
+    def sidecar(self, relpath: str) -> dict[str, Any]:
+        path = self.workspace.root / relpath
+        try:
+            return json.loads(path.with_suffix(".json").read_text())
+        except FileNotFoundError:
+            raise DataError(f"raw file {relpath} has no sidecar {path.with_suffix('.json').name}") from None
+        except ValueError as err:
+            raise DataError(f"sidecar of raw file {relpath} is not valid JSON: {err}") from None
+
+    def read(self, relpath: str, sidecar: dict[str, Any] | None = None) -> bytes:
+        """The stored bytes, checked against the sidecar's sha256."""
+        sidecar = sidecar if sidecar is not None else self.sidecar(relpath)
+        try:
+            data = (self.workspace.root / relpath).read_bytes()
+        except FileNotFoundError:
+            raise DataError(f"raw file {relpath} is missing from the workspace") from None
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != sidecar.get("sha256"):
+            raise DataError(f"raw file {relpath} changed since it was stored: sha256 {digest} != sidecar {sidecar.get('sha256')}")
+        return data
