@@ -1,0 +1,530 @@
+"""Tickets: the approved trades + gate results -> one unambiguous order sheet.
+
+:func:`build_ticket` is pure: it takes the risk guard's :class:`~tradeops.risk.Decision`
+(or ``None`` when the risk stage never ran), the gate results, the operating
+state, the execution window and the code/config/data hashes, and returns a
+:class:`Ticket`.  :func:`write_ticket` renders ``TICKET-YYYYMMDD.md`` for the
+person (jinja2 template ``templates/ticket.md.j2``) and ``.json`` for the
+machine, validated against ``schemas/ticket-v1.json`` before anything is
+written.
+
+``YYYYMMDD`` is the execution session (the US session the person trades in);
+the data's last bar is the decision session before it.  The kind is
+NO-TRADE when any gate, the state or a risk rule failed (every failure is
+named with what to do), TRADE when there are lines, HOLD otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import jinja2
+import jsonschema
+
+from .audit import version_hash
+from .calendar import ExchangeCalendar, ExecutionWindow, get_calendar
+from .config import Policy, Universe
+from .errors import ValidationError
+from .risk import CENT, Decision, TradeLine, read_decision
+from .state import Gate, State, parse_state
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "ticket-v1.json"
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+CURRENCY_SIGN = {"USD": "$", "GBP": "£", "EUR": "€"}
+
+# What the executor does when a gate, the state or a rule stops trading.
+ACTIONS = {
+    "kill_switch": "Do nothing in eToro. The kill switch is on: only the owner can clear it and resume trading, with a reason.",
+    "drawdown": "Do nothing in eToro. Tell the owner: the account fell past the drawdown limit, and trading stays halted until they resume it.",
+    "confirmations": "Do nothing in eToro. Finish confirming the previous ticket on the confirmation page (every line executed, partial or not executed), then tell the owner.",
+    "reconciliation": "Do nothing in eToro. Enter a fresh broker snapshot (cash and units exactly as eToro shows them) on the confirmation page, then tell the owner about the difference.",
+    "data_quality": "Do nothing in eToro. Tell the owner that the market data failed its checks; the next run tries again.",
+    "HALT": "Do nothing in eToro. Tell the owner: trading stays halted until they resume it with a reason.",
+    "SAFE_MODE": "Do nothing in eToro. Trading restarts by itself once the ledger and the broker agree again; tell the owner.",
+    "DEGRADED_DATA": "Do nothing in eToro. Trading restarts by itself once the market data passes its checks again; tell the owner.",
+    "rule": "Do nothing in eToro. Tell the owner that the risk guard refused today's trades, quoting the reason above.",
+    "stage": "Do nothing in eToro. Tell the owner that a pipeline stage did not finish; the run folder has the details.",
+}
+DEFAULT_ACTION = "Do nothing in eToro and tell the owner."
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class Failure:
+    source: str  # gate | state | rule | stage
+    name: str
+    reasons: tuple[str, ...]
+    action: str
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "name": self.name, "reasons": list(self.reasons), "action": self.action}
+
+
+@dataclass(frozen=True)
+class TicketLine:
+    seq: int
+    side: str
+    symbol: str
+    etoro_search_name: str
+    value: Decimal
+    units: Decimal
+    close_position: bool
+    reference_price: Decimal
+    order_type: str
+    band: Decimal
+    band_price: Decimal  # do not execute above it (BUY) or below it (SELL)
+    enter_by: str = "amount"  # how to size it in eToro: "amount" (fractional units) or "units"
+    rank: int | None = None
+
+    @property
+    def band_side(self) -> str:
+        return "above" if self.side == "BUY" else "below"
+
+    @property
+    def limit_price(self) -> Decimal | None:
+        return self.band_price if self.order_type == "limit" else None
+
+    def to_dict(self) -> dict:
+        return {
+            "seq": self.seq,
+            "side": self.side,
+            "symbol": self.symbol,
+            "etoro_search_name": self.etoro_search_name,
+            "value": _cents(self.value),
+            "units": _plain(self.units),
+            "close_position": self.close_position,
+            "reference_price": _price(self.reference_price),
+            "order_type": self.order_type,
+            "limit_price": _cents(self.limit_price) if self.limit_price is not None else None,
+            "band": _plain(self.band),
+            "do_not_execute_if": {"price": _cents(self.band_price), "is": self.band_side},
+            "enter_by": self.enter_by,
+            "rank": self.rank,
+        }
+
+
+@dataclass(frozen=True)
+class Ticket:
+    ticket_id: str
+    kind: str
+    headline: str
+    execution_session: date
+    decision_session: date
+    broker: str
+    account_currency: str
+    state: str
+    rebalance: bool
+    strategy: str
+    version: dict
+    window: ExecutionWindow
+    confirm_by: datetime
+    account: dict
+    lines: tuple[TicketLine, ...]
+    failures: tuple[Failure, ...]
+    gates: tuple[Gate, ...]
+    rules: tuple[dict, ...]
+    tiny_deltas: tuple[dict, ...]
+    why: dict
+    pre_trade: tuple[str, ...]
+    post_trade: tuple[str, ...]
+    if_blocked: tuple[str, ...]
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.window.end
+
+    def to_dict(self) -> dict:
+        return {
+            "schema": "tradeops/ticket",
+            "schema_version": SCHEMA_VERSION,
+            "ticket_id": self.ticket_id,
+            "kind": self.kind,
+            "headline": self.headline,
+            "execution_session": self.execution_session.isoformat(),
+            "decision_session": self.decision_session.isoformat(),
+            "broker": self.broker,
+            "account_currency": self.account_currency,
+            "state": self.state,
+            "rebalance": self.rebalance,
+            "strategy": self.strategy,
+            "version": dict(self.version),
+            "window": {
+                "timezone": "Europe/London",
+                "start": _iso(self.window.start),
+                "end": _iso(self.window.end),
+                "market_open": _iso(self.window.market_open),
+                "early_close": self.window.early_close,
+            },
+            "expires_at": _iso(self.expires_at),
+            "confirm_by": _iso(self.confirm_by),
+            "account": dict(self.account),
+            "lines": [line.to_dict() for line in self.lines],
+            "failures": [f.to_dict() for f in self.failures],
+            "gates": [g.to_dict() for g in self.gates],
+            "rules": list(self.rules),
+            "tiny_deltas": list(self.tiny_deltas),
+            "why": self.why,
+            "checklists": {"pre_trade": list(self.pre_trade), "post_trade": list(self.post_trade)},
+            "if_blocked": list(self.if_blocked),
+        }
+
+    def to_json(self) -> str:
+        data = self.to_dict()
+        validate_ticket(data)
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+    def to_markdown(self) -> str:
+        return _template().render(t=self, sign=CURRENCY_SIGN.get(self.account_currency, self.account_currency + " "))
+
+    def ledger_record(self) -> dict:
+        """Keyword arguments for the ledger: ``record_ticket(session, **rec["ticket"])``, then
+        ``record_intended_trade(session, rec["ticket"]["ticket_id"], **line)`` per line."""
+        return {
+            "ticket": {
+                "ticket_id": self.ticket_id,
+                "session_date": self.execution_session,
+                "kind": self.kind,
+                "version_hash": self.version["hash"],
+                "payload": self.to_dict(),
+            },
+            "lines": [
+                {
+                    "line_no": line.seq,
+                    "side": line.side,
+                    "symbol": line.symbol,
+                    "value": line.value.quantize(CENT, ROUND_HALF_EVEN),
+                    "approx_units": line.units,
+                    "reference_price": line.reference_price,
+                    "band": line.band,
+                    "order_type": line.order_type,
+                    "currency": self.account_currency,
+                    "details": {"close_position": line.close_position, "enter_by": line.enter_by, "band_price": _cents(line.band_price)},
+                }
+                for line in self.lines
+            ],
+        }
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _iso(dt: datetime) -> str:
+    return dt.isoformat(timespec="seconds")
+
+
+def _cents(x: Decimal) -> str:
+    return str(x.quantize(CENT, ROUND_HALF_EVEN))
+
+
+def _price(x: Decimal) -> str:
+    q = x.quantize(Decimal("0.0001"), ROUND_HALF_EVEN)
+    return str(q.quantize(CENT)) if q == q.quantize(CENT) else str(q)
+
+
+def _plain(x: Decimal) -> str:
+    """A decimal without exponent or trailing zeros: 5.123456, 12, 0.03."""
+    return format(x.normalize(), "f")
+
+
+def fmt_money(x: Decimal | str, sign: str = "$") -> str:
+    """$1,234.56 (money to cents, thousands separated)."""
+    q = Decimal(str(x)).quantize(CENT, ROUND_HALF_EVEN)
+    return f"-{sign}{-q:,}" if q < 0 else f"{sign}{q:,}"
+
+
+def fmt_price(x: Decimal | str, sign: str = "$") -> str:
+    """A price to cents, or to 4 decimals when it has them."""
+    return f"{sign}{Decimal(_price(Decimal(str(x)))):,}"
+
+
+def fmt_pct(x: Decimal | float | str) -> str:
+    """0.03 -> 3%, 0.025 -> 2.5%."""
+    return _plain(Decimal(str(x)) * 100) + "%"
+
+
+def fmt_time(dt: datetime) -> str:
+    return dt.strftime("%H:%M")
+
+
+def fmt_day(d: date | datetime) -> str:
+    return f"{d:%A} {d.day} {d:%B %Y}"
+
+
+@lru_cache(maxsize=1)
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters.update(money=fmt_money, price=fmt_price, pct=fmt_pct, hhmm=fmt_time, day=fmt_day, plain=_plain)
+    return env.get_template("ticket.md.j2")
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def validate_ticket(data: Mapping) -> None:
+    """Raise ValidationError naming every place where ``data`` breaks ticket-v1.json."""
+    errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        msgs = [f"{'/'.join(map(str, e.absolute_path)) or '<ticket>'}: {e.message}" for e in errors[:10]]
+        raise ValidationError(f"ticket does not match {SCHEMA_PATH.name}: " + "; ".join(msgs))
+
+
+# --------------------------------------------------------------------------- building
+
+
+def ticket_id(execution_session: date) -> str:
+    return f"TICKET-{execution_session:%Y%m%d}"
+
+
+def _failures(gates: Sequence[Gate], state: str, state_reasons: Sequence[str], decision: Decision | None, stage_errors: Sequence[str]) -> list[Failure]:
+    out = [Failure("gate", g.name, g.reasons or (f"the {g.name} gate failed",), ACTIONS.get(g.name, DEFAULT_ACTION)) for g in gates if not g.passed]
+    if state != State.RUN.value:
+        out.append(Failure("state", state, tuple(state_reasons) or (f"the operating state is {state}; only RUN may trade",), ACTIONS[state]))
+    for err in stage_errors:
+        out.append(Failure("stage", "pipeline", (err,), ACTIONS["stage"]))
+    if decision is None and not out:
+        out.append(Failure("stage", "risk", ("there are no approved trades: the risk stage did not run",), ACTIONS["stage"]))
+    if decision is not None:
+        out += [Failure("rule", r.rule, (r.reason,), ACTIONS["rule"]) for r in decision.failed]
+    return out
+
+
+def _line(seq: int, t: TradeLine, universe: Universe, policy: Policy) -> TicketLine:
+    band = Decimal(str(policy.risk.price_band))
+    factor = 1 + band if t.side == "BUY" else 1 - band
+    search = universe[t.symbol].etoro_search_name if t.symbol in universe else t.symbol
+    return TicketLine(
+        seq=seq,
+        side=t.side,
+        symbol=t.symbol,
+        etoro_search_name=search,
+        value=t.value,
+        units=t.units,
+        close_position=t.close_position,
+        reference_price=t.price,
+        order_type=policy.execution.order_type,
+        band=band,
+        band_price=(t.price * factor).quantize(CENT, ROUND_HALF_EVEN),
+        enter_by="amount" if policy.portfolio.fractional_units else "units",
+        rank=t.rank,
+    )
+
+
+def _checklists(kind: str, tid: str, window: ExecutionWindow, confirm_by: datetime, cash: Decimal, policy: Policy, sign: str) -> tuple[tuple, tuple, tuple]:
+    """(pre-trade checklist, post-trade checklist, if-blocked instructions)."""
+    day = fmt_day(window.session)
+    start, end = fmt_time(window.start), fmt_time(window.end)
+    zone = window.start.tzname()
+    if kind != "TRADE":
+        pre = (f"Nothing to trade: do not open any position in eToro for {tid}.",)
+        post = ("No confirmation is needed for this ticket.",)
+        if kind == "NO-TRADE":
+            post += ("Do what each 'What to do' line above says, and tell the owner today.",)
+        return pre, post, ("If anything about this ticket is unclear, do nothing and tell the owner. Doing nothing is always safe.",)
+    tol = fmt_money(policy.reconciliation.cash_tolerance, sign)
+    pre = (
+        f"Open the confirmation page and check that it shows ticket {tid}.",
+        f"Check the time: trade only between {start} and {end} UK time ({zone}) on {day}. Before {start}, wait. After {end}, do nothing: the ticket has expired.",
+        f"In eToro, check that the available cash is {fmt_money(cash, sign)} (within {tol}). If it is not, stop and tell the owner.",
+        "Every order is for real shares: leverage x1, no CFD, never a short ('Sell' only closes shares you hold).",
+        "Do the lines in the order given: all SELLs first (they free the cash), then the BUYs.",
+        "Before each order, compare the eToro price with the 'do not execute' price on its line.",
+    )
+    post = (
+        "On the confirmation page, for every line record: executed, partial or not executed; units; average price; fees; time; a note if anything was unusual.",
+        "Enter a broker snapshot: the cash and the units of every position exactly as eToro shows them.",
+        f"Confirm by {fmt_time(confirm_by)} UK time on {fmt_day(confirm_by)}.",
+    )
+    blocked = (
+        "The price is past the 'do not execute' price of a line: skip that line and record it as 'not executed', reason 'price outside band'.",
+        "eToro cannot find the instrument under its search name, or offers it only as a CFD: skip the line and record 'not executed' with the reason.",
+        "A BUY needs more cash than is available after the sells: skip that BUY and record 'not executed', reason 'not enough cash'.",
+        "An order fills only in part: record 'partial' with the units filled. Do not retry it.",
+        f"eToro is down, or you cannot finish by {end}: stop. Do not trade later. Record the remaining lines as 'not executed' and tell the owner.",
+        "Anything else unclear: do nothing for that line, record 'not executed', and tell the owner. Doing nothing is always safe.",
+    )
+    return pre, post, blocked
+
+
+def _headline(kind: str, lines: Sequence[TicketLine], window: ExecutionWindow, failures: Sequence[Failure]) -> str:
+    when = f"between {fmt_time(window.start)} and {fmt_time(window.end)} UK time on {fmt_day(window.session)}"
+    if kind == "TRADE":
+        n_sell = sum(1 for line in lines if line.side == "SELL")
+        n_buy = len(lines) - n_sell
+        return f"Place {len(lines)} order(s) ({n_sell} sell, {n_buy} buy) {when}, in the order listed."
+    if kind == "HOLD":
+        return f"Do nothing today: all checks passed and there is nothing worth trading ({fmt_day(window.session)})."
+    names = ", ".join(dict.fromkeys(f.name for f in failures))
+    return f"Do not trade today ({fmt_day(window.session)}): blocked by {names}."
+
+
+def build_ticket(
+    decision: Decision | None,
+    gates: Iterable[Any],
+    window: ExecutionWindow,
+    policy: Policy,
+    universe: Universe,
+    code_hash: str,
+    config_hash: str,
+    data_hash: str,
+    decision_session: date,
+    state: str = State.RUN.value,
+    state_reasons: Sequence[str] = (),
+    stage_errors: Sequence[str] = (),
+) -> Ticket:
+    """The ticket for ``window.session``, the execution session after ``decision_session``.  Pure.
+
+    ``decision`` is approved.json (None when the risk stage never ran); ``gates`` are
+    {name, passed, reasons} mappings or objects; ``state`` is the state machine's answer for
+    today; ``stage_errors`` name pipeline stages that failed.  Any failure -> NO-TRADE."""
+    gates = tuple(Gate.of(g) for g in gates)
+    state = parse_state(state).value
+    failures = _failures(gates, state, state_reasons, decision, stage_errors)
+    lines = ()
+    if not failures and decision is not None:
+        lines = tuple(_line(i, t, universe, policy) for i, t in enumerate(decision.trades, start=1))
+    kind = "NO-TRADE" if failures else ("TRADE" if lines else "HOLD")
+    confirm_by = window.end + timedelta(minutes=policy.confirmations.deadline_minutes_after_window)
+    sign = CURRENCY_SIGN.get(policy.account.account_currency, "")
+    tid = ticket_id(window.session)
+    pre, post, blocked = _checklists(kind, tid, window, confirm_by, decision.cash_before if decision else Decimal("0"), policy, sign)
+    d = decision
+    acting = d is not None and kind != "NO-TRADE"  # shaping notes and tiny deltas only matter when we act
+    why = {
+        "summary": d.signal_note if d else "the risk stage did not run",
+        "top_ranks": list(d.top_ranks[:5]) if d else [],
+        "changes": dict(d.changes) if acting else {"entering": [], "leaving": [], "resized": []},
+        "trims": list(d.notes) if acting else [],
+        "regime": (d.regime or {}).get("note", "") if d else "",
+        "risk_off": {"applied": bool(d.risk_off.get("applied")), "reasons": list(d.risk_off.get("reasons", []))} if d else {"applied": False, "reasons": []},
+    }
+    zero = Decimal("0")
+    account = {
+        "equity": _cents(d.equity if d else zero),
+        "cash_before": _cents(d.cash_before if d else zero),
+        "cash_after": _cents((d.cash_after if kind == "TRADE" else d.cash_before) if d else zero),
+        "drawdown": _plain(d.drawdown) if d else "0",
+    }
+    return Ticket(
+        ticket_id=tid,
+        kind=kind,
+        headline=_headline(kind, lines, window, failures),
+        execution_session=window.session,
+        decision_session=decision_session,
+        broker=policy.account.broker,
+        account_currency=policy.account.account_currency,
+        state=state,
+        rebalance=bool(d.rebalance) if d else False,
+        strategy=d.strategy if d else policy.strategy.signal,
+        version={"hash": version_hash(code_hash, config_hash, data_hash), "code": code_hash, "config": config_hash, "data": data_hash},
+        window=window,
+        confirm_by=confirm_by,
+        account=account,
+        lines=lines,
+        failures=tuple(failures),
+        gates=gates,
+        rules=tuple(r.to_dict() for r in d.rules) if d else (),
+        tiny_deltas=tuple({k: (_cents(Decimal(s[k])) if k == "value" else s[k]) for k in ("side", "symbol", "value", "reason")} for s in d.suppressed) if acting else (),
+        why=why,
+        pre_trade=pre,
+        post_trade=post,
+        if_blocked=blocked,
+    )
+
+
+# --------------------------------------------------------------------------- files
+
+
+def ticket_paths(folder: str | Path, execution_session: date) -> tuple[Path, Path]:
+    base = Path(folder) / ticket_id(execution_session)
+    return base.with_suffix(".md"), base.with_suffix(".json")
+
+
+def write_ticket(ticket: Ticket, folder: str | Path, replace: bool = False) -> tuple[Path, Path]:
+    """Validate, then write TICKET-YYYYMMDD.md and .json.  One ticket per session: an existing,
+    different ticket is only replaced with ``replace=True`` (the ledger decides whether that is allowed)."""
+    text_json = ticket.to_json()  # validates
+    text_md = ticket.to_markdown()
+    md_path, json_path = ticket_paths(folder, ticket.execution_session)
+    if json_path.exists() and not replace:
+        if json_path.read_text() == text_json and md_path.exists() and md_path.read_text() == text_md:
+            return md_path, json_path
+        raise ValidationError(
+            f"{json_path} already holds a different ticket for {ticket.execution_session}; "
+            "there is exactly one ticket per session (supersede it explicitly, with a reason)"
+        )
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in ((md_path, text_md), (json_path, text_json)):
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return md_path, json_path
+
+
+def read_gates(path: str | Path | None) -> list[Gate]:
+    """gates.json: a list of {name, passed, reasons}; a missing path means no gates were run."""
+    if path is None:
+        return []
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValidationError(f"gate results not found: {path}") from None
+    except json.JSONDecodeError as err:
+        raise ValidationError(f"gate results {path} are not valid JSON: {err}") from None
+    if isinstance(data, Mapping) and "gates" in data:
+        data = data["gates"]
+    if not isinstance(data, list):
+        raise ValidationError(f"gate results {path} must be a list of {{name, passed, reasons}}")
+    return [Gate.of(g) for g in data]
+
+
+def run_ticket_stage(
+    run_dir: str | Path,
+    tickets_dir: str | Path,
+    policy: Policy,
+    universe: Universe,
+    decision_session: date,
+    gates: Iterable[Any],
+    code_hash: str,
+    config_hash: str,
+    data_hash: str,
+    state: str = State.RUN.value,
+    state_reasons: Sequence[str] = (),
+    stage_errors: Sequence[str] = (),
+    calendar: ExchangeCalendar | None = None,
+    replace: bool = False,
+) -> tuple[Ticket, Path, Path]:
+    """File in, file out: ``approved.json`` in ``run_dir`` (missing -> NO-TRADE naming it) + gates
+    -> TICKET-YYYYMMDD.md/.json in ``tickets_dir``, for the session after ``decision_session``."""
+    calendar = calendar or get_calendar(policy.schedule.exchange)
+    approved = Path(run_dir) / "approved.json"
+    decision = read_decision(approved) if approved.exists() else None
+    if decision is not None and decision.session != decision_session:
+        raise ValidationError(f"{approved} is for {decision.session}, not the decision session {decision_session}")
+    execution = calendar.next_session(decision_session)
+    window = calendar.execution_window(execution, policy.execution.window_start_minutes, policy.execution.window_end_minutes)
+    ticket = build_ticket(
+        decision, gates, window, policy, universe, code_hash, config_hash, data_hash, decision_session, state, state_reasons, stage_errors
+    )
+    md_path, json_path = write_ticket(ticket, tickets_dir, replace=replace)
+    return ticket, md_path, json_path
