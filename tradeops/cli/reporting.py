@@ -1,0 +1,80 @@
+"""`tradeops report daily|weekly`: write the reports from the ledger and clean data.
+
+The commands call the same ``publish_*`` functions as the ``60_report``
+stage.  Reading the ledger is the job of ``inputs_from_workspace``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+
+import click
+
+from ..calendar import get_calendar
+from ..config import Workspace
+from ..reports import ReportInputs, publish_daily, publish_weekly
+from .common import workdir_option, workspace
+
+InputsBuilder = Callable[[Workspace, date, datetime], ReportInputs]
+
+
+def inputs_from_workspace(ws: Workspace, as_of: date, generated_at: datetime) -> ReportInputs:
+    """ReportInputs for session ``as_of`` from the workspace's ledger and clean data.
+
+    Hook for the ledger: equity curve, cash, positions with cost basis,
+    realized P&L, state, last run's gates, cash flows and the ticket lines
+    with their fills come from ``tradeops.ledger``; the benchmark closes from
+    ``data/clean/eod.parquet``; ``period_start`` from :func:`tradeops.reports.week_start`.
+    """
+    raise NotImplementedError(
+        "report inputs from the ledger are not wired yet: tradeops.cli.reporting.inputs_from_workspace "
+        "needs the ledger API (positions, cash, equity curve, fills)"
+    )
+
+
+def make_report_group(build_inputs: InputsBuilder = inputs_from_workspace, clock=lambda: datetime.now(timezone.utc)) -> click.Group:
+    """The `report` command group, reading its inputs through ``build_inputs``."""
+
+    def load(workdir: str, as_of: datetime | None) -> tuple[Workspace, ReportInputs]:
+        ws = workspace(workdir)
+        now = clock()
+        exchange = ws.policy().schedule.exchange
+        day = as_of.date() if as_of else get_calendar(exchange).latest_complete_session(now)
+        try:
+            return ws, build_inputs(ws, day, now)
+        except NotImplementedError as err:
+            raise click.ClickException(str(err)) from None
+
+    as_of_option = click.option(
+        "--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+        help="Session to report on (default: the latest complete session).",
+    )
+
+    @click.group("report")
+    def report() -> None:
+        """Daily and weekly reports, rebuilt from the ledger and clean data."""
+
+    @report.command("daily")
+    @workdir_option
+    @as_of_option
+    def daily(workdir: str, as_of: datetime | None) -> None:
+        """Equity, cash, P&L, drawdown, exposure, state, gates: reports/daily.md and .html."""
+        ws, inputs = load(workdir, as_of)
+        for path in publish_daily(inputs, ws.reports_dir):
+            click.echo(str(path))
+
+    @report.command("weekly")
+    @workdir_option
+    @as_of_option
+    @click.option("--tearsheet/--no-tearsheet", default=True, show_default=True, help="Also write the quantstats tearsheet.")
+    def weekly(workdir: str, as_of: datetime | None, tearsheet: bool) -> None:
+        """Trades vs intended, slippage, compliance, performance vs the benchmark: reports/weekly.md and .html."""
+        ws, inputs = load(workdir, as_of)
+        for path in publish_weekly(inputs, ws.reports_dir, tearsheet=tearsheet):
+            click.echo(str(path))
+
+    return report
+
+
+COMMANDS = [make_report_group()]
