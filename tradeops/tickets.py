@@ -291,8 +291,9 @@ def validate_ticket(data: Mapping) -> None:
 # --------------------------------------------------------------------------- building
 
 
-def ticket_id(execution_session: date) -> str:
-    return f"TICKET-{execution_session:%Y%m%d}"
+def ticket_id(execution_session: date, revision: int = 1) -> str:
+    """TICKET-YYYYMMDD; a ticket that supersedes an earlier one for the same session gets -R2, -R3..."""
+    return f"TICKET-{execution_session:%Y%m%d}" + (f"-R{revision}" if revision > 1 else "")
 
 
 def _failures(gates: Sequence[Gate], state: str, state_reasons: Sequence[str], decision: Decision | None, stage_errors: Sequence[str]) -> list[Failure]:
@@ -390,6 +391,7 @@ def build_ticket(
     state: str = State.RUN.value,
     state_reasons: Sequence[str] = (),
     stage_errors: Sequence[str] = (),
+    revision: int = 1,
 ) -> Ticket:
     """The ticket for ``window.session``, the execution session after ``decision_session``.  Pure.
 
@@ -405,7 +407,7 @@ def build_ticket(
     kind = "NO-TRADE" if failures else ("TRADE" if lines else "HOLD")
     confirm_by = window.end + timedelta(minutes=policy.confirmations.deadline_minutes_after_window)
     sign = CURRENCY_SIGN.get(policy.account.account_currency, "")
-    tid = ticket_id(window.session)
+    tid = ticket_id(window.session, revision)
     pre, post, blocked = _checklists(kind, tid, window, confirm_by, decision.cash_before if decision else Decimal("0"), policy, sign)
     d = decision
     acting = d is not None and kind != "NO-TRADE"  # shaping notes and tiny deltas only matter when we act
@@ -513,6 +515,7 @@ def run_ticket_stage(
     stage_errors: Sequence[str] = (),
     calendar: ExchangeCalendar | None = None,
     replace: bool = False,
+    revision: int = 1,
 ) -> tuple[Ticket, Path, Path]:
     """File in, file out: ``approved.json`` in ``run_dir`` (missing -> NO-TRADE naming it) + gates
     -> TICKET-YYYYMMDD.md/.json in ``tickets_dir``, for the session after ``decision_session``."""
@@ -524,7 +527,8 @@ def run_ticket_stage(
     execution = calendar.next_session(decision_session)
     window = calendar.execution_window(execution, policy.execution.window_start_minutes, policy.execution.window_end_minutes)
     ticket = build_ticket(
-        decision, gates, window, policy, universe, code_hash, config_hash, data_hash, decision_session, state, state_reasons, stage_errors
+        decision, gates, window, policy, universe, code_hash, config_hash, data_hash, decision_session, state, state_reasons, stage_errors,
+        revision,
     )
     md_path, json_path = write_ticket(ticket, tickets_dir, replace=replace)
     return ticket, md_path, json_path

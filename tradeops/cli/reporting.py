@@ -20,17 +20,11 @@ InputsBuilder = Callable[[Workspace, date, datetime], ReportInputs]
 
 
 def inputs_from_workspace(ws: Workspace, as_of: date, generated_at: datetime) -> ReportInputs:
-    """ReportInputs for session ``as_of`` from the workspace's ledger and clean data.
+    """ReportInputs for session ``as_of`` from the workspace's ledger and clean data."""
+    from ..reporting_inputs import build_inputs
 
-    Hook for the ledger: equity curve, cash, positions with cost basis,
-    realized P&L, state, last run's gates, cash flows and the ticket lines
-    with their fills come from ``tradeops.ledger``; the benchmark closes from
-    ``data/clean/eod.parquet``; ``period_start`` from :func:`tradeops.reports.week_start`.
-    """
-    raise NotImplementedError(
-        "report inputs from the ledger are not wired yet: tradeops.cli.reporting.inputs_from_workspace "
-        "needs the ledger API (positions, cash, equity curve, fills)"
-    )
+    policy = ws.policy()
+    return build_inputs(ws, policy, ws.universe(policy), as_of, generated_at)
 
 
 def make_report_group(build_inputs: InputsBuilder = inputs_from_workspace, clock=lambda: datetime.now(timezone.utc)) -> click.Group:
@@ -41,10 +35,7 @@ def make_report_group(build_inputs: InputsBuilder = inputs_from_workspace, clock
         now = clock()
         exchange = ws.policy().schedule.exchange
         day = as_of.date() if as_of else get_calendar(exchange).latest_complete_session(now)
-        try:
-            return ws, build_inputs(ws, day, now)
-        except NotImplementedError as err:
-            raise click.ClickException(str(err)) from None
+        return ws, build_inputs(ws, day, now)
 
     as_of_option = click.option(
         "--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None,

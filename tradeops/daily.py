@@ -1,0 +1,274 @@
+"""The daily run: one ticket per session, a complete archive per run.
+
+``run_daily`` decides which session a run is for (from the exchange
+calendar), refuses a second ticket for the same session unless told to
+supersede it, executes the stage notebooks through :mod:`tradeops.runner`,
+stops at the first failed gate or stage, and always ends with a ticket
+(NO-TRADE naming the failure when anything went wrong).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import traceback
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from . import __version__, audit, stages
+from .calendar import get_calendar
+from .config import Workspace
+from .errors import TradeopsError
+from .runner import (
+    EXIT_INTERNAL,
+    EXIT_NO_TRADE,
+    EXIT_OK,
+    NOTEBOOK_DIR,
+    Manifest,
+    RunLock,
+    Stage,
+    StageOutcome,
+    execute_stage,
+)
+
+GATED_STAGES = tuple(Stage(n) for n in ("00_preflight", "10_fetch", "20_clean_qa", "30_signal", "40_risk"))
+TICKET_STAGE = Stage("50_ticket")
+REPORT_STAGE = Stage("60_report")
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    status: str  # done | market_closed | existing_ticket
+    message: str
+    session_date: date | None = None
+    ticket_id: str | None = None
+    ticket_kind: str | None = None
+    run_dir: Path | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_run_id(run_at: datetime) -> str:
+    return f"{run_at:%Y%m%dT%H%M}-{uuid.uuid4().hex[:6]}"
+
+
+def _existing_ticket(ws: Workspace, session_date: date) -> tuple[str, str] | None:
+    """The ledger's OPEN ticket for the session as (ticket_id, kind), or None."""
+    from .ledger import api
+    from .ledger.db import make_engine, transaction
+
+    with transaction(make_engine(ws.db_url())) as s:
+        t = api.open_ticket(s, session_date)
+        return None if t is None else (t.ticket_id, t.kind)
+
+
+def next_revision(ticket_id: str) -> int:
+    """TICKET-YYYYMMDD -> 2, TICKET-YYYYMMDD-R2 -> 3."""
+    _, _, rest = ticket_id.partition("-R")
+    return int(rest) + 1 if rest else 2
+
+
+def run_daily(
+    ws: Workspace,
+    session: date | None = None,
+    *,
+    run_at: datetime | None = None,
+    supersede_reason: str | None = None,
+    notebook_dir: Path = NOTEBOOK_DIR,
+    stage_timeout: int = 900,
+) -> RunResult:
+    """Run the daily pipeline for ``session`` (its scheduled time) or for ``run_at`` (default: now)."""
+    policy = ws.policy()
+    ws.universe(policy)  # validate before anything runs
+    cal = get_calendar(policy.schedule.exchange)
+    tz = ZoneInfo(policy.schedule.timezone)
+    if session is not None:
+        run_at = stages.run_time(policy, session)
+    run_at = (run_at or _now()).astimezone(tz)
+    run_id = new_run_id(run_at)
+    dates = cal.run_dates(run_at, tz)
+    if dates is None:
+        run_dir = ws.runs_dir / run_at.date().isoformat() / run_id
+        m = Manifest(run_id=run_id, session_date=None, decision_session=None, started_at=_now().isoformat(), status="market_closed")
+        m.notes.append(f"market closed: {run_at.date()} has no {cal.name} session; no ticket")
+        m.exit_code, m.finished_at = EXIT_OK, _now().isoformat()
+        m.write(run_dir)
+        return RunResult(EXIT_OK, "market_closed", m.notes[0], run_dir=run_dir)
+
+    session_date, decision = dates.execution_session, dates.decision_session
+    with RunLock(ws.runs_dir):
+        revision = 1
+        try:
+            existing = _existing_ticket(ws, session_date)
+        except Exception:  # an unreachable ledger is reported by the preflight stage
+            existing = None
+        if existing is not None:
+            tid, kind = existing
+            if not supersede_reason:
+                return RunResult(
+                    EXIT_OK, "existing_ticket",
+                    f"{tid} ({kind}) already exists for {session_date}; no second ticket issued "
+                    "(use --supersede --reason to replace it while it has no fills)",
+                    session_date, tid, kind,
+                )
+            revision = next_revision(tid)
+        return _execute(ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason, notebook_dir, stage_timeout)
+
+
+def _execute(ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason, notebook_dir, stage_timeout) -> RunResult:
+    run_dir = ws.runs_dir / session_date.isoformat() / run_id
+    (run_dir / "inputs").mkdir(parents=True)
+    universe_file = ws.config_dir / policy.universe.file
+    shutil.copyfile(ws.policy_path, run_dir / "inputs" / "policy.yml")
+    shutil.copyfile(universe_file, run_dir / "inputs" / universe_file.name)
+    common = {
+        "run_dir": str(run_dir), "workdir": str(ws.root), "run_id": run_id,
+        "session_date": session_date.isoformat(), "decision_session": decision.isoformat(),
+    }
+    m = Manifest(
+        run_id=run_id, session_date=session_date.isoformat(), decision_session=decision.isoformat(),
+        started_at=_now().isoformat(timespec="seconds"), git=audit.git_state(), package_version=__version__,
+        code_hash=audit.code_hash(), parameters=dict(common, scheduled_at=run_at.isoformat()),
+        hashes={"policy.yml": audit.sha256_file(ws.policy_path), universe_file.name: audit.sha256_file(universe_file),
+                "policy_canonical": policy.hash()},
+    )
+    if supersede_reason:
+        m.notes.append(f"supersedes the session's earlier ticket: {supersede_reason}")
+    m.write(run_dir)
+
+    failure = None
+    for stage in GATED_STAGES:
+        outcome = execute_stage(stage, run_dir, common, notebook_dir, timeout=stage_timeout)
+        m.stages.append(asdict(outcome))
+        m.write(run_dir)
+        if not outcome.ok:
+            failure = f"stage {stage.name} {outcome.status.replace('_', ' ')}: {outcome.error}"
+            break
+        failed = [g["name"] for g in _stage_gates(run_dir, stage) if not g["passed"]]
+        if failed:
+            m.notes.append(f"stopped after {stage.name}: gate(s) {', '.join(failed)} failed")
+            break
+    if failure:
+        stages.write_json(run_dir / "failure.json", [failure])
+
+    ticket_params = dict(common, record_in_ledger=True, tickets_dir="", revision=revision, supersede_reason=supersede_reason or "")
+    outcome = execute_stage(TICKET_STAGE, run_dir, ticket_params, notebook_dir, timeout=stage_timeout)
+    m.stages.append(asdict(outcome))
+    if not outcome.ok:
+        failure = failure or f"stage {TICKET_STAGE.name} {outcome.status.replace('_', ' ')}: {outcome.error}"
+        _fallback_ticket(run_dir, ws, common, revision, supersede_reason, failure, m)
+
+    if (run_dir / "ticket.json").exists() and not failure:
+        outcome = execute_stage(REPORT_STAGE, run_dir, common, notebook_dir, timeout=stage_timeout)
+        m.stages.append(asdict(outcome))
+        if not outcome.ok:
+            m.notes.append(f"reports not written: {outcome.error}")
+
+    m.gates = stages.read_all_gates(run_dir)
+    ticket = json.loads((run_dir / "ticket.json").read_text()) if (run_dir / "ticket.json").exists() else {}
+    m.ticket_id, m.ticket_kind = ticket.get("ticket_id"), ticket.get("kind")
+    if (run_dir / "eod.parquet").exists():
+        m.hashes["eod.parquet"] = audit.sha256_file(run_dir / "eod.parquet")
+    report_failed = any(s["stage"] == REPORT_STAGE.name and s["status"] != "ok" for s in m.stages)
+    if failure or m.ticket_kind is None or report_failed:
+        code = EXIT_INTERNAL
+    elif m.ticket_kind == "NO-TRADE":
+        code = EXIT_NO_TRADE
+    else:
+        code = EXIT_OK
+    m.exit_code, m.status, m.finished_at = code, "done", _now().isoformat(timespec="seconds")
+    m.write(run_dir)
+    message = f"{m.ticket_id or 'no ticket'} ({m.ticket_kind or 'none'}) for {session_date}" + (f"; {failure}" if failure else "")
+    return RunResult(code, "done", message, session_date, m.ticket_id, m.ticket_kind, run_dir)
+
+
+def _stage_gates(run_dir: Path, stage: Stage) -> list[dict]:
+    path = run_dir / "gates" / f"{stage.name}.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def _fallback_ticket(run_dir, ws, common, revision, supersede_reason, failure, m) -> None:
+    """The ticket notebook itself failed: write the NO-TRADE ticket in-process, recording it
+    in the ledger if the ledger can be reached."""
+    stages.write_json(run_dir / "failure.json", [failure])
+    args = dict(run_dir=common["run_dir"], workdir=common["workdir"], run_id=common["run_id"],
+                session_date=common["session_date"], decision_session=common["decision_session"],
+                revision=revision, supersede_reason=supersede_reason or "")
+    try:
+        stages.ticket(**args, record_in_ledger=True)
+    except Exception as err:
+        m.notes.append(f"ticket not recorded in the ledger: {type(err).__name__}: {err}")
+        try:
+            stages.ticket(**args, record_in_ledger=False)
+        except Exception:
+            m.notes.append("no ticket could be written: " + traceback.format_exc(limit=3))
+
+
+# --------------------------------------------------------------------------- archive
+
+
+def find_run(ws: Workspace, run_id: str) -> Path:
+    found = sorted(ws.runs_dir.glob(f"*/{run_id}"))
+    if not found:
+        raise TradeopsError(f"run {run_id!r} not found under {ws.runs_dir}")
+    return found[0]
+
+
+def list_runs(ws: Workspace) -> list[Manifest]:
+    out = []
+    for path in sorted(ws.runs_dir.glob("*/*/manifest.json")):
+        out.append(Manifest.read(path.parent))
+    return sorted(out, key=lambda m: m.started_at)
+
+
+def verify_run(ws: Workspace, run_id: str, scratch: Path, notebook_dir: Path = NOTEBOOK_DIR) -> tuple[bool, str]:
+    """Re-execute a run's decision stages from its archived inputs; compare the ticket byte for byte.
+
+    The archive holds the ledger's state (portfolio.json), the clean data
+    snapshot (eod.parquet, whose hash the manifest holds), the gate results
+    of the ledger and data stages, and the config files: stages 30..50 are
+    executed again on copies of them in ``scratch``, with the same
+    parameters and without touching the ledger.
+    """
+    src = find_run(ws, run_id)
+    m = Manifest.read(src)
+    if m.session_date is None or m.ticket_id is None:
+        raise TradeopsError(f"run {run_id} issued no ticket ({m.status}); nothing to verify")
+    eod = src / "eod.parquet"
+    if eod.exists() and audit.sha256_file(eod) != m.hashes.get("eod.parquet"):
+        return False, f"{eod} does not match the hash in the manifest: the archive was altered"
+    work = Workspace.at(scratch / "workspace").ensure()
+    shutil.copytree(src / "inputs", work.config_dir, dirs_exist_ok=True)
+    run_dir = scratch / "run"
+    run_dir.mkdir(parents=True)
+    for name in ("eod.parquet", "portfolio.json", "failure.json"):
+        if (src / name).exists():
+            shutil.copyfile(src / name, run_dir / name)
+    (run_dir / "gates").mkdir()
+    for stage in ("00_preflight", "20_clean_qa"):
+        if (src / "gates" / f"{stage}.json").exists():
+            shutil.copyfile(src / "gates" / f"{stage}.json", run_dir / "gates" / f"{stage}.json")
+    common = {k: m.parameters[k] for k in ("run_id", "session_date", "decision_session")}
+    common.update(run_dir=str(run_dir), workdir=str(work.root))
+    executed = {s["stage"] for s in m.stages if s["status"] == "ok"}
+    for stage in (Stage("30_signal"), Stage("40_risk")):
+        if stage.name in executed:
+            outcome = execute_stage(stage, run_dir, common, notebook_dir)
+            if not outcome.ok:
+                return False, f"re-executing {stage.name} failed: {outcome.error}"
+    revision = next((s["parameters"].get("revision", 1) for s in m.stages if s["stage"] == TICKET_STAGE.name), 1)
+    params = dict(common, record_in_ledger=False, tickets_dir=str(scratch / "tickets"), revision=revision, supersede_reason="")
+    outcome = execute_stage(TICKET_STAGE, run_dir, params, notebook_dir)
+    if not outcome.ok:
+        return False, f"re-executing {TICKET_STAGE.name} failed: {outcome.error}"
+    name = f"TICKET-{date.fromisoformat(m.session_date):%Y%m%d}.json"
+    original, again = (src / name).read_bytes(), (run_dir / name).read_bytes()
+    if original == again:
+        return True, f"{m.ticket_id}: the re-executed ticket is byte-for-byte identical ({len(again)} bytes)"
+    return False, f"{m.ticket_id}: the re-executed ticket differs from the archived one (code or inputs changed)"

@@ -1,0 +1,143 @@
+"""`make demo`: the whole daily loop, offline, in its own workspace.
+
+The demo workspace gets the project's config with the demo data provider,
+its own SQLite ledger (TRADEOPS_DB_URL is pointed at it for this process, so
+a real deployment's database is never touched), a starting deposit, and
+then, for each session, the real daily run (papermill notebooks, archive,
+ticket), a paper-fill model standing in for the executor (reference price
+plus slippage; some lines partial, some not executed), and a broker snapshot
+read off the ledger, so the confirmation and reconciliation gates and the
+reports all run for real.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .calendar import get_calendar
+from .config import Workspace
+from .errors import TradeopsError
+
+PROJECT_CONFIG = Path(__file__).resolve().parents[1] / "config"
+MARKER = ".tradeops-demo"
+EXECUTOR = "demo-executor"
+
+
+@dataclass(frozen=True)
+class PaperFillModel:
+    """How the simulated executor fares: mostly filled near the reference price."""
+
+    seed: int = 7
+    slippage_bps: float = 8.0  # standard deviation of the fill vs the reference price
+    partial_rate: float = 0.10
+    not_executed_rate: float = 0.05
+    fee: Decimal = Decimal("0")  # eToro charges no commission on US stocks
+
+    def fills(self, ticket: dict, session_open: datetime) -> list[dict]:
+        """One answer per ticket line (the rows a person would type into the page)."""
+        rng = np.random.default_rng([self.seed, int(ticket["execution_session"].replace("-", ""))])
+        band = Decimal(str(ticket["lines"][0]["band"])) if ticket["lines"] else Decimal("0.03")
+        rows = []
+        for line in ticket["lines"]:
+            draw = rng.random()
+            ref = Decimal(line["reference_price"])
+            slip = max(min(rng.normal(0, self.slippage_bps) / 1e4, float(band) * 0.5), -float(band) * 0.5)
+            price = (ref * (1 + Decimal(str(round(slip, 6))))).quantize(Decimal("0.01"))
+            units = Decimal(line["units"])
+            at = session_open + timedelta(minutes=10 + 3 * int(line["seq"]))
+            if draw < self.not_executed_rate:
+                rows.append(dict(line_no=line["seq"], status="NOT_EXECUTED", units=Decimal(0), price=None, fees=Decimal(0), filled_at=at,
+                                 reason="the price moved outside the ticket's band before the order could be placed"))
+                continue
+            if draw < self.not_executed_rate + self.partial_rate:
+                units = (units * Decimal(str(round(0.5 + 0.3 * rng.random(), 3)))).quantize(Decimal("0.000001"), ROUND_DOWN)
+                status = "PARTIAL"
+            else:
+                status = "EXECUTED"
+            rows.append(dict(line_no=line["seq"], status=status, units=units, price=price, fees=self.fee, filled_at=at,
+                             reason="only part of the order was filled before the window closed" if status == "PARTIAL" else None))
+        return rows
+
+
+@dataclass
+class DemoSummary:
+    workdir: Path
+    sessions: list[date] = field(default_factory=list)
+    results: list = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"demo workspace: {self.workdir}"]
+        for r in self.results:
+            out.append(f"  {r.session_date}  exit {r.exit_code}  {r.ticket_id or '-':<16} {r.ticket_kind or r.status}")
+        last = next((r for r in reversed(self.results) if r.run_dir), None)
+        if last is not None:
+            out.append(f"last ticket:      {self.workdir / 'tickets' / (last.ticket_id or '').split('-R')[0]}.md")
+            out.append(f"last run archive: {last.run_dir}")
+        out.append(f"reports:          {self.workdir / 'reports'} (daily.md, weekly.md, tearsheet.html)")
+        return out
+
+
+def prepare_workspace(workdir: Path, seed: int = 42) -> Workspace:
+    """A fresh demo workspace: project config with the demo provider, its own ledger."""
+    workdir = Path(workdir).resolve()
+    if workdir.exists():
+        if not (workdir / MARKER).exists():
+            raise TradeopsError(f"{workdir} exists and is not a demo workspace (no {MARKER}); refusing to touch it")
+        shutil.rmtree(workdir)
+    ws = Workspace.at(workdir).ensure()
+    (workdir / MARKER).write_text("created by `tradeops demo`; safe to delete\n")
+    shutil.copyfile(PROJECT_CONFIG / "universe.csv", ws.config_dir / "universe.csv")
+    policy = yaml.safe_load((PROJECT_CONFIG / "policy.yml").read_text())
+    policy["data"].update(primary="demo", secondary=None, demo_seed=seed, cross_check=False)
+    ws.policy_path.write_text("# demo workspace: the project's policy with the offline demo data provider\n" + yaml.safe_dump(policy, sort_keys=False))
+    return ws
+
+
+def run_demo(workdir: Path, sessions: int = 15, end: date | None = None, seed: int = 42, echo=print) -> DemoSummary:
+    """Run the daily loop over the last ``sessions`` sessions up to ``end`` (default: the latest complete one)."""
+    from .daily import run_daily
+    from .ledger import api, db
+
+    ws = prepare_workspace(workdir, seed)
+    os.environ["TRADEOPS_DB_URL"] = ws.default_db_url  # the demo's own ledger, for this process and its kernels
+    policy = ws.policy()
+    cal = get_calendar(policy.schedule.exchange)
+    end = end or cal.latest_complete_session(datetime.now(timezone.utc))
+    days = cal.sessions_back(end, sessions)
+    engine = db.init_db(ws.db_url())
+    with db.transaction(engine) as s:
+        api.record_cash_movement(s, "DEPOSIT", policy.account.starting_cash, cal.previous_session(days[0]),
+                                 notes="demo starting cash", actor=EXECUTOR)
+        _snapshot(s, cal.market_close(cal.previous_session(days[0])))
+    model = PaperFillModel(seed=seed)
+    summary = DemoSummary(ws.root, days)
+    for day in days:
+        result = run_daily(ws, day)
+        summary.results.append(result)
+        echo(f"{day}: exit {result.exit_code} {result.message}")
+        with db.transaction(engine) as s:
+            if result.ticket_kind == "TRADE":
+                ticket = api.get_ticket(s, result.ticket_id).payload
+                rows = model.fills(ticket, cal.market_open(day))
+                from .ledger.inputs import FillInput
+
+                api.confirm_ticket(s, result.ticket_id, [FillInput(**r, where=f"paper fill line {r['line_no']}") for r in rows], actor=EXECUTOR)
+            _snapshot(s, cal.market_close(day))
+    engine.dispose()
+    return summary
+
+
+def _snapshot(s, at: datetime) -> None:
+    """What eToro would show after the session: the ledger's cash and units."""
+    from .ledger import api
+
+    cash = api.compute_cash(s, as_of=at).amount
+    api.record_snapshot(s, at, cash, api.compute_positions(s, as_of=at), source="demo", actor=EXECUTOR)

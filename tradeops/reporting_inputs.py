@@ -1,0 +1,133 @@
+"""ReportInputs from a workspace: the ledger (through its public API) and the clean data.
+
+The reports themselves (tradeops.reports) are pure; this module is the
+edge that reads the ledger and the clean parquet for them.  Used by the
+``60_report`` stage and by ``tradeops report daily|weekly``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+
+from .calendar import get_calendar
+from .config import Policy, Universe, Workspace
+from .errors import DataError
+from .reports import GateResult, Position, ReportInputs, RunInfo, TradeLine, publish_daily, publish_weekly, week_start
+
+_STATUS = {"EXECUTED": "executed", "PARTIAL": "partial", "NOT_EXECUTED": "not_executed"}
+
+
+def _clean_prices(ws: Workspace, as_of: date) -> pd.DataFrame:
+    if not ws.clean_path.exists():
+        raise DataError(f"no clean data at {ws.clean_path}: run `tradeops data build` first")
+    eod = pd.read_parquet(ws.clean_path, columns=["symbol", "date", "close"])
+    return eod[eod["date"] <= pd.Timestamp(as_of)]
+
+
+def _run_facts(run_dir: Path | None) -> tuple[tuple[GateResult, ...], RunInfo | None]:
+    if run_dir is None:
+        return (), None
+    from .stages import read_all_gates
+
+    gates = tuple(GateResult(g["name"], "pass" if g["passed"] else "fail", tuple(g["reasons"])) for g in read_all_gates(run_dir))
+    info = None
+    ticket_file = run_dir / "ticket.json"
+    manifest = run_dir / "manifest.json"
+    if manifest.exists():
+        m = json.loads(manifest.read_text())
+        t = json.loads(ticket_file.read_text()) if ticket_file.exists() else {}
+        info = RunInfo(
+            run_id=m["run_id"], started_at=datetime.fromisoformat(m["started_at"]),
+            decision_session=date.fromisoformat(m["decision_session"]), ticket_id=t.get("ticket_id"), ticket_kind=t.get("kind"),
+        )
+    return gates, info
+
+
+def build_inputs(
+    ws: Workspace, policy: Policy, universe: Universe, as_of: date, generated_at: datetime, run_dir: Path | None = None
+) -> ReportInputs:
+    """Everything the daily and weekly reports show, as of the close of session ``as_of``."""
+    from .ledger import api
+    from .ledger.db import make_engine, transaction
+
+    cal = get_calendar(policy.schedule.exchange)
+    close_at = cal.market_close(as_of)
+    eod = _clean_prices(ws, as_of)
+    prices = api.price_series_from_frame(eod)
+    marks = api.marks_on(prices, as_of)
+    period_start = week_start(as_of, cal)
+    with transaction(make_engine(ws.db_url())) as s:
+        points = api.compute_equity_curve(s, prices, end=as_of)
+        if not points:
+            raise DataError("the ledger has no entries yet: deposit cash first (`tradeops cash add`)")
+        cash = api.compute_cash(s, as_of=close_at)
+        units = api.compute_positions(s, as_of=close_at)
+        pnl = api.compute_pnl(s, {k: marks[k] for k in units if k in marks}, as_of=close_at)
+        state = api.current_state(s).value or "RUN"
+        trades = []
+        ticket = api.latest_ticket(s, before=cal.next_session(as_of))
+        while ticket is not None and ticket.session_date >= period_start:
+            for st in api.line_statuses(s, ticket.ticket_id):
+                line, fill = st.line, st.fill
+                trades.append(TradeLine(
+                    ticket_id=ticket.ticket_id, session=ticket.session_date, symbol=line.symbol, side=line.side.lower(),
+                    intended_units=line.approx_units, reference_price=line.reference_price,
+                    status=_STATUS[fill.status] if fill else "unconfirmed",
+                    filled_units=fill.units if fill else Decimal(0), fill_price=fill.price if fill else None,
+                    fees=fill.fees if fill else Decimal(0), reason=(fill.reason or "") if fill else "",
+                    confirmed_at=fill.created_at if fill else None,
+                ))
+            ticket = api.latest_ticket(s, before=ticket.session_date)
+    missing = sorted(k for k in units if k not in marks)
+    if missing:
+        raise DataError(f"no close on {as_of} for held symbols {missing} in {ws.clean_path}")
+    sectors = universe.sectors()
+    positions = tuple(
+        Position(sym, u, marks[sym], pnl.by_symbol[sym].cost if sym in pnl.by_symbol else u * marks[sym], sectors.get(sym, "Unknown"))
+        for sym, u in sorted(units.items())
+    )
+    bench = eod[eod["symbol"] == policy.universe.benchmark]
+    gates, last_run = _run_facts(run_dir)
+    return ReportInputs(
+        as_of=as_of,
+        generated_at=generated_at,
+        equity=pd.Series([p.equity for p in points], index=pd.DatetimeIndex([pd.Timestamp(p.day) for p in points])),
+        cash=cash.amount,
+        positions=positions,
+        realized_pnl=pnl.trading,
+        state=state,
+        benchmark=pd.Series(bench["close"].to_numpy(), index=pd.DatetimeIndex(bench["date"])),
+        benchmark_symbol=policy.universe.benchmark,
+        cash_flows={p.day: p.flow for p in points if p.flow},
+        gates=gates,
+        last_run=last_run,
+        next_rebalance=cal.next_rebalance(cal.next_session(as_of), policy.rebalance.frequency),
+        trades=tuple(reversed(trades)),
+        period_start=period_start,
+        currency=cash.currency,
+        timezone=policy.schedule.timezone,
+        drawdown_warning=policy.risk.drawdown_warning,
+        kill_switch_drawdown=policy.risk.kill_switch_drawdown,
+    )
+
+
+def is_week_end(as_of: date, policy: Policy) -> bool:
+    """True when ``as_of`` is the last session of its week (the weekly report's day)."""
+    cal = get_calendar(policy.schedule.exchange)
+    return cal.is_rebalance_session(cal.next_session(as_of), "weekly")
+
+
+def publish_reports(
+    ws: Workspace, policy: Policy, universe: Universe, as_of: date, generated_at: datetime, run_dir: Path | None = None
+) -> list[Path]:
+    """The daily report, and the weekly one (with tearsheet) on the week's last session."""
+    inputs = build_inputs(ws, policy, universe, as_of, generated_at, run_dir)
+    written = publish_daily(inputs, ws.reports_dir)
+    if is_week_end(as_of, policy):
+        written += publish_weekly(inputs, ws.reports_dir)
+    return written

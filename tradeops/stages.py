@@ -1,0 +1,371 @@
+"""What each stage notebook does: one call per notebook.
+
+Every stage reads and writes files in its run folder (never notebook state):
+
+==============  ==============================================  ===========================================
+stage           reads                                           writes (in the run folder)
+==============  ==============================================  ===========================================
+00_preflight    the ledger                                      portfolio.json, gates/00_preflight.json
+10_fetch        providers (network, or the demo generator)      fetch.json (+ raw files under data/raw/)
+20_clean_qa     raw files named in fetch.json                   eod.parquet, quality.json/.md, gates/20_clean_qa.json
+30_signal       eod.parquet                                     signals/YYYY-MM-DD.csv (+ .json)
+40_risk         signals, portfolio.json, eod.parquet            proposed.json, approved.json, gates/40_risk.json
+50_ticket       gates/*.json, approved.json, failure.json       TICKET-YYYYMMDD.md/.json (+ tickets/), ledger rows
+60_report       the ledger, eod.parquet                         reports/daily.md (+ weekly on the week's last session)
+==============  ==============================================  ===========================================
+
+Only 00, 50 and 60 touch the ledger, so `tradeops runs verify` can re-execute
+30..50 from the archived files and compare the ticket byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from . import audit
+from .calendar import get_calendar
+from .config import Policy, Universe, Workspace
+from .errors import TradeopsError
+from .portfolio import PortfolioState
+
+ACTOR = "pipeline"
+# Gate precedence (DESIGN.md §2): the ticket lists failures in this order.
+GATE_ORDER = ("kill_switch", "drawdown", "confirmations", "reconciliation", "data_quality", "ticket_sanity", "stage_failure")
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class StageResult:
+    """What a stage shows in its notebook: gates, a headline, tables."""
+
+    stage: str
+    headline: str
+    gates: list[dict] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def gate_frame(self) -> pd.DataFrame:
+        rows = [{"gate": g["name"], "result": "PASS" if g["passed"] else "FAIL", "reasons": "; ".join(g["reasons"]) or "-"} for g in self.gates]
+        return pd.DataFrame(rows, columns=["gate", "result", "reasons"])
+
+    def _repr_html_(self) -> str:
+        parts = [f"<h3>{self.stage}: {self.headline}</h3>"]
+        if self.gates:
+            parts.append(self.gate_frame().to_html(index=False))
+        for title, frame in self.tables.items():
+            parts.append(f"<h4>{title}</h4>" + frame.to_html(index=False, max_rows=60))
+        if self.files:
+            parts.append("<p>Files: " + ", ".join(f"<code>{f}</code>" for f in self.files) + "</p>")
+        return "\n".join(parts)
+
+    def __repr__(self) -> str:
+        return f"{self.stage}: {self.headline}"
+
+
+def _context(workdir: str) -> tuple[Workspace, Policy, Universe]:
+    ws = Workspace.at(workdir)
+    policy = ws.policy()
+    return ws, policy, ws.universe(policy)
+
+
+def _day(value: str | date) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def write_json(path: Path, obj) -> Path:
+    from .runner import write_json_atomic
+
+    return write_json_atomic(path, obj)
+
+
+def write_gates(run_dir: Path, stage: str, gates: list[dict]) -> Path:
+    return write_json(run_dir / "gates" / f"{stage}.json", gates)
+
+
+def read_all_gates(run_dir: Path) -> list[dict]:
+    """Every gate result of the run, in precedence order."""
+    gates = []
+    for path in sorted((run_dir / "gates").glob("*.json")):
+        gates.extend(json.loads(path.read_text()))
+    rank = {name: i for i, name in enumerate(GATE_ORDER)}
+    return sorted(gates, key=lambda g: rank.get(g["name"], len(rank)))
+
+
+def run_time(policy: Policy, session_date: date) -> datetime:
+    """The scheduled start of the run for ``session_date`` (aware, in the schedule's zone)."""
+    return datetime.combine(session_date, policy.schedule.run_clock, tzinfo=ZoneInfo(policy.schedule.timezone))
+
+
+def _engine(ws: Workspace):
+    from .ledger import db
+
+    engine = db.make_engine(ws.db_url())
+    current = db.current_revision(engine)
+    if current != db.head_revision():
+        raise TradeopsError(
+            f"the ledger at {db.safe_url(engine)} is at schema revision {current!r}, not {db.head_revision()!r}: "
+            "run `tradeops ledger init` first"
+        )
+    return engine
+
+
+# --------------------------------------------------------------------------- 00 preflight
+
+
+def _last_rebalance(session, before: date) -> date | None:
+    from .ledger import api
+
+    ticket = api.latest_ticket(session, before=before)
+    while ticket is not None:
+        payload = ticket.payload or {}
+        if payload.get("rebalance") and ticket.kind in ("TRADE", "HOLD"):
+            return ticket.session_date
+        ticket = api.latest_ticket(session, before=ticket.session_date)
+    return None
+
+
+def _peak_equivalent(points) -> Decimal:
+    """The flow-adjusted peak of the equity curve, in today's money.
+
+    The drawdown the guard checks with fresh prices is then
+    ``1 - equity_now / peak``: deposits never hide a loss and withdrawals
+    are never a drawdown (the same definition as the ledger's gate and the reports).
+    """
+    from .ledger.gates import drawdown
+
+    dd = drawdown(points)
+    if dd is None or dd.current_equity <= 0:
+        return Decimal(0)
+    return (dd.current_equity / (1 - dd.drawdown)).quantize(Decimal("0.01"))
+
+
+def preflight(run_dir: str, workdir: str, session_date: str, decision_session: str) -> StageResult:
+    """Gates that need only the ledger, and ``portfolio.json`` for the later stages."""
+    from .ledger import api, gates
+
+    run_dir, session_day, decision = Path(run_dir), _day(session_date), _day(decision_session)
+    ws, policy, _ = _context(workdir)
+    engine = _engine(ws)
+    from .ledger.db import transaction
+
+    with transaction(engine) as s:
+        results = [
+            gates.kill_switch_gate(s),
+            gates.drawdown_gate(s, policy.risk, as_of=decision),
+            gates.confirmations_gate(s, before=session_day),
+            gates.reconciliation_gate(s, policy.reconciliation, now=run_time(policy, session_day)),
+        ]
+        cash = api.compute_cash(s)
+        state, switch = api.current_state(s), api.kill_switch(s)
+        points = api.compute_equity_curve(s, end=decision)
+        portfolio = PortfolioState(
+            as_of=decision,
+            cash=cash.amount,
+            positions=api.compute_positions(s),
+            peak_equity=_peak_equivalent(points),
+            account_currency=cash.currency,
+            state=state.value or "RUN",
+            kill_switch=switch.value == "ON",
+            kill_switch_reason=switch.reason,
+            last_rebalance=_last_rebalance(s, session_day),
+        )
+    gate_dicts = [g.to_dict() for g in results]
+    portfolio.write(run_dir / "portfolio.json")
+    write_gates(run_dir, "00_preflight", gate_dicts)
+    failed = [g["name"] for g in gate_dicts if not g["passed"]]
+    positions = pd.DataFrame(
+        [{"symbol": k, "units": str(v)} for k, v in portfolio.positions.items()], columns=["symbol", "units"]
+    )
+    headline = f"state {portfolio.state}, cash {portfolio.cash} {portfolio.account_currency}, {len(portfolio.positions)} positions; " + (
+        f"FAILED: {', '.join(failed)}" if failed else "all ledger gates pass"
+    )
+    return StageResult("00_preflight", headline, gate_dicts, {"positions": positions}, ["portfolio.json"])
+
+
+# --------------------------------------------------------------------------- 10 fetch
+
+
+def fetch(run_dir: str, workdir: str, run_id: str, decision_session: str) -> StageResult:
+    """Download (or generate) raw bars for the universe up to the decision session."""
+    from . import data
+    from .data.fetch import fetch_record_path
+
+    run_dir, decision = Path(run_dir), _day(decision_session)
+    ws, policy, universe = _context(workdir)
+    result = data.fetch(ws, policy, universe, decision, run_id)
+    record = fetch_record_path(ws, decision, run_id)
+    write_json(run_dir / "fetch.json", {"record": str(record), "sha256": audit.sha256_file(record)})
+    table = pd.DataFrame(
+        [{"symbol": a.symbol, "source": a.source, "role": a.role, "result": a.kind, "error": a.error or "", "raw_file": a.raw_file or ""}
+         for a in result.attempts]
+    )
+    ok = {a.symbol for a in result.attempts if a.ok}
+    headline = f"{len(ok)} of {len(result.symbols)} symbols answered ({result.primary}" + (f", fallback {result.secondary})" if result.secondary else ")")
+    failed = table[table["result"] != "ok"] if not table.empty else table
+    return StageResult("10_fetch", headline, tables={"failed attempts": failed}, files=["fetch.json", str(record)])
+
+
+# --------------------------------------------------------------------------- 20 clean + QA
+
+
+def clean_qa(run_dir: str, workdir: str, decision_session: str) -> StageResult:
+    """Clean, adjust and quality-check; the data-quality gate."""
+    from . import data
+
+    run_dir, decision = Path(run_dir), _day(decision_session)
+    ws, policy, universe = _context(workdir)
+    record = json.loads((run_dir / "fetch.json").read_text())["record"]
+    report = data.build_clean(ws, policy, universe, decision, record)
+    shutil.copyfile(ws.clean_path, run_dir / "eod.parquet")
+    for name in ("quality.json", "quality.md"):
+        src = ws.quality_dir / name
+        if src.exists():
+            shutil.copyfile(src, run_dir / name)
+    gate = {"name": "data_quality", "passed": bool(report.trade_allowed), "reasons": list(report.reasons), "details": {"excluded": sorted(report.excluded)}}
+    write_gates(run_dir, "20_clean_qa", [gate])
+    checks = pd.DataFrame([c.__dict__ for c in report.checks])
+    headline = "data quality " + ("PASS" if report.trade_allowed else "FAIL") + f"; {len(report.excluded)} symbols excluded"
+    return StageResult("20_clean_qa", headline, [gate], {"checks": checks}, ["eod.parquet", "quality.json", "quality.md"])
+
+
+# --------------------------------------------------------------------------- 30 signal
+
+
+def signal(run_dir: str, workdir: str, decision_session: str) -> StageResult:
+    from .signals import run_signal_stage
+
+    run_dir, decision = Path(run_dir), _day(decision_session)
+    _, policy, universe = _context(workdir)
+    result = run_signal_stage(run_dir / "eod.parquet", policy, universe, decision, run_dir)
+    top = result.ranked.head(25)
+    return StageResult("30_signal", f"{policy.strategy.signal}: {len(result.ranked)} ranked; {result.note}", tables={"ranked (top 25)": top},
+                       files=[f"signals/{decision.isoformat()}.csv"])
+
+
+# --------------------------------------------------------------------------- 40 risk
+
+
+def risk(run_dir: str, workdir: str, session_date: str, decision_session: str) -> StageResult:
+    """Approved targets and trade list; the drawdown and ticket-sanity gates."""
+    from .risk import run_risk_stage
+
+    run_dir, decision = Path(run_dir), _day(decision_session)
+    _, policy, universe = _context(workdir)
+    decision_obj = run_risk_stage(run_dir, run_dir / "eod.parquet", run_dir / "portfolio.json", policy, universe, decision)
+    gates = decision_gates(decision_obj)
+    write_gates(run_dir, "40_risk", gates)
+    trades = pd.DataFrame([t.to_dict() for t in decision_obj.trades])
+    headline = (f"{decision_obj.kind}: {len(decision_obj.trades)} trades, equity {decision_obj.equity}, drawdown {decision_obj.drawdown:.2%}"
+                + (" (rebalance day)" if decision_obj.rebalance else ""))
+    return StageResult("40_risk", headline, gates, {"trade list (sells first)": trades}, ["proposed.json", "approved.json"])
+
+
+def decision_gates(decision) -> list[dict]:
+    """The risk guard's verdict as gates: a failed drawdown rule is the drawdown gate
+    (it moves the state to HALT); any other failed rule is ticket sanity."""
+    from .risk import DrawdownKillSwitch
+
+    failed = [r for r in decision.rules if not r.passed]
+    dd = [r.reason for r in failed if r.rule == DrawdownKillSwitch.name]
+    other = [f"{r.rule}: {r.reason}" for r in failed if r.rule != DrawdownKillSwitch.name]
+    gates = [{"name": "ticket_sanity", "passed": not other, "reasons": other}]
+    if dd:
+        gates.insert(0, {"name": "drawdown", "passed": False, "reasons": dd})
+    return gates
+
+
+# --------------------------------------------------------------------------- 50 ticket
+
+
+def ticket(run_dir: str, workdir: str, run_id: str, session_date: str, decision_session: str, record_in_ledger: bool = True,
+           tickets_dir: str = "", revision: int = 1, supersede_reason: str = "") -> StageResult:
+    """Exactly one ticket for the session, recorded in the ledger with the gate results and state."""
+    from .state import next_state
+    from .tickets import run_ticket_stage
+
+    run_dir, decision, session_day = Path(run_dir), _day(decision_session), _day(session_date)
+    ws, policy, universe = _context(workdir)
+    gates = read_all_gates(run_dir)
+    failure_path = run_dir / "failure.json"
+    stage_errors = json.loads(failure_path.read_text()) if failure_path.exists() else []
+    portfolio_path = run_dir / "portfolio.json"
+    previous = PortfolioState.read(portfolio_path).state if portfolio_path.exists() else "RUN"
+    transition = next_state(previous, gates, session=decision)
+    eod = run_dir / "eod.parquet"
+    hashes = {
+        "code": audit.code_hash(),
+        "config": config_hash(ws, policy),
+        "data": audit.sha256_file(eod) if eod.exists() else "none",
+    }
+    out_dir = Path(tickets_dir) if tickets_dir else ws.tickets_dir
+    tk, md_path, json_path = run_ticket_stage(
+        run_dir, out_dir, policy, universe, decision, gates, hashes["code"], hashes["config"], hashes["data"],
+        state=transition.state.value, state_reasons=transition.reasons, stage_errors=stage_errors,
+        replace=True, revision=revision,
+    )
+    if tk.execution_session != session_day:
+        raise TradeopsError(f"ticket is for {tk.execution_session}, but the run is for session {session_day}")
+    for p in (md_path, json_path):
+        if p.parent != run_dir:
+            shutil.copyfile(p, run_dir / p.name)
+    write_json(run_dir / "ticket.json", {"ticket_id": tk.ticket_id, "kind": tk.kind, "state": transition.state.value, "hashes": hashes})
+    if record_in_ledger:
+        record_ticket_in_ledger(ws, tk, gates, transition, run_id, supersede_reason)
+    lines = pd.DataFrame([{"#": ln.seq, "side": ln.side, "symbol": ln.symbol, "value": str(ln.value), "units": str(ln.units)} for ln in tk.lines])
+    return StageResult("50_ticket", f"{tk.ticket_id}: {tk.kind}", gates, {"lines": lines}, [md_path.name, json_path.name])
+
+
+def config_hash(ws: Workspace, policy: Policy) -> str:
+    """Policy (canonical) + universe file: the config part of the version hash."""
+    universe_file = ws.config_dir / policy.universe.file
+    return audit.sha256_bytes(f"{policy.hash()}:{audit.sha256_file(universe_file)}".encode())
+
+
+def record_ticket_in_ledger(ws: Workspace, tk, gates: list[dict], transition, run_id: str, supersede_reason: str = "") -> None:
+    """One transaction: the ticket, its lines, every gate result and the state transition."""
+    from .ledger import api
+    from .ledger.db import transaction
+    from .ledger.gates import GateResult, record_gate_result
+
+    engine = _engine(ws)
+    rec = tk.ledger_record()
+    with transaction(engine) as s:
+        existing = api.open_ticket(s, tk.execution_session)
+        if existing is None or existing.ticket_id != tk.ticket_id:
+            api.record_ticket(s, **rec["ticket"], run_id=run_id, supersede_reason=supersede_reason or None, actor=ACTOR)
+            for line in rec["lines"]:
+                api.record_intended_trade(s, tk.ticket_id, **line)
+        for g in gates:
+            record_gate_result(s, GateResult.from_dict(g), actor=ACTOR, run_id=run_id, ticket_id=tk.ticket_id)
+        if transition.state.value != transition.previous.value:
+            api.set_state(s, transition.state.value, "; ".join(transition.reasons) or transition.cause, actor=ACTOR)
+
+
+# --------------------------------------------------------------------------- 60 report
+
+
+def report(run_dir: str, workdir: str, session_date: str, decision_session: str) -> StageResult:
+    """Cache the session's closes in the ledger, then rebuild the reports from the ledger alone."""
+    from .ledger import api
+    from .ledger.db import transaction
+    from .reporting_inputs import publish_reports
+
+    run_dir, decision, session_day = Path(run_dir), _day(decision_session), _day(session_date)
+    ws, policy, universe = _context(workdir)
+    eod = pd.read_parquet(run_dir / "eod.parquet", columns=["symbol", "date", "close"])
+    recent = eod[eod["date"] >= pd.Timestamp(decision - timedelta(days=10))]
+    engine = _engine(ws)
+    with transaction(engine) as s:
+        api.store_prices(s, ((r.symbol, r.date.date(), Decimal(str(r.close))) for r in recent.itertuples()), source="clean")
+    written = publish_reports(ws, policy, universe, decision, generated_at=run_time(policy, session_day), run_dir=run_dir)
+    return StageResult("60_report", f"reports as of {decision}", files=[str(p) for p in written])
