@@ -58,14 +58,16 @@ def new_run_id(run_at: datetime) -> str:
     return f"{run_at:%Y%m%dT%H%M}-{uuid.uuid4().hex[:6]}"
 
 
-def _existing_ticket(ws: Workspace, session_date: date) -> tuple[str, str] | None:
-    """The ledger's OPEN ticket for the session as (ticket_id, kind), or None."""
+def _existing_ticket(ws: Workspace, session_date: date) -> tuple[str, str, bool] | None:
+    """The ledger's OPEN ticket for the session as (ticket_id, kind, has_fills), or None."""
     from .ledger import api
     from .ledger.db import make_engine, transaction
 
     with transaction(make_engine(ws.db_url())) as s:
         t = api.open_ticket(s, session_date)
-        return None if t is None else (t.ticket_id, t.kind)
+        if t is None:
+            return None
+        return t.ticket_id, t.kind, any(st.fill is not None for st in api.line_statuses(s, t.ticket_id))
 
 
 def next_revision(ticket_id: str) -> int:
@@ -109,7 +111,7 @@ def run_daily(
         except Exception:  # an unreachable ledger is reported by the preflight stage
             existing = None
         if existing is not None:
-            tid, kind = existing
+            tid, kind, has_fills = existing
             if not supersede_reason:
                 return RunResult(
                     EXIT_OK, "existing_ticket",
@@ -117,6 +119,8 @@ def run_daily(
                     "(use --supersede --reason to replace it while it has no fills)",
                     session_date, tid, kind,
                 )
+            if has_fills:
+                raise TradeopsError(f"{tid} cannot be superseded: fills have been recorded against it")
             revision = next_revision(tid)
         return _execute(ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason, notebook_dir, stage_timeout)
 
@@ -271,4 +275,12 @@ def verify_run(ws: Workspace, run_id: str, scratch: Path, notebook_dir: Path = N
     original, again = (src / name).read_bytes(), (run_dir / name).read_bytes()
     if original == again:
         return True, f"{m.ticket_id}: the re-executed ticket is byte-for-byte identical ({len(again)} bytes)"
-    return False, f"{m.ticket_id}: the re-executed ticket differs from the archived one (code or inputs changed)"
+    return False, f"{m.ticket_id}: the re-executed ticket differs from the archived one: {ticket_diff(original, again)}"
+
+
+def ticket_diff(original: bytes, again: bytes) -> str:
+    """Which fields differ, and which part of the version hash (code, config, data) moved."""
+    a, b = json.loads(original), json.loads(again)
+    fields = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    parts = [k for k in ("code", "config", "data") if a.get("version", {}).get(k) != b.get("version", {}).get(k)]
+    return f"fields {fields}" + (f"; version hash parts changed: {parts}" if parts else "")

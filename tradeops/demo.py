@@ -101,37 +101,55 @@ def prepare_workspace(workdir: Path, seed: int = 42) -> Workspace:
     return ws
 
 
+def start_ledger(ws: Workspace, first_session: date) -> None:
+    """Initialise the workspace's ledger, deposit the starting cash the session before
+    ``first_session`` and record the matching broker snapshot."""
+    from .ledger import api, db
+
+    policy = ws.policy()
+    cal = get_calendar(policy.schedule.exchange)
+    before = cal.previous_session(first_session)
+    engine = db.init_db(ws.db_url())
+    with db.transaction(engine) as s:
+        api.record_cash_movement(s, "DEPOSIT", policy.account.starting_cash, before, notes="demo starting cash", actor=EXECUTOR)
+        _snapshot(s, cal.market_close(before))
+    engine.dispose()
+
+
+def paper_execute(ws: Workspace, result, model: PaperFillModel, snapshot: bool = True) -> None:
+    """Confirm a TRADE ticket with the paper-fill model, then record the broker snapshot."""
+    from .ledger import api, db
+    from .ledger.inputs import FillInput
+
+    cal = get_calendar(ws.policy().schedule.exchange)
+    engine = db.make_engine(ws.db_url())
+    with db.transaction(engine) as s:
+        if result.ticket_kind == "TRADE":
+            ticket = api.get_ticket(s, result.ticket_id).payload
+            rows = model.fills(ticket, cal.market_open(result.session_date))
+            api.confirm_ticket(s, result.ticket_id, [FillInput(**r, where=f"paper fill line {r['line_no']}") for r in rows], actor=EXECUTOR)
+        if snapshot and result.session_date is not None:
+            _snapshot(s, cal.market_close(result.session_date))
+    engine.dispose()
+
+
 def run_demo(workdir: Path, sessions: int = 15, end: date | None = None, seed: int = 42, echo=print) -> DemoSummary:
     """Run the daily loop over the last ``sessions`` sessions up to ``end`` (default: the latest complete one)."""
     from .daily import run_daily
-    from .ledger import api, db
 
     ws = prepare_workspace(workdir, seed)
     os.environ["TRADEOPS_DB_URL"] = ws.default_db_url  # the demo's own ledger, for this process and its kernels
-    policy = ws.policy()
-    cal = get_calendar(policy.schedule.exchange)
+    cal = get_calendar(ws.policy().schedule.exchange)
     end = end or cal.latest_complete_session(datetime.now(timezone.utc))
     days = cal.sessions_back(end, sessions)
-    engine = db.init_db(ws.db_url())
-    with db.transaction(engine) as s:
-        api.record_cash_movement(s, "DEPOSIT", policy.account.starting_cash, cal.previous_session(days[0]),
-                                 notes="demo starting cash", actor=EXECUTOR)
-        _snapshot(s, cal.market_close(cal.previous_session(days[0])))
+    start_ledger(ws, days[0])
     model = PaperFillModel(seed=seed)
     summary = DemoSummary(ws.root, days)
     for day in days:
         result = run_daily(ws, day)
         summary.results.append(result)
         echo(f"{day}: exit {result.exit_code} {result.message}")
-        with db.transaction(engine) as s:
-            if result.ticket_kind == "TRADE":
-                ticket = api.get_ticket(s, result.ticket_id).payload
-                rows = model.fills(ticket, cal.market_open(day))
-                from .ledger.inputs import FillInput
-
-                api.confirm_ticket(s, result.ticket_id, [FillInput(**r, where=f"paper fill line {r['line_no']}") for r in rows], actor=EXECUTOR)
-            _snapshot(s, cal.market_close(day))
-    engine.dispose()
+        paper_execute(ws, result, model)
     return summary
 
 

@@ -362,10 +362,15 @@ def report(run_dir: str, workdir: str, session_date: str, decision_session: str)
 
     run_dir, decision, session_day = Path(run_dir), _day(decision_session), _day(session_date)
     ws, policy, universe = _context(workdir)
-    eod = pd.read_parquet(run_dir / "eod.parquet", columns=["symbol", "date", "close"])
-    recent = eod[eod["date"] >= pd.Timestamp(decision - timedelta(days=10))]
-    engine = _engine(ws)
-    with transaction(engine) as s:
-        api.store_prices(s, ((r.symbol, r.date.date(), Decimal(str(r.close))) for r in recent.itertuples()), source="clean")
-    written = publish_reports(ws, policy, universe, decision, generated_at=run_time(policy, session_day), run_dir=run_dir)
-    return StageResult("60_report", f"reports as of {decision}", files=[str(p) for p in written])
+    snapshot = run_dir / "eod.parquet"
+    if snapshot.exists():  # the run got as far as clean data: cache its closes
+        eod = pd.read_parquet(snapshot, columns=["symbol", "date", "close"])
+        recent = eod[eod["date"] >= pd.Timestamp(decision - timedelta(days=10))]
+        with transaction(_engine(ws)) as s:
+            api.store_prices(s, ((r.symbol, r.date.date(), Decimal(str(r.close))) for r in recent.itertuples()), source="clean")
+    if not ws.clean_path.exists():
+        return StageResult("60_report", f"no clean data in {ws.clean_path} yet: reports skipped")
+    # on a day stopped before the data stages, report as of the latest clean session
+    as_of = min(decision, pd.read_parquet(ws.clean_path, columns=["date"])["date"].max().date())
+    written = publish_reports(ws, policy, universe, as_of, generated_at=run_time(policy, session_day), run_dir=run_dir)
+    return StageResult("60_report", f"reports as of {as_of}", files=[str(p) for p in written])

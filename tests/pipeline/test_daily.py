@@ -1,0 +1,235 @@
+"""The daily run end to end: real papermill, real kernels, the demo data
+provider, a SQLite ledger in a temporary workspace.
+
+A short demo loop (4 sessions around the 2025-01-09 closure) is run once
+for the module; fault tests each get a fresh workspace.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tradeops.config import Workspace
+from tradeops.daily import list_runs, run_daily, verify_run
+from tradeops.demo import PaperFillModel, paper_execute, prepare_workspace, run_demo, start_ledger
+from tradeops.errors import TradeopsError
+from tradeops.ledger import api, db
+from tradeops.runner import EXIT_INTERNAL, EXIT_NO_TRADE, EXIT_OK, NOTEBOOK_DIR
+
+pytestmark = pytest.mark.slow
+
+STAGES = ["00_preflight", "10_fetch", "20_clean_qa", "30_signal", "40_risk", "50_ticket", "60_report"]
+SECRETS = {"TRADEOPS_SMTP_PASSWORD": "s3cr3t-smtp-pw-913", "TRADEOPS_WEBHOOK_URL": "https://hooks.example.invalid/T0/SECRET-77"}
+FIRST = date(2025, 1, 6)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """run_demo over 6..10 Jan 2025 (9 Jan closed) with secrets in the environment."""
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in SECRETS.items():
+            mp.setenv(k, v)
+        mp.setenv("TRADEOPS_DB_URL", "placeholder")  # run_demo points it at its own ledger; restored afterwards
+        summary = run_demo(tmp_path_factory.mktemp("demo") / "demo", sessions=4, end=date(2025, 1, 10), echo=lambda *_: None)
+        yield summary
+
+
+def ledger_facts(ws):
+    engine = db.make_engine(ws.db_url())
+    with db.transaction(engine) as s:
+        facts = (api.compute_positions(s), api.compute_cash(s).amount, len(api.events(s, kind="FILL_RECORDED")))
+    engine.dispose()
+    return facts
+
+
+@pytest.fixture
+def fresh(tmp_path, monkeypatch):
+    """A workspace with the demo provider, an initialised ledger and its starting cash."""
+    ws = prepare_workspace(tmp_path / "ws")
+    monkeypatch.setenv("TRADEOPS_DB_URL", ws.default_db_url)
+    start_ledger(ws, FIRST)
+    return ws
+
+
+def ticket_json(ws, result) -> dict:
+    return json.loads((ws.tickets_dir / f"TICKET-{result.session_date:%Y%m%d}.json").read_text())
+
+
+# --------------------------------------------------------------------------- the happy path
+
+
+def test_demo_loop_issues_one_ticket_per_session(demo):
+    kinds = [(r.session_date, r.ticket_kind, r.exit_code) for r in demo.results]
+    assert kinds[0] == (date(2025, 1, 6), "TRADE", EXIT_OK)  # first rebalance of the week
+    assert [k for _, k, _ in kinds[1:]] == ["HOLD", "HOLD", "HOLD"]  # mid-week: tiny deltas, nothing to do
+    assert [d for d, _, _ in kinds] == [date(2025, 1, 6), date(2025, 1, 7), date(2025, 1, 8), date(2025, 1, 10)]
+    for r in demo.results:
+        assert (demo.workdir / "tickets" / f"TICKET-{r.session_date:%Y%m%d}.md").exists()
+
+
+def test_every_run_is_archived_completely(demo):
+    for r in demo.results:
+        run = r.run_dir
+        for stage in STAGES:
+            nb = nbformat.read(run / f"{stage}.ipynb", as_version=4)
+            assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{stage} has no outputs"
+            assert (run / f"{stage}.html").stat().st_size > 1000
+        m = json.loads((run / "manifest.json").read_text())
+        for key in ("run_id", "session_date", "decision_session", "started_at", "finished_at", "git", "package_version", "code_hash"):
+            assert m[key], key
+        assert set(m["hashes"]) >= {"policy.yml", "universe.csv", "eod.parquet"}
+        assert [s["stage"] for s in m["stages"]] == STAGES and all(s["status"] == "ok" for s in m["stages"])
+        assert all(s["parameters"]["session_date"] == r.session_date.isoformat() for s in m["stages"])
+        assert {g["name"] for g in m["gates"]} >= {"kill_switch", "drawdown", "confirmations", "reconciliation", "data_quality", "ticket_sanity"}
+        assert all(g["passed"] for g in m["gates"])
+        assert (m["ticket_id"], m["ticket_kind"], m["exit_code"]) == (r.ticket_id, r.ticket_kind, 0)
+        for name in ("portfolio.json", "eod.parquet", "quality.json", "approved.json", "proposed.json", "inputs/policy.yml"):
+            assert (run / name).exists(), name
+        assert (run / "signals" / f"{m['decision_session']}.csv").exists()
+
+
+def test_fills_and_reports_follow_the_tickets(demo):
+    ws = Workspace.at(demo.workdir)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRADEOPS_DB_URL", ws.default_db_url)
+        positions, cash, fills = ledger_facts(ws)
+    trade = json.loads((demo.workdir / "tickets" / "TICKET-20250106.json").read_text())
+    assert fills == len(trade["lines"]) and len(positions) >= 1
+    assert Decimal(0) < cash < Decimal(10000)
+    assert (demo.workdir / "reports" / "daily.md").exists() and (demo.workdir / "reports" / "weekly.md").exists()
+
+
+def test_secrets_never_reach_the_archive(demo):
+    for path in demo.workdir.rglob("*"):
+        if path.is_file() and path.suffix in {".ipynb", ".html", ".json", ".md", ".yml", ".csv"}:
+            text = path.read_text(errors="replace")
+            for secret in SECRETS.values():
+                assert secret not in text, f"{secret} found in {path}"
+
+
+def test_runs_verify_reproduces_the_ticket(demo, tmp_path):
+    ws = Workspace.at(demo.workdir)
+    trade_run = demo.results[0].run_dir.name
+    ok, message = verify_run(ws, trade_run, tmp_path / "v1")
+    assert ok, message
+    assert {m.run_id for m in list_runs(ws)} >= {r.run_dir.name for r in demo.results}
+
+
+def test_verify_detects_an_altered_archive(demo, tmp_path):
+    ws = Workspace.at(demo.workdir)
+    run = demo.results[1].run_dir
+    copy = tmp_path / "ws"
+    shutil.copytree(demo.workdir, copy)
+    altered = copy / run.relative_to(demo.workdir) / "eod.parquet"
+    altered.write_bytes(altered.read_bytes() + b"x")
+    ok, message = verify_run(ws.at(copy), run.name, tmp_path / "v2")
+    assert not ok and "altered" in message
+
+
+# --------------------------------------------------------------------------- one ticket per session
+
+
+def test_second_run_for_a_session_issues_nothing_and_supersede_rules(fresh):
+    ws = fresh
+    first = run_daily(ws, FIRST)
+    assert first.ticket_kind == "TRADE"
+    again = run_daily(ws, FIRST)
+    assert again.status == "existing_ticket" and again.exit_code == EXIT_OK and "already exists" in again.message
+    assert len(list((ws.runs_dir / "2025-01-06").iterdir())) == 1  # no second run folder
+    replaced = run_daily(ws, FIRST, supersede_reason="universe file corrected")
+    assert replaced.ticket_id == "TICKET-20250106-R2" and replaced.exit_code == EXIT_OK
+    paper_execute(ws, replaced, PaperFillModel(not_executed_rate=0, partial_rate=0))
+    with pytest.raises(TradeopsError, match="cannot be superseded: fills"):
+        run_daily(ws, FIRST, supersede_reason="too late")
+
+
+def test_market_closed(fresh):
+    r = run_daily(fresh, date(2025, 1, 9))
+    assert (r.exit_code, r.status, r.ticket_id) == (EXIT_OK, "market_closed", None)
+    assert not list(fresh.tickets_dir.glob("TICKET-*"))
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def _no_trade(ws, result, code, *needles):
+    assert result.exit_code == code, result.message
+    t = ticket_json(ws, result)
+    assert t["kind"] == "NO-TRADE"
+    text = json.dumps(t["failures"])
+    for n in needles:
+        assert n in text, f"{n!r} not in {text}"
+    return t
+
+
+def test_kill_switch_blocks_and_leaves_the_ledger_unchanged(fresh):
+    engine = db.make_engine(fresh.db_url())
+    with db.transaction(engine) as s:
+        api.set_kill_switch(s, True, "owner on holiday", actor="owner")
+    before = ledger_facts(fresh)
+    r = run_daily(fresh, FIRST)
+    _no_trade(fresh, r, EXIT_NO_TRADE, "kill_switch", "owner on holiday")
+    assert ledger_facts(fresh) == before
+    m = json.loads((r.run_dir / "manifest.json").read_text())
+    assert [s["stage"] for s in m["stages"]] == ["00_preflight", "50_ticket", "60_report"]  # stopped at the first failed gate
+    with db.transaction(engine) as s:
+        assert api.current_state(s).value == "HALT"
+        assert api.open_ticket(s, FIRST).kind == "NO-TRADE"
+
+
+def _broken_notebooks(tmp_path: Path, stage: str, code: str) -> Path:
+    nbdir = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOK_DIR, nbdir, ignore=shutil.ignore_patterns("research"))
+    nb = nbformat.read(nbdir / f"{stage}.ipynb", as_version=4)
+    nb.cells.insert(2, nbformat.v4.new_code_cell(code))
+    nbformat.write(nb, nbdir / f"{stage}.ipynb")
+    return nbdir
+
+
+def test_a_stage_that_raises(fresh, tmp_path):
+    nbdir = _broken_notebooks(tmp_path, "30_signal", "raise RuntimeError('signal exploded on purpose')")
+    before = ledger_facts(fresh)
+    r = run_daily(fresh, FIRST, notebook_dir=nbdir)
+    _no_trade(fresh, r, EXIT_INTERNAL, "30_signal", "signal exploded on purpose")
+    assert "signal exploded on purpose" in (r.run_dir / "30_signal.ipynb").read_text()
+    assert (r.run_dir / "30_signal.html").exists()
+    assert ledger_facts(fresh) == before
+
+
+def test_a_kernel_killed_mid_stage(fresh, tmp_path):
+    nbdir = _broken_notebooks(tmp_path, "40_risk", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    r = run_daily(fresh, FIRST, notebook_dir=nbdir)
+    _no_trade(fresh, r, EXIT_INTERNAL, "40_risk", "dead kernel")
+    assert (r.run_dir / "40_risk.ipynb").exists()
+
+
+def test_the_data_provider_down(fresh, tmp_path):
+    policy = fresh.policy_path.read_text().replace("primary: demo", "primary: alphavantage")
+    empty = tmp_path / "no-files"
+    empty.mkdir()
+    fresh.policy_path.write_text(policy.replace("alphavantage_dir: null", f"alphavantage_dir: {empty}"))
+    r = run_daily(fresh, FIRST)
+    _no_trade(fresh, r, EXIT_NO_TRADE, "data_quality")
+
+
+def test_the_database_unreachable(fresh, monkeypatch):
+    monkeypatch.setenv("TRADEOPS_DB_URL", "postgresql+psycopg://postgres@127.0.0.1:9/nowhere?connect_timeout=2")
+    r = run_daily(fresh, FIRST)
+    t = _no_trade(fresh, r, EXIT_INTERNAL, "00_preflight")
+    assert t["ticket_id"] == "TICKET-20250106"
+    m = json.loads((r.run_dir / "manifest.json").read_text())
+    assert any("not recorded in the ledger" in n for n in m["notes"])
+
+
+def test_previous_ticket_unconfirmed(fresh):
+    first = run_daily(fresh, FIRST)
+    assert first.ticket_kind == "TRADE"
+    r = run_daily(fresh, date(2025, 1, 7))
+    _no_trade(fresh, r, EXIT_NO_TRADE, "confirmations", "TICKET-20250106 line 1")
