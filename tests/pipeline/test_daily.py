@@ -133,6 +133,19 @@ def test_verify_detects_an_altered_archive(demo, tmp_path):
     assert not ok and "altered" in message
 
 
+def test_ops_report_phase_a_exit_criterion(demo):
+    from tradeops.opsreport import collect, longest_streak, render
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRADEOPS_DB_URL", Workspace.at(demo.workdir).default_db_url)
+        rows = collect(Workspace.at(demo.workdir))
+    assert [r.session for r in rows] == ["2025-01-06", "2025-01-07", "2025-01-08", "2025-01-10"]
+    assert all(r.data_quality and r.reconciliation and r.confirmed and r.reports for r in rows)
+    assert all(r.seconds_to_ticket > 0 and r.quality_pass_share == 1.0 and r.cash_drift == 0 for r in rows)
+    assert rows[0].confirmation_minutes is not None and rows[1].confirmation_minutes is None  # HOLD: nothing to confirm
+    assert longest_streak(rows) == 4 and "exit criterion HOLDS" in render(rows)
+
+
 # --------------------------------------------------------------------------- one ticket per session
 
 

@@ -128,4 +128,13 @@ def cron(workdir: str, install: bool) -> None:
         click.echo("installed in the crontab")
 
 
-COMMANDS = [run, runs, demo, cron]
+@click.command("ops-report")
+@workdir_option
+def ops_report(workdir: str) -> None:
+    """Phase A dry-run summary: time to ticket, data quality, blocks, confirmations, drift, exit criterion."""
+    from ..opsreport import collect, render
+
+    click.echo(render(collect(workspace(workdir))))
+
+
+COMMANDS = [run, runs, demo, cron, ops_report]
