@@ -1,0 +1,118 @@
+"""Reconciliation: each difference, its tolerance and its likely cause."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal as D
+
+import pytest
+
+from tradeops.config import Reconciliation
+from tradeops.errors import LedgerError
+from tradeops.ledger import api
+from tradeops.reconcile import Holdings, OpenLine, reconcile
+
+TOL = Reconciliation()  # cash 5.00, units 0.0001, 7 days
+T = datetime(2024, 1, 3, 21, 0, tzinfo=timezone.utc)
+NOW = T + timedelta(hours=10)
+
+
+def _check(ledger_cash="1000", ledger_pos=None, broker_cash="1000", broker_pos=None, lines=(), now=NOW, currency="USD"):
+    ledger = Holdings(T, D(ledger_cash), {k: D(v) for k, v in (ledger_pos or {}).items()})
+    broker = Holdings(T, D(broker_cash), {k: D(v) for k, v in (broker_pos or {}).items()}, currency)
+    return reconcile(ledger, broker, TOL, now, list(lines), snapshot_id=7)
+
+
+def _only(report):
+    assert len(report.differences) == 1, report.render()
+    return report.differences[0]
+
+
+def test_equal_holdings_pass():
+    report = _check(ledger_pos={"AAPL": "2"}, broker_pos={"AAPL": "2"})
+    assert report.passed and report.differences == () and report.matched == ("AAPL",)
+
+
+def test_drift_within_tolerance_passes_but_is_reported():
+    report = _check(broker_cash="1004.99", ledger_pos={"AAPL": "2"}, broker_pos={"AAPL": "2.0001"})
+    assert report.passed
+    assert [(d.kind, d.blocking, d.diff) for d in report.differences] == [("CASH", False, D("4.99")), ("UNITS", False, D("0.0001"))]
+
+
+def test_small_cash_shortfall_looks_like_a_fee():
+    d = _only(_check(broker_cash="992.50"))
+    assert (d.kind, d.blocking, d.diff) == ("CASH", True, D("-7.50"))
+    assert d.likely_cause.startswith("a missing fee")
+
+
+def test_small_cash_surplus_looks_like_a_dividend_of_a_held_symbol():
+    d = _only(_check(broker_cash="1012.40", ledger_pos={"MSFT": "5"}, broker_pos={"MSFT": "5"}))
+    assert d.likely_cause.startswith("a missing dividend (held: MSFT)")
+
+
+def test_large_cash_surplus_looks_like_a_deposit():
+    assert _only(_check(broker_cash="3000")).likely_cause.startswith("a missing deposit")
+
+
+def test_cash_gap_matching_an_unconfirmed_line_is_a_missing_fill():
+    line = OpenLine("TICKET-20240103", 2, "BUY", "NVDA", D("500.00"), D("1.1"))
+    report = _check(broker_cash="501.20", broker_pos={"NVDA": "1.1"}, lines=[line])
+    assert not report.passed
+    cash, units = report.differences
+    assert cash.likely_cause == "missing fill: BUY NVDA ~500.00 (line 2 of TICKET-20240103, unconfirmed)"
+    assert (units.kind, units.blocking) == ("UNKNOWN_POSITION", True) and units.likely_cause.startswith("missing fill: BUY NVDA")
+
+
+def test_unknown_and_unmatched_positions_are_hard_failures():
+    report = _check(ledger_pos={"AAPL": "3"}, broker_pos={"TSLA": "1"})
+    kinds = {d.kind: d for d in report.differences}
+    assert not report.passed and set(kinds) == {"UNKNOWN_POSITION", "UNMATCHED_POSITION"}
+    assert "never saw" in kinds["UNKNOWN_POSITION"].likely_cause
+    assert "sell the ledger never saw" in kinds["UNMATCHED_POSITION"].likely_cause
+
+
+def test_units_doubled_looks_like_an_unrecorded_split():
+    d = _only(_check(ledger_pos={"NVDA": "3"}, broker_pos={"NVDA": "30"}))
+    assert (d.kind, d.blocking) == ("UNITS", True) and d.likely_cause.startswith("an unrecorded split (10:1)")
+    assert "1:4" in _only(_check(ledger_pos={"GE": "8"}, broker_pos={"GE": "2"})).likely_cause
+
+
+def test_old_snapshot_and_wrong_currency_fail():
+    report = _check(now=T + timedelta(days=8), currency="GBP")
+    assert [d.kind for d in report.differences] == ["STALE_SNAPSHOT", "CURRENCY"]
+    assert "8 days old" in report.reasons[0] and "max_snapshot_age_days = 7" in report.reasons[0]
+    assert _check(now=T + timedelta(days=7)).passed  # exactly the allowed age is fine
+
+
+def test_report_is_json_and_text():
+    report = _check(broker_cash="990", ledger_pos={"AAPL": "1"})
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["passed"] is False and data["differences"][1]["kind"] == "UNMATCHED_POSITION"
+    assert "FAIL" in report.render() and "likely cause" in report.render()
+
+
+# --------------------------------------------------------------------------- against the database
+
+
+def test_reconciles_as_of_the_snapshot_time(session, kit):
+    api.record_cash_movement(session, "DEPOSIT", "1000", date(2024, 1, 2), actor="t")
+    kit.buy(session, "B1", "2024-01-03", "AAPL", 2, 100, fees="1")
+    api.record_snapshot(session, T, "799", {"AAPL": "2"}, actor="t")
+    kit.buy(session, "B2", "2024-01-04", "AAPL", 1, 100)  # after the snapshot: not part of it
+    report = api.reconcile_snapshot(session, TOL, now=NOW)
+    assert report.passed, report.render()
+
+
+def test_missing_fill_is_named(session, kit):
+    api.record_cash_movement(session, "DEPOSIT", "1000", date(2024, 1, 2), actor="t")
+    kit.ticket(session, "TICKET-20240103", "2024-01-03", [("BUY", "AAPL", "200", "2", "100")])
+    api.record_snapshot(session, T, "800", {"AAPL": "2"}, actor="t")
+    report = api.reconcile_snapshot(session, TOL, now=NOW)
+    assert not report.passed
+    assert all("line 1 of TICKET-20240103" in d.likely_cause for d in report.differences)
+
+
+def test_no_snapshot(session):
+    with pytest.raises(LedgerError, match="no broker snapshot recorded"):
+        api.reconcile_snapshot(session, TOL)

@@ -1,0 +1,1293 @@
+"""The ledger's functions: every read and write of the ledger goes through here.
+
+Each function takes a SQLAlchemy :class:`~sqlalchemy.orm.Session`; the caller
+owns the transaction (``with tradeops.ledger.db.transaction(engine) as s:``),
+so one confirmation or one CSV file is one transaction and a refused input
+writes nothing.  Writes lock the account first (``SELECT ... FOR UPDATE`` on
+PostgreSQL; SQLite transactions already start with ``BEGIN IMMEDIATE``), so
+two confirmations submitted at the same time are applied one after the other.
+
+Positions, cash, P&L and the equity curve are computed from the ledger alone.
+Times are aware UTC instants; dates of fills, cash movements and splits are
+exchange (New York) dates, and the equity curve runs over exchange sessions.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone, tzinfo
+from decimal import Decimal
+from typing import Iterable, Mapping, Sequence
+
+from sqlalchemy import and_, case, exists, func, null, select, type_coerce
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from ..calendar import get_calendar
+from ..errors import DataError, LedgerError, ValidationError
+from ..reconcile import Holdings, OpenLine, ReconciliationReport, Tolerances, reconcile
+from .fifo import Book
+from .inputs import CashInput, FillInput, parse_cash, parse_fill, parse_symbol, parse_timestamp
+from .models import (
+    MONEY,
+    SIDES,
+    STATES,
+    TICKET_KINDS,
+    UNITS,
+    Account,
+    BrokerSnapshot,
+    CashMovement,
+    CorporateAction,
+    Event,
+    Fill,
+    FxRate,
+    IntendedTrade,
+    Price,
+    SnapshotPosition,
+    Ticket,
+)
+from .money import MONEY_PLACES, PRICE_PLACES, RATIO_PLACES, UNITS_PLACES, ZERO, Money, booked_value, to_decimal
+from .types import UTCDateTime
+
+DEFAULT_ACCOUNT = "main"
+EXCHANGE = "XNYS"
+OUTFLOW_KINDS = ("WITHDRAWAL", "FEE")  # entered as positive amounts, take from cash
+EXTERNAL_FLOWS = ("DEPOSIT", "WITHDRAWAL")  # money the owner moves in or out (not returns)
+
+PriceSeries = Mapping[str, Mapping[date, Decimal]]  # symbol -> session date -> close
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _exchange_tz() -> tzinfo:
+    return get_calendar(EXCHANGE).tz
+
+
+def exchange_date(instant: datetime) -> date:
+    """The exchange's (New York) calendar date of an instant."""
+    return instant.astimezone(_exchange_tz()).date()
+
+
+def _day_start(day: date) -> datetime:
+    """Midnight at the exchange on ``day``: when a split dated ``day`` applies."""
+    return datetime.combine(day, time(0), tzinfo=_exchange_tz()).astimezone(timezone.utc)
+
+
+def jsonable(value):
+    """Decimals, dates and tuples made JSON-safe (Decimals as exact strings)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def _flush(session: Session, what: str) -> None:
+    """Flush; a database refusal becomes a LedgerError that says what was refused."""
+    try:
+        session.flush()
+    except IntegrityError as err:
+        detail = str(err.orig).strip().splitlines()[0]
+        raise LedgerError(f"{what}: refused by the database ({detail})") from err
+
+
+def _text(value: str | None, field: str, where: str) -> str:
+    if value is None or not str(value).strip():
+        raise ValidationError(f"{where}, field '{field}': required, and empty")
+    return str(value).strip()
+
+
+_REVERSAL = aliased(Fill)
+_NOT_REVERSED = ~exists().where(_REVERSAL.reverses_id == Fill.id)
+_ACTIVE = and_(Fill.kind == "FILL", _NOT_REVERSED)  # fills that count (neither reversed nor reversals)
+
+# signed effect of a fill row on units and on cash (a reversal undoes its fill)
+_SIGNED_UNITS = type_coerce(
+    case(
+        (and_(Fill.side == "BUY", Fill.kind == "FILL"), Fill.units),
+        (and_(Fill.side == "SELL", Fill.kind == "REVERSAL"), Fill.units),
+        else_=-Fill.units,
+    ),
+    UNITS,
+)
+_CASH_EFFECT = type_coerce(
+    case(
+        (and_(Fill.side == "BUY", Fill.kind == "FILL"), -Fill.amount - Fill.fees),
+        (and_(Fill.side == "SELL", Fill.kind == "FILL"), Fill.amount - Fill.fees),
+        (and_(Fill.side == "BUY", Fill.kind == "REVERSAL"), Fill.amount + Fill.fees),
+        else_=Fill.fees - Fill.amount,
+    ),
+    MONEY,
+)
+
+
+# --------------------------------------------------------------------------- accounts and events
+
+
+def get_account(session: Session, name: str = DEFAULT_ACCOUNT) -> Account:
+    account = session.scalar(select(Account).where(Account.name == name))
+    if account is None:
+        known = session.scalars(select(Account.name).order_by(Account.name)).all()
+        raise LedgerError(f"account {name!r} is unknown (known: {', '.join(known) or 'none'}); run `tradeops ledger init`")
+    return account
+
+
+def _lock(session: Session, name: str) -> Account:
+    """The account row, locked until the transaction ends (serialises writers)."""
+    account = session.scalar(select(Account).where(Account.name == name).with_for_update())
+    if account is None:
+        get_account(session, name)  # raises with the list of known accounts
+    return account
+
+
+def create_account(session: Session, name: str, *, broker: str = "eToro", currency: str = "USD", actor: str) -> Account:
+    name = _text(name, "name", "account")
+    if session.scalar(select(Account.id).where(Account.name == name)) is not None:
+        raise LedgerError(f"account {name!r} already exists")
+    account = Account(name=name, broker=broker, currency=currency, created_at=_now())
+    session.add(account)
+    _flush(session, f"account {name!r}")
+    record_event(session, "ACCOUNT_CREATED", {"name": name, "broker": broker, "currency": currency}, actor=actor, account=name)
+    return account
+
+
+def record_event(
+    session: Session,
+    kind: str,
+    payload: Mapping | None = None,
+    *,
+    actor: str,
+    account: str | None = DEFAULT_ACCOUNT,
+    ticket_id: str | None = None,
+) -> Event:
+    """Append to the event log (who, what, when); the payload is stored as JSON."""
+    account_id = get_account(session, account).id if account else None
+    event = Event(
+        at=_now(),
+        account_id=account_id,
+        kind=_text(kind, "kind", "event"),
+        actor=_text(actor, "actor", "event"),
+        ticket_id=ticket_id,
+        payload=jsonable(dict(payload or {})),
+    )
+    session.add(event)
+    _flush(session, f"event {kind}")
+    return event
+
+
+def events(
+    session: Session, *, kind: str | None = None, ticket_id: str | None = None, account: str = DEFAULT_ACCOUNT, limit: int | None = None
+) -> list[Event]:
+    """Events of the account, newest first."""
+    query = select(Event).where(Event.account_id == get_account(session, account).id)
+    if kind:
+        query = query.where(Event.kind == kind)
+    if ticket_id:
+        query = query.where(Event.ticket_id == ticket_id)
+    return list(session.scalars(query.order_by(Event.id.desc()).limit(limit)))
+
+
+# --------------------------------------------------------------------------- state and kill switch
+
+
+@dataclass(frozen=True)
+class Flag:
+    """The latest value of a state or the kill switch, and who set it when, why."""
+
+    value: str
+    reason: str | None
+    at: datetime | None
+    actor: str | None
+
+
+def _latest(session: Session, account: str, kinds: tuple[str, ...]) -> Event | None:
+    account_id = get_account(session, account).id
+    query = select(Event).where(Event.account_id == account_id, Event.kind.in_(kinds)).order_by(Event.id.desc()).limit(1)
+    return session.scalar(query)
+
+
+def set_state(session: Session, state: str, reason: str, *, actor: str, account: str = DEFAULT_ACCOUNT) -> Event:
+    """Record a transition of the run state machine (RUN, DEGRADED_DATA, SAFE_MODE, HALT)."""
+    if state not in STATES:
+        raise ValidationError(f"state {state!r} is unknown; allowed {', '.join(STATES)}")
+    _lock(session, account)
+    previous = current_state(session, account=account).value
+    return record_event(
+        session, "STATE_CHANGED", {"state": state, "previous": previous, "reason": _text(reason, "reason", "state change")},
+        actor=actor, account=account,
+    )
+
+
+def current_state(session: Session, *, account: str = DEFAULT_ACCOUNT) -> Flag:
+    """The latest recorded state (RUN when none was ever set)."""
+    event = _latest(session, account, ("STATE_CHANGED",))
+    if event is None:
+        return Flag("RUN", None, None, None)
+    return Flag(event.payload["state"], event.payload.get("reason"), event.at, event.actor)
+
+
+def set_kill_switch(session: Session, on: bool, reason: str, *, actor: str, account: str = DEFAULT_ACCOUNT) -> Event:
+    """Turn the manual kill switch on or off; a reason is required either way."""
+    _lock(session, account)
+    kind = "KILL_SWITCH_ON" if on else "KILL_SWITCH_OFF"
+    return record_event(session, kind, {"reason": _text(reason, "reason", "kill switch")}, actor=actor, account=account)
+
+
+def kill_switch(session: Session, *, account: str = DEFAULT_ACCOUNT) -> Flag:
+    """``Flag('ON'|'OFF', reason, at, actor)``: the latest kill-switch event (OFF if none)."""
+    event = _latest(session, account, ("KILL_SWITCH_ON", "KILL_SWITCH_OFF"))
+    if event is None:
+        return Flag("OFF", None, None, None)
+    return Flag("ON" if event.kind == "KILL_SWITCH_ON" else "OFF", event.payload.get("reason"), event.at, event.actor)
+
+
+# --------------------------------------------------------------------------- tickets and lines
+
+
+def get_ticket(session: Session, ticket_id: str, *, account: str = DEFAULT_ACCOUNT) -> Ticket:
+    account_id = get_account(session, account).id
+    ticket = session.scalar(select(Ticket).where(Ticket.account_id == account_id, Ticket.ticket_id == ticket_id))
+    if ticket is None:
+        raise LedgerError(f"ticket {ticket_id!r} is not in the ledger of account {account!r}")
+    return ticket
+
+
+def open_ticket(session: Session, session_date: date, *, account: str = DEFAULT_ACCOUNT) -> Ticket | None:
+    """The OPEN ticket of a session date, if one was issued."""
+    account_id = get_account(session, account).id
+    return session.scalar(
+        select(Ticket).where(Ticket.account_id == account_id, Ticket.session_date == session_date, Ticket.status == "OPEN")
+    )
+
+
+def latest_ticket(session: Session, *, before: date | None = None, account: str = DEFAULT_ACCOUNT) -> Ticket | None:
+    """The most recent OPEN ticket (with a session date before ``before``, if given)."""
+    query = select(Ticket).where(Ticket.account_id == get_account(session, account).id, Ticket.status == "OPEN")
+    if before is not None:
+        query = query.where(Ticket.session_date < before)
+    return session.scalar(query.order_by(Ticket.session_date.desc()).limit(1))
+
+
+def _ticket_has_fills(session: Session, ticket: Ticket) -> bool:
+    query = select(Fill.id).join(IntendedTrade, IntendedTrade.id == Fill.line_id).where(IntendedTrade.ticket_pk == ticket.id).limit(1)
+    return session.scalar(query) is not None
+
+
+def record_ticket(
+    session: Session,
+    ticket_id: str,
+    session_date: date,
+    kind: str,
+    version_hash: str,
+    payload: Mapping | None = None,
+    *,
+    run_id: str | None = None,
+    supersede_reason: str | None = None,
+    account: str = DEFAULT_ACCOUNT,
+    actor: str = "pipeline",
+) -> Ticket:
+    """Record the ticket of a session date (exactly one OPEN ticket per date).
+
+    A second ticket for the same date is refused unless ``supersede_reason``
+    is given; superseding is refused once fills exist against the old ticket.
+    """
+    where = f"ticket {ticket_id!r}"
+    ticket_id = _text(ticket_id, "ticket_id", "ticket")
+    if kind not in TICKET_KINDS:
+        raise ValidationError(f"{where}, field 'kind': {kind!r} is not one of {', '.join(TICKET_KINDS)}")
+    if not isinstance(session_date, date) or isinstance(session_date, datetime):
+        raise ValidationError(f"{where}, field 'session_date': {session_date!r} is not a date")
+    version_hash = _text(version_hash, "version_hash", where)
+    acc = _lock(session, account)
+    if session.scalar(select(Ticket.id).where(Ticket.account_id == acc.id, Ticket.ticket_id == ticket_id)) is not None:
+        raise LedgerError(f"{where} is already in the ledger; a ticket is recorded once")
+    old = open_ticket(session, session_date, account=account)
+    if old is not None:
+        if not supersede_reason or not supersede_reason.strip():
+            raise LedgerError(
+                f"session {session_date} already has ticket {old.ticket_id} ({old.kind}); a second run does not issue "
+                "a second ticket (supersede it explicitly, with a reason)"
+            )
+        if _ticket_has_fills(session, old):
+            raise LedgerError(f"ticket {old.ticket_id} cannot be superseded: fills have been recorded against it")
+        old.status, old.status_reason = "SUPERSEDED", supersede_reason.strip()
+        _flush(session, f"superseding {old.ticket_id}")
+        record_event(
+            session, "TICKET_SUPERSEDED", {"by": ticket_id, "reason": old.status_reason}, actor=actor, account=account, ticket_id=old.ticket_id
+        )
+    ticket = Ticket(
+        account_id=acc.id,
+        ticket_id=ticket_id,
+        session_date=session_date,
+        kind=kind,
+        status="OPEN",
+        version_hash=version_hash,
+        run_id=run_id,
+        payload=jsonable(dict(payload)) if payload is not None else None,
+        supersedes_id=old.id if old is not None else None,
+        actor=actor,
+        created_at=_now(),
+    )
+    session.add(ticket)
+    _flush(session, where)
+    record_event(
+        session, "TICKET_RECORDED",
+        {"session_date": session_date, "kind": kind, "version_hash": version_hash, "run_id": run_id, "supersedes": old.ticket_id if old else None},
+        actor=actor, account=account, ticket_id=ticket_id,
+    )
+    return ticket
+
+
+def void_ticket(session: Session, ticket_id: str, reason: str, *, account: str = DEFAULT_ACCOUNT, actor: str) -> Ticket:
+    """Withdraw an OPEN ticket without a replacement (refused once fills exist)."""
+    reason = _text(reason, "reason", f"voiding {ticket_id}")
+    _lock(session, account)
+    ticket = get_ticket(session, ticket_id, account=account)
+    if ticket.status != "OPEN":
+        raise LedgerError(f"ticket {ticket_id} is {ticket.status}; only an OPEN ticket can be voided")
+    if _ticket_has_fills(session, ticket):
+        raise LedgerError(f"ticket {ticket_id} cannot be voided: fills have been recorded against it")
+    ticket.status, ticket.status_reason = "VOIDED", reason
+    _flush(session, f"voiding {ticket_id}")
+    record_event(session, "TICKET_VOIDED", {"reason": reason}, actor=actor, account=account, ticket_id=ticket_id)
+    return ticket
+
+
+def record_intended_trade(
+    session: Session,
+    ticket_id: str,
+    line_no: int,
+    side: str,
+    symbol: str,
+    value: Decimal | str,
+    approx_units: Decimal | str,
+    reference_price: Decimal | str,
+    band: Decimal | str,
+    *,
+    order_type: str = "market",
+    currency: str = "USD",
+    details: Mapping | None = None,
+    account: str = DEFAULT_ACCOUNT,
+    actor: str = "pipeline",
+) -> IntendedTrade:
+    """Record line ``line_no`` of a TRADE ticket: side, symbol, value in account currency,
+    approximate units, reference price and the price band the executor must respect."""
+    where = f"{ticket_id} line {line_no}"
+    if not isinstance(line_no, int) or line_no < 1:
+        raise ValidationError(f"{where}, field 'line_no': must be a whole number from 1")
+    if side not in SIDES:
+        raise ValidationError(f"{where}, field 'side': {side!r} is not BUY or SELL")
+    symbol = parse_symbol(symbol, where)
+    value = to_decimal(value, "value", MONEY_PLACES, where=where)
+    approx_units = to_decimal(approx_units, "approx_units", UNITS_PLACES, where=where)
+    reference_price = to_decimal(reference_price, "reference_price", PRICE_PLACES, where=where)
+    band = to_decimal(band, "band", RATIO_PLACES, where=where)
+    for name, v in (("value", value), ("approx_units", approx_units), ("reference_price", reference_price)):
+        if v <= 0:
+            raise ValidationError(f"{where}, field '{name}': {v} must be above zero")
+    if not 0 <= band < 1:
+        raise ValidationError(f"{where}, field 'band': {band} must be a fraction in [0, 1), e.g. 0.03")
+    acc = _lock(session, account)
+    if currency != acc.currency:
+        raise LedgerError(f"{where}: value in {currency}, but account {account!r} is in {acc.currency}")
+    ticket = get_ticket(session, ticket_id, account=account)
+    if ticket.kind != "TRADE" or ticket.status != "OPEN":
+        raise LedgerError(f"{where}: ticket {ticket_id} is {ticket.status} {ticket.kind}; lines go on an OPEN TRADE ticket")
+    if _ticket_has_fills(session, ticket):
+        raise LedgerError(f"{where}: ticket {ticket_id} already has confirmations; its lines are fixed")
+    if any(line.line_no == line_no for line in ticket.lines):
+        raise LedgerError(f"{where}: ticket {ticket_id} already has a line {line_no}")
+    line = IntendedTrade(
+        ticket_pk=ticket.id,
+        account_id=acc.id,
+        line_no=line_no,
+        side=side,
+        symbol=symbol,
+        value=value,
+        currency=currency,
+        approx_units=approx_units,
+        reference_price=reference_price,
+        band=band,
+        order_type=order_type,
+        details=jsonable(dict(details)) if details is not None else None,
+        created_at=_now(),
+    )
+    ticket.lines.append(line)
+    _flush(session, where)
+    record_event(
+        session, "LINE_RECORDED",
+        {"line_no": line_no, "side": side, "symbol": symbol, "value": value, "approx_units": approx_units, "reference_price": reference_price, "band": band},
+        actor=actor, account=account, ticket_id=ticket_id,
+    )
+    return line
+
+
+# --------------------------------------------------------------------------- fills
+
+
+@dataclass(frozen=True)
+class LineStatus:
+    """A ticket line and the fill that currently answers it (None: unconfirmed)."""
+
+    line: IntendedTrade
+    fill: Fill | None
+
+
+def line_statuses(session: Session, ticket_id: str, *, account: str = DEFAULT_ACCOUNT) -> list[LineStatus]:
+    ticket = get_ticket(session, ticket_id, account=account)
+    active = _active_fills(session, [line.id for line in ticket.lines])
+    return [LineStatus(line, active.get(line.id)) for line in ticket.lines]
+
+
+def unconfirmed_lines(session: Session, *, ticket_id: str | None = None, account: str = DEFAULT_ACCOUNT) -> list[IntendedTrade]:
+    """Lines of OPEN tickets (or of ``ticket_id``) that have no fill yet."""
+    account_id = get_account(session, account).id
+    answered = exists().where(Fill.line_id == IntendedTrade.id, _ACTIVE)
+    query = (
+        select(IntendedTrade)
+        .join(Ticket, Ticket.id == IntendedTrade.ticket_pk)
+        .where(IntendedTrade.account_id == account_id, Ticket.status == "OPEN", ~answered)
+        .order_by(Ticket.session_date, IntendedTrade.line_no)
+    )
+    if ticket_id is not None:
+        query = query.where(Ticket.ticket_id == ticket_id)
+    return list(session.scalars(query))
+
+
+def _active_fills(session: Session, line_ids: Sequence[int]) -> dict[int, Fill]:
+    if not line_ids:
+        return {}
+    rows = session.scalars(select(Fill).where(Fill.line_id.in_(line_ids), _ACTIVE))
+    return {f.line_id: f for f in rows}
+
+
+def _check_against_line(fill: FillInput, line: IntendedTrade | None, ticket: Ticket) -> None:
+    """Input checks that need the ticket line (raise ValidationError naming row and field)."""
+    where = fill.where
+    if line is None:
+        numbers = ", ".join(str(ln.line_no) for ln in ticket.lines) or "none"
+        raise ValidationError(f"{where}, field 'line': ticket {ticket.ticket_id} has no line {fill.line_no} (its lines: {numbers})")
+    if fill.symbol is not None and fill.symbol != line.symbol:
+        raise ValidationError(f"{where}, field 'symbol': {fill.symbol} but line {line.line_no} of {ticket.ticket_id} is {line.symbol}")
+    if fill.side is not None and fill.side != line.side:
+        raise ValidationError(f"{where}, field 'side': {fill.side} but line {line.line_no} of {ticket.ticket_id} is a {line.side}")
+    if fill.status == "NOT_EXECUTED" or fill.override_reason:
+        return
+    off = abs(fill.price - line.reference_price) / line.reference_price
+    if off > line.band:
+        raise ValidationError(
+            f"{where}, field 'price': {fill.price} is {off:.2%} from the reference price {line.reference_price}, beyond "
+            f"the ticket's band of {line.band:.2%}; check it, or give an override_reason if it really filled there"
+        )
+    if line.side == "BUY":
+        limit = line.value * (1 + line.band)
+        if fill.units * fill.price > limit:
+            raise ValidationError(
+                f"{where}, field 'units': {fill.units} x {fill.price} = {fill.units * fill.price:.2f} is more than the "
+                f"{line.value} the line asks for (at most {limit:.2f} with the band); check it, or give an override_reason"
+            )
+    elif fill.units > line.approx_units * (1 + line.band):
+        raise ValidationError(
+            f"{where}, field 'units': {fill.units} is more than the ~{line.approx_units} units line {line.line_no} asks to sell; "
+            "check it, or give an override_reason"
+        )
+
+
+def _check_not_before_split(session: Session, account_id: int, symbol: str, at: datetime, where: str) -> None:
+    """Refuse entries dated before a recorded split of the symbol (its units delta is fixed)."""
+    split = session.scalar(
+        select(CorporateAction)
+        .where(CorporateAction.account_id == account_id, CorporateAction.symbol == symbol, CorporateAction.effective_date > exchange_date(at))
+        .order_by(CorporateAction.effective_date.desc())
+        .limit(1)
+    )
+    if split is not None:
+        raise LedgerError(
+            f"{where}: {symbol} entry dated {exchange_date(at)} is before the {split.ratio.normalize()}:1 split of "
+            f"{split.effective_date} already in the ledger; entries across a recorded split are not supported"
+        )
+
+
+def _check_units_timeline(
+    session: Session, account_id: int, symbol: str, changes: list[tuple[datetime, Decimal]], where: str
+) -> None:
+    """Refuse changes that would make the units of ``symbol`` negative at any time, now or later."""
+    fills = session.execute(
+        select(Fill.filled_at, _SIGNED_UNITS).where(Fill.account_id == account_id, Fill.symbol == symbol)
+    ).all()
+    splits = session.execute(
+        select(CorporateAction.effective_date, CorporateAction.units_delta).where(
+            CorporateAction.account_id == account_id, CorporateAction.symbol == symbol
+        )
+    ).all()
+    timeline = [(at, 1, units) for at, units in fills]
+    timeline += [(_day_start(day), 0, delta) for day, delta in splits]
+    timeline += [(at, 2, units) for at, units in changes]
+    timeline.sort(key=lambda item: (item[0], item[1]))
+    held = ZERO
+    for at, _, units in timeline:
+        held += units
+        if held < 0:
+            raise LedgerError(
+                f"{where}: {symbol} units would go negative ({held}) at {at:%Y-%m-%d %H:%M} UTC; the ledger does not "
+                f"hold enough {symbol} for this sell (or a later sell needs the units of this buy)"
+            )
+
+
+def _new_fill(account_id: int, line: IntendedTrade, fill: FillInput, actor: str, supersedes_id: int | None = None) -> Fill:
+    return Fill(
+        account_id=account_id,
+        line_id=line.id,
+        symbol=line.symbol,
+        side=line.side,
+        kind="FILL",
+        status=fill.status,
+        units=fill.units,
+        price=fill.price,
+        amount=booked_value(fill.units, fill.price) if fill.price is not None else ZERO,
+        fees=fill.fees,
+        currency=line.currency,
+        filled_at=fill.filled_at,
+        reason=fill.reason,
+        notes=fill.notes,
+        attachment=fill.attachment,
+        override_reason=fill.override_reason,
+        supersedes_id=supersedes_id,
+        actor=actor,
+        created_at=_now(),
+    )
+
+
+def _fill_payload(fill: Fill, line_no: int) -> dict:
+    return {
+        "fill_id": fill.id, "line_no": line_no, "symbol": fill.symbol, "side": fill.side, "status": fill.status,
+        "units": fill.units, "price": fill.price, "amount": fill.amount, "fees": fill.fees, "filled_at": fill.filled_at,
+        "reason": fill.reason, "notes": fill.notes, "attachment": fill.attachment, "override_reason": fill.override_reason,
+    }
+
+
+def confirm_ticket(
+    session: Session, ticket_id: str, fills: Sequence[FillInput], *, account: str = DEFAULT_ACCOUNT, actor: str
+) -> list[Fill]:
+    """Record the executor's answers for some lines of a ticket (one submission).
+
+    Every row is checked against its line first; any bad row raises
+    ValidationError naming the row and field and nothing is written.
+    """
+    acc = _lock(session, account)
+    ticket = get_ticket(session, ticket_id, account=account)
+    if ticket.status != "OPEN":
+        raise LedgerError(f"ticket {ticket_id} is {ticket.status}; confirm the ticket that replaced it")
+    lines = {line.line_no: line for line in ticket.lines}
+    errors = []
+    for fill in fills:
+        try:
+            _check_against_line(fill, lines.get(fill.line_no), ticket)
+        except ValidationError as err:
+            errors.append(str(err))
+    if errors:
+        raise ValidationError("; ".join(errors) + " (nothing was written)")
+    answered = _active_fills(session, [lines[f.line_no].id for f in fills])
+    for fill in fills:
+        line = lines[fill.line_no]
+        if line.id in answered:
+            done = answered[line.id]
+            raise LedgerError(
+                f"{fill.where}: line {line.line_no} of {ticket_id} ({line.side} {line.symbol}) is already confirmed "
+                f"(fill {done.id}, {done.status}); change it with a correction, which needs a reason"
+            )
+    recorded = []
+    for fill in fills:
+        line = lines[fill.line_no]
+        _check_not_before_split(session, acc.id, line.symbol, fill.filled_at, fill.where)
+        if line.side == "SELL" and fill.units > 0:
+            _check_units_timeline(session, acc.id, line.symbol, [(fill.filled_at, -fill.units)], fill.where)
+        row = _new_fill(acc.id, line, fill, actor)
+        session.add(row)
+        _flush(session, f"{fill.where}: line {line.line_no} of {ticket_id}")
+        record_event(session, "FILL_RECORDED", _fill_payload(row, line.line_no), actor=actor, account=account, ticket_id=ticket_id)
+        recorded.append(row)
+    return recorded
+
+
+def record_fill(
+    session: Session,
+    ticket_id: str,
+    line_no: int,
+    status: str,
+    *,
+    units: Decimal | str | None = None,
+    price: Decimal | str | None = None,
+    fees: Decimal | str = "0",
+    filled_at: datetime | str | None = None,
+    reason: str | None = None,
+    notes: str | None = None,
+    attachment: str | None = None,
+    override_reason: str | None = None,
+    local_tz: tzinfo = timezone.utc,
+    account: str = DEFAULT_ACCOUNT,
+    actor: str,
+) -> Fill:
+    """Record what happened to one ticket line: ``executed``, ``partial`` or ``not_executed`` (with a reason)."""
+    raw = {
+        "line": str(line_no), "status": status, "units": units, "price": price, "fees": fees, "filled_at": filled_at,
+        "reason": reason, "notes": notes, "attachment": attachment, "override_reason": override_reason,
+    }
+    fill = parse_fill(raw, f"{ticket_id} line {line_no}", local_tz)
+    return confirm_ticket(session, ticket_id, [fill], account=account, actor=actor)[0]
+
+
+def correct_fill(
+    session: Session,
+    fill_id: int,
+    reason: str,
+    status: str,
+    *,
+    units: Decimal | str | None = None,
+    price: Decimal | str | None = None,
+    fees: Decimal | str = "0",
+    filled_at: datetime | str | None = None,
+    notes: str | None = None,
+    attachment: str | None = None,
+    override_reason: str | None = None,
+    local_tz: tzinfo = timezone.utc,
+    account: str = DEFAULT_ACCOUNT,
+    actor: str,
+) -> tuple[Fill, Fill]:
+    """Correct a recorded fill: append its reversal and the corrected fill (both logged).
+
+    The original row is never changed.  Returns ``(reversal, replacement)``.
+    """
+    where = f"correction of fill {fill_id}"
+    reason = _text(reason, "reason", where)
+    acc = _lock(session, account)
+    original = session.get(Fill, fill_id)
+    if original is None or original.account_id != acc.id or original.kind != "FILL":
+        raise LedgerError(f"{where}: no such fill in account {account!r}")
+    line = session.get(IntendedTrade, original.line_id)
+    raw = {
+        "line": str(line.line_no), "status": status, "units": units, "price": price, "fees": fees, "filled_at": filled_at,
+        "reason": reason if status.lower().startswith("not") else None, "notes": notes, "attachment": attachment,
+        "override_reason": override_reason,
+    }
+    return _correct(session, acc, original, parse_fill(raw, where, local_tz), reason, actor=actor, account=account)
+
+
+def correct_ticket(
+    session: Session, ticket_id: str, fills: Sequence[FillInput], reason: str, *, account: str = DEFAULT_ACCOUNT, actor: str
+) -> list[tuple[Fill, Fill]]:
+    """Correct the current fill of each given line (one submission; every row is checked first)."""
+    reason = _text(reason, "reason", f"correction of {ticket_id}")
+    acc = _lock(session, account)
+    ticket = get_ticket(session, ticket_id, account=account)
+    lines = {line.line_no: line for line in ticket.lines}
+    errors = []
+    for fill in fills:
+        try:
+            _check_against_line(fill, lines.get(fill.line_no), ticket)
+        except ValidationError as err:
+            errors.append(str(err))
+    if errors:
+        raise ValidationError("; ".join(errors) + " (nothing was written)")
+    current = _active_fills(session, [lines[f.line_no].id for f in fills])
+    out = []
+    for fill in fills:
+        original = current.get(lines[fill.line_no].id)
+        if original is None:
+            raise LedgerError(f"{fill.where}: line {fill.line_no} of {ticket_id} has no confirmation to correct; confirm it instead")
+        out.append(_correct(session, acc, original, fill, reason, actor=actor, account=account))
+    return out
+
+
+def _correct(session: Session, acc: Account, original: Fill, replacement: FillInput, reason: str, *, actor: str, account: str) -> tuple[Fill, Fill]:
+    where = replacement.where
+    done = session.scalar(select(Fill.id).where((Fill.reverses_id == original.id) | (Fill.supersedes_id == original.id)))
+    if done is not None:
+        raise LedgerError(f"{where}: fill {original.id} was already corrected (see fill {done}); correct the latest fill instead")
+    line = session.get(IntendedTrade, original.line_id)
+    _check_against_line(replacement, line, line.ticket)
+    for at in (original.filled_at, replacement.filled_at):
+        _check_not_before_split(session, acc.id, line.symbol, at, where)
+    sign = 1 if line.side == "BUY" else -1
+    _check_units_timeline(
+        session, acc.id, line.symbol, [(original.filled_at, -sign * original.units), (replacement.filled_at, sign * replacement.units)], where
+    )
+    reversal = Fill(
+        account_id=acc.id, line_id=original.line_id, symbol=original.symbol, side=original.side, kind="REVERSAL",
+        status=original.status, units=original.units, price=original.price, amount=original.amount, fees=original.fees,
+        currency=original.currency, filled_at=original.filled_at, reason=reason, reverses_id=original.id,
+        actor=actor, created_at=_now(),
+    )
+    new = _new_fill(acc.id, line, replacement, actor, supersedes_id=original.id)
+    # insert the row that adds units first, so the database's never-negative trigger holds after each insert
+    for row in ([new, reversal] if line.side == "BUY" else [reversal, new]):
+        session.add(row)
+        _flush(session, where)
+    ticket_id = line.ticket.ticket_id
+    record_event(
+        session, "FILL_REVERSED", {"fill_id": original.id, "reversal_id": reversal.id, "reason": reason},
+        actor=actor, account=account, ticket_id=ticket_id,
+    )
+    record_event(
+        session, "FILL_CORRECTED", {**_fill_payload(new, line.line_no), "supersedes": original.id, "reason": reason},
+        actor=actor, account=account, ticket_id=ticket_id,
+    )
+    return reversal, new
+
+
+# --------------------------------------------------------------------------- cash, splits, snapshots
+
+
+def record_cash_movement(
+    session: Session,
+    kind: str,
+    amount: Decimal | str,
+    value_date: date | str,
+    *,
+    currency: str = "USD",
+    symbol: str | None = None,
+    notes: str | None = None,
+    account: str = DEFAULT_ACCOUNT,
+    actor: str,
+    where: str | None = None,
+) -> CashMovement:
+    """Record a deposit, withdrawal, dividend, fee, interest or FX amount.
+
+    ``amount`` is entered as a positive number for DEPOSIT, WITHDRAWAL,
+    DIVIDEND and FEE (the kind gives the direction) and with its sign for
+    INTEREST and FX.  The currency must be the account's.
+    """
+    where = where or f"cash {kind}"
+    entry = parse_cash(
+        {"kind": kind, "amount": amount, "date": value_date, "currency": currency, "symbol": symbol, "notes": notes}, where
+    )
+    return _record_cash(session, entry, account=account, actor=actor)
+
+
+def record_cash_inputs(session: Session, entries: Sequence[CashInput], *, account: str = DEFAULT_ACCOUNT, actor: str) -> list[CashMovement]:
+    """Record already-parsed cash movements (e.g. a cash.csv) in the caller's transaction."""
+    return [_record_cash(session, entry, account=account, actor=actor) for entry in entries]
+
+
+def _record_cash(session: Session, entry: CashInput, *, account: str, actor: str) -> CashMovement:
+    acc = _lock(session, account)
+    if entry.currency != acc.currency:
+        raise ValidationError(
+            f"{entry.where}, field 'currency': {entry.currency}, but account {account!r} is in {acc.currency}; "
+            f"enter the {acc.currency} amount the broker booked (conversion costs as kind fx)"
+        )
+    signed = -entry.amount if entry.kind in OUTFLOW_KINDS else entry.amount
+    row = CashMovement(
+        account_id=acc.id, kind=entry.kind, amount=signed, currency=entry.currency, value_date=entry.value_date,
+        symbol=entry.symbol, notes=entry.notes, actor=actor, created_at=_now(),
+    )
+    session.add(row)
+    _flush(session, entry.where)
+    record_event(
+        session, "CASH_RECORDED",
+        {"movement_id": row.id, "kind": row.kind, "amount": signed, "currency": row.currency, "value_date": row.value_date, "symbol": row.symbol},
+        actor=actor, account=account,
+    )
+    return row
+
+
+def reverse_cash_movement(session: Session, movement_id: int, reason: str, *, account: str = DEFAULT_ACCOUNT, actor: str) -> CashMovement:
+    """Cancel a cash movement with a reversing entry (record the right one separately)."""
+    where = f"reversal of cash movement {movement_id}"
+    reason = _text(reason, "reason", where)
+    acc = _lock(session, account)
+    original = session.get(CashMovement, movement_id)
+    if original is None or original.account_id != acc.id or original.reverses_id is not None:
+        raise LedgerError(f"{where}: no such cash movement in account {account!r}")
+    if session.scalar(select(CashMovement.id).where(CashMovement.reverses_id == movement_id)) is not None:
+        raise LedgerError(f"{where}: it was already reversed")
+    row = CashMovement(
+        account_id=acc.id, kind=original.kind, amount=-original.amount, currency=original.currency,
+        value_date=original.value_date, symbol=original.symbol, notes=reason, reverses_id=original.id,
+        actor=actor, created_at=_now(),
+    )
+    session.add(row)
+    _flush(session, where)
+    record_event(session, "CASH_REVERSED", {"movement_id": movement_id, "reversal_id": row.id, "reason": reason}, actor=actor, account=account)
+    return row
+
+
+def record_split(
+    session: Session,
+    symbol: str,
+    ratio: Decimal | str,
+    effective_date: date,
+    *,
+    notes: str | None = None,
+    account: str = DEFAULT_ACCOUNT,
+    actor: str,
+) -> CorporateAction:
+    """Record a split (ratio 2 = 2-for-1, 0.1 = 1-for-10) effective at the start of ``effective_date``.
+
+    Units held before that date are multiplied lot by lot (see fifo.py); the
+    resulting change in units is stored with the split.
+    """
+    where = f"split of {symbol} on {effective_date}"
+    symbol = parse_symbol(symbol, where)
+    ratio = to_decimal(ratio, "ratio", RATIO_PLACES, where=where)
+    if ratio <= 0 or ratio == 1:
+        raise ValidationError(f"{where}, field 'ratio': {ratio} must be above zero and not 1")
+    acc = _lock(session, account)
+    _check_not_before_split(session, acc.id, symbol, _day_start(effective_date), where)
+    book = _books(session, acc.id, until=_day_start(effective_date), symbols=[symbol]).get(symbol, Book(symbol))
+    before = book.units
+    delta = book.split(ratio)
+    row = CorporateAction(
+        account_id=acc.id, symbol=symbol, kind="SPLIT", ratio=ratio, effective_date=effective_date,
+        units_before=before, units_delta=delta, notes=notes, actor=actor, created_at=_now(),
+    )
+    session.add(row)
+    _flush(session, where)
+    record_event(
+        session, "SPLIT_RECORDED", {"symbol": symbol, "ratio": ratio, "effective_date": effective_date, "units_before": before, "units_delta": delta},
+        actor=actor, account=account,
+    )
+    return row
+
+
+def record_snapshot(
+    session: Session,
+    taken_at: datetime,
+    cash: Decimal | str,
+    positions: Mapping[str, Decimal | str],
+    *,
+    currency: str = "USD",
+    source: str = "manual",
+    notes: str | None = None,
+    account: str = DEFAULT_ACCOUNT,
+    actor: str,
+) -> BrokerSnapshot:
+    """Record what the broker shows: cash and units per symbol at ``taken_at``."""
+    where = "snapshot"
+    taken_at = parse_timestamp(taken_at, where, "taken_at", timezone.utc)
+    cash = to_decimal(cash, "cash", MONEY_PLACES, where=where)
+    if cash < 0:
+        raise ValidationError(f"{where}, field 'cash': {cash} is negative")
+    lines = {}
+    for raw_symbol, raw_units in positions.items():
+        symbol = parse_symbol(raw_symbol, where)
+        units = to_decimal(raw_units, f"units of {symbol}", UNITS_PLACES, where=where)
+        if units < 0:
+            raise ValidationError(f"{where}, field 'units of {symbol}': {units} is negative")
+        if symbol in lines:
+            raise ValidationError(f"{where}, field 'symbol': {symbol} is given twice")
+        if units > 0:
+            lines[symbol] = units
+    acc = _lock(session, account)
+    if currency != acc.currency:
+        raise ValidationError(f"{where}, field 'currency': {currency}, but account {account!r} is in {acc.currency}")
+    snap = BrokerSnapshot(
+        account_id=acc.id, taken_at=taken_at, cash=cash, currency=currency, source=source, notes=notes, actor=actor, created_at=_now(),
+        positions=[SnapshotPosition(symbol=s, units=u) for s, u in sorted(lines.items())],
+    )
+    session.add(snap)
+    _flush(session, where)
+    record_event(
+        session, "SNAPSHOT_RECORDED", {"snapshot_id": snap.id, "taken_at": taken_at, "cash": cash, "positions": lines}, actor=actor, account=account
+    )
+    return snap
+
+
+def latest_snapshot(session: Session, *, account: str = DEFAULT_ACCOUNT) -> BrokerSnapshot | None:
+    account_id = get_account(session, account).id
+    query = select(BrokerSnapshot).where(BrokerSnapshot.account_id == account_id)
+    return session.scalar(query.order_by(BrokerSnapshot.taken_at.desc(), BrokerSnapshot.id.desc()).limit(1))
+
+
+# --------------------------------------------------------------------------- prices and FX
+
+
+def store_prices(
+    session: Session, closes: Iterable[tuple[str, date, Decimal | str]], *, source: str, currency: str = "USD"
+) -> int:
+    """Put closes into the price cache (a newer value replaces the cached one). Returns the count."""
+    now, count = _now(), 0
+    wanted = {}
+    for symbol, day, close in closes:
+        where = f"price of {symbol} on {day}"
+        close = to_decimal(close, "close", PRICE_PLACES, where=where)
+        if close <= 0:
+            raise ValidationError(f"{where}, field 'close': {close} must be above zero")
+        wanted[(parse_symbol(symbol, where), day)] = close
+    symbols = sorted({s for s, _ in wanted})
+    cached = {(p.symbol, p.date): p for p in session.scalars(select(Price).where(Price.symbol.in_(symbols)))} if symbols else {}
+    for (symbol, day), close in wanted.items():
+        row = cached.get((symbol, day))
+        if row is None:
+            session.add(Price(symbol=symbol, date=day, close=close, currency=currency, source=source, fetched_at=now))
+        elif row.close != close or row.source != source:
+            row.close, row.source, row.fetched_at = close, source, now
+        count += 1
+    _flush(session, "price cache")
+    return count
+
+
+def load_prices(
+    session: Session, symbols: Iterable[str] | None = None, start: date | None = None, end: date | None = None
+) -> dict[str, dict[date, Decimal]]:
+    """Cached closes as ``{symbol: {date: close}}``."""
+    query = select(Price.symbol, Price.date, Price.close)
+    if symbols is not None:
+        query = query.where(Price.symbol.in_(list(symbols)))
+    if start is not None:
+        query = query.where(Price.date >= start)
+    if end is not None:
+        query = query.where(Price.date <= end)
+    out: dict[str, dict[date, Decimal]] = defaultdict(dict)
+    for symbol, day, close in session.execute(query.order_by(Price.symbol, Price.date)):
+        out[symbol][day] = close
+    return dict(out)
+
+
+def price_series_from_frame(frame, *, symbol: str = "symbol", day: str = "date", close: str = "close") -> dict[str, dict[date, Decimal]]:
+    """A long pandas frame (symbol, date, close as floats) as Decimal closes rounded to the price scale."""
+    out: dict[str, dict[date, Decimal]] = defaultdict(dict)
+    for sym, d, c in zip(frame[symbol], frame[day], frame[close]):
+        if c == c:  # skip NaN
+            out[str(sym)][d.date() if hasattr(d, "date") else d] = round(Decimal(repr(float(c))), PRICE_PLACES)
+    return dict(out)
+
+
+def store_fx_rates(session: Session, rates: Mapping[date, Decimal | str], *, base: str, quote: str, source: str) -> int:
+    """Cache FX rates: one ``base`` buys ``rate`` ``quote`` on each date (GBP/USD 1.27)."""
+    cached = {r.date: r for r in session.scalars(select(FxRate).where(FxRate.base == base, FxRate.quote == quote))}
+    for day, rate in rates.items():
+        rate = to_decimal(rate, "rate", RATIO_PLACES, where=f"{base}/{quote} on {day}")
+        if rate <= 0:
+            raise ValidationError(f"{base}/{quote} on {day}, field 'rate': {rate} must be above zero")
+        if day in cached:
+            cached[day].rate, cached[day].source = rate, source
+        else:
+            session.add(FxRate(base=base, quote=quote, date=day, rate=rate, source=source))
+    _flush(session, "fx cache")
+    return len(rates)
+
+
+def load_fx_rates(session: Session, base: str, quote: str) -> dict[date, Decimal]:
+    query = select(FxRate.date, FxRate.rate).where(FxRate.base == base, FxRate.quote == quote).order_by(FxRate.date)
+    return {day: rate for day, rate in session.execute(query)}
+
+
+class _AsOf:
+    """The last value of a dated series on or before a day."""
+
+    def __init__(self, series: Mapping[date, Decimal]):
+        self.days = sorted(series)
+        self.values = [series[d] for d in self.days]
+
+    def get(self, day: date) -> Decimal | None:
+        i = bisect_right(self.days, day)
+        return self.values[i - 1] if i else None
+
+
+def marks_on(prices: PriceSeries, day: date) -> dict[str, Decimal]:
+    """The last close of every symbol on or before ``day``."""
+    out = {}
+    for symbol, series in prices.items():
+        value = _AsOf(series).get(day)
+        if value is not None:
+            out[symbol] = value
+    return out
+
+
+# --------------------------------------------------------------------------- positions, cash, P&L
+
+
+def compute_positions(session: Session, *, as_of: datetime | None = None, account: str = DEFAULT_ACCOUNT) -> dict[str, Decimal]:
+    """Units per symbol (non-zero only), from fills and splits; ``as_of`` an aware instant."""
+    account_id = get_account(session, account).id
+    fills = select(Fill.symbol, func.sum(_SIGNED_UNITS)).where(Fill.account_id == account_id)
+    splits = select(CorporateAction.symbol, func.sum(CorporateAction.units_delta)).where(CorporateAction.account_id == account_id)
+    if as_of is not None:
+        fills = fills.where(Fill.filled_at <= as_of)
+        splits = splits.where(CorporateAction.effective_date <= exchange_date(as_of))
+    units: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for query, group in ((fills, Fill.symbol), (splits, CorporateAction.symbol)):
+        for symbol, total in session.execute(query.group_by(group)):
+            units[symbol] += total
+    return {s: u for s, u in sorted(units.items()) if u != 0}
+
+
+def compute_cash(session: Session, *, as_of: datetime | None = None, account: str = DEFAULT_ACCOUNT) -> Money:
+    """Cash from cash movements and the cash side of fills (amounts and fees)."""
+    acc = get_account(session, account)
+    fills = select(func.sum(_CASH_EFFECT)).where(Fill.account_id == acc.id)
+    moves = select(func.sum(CashMovement.amount)).where(CashMovement.account_id == acc.id)
+    if as_of is not None:
+        fills = fills.where(Fill.filled_at <= as_of)
+        moves = moves.where(CashMovement.value_date <= exchange_date(as_of))
+    total = (session.scalar(fills) or ZERO) + (session.scalar(moves) or ZERO)
+    return Money(total, acc.currency)
+
+
+def _books(
+    session: Session, account_id: int, *, until: datetime | None = None, symbols: Sequence[str] | None = None, inclusive: bool = False
+) -> dict[str, Book]:
+    """FIFO books per symbol from active fills and splits before ``until`` (or up to it, if inclusive).
+
+    One ordered pass; fill times are fetched only for symbols that have splits.
+    """
+    split_query = select(CorporateAction.symbol, CorporateAction.effective_date, CorporateAction.ratio).where(
+        CorporateAction.account_id == account_id
+    )
+    fill_query = select(Fill.symbol, Fill.side, Fill.units, Fill.amount).where(Fill.account_id == account_id, _ACTIVE, Fill.units > 0)
+    if symbols is not None:
+        split_query = split_query.where(CorporateAction.symbol.in_(symbols))
+        fill_query = fill_query.where(Fill.symbol.in_(symbols))
+    if until is not None:
+        split_query = split_query.where(CorporateAction.effective_date <= exchange_date(until))
+        fill_query = fill_query.where(Fill.filled_at <= until if inclusive else Fill.filled_at < until)
+    splits: dict[str, list[tuple[datetime, Decimal]]] = defaultdict(list)
+    for symbol, day, ratio in session.execute(split_query.order_by(CorporateAction.effective_date)):
+        start = _day_start(day)
+        if until is None or start < until or (inclusive and start == until):
+            splits[symbol].append((start, ratio))
+    when = type_coerce(case((Fill.symbol.in_(list(splits)), Fill.filled_at), else_=None), UTCDateTime()) if splits else null()
+    books: dict[str, Book] = {}
+    rows = session.connection().execute(fill_query.add_columns(when).order_by(Fill.symbol, Fill.filled_at, Fill.id))
+    for symbol, side, units, amount, at in rows:
+        book = books.get(symbol)
+        if book is None:
+            book = books[symbol] = Book(symbol)
+        pending = splits.get(symbol)
+        while pending and pending[0][0] <= at:
+            book.split(pending.pop(0)[1])
+        if side == "BUY":
+            book.buy(units, amount)
+        else:
+            book.sell(units, amount)
+    for symbol, pending in splits.items():  # splits after a symbol's last fill
+        book = books.setdefault(symbol, Book(symbol))
+        for _, ratio in pending:
+            book.split(ratio)
+    return books
+
+
+@dataclass(frozen=True)
+class SymbolPnL:
+    symbol: str
+    units: Decimal
+    cost: Decimal  # what the open lots cost (FIFO)
+    mark: Decimal | None
+    market_value: Decimal
+    realized: Decimal  # sells minus the FIFO cost of what they sold
+    unrealized: Decimal  # market value minus cost
+
+    def to_dict(self) -> dict:
+        return jsonable(self.__dict__)
+
+
+@dataclass(frozen=True)
+class PnL:
+    """Realized and unrealized P&L from the ledger alone.
+
+    ``realized = trading + dividends + interest + fx - fees`` (fees of fills
+    and fee movements); ``realized + unrealized`` equals the change in equity
+    minus net deposits.
+    """
+
+    currency: str
+    trading: Decimal
+    dividends: Decimal
+    interest: Decimal
+    fx: Decimal
+    fees: Decimal  # paid, as a positive number
+    unrealized: Decimal
+    by_symbol: dict[str, SymbolPnL] = field(default_factory=dict)
+
+    @property
+    def realized(self) -> Decimal:
+        return self.trading + self.dividends + self.interest + self.fx - self.fees
+
+    @property
+    def total(self) -> Decimal:
+        return self.realized + self.unrealized
+
+    def to_dict(self) -> dict:
+        return jsonable(
+            {
+                "currency": self.currency, "realized": self.realized, "unrealized": self.unrealized, "total": self.total,
+                "trading": self.trading, "dividends": self.dividends, "interest": self.interest, "fx": self.fx, "fees": self.fees,
+                "by_symbol": {s: p.to_dict() for s, p in self.by_symbol.items()},
+            }
+        )
+
+
+def compute_pnl(
+    session: Session, marks: Mapping[str, Decimal], *, as_of: datetime | None = None, account: str = DEFAULT_ACCOUNT
+) -> PnL:
+    """Realized (FIFO lots) and unrealized P&L; ``marks`` is a price per held symbol."""
+    acc = get_account(session, account)
+    books = _books(session, acc.id, until=as_of, inclusive=True)
+    fee_query = select(func.sum(Fill.fees)).where(Fill.account_id == acc.id, _ACTIVE)
+    cash_query = select(CashMovement.kind, func.sum(CashMovement.amount)).where(CashMovement.account_id == acc.id)
+    if as_of is not None:
+        fee_query = fee_query.where(Fill.filled_at <= as_of)
+        cash_query = cash_query.where(CashMovement.value_date <= exchange_date(as_of))
+    by_kind = defaultdict(lambda: ZERO, dict(session.execute(cash_query.group_by(CashMovement.kind)).all()))
+    fill_fees = session.scalar(fee_query) or ZERO
+    per_symbol, unrealized, trading = {}, ZERO, ZERO
+    for symbol, book in sorted(books.items()):
+        trading += book.realized
+        mark = marks.get(symbol)
+        if book.units > 0 and mark is None:
+            raise DataError(f"no price for {symbol} (held: {book.units} units); P&L needs a mark for every held symbol")
+        value = book.units * mark if book.units > 0 else ZERO
+        cost = book.cost
+        per_symbol[symbol] = SymbolPnL(symbol, book.units, cost, mark, value, book.realized, value - cost)
+        unrealized += value - cost
+    return PnL(
+        currency=acc.currency,
+        trading=trading,
+        dividends=by_kind["DIVIDEND"],
+        interest=by_kind["INTEREST"],
+        fx=by_kind["FX"],
+        fees=fill_fees - by_kind["FEE"],
+        unrealized=unrealized,
+        by_symbol=per_symbol,
+    )
+
+
+# --------------------------------------------------------------------------- equity curve
+
+
+@dataclass(frozen=True)
+class EquityPoint:
+    """Equity at the close of one session, in ``currency``."""
+
+    day: date
+    cash: Decimal
+    market_value: Decimal
+    flow: Decimal  # deposits minus withdrawals booked that day
+    net_deposits: Decimal  # cumulative deposits minus withdrawals
+    currency: str
+
+    @property
+    def equity(self) -> Decimal:
+        return self.cash + self.market_value
+
+    def to_dict(self) -> dict:
+        return jsonable({**self.__dict__, "equity": self.equity})
+
+
+def compute_equity_curve(
+    session: Session,
+    prices: PriceSeries | None = None,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    currency: str | None = None,
+    fx: Mapping[date, Decimal] | None = None,
+    account: str = DEFAULT_ACCOUNT,
+) -> list[EquityPoint]:
+    """Equity (cash + units x close) at every exchange session from ``start`` to ``end``.
+
+    ``prices`` defaults to the price cache.  For a report ``currency`` other
+    than the account's, ``fx`` (or the FX cache) gives how many account-currency
+    units one report-currency unit buys (GBP/USD), the latest on or before each day.
+    """
+    acc = get_account(session, account)
+    prices = load_prices(session) if prices is None else prices
+    tz = _exchange_tz()
+    changes: list[tuple[date, str | None, Decimal, Decimal, Decimal]] = []  # day, symbol, units, cash, flow
+    for symbol, at, units, cash in session.execute(
+        select(Fill.symbol, Fill.filled_at, _SIGNED_UNITS, _CASH_EFFECT).where(Fill.account_id == acc.id)
+    ):
+        changes.append((at.astimezone(tz).date(), symbol, units, cash, ZERO))
+    for kind, day, amount in session.execute(
+        select(CashMovement.kind, CashMovement.value_date, CashMovement.amount).where(CashMovement.account_id == acc.id)
+    ):
+        changes.append((day, None, ZERO, amount, amount if kind in EXTERNAL_FLOWS else ZERO))
+    for symbol, day, delta in session.execute(
+        select(CorporateAction.symbol, CorporateAction.effective_date, CorporateAction.units_delta).where(CorporateAction.account_id == acc.id)
+    ):
+        changes.append((day, symbol, delta, ZERO, ZERO))
+    if not changes:
+        return []
+    changes.sort(key=lambda c: c[0])
+    start = start or changes[0][0]
+    end = end or max((max(s) for s in prices.values() if s), default=changes[-1][0])
+    report = currency or acc.currency
+    rate = None
+    if report != acc.currency:
+        rate = _AsOf(fx if fx is not None else load_fx_rates(session, report, acc.currency))
+    closes = {symbol: _AsOf(series) for symbol, series in prices.items()}
+    units: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    cash = net = ZERO
+    i, points = 0, []
+    for day in get_calendar(EXCHANGE).sessions(start, end):
+        flow = ZERO
+        while i < len(changes) and changes[i][0] <= day:
+            _, symbol, du, dc, df = changes[i]
+            if symbol is not None:
+                units[symbol] += du
+            cash += dc
+            net += df
+            flow += df  # includes flows booked since the previous session (weekends, holidays)
+            i += 1
+        value = ZERO
+        for symbol, held in units.items():
+            if held == 0:
+                continue
+            close = closes[symbol].get(day) if symbol in closes else None
+            if close is None:
+                raise DataError(f"no price for {symbol} on or before {day} (held: {held} units); the equity curve needs one")
+            value += held * close
+        point = EquityPoint(day, cash, value, flow, net, acc.currency)
+        if rate is not None:
+            r = rate.get(day)
+            if r is None:
+                raise DataError(f"no {report}/{acc.currency} rate on or before {day}; store FX rates first")
+            q = Decimal(1).scaleb(-MONEY_PLACES)
+            point = EquityPoint(day, (cash / r).quantize(q), (value / r).quantize(q), (flow / r).quantize(q), (net / r).quantize(q), report)
+        points.append(point)
+    return points
+
+
+# --------------------------------------------------------------------------- reconciliation
+
+
+def reconcile_snapshot(
+    session: Session,
+    tolerances: Tolerances,
+    *,
+    snapshot_id: int | None = None,
+    now: datetime | None = None,
+    account: str = DEFAULT_ACCOUNT,
+) -> ReconciliationReport:
+    """Reconcile a snapshot (default: the latest) with the ledger as of its time."""
+    acc = get_account(session, account)
+    snap = session.get(BrokerSnapshot, snapshot_id) if snapshot_id is not None else latest_snapshot(session, account=account)
+    if snap is None or snap.account_id != acc.id:
+        raise LedgerError(
+            f"no broker snapshot {'with id ' + str(snapshot_id) if snapshot_id else 'recorded'} for account {account!r}; "
+            "enter one with `tradeops snapshot --file snapshot.csv`"
+        )
+    ledger = Holdings(
+        snap.taken_at,
+        compute_cash(session, as_of=snap.taken_at, account=account).amount,
+        compute_positions(session, as_of=snap.taken_at, account=account),
+        acc.currency,
+    )
+    broker = Holdings(snap.taken_at, snap.cash, {p.symbol: p.units for p in snap.positions}, snap.currency)
+    open_lines = [
+        OpenLine(line.ticket.ticket_id, line.line_no, line.side, line.symbol, line.value, line.approx_units)
+        for line in unconfirmed_lines(session, account=account)
+    ]
+    return reconcile(ledger, broker, tolerances, now or _now(), open_lines, snapshot_id=snap.id)

@@ -1,0 +1,84 @@
+"""Decimal rules of the ledger: how many places each kind of number keeps,
+how user input becomes a Decimal, and :class:`Money` (an amount with its
+currency).
+
+The ledger never rounds what it is given: a value with more places than its
+column keeps is refused.  The one rounding rule is the booked value of a
+fill, ``units x price`` rounded half-even to the cent, as the broker books it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from ..errors import ValidationError
+
+UNITS_PLACES = 8  # share units (fractional shares)
+PRICE_PLACES = 6  # prices per unit
+MONEY_PLACES = 4  # amounts of money
+RATIO_PLACES = 12  # split ratios, FX rates, price bands
+CENT = Decimal("0.01")
+ZERO = Decimal(0)
+
+
+def to_decimal(value: object, field: str, places: int, *, where: str = "") -> Decimal:
+    """Parse ``value`` (Decimal, int or str; never float) into a Decimal.
+
+    Raises ValidationError naming ``where`` and ``field`` when the value is
+    not a finite number or has more than ``places`` decimal places.
+    """
+    prefix = f"{where}, field '{field}'" if where else f"field '{field}'"
+    if isinstance(value, (bool, float)):
+        raise ValidationError(f"{prefix}: {value!r} is a {type(value).__name__}; pass a Decimal or a string such as '12.34'")
+    if isinstance(value, str):
+        text = value.strip().replace("_", "")
+        if not text:
+            raise ValidationError(f"{prefix}: empty, expected a number")
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            raise ValidationError(f"{prefix}: {text!r} is not a decimal number (use '.' as the decimal point, no thousands separators)") from None
+    elif isinstance(value, int):
+        value = Decimal(value)
+    elif not isinstance(value, Decimal):
+        raise ValidationError(f"{prefix}: {value!r} ({type(value).__name__}) is not a number")
+    if not value.is_finite():
+        raise ValidationError(f"{prefix}: {value} is not a finite number")
+    try:
+        fitted = value.quantize(Decimal(1).scaleb(-places))
+    except InvalidOperation:
+        raise ValidationError(f"{prefix}: {value} is too large") from None
+    if fitted != value:
+        raise ValidationError(f"{prefix}: {value} has more than {places} decimal places")
+    return fitted
+
+def booked_value(units: Decimal, price: Decimal) -> Decimal:
+    """What the broker books for ``units`` at ``price``: rounded half-even to the cent."""
+    return (units * price).quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+@dataclass(frozen=True)
+class Money:
+    """An amount of money and its ISO currency code."""
+
+    amount: Decimal
+    currency: str
+
+    def __add__(self, other: "Money") -> "Money":
+        self._same(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: "Money") -> "Money":
+        self._same(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def _same(self, other: "Money") -> None:
+        if not isinstance(other, Money) or other.currency != self.currency:
+            raise ValidationError(f"cannot combine {self} with {other}: currencies differ")
+
+    def __str__(self) -> str:
+        return f"{self.amount:,.2f} {self.currency}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"amount": str(self.amount), "currency": self.currency}

@@ -1,0 +1,235 @@
+"""Reconciliation: the broker's snapshot against what the ledger expects (pure).
+
+``reconcile`` compares cash and units per symbol, each against its tolerance
+from policy.yml (``reconciliation``), and says for every difference what most
+likely caused it: an unconfirmed ticket line (missing fill), a missing
+dividend, fee or deposit, an unrecorded split.  A position only one side
+knows about and a snapshot older than the allowed age are hard failures.
+No database here: ``tradeops.ledger.api.reconcile_snapshot`` gathers the
+inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Mapping, Protocol
+
+ZERO = Decimal(0)
+SMALL_CASH = Decimal(50)  # cash gaps below this look like fees or dividends rather than transfers
+SPLIT_RATIOS = (2, 3, 4, 5, 8, 10, 15, 20)
+
+
+class Tolerances(Protocol):
+    """What ``reconcile`` needs from ``config.Reconciliation``."""
+
+    cash_tolerance: Decimal
+    units_tolerance: Decimal
+    max_snapshot_age_days: int
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """Cash and units per symbol at a moment, as the ledger or the broker sees them."""
+
+    at: datetime
+    cash: Decimal
+    positions: Mapping[str, Decimal]
+    currency: str = "USD"
+
+
+@dataclass(frozen=True)
+class OpenLine:
+    """A ticket line the executor has not confirmed yet (a candidate missing fill)."""
+
+    ticket_id: str
+    line_no: int
+    side: str
+    symbol: str
+    value: Decimal
+    approx_units: Decimal
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.symbol} ~{self.value:.2f} (line {self.line_no} of {self.ticket_id}, unconfirmed)"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One thing the broker and the ledger disagree about."""
+
+    kind: str  # CASH | UNITS | UNKNOWN_POSITION | UNMATCHED_POSITION | STALE_SNAPSHOT | CURRENCY
+    symbol: str | None
+    ledger: Decimal | None
+    broker: Decimal | None
+    tolerance: Decimal | None
+    blocking: bool
+    likely_cause: str
+
+    @property
+    def diff(self) -> Decimal | None:
+        if self.ledger is None or self.broker is None:
+            return None
+        return self.broker - self.ledger
+
+    def describe(self) -> str:
+        what = self.kind.lower().replace("_", " ")
+        subject = f"{what} {self.symbol}" if self.symbol else what
+        if self.diff is not None:
+            head = f"{subject}: broker {self.broker} vs ledger {self.ledger} (difference {self.diff:+}, tolerance {self.tolerance})"
+        else:
+            head = subject
+        return f"{head}; likely cause: {self.likely_cause}"
+
+    def to_dict(self) -> dict:
+        def s(v):
+            return None if v is None else str(v)
+
+        return {
+            "kind": self.kind,
+            "symbol": self.symbol,
+            "ledger": s(self.ledger),
+            "broker": s(self.broker),
+            "difference": s(self.diff),
+            "tolerance": s(self.tolerance),
+            "blocking": self.blocking,
+            "likely_cause": self.likely_cause,
+        }
+
+
+@dataclass(frozen=True)
+class ReconciliationReport:
+    snapshot_id: int | None
+    taken_at: datetime
+    checked_at: datetime
+    differences: tuple[Difference, ...]
+    matched: tuple[str, ...] = field(default=())  # symbols whose units agree within tolerance
+
+    @property
+    def passed(self) -> bool:
+        return not any(d.blocking for d in self.differences)
+
+    @property
+    def reasons(self) -> list[str]:
+        """One sentence per blocking difference (what the gate reports)."""
+        return [d.describe() for d in self.differences if d.blocking]
+
+    def to_dict(self) -> dict:
+        return {
+            "snapshot_id": self.snapshot_id,
+            "taken_at": self.taken_at.isoformat(),
+            "checked_at": self.checked_at.isoformat(),
+            "passed": self.passed,
+            "differences": [d.to_dict() for d in self.differences],
+            "matched": list(self.matched),
+        }
+
+    def render(self) -> str:
+        """Plain text for the terminal and the reports."""
+        head = f"reconciliation of snapshot {self.snapshot_id} taken {self.taken_at:%Y-%m-%d %H:%M} UTC: {'PASS' if self.passed else 'FAIL'}"
+        lines = [head]
+        for d in self.differences:
+            lines.append(f"  [{'FAIL' if d.blocking else 'ok  '}] {d.describe()}")
+        if self.matched:
+            lines.append(f"  matched: {', '.join(self.matched)}")
+        return "\n".join(lines)
+
+
+def _split_ratio(broker: Decimal, ledger: Decimal) -> str | None:
+    """'2:1' or '1:10' when broker/ledger is close to a usual split ratio."""
+    if broker <= 0 or ledger <= 0:
+        return None
+    ratio = broker / ledger
+    for r in SPLIT_RATIOS:
+        if abs(ratio - r) <= Decimal("0.001") * r:
+            return f"{r}:1"
+        if abs(ratio * r - 1) <= Decimal("0.001"):
+            return f"1:{r}"
+    return None
+
+
+def _units_cause(symbol: str, ledger: Decimal, broker: Decimal, open_lines: list[OpenLine]) -> str:
+    more = broker > ledger
+    side = "BUY" if more else "SELL"
+    pending = [ln for ln in open_lines if ln.symbol == symbol and ln.side == side]
+    if pending:
+        return "missing fill: " + "; ".join(str(ln) for ln in pending)
+    ratio = _split_ratio(broker, ledger)
+    if ratio:
+        return f"an unrecorded split ({ratio}): record it with `tradeops ledger split {symbol} RATIO --date EX-DATE`"
+    if ledger == 0:
+        return f"a {side.lower()} the ledger never saw (missing fill or a transfer), or the symbol is spelled differently"
+    if broker == 0:
+        return "a sell the ledger never saw (missing fill), or the position was closed at the broker"
+    return f"a missing {side.lower()} fill, or wrong units in a confirmation (correct the fill)"
+
+
+def _cash_cause(diff: Decimal, open_lines: list[OpenLine], held: list[str]) -> str:
+    # a missing BUY fill leaves the broker with less cash than the ledger; a SELL, more
+    side = "BUY" if diff < 0 else "SELL"
+    for ln in open_lines:
+        if ln.side == side and abs(abs(diff) - ln.value) <= max(Decimal("0.05") * ln.value, Decimal(1)):
+            return f"missing fill: {ln}"
+    if diff < 0:
+        causes = ["a missing fee or FX charge", "a missing withdrawal or buy fill"]
+    else:
+        income = f"a missing dividend (held: {', '.join(held)}) or interest" if held else "missing interest"
+        causes = [income, "a missing deposit or sell fill"]
+    if abs(diff) >= SMALL_CASH:
+        causes.reverse()
+    return "; or ".join(causes)
+
+
+def reconcile(
+    ledger: Holdings,
+    broker: Holdings,
+    tolerances: Tolerances,
+    now: datetime,
+    open_lines: list[OpenLine] | tuple[OpenLine, ...] = (),
+    snapshot_id: int | None = None,
+) -> ReconciliationReport:
+    """Compare ``broker`` (the snapshot) with ``ledger`` (the ledger as of the snapshot)."""
+    lines = list(open_lines)
+    diffs: list[Difference] = []
+    age = now - broker.at
+    max_age = timedelta(days=tolerances.max_snapshot_age_days)
+    if age > max_age:
+        diffs.append(
+            Difference(
+                "STALE_SNAPSHOT", None, None, None, None, True,
+                f"the snapshot is {age.days} days old (taken {broker.at:%Y-%m-%d %H:%M} UTC), older than "
+                f"reconciliation.max_snapshot_age_days = {tolerances.max_snapshot_age_days}: enter a fresh snapshot",
+            )
+        )
+    if broker.currency != ledger.currency:
+        diffs.append(
+            Difference(
+                "CURRENCY", None, None, None, None, True,
+                f"the snapshot is in {broker.currency} but the account is in {ledger.currency}: enter the broker's {ledger.currency} figures",
+            )
+        )
+    cash_diff = broker.cash - ledger.cash
+    if cash_diff != 0:
+        held = sorted(s for s, u in ledger.positions.items() if u > 0)
+        blocking = abs(cash_diff) > tolerances.cash_tolerance
+        cause = _cash_cause(cash_diff, lines, held) if blocking else "within tolerance (rounding)"
+        diffs.append(Difference("CASH", None, ledger.cash, broker.cash, tolerances.cash_tolerance, blocking, cause))
+    matched = []
+    tol = tolerances.units_tolerance
+    for symbol in sorted(set(ledger.positions) | set(broker.positions)):
+        mine = ledger.positions.get(symbol, ZERO)
+        theirs = broker.positions.get(symbol, ZERO)
+        if mine == theirs:
+            matched.append(symbol)
+            continue
+        within = abs(theirs - mine) <= tol
+        if within:
+            kind, cause = "UNITS", "within tolerance (rounding)"
+        elif mine == 0:
+            kind, cause = "UNKNOWN_POSITION", _units_cause(symbol, mine, theirs, lines)
+        elif theirs == 0:
+            kind, cause = "UNMATCHED_POSITION", _units_cause(symbol, mine, theirs, lines)
+        else:
+            kind, cause = "UNITS", _units_cause(symbol, mine, theirs, lines)
+        diffs.append(Difference(kind, symbol, mine, theirs, tol, not within, cause))
+    return ReconciliationReport(snapshot_id, broker.at, now, tuple(diffs), tuple(matched))
