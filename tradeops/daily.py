@@ -30,8 +30,8 @@ from .runner import (
     Manifest,
     RunLock,
     Stage,
-    StageOutcome,
     execute_stage,
+    export_outcome,
 )
 
 GATED_STAGES = tuple(Stage(n) for n in ("00_preflight", "10_fetch", "20_clean_qa", "30_signal", "40_risk"))
@@ -146,9 +146,11 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
         m.notes.append(f"supersedes the session's earlier ticket: {supersede_reason}")
     m.write(run_dir)
 
-    failure = None
+    # HTML exports wait until the ticket is out: they are for auditors, not on the way to the ticket
+    outcomes, failure = [], None
     for stage in GATED_STAGES:
-        outcome = execute_stage(stage, run_dir, common, notebook_dir, timeout=stage_timeout)
+        outcome = execute_stage(stage, run_dir, common, notebook_dir, timeout=stage_timeout, export=False)
+        outcomes.append(outcome)
         m.stages.append(asdict(outcome))
         m.write(run_dir)
         if not outcome.ok:
@@ -162,17 +164,21 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
         stages.write_json(run_dir / "failure.json", [failure])
 
     ticket_params = dict(common, record_in_ledger=True, tickets_dir="", revision=revision, supersede_reason=supersede_reason or "")
-    outcome = execute_stage(TICKET_STAGE, run_dir, ticket_params, notebook_dir, timeout=stage_timeout)
-    m.stages.append(asdict(outcome))
+    outcome = execute_stage(TICKET_STAGE, run_dir, ticket_params, notebook_dir, timeout=stage_timeout, export=False)
+    outcomes.append(outcome)
     if not outcome.ok:
         failure = failure or f"stage {TICKET_STAGE.name} {outcome.status.replace('_', ' ')}: {outcome.error}"
         _fallback_ticket(run_dir, ws, common, revision, supersede_reason, failure, m)
+    m.seconds_to_ticket = round((datetime.now(timezone.utc) - datetime.fromisoformat(m.started_at)).total_seconds(), 1)
 
     if (run_dir / "ticket.json").exists() and not failure:
-        outcome = execute_stage(REPORT_STAGE, run_dir, common, notebook_dir, timeout=stage_timeout)
-        m.stages.append(asdict(outcome))
+        outcome = execute_stage(REPORT_STAGE, run_dir, common, notebook_dir, timeout=stage_timeout, export=False)
+        outcomes.append(outcome)
         if not outcome.ok:
             m.notes.append(f"reports not written: {outcome.error}")
+    for outcome in outcomes:
+        export_outcome(run_dir, outcome)
+    m.stages = [asdict(o) for o in outcomes]
 
     m.gates = stages.read_all_gates(run_dir)
     ticket = json.loads((run_dir / "ticket.json").read_text()) if (run_dir / "ticket.json").exists() else {}

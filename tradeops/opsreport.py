@@ -92,7 +92,7 @@ def collect(ws: Workspace) -> list[RunRow]:
     confirmations = _confirmations(ws, [m.ticket_id for _, m in manifests if m.ticket_id])
     rows = []
     for run_dir, m in sorted(manifests, key=lambda x: (x[1].session_date, x[1].started_at)):
-        upto_ticket = sum(s["seconds"] for s in m.stages if s["stage"] <= "50_ticket")
+        upto_ticket = m.seconds_to_ticket or sum(s["seconds"] for s in m.stages if s["stage"] <= "50_ticket")
         dq, rec = _gate(m, "data_quality"), _gate(m, "reconciliation")
         answered, minutes = confirmations.get(m.ticket_id, (False, None))
         rows.append(RunRow(

@@ -99,6 +99,7 @@ def execute_stage(
     parameters: dict,
     notebook_dir: Path = NOTEBOOK_DIR,
     timeout: int = 900,
+    export: bool = True,
 ) -> StageOutcome:
     """Execute one stage notebook into ``run_dir``; never raises for a failing cell.
 
@@ -129,11 +130,19 @@ def execute_stage(
     outcome.seconds = round(time.perf_counter() - t0, 3)
     if target.exists():
         outcome.notebook = target.name
-        try:
-            outcome.html = export_html(target).name
-        except Exception as err:  # an unreadable notebook must not hide the stage's own error
-            outcome.error = (outcome.error or "") + f" (HTML export failed: {_short(err)})"
+        if export:
+            export_outcome(run_dir, outcome)
     return outcome
+
+
+def export_outcome(run_dir: Path, outcome: StageOutcome) -> None:
+    """Add the HTML twin of a stage's executed notebook (``export=False`` defers this)."""
+    if outcome.notebook is None or outcome.html is not None:
+        return
+    try:
+        outcome.html = export_html(run_dir / outcome.notebook).name
+    except Exception as err:  # an unreadable notebook must not hide the stage's own error
+        outcome.error = (outcome.error or "") + f" (HTML export failed: {_short(err)})"
 
 
 def _short(err: Exception, limit: int = 600) -> str:
@@ -163,6 +172,7 @@ class Manifest:
     ticket_id: str | None = None
     ticket_kind: str | None = None
     exit_code: int | None = None
+    seconds_to_ticket: float | None = None
     notes: list = field(default_factory=list)
 
     def write(self, run_dir: Path) -> Path:
