@@ -40,5 +40,11 @@ lab: $(STAMP) ## JupyterLab for research
 bench: $(STAMP) ## benchmarks; figures go to BENCHMARKS.md
 	$(PY) -m tradeops.bench
 
+dashboard: $(STAMP) ## the executor's confirmation page (Voila, 127.0.0.1:8866)
+	$(TRADEOPS) dashboard --workdir .
+
+cron: $(STAMP) ## print the crontab line (make cron INSTALL=1 installs it)
+	$(TRADEOPS) cron --workdir . $(if $(INSTALL),--install,)
+
 clean-demo: ## remove the demo workspace
 	rm -rf $(DEMO_DIR)

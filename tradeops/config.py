@@ -206,6 +206,21 @@ class Confirmations(_Model):
     deadline_minutes_after_window: Annotated[int, Field(ge=0, le=24 * 60)] = 240
 
 
+class Research(_Model):
+    """Qlib/LightGBM research settings (also used by the qlib_lgbm live signal)."""
+
+    lgbm_threads: Annotated[int, Field(ge=1, le=64)] = 1
+    train_sessions: Annotated[int, Field(ge=60, le=5000)] = 750
+    purge_sessions: Annotated[int, Field(ge=0, le=250)] = 5
+    label_horizon: Annotated[int, Field(ge=1, le=60)] = 5
+    retrain_every: Annotated[int, Field(ge=1, le=500)] = 20
+    num_boost_round: Annotated[int, Field(ge=10, le=5000)] = 200
+    num_leaves: Annotated[int, Field(ge=2, le=1024)] = 31
+    learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
+    cost_bps: Annotated[float, Field(ge=0.0, le=500.0)] = 10.0
+    slippage_bps: Annotated[float, Field(ge=0.0, le=500.0)] = 5.0
+
+
 class Policy(_Model):
     schedule: Schedule = Schedule()
     rebalance: Rebalance = Rebalance()
@@ -219,6 +234,7 @@ class Policy(_Model):
     quality: Quality = Quality()
     reconciliation: Reconciliation = Reconciliation()
     confirmations: Confirmations = Confirmations()
+    research: Research = Research()
 
     def hash(self) -> str:
         """sha256 of the canonical JSON form: equal policies hash equal."""

@@ -400,3 +400,4 @@ def run_signal_stage(eod_path: str | Path, policy: Policy, universe: Universe | 
     result = compute_signal(eod, policy, session, universe)
     write_signal(result, run_dir)
     return result
+from .research import model as _qlib_model  # noqa: E402,F401  registers the "qlib_lgbm" signal

@@ -33,7 +33,7 @@ import pandas as pd
 from . import audit
 from .calendar import get_calendar
 from .config import Policy, Universe, Workspace
-from .errors import TradeopsError
+from .errors import DataError, TradeopsError
 from .portfolio import PortfolioState
 
 ACTOR = "pipeline"
@@ -370,7 +370,13 @@ def report(run_dir: str, workdir: str, session_date: str, decision_session: str)
             api.store_prices(s, ((r.symbol, r.date.date(), Decimal(str(r.close))) for r in recent.itertuples()), source="clean")
     if not ws.clean_path.exists():
         return StageResult("60_report", f"no clean data in {ws.clean_path} yet: reports skipped")
-    # on a day stopped before the data stages, report as of the latest clean session
+    # on a day stopped before or at the data stages, report as of the latest clean session if possible
     as_of = min(decision, pd.read_parquet(ws.clean_path, columns=["date"])["date"].max().date())
-    written = publish_reports(ws, policy, universe, as_of, generated_at=run_time(policy, session_day), run_dir=run_dir)
+    data_ok = any(g["name"] == "data_quality" and g["passed"] for g in read_all_gates(run_dir))
+    try:
+        written = publish_reports(ws, policy, universe, as_of, generated_at=run_time(policy, session_day), run_dir=run_dir)
+    except DataError as err:
+        if data_ok:
+            raise
+        return StageResult("60_report", f"reports skipped: the data stages did not pass today ({err})")
     return StageResult("60_report", f"reports as of {as_of}", files=[str(p) for p in written])

@@ -178,20 +178,22 @@ def test_rotation_lookback_is_months_times_21_sessions(eod, universe, factory, c
 
 
 def test_registry_is_extensible_and_names_unknown_signals(eod, universe, factory):
-    with pytest.raises(ConfigError, match="'qlib_lgbm' is not available"):
-        compute_signal(eod, parse_policy({"strategy": {"signal": "qlib_lgbm"}}), factory.data_end, universe)
-
-    @signals.register("qlib_lgbm")
-    def fake(history, policy, session, universe, calendar):
-        assert history["date"].max() <= pd.Timestamp(session)
-        frame = pd.DataFrame({"symbol": ["AAPL"], "score": [1.0], "rank": [1], "selected": [True]})
-        return signals.Ranking(frame, {}, "fake")
-
+    assert set(signals.available()) >= {"momentum", "rotation", "qlib_lgbm"}
+    real = signals._REGISTRY.pop("qlib_lgbm")
     try:
+        with pytest.raises(ConfigError, match="'qlib_lgbm' is not available"):
+            compute_signal(eod, parse_policy({"strategy": {"signal": "qlib_lgbm"}}), factory.data_end, universe)
+
+        @signals.register("qlib_lgbm")
+        def fake(history, policy, session, universe, calendar):
+            assert history["date"].max() <= pd.Timestamp(session)
+            frame = pd.DataFrame({"symbol": ["AAPL"], "score": [1.0], "rank": [1], "selected": [True]})
+            return signals.Ranking(frame, {}, "fake")
+
         r = compute_signal(eod, parse_policy({"strategy": {"signal": "qlib_lgbm"}}), factory.data_end, universe)
         assert r.strategy == "qlib_lgbm" and r.ranked["symbol"].tolist() == ["AAPL"]
     finally:
-        signals._REGISTRY.pop("qlib_lgbm")
+        signals._REGISTRY["qlib_lgbm"] = real
 
 
 def test_bad_inputs_raise_named_errors(eod, policy, universe):

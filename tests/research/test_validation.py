@@ -1,0 +1,75 @@
+"""PBO (CSCV) and the deflated Sharpe ratio against published worked examples and hand cases."""
+
+from __future__ import annotations
+
+from math import comb
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from tradeops.errors import ValidationError
+from tradeops.research.validation import deflated_sharpe, expected_max_sharpe, pbo_cscv, probabilistic_sharpe, regime_slices, walk_forward
+
+
+def test_deflated_sharpe_numerical_example_of_the_paper():
+    """Bailey & Lopez de Prado (2014), "The Deflated Sharpe Ratio", JPM 40(5), numerical example:
+    N = 100 trials whose annualised Sharpe ratios have variance 1/2, a selected strategy with
+    annualised SR 2.5 over T = 1250 daily observations (250 a year), skewness -3, kurtosis 10.
+    Published: SR0 = 0.1132 (non-annualised) and DSR = 0.9004."""
+    sr0 = expected_max_sharpe(100, 0.5 / 250)
+    assert sr0 == pytest.approx(0.1132, abs=5e-5)
+    dsr = probabilistic_sharpe(2.5 / np.sqrt(250), sr0, 1250, -3.0, 10.0)
+    assert dsr == pytest.approx(0.9004, abs=5e-4)
+
+
+def test_psr_reduces_to_the_normal_case_and_dsr_on_a_series():
+    # normal returns (skew 0, kurtosis 3): z = SR * sqrt(n-1) / sqrt(1 + SR^2 / 2)
+    assert probabilistic_sharpe(0.1, 0.0, 101, 0.0, 3.0) == pytest.approx(stats.norm.cdf(0.1 * 10 / np.sqrt(1.005)))
+    r = np.random.default_rng(1).normal(0.001, 0.01, 1000)
+    one, many = deflated_sharpe(r, 1, 0.0), deflated_sharpe(r, 1000, 0.01**2)
+    assert one.sr0 == 0.0 and many.sr0 > 0 and many.dsr < one.dsr
+    with pytest.raises(ValidationError, match="at least 3"):
+        deflated_sharpe(np.array([0.01, 0.01]), 10, 0.1)
+
+
+def test_pbo_combinations_and_a_hand_worked_case():
+    """Bailey, Borwein, Lopez de Prado & Zhu (2017), "The Probability of Backtest Overfitting",
+    J. Computational Finance 20(4): S = 16 partitions give C(16, 8) = 12,870 combinations."""
+    rng = np.random.default_rng(3)
+    assert pbo_cscv(rng.normal(size=(160, 4)), partitions=16).combinations == 12870 == comb(16, 8)
+    # Hand case, S = 4 blocks of 2 rows, N = 2 trials.  Trial 0 returns (2, 2.1 | 1, 1.1 | -1, -0.9 |
+    # -2, -1.9) by block, trial 1 the negative.  In-sample means of trial 0 per half and the
+    # out-of-sample mean of the in-sample winner:
+    #   {0,1}: +1.55 -> OOS -1.45 loses | {0,2}: +0.55 -> OOS -0.45 loses | {0,3}: +0.05 -> OOS +0.05 wins
+    #   {1,2}: +0.05 -> OOS +0.05 wins  | {1,3}: -0.45 (trial 1 wins IS) -> OOS trial 1 -0.55 loses
+    #   {2,3}: -1.45 (trial 1 wins IS) -> OOS trial 1 -1.55 loses
+    # w = rank / (N + 1): 2/3 for a winner (logit ln 2), 1/3 for a loser (logit -ln 2); PBO = 4/6.
+    a = np.array([2.0, 2.1, 1.0, 1.1, -1.0, -0.9, -2.0, -1.9])
+    res = pbo_cscv(np.column_stack([a, -a]), partitions=4)
+    assert res.combinations == 6
+    np.testing.assert_allclose(res.logits, np.log(2) * np.array([-1, -1, 1, 1, -1, -1]))
+    assert res.pbo == pytest.approx(4 / 6)
+
+
+def test_pbo_noise_is_a_coin_flip_and_skill_is_not_overfit():
+    rng = np.random.default_rng(11)
+    noise = rng.normal(0, 0.01, (1000, 20))
+    assert 0.3 < pbo_cscv(noise, partitions=10).pbo < 0.7
+    skill = noise.copy()
+    skill[:, 7] += 0.004  # one trial with a real edge in every block
+    assert pbo_cscv(skill, partitions=10).pbo == 0.0
+    with pytest.raises(ValidationError, match="even number"):
+        pbo_cscv(noise, partitions=5)
+
+
+def test_regime_slices_and_walk_forward_cover_only_the_data():
+    import pandas as pd
+
+    idx = pd.bdate_range("2019-01-01", "2021-12-31")
+    r = pd.Series(np.random.default_rng(5).normal(0, 0.01, len(idx)), index=idx)
+    slices = regime_slices(r)
+    assert list(slices["regime"]) == ["2020 covid crash", "2020 recovery"]
+    wf = walk_forward(r)
+    assert len(wf) == 3 and wf["fold"].iloc[0].startswith("2019-01-01")
+    assert wf["total_return"].iloc[1] == pytest.approx(np.prod(1 + r.loc["2020"]) - 1)

@@ -1,0 +1,243 @@
+"""The backtest engine: the live timing, the live risk guard, costs and cash.
+
+Timing (the same as the daily run): on every decision session ``d`` the
+signal sees bars up to the close of ``d``; the risk guard
+(:func:`tradeops.risk.decide`, with :func:`tradeops.risk.rebalance_due`
+and the raw closes of ``d`` as reference prices) turns the ranked list and
+the book into an ordered trade list; the trades execute in session
+``e = d + 1 + delay`` at the raw open, buys at ``open * (1 + slippage)``,
+sells at ``open * (1 - slippage)``, each paying ``commission`` of its value.
+Buys are sized by value (units = value / fill price, 6 dp, rounded down) and
+scaled down if the sells and cash cannot pay for them with fees; a
+``close_position`` sell sells every unit held.  A symbol without a bar on
+``e`` is not traded (the executor's "could not execute").
+
+On the ex-date of a split the units are multiplied by the ratio, and a
+dividend is paid into cash (reinvested at the next rebalance), both before
+the open.  Equity is valued at every close.  While orders are pending (with
+a delay) no new decision is made, as the live confirmations gate would.
+
+Money and units are Decimal on the book (what the guard sees), the equity
+curve is float.  Tiny deltas, turnover, cash buffer, kill switch: whatever
+:func:`tradeops.risk.decide` does live happens here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from ..calendar import ExchangeCalendar, get_calendar
+from ..config import Policy, Universe
+from ..errors import DataError, ValidationError
+from ..portfolio import PortfolioState
+from ..risk import CENT, FRACTIONAL_UNIT, PRICE_PLACES, Decision, dec, decide, rebalance_due
+from ..signals import SignalResult, compute_signal, market_regime
+
+ZERO = Decimal(0)
+BPS = Decimal("0.0001")
+Ranker = Callable[[date], SignalResult]
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Commission and slippage in basis points of the traded value / open price."""
+
+    commission_bps: float = 10.0
+    slippage_bps: float = 5.0
+    delay: int = 0  # extra sessions between the decision and the execution
+
+    def __post_init__(self):
+        for key in ("commission_bps", "slippage_bps"):
+            v = getattr(self, key)
+            if not (0 <= v <= 1000):
+                raise ValidationError(f"backtest {key} must be in [0, 1000], got {v!r}")
+        if not (0 <= self.delay <= 20):
+            raise ValidationError(f"backtest delay must be in [0, 20] sessions, got {self.delay!r}")
+
+    def scaled(self, k: float) -> "Costs":
+        return Costs(self.commission_bps * k, self.slippage_bps * k, self.delay)
+
+
+@dataclass
+class BacktestResult:
+    equity: pd.Series  # close-valued equity per session
+    trades: pd.DataFrame  # executed fills
+    decisions: dict[date, Decision] = field(default_factory=dict)
+    states: dict[date, PortfolioState] = field(default_factory=dict)  # the book the guard saw
+
+    @property
+    def returns(self) -> pd.Series:
+        return self.equity.pct_change().dropna()
+
+    def approved_targets(self) -> dict[date, dict[str, str]]:
+        """Decision session -> {symbol: approved weight} (the live approved.json targets)."""
+        return {d: {t["symbol"]: t["approved_weight"] for t in dec_.targets} for d, dec_ in self.decisions.items()}
+
+
+class Market:
+    """The clean frame as session x symbol arrays (raw prices, corporate actions)."""
+
+    def __init__(self, eod: pd.DataFrame, calendar: ExchangeCalendar):
+        need = ("symbol", "date", "open", "close", "split", "dividend")
+        missing = [c for c in need if c not in eod.columns]
+        if missing:
+            raise DataError(f"clean EOD frame is missing columns {missing}; the backtest needs {list(need)}")
+        first, last = pd.Timestamp(eod["date"].min()).date(), pd.Timestamp(eod["date"].max()).date()
+        self.sessions = calendar.sessions_index(first, last)
+        self.symbols = sorted(set(eod["symbol"].astype(str)))
+        rows = self.sessions.get_indexer(pd.DatetimeIndex(eod["date"]))
+        cols = pd.Index(self.symbols).get_indexer(eod["symbol"].astype(str))
+        if (rows < 0).any():
+            raise DataError("clean EOD frame has bars on days that are not exchange sessions")
+        shape = (len(self.sessions), len(self.symbols))
+
+        def grid(col: str, fill: float) -> np.ndarray:
+            out = np.full(shape, fill)
+            out[rows, cols] = eod[col].to_numpy(float)
+            return out
+
+        self.open, self.close = grid("open", np.nan), grid("close", np.nan)
+        self.split, self.dividend = np.nan_to_num(grid("split", 1.0), nan=1.0), np.nan_to_num(grid("dividend", 0.0))
+        self.split[self.split <= 0] = 1.0
+        self.col = {s: j for j, s in enumerate(self.symbols)}
+        self.row = {d.date(): i for i, d in enumerate(self.sessions)}
+
+    def reference_prices(self, i: int) -> dict[str, Decimal]:
+        """Raw closes of session row ``i`` (as :func:`tradeops.risk.reference_prices`)."""
+        c = self.close[i]
+        return {s: dec(float(c[j])).quantize(PRICE_PLACES, ROUND_HALF_EVEN) for s, j in self.col.items() if c[j] > 0}
+
+
+def live_ranker(eod: pd.DataFrame, policy: Policy, universe: Universe | None, calendar: ExchangeCalendar) -> Ranker:
+    """The live signal itself (:func:`tradeops.signals.compute_signal`) on the data cut at ``d``."""
+    cols = [c for c in ("symbol", "date", "close", "adj_close", "volume") if c in eod.columns]
+    frame = eod[cols]
+    return lambda d: compute_signal(frame, policy, d, universe, calendar)
+
+
+def scores_ranker(scores: pd.DataFrame, eod: pd.DataFrame, policy: Policy, universe: Universe | None, strategy: str) -> Ranker:
+    """Precomputed scores (session x symbol, e.g. LightGBM predictions) -> the ranked list
+    of :func:`tradeops.research.model.ranking_from_scores`, with the live regime check."""
+    from .model import ranking_from_scores
+
+    bench = eod.loc[eod["symbol"] == policy.universe.benchmark, ["symbol", "date", "adj_close"]].sort_values("date")
+    pool = universe.tradable if universe is not None else list(scores.columns)
+    candidates = sorted(s for s in pool if s != policy.universe.benchmark)
+
+    def rank(d: date) -> SignalResult:
+        day = pd.Timestamp(d)
+        row = scores.loc[day] if day in scores.index else pd.Series(dtype=float)
+        ranking = ranking_from_scores(row, policy, candidates)
+        regime = market_regime(bench.loc[bench["date"] <= day], d, policy.universe.benchmark, policy.portfolio.risk_off_ma_sessions)
+        reasons = ([regime.note] if regime.below_ma else []) + list(ranking.risk_off_reasons)
+        return SignalResult(d, strategy, ranking.frame, ranking.dropped, ranking.note, regime, reasons)
+
+    return rank
+
+
+def run_backtest(
+    eod: pd.DataFrame,
+    policy: Policy,
+    universe: Universe,
+    start: date,
+    end: date,
+    ranker: Ranker | None = None,
+    costs: Costs | None = None,
+    cash: Decimal | None = None,
+    calendar: ExchangeCalendar | None = None,
+    daily_checks: bool = True,
+    keep_states: bool = False,
+) -> BacktestResult:
+    """Decide on every session in [start, end) (only on rebalance sessions when
+    ``daily_checks`` is False), execute the next session, value every close up to ``end``."""
+    calendar = calendar or get_calendar(policy.schedule.exchange)
+    costs = costs or Costs(policy.research.cost_bps, policy.research.slippage_bps)
+    ranker = ranker or live_ranker(eod, policy, universe, calendar)
+    market = Market(eod, calendar)
+    sessions = calendar.sessions(start, end)
+    if len(sessions) < 2 or sessions[0] not in market.row or sessions[-1] not in market.row:
+        raise DataError(f"backtest window {start}..{end} is not covered by the data ({market.sessions[0].date()}..{market.sessions[-1].date()})")
+    slip = dec(costs.slippage_bps) * BPS
+    fee_rate = dec(costs.commission_bps) * BPS
+    cash = dec(cash if cash is not None else policy.account.starting_cash)
+    units: dict[str, Decimal] = {}
+    peak, last_rebalance = ZERO, None
+    pending: tuple[int, Decision] | None = None
+    equity, fills = [], []
+    decisions, states = {}, {}
+    for d in sessions:
+        i = market.row[d]
+        # corporate actions before the open, then the orders due today
+        for s in list(units):
+            j = market.col[s]
+            cash += (units[s] * dec(float(market.dividend[i, j]))).quantize(CENT, ROUND_HALF_EVEN) if market.dividend[i, j] else ZERO
+            if market.split[i, j] != 1.0:
+                units[s] = (units[s] * dec(float(market.split[i, j]))).quantize(FRACTIONAL_UNIT, ROUND_DOWN)
+        if pending is not None and pending[0] == i:
+            cash = _execute(pending[1], i, market, units, cash, slip, fee_rate, fills, d)
+            pending = None
+        value = sum((float(u) * market.close[i, market.col[s]] for s, u in units.items() if market.close[i, market.col[s]] > 0), 0.0)
+        equity.append(float(cash) + value)
+        if d == sessions[-1] or pending is not None:
+            continue
+        prices = market.reference_prices(i)
+        book_equity = cash + sum((u * prices[s] for s, u in units.items() if s in prices), ZERO)
+        peak = max(peak, book_equity)
+        rebalance = rebalance_due(calendar, d, policy.rebalance.frequency, last_rebalance)
+        if not (rebalance or daily_checks):
+            continue
+        state = PortfolioState(as_of=d, cash=cash, positions=dict(units), peak_equity=peak, account_currency=policy.account.account_currency, last_rebalance=last_rebalance)
+        signal = ranker(d)
+        _, decision = decide(
+            signal.ranked, state, prices, policy, universe, rebalance, d,
+            risk_off_reasons=signal.risk_off_reasons, strategy=signal.strategy, signal_note=signal.note,
+        )
+        decisions[d] = decision
+        if keep_states:
+            states[d] = state
+        execution = i + 1 + costs.delay
+        if decision.kind == "TRADE" and execution < len(market.sessions):
+            pending = (execution, decision)
+        if rebalance and decision.kind in ("TRADE", "HOLD"):
+            last_rebalance = calendar.next_session(d)
+    trades = pd.DataFrame(fills, columns=["session", "symbol", "side", "units", "price", "value", "fee"])
+    return BacktestResult(pd.Series(equity, index=pd.DatetimeIndex(sessions, name="session"), name="equity"), trades, decisions, states)
+
+
+def _execute(decision: Decision, i: int, market: Market, units: dict, cash: Decimal, slip: Decimal, fee_rate: Decimal, fills: list, d: date) -> Decimal:
+    """Fill the decision's trades at session row ``i``'s open (sells first); return the new cash."""
+    opens = market.open[i]
+    for t in decision.trades:
+        j = market.col.get(t.symbol)
+        if t.side != "SELL" or j is None or not opens[j] > 0 or units.get(t.symbol, ZERO) <= 0:
+            continue
+        price = dec(float(opens[j])) * (1 - slip)
+        held = units[t.symbol]
+        n = held if t.close_position else min(held, (t.value / price).quantize(FRACTIONAL_UNIT, ROUND_DOWN))
+        value = (n * price).quantize(CENT, ROUND_HALF_EVEN)
+        fee = (value * fee_rate).quantize(CENT, ROUND_HALF_EVEN)
+        cash += value - fee
+        units[t.symbol] = held - n
+        if units[t.symbol] <= 0:
+            del units[t.symbol]
+        fills.append((d, t.symbol, "SELL", n, price, value, fee))
+    buys = [t for t in decision.trades if t.side == "BUY" and t.symbol in market.col and opens[market.col[t.symbol]] > 0]
+    want = sum((t.value for t in buys), ZERO)
+    scale = min(Decimal(1), cash / (want * (1 + fee_rate))) if want > 0 else Decimal(1)
+    for t in buys:
+        price = dec(float(opens[market.col[t.symbol]])) * (1 + slip)
+        n = (t.value * scale / price).quantize(FRACTIONAL_UNIT, ROUND_DOWN)
+        value = (n * price).quantize(CENT, ROUND_HALF_EVEN)
+        fee = (value * fee_rate).quantize(CENT, ROUND_HALF_EVEN)
+        if n <= 0:
+            continue
+        cash -= value + fee
+        units[t.symbol] = units.get(t.symbol, ZERO) + n
+        fills.append((d, t.symbol, "BUY", n, price, value, fee))
+    return cash

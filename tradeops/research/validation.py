@@ -1,0 +1,190 @@
+"""Is a backtest result real?  Overfitting statistics and robustness runs.
+
+Statistics (pure functions on returns):
+
+- :func:`deflated_sharpe`: the Deflated Sharpe Ratio of Bailey & Lopez de
+  Prado (2014), "The Deflated Sharpe Ratio: Correcting for Selection Bias,
+  Backtest Overfitting and Non-Normality", J. Portfolio Management 40(5).
+  DSR = PSR(SR0): the probability that the true Sharpe ratio exceeds SR0,
+  the Sharpe ratio the best of ``n_trials`` skill-less trials is expected to
+  reach, given the estimate's length, skewness and kurtosis.
+- :func:`pbo_cscv`: the Probability of Backtest Overfitting by
+  Combinatorially Symmetric Cross-Validation, Bailey, Borwein, Lopez de
+  Prado & Zhu (2015/2017), "The Probability of Backtest Overfitting",
+  J. Computational Finance 20(4): split the T x N matrix of trial returns
+  into S blocks; for each of the C(S, S/2) halves, pick the trial with the
+  best in-sample Sharpe, find its relative rank w in the other half, logit
+  l = ln(w / (1 - w)); PBO = share of halves with l <= 0.
+
+Robustness (each a table of :func:`tradeops.metrics.summary` rows):
+cost stress (x1, x2, x3), one-session execution delay, start-date
+sensitivity, parameter neighbourhood, regime slices, walk-forward folds.
+They take a ``run`` callable (policy, costs, start) -> BacktestResult so the
+same code serves the momentum ranker and LightGBM scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from itertools import combinations
+from math import comb
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .. import metrics
+from ..config import Policy
+from ..errors import ValidationError
+from .backtest import BacktestResult, Costs
+
+EULER_GAMMA = 0.5772156649015329
+REGIMES = {
+    "2000-02 dot-com bust": (date(2000, 3, 24), date(2002, 10, 9)),
+    "2008 financial crisis": (date(2007, 10, 9), date(2009, 3, 9)),
+    "2020 covid crash": (date(2020, 2, 19), date(2020, 3, 23)),
+    "2020 recovery": (date(2020, 3, 24), date(2020, 12, 31)),
+    "2022 bear market": (date(2022, 1, 3), date(2022, 10, 12)),
+}
+Run = Callable[[Policy, Costs, date], BacktestResult]
+
+
+# --------------------------------------------------------------------------- Sharpe statistics
+
+
+def probabilistic_sharpe(sr: float, sr0: float, n: int, skew: float, kurtosis: float) -> float:
+    """P[true SR > sr0] for a per-period Sharpe estimate ``sr`` from ``n`` observations
+    (``kurtosis`` is the raw kurtosis, 3 for a normal distribution)."""
+    if n < 2:
+        raise ValidationError(f"probabilistic Sharpe needs at least 2 observations, got {n}")
+    var = 1.0 - skew * sr + (kurtosis - 1.0) / 4.0 * sr**2
+    if var <= 0:
+        raise ValidationError(f"probabilistic Sharpe: 1 - skew*SR + (kurt-1)/4*SR^2 = {var:.4g} is not positive")
+    return float(stats.norm.cdf((sr - sr0) * np.sqrt(n - 1) / np.sqrt(var)))
+
+
+def expected_max_sharpe(n_trials: int, sr_variance: float) -> float:
+    """SR0: the expected maximum per-period Sharpe of ``n_trials`` independent skill-less trials
+    whose Sharpe ratios have variance ``sr_variance`` (false strategy theorem)."""
+    if n_trials < 2:
+        return 0.0
+    z1 = stats.norm.ppf(1.0 - 1.0 / n_trials)
+    z2 = stats.norm.ppf(1.0 - 1.0 / (n_trials * np.e))
+    return float(np.sqrt(sr_variance) * ((1.0 - EULER_GAMMA) * z1 + EULER_GAMMA * z2))
+
+
+@dataclass(frozen=True)
+class DeflatedSharpe:
+    sharpe: float  # per period
+    sr0: float  # per period
+    dsr: float
+    n: int
+    skew: float
+    kurtosis: float
+    n_trials: int
+
+
+def deflated_sharpe(returns: pd.Series | np.ndarray, n_trials: int, sr_variance: float) -> DeflatedSharpe:
+    """DSR of one return series chosen among ``n_trials``; ``sr_variance`` is the variance of the
+    per-period Sharpe ratios across the trials."""
+    r = np.asarray(pd.Series(returns).dropna(), float)
+    if len(r) < 3 or r.std(ddof=1) == 0:
+        raise ValidationError(f"deflated Sharpe needs at least 3 varying returns, got {len(r)}")
+    sr = float(r.mean() / r.std(ddof=1))
+    skew, kurt = float(stats.skew(r)), float(stats.kurtosis(r, fisher=False))
+    sr0 = expected_max_sharpe(n_trials, sr_variance)
+    return DeflatedSharpe(sr, sr0, probabilistic_sharpe(sr, sr0, len(r), skew, kurt), len(r), skew, kurt, n_trials)
+
+
+# --------------------------------------------------------------------------- PBO by CSCV
+
+
+@dataclass(frozen=True)
+class PBOResult:
+    pbo: float
+    logits: np.ndarray
+    combinations: int
+
+
+def _sharpe_cols(m: np.ndarray) -> np.ndarray:
+    sd = m.std(axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(sd > 0, m.mean(axis=0) / sd, 0.0)
+
+
+def pbo_cscv(returns: pd.DataFrame | np.ndarray, partitions: int = 16, metric: Callable[[np.ndarray], np.ndarray] = _sharpe_cols) -> PBOResult:
+    """PBO of choosing the in-sample best of N trials (columns of a T x N return matrix)."""
+    m = np.asarray(returns, float)
+    t, n = m.shape
+    if partitions < 2 or partitions % 2:
+        raise ValidationError(f"CSCV needs an even number of partitions >= 2, got {partitions}")
+    if n < 2 or t < partitions:
+        raise ValidationError(f"CSCV needs >= 2 trials and >= {partitions} rows, got {t} x {n}")
+    blocks = np.array_split(np.arange(t), partitions)
+    logits = []
+    for chosen in combinations(range(partitions), partitions // 2):
+        rest = [b for b in range(partitions) if b not in chosen]
+        ins = m[np.concatenate([blocks[b] for b in chosen])]
+        oos = m[np.concatenate([blocks[b] for b in rest])]
+        best = int(np.argmax(metric(ins)))
+        perf = metric(oos)
+        w = stats.rankdata(perf)[best] / (n + 1)  # relative rank in (0, 1)
+        logits.append(np.log(w / (1.0 - w)))
+    logits = np.array(logits)
+    return PBOResult(float(np.mean(logits <= 0)), logits, comb(partitions, partitions // 2))
+
+
+# --------------------------------------------------------------------------- robustness tables
+
+
+def _row(label: str, result: BacktestResult) -> dict:
+    return {"run": label, **metrics.summary(result.returns), "trades": len(result.trades)}
+
+
+def cost_stress(run: Run, policy: Policy, costs: Costs, start: date, multipliers: Iterable[float] = (1, 2, 3)) -> pd.DataFrame:
+    return pd.DataFrame([_row(f"costs x{k:g}", run(policy, costs.scaled(k), start)) for k in multipliers])
+
+
+def execution_delay(run: Run, policy: Policy, costs: Costs, start: date, delays: Iterable[int] = (0, 1)) -> pd.DataFrame:
+    return pd.DataFrame([_row(f"delay {k} session(s)", run(policy, Costs(costs.commission_bps, costs.slippage_bps, k), start)) for k in delays])
+
+
+def start_sensitivity(run: Run, policy: Policy, costs: Costs, starts: Iterable[date]) -> pd.DataFrame:
+    return pd.DataFrame([_row(f"start {s}", run(policy, costs, s)) for s in starts])
+
+
+def parameter_neighbourhood(run: Run, policy: Policy, costs: Costs, start: date, variants: Mapping[str, dict]) -> pd.DataFrame:
+    """``variants``: label -> nested policy update, e.g. {"15 names": {"portfolio": {"target_positions": 15}}}."""
+    base = policy.model_dump(mode="json")
+    rows = []
+    for label, update in variants.items():
+        rows.append(_row(label, run(Policy.model_validate(_merge(base, update)), costs, start)))
+    return pd.DataFrame(rows)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = _merge(out.get(k, {}), v) if isinstance(v, dict) else v
+    return out
+
+
+def regime_slices(returns: pd.Series, regimes: Mapping[str, tuple[date, date]] = REGIMES) -> pd.DataFrame:
+    """Metrics of the returns inside each regime window the data covers."""
+    rows = []
+    for name, (a, b) in regimes.items():
+        part = returns.loc[pd.Timestamp(a) : pd.Timestamp(b)]
+        if len(part) > 5:
+            rows.append({"regime": name, "from": a, "to": b, **metrics.summary(part)})
+    return pd.DataFrame(rows)
+
+
+def walk_forward(returns: pd.Series, freq: str = "YE") -> pd.DataFrame:
+    """Out-of-sample returns (each made by a model trained only before it) summarised per fold."""
+    rows = []
+    for end, part in returns.groupby(pd.Grouper(freq=freq)):
+        if len(part) > 5:
+            rows.append({"fold": f"{part.index[0].date()}..{part.index[-1].date()}", **metrics.summary(part)})
+    return pd.DataFrame(rows)
