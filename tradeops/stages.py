@@ -167,7 +167,7 @@ def preflight(run_dir: str, workdir: str, session_date: str, decision_session: s
         ]
         cash = api.compute_cash(s)
         state, switch = api.current_state(s), api.kill_switch(s)
-        points = api.compute_equity_curve(s, end=decision)
+        points = api.compute_equity_curve(s, start=api.last_resume(s), end=decision)
         portfolio = PortfolioState(
             as_of=decision,
             cash=cash.amount,

@@ -195,6 +195,14 @@ def test_kill_switch_blocks_and_leaves_the_ledger_unchanged(fresh):
     with db.transaction(engine) as s:
         assert api.current_state(s).value == "HALT"
         assert api.open_ticket(s, FIRST).kind == "NO-TRADE"
+        api.set_kill_switch(s, False, "back from holiday", actor="owner")
+    # HALT persists across runs until an explicit resume
+    held = run_daily(fresh, date(2025, 1, 7))
+    _no_trade(fresh, held, EXIT_NO_TRADE, "kill_switch", "the state is HALT", "tradeops resume")
+    with db.transaction(engine) as s:
+        api.resume(s, "holiday over, account reviewed", actor="owner")
+    resumed = run_daily(fresh, date(2025, 1, 8))
+    assert (resumed.exit_code, resumed.ticket_kind) == (EXIT_OK, "TRADE")  # the week's rebalance is still due
 
 
 def _broken_notebooks(tmp_path: Path, stage: str, code: str) -> Path:

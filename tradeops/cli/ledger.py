@@ -240,6 +240,22 @@ def kill_switch(state: str, reason: str, workdir: str, account: str, actor: str)
     click.echo(f"kill switch {state.upper()}: {reason}")
 
 
+@click.command("resume")
+@click.option("--reason", required=True, help="Why it is safe to trade again (recorded in the event log).")
+@workdir_option
+@account_option
+@actor_option
+def resume(reason: str, workdir: str, account: str, actor: str) -> None:
+    """Leave HALT explicitly (the kill switch must be off); the drawdown peak restarts today."""
+    engine = _engine(workdir)
+    try:
+        with db.transaction(engine) as s:
+            api.resume(s, reason, account=account, actor=actor)
+    finally:
+        engine.dispose()
+    click.echo(f"state RUN: resumed from HALT ({reason})")
+
+
 @click.group("cash")
 def cash_group() -> None:
     """Cash movements: deposits, withdrawals, dividends, fees, interest, FX."""
@@ -282,4 +298,4 @@ def cash_add(kind, amount, value_date, symbol, currency, notes, path, workdir, a
     click.echo(f"cash now {total}")
 
 
-COMMANDS = [ledger_group, confirm, snapshot, reconcile_cmd, kill_switch, cash_group]
+COMMANDS = [ledger_group, confirm, snapshot, reconcile_cmd, kill_switch, resume, cash_group]

@@ -237,6 +237,23 @@ def current_state(session: Session, *, account: str = DEFAULT_ACCOUNT) -> Flag:
     return Flag(event.payload["state"], event.payload.get("reason"), event.at, event.actor)
 
 
+def resume(session: Session, reason: str, *, actor: str, account: str = DEFAULT_ACCOUNT) -> Event:
+    """Leave HALT explicitly: state back to RUN, and the drawdown peak restarts from today."""
+    reason = _text(reason, "reason", "resume")
+    if current_state(session, account=account).value != "HALT":
+        raise LedgerError(f"the state is {current_state(session, account=account).value}, not HALT: there is nothing to resume")
+    if kill_switch(session, account=account).value == "ON":
+        raise LedgerError("the kill switch is ON: turn it off (with a reason) before resuming")
+    record_event(session, "RESUMED", {"reason": reason}, actor=actor, account=account)
+    return set_state(session, "RUN", f"resumed from HALT: {reason}", actor=actor, account=account)
+
+
+def last_resume(session: Session, *, account: str = DEFAULT_ACCOUNT) -> date | None:
+    """The exchange date of the latest explicit resume (the drawdown peak restarts there)."""
+    event = _latest(session, account, ("RESUMED",))
+    return None if event is None else exchange_date(event.at)
+
+
 def set_kill_switch(session: Session, on: bool, reason: str, *, actor: str, account: str = DEFAULT_ACCOUNT) -> Event:
     """Turn the manual kill switch on or off; a reason is required either way."""
     _lock(session, account)

@@ -67,7 +67,7 @@ def kill_switch_gate(session: Session, *, account: str = api.DEFAULT_ACCOUNT) ->
             "turn it off with `tradeops kill-switch off --reason ...` once it is safe"
         )
     if state.value == "HALT":
-        reasons.append(f"the state is HALT (since {state.at:%Y-%m-%d %H:%M} UTC, by {state.actor}: {state.reason}); resume explicitly")
+        reasons.append(f"the state is HALT (since {state.at:%Y-%m-%d %H:%M} UTC, by {state.actor}: {state.reason}); resume explicitly with `tradeops resume --reason ...`")
     return _result("kill_switch", reasons, kill_switch=switch.value, kill_switch_reason=switch.reason, state=state.value, state_reason=state.reason)
 
 
@@ -108,10 +108,12 @@ def drawdown(points: Iterable[api.EquityPoint]) -> Drawdown | None:
 def drawdown_gate(
     session: Session, risk, prices: api.PriceSeries | None = None, *, as_of: date | None = None, account: str = api.DEFAULT_ACCOUNT
 ) -> GateResult:
-    """Fails when equity is ``risk.kill_switch_drawdown`` or more below its peak (warns from ``risk.drawdown_warning``)."""
+    """Fails when equity is ``risk.kill_switch_drawdown`` or more below its peak (warns from
+    ``risk.drawdown_warning``).  The peak is taken since the latest explicit resume from HALT."""
     limit, warn = Decimal(str(risk.kill_switch_drawdown)), Decimal(str(risk.drawdown_warning))
     try:
-        dd = drawdown(api.compute_equity_curve(session, prices, end=as_of, account=account))
+        since = api.last_resume(session, account=account)
+        dd = drawdown(api.compute_equity_curve(session, prices, start=since, end=as_of, account=account))
     except (DataError, LedgerError) as err:
         return _result("drawdown", [f"equity could not be computed: {err}"], threshold=limit)
     if dd is None:
