@@ -108,10 +108,12 @@ class Market:
         self.col = {s: j for j, s in enumerate(self.symbols)}
         self.row = {d.date(): i for i, d in enumerate(self.sessions)}
 
-    def reference_prices(self, i: int) -> dict[str, Decimal]:
-        """Raw closes of session row ``i`` (as :func:`tradeops.risk.reference_prices`)."""
+    def reference_prices(self, i: int, symbols=None) -> dict[str, Decimal]:
+        """Raw closes of session row ``i`` (as :func:`tradeops.risk.reference_prices`), of every
+        symbol or only of ``symbols``."""
         c = self.close[i]
-        return {s: dec(float(c[j])).quantize(PRICE_PLACES, ROUND_HALF_EVEN) for s, j in self.col.items() if c[j] > 0}
+        cols = self.col.items() if symbols is None else ((s, self.col[s]) for s in symbols)
+        return {s: dec(float(c[j])).quantize(PRICE_PLACES, ROUND_HALF_EVEN) for s, j in cols if c[j] > 0}
 
 
 def live_ranker(eod: pd.DataFrame, policy: Policy, universe: Universe | None, calendar: ExchangeCalendar) -> Ranker:
@@ -186,12 +188,12 @@ def run_backtest(
         equity.append(float(cash) + value)
         if d == sessions[-1] or pending is not None:
             continue
-        prices = market.reference_prices(i)
-        book_equity = cash + sum((u * prices[s] for s, u in units.items() if s in prices), ZERO)
-        peak = max(peak, book_equity)
+        held = market.reference_prices(i, units)
+        peak = max(peak, cash + sum((u * held[s] for s, u in units.items() if s in held), ZERO))
         rebalance = rebalance_due(calendar, d, policy.rebalance.frequency, last_rebalance)
         if not (rebalance or daily_checks):
             continue
+        prices = market.reference_prices(i)
         state = PortfolioState(as_of=d, cash=cash, positions=dict(units), peak_equity=peak, account_currency=policy.account.account_currency, last_rebalance=last_rebalance)
         signal = ranker(d)
         _, decision = decide(

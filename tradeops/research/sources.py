@@ -35,6 +35,12 @@ def _contract(df: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
     )
 
 
+def alphavantage_symbols(folder: str | Path) -> list[str]:
+    """Symbols of the CSV files in ``folder``, sorted (API error payloads left out)."""
+    paths = sorted(Path(folder).glob("DA-*-T-*.csv"))
+    return [p.name[3:].rsplit("-T-", 1)[0] for p in paths if p.read_bytes()[:1] != b"{"]
+
+
 def from_alphavantage_dir(folder: str | Path, symbols: list[str] | None = None, start: date | None = None, end: date | None = None) -> pd.DataFrame:
     frames = []
     for path in sorted(Path(folder).glob("DA-*-T-*.csv")):

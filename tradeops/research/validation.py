@@ -157,11 +157,12 @@ def start_sensitivity(run: Run, policy: Policy, costs: Costs, starts: Iterable[d
 
 def parameter_neighbourhood(run: Run, policy: Policy, costs: Costs, start: date, variants: Mapping[str, dict]) -> pd.DataFrame:
     """``variants``: label -> nested policy update, e.g. {"15 names": {"portfolio": {"target_positions": 15}}}."""
-    base = policy.model_dump(mode="json")
-    rows = []
-    for label, update in variants.items():
-        rows.append(_row(label, run(Policy.model_validate(_merge(base, update)), costs, start)))
-    return pd.DataFrame(rows)
+    return pd.DataFrame([_row(label, run(with_update(policy, update), costs, start)) for label, update in variants.items()])
+
+
+def with_update(policy: Policy, update: dict) -> Policy:
+    """``policy`` with a nested update applied (validated like policy.yml)."""
+    return Policy.model_validate(_merge(policy.model_dump(mode="json"), update))
 
 
 def _merge(base: dict, update: dict) -> dict:

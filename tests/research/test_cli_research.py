@@ -1,0 +1,33 @@
+"""`tradeops backtest` through click's CliRunner on a tiny demo run."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from tradeops.cli import cli
+
+
+@pytest.mark.slow
+def test_backtest_command_writes_the_report_and_prints_a_summary(tmp_path):
+    work = tmp_path / "w"
+    (work / "config").mkdir(parents=True)
+    (work / "config" / "policy.yml").write_text("portfolio:\n  target_positions: 4\n  min_positions: 2\n  risk_off_ma_sessions: 40\n")
+    args = ["backtest", "--workdir", str(work), "--start", "2023-03-01", "--end", "2023-05-31", "--symbols", "8"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("momentum on 8 demo symbols, 2023-03-01..2023-05-31: total ")
+    assert lines[1].startswith("PBO ") and "over 4 trials" in lines[1]  # base, 9 positions, 12-week lookback x0.75 and x1.25 (-1 positions is no policy)
+    report = work / "reports" / "backtest_latest.html"
+    assert lines[-1] == f"report: {report}" and "<h2>Cost stress</h2>" in report.read_text()
+
+
+def test_backtest_command_rejects_bad_arguments(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(cli, ["backtest", "--workdir", str(tmp_path), "--source", "alphavantage"])
+    assert res.exit_code == 2 and "--av-dir" in res.output
+    res = runner.invoke(cli, ["backtest", "--workdir", str(tmp_path), "--symbols", "1"])
+    assert res.exit_code == 2 and "1 is not in the range 2<=x<=2000" in res.output
+    res = runner.invoke(cli, ["backtest", "--workdir", str(tmp_path), "--strategy", "rotation"])
+    assert res.exit_code == 2 and "'rotation' is not one of 'momentum', 'qlib_lgbm'" in res.output

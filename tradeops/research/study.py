@@ -1,0 +1,245 @@
+"""One research run end to end: inputs -> backtest -> validation -> a displayable :class:`Study`.
+
+:func:`backtest_study` is the single call behind ``tradeops backtest`` and
+the research notebooks: it loads the bars (the seeded demo market or the
+AlphaVantage files), runs the strategy through the backtest engine (the live
+risk guard and timing), then the robustness runs of
+:mod:`tradeops.research.validation`:
+
+- cost stress x1/x2/x3 and a one-session execution delay;
+- start-date sensitivity: the same end, starts later by 0, 1/12, 1/6 and 1/4 of the window;
+- a parameter neighbourhood (target positions +-5; for momentum also the
+  12-week lookback x0.75 / x1.25); these trials feed PBO (CSCV) and the
+  deflated Sharpe ratio of the base run;
+- regime slices and walk-forward folds (years, or quarters for windows under two years).
+
+Identical (policy, costs, start) runs are computed once.  For ``qlib_lgbm``
+the LightGBM predictions are made once (rolling, purged) and shared by
+every run; IC and rank IC are reported.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import metrics
+from ..calendar import ExchangeCalendar, get_calendar
+from ..config import UNIVERSE_COLUMNS, Policy, Universe, parse_policy, parse_universe
+from ..errors import DataError, ValidationError
+from . import validation
+from .backtest import BacktestResult, Costs, live_ranker, run_backtest, scores_ranker
+from .sources import alphavantage_symbols, from_alphavantage_dir, from_demo
+
+SOURCES = ("demo", "alphavantage")
+STRATEGIES = ("momentum", "qlib_lgbm")
+
+
+@dataclass(repr=False)
+class Study:
+    """A backtest and its validation tables; displays itself in Jupyter."""
+
+    strategy: str
+    source: str
+    start: date
+    end: date
+    symbols: tuple[str, ...]
+    benchmark_symbol: str
+    costs: Costs
+    result: BacktestResult
+    benchmark: pd.Series  # benchmark closes on the backtest's sessions (empty if not in the data)
+    tables: dict[str, pd.DataFrame]  # title -> table, in display order
+    pbo: validation.PBOResult | None
+    dsr: validation.DeflatedSharpe | None
+    ic: dict[str, float] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def returns(self) -> pd.Series:
+        return self.result.returns
+
+    def summary(self) -> dict[str, float]:
+        return metrics.summary(self.returns)
+
+    def summary_text(self) -> str:
+        s = self.summary()
+        lines = [
+            f"{self.strategy} on {len(self.symbols)} {self.source} symbols, {self.start}..{self.end}: "
+            f"total {s['total_return']:+.2%}, CAGR {s['cagr']:+.2%}, Sharpe {s['sharpe']:.2f}, "
+            f"max drawdown {s['max_drawdown']:.2%}, {len(self.result.trades)} fills",
+        ]
+        if self.pbo is not None and self.dsr is not None:
+            lines.append(f"PBO {self.pbo.pbo:.2f} over {self.dsr.n_trials} trials; deflated Sharpe {self.dsr.dsr:.2f}")
+        if self.ic is not None:
+            lines.append(f"IC {self.ic['ic']:.4f}, rank IC {self.ic['rank_ic']:.4f} over {self.ic['sessions']} sessions")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary_text()
+
+    def _repr_html_(self) -> str:
+        from .report import study_html
+
+        return study_html(self)
+
+
+def universe_of(stocks: list[str], benchmark: str, sectors: dict[str, str] | None = None) -> Universe:
+    """A research universe: ``stocks`` tradable, ``benchmark`` as the ETF."""
+    sectors = sectors or {}
+    rows = [",".join(UNIVERSE_COLUMNS)]
+    rows += [f"{s},{s},{s.lower()}.us,{s},{s},NYSE,USD,stock,true,{sectors.get(s, 'Unknown')},research" for s in stocks]
+    rows.append(f"{benchmark},{benchmark},{benchmark.lower()}.us,{benchmark},{benchmark},NYSE Arca,USD,ETF,true,Benchmark,research")
+    return parse_universe("\n".join(rows) + "\n", benchmark)
+
+
+def warmup_sessions(policy: Policy, strategy: str) -> int:
+    """Sessions of history the strategy needs before the first decision."""
+    m = policy.strategy.momentum
+    need = max(m.lookback_12w, m.volatility_window, policy.portfolio.risk_off_ma_sessions) + 5
+    if strategy == "qlib_lgbm":
+        from .model import WARMUP_SESSIONS
+
+        r = policy.research
+        need = max(need, r.train_sessions + WARMUP_SESSIONS + r.label_horizon + 1 + r.purge_sessions)
+    return need
+
+
+def load_bars(
+    source: str, start: date, end: date, symbols: int, policy: Policy, strategy: str,
+    av_dir: str | Path | None = None, seed: int = 42, calendar: ExchangeCalendar | None = None,
+) -> tuple[pd.DataFrame, Universe]:
+    """``symbols`` stocks (plus the benchmark, when the source has it) with warm-up history before ``start``."""
+    calendar = calendar or get_calendar(policy.schedule.exchange)
+    first = calendar.session_offset(calendar.next_session(start) if not calendar.is_session(start) else start, -warmup_sessions(policy, strategy))
+    bench = policy.universe.benchmark
+    if source == "demo":
+        stocks = [f"D{i:03d}" for i in range(symbols)]
+        return from_demo(stocks + [bench], first, end, seed, bench), universe_of(stocks, bench, {s: "Demo" for s in stocks})
+    if source == "alphavantage":
+        if av_dir is None:
+            raise ValidationError("source alphavantage needs av_dir, the folder of DA-<SYMBOL>-T-*.csv files")
+        stocks = alphavantage_symbols(av_dir)[:symbols]
+        eod = from_alphavantage_dir(av_dir, stocks, first, end)
+        return eod, universe_of([s for s in stocks if s != bench], bench)
+    raise ValidationError(f"unknown research source {source!r}; expected one of {SOURCES}")
+
+
+def run_study(
+    eod: pd.DataFrame, policy: Policy, universe: Universe, start: date, end: date, strategy: str = "momentum",
+    costs: Costs | None = None, source: str = "custom", qlib_dir: str | Path | None = None, calendar: ExchangeCalendar | None = None,
+) -> Study:
+    """Backtest ``strategy`` on ``eod`` over [start, end] and run every validation table."""
+    if strategy not in STRATEGIES:
+        raise ValidationError(f"unknown research strategy {strategy!r}; expected one of {STRATEGIES}")
+    calendar = calendar or get_calendar(policy.schedule.exchange)
+    costs = costs or Costs(policy.research.cost_bps, policy.research.slippage_bps)
+    sessions = calendar.sessions(start, end)
+    if len(sessions) < 20:
+        raise DataError(f"research window {start}..{end} has {len(sessions)} sessions; at least 20 are needed")
+    start, end = sessions[0], sessions[-1]
+    notes: list[str] = []
+    ic = None
+    if strategy == "qlib_lgbm":
+        scores, ic = _lgbm_scores(eod, policy, universe, start, end, qlib_dir, calendar)
+        make_ranker = lambda p: scores_ranker(scores, eod, p, universe, "qlib_lgbm")  # noqa: E731
+    else:
+        momentum = policy.model_copy(update={"strategy": policy.strategy.model_copy(update={"signal": "momentum"})})
+        policy = momentum
+        make_ranker = lambda p: live_ranker(eod, p, universe, calendar)  # noqa: E731
+
+    cache: dict[tuple, BacktestResult] = {}
+
+    def run(p: Policy, c: Costs, s: date) -> BacktestResult:
+        key = (p.hash(), c, s)
+        if key not in cache:
+            cache[key] = run_backtest(eod, p, universe, s, end, make_ranker(p), c, calendar=calendar)
+        return cache[key]
+
+    base = run(policy, costs, start)
+    starts = sorted({sessions[k] for k in (0, len(sessions) // 12, len(sessions) // 6, len(sessions) // 4)})
+    variants = _neighbourhood(policy, strategy)
+    tables = {
+        "Walk-forward": validation.walk_forward(base.returns, "YE" if (end - start).days > 730 else "QE"),
+        "Cost stress": validation.cost_stress(run, policy, costs, start),
+        "Execution delay": validation.execution_delay(run, policy, costs, start),
+        "Start-date sensitivity": validation.start_sensitivity(run, policy, costs, starts),
+        "Parameter neighbourhood": validation.parameter_neighbourhood(run, policy, costs, start, variants),
+        "Regime slices": validation.regime_slices(base.returns),
+    }
+    trials = pd.concat({label: run(validation.with_update(policy, upd), costs, start).returns for label, upd in variants.items()}, axis=1).dropna()
+    pbo = dsr = None
+    partitions = 16 if len(trials) >= 160 else 8 if len(trials) >= 40 else 0
+    if partitions and trials.shape[1] >= 2:
+        pbo = validation.pbo_cscv(trials, partitions)
+        sharpes = trials.mean() / trials.std(ddof=1)
+        dsr = validation.deflated_sharpe(base.returns, trials.shape[1], float(np.nan_to_num(sharpes.var(ddof=1))))
+    else:
+        notes.append(f"PBO and deflated Sharpe skipped: {len(trials)} sessions are too few for CSCV (40 needed)")
+    closes = eod.loc[eod["symbol"] == policy.universe.benchmark].set_index("date")["close"]
+    bench = closes.reindex(base.equity.index).dropna()
+    if bench.empty:
+        notes.append(f"benchmark {policy.universe.benchmark} is not in the {source} data: the tearsheet has no benchmark")
+    symbols = tuple(sorted(s for s in universe.tradable if s != policy.universe.benchmark))
+    return Study(strategy, source, start, end, symbols, policy.universe.benchmark, costs, base, bench, tables, pbo, dsr, ic, notes)
+
+
+def _neighbourhood(policy: Policy, strategy: str) -> dict[str, dict]:
+    """Label -> policy update: the base, target positions +-5, and (momentum) the 12-week lookback x0.75/x1.25."""
+    p = policy.portfolio
+    out: dict[str, dict] = {"base": {}}
+    for n in (p.target_positions - 5, p.target_positions + 5):
+        if 1 <= n <= 100:
+            out[f"{n} positions"] = {"portfolio": {"target_positions": n, "min_positions": min(p.min_positions, n), "max_positions": max(p.max_positions, n)}}
+    if strategy == "momentum":
+        m = policy.strategy.momentum
+        for k in (0.75, 1.25):
+            n = max(m.lookback_4w + 1, round(m.lookback_12w * k))
+            out[f"12-week lookback {n}"] = {"strategy": {"momentum": {"lookback_12w": n}}}
+    return out
+
+
+def _lgbm_scores(eod, policy, universe, start, end, qlib_dir, calendar) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Rolling purged LightGBM predictions over [start, end] and their IC summary."""
+    from qlib.workflow import R
+
+    from .model import ic_summary, information_coefficient, labels, rolling_predict
+    from .qlib_data import dump_to_qlib, init_qlib
+
+    stocks = sorted(s for s in universe.tradable if s != policy.universe.benchmark)
+    frame = eod.loc[eod["symbol"].isin(stocks)]
+    with tempfile.TemporaryDirectory(prefix="tradeops-study-") as tmp:
+        folder = Path(qlib_dir) if qlib_dir is not None else Path(tmp) / "qlib"
+        dump_to_qlib(frame, folder, calendar)
+        init_qlib(folder, folder.parent / "mlruns")
+        result = rolling_predict(stocks, start, end, policy.research, calendar)
+        label_end = calendar.session_offset(end, -(policy.research.label_horizon + 1))
+        ic = information_coefficient(result.predictions.loc[: pd.Timestamp(label_end)], labels(stocks, start, label_end, policy.research.label_horizon))
+        R.end_exp()
+    return result.predictions, ic_summary(ic)
+
+
+def backtest_study(
+    source: str = "demo", start: date | str = "2022-01-03", end: date | str = "2023-12-29", strategy: str = "momentum",
+    symbols: int = 30, av_dir: str | Path | None = None, policy: Policy | dict | None = None, seed: int = 42,
+    report_path: str | Path | None = None, qlib_dir: str | Path | None = None,
+) -> Study:
+    """The whole research run (the notebooks' and ``tradeops backtest``'s one call): load
+    ``symbols`` stocks from ``source``, backtest ``strategy`` over [start, end], validate, and
+    (with ``report_path``) write the HTML report there."""
+    policy = policy if isinstance(policy, Policy) else parse_policy(policy or {})
+    start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
+    if symbols < 2:
+        raise ValidationError(f"a research run needs at least 2 symbols, got {symbols}")
+    calendar = get_calendar(policy.schedule.exchange)
+    eod, universe = load_bars(source, start, end, symbols, policy, strategy, av_dir, seed, calendar)
+    study = run_study(eod, policy, universe, start, end, strategy, source=source, qlib_dir=qlib_dir, calendar=calendar)
+    if report_path:
+        from .report import write_report
+
+        write_report(study, report_path)
+    return study
