@@ -1,0 +1,213 @@
+"""The confirmation page in a real browser: Voilà on a free local port, Debian's Chromium.
+
+Each test serves a fresh demo workspace (SQLite) with ``tradeops.dashboard.server``
+(the same launch as ``tradeops dashboard``) and always stops Voilà and its
+kernels at teardown.  The screenshot of the confirmed page is kept under
+the test's tmp folder (the CI artifact) and copied to docs/dashboard.png
+for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.error
+import urllib.request
+from decimal import Decimal as D
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tradeops.dashboard import server
+from tradeops.dashboard.demo import create_demo
+from tradeops.ledger import api, db
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
+TIMEOUT_MS = 60_000
+
+
+def _missing(what: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} (CI=true: the browser test must run in CI)")
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the playwright package is not installed")
+    if not Path(CHROMIUM).exists():
+        _missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _serve(tmp_path: Path, environ: dict[str, str]):
+    ws, url, ticket_id = create_demo(tmp_path / "ws")
+    env = {k: v for k, v in environ.items() if k != "TRADEOPS_DB_URL"}
+    launch = server.launch_spec(ws.root, "127.0.0.1", server.free_port(), environ=env)
+    return ws, url, ticket_id, launch
+
+
+@pytest.fixture
+def served(tmp_path):
+    ws, url, ticket_id, launch = _serve(tmp_path, dict(os.environ))
+    engine = db.make_engine(url)
+    with server.running(launch, tmp_path / "voila.log") as proc:
+        yield SimpleNamespace(ws=ws, engine=engine, ticket_id=ticket_id, url=launch.url, tmp=tmp_path)
+    engine.dispose()
+    assert proc.poll() is not None, "Voilà is still running after the test"
+
+
+def _open(browser, url: str, width: int = 1100):
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    page.get_by_role("button", name="Save confirmation").wait_for()
+    return page
+
+
+def _card(page, text: str):
+    return page.locator(".to-card", has_text=text)
+
+
+def _enter(card, status: str, units: str = "", price: str = "", time: str = "", reason: str = "") -> None:
+    card.get_by_role("button", name=status, exact=True).click()
+    if units:
+        card.locator("input[placeholder^='shares']").fill(units)
+    if price:
+        card.locator("input[placeholder^='price']").fill(price)
+    if time:
+        card.locator("input[placeholder^='HH:MM']").fill(time)
+    if reason:
+        card.locator("input[placeholder^='pick a reason']").fill(reason)
+
+
+def _attach(page, card, path: Path, size: int) -> None:
+    """Pick a PNG of ``size`` bytes with the card's screenshot button."""
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(size - 8))
+    with page.expect_file_chooser() as chooser:
+        card.get_by_role("button", name="Add screenshot").click()
+    chooser.value.set_files(str(path))
+    card.get_by_role("button", name="Add screenshot (1)").wait_for()
+
+
+def _fill_time(engine, ticket_id: str) -> str:
+    with db.transaction(engine) as s:
+        window = api.get_ticket(s, ticket_id).payload["window"]["start"]
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    return (datetime.fromisoformat(window).astimezone(ZoneInfo("Europe/London")) + timedelta(minutes=12)).strftime("%H:%M")
+
+
+def _screenshot(page, path: Path) -> None:
+    """The whole page: Voilà scrolls inside its own panel, so grow the window to the page's height first."""
+    page.evaluate("document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })")
+    box = page.locator(".to-page").bounding_box()
+    page.set_viewport_size({"width": page.viewport_size["width"], "height": int(box["y"] + box["height"] + 40)})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(path), full_page=True)
+
+
+def _events(engine, kind: str | None = None) -> list:
+    with db.transaction(engine) as s:
+        return api.events(s, kind=kind)
+
+
+def test_confirming_three_lines_in_the_browser(browser, served):
+    t = _fill_time(served.engine, served.ticket_id)
+    page = _open(browser, served.url)
+    assert page.locator("h2", has_text=served.ticket_id).is_visible()
+    assert page.get_by_text("Do not execute if the price is below $137.10").is_visible()
+
+    # an invalid price and a screenshot over the size limit: messages next to the fields, nothing written
+    before = len(_events(served.engine))
+    _enter(_card(page, "AAPL"), "Executed", units="5", price="141.20", time=t)
+    _attach(page, _card(page, "AAPL"), served.tmp / "huge.png", 7 * 1024 * 1024)
+    _enter(_card(page, "AVGO"), "Executed", units="4.5", price="999", time=t)
+    page.get_by_role("button", name="Save confirmation").click()
+    page.get_by_text("is outside this line's band").wait_for()
+    assert page.get_by_text("The file is 7.0 MB; the limit is 5 MB").is_visible()
+    assert page.get_by_text("Nothing was saved").first.is_visible()
+    assert len(_events(served.engine)) == before
+    assert not (served.ws.tickets_dir / served.ticket_id).exists()
+
+    # one executed (with a screenshot), one partial, one not executed
+    _attach(page, _card(page, "AAPL"), served.tmp / "small.png", 2000)
+    _enter(_card(page, "AVGO"), "Partial", units="2", price="295.10", time=t)
+    _enter(_card(page, "MSFT"), "Not executed", reason="not enough cash")
+    _screenshot(page, served.tmp / "dashboard-form.png")
+    page.get_by_role("button", name="Save confirmation").click()
+    page.get_by_text(f"Saved 3 lines of {served.ticket_id}").wait_for()
+    assert page.get_by_text("Every line of this ticket is confirmed").is_visible()
+
+    with db.transaction(served.engine) as s:
+        got = {st.line.line_no: st.fill for st in api.line_statuses(s, served.ticket_id)}
+        positions, cash = api.compute_positions(s), api.compute_cash(s).amount
+    assert (got[1].status, got[1].units, got[1].price) == ("EXECUTED", D(5), D("141.2"))
+    assert (served.ws.root / got[1].attachment).read_bytes() == (served.tmp / "small.png").read_bytes()
+    assert (got[2].status, got[2].units, got[2].price) == ("PARTIAL", D(2), D("295.1"))
+    assert (got[3].status, got[3].reason) == ("NOT_EXECUTED", "not enough cash")
+    assert positions == {"AVGO": D(2), "KO": D(4)} and cash == D("18386.00") + D("706.00") - D("590.20")
+    assert page.get_by_text(f"${cash:,.2f}").first.is_visible()
+
+    shot = served.tmp / "dashboard.png"
+    _screenshot(page, shot)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("TRADEOPS_UPDATE_SCREENSHOTS") == "1":  # refresh the README's picture on purpose
+        DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
+        shutil.copyfile(served.tmp / "dashboard-form.png", DOCS_SCREENSHOT)
+
+    # on a phone the page must not scroll sideways
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.wait_for_timeout(300)
+    assert page.evaluate("[...document.querySelectorAll('.to-page *')].every(e => e.getBoundingClientRect().right <= window.innerWidth + 1)")
+    _screenshot(page, served.tmp / "dashboard-phone.png")
+    page.close()
+
+
+def test_double_submit_from_two_tabs_records_the_fill_once(browser, served):
+    t = _fill_time(served.engine, served.ticket_id)
+    tabs = [_open(browser, served.url), _open(browser, served.url)]
+    for tab, price in zip(tabs, ("141.00", "141.50")):
+        _enter(_card(tab, "AAPL"), "Executed", units="5", price=price, time=t)
+    for tab in tabs:  # both clicks are sent before either answer arrives
+        tab.get_by_role("button", name="Save confirmation").click(no_wait_after=True)
+    tabs[0].get_by_text("Saved 1 line").or_(tabs[0].get_by_text("already confirmed").first).wait_for()
+    tabs[1].get_by_text("Saved 1 line").or_(tabs[1].get_by_text("already confirmed").first).wait_for()
+    texts = [tab.locator(".to-page").inner_text() for tab in tabs]
+    assert sum("Saved 1 line" in x for x in texts) == 1 and sum("already confirmed" in x for x in texts) == 1
+    recorded = [e for e in _events(served.engine, "FILL_RECORDED") if e.ticket_id == served.ticket_id]
+    assert len(recorded) == 1 and recorded[0].payload["line_no"] == 1
+    for tab in tabs:
+        tab.close()
+
+
+def test_a_token_is_required_when_one_is_set(tmp_path):
+    token = "s3cret-token-for-the-test-0123"
+    ws, url, ticket_id, launch = _serve(tmp_path, {**os.environ, server.TOKEN_ENV: token})
+    assert token not in " ".join(launch.argv)
+    with server.running(launch, tmp_path / "voila.log"):
+        opener = urllib.request.build_opener(_NoRedirect)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            opener.open(launch.url, timeout=30)
+        assert refused.value.code in (302, 403)
+        with opener.open(f"{launch.url}?token={token}", timeout=60) as answer:
+            assert answer.status == 200 and b"Traceback" not in answer.read()
+    assert token not in (tmp_path / "voila.log").read_text()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None

@@ -1,0 +1,200 @@
+"""Benchmark: the confirmation page's start-up and submit latency.
+
+Targets (issue 6): page ready under 5 s from Voilà's start, a submit under
+300 ms.  "Page ready" is measured in Debian's Chromium: from starting Voilà
+(the launch of ``tradeops dashboard``) on a demo workspace to the moment
+the Save button is shown, i.e. the notebook has run and its widgets are
+live.  A submit is measured twice: in the browser (click -> "Saved"
+shown, three lines) and in the kernel (check + one transaction + the
+redraw with recomputed positions, three lines per ticket) on SQLite and
+PostgreSQL (``TRADEOPS_BENCH_PG_URL``, a throw-away schema; skipped when
+unreachable).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import create_engine
+
+from ..calendar import get_calendar
+from ..dashboard import build_app, server
+from ..dashboard.demo import create_demo, record, trade_ticket
+from ..ledger import db
+from ..risk import TradeLine
+
+PAGE_TARGET_S = 5.0
+SUBMIT_TARGET_S = 0.3
+PAGE_RUNS = 3
+KERNEL_SUBMITS = 20
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PG_URL = os.environ.get("TRADEOPS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _browser_runs(tmp: Path) -> list[tuple[float, float, float]]:
+    """(listening, page ready, browser submit) seconds for each run, Voilà started afresh each time."""
+    from playwright.sync_api import sync_playwright
+
+    out = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for n in range(PAGE_RUNS):
+                ws, url, ticket_id = create_demo(tmp / f"page-{n}")
+                env = {k: v for k, v in os.environ.items() if k != "TRADEOPS_DB_URL"}
+                launch = server.launch_spec(ws.root, "127.0.0.1", server.free_port(), environ=env)
+                page = browser.new_page(viewport={"width": 1100, "height": 1000})
+                page.set_default_timeout(60_000)
+                started = time.perf_counter()
+                with server.running(launch, tmp / f"voila-{n}.log"):
+                    listening = time.perf_counter() - started
+                    page.goto(launch.url)
+                    save = page.get_by_role("button", name="Save confirmation")
+                    save.wait_for()
+                    ready = time.perf_counter() - started
+                    clock = _fill_clock(url, ws)
+                    for symbol, units, price in (("AAPL", "5", "141.20"), ("AVGO", "4.5", "294.90"), ("MSFT", "2.4", "415.00")):
+                        card = page.locator(".to-card", has_text=f"{symbol}:")
+                        card.get_by_role("button", name="Executed", exact=True).click()
+                        card.locator("input[placeholder^='shares']").fill(units)
+                        card.locator("input[placeholder^='price']").fill(price)
+                        card.locator("input[placeholder^='HH:MM']").fill(clock)
+                    page.wait_for_timeout(300)  # let the typed values reach the kernel
+                    t0 = time.perf_counter()
+                    save.click()
+                    page.get_by_text(f"Saved 3 lines of {ticket_id}").wait_for()
+                    submit = time.perf_counter() - t0
+                page.close()
+                out.append((listening, ready, submit))
+        finally:
+            browser.close()
+    return out
+
+
+def _fill_clock(url: str, ws) -> str:
+    """A fill time (UK, HH:MM) inside the demo ticket's window."""
+    engine = db.make_engine(url)
+    try:
+        app = build_app(ws, engine=engine)
+        return (app.ticket.ticket.window.start + timedelta(minutes=10)).strftime("%H:%M")
+    finally:
+        engine.dispose()
+
+
+def _kernel_submits(url: str, root: Path) -> list[float]:
+    """Seconds of TicketPanel.submit() for KERNEL_SUBMITS tickets of three executed BUY lines."""
+    ws, _, _ = create_demo(root, url)
+    policy = ws.policy()
+    cal = get_calendar()
+    engine = db.make_engine(url)
+    try:
+        with db.transaction(engine) as s:
+            first = cal.session_offset(cal.latest_complete_session(datetime.now(timezone.utc)), -60)
+            ids = []
+            for i in range(KERNEL_SUBMITS):
+                trades = [TradeLine("BUY", sym, Decimal("100.00"), (Decimal(100) / Decimal(p)).quantize(Decimal("0.000001")), Decimal(p))
+                          for sym, p in (("AVGO", "294.81"), ("MSFT", "415.10"), ("KO", "60.00"))]
+                ids.append(record(s, trade_ticket(cal.session_offset(first, i), trades, Decimal(10000), Decimal(10000), policy)))
+        app = build_app(ws, engine=engine, actor="bench")
+        seconds = []
+        for ticket_id in ids:
+            app.refresh(ticket_id=ticket_id)
+            clock = (app.ticket.ticket.window.start + timedelta(minutes=10)).strftime("%H:%M")
+            for form in app.ticket.forms.values():
+                units = (Decimal(100) / form.line.reference_price).quantize(Decimal("0.0001"))
+                form.status.value, form.units.value, form.price.value, form.time.value = "executed", str(units), str(form.line.reference_price), clock
+            t0 = time.perf_counter()
+            outcome = app.ticket.submit()
+            seconds.append(time.perf_counter() - t0)
+            assert outcome is not None and outcome.ok, outcome
+        return seconds
+    finally:
+        engine.dispose()
+
+
+def _postgres_schema():
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except Exception as err:  # noqa: BLE001 - reported in the table, not raised
+        admin.dispose()
+        return None, None, str(err).strip().splitlines()[0]
+    sep = "&" if "?" in PG_URL else "?"
+    return admin, schema, f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def _row(what: str, runs: list[float], target: float | None) -> str:
+    med, worst = statistics.median(runs), max(runs)
+    holds = "—" if target is None else ("yes" if med < target else "NO")
+    shown = "—" if target is None else (f"{target * 1000:.0f} ms" if target < 1 else f"{target:.0f} s")
+    fmt = (lambda x: f"{x * 1000:.0f} ms") if target is not None and target < 1 else (lambda x: f"{x:.2f} s")
+    return f"| {what} | {len(runs)} | **{fmt(med)}** | {fmt(worst)} | {shown} | {holds} |"
+
+
+def run() -> str:
+    rows, notes = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if Path(CHROMIUM).exists():
+            runs = _browser_runs(tmp)
+            rows.append(_row("Voilà start → listening on its port", [r[0] for r in runs], None))
+            rows.append(_row("Voilà start → page interactive in Chromium (Save button shown)", [r[1] for r in runs], PAGE_TARGET_S))
+            rows.append(_row("submit in the browser: click → “Saved” shown (3 lines)", [r[2] for r in runs], SUBMIT_TARGET_S))
+        else:
+            notes.append(f"Browser figures skipped: no Chromium at {CHROMIUM}.")
+        rows.append(_row("submit in the kernel, SQLite (check + transaction + redraw, 3 lines)", _kernel_submits(f"sqlite:///{tmp / 'kernel.sqlite'}", tmp / "k-sqlite"), SUBMIT_TARGET_S))
+        admin, schema, url_or_error = _postgres_schema()
+        if admin is None:
+            notes.append(f"PostgreSQL skipped: {PG_URL} unreachable ({url_or_error}).")
+        else:
+            try:
+                rows.append(_row("submit in the kernel, PostgreSQL (same)", _kernel_submits(url_or_error, tmp / "k-pg"), SUBMIT_TARGET_S))
+            finally:
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+                admin.dispose()
+    return "\n".join(
+        [
+            "## Dashboard: confirmation page ready and submit latency",
+            "",
+            f"Demo workspace (three-line TRADE ticket). Page: Voilà started afresh {PAGE_RUNS} times, each timed from starting the "
+            "process to the Save button shown in Debian's Chromium (headless). Kernel submits: "
+            f"{KERNEL_SUBMITS} tickets of three lines each. Targets: page ready under {PAGE_TARGET_S:.0f} s, submit under {SUBMIT_TARGET_S * 1000:.0f} ms (median).",
+            "",
+            "| measure | runs | median | worst | target | holds |",
+            "| --- | ---: | ---: | ---: | ---: | :---: |",
+            *rows,
+            "",
+            *notes,
+            f"Machine: {_machine()}.",
+            "Command: `make bench` (`python -m tradeops.bench`); this section alone: `python -m tradeops.bench.dashboard`.",
+        ]
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(run())

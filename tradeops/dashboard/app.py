@@ -1,0 +1,171 @@
+"""The page: a title, the account line, and four tabs (ticket, snapshot, kill switch, history).
+
+:func:`app_from_env` is what ``notebooks/dashboard.ipynb`` calls: the
+workspace is ``TRADEOPS_HOME`` (default: the current folder), the database
+``TRADEOPS_DB_URL`` or the workspace's SQLite file.  When the page cannot
+start (no policy, a ledger that is not initialised) it shows one plain
+sentence; tracebacks go to the server's log only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Mapping
+from zoneinfo import ZoneInfo
+
+import ipywidgets as w
+from sqlalchemy import Engine
+
+from ..config import Policy, Workspace
+from ..errors import LedgerError, TradeopsError
+from ..ledger import api, db
+from . import actions, model, render
+from .actions import Outcome
+from .validation import LineEntry
+from .widgets import HistoryPanel, KillSwitchPanel, SnapshotPanel, TicketPanel
+
+log = logging.getLogger("tradeops.dashboard")
+TICK_SECONDS = 20
+TABS = ("Ticket", "Broker snapshot", "Kill switch", "History")
+
+
+class Dashboard:
+    """The whole page for one workspace and ledger; ``widget`` is what Voilà displays."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        workspace: Workspace,
+        policy: Policy,
+        *,
+        actor: str = "dashboard",
+        account: str = api.DEFAULT_ACCOUNT,
+        clock: Callable[[], datetime] | None = None,
+    ):
+        self.engine, self.workspace, self.policy = engine, workspace, policy
+        self.actor, self.account = actor, account
+        self.tz = ZoneInfo(policy.schedule.timezone)
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.title = w.HTML("<h1>Trade confirmation</h1>")
+        self.account_bar = w.HTML()
+        self.ticket = TicketPanel(self)
+        self.snapshot_panel = SnapshotPanel(self)
+        self.kill = KillSwitchPanel(self)
+        self.history = HistoryPanel()
+        self.tabs = w.Tab(children=[self.ticket.widget, self.snapshot_panel.widget, self.kill.widget, self.history.widget])
+        for i, title in enumerate(TABS):
+            self.tabs.set_title(i, title)
+        self.widget = w.VBox([w.HTML(render.STYLE), self.title, self.account_bar, self.tabs])
+        self.widget.add_class("to-page")
+        self._task: asyncio.Task | None = None
+        self.refresh()
+
+    def now(self) -> datetime:
+        return self.clock().astimezone(self.tz)
+
+    # ------------------------------------------------------------------ reading
+    def refresh(self, ticket_id: str | None = None) -> None:
+        """Reload everything from the ledger (one read transaction) and redraw."""
+        with db.transaction(self.engine) as s:
+            waiting = model.tickets_to_confirm(s, account=self.account)
+            if ticket_id is None and self.ticket.ticket is not None and self.ticket.ticket.ticket_id in waiting:
+                ticket_id = self.ticket.ticket.ticket_id  # stay on the ticket being confirmed
+            try:
+                ticket = model.ticket_view(s, ticket_id, self.policy, self.tz, account=self.account) if ticket_id else None
+            except LedgerError:
+                ticket = None
+            ticket = ticket or model.current_ticket(s, self.policy, self.tz, account=self.account)
+            account = model.account_view(s, account=self.account)
+            history = model.history(s, self.policy, self.tz, account=self.account)
+        now = self.now()
+        self.account_bar.value = render.account_bar(account, now)
+        self.ticket.show(ticket, waiting, now)
+        self.snapshot_panel.show(account, ticket)
+        self.kill.show(account)
+        self.history.show(history)
+
+    def tick(self) -> None:
+        self.ticket.tick(self.now())
+
+    def start_background(self) -> None:
+        """Once the page is shown: keep the countdown current (on the kernel's event loop), and
+        load the exchange calendar the ledger's writes need, so the first submit is not slowed by it."""
+        threading.Thread(target=api.exchange_date, args=(self.clock(),), name="tradeops-calendar", daemon=True).start()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._task = loop.create_task(self._run_clock())
+
+    async def _run_clock(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - the clock must never take the page down
+                log.exception("dashboard: countdown update failed")
+
+    # ------------------------------------------------------------------ writing
+    def confirm(self, ticket_id: str, entries: Mapping[int, LineEntry], screenshots: Mapping[int, bytes]) -> Outcome:
+        return actions.confirm(
+            self.engine, ticket_id, entries, screenshots, tickets_dir=self.workspace.tickets_dir, root=self.workspace.root,
+            policy=self.policy, tz=self.tz, actor=self.actor, now=self.clock(), account=self.account,
+        )
+
+    def snapshot(self, cash: str, units: Mapping[str, str], extra: list[tuple[str, str]]) -> Outcome:
+        return actions.snapshot(self.engine, cash, units, extra, policy=self.policy, actor=self.actor, now=self.clock(), account=self.account)
+
+    def kill_switch(self, turn_on: bool, reason: str, confirmed: bool) -> Outcome:
+        return actions.kill_switch(self.engine, turn_on, reason, confirmed, actor=self.actor, account=self.account)
+
+
+def open_ledger(url: str) -> Engine:
+    """An engine on ``url``, refusing a ledger that is not at the current schema."""
+    engine = db.make_engine(url)
+    try:
+        current, head = db.current_revision(engine), db.head_revision()
+    except Exception:
+        engine.dispose()
+        raise LedgerError(f"the ledger at {db.safe_url(url)} cannot be opened; check TRADEOPS_DB_URL and that the database is running") from None
+    if current != head:
+        engine.dispose()
+        state = "not set up yet" if current is None else f"at an older schema ({current})"
+        raise LedgerError(f"the ledger at {db.safe_url(url)} is {state}: run `tradeops ledger init`")
+    return engine
+
+
+def build_app(workspace: Workspace, *, engine: Engine | None = None, actor: str | None = None, clock: Callable[[], datetime] | None = None) -> Dashboard:
+    """The page for ``workspace`` (its policy; its ledger unless ``engine`` is given)."""
+    policy = workspace.policy()
+    engine = engine or open_ledger(workspace.db_url())
+    return Dashboard(engine, workspace, policy, actor=actor or os.environ.get("TRADEOPS_ACTOR") or "dashboard", clock=clock)
+
+
+def _log_to_server() -> None:
+    """Send the package's log to the kernel process's own stderr (the Voilà terminal), not the page."""
+    if not any(getattr(h, "_tradeops", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.__stderr__)
+        handler._tradeops = True
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+
+
+def app_from_env(environ: Mapping[str, str] = os.environ) -> w.Widget:
+    """The page for the workspace in ``TRADEOPS_HOME``; a plain message when it cannot start."""
+    _log_to_server()
+    try:
+        app = build_app(Workspace.at(Path(environ.get("TRADEOPS_HOME") or ".")))
+    except TradeopsError as err:
+        return w.HTML(render.fatal(str(err)))
+    except Exception:  # noqa: BLE001 - never show a traceback on the page
+        log.exception("dashboard: the page could not start")
+        return w.HTML(render.fatal("Tell the owner: the details are in the server's log."))
+    app.start_background()
+    return app.widget

@@ -1,0 +1,405 @@
+"""The forms and panels of the page, built with ipywidgets.
+
+Each panel keeps its inputs as attributes (``form.units``, ``panel.save``)
+so tests fill and submit them in Python exactly as a person would in the
+browser.  A panel only turns what was typed into text and shows what
+``actions`` returns: checks live in ``validation``, writes in ``actions``.
+Every button handler is guarded: a failure shows a plain sentence, and the
+traceback goes to the server log, never to the page.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from decimal import Decimal
+from html import escape
+from typing import TYPE_CHECKING, Callable
+
+import ipywidgets as w
+
+from ..errors import TradeopsError
+from . import render
+from .actions import Outcome
+from .model import AccountView, HistoryEntry, LineView, TicketView
+from .uploads import MAX_BYTES
+from .validation import LineEntry, units_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .app import Dashboard
+
+log = logging.getLogger("tradeops.dashboard")
+
+REASONS = (
+    "price outside band",
+    "not enough cash",
+    "instrument not found on eToro, or only as a CFD",
+    "eToro was down",
+    "could not trade within the window",
+)
+
+
+def _wide() -> w.Layout:
+    """Full width on a phone, at most 460 px on a laptop."""
+    return w.Layout(width="calc(100% - 8px)", max_width="460px")
+
+
+SHOW, HIDE = "flex", "none"
+
+
+def _label(text: str, hint: str = "") -> w.HTML:
+    hint_html = f' <span class="to-hint">{escape(hint)}</span>' if hint else ""
+    return w.HTML(f'<div class="to-label">{escape(text)}{hint_html}</div>')
+
+
+def _field(label: str, widget: w.Widget, error: w.HTML, hint: str = "") -> w.VBox:
+    return w.VBox([_label(label, hint), widget, error])
+
+
+def _error_widget() -> w.HTML:
+    return w.HTML("")
+
+
+def show_error(widget: w.HTML, message: str | None) -> None:
+    widget.value = f'<div class="to-error">⚠ {escape(message)}</div>' if message else ""
+
+
+def _big_button(text: str, style: str) -> w.Button:
+    button = w.Button(description=text, button_style=style, layout=_wide())
+    button.add_class("to-big")
+    return button
+
+
+def guarded(result_attr: str) -> Callable:
+    """Run a handler; show failures in ``self.<result_attr>`` as a sentence, log the traceback."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def run(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except TradeopsError as err:
+                getattr(self, result_attr).value = render.refused(str(err))
+            except Exception:  # noqa: BLE001 - never show a traceback on the page
+                log.exception("dashboard: %s failed", method.__qualname__)
+                getattr(self, result_attr).value = render.refused(
+                    "Something went wrong. Look at the History tab to see what was saved, and tell the owner "
+                    "(the details are in the server's log)."
+                )
+            return None
+
+        return run
+
+    return wrap
+
+
+# --------------------------------------------------------------------------- one ticket line
+
+
+class LineForm:
+    """The inputs of one unconfirmed line: status, units, price, fees, time, reason, notes, screenshot."""
+
+    FIELDS = ("status", "units", "price", "fees", "time", "reason", "notes", "explanation", "screenshot")
+
+    def __init__(self, line: LineView, on_edit: Callable[[], None] = lambda: None):
+        self.line = line
+        self.status = w.ToggleButtons(
+            options=[("Executed", "executed"), ("Partial", "partial"), ("Not executed", "not_executed")],
+            value=None,
+            tooltips=["All of it was filled", "Only part was filled", "Nothing was done for this line"],
+            style={"button_width": "auto"},
+        )
+        self.units = w.Text(placeholder="shares, e.g. 2.5", layout=_wide())
+        self.price = w.Text(placeholder=f"price, e.g. {line.reference_price.normalize():f}", layout=_wide())
+        self.fees = w.Text(placeholder="fees, empty if none", layout=_wide())
+        self.time = w.Text(placeholder="HH:MM, e.g. 14:40", layout=_wide())
+        self.reason = w.Combobox(options=REASONS, placeholder="pick a reason or type your own", ensure_option=False, layout=_wide())
+        self.notes = w.Textarea(placeholder="anything unusual (optional)", layout=_wide())
+        self.explanation = w.Text(placeholder="only when a red message asks for it", layout=_wide())
+        self.screenshot = w.FileUpload(accept="image/png,image/jpeg,image/webp,application/pdf", multiple=False, description="Add screenshot")
+        self.errors = {name: _error_widget() for name in self.FIELDS}
+        e = self.errors
+        self._filled = w.VBox([
+            _field("Units filled (shares)", self.units, e["units"], "as eToro shows them"),
+            _field("Average price per share, in USD", self.price, e["price"]),
+            _field("Fees, in USD", self.fees, e["fees"], "0 or empty if none"),
+            _field("Time of the fill, UK time (HH:MM)", self.time, e["time"], "24-hour clock"),
+        ])
+        self._not_done = w.VBox([_field("Why was it not executed?", self.reason, e["reason"])])
+        self._common = w.VBox([
+            _field("Notes", self.notes, e["notes"], "optional"),
+            _field("Explain an exception", self.explanation, e["explanation"], "only if asked"),
+            _field("Screenshot", self.screenshot, e["screenshot"], f"optional: PNG, JPEG, WebP or PDF, up to {MAX_BYTES // 1024 // 1024} MB"),
+        ])
+        self.widget = w.VBox([w.HTML(render.line_heading(line)), _field("What happened?", self.status, e["status"]), self._filled, self._not_done, self._common])
+        self.widget.add_class("to-card")
+        self.status.observe(self._on_status, "value")
+        self._on_status()
+        for name in self.FIELDS:  # a field's message goes away as soon as it is changed
+            getattr(self, name).observe(lambda _c, n=name: (show_error(self.errors[n], None), on_edit()), "value")
+
+    def _on_status(self, _change=None) -> None:
+        s = self.status.value
+        self._filled.layout.display = SHOW if s in ("executed", "partial") else HIDE
+        self._not_done.layout.display = SHOW if s == "not_executed" else HIDE
+        self._common.layout.display = SHOW if s else HIDE
+
+    def entry(self) -> LineEntry:
+        return LineEntry(
+            status=self.status.value, units=self.units.value, price=self.price.value, fees=self.fees.value, time=self.time.value,
+            reason=self.reason.value, notes=self.notes.value, explanation=self.explanation.value,
+        )
+
+    def fill_from(self, entry: LineEntry) -> None:
+        """Put back what was typed (after the page reloaded the ticket)."""
+        for name in ("status", "units", "price", "fees", "time", "reason", "notes", "explanation"):
+            getattr(self, name).value = getattr(entry, name)
+
+    def screenshot_content(self) -> bytes | None:
+        files = self.screenshot.value
+        return bytes(files[0]["content"]) if files else None
+
+    def show_errors(self, errors: dict[str, str]) -> None:
+        for name, widget in self.errors.items():
+            show_error(widget, errors.get(name))
+
+    def close(self) -> None:
+        self.widget.close()
+
+
+# --------------------------------------------------------------------------- the ticket tab
+
+
+class TicketPanel:
+    """What to do today, one card per line in execution order, the checklists, and Save."""
+
+    def __init__(self, app: "Dashboard"):
+        self.app = app
+        self.ticket: TicketView | None = None
+        self.chooser = w.Dropdown(description="", layout=_wide())
+        self.chooser_label = _label("Ticket", "older tickets still waiting for a confirmation are listed too")
+        self.chooser_box = w.VBox([self.chooser_label, self.chooser])
+        self.header = w.HTML()
+        self.before = w.HTML()
+        self.cards = w.VBox()
+        self.result = w.HTML()
+        self.form_error = _error_widget()
+        self.save = _big_button("Save confirmation", "success")
+        self.after = w.HTML()
+        self.forms: dict[int, LineForm] = {}
+        self.widget = w.VBox([self.chooser_box, self.header, self.before, self.cards, self.form_error, self.save, self.result, self.after])
+        self.chooser.observe(self._on_choose, "value")
+
+    def show(self, ticket: TicketView | None, choices: list[str], now) -> None:
+        """Rebuild for ``ticket``; ``choices``: ticket ids the executor may switch to.
+
+        Lines still open keep what was typed in them when the same ticket is shown again."""
+        options = list(dict.fromkeys(choices + ([ticket.ticket_id] if ticket else [])))
+        self.chooser.unobserve(self._on_choose, "value")
+        self.chooser.options = options
+        self.chooser.value = ticket.ticket_id if ticket else None
+        self.chooser.observe(self._on_choose, "value")
+        self.chooser_box.layout.display = SHOW if len(options) > 1 else HIDE
+        self.header.value = render.ticket_header(ticket, now)
+        waiting = [c for c in choices if ticket is None or c != ticket.ticket_id]
+        warn = render.box(f"<b>Ticket {escape(', '.join(waiting))} still has unconfirmed lines.</b> Choose it above and confirm it.", "amber") if waiting else ""
+        trade = ticket is not None and ticket.kind == "TRADE"
+        self.before.value = warn + (render.checklist("Before you start", ticket.pre_trade) if trade and ticket.missing else "")
+        same = ticket is not None and self.ticket is not None and ticket.ticket_id == self.ticket.ticket_id
+        typed = {n: f.entry() for n, f in self.forms.items()} if same else {}
+        self.ticket = ticket
+        for form in self.forms.values():
+            form.close()
+        self.forms = {ln.line_no: LineForm(ln, self._clear_form_error) for ln in ticket.lines if ln.fill is None} if trade else {}
+        for n, form in self.forms.items():
+            if n in typed:
+                form.fill_from(typed[n])
+        cards = []
+        for line in ticket.lines if trade else ():
+            cards.append(self.forms[line.line_no].widget if line.line_no in self.forms else w.HTML(render.recorded(line)))
+        self.cards.children = ([w.HTML("<h2>Orders, in this order</h2>")] if cards else []) + cards
+        # a fresh button each time: a click queued on the old one cannot submit the new form
+        self.save.close()
+        self.save = _big_button("Save confirmation", "success")
+        self.save.on_click(lambda _b: self.submit())
+        self.save.layout.display = SHOW if self.forms else HIDE
+        self.form_error.value = ""
+        after = ""
+        if trade:
+            after = render.checklist("After you finish", ticket.post_trade) + render.blocked(ticket.if_blocked)
+        elif ticket is not None:
+            after = render.checklist("Checklist", ticket.pre_trade + ticket.post_trade)
+        self.after.value = after
+        self.widget.children = [self.chooser_box, self.header, self.before, self.cards, self.form_error, self.save, self.result, self.after]
+
+    def _clear_form_error(self) -> None:
+        show_error(self.form_error, None)
+
+    def tick(self, now) -> None:
+        """Refresh the countdown only (the form keeps what was typed)."""
+        self.header.value = render.ticket_header(self.ticket, now)
+
+    def _on_choose(self, change) -> None:
+        if change["new"]:
+            self.result.value = ""
+            self.app.refresh(ticket_id=change["new"])
+
+    @guarded("result")
+    def submit(self) -> Outcome | None:
+        """Check and save every line that has a status chosen (one transaction)."""
+        if self.ticket is None:
+            return None
+        self.save.disabled, self.save.description = True, "Saving…"
+        try:
+            entries = {n: f.entry() for n, f in self.forms.items()}
+            shots = {n: c for n, f in self.forms.items() if (c := f.screenshot_content())}
+            outcome = self.app.confirm(self.ticket.ticket_id, entries, shots)
+        finally:
+            self.save.disabled, self.save.description = False, "Save confirmation"
+        if outcome.ok:
+            self.result.value = render.saved(outcome.message, outcome.ticket, outcome.account)
+            self.app.refresh(ticket_id=self.ticket.ticket_id)
+            return outcome
+        if outcome.ticket is not None and outcome.ticket.missing != self.ticket.missing:
+            self.app.refresh(ticket_id=self.ticket.ticket_id)  # answered meanwhile (another tab): show what is recorded
+        for n, form in self.forms.items():
+            form.show_errors({k.split(".", 1)[1]: v for k, v in outcome.errors.items() if k.startswith(f"{n}.")})
+        show_error(self.form_error, outcome.errors.get("form"))
+        self.result.value = ""
+        return outcome
+
+
+# --------------------------------------------------------------------------- broker snapshot
+
+
+class SnapshotPanel:
+    """Cash and units as eToro shows them, prefilled with what the ledger expects."""
+
+    EXTRA_ROWS = 2
+
+    def __init__(self, app: "Dashboard"):
+        self.app = app
+        self.intro = w.HTML(
+            "<h2>Broker snapshot</h2><p>Open your eToro portfolio. The boxes show what the ledger expects: "
+            "<b>change only what eToro shows differently</b>, then press the button.</p>"
+        )
+        self.cash = w.Text(layout=_wide())
+        self.units: dict[str, w.Text] = {}
+        self.extra: list[tuple[w.Text, w.Text]] = []
+        self.errors: dict[str, w.HTML] = {}
+        self.rows = w.VBox()
+        self.add_row = w.Button(description="Add another position", icon="plus", layout=w.Layout(width="auto"))
+        self.add_row.on_click(lambda _b: self._add_extra())
+        self.save = _big_button("Save snapshot and check it", "primary")
+        self.save.on_click(lambda _b: self.submit())
+        self.form_error = _error_widget()
+        self.result = w.HTML()
+        self.widget = w.VBox([self.intro, self.rows, self.add_row, self.form_error, self.save, self.result])
+
+    def show(self, account: AccountView, ticket: TicketView | None) -> None:
+        """Prefill with the ledger's cash and units; the widgets are rebuilt only when the symbols change."""
+        symbols = sorted(set(account.positions) | ({ln.symbol for ln in ticket.lines} if ticket else set()))
+        self.cash.value = f"{account.cash.quantize(Decimal('0.01')):f}"
+        if symbols != list(self.units):
+            self.errors = {"cash": _error_widget()}
+            self.units = {s: w.Text(layout=_wide()) for s in symbols}
+            children = [_field(f"Cash available, in {account.currency}", self.cash, self.errors["cash"], "as eToro shows it")]
+            for s, box in self.units.items():
+                self.errors[f"units:{s}"] = _error_widget()
+                children.append(_field(f"{s}: units (shares)", box, self.errors[f"units:{s}"], "0 if you hold none"))
+            self.rows.children = children
+            self.extra = []
+            for _ in range(self.EXTRA_ROWS):
+                self._add_extra()
+        for s, box in self.units.items():
+            box.value = units_text(account.positions.get(s, Decimal(0)))
+        for symbol, units in self.extra:
+            symbol.value, units.value = "", ""
+        for widget in self.errors.values():
+            show_error(widget, None)
+        self.form_error.value = ""
+
+    def _add_extra(self) -> None:
+        i = len(self.extra)
+        symbol, units = w.Text(placeholder="symbol, e.g. AAPL", layout=_wide()), w.Text(placeholder="units (shares)", layout=_wide())
+        self.extra.append((symbol, units))
+        self.errors[f"extra:{i}:symbol"], self.errors[f"extra:{i}:units"] = _error_widget(), _error_widget()
+        row = w.VBox([
+            _label("Another position eToro shows", "only if it is not listed above"),
+            symbol, self.errors[f"extra:{i}:symbol"], units, self.errors[f"extra:{i}:units"],
+        ])
+        self.rows.children = tuple(self.rows.children) + (row,)
+
+    @guarded("result")
+    def submit(self) -> Outcome:
+        outcome = self.app.snapshot(self.cash.value, {s: t.value for s, t in self.units.items()}, [(s.value, u.value) for s, u in self.extra])
+        if outcome.ok:
+            self.app.refresh()
+            self.result.value = render.box(f"<b>✔ {escape(outcome.message)}</b>", "green") + render.reconciliation(outcome.report)
+            return outcome
+        for key, widget in self.errors.items():
+            show_error(widget, outcome.errors.get(key))
+        show_error(self.form_error, outcome.errors.get("form"))
+        self.result.value = ""
+        return outcome
+
+
+# --------------------------------------------------------------------------- kill switch
+
+
+class KillSwitchPanel:
+    """On with a reason; off with a reason and a confirmation."""
+
+    def __init__(self, app: "Dashboard"):
+        self.app = app
+        self.status = w.HTML()
+        self.reason = w.Text(placeholder="why, in a few words", layout=_wide())
+        self.confirm = w.Checkbox(value=False, description="I have checked with the owner: trading may resume at the next run", indent=False, layout=_wide())
+        self.errors = {"reason": _error_widget(), "confirm": _error_widget(), "form": _error_widget()}
+        self.button = _big_button("Turn the kill switch ON", "danger")
+        self.button.on_click(lambda _b: self.submit())
+        self.result = w.HTML()
+        self._confirm_box = w.VBox([self.confirm, self.errors["confirm"]])
+        self.widget = w.VBox([
+            w.HTML("<h2>Kill switch</h2><p>While the kill switch is ON, the daily run issues NO-TRADE tickets.</p>"),
+            self.status, _field("Reason", self.reason, self.errors["reason"], "required, goes in the log"),
+            self._confirm_box, self.errors["form"], self.button, self.result,
+        ])
+        self.on = False
+
+    def show(self, account: AccountView) -> None:
+        self.on = account.kill_switch.value == "ON"
+        self.status.value = render.kill_status(account)
+        self.button.description = "Turn the kill switch OFF" if self.on else "Turn the kill switch ON"
+        self.button.button_style = "warning" if self.on else "danger"
+        self._confirm_box.layout.display = SHOW if self.on else HIDE
+        self.reason.value, self.confirm.value = "", False
+        for widget in self.errors.values():
+            show_error(widget, None)
+
+    @guarded("result")
+    def submit(self) -> Outcome:
+        outcome = self.app.kill_switch(not self.on, self.reason.value, self.confirm.value)
+        if outcome.ok:
+            self.app.refresh()
+            self.result.value = render.box(f"<b>✔ {escape(outcome.message)}</b>", "green")
+            return outcome
+        for key, widget in self.errors.items():
+            show_error(widget, outcome.errors.get(key))
+        self.result.value = ""
+        return outcome
+
+
+# --------------------------------------------------------------------------- history
+
+
+class HistoryPanel:
+    """Read-only: past tickets with their confirmations."""
+
+    def __init__(self):
+        self.body = w.HTML()
+        self.widget = w.VBox([w.HTML("<h2>History</h2><p>The latest tickets, newest first. Click one to see its lines.</p>"), self.body])
+
+    def show(self, entries: list[HistoryEntry]) -> None:
+        self.body.value = render.history(entries)
+
