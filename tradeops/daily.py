@@ -30,6 +30,7 @@ from .runner import (
     Manifest,
     RunLock,
     Stage,
+    WarmKernels,
     execute_stage,
     export_outcome,
 )
@@ -148,38 +149,45 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
 
     # HTML exports wait until the ticket is out: they are for auditors, not on the way to the ticket
     outcomes, failure = [], None
-    for stage in GATED_STAGES:
-        outcome = execute_stage(stage, run_dir, common, notebook_dir, timeout=stage_timeout, export=False)
-        outcomes.append(outcome)
-        m.stages.append(asdict(outcome))
-        m.write(run_dir)
-        if not outcome.ok:
-            failure = f"stage {stage.name} {outcome.status.replace('_', ' ')}: {outcome.error}"
-            break
-        failed = [g["name"] for g in _stage_gates(run_dir, stage) if not g["passed"]]
-        if failed:
-            m.notes.append(f"stopped after {stage.name}: gate(s) {', '.join(failed)} failed")
-            break
-    if failure:
-        stages.write_json(run_dir / "failure.json", [failure])
+    with WarmKernels(run_dir) as kernels:
 
-    ticket_params = dict(common, record_in_ledger=True, tickets_dir="", revision=revision, supersede_reason=supersede_reason or "")
-    outcome = execute_stage(TICKET_STAGE, run_dir, ticket_params, notebook_dir, timeout=stage_timeout, export=False)
-    outcomes.append(outcome)
-    if not outcome.ok:
-        failure = failure or f"stage {TICKET_STAGE.name} {outcome.status.replace('_', ' ')}: {outcome.error}"
-        _fallback_ticket(run_dir, ws, common, revision, supersede_reason, failure, m)
-    m.seconds_to_ticket = round((datetime.now(timezone.utc) - datetime.fromisoformat(m.started_at)).total_seconds(), 1)
+        def run_stage(stage: Stage, params: dict):
+            km = kernels.take()
+            try:
+                outcome = execute_stage(stage, run_dir, params, notebook_dir, timeout=stage_timeout, export=False, km=km)
+            finally:
+                kernels.release(km)
+            outcomes.append(outcome)
+            m.stages = [asdict(o) for o in outcomes]
+            m.write(run_dir)
+            return outcome
 
-    if (run_dir / "ticket.json").exists() and not failure:
-        outcome = execute_stage(REPORT_STAGE, run_dir, common, notebook_dir, timeout=stage_timeout, export=False)
-        outcomes.append(outcome)
+        for stage in GATED_STAGES:
+            outcome = run_stage(stage, common)
+            if not outcome.ok:
+                failure = f"stage {stage.name} {outcome.status.replace('_', ' ')}: {outcome.error}"
+                break
+            failed = [g["name"] for g in _stage_gates(run_dir, stage) if not g["passed"]]
+            if failed:
+                m.notes.append(f"stopped after {stage.name}: gate(s) {', '.join(failed)} failed")
+                break
+        if failure:
+            stages.write_json(run_dir / "failure.json", [failure])
+
+        ticket_params = dict(common, record_in_ledger=True, tickets_dir="", revision=revision, supersede_reason=supersede_reason or "")
+        outcome = run_stage(TICKET_STAGE, ticket_params)
         if not outcome.ok:
-            m.notes.append(f"reports not written: {outcome.error}")
+            failure = failure or f"stage {TICKET_STAGE.name} {outcome.status.replace('_', ' ')}: {outcome.error}"
+            _fallback_ticket(run_dir, ws, common, revision, supersede_reason, failure, m)
+        m.seconds_to_ticket = round((datetime.now(timezone.utc) - datetime.fromisoformat(m.started_at)).total_seconds(), 1)
+
+        if (run_dir / "ticket.json").exists() and not failure:
+            outcome = run_stage(REPORT_STAGE, common)
+            if not outcome.ok:
+                m.notes.append(f"reports not written: {outcome.error}")
     for outcome in outcomes:
         export_outcome(run_dir, outcome)
     m.stages = [asdict(o) for o in outcomes]
-
     m.gates = stages.read_all_gates(run_dir)
     ticket = json.loads((run_dir / "ticket.json").read_text()) if (run_dir / "ticket.json").exists() else {}
     m.ticket_id, m.ticket_kind = ticket.get("ticket_id"), ticket.get("kind")

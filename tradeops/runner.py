@@ -100,6 +100,7 @@ def execute_stage(
     notebook_dir: Path = NOTEBOOK_DIR,
     timeout: int = 900,
     export: bool = True,
+    km=None,
 ) -> StageOutcome:
     """Execute one stage notebook into ``run_dir``; never raises for a failing cell.
 
@@ -122,6 +123,7 @@ def execute_stage(
             progress_bar=False,
             cwd=str(run_dir),
             execution_timeout=timeout,
+            **({"km": km} if km is not None else {}),
         )
     except Exception as err:  # papermill/nbclient raise several unrelated types
         kind = type(err).__name__
@@ -143,6 +145,53 @@ def export_outcome(run_dir: Path, outcome: StageOutcome) -> None:
         outcome.html = export_html(run_dir / outcome.notebook).name
     except Exception as err:  # an unreadable notebook must not hide the stage's own error
         outcome.error = (outcome.error or "") + f" (HTML export failed: {_short(err)})"
+
+
+class WarmKernels:
+    """Start the next stage's kernel while the current stage runs.
+
+    Each stage still gets a fresh kernel process of its own (nothing is shared
+    between stages but files); the kernel is only started early, in the run
+    folder, with the package already imported (``preload``), which takes the
+    kernel start-up off the path to the ticket.  Use as a context manager.
+    """
+
+    def __init__(self, run_dir: Path, preload: str = "import tradeops.stages"):
+        self.run_dir, self.preload = run_dir, preload
+        self._next = None
+
+    def _start(self):
+        # nbclient drives kernels asynchronously: with a synchronous manager it never
+        # notices a kernel that died, so the manager must be the async one.
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
+        km = AsyncKernelManager(kernel_name="python3")
+        run_sync(km.start_kernel)(cwd=str(self.run_dir), extra_arguments=[f"--IPKernelApp.exec_lines={self.preload}"])
+        return km
+
+    def take(self):
+        """A started kernel for this stage; the next one starts now."""
+        km = self._next or self._start()
+        self._next = self._start()
+        return km
+
+    @staticmethod
+    def release(km) -> None:
+        from jupyter_core.utils import run_sync
+
+        try:
+            run_sync(km.shutdown_kernel)(now=True)
+        except Exception:  # a kernel that died on its own has nothing left to shut down
+            pass
+
+    def __enter__(self) -> "WarmKernels":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._next is not None:
+            self.release(self._next)
+            self._next = None
 
 
 def _short(err: Exception, limit: int = 600) -> str:

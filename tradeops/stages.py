@@ -371,7 +371,10 @@ def report(run_dir: str, workdir: str, session_date: str, decision_session: str)
     if not ws.clean_path.exists():
         return StageResult("60_report", f"no clean data in {ws.clean_path} yet: reports skipped")
     # on a day stopped before or at the data stages, report as of the latest clean session if possible
-    as_of = min(decision, pd.read_parquet(ws.clean_path, columns=["date"])["date"].max().date())
+    last = pd.read_parquet(ws.clean_path, columns=["date"])["date"].max()
+    if pd.isna(last):
+        return StageResult("60_report", f"the clean data in {ws.clean_path} is empty: reports skipped")
+    as_of = min(decision, last.date())
     data_ok = any(g["name"] == "data_quality" and g["passed"] for g in read_all_gates(run_dir))
     try:
         written = publish_reports(ws, policy, universe, as_of, generated_at=run_time(policy, session_day), run_dir=run_dir)
