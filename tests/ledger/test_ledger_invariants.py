@@ -11,6 +11,7 @@ For every sequence, on both backends:
 from __future__ import annotations
 
 import itertools
+import os
 from datetime import datetime, time, timezone
 from decimal import ROUND_UP
 from decimal import Decimal as D
@@ -51,7 +52,8 @@ operation = st.one_of(
     st.tuples(st.just("INTEREST"), money("-5", "-0.01") | money("0.01", "5")),
 )
 SETTINGS = settings(
-    max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=int(os.environ.get("LEDGER_MODEL_EXAMPLES", "60")), deadline=None, database=None, derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 
 
