@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from . import __version__, audit, stages
 from .calendar import get_calendar
 from .config import Workspace
+from .outbox import send_after_run
 from .errors import TradeopsError
 from .runner import (
     EXIT_INTERNAL,
@@ -191,6 +192,7 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
     m.gates = stages.read_all_gates(run_dir)
     ticket = json.loads((run_dir / "ticket.json").read_text()) if (run_dir / "ticket.json").exists() else {}
     m.ticket_id, m.ticket_kind = ticket.get("ticket_id"), ticket.get("kind")
+    m.notes += send_after_run(ws, policy, run_dir, m, failure)
     if (run_dir / "eod.parquet").exists():
         m.hashes["eod.parquet"] = audit.sha256_file(run_dir / "eod.parquet")
     report_failed = any(s["stage"] == REPORT_STAGE.name and s["status"] != "ok" for s in m.stages)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from datetime import date
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import nbformat
@@ -231,13 +233,42 @@ def test_a_kernel_killed_mid_stage(fresh, tmp_path):
     assert (r.run_dir / "40_risk.ipynb").exists()
 
 
-def test_the_data_provider_down(fresh, tmp_path):
+class _Hook(BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):
+        _Hook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook(monkeypatch):
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    _Hook.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("TRADEOPS_WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/hook")
+    yield _Hook.received
+    server.shutdown()
+
+
+def test_the_data_provider_down(fresh, tmp_path, webhook):
     policy = fresh.policy_path.read_text().replace("primary: demo", "primary: alphavantage")
     empty = tmp_path / "no-files"
     empty.mkdir()
     fresh.policy_path.write_text(policy.replace("alphavantage_dir: null", f"alphavantage_dir: {empty}"))
     r = run_daily(fresh, FIRST)
     _no_trade(fresh, r, EXIT_NO_TRADE, "data_quality")
+    texts = [json.dumps(m) for m in webhook]
+    assert any("TICKET-20250106" in t and "NO-TRADE" in t for t in texts), texts  # the ticket goes out
+    assert any("Data quality failed for 2025-01-03" in t for t in texts), texts  # and the alert, once
+    again = len(webhook)
+    run_daily(fresh, FIRST, supersede_reason="provider back?")
+    assert sum("Data quality failed for 2025-01-03" in json.dumps(m) for m in webhook[again:]) == 0
 
 
 def test_the_database_unreachable(fresh, monkeypatch):
