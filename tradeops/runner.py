@@ -167,7 +167,10 @@ class WarmKernels:
         from jupyter_core.utils import run_sync
 
         km = AsyncKernelManager(kernel_name="python3")
-        run_sync(km.start_kernel)(cwd=str(self.run_dir), extra_arguments=[f"--IPKernelApp.exec_lines={self.preload}"])
+        with open(self.run_dir / "kernels.log", "ab") as log:  # the kernels' own chatter, kept with the run
+            run_sync(km.start_kernel)(
+                cwd=str(self.run_dir), extra_arguments=[f"--IPKernelApp.exec_lines={self.preload}"], stdout=log, stderr=log
+            )
         return km
 
     def take(self):

@@ -110,7 +110,7 @@ def test_fills_and_reports_follow_the_tickets(demo):
 
 def test_secrets_never_reach_the_archive(demo):
     for path in demo.workdir.rglob("*"):
-        if path.is_file() and path.suffix in {".ipynb", ".html", ".json", ".md", ".yml", ".csv"}:
+        if path.is_file() and path.suffix in {".ipynb", ".html", ".json", ".md", ".yml", ".csv", ".log"}:
             text = path.read_text(errors="replace")
             for secret in SECRETS.values():
                 assert secret not in text, f"{secret} found in {path}"
