@@ -31,7 +31,6 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from . import audit
-from .calendar import get_calendar
 from .config import Policy, Universe, Workspace
 from .errors import DataError, TradeopsError
 from .portfolio import PortfolioState

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from tradeops.calendar import get_calendar
 from tradeops.config import parse_policy

@@ -35,7 +35,7 @@ from ..config import parse_policy
 from ..research.backtest import Costs, run_backtest
 from ..research.sources import alphavantage_symbols, from_alphavantage_dir, from_demo
 from ..research.study import universe_of
-from ..signals import Ranking, Regime, SignalResult
+from ..signals import Regime, SignalResult
 
 START, END = date(2005, 1, 3), date(2021, 4, 16)
 TOP, COST_BPS, LOOKBACK, SKIP = 15, 10.0, 252, 21

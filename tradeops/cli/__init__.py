@@ -10,7 +10,6 @@ import sys
 import click
 
 from ..errors import TradeopsError
-from .common import workdir_option  # noqa: F401  (re-exported for command modules)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
