@@ -28,6 +28,7 @@ from .errors import TradeopsError
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[1] / "config"
 MARKER = ".tradeops-demo"
+UNIT = Decimal("0.000001")
 EXECUTOR = "demo-executor"
 
 
@@ -41,29 +42,42 @@ class PaperFillModel:
     not_executed_rate: float = 0.05
     fee: Decimal = Decimal("0")  # eToro charges no commission on US stocks
 
-    def fills(self, ticket: dict, session_open: datetime) -> list[dict]:
-        """One answer per ticket line (the rows a person would type into the page)."""
+    def fills(self, ticket: dict, session_open: datetime, cash: Decimal) -> list[dict]:
+        """One answer per ticket line (the rows a person would type into the page).
+
+        Like the broker, a BUY never spends more than the cash there is: when
+        a sell before it came out short, the BUY is filled in part or not at
+        all ("not enough cash"), as the ticket's "if blocked" section says.
+        """
         rng = np.random.default_rng([self.seed, int(ticket["execution_session"].replace("-", ""))])
-        band = Decimal(str(ticket["lines"][0]["band"])) if ticket["lines"] else Decimal("0.03")
         rows = []
         for line in ticket["lines"]:
-            draw = rng.random()
+            draw, band = rng.random(), float(line["band"])
             ref = Decimal(line["reference_price"])
-            slip = max(min(rng.normal(0, self.slippage_bps) / 1e4, float(band) * 0.5), -float(band) * 0.5)
+            slip = max(min(rng.normal(0, self.slippage_bps) / 1e4, band * 0.5), -band * 0.5)
             price = (ref * (1 + Decimal(str(round(slip, 6))))).quantize(Decimal("0.01"))
             units = Decimal(line["units"])
             at = session_open + timedelta(minutes=10 + 3 * int(line["seq"]))
+            status, reason = "EXECUTED", None
             if draw < self.not_executed_rate:
-                rows.append(dict(line_no=line["seq"], status="NOT_EXECUTED", units=Decimal(0), price=None, fees=Decimal(0), filled_at=at,
-                                 reason="the price moved outside the ticket's band before the order could be placed"))
+                status, reason = "NOT_EXECUTED", "the price moved outside the ticket's band before the order could be placed"
+            elif draw < self.not_executed_rate + self.partial_rate:
+                units = (units * Decimal(str(round(0.5 + 0.3 * rng.random(), 3)))).quantize(UNIT, ROUND_DOWN)
+                status, reason = "PARTIAL", "only part of the order was filled before the window closed"
+            if status != "NOT_EXECUTED" and line["side"] == "BUY" and units * price + self.fee > cash:
+                affordable = ((cash - self.fee) / price).quantize(UNIT, ROUND_DOWN) if cash > self.fee else Decimal(0)
+                if affordable * price < Decimal("1"):
+                    status, reason = "NOT_EXECUTED", "not enough cash"
+                elif affordable * price >= Decimal(line["value"]) * (1 - Decimal(line["band"])):
+                    units = affordable  # within the band of the order: that is an executed order
+                else:
+                    units, status, reason = affordable, "PARTIAL", "not enough cash for the whole order"
+            if status == "NOT_EXECUTED":
+                rows.append(dict(line_no=line["seq"], status=status, units=Decimal(0), price=None, fees=Decimal(0), filled_at=at, reason=reason))
                 continue
-            if draw < self.not_executed_rate + self.partial_rate:
-                units = (units * Decimal(str(round(0.5 + 0.3 * rng.random(), 3)))).quantize(Decimal("0.000001"), ROUND_DOWN)
-                status = "PARTIAL"
-            else:
-                status = "EXECUTED"
-            rows.append(dict(line_no=line["seq"], status=status, units=units, price=price, fees=self.fee, filled_at=at,
-                             reason="only part of the order was filled before the window closed" if status == "PARTIAL" else None))
+            value = units * price
+            cash += (value if line["side"] == "SELL" else -value) - self.fee
+            rows.append(dict(line_no=line["seq"], status=status, units=units, price=price, fees=self.fee, filled_at=at, reason=reason))
         return rows
 
 
@@ -126,7 +140,7 @@ def paper_execute(ws: Workspace, result, model: PaperFillModel, snapshot: bool =
     with db.transaction(engine) as s:
         if result.ticket_kind == "TRADE":
             ticket = api.get_ticket(s, result.ticket_id).payload
-            rows = model.fills(ticket, cal.market_open(result.session_date))
+            rows = model.fills(ticket, cal.market_open(result.session_date), api.compute_cash(s).amount)
             api.confirm_ticket(s, result.ticket_id, [FillInput(**r, where=f"paper fill line {r['line_no']}") for r in rows], actor=EXECUTOR)
         if snapshot and result.session_date is not None:
             _snapshot(s, cal.market_close(result.session_date))
