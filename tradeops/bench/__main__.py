@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import importlib
-import os
-import platform
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .common import machine
+
 AREAS = ["data", "ledger", "trading", "pipeline", "dashboard", "reports", "research"]
 OUT = Path(__file__).resolve().parents[2] / "BENCHMARKS.md"
-
-
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
 def main(argv: list[str]) -> int:

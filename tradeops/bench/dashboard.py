@@ -14,18 +14,16 @@ unreachable).
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import create_engine
 
 from ..calendar import get_calendar
+from .common import PG_URL, machine, postgres_schema
 from ..dashboard import build_app, server
 from ..dashboard.demo import create_demo, record, trade_ticket
 from ..ledger import db
@@ -38,7 +36,6 @@ KERNEL_SUBMITS = 20
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PG_URL = os.environ.get("TRADEOPS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def _browser_runs(tmp: Path) -> list[tuple[float, float, float]]:
@@ -122,29 +119,8 @@ def _kernel_submits(url: str, root: Path) -> list[float]:
         engine.dispose()
 
 
-def _postgres_schema():
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    except Exception as err:  # noqa: BLE001 - reported in the table, not raised
-        admin.dispose()
-        return None, None, str(err).strip().splitlines()[0]
-    sep = "&" if "?" in PG_URL else "?"
-    return admin, schema, f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 def _row(what: str, runs: list[float], target: float | None) -> str:
@@ -167,7 +143,7 @@ def run() -> str:
         else:
             notes.append(f"Browser figures skipped: no Chromium at {CHROMIUM}.")
         rows.append(_row("submit in the kernel, SQLite (check + transaction + redraw, 3 lines)", _kernel_submits(f"sqlite:///{tmp / 'kernel.sqlite'}", tmp / "k-sqlite"), SUBMIT_TARGET_S))
-        admin, schema, url_or_error = _postgres_schema()
+        admin, schema, url_or_error = postgres_schema()
         if admin is None:
             notes.append(f"PostgreSQL skipped: {PG_URL} unreachable ({url_or_error}).")
         else:
@@ -190,7 +166,7 @@ def run() -> str:
             *rows,
             "",
             *notes,
-            f"Machine: {_machine()}.",
+            f"Machine: {machine()}.",
             "Command: `make bench` (`python -m tradeops.bench`); this section alone: `python -m tradeops.bench.dashboard`.",
         ]
     )

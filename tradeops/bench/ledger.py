@@ -10,21 +10,19 @@ in a throw-away schema; it is reported as skipped when unreachable.
 
 from __future__ import annotations
 
-import os
-import platform
 import random
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import datetime, timezone
 from datetime import time as clock
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert, text
 
 from ..calendar import get_calendar
+from .common import PG_URL, machine, postgres_schema
 from ..ledger import api, db
 from ..ledger.models import Fill, IntendedTrade, Ticket
 from ..ledger.money import booked_value
@@ -34,7 +32,6 @@ SYMBOLS = 100
 LINES_PER_TICKET = 100
 REPEATS = 5
 TARGET_S = 1.0
-PG_URL = os.environ.get("TRADEOPS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def _rows(seed: int = 7):
@@ -101,30 +98,8 @@ def _time(engine, marks) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in runs.items()}
 
 
-def _postgres_schema():
-    """A throw-away schema on the benchmark server, or None when it is unreachable."""
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    except Exception as err:  # noqa: BLE001 - reported in the table, not raised
-        admin.dispose()
-        return None, None, str(err).strip().splitlines()[0]
-    sep = "&" if "?" in PG_URL else "?"
-    return admin, schema, f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 def _bench(url: str, tickets, lines, fills, marks) -> tuple[str, float, dict[str, float]]:
@@ -145,7 +120,7 @@ def run() -> str:
     results, notes = [], []
     with tempfile.TemporaryDirectory() as tmp:
         results.append(_bench(f"sqlite:///{Path(tmp) / 'bench.sqlite'}", tickets, lines, fills, marks))
-    admin, schema, url_or_error = _postgres_schema()
+    admin, schema, url_or_error = postgres_schema()
     if admin is None:
         notes.append(f"PostgreSQL skipped: {PG_URL} unreachable ({url_or_error}).")
     else:
@@ -171,7 +146,7 @@ def run() -> str:
             *rows,
             "",
             *notes,
-            f"Machine: {_machine()}.",
+            f"Machine: {machine()}.",
             "Command: `make bench` (`python -m tradeops.bench`); this section: `tradeops.bench.ledger.run()`.",
         ]
     )
