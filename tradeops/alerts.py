@@ -27,7 +27,8 @@ from . import metrics
 from .calendar import ExchangeCalendar
 from .config import Risk, Schedule
 from .errors import DataError
-from .reports import LEVEL_EPS, TradeLine, write_atomic
+from .files import write_atomic
+from .reports import LEVEL_EPS, TradeLine
 
 log = logging.getLogger(__name__)
 

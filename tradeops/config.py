@@ -353,6 +353,17 @@ class Universe:
         return {i.internal_symbol: i.sector for i in self.instruments}
 
 
+def universe_csv(rows: list[tuple[str, str, str]], notes: str = "") -> str:
+    """Universe CSV text for (symbol, instrument_type, sector) rows, every vendor's spelling
+    derived the usual way (BRK.B -> yahoo BRK-B, stooq brk-b.us); for research and tests."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(UNIVERSE_COLUMNS)
+    for sym, itype, sector in rows:
+        w.writerow([sym, sym.replace(".", "-"), sym.lower().replace(".", "-") + ".us", sym, sym, "NYSE", "USD", itype, "true", sector, notes])
+    return buf.getvalue()
+
+
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n"}
 

@@ -34,6 +34,7 @@ import pandas as pd
 from . import metrics
 from .calendar import ExchangeCalendar
 from .errors import DataError
+from .files import write_atomic
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CENT = Decimal("0.01")
@@ -701,22 +702,6 @@ def _source_date(at: datetime):
 # --------------------------------------------------------------------------- writing
 
 
-def write_atomic(path: Path, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def publish_daily(inputs: ReportInputs, reports_dir: Path) -> list[Path]:

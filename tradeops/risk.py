@@ -65,6 +65,7 @@ import pandas as pd
 
 from .calendar import ExchangeCalendar, get_calendar
 from .config import Policy, Universe
+from . import files
 from .errors import ConfigError, DataError
 from .portfolio import PortfolioState
 from .signals import SignalResult, read_signal
@@ -937,11 +938,7 @@ def run_risk_stage(
 
 
 def write_json(path: Path, data: Mapping) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-    return path
+    return files.write_json(path, data, ensure_ascii=False)
 
 
 def read_decision(path: str | Path) -> Decision:

@@ -10,13 +10,13 @@ writes ``manifest.json``.  What the stages *do* lives in
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import TradeopsError
+from .files import write_json
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -236,11 +236,7 @@ class Manifest:
 
 
 def write_json_atomic(path: Path, obj) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_json(path, obj, sort_keys=True, default=str)
 
 
 class RunLock:

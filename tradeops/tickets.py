@@ -38,6 +38,7 @@ from .audit import version_hash
 from .calendar import ExchangeCalendar, ExecutionWindow, get_calendar
 from .config import Policy, Universe
 from .errors import ValidationError
+from .files import write_atomic
 from .risk import CENT, Decision, TradeLine, read_decision
 from .state import Gate, State, parse_state
 
@@ -481,11 +482,8 @@ def write_ticket(ticket: Ticket, folder: str | Path, replace: bool = False) -> t
             f"{json_path} already holds a different ticket for {ticket.execution_session}; "
             "there is exactly one ticket per session (supersede it explicitly, with a reason)"
         )
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    for path, text in ((md_path, text_md), (json_path, text_json)):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+    write_atomic(md_path, text_md)
+    write_atomic(json_path, text_json)
     return md_path, json_path
 
 

@@ -9,7 +9,6 @@ HTTP server: no test touches the network.
 from __future__ import annotations
 
 import csv
-import io
 import re
 import threading
 from datetime import date
@@ -20,21 +19,11 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from tradeops.config import UNIVERSE_COLUMNS, Policy, Universe, Workspace, parse_universe
+from tradeops.config import Policy, Universe, Workspace, parse_universe, universe_csv
 from tradeops.data import build_clean, fetch
 from tradeops.data.providers import AlphaVantageDirProvider, StooqProvider
 
 AS_OF = date(2021, 4, 21)  # the last session of the AlphaVantage sample
-
-
-def universe_text(rows: list[tuple[str, str, str]]) -> str:
-    """Universe CSV text for (symbol, instrument_type, sector) rows, vendor spellings derived."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(UNIVERSE_COLUMNS)
-    for sym, itype, sector in rows:
-        w.writerow([sym, sym.replace(".", "-"), sym.lower().replace(".", "-") + ".us", sym, sym, "NYSE", "USD", itype, "true", sector, ""])
-    return buf.getvalue()
 
 
 class StooqServer:
@@ -110,7 +99,7 @@ def av_universe(shared_data, av_dir) -> Universe:
     names = sorted(re.match(r"DA-(.+)-T-", p.name)[1] for p in av_dir.glob("DA-*-T-*.csv"))
     assert len(names) == 105
     rows = [(s, "stock", sectors.get(s, "")) for s in names] + [("SPY", "ETF", "Benchmark")]
-    return parse_universe(universe_text(rows), "SPY")
+    return parse_universe(universe_csv(rows), "SPY")
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ adjust, parquet + report).  Target: the build within 3x of the read.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 import resource
@@ -29,17 +28,6 @@ DEMO_SYMBOLS = 500
 DEMO_SESSIONS = 20 * 252
 REPEAT = 5
 TARGET = 3.0
-
-
-def _universe_csv(rows: list[tuple[str, str, str]]) -> str:
-    from ..config import UNIVERSE_COLUMNS
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(UNIVERSE_COLUMNS)
-    for sym, itype, sector in rows:
-        w.writerow([sym, sym.replace(".", "-"), sym.lower().replace(".", "-") + ".us", sym, sym, "NYSE", "USD", itype, "true", sector, ""])
-    return buf.getvalue()
 
 
 def _write_workspace(root: Path, universe_text: str, data: dict) -> None:
@@ -66,7 +54,7 @@ class _StooqFile:
 
 def prepare_av(root: Path) -> float:
     """Fetch the shared AlphaVantage files into a workspace at ``root``; returns seconds."""
-    from ..config import Workspace
+    from ..config import Workspace, universe_csv
     from ..data import fetch
     from ..data.providers import AlphaVantageDirProvider, StooqProvider
 
@@ -75,7 +63,7 @@ def prepare_av(root: Path) -> float:
         sectors = {r["Symbol"]: r["Sector"] for r in csv.DictReader(fh)}
     names = sorted(re.match(r"DA-(.+)-T-", p.name)[1] for p in (folder / "daily_adjusted").glob("DA-*-T-*.csv"))
     rows = [(s, "stock", sectors.get(s, "")) for s in names] + [("SPY", "ETF", "Benchmark")]
-    _write_workspace(root, _universe_csv(rows), {"primary": "alphavantage", "secondary": "stooq", "cross_check": False})
+    _write_workspace(root, universe_csv(rows), {"primary": "alphavantage", "secondary": "stooq", "cross_check": False})
     ws = Workspace.at(root)
     policy = ws.policy()
     stooq = StooqProvider(session=_StooqFile(SHARED / "stooq-spy" / "spy.us.csv"), retries=0, min_interval=0)
@@ -86,12 +74,12 @@ def prepare_av(root: Path) -> float:
 
 def prepare_demo(root: Path) -> float:
     """Fetch 500 demo symbols x 20 years into a workspace at ``root``; returns seconds."""
-    from ..config import Workspace
+    from ..config import Workspace, universe_csv
     from ..data import fetch
 
     sectors = ["Energy", "Financials", "Health Care", "Industrials", "Information Technology", "Utilities"]
     rows = [(f"S{i:03d}", "stock", sectors[i % len(sectors)]) for i in range(DEMO_SYMBOLS - 1)] + [("SPY", "ETF", "Benchmark")]
-    _write_workspace(root, _universe_csv(rows), {"primary": "demo", "secondary": None, "history_sessions": DEMO_SESSIONS})
+    _write_workspace(root, universe_csv(rows), {"primary": "demo", "secondary": None, "history_sessions": DEMO_SESSIONS})
     ws = Workspace.at(root)
     policy = ws.policy()
     t = time.perf_counter()

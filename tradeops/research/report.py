@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .. import metrics
-from ..reports import ReportInputs, tearsheet_html, write_atomic
+from ..files import write_atomic
+from ..reports import ReportInputs, tearsheet_html
 
 if TYPE_CHECKING:
     from .study import Study

@@ -30,7 +30,7 @@ import pandas as pd
 
 from .. import metrics
 from ..calendar import ExchangeCalendar, get_calendar
-from ..config import UNIVERSE_COLUMNS, Policy, Universe, parse_policy, parse_universe
+from ..config import Policy, Universe, parse_policy, parse_universe, universe_csv
 from ..errors import DataError, ValidationError
 from . import validation
 from .backtest import BacktestResult, Costs, live_ranker, run_backtest, scores_ranker
@@ -91,10 +91,8 @@ class Study:
 def universe_of(stocks: list[str], benchmark: str, sectors: dict[str, str] | None = None) -> Universe:
     """A research universe: ``stocks`` tradable, ``benchmark`` as the ETF."""
     sectors = sectors or {}
-    rows = [",".join(UNIVERSE_COLUMNS)]
-    rows += [f"{s},{s},{s.lower()}.us,{s},{s},NYSE,USD,stock,true,{sectors.get(s, 'Unknown')},research" for s in stocks]
-    rows.append(f"{benchmark},{benchmark},{benchmark.lower()}.us,{benchmark},{benchmark},NYSE Arca,USD,ETF,true,Benchmark,research")
-    return parse_universe("\n".join(rows) + "\n", benchmark)
+    rows = [(s, "stock", sectors.get(s, "Unknown")) for s in stocks] + [(benchmark, "ETF", "Benchmark")]
+    return parse_universe(universe_csv(rows, notes="research"), benchmark)
 
 
 def warmup_sessions(policy: Policy, strategy: str) -> int:
