@@ -11,7 +11,7 @@ DEMO_DIR ?= demo
 DEMO_SESSIONS ?= 15
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test run lab bench dashboard cron clean-demo
+.PHONY: help venv demo test test-clock run lab bench dashboard cron clean-demo
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,18 @@ demo: $(STAMP) ## run the main job end to end offline (demo data, SQLite) in ./d
 
 test: $(STAMP) ## run the test suite (SQLite and PostgreSQL)
 	$(PY) -m pytest -q
+
+# The wall-clock guard: the folders where "now" matters, with the machine's clock
+# moved to early morning, mid-afternoon and 23:30 UK (winter and summer time).
+# A test that reads the real clock instead of a pinned one fails here at once.
+FAKE_NOWS ?= 2026-12-01T06:00:00+00:00 2026-07-15T15:00:00+01:00 2026-12-01T23:30:00+00:00
+CLOCK_TESTS ?= tests/dashboard tests/ledger tests/pipeline tests/test_clock.py
+test-clock: $(STAMP) ## the dashboard, ledger and pipeline tests at three fixed times of day
+	@failed=""; for now in $(FAKE_NOWS); do \
+	  echo "== tests under a wall clock of $$now"; \
+	  $(PY) -m pytest -q -p no:cacheprovider --fake-now $$now $(CLOCK_TESTS) || failed="$$failed $$now"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-clock: FAILED at$$failed"; exit 1; fi
 
 run: $(STAMP) ## the scheduled daily run in the current workspace
 	$(TRADEOPS) run daily --workdir .

@@ -6,6 +6,12 @@ in the test's tmp_path.  PostgreSQL: a fresh schema per test on the server
 at ``TRADEOPS_TEST_PG_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``),
 dropped afterwards.  An unreachable server skips those tests, except when
 CI=true, where it fails them.
+
+``--fake-now ISO`` runs the whole session with the wall clock moved to that
+instant (time-machine, ticking on from there): code under test takes its
+"now" from an injected clock, so the suite must pass whatever the hour.
+``.ci/run`` runs the dashboard, ledger and pipeline folders under three
+times of day (early morning, mid-afternoon, 23:30 UK) with it.
 """
 
 from __future__ import annotations
@@ -23,6 +29,30 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO / ".." / "shared" / "data"
 PG_URL = os.environ.get("TRADEOPS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--fake-now", default=None, metavar="ISO",
+        help="move the wall clock to this instant for the whole session (e.g. 2026-12-01T23:30:00+00:00)",
+    )
+
+
+def pytest_configure(config):
+    text = config.getoption("--fake-now")
+    if text:
+        import time_machine
+
+        from tradeops.clock import parse_instant
+
+        traveller = time_machine.travel(parse_instant(text, "--fake-now"), tick=True)
+        traveller.start()
+        config._tradeops_fake_now = traveller
+
+
+def pytest_report_header(config):
+    text = config.getoption("--fake-now")
+    return f"wall clock moved to {text} (--fake-now)" if text else None
 
 
 def in_ci() -> bool:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import shutil
 import traceback
+import time
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from .clock import SYSTEM, Clock
 from . import __version__, audit, stages
 from .calendar import get_calendar
 from .config import Workspace
@@ -52,10 +54,6 @@ class RunResult:
     run_dir: Path | None = None
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def new_run_id(run_at: datetime) -> str:
     return f"{run_at:%Y%m%dT%H%M}-{uuid.uuid4().hex[:6]}"
 
@@ -86,22 +84,26 @@ def run_daily(
     supersede_reason: str | None = None,
     notebook_dir: Path = NOTEBOOK_DIR,
     stage_timeout: int = 900,
+    clock: Clock = SYSTEM,
 ) -> RunResult:
-    """Run the daily pipeline for ``session`` (its scheduled time) or for ``run_at`` (default: now)."""
+    """Run the daily pipeline for ``session`` (its scheduled time) or for ``run_at`` (default: ``clock``'s now).
+
+    ``clock`` also stamps the manifest's start and end and is the "now" of the
+    run's alerts (missing confirmations, missed runs)."""
     policy = ws.policy()
     ws.universe(policy)  # validate before anything runs
     cal = get_calendar(policy.schedule.exchange)
     tz = ZoneInfo(policy.schedule.timezone)
     if session is not None:
         run_at = stages.run_time(policy, session)
-    run_at = (run_at or _now()).astimezone(tz)
+    run_at = (run_at or clock.now()).astimezone(tz)
     run_id = new_run_id(run_at)
     dates = cal.run_dates(run_at, tz)
     if dates is None:
         run_dir = ws.runs_dir / run_at.date().isoformat() / run_id
-        m = Manifest(run_id=run_id, session_date=None, decision_session=None, started_at=_now().isoformat(), status="market_closed")
+        m = Manifest(run_id=run_id, session_date=None, decision_session=None, started_at=clock.now().isoformat(), status="market_closed")
         m.notes.append(f"market closed: {run_at.date()} has no {cal.name} session; no ticket")
-        m.exit_code, m.finished_at = EXIT_OK, _now().isoformat()
+        m.exit_code, m.finished_at = EXIT_OK, clock.now().isoformat()
         m.write(run_dir)
         return RunResult(EXIT_OK, "market_closed", m.notes[0], run_dir=run_dir)
 
@@ -124,10 +126,11 @@ def run_daily(
             if has_fills:
                 raise TradeopsError(f"{tid} cannot be superseded: fills have been recorded against it")
             revision = next_revision(tid)
-        return _execute(ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason, notebook_dir, stage_timeout)
+        return _execute(ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason, notebook_dir, stage_timeout, clock)
 
 
-def _execute(ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason, notebook_dir, stage_timeout) -> RunResult:
+def _execute(ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason, notebook_dir, stage_timeout, clock) -> RunResult:
+    t0 = time.perf_counter()
     run_dir = ws.runs_dir / session_date.isoformat() / run_id
     (run_dir / "inputs").mkdir(parents=True)
     universe_file = ws.config_dir / policy.universe.file
@@ -139,7 +142,7 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
     }
     m = Manifest(
         run_id=run_id, session_date=session_date.isoformat(), decision_session=decision.isoformat(),
-        started_at=_now().isoformat(timespec="seconds"), git=audit.git_state(), package_version=__version__,
+        started_at=clock.now().isoformat(timespec="seconds"), git=audit.git_state(), package_version=__version__,
         code_hash=audit.code_hash(), parameters=dict(common, scheduled_at=run_at.isoformat()),
         hashes={"policy.yml": audit.sha256_file(ws.policy_path), universe_file.name: audit.sha256_file(universe_file),
                 "policy_canonical": policy.hash()},
@@ -155,7 +158,7 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
         def run_stage(stage: Stage, params: dict):
             km = kernels.take()
             try:
-                outcome = execute_stage(stage, run_dir, params, notebook_dir, timeout=stage_timeout, export=False, km=km)
+                outcome = execute_stage(stage, run_dir, params, notebook_dir, timeout=stage_timeout, export=False, km=km, clock=clock)
             finally:
                 kernels.release(km)
             outcomes.append(outcome)
@@ -180,7 +183,7 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
         if not outcome.ok:
             failure = failure or f"stage {TICKET_STAGE.name} {outcome.status.replace('_', ' ')}: {outcome.error}"
             _fallback_ticket(run_dir, ws, common, revision, supersede_reason, failure, m)
-        m.seconds_to_ticket = round((datetime.now(timezone.utc) - datetime.fromisoformat(m.started_at)).total_seconds(), 1)
+        m.seconds_to_ticket = round(time.perf_counter() - t0, 1)
 
         if (run_dir / "ticket.json").exists() and not failure:
             outcome = run_stage(REPORT_STAGE, common)
@@ -192,7 +195,7 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
     m.gates = stages.read_all_gates(run_dir)
     ticket = json.loads((run_dir / "ticket.json").read_text()) if (run_dir / "ticket.json").exists() else {}
     m.ticket_id, m.ticket_kind = ticket.get("ticket_id"), ticket.get("kind")
-    m.notes += send_after_run(ws, policy, run_dir, m, failure)
+    m.notes += send_after_run(ws, policy, run_dir, m, failure, now=clock.now())
     if (run_dir / "eod.parquet").exists():
         m.hashes["eod.parquet"] = audit.sha256_file(run_dir / "eod.parquet")
     report_failed = any(s["stage"] == REPORT_STAGE.name and s["status"] != "ok" for s in m.stages)
@@ -202,7 +205,7 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
         code = EXIT_NO_TRADE
     else:
         code = EXIT_OK
-    m.exit_code, m.status, m.finished_at = code, "done", _now().isoformat(timespec="seconds")
+    m.exit_code, m.status, m.finished_at = code, "done", clock.now().isoformat(timespec="seconds")
     m.write(run_dir)
     message = f"{m.ticket_id or 'no ticket'} ({m.ticket_kind or 'none'}) for {session_date}" + (f"; {failure}" if failure else "")
     return RunResult(code, "done", message, session_date, m.ticket_id, m.ticket_kind, run_dir)

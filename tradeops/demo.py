@@ -15,13 +15,14 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from .clock import SYSTEM, Clock, FixedClock
 from .calendar import get_calendar
 from .config import Workspace
 from .errors import TradeopsError
@@ -147,20 +148,25 @@ def paper_execute(ws: Workspace, result, model: PaperFillModel, snapshot: bool =
     engine.dispose()
 
 
-def run_demo(workdir: Path, sessions: int = 15, end: date | None = None, seed: int = 42, echo=print) -> DemoSummary:
-    """Run the daily loop over the last ``sessions`` sessions up to ``end`` (default: the latest complete one)."""
+def run_demo(
+    workdir: Path, sessions: int = 15, end: date | None = None, seed: int = 42, echo=print, clock: Clock = SYSTEM
+) -> DemoSummary:
+    """Run the daily loop over the last ``sessions`` sessions up to ``end`` (default: the latest complete one
+    at ``clock``'s now).  Each session's run sees the time of its own schedule (07:30 UK that day), so its
+    alerts and manifest are those of a rehearsal of that morning, not of today."""
     from .daily import run_daily
+    from .stages import run_time
 
     ws = prepare_workspace(workdir, seed)
     os.environ["TRADEOPS_DB_URL"] = ws.default_db_url  # the demo's own ledger, for this process and its kernels
     cal = get_calendar(ws.policy().schedule.exchange)
-    end = end or cal.latest_complete_session(datetime.now(timezone.utc))
+    end = end or cal.latest_complete_session(clock.now())
     days = cal.sessions_back(end, sessions)
     start_ledger(ws, days[0])
     model = PaperFillModel(seed=seed)
     summary = DemoSummary(ws.root, days)
     for day in days:
-        result = run_daily(ws, day)
+        result = run_daily(ws, day, clock=FixedClock(run_time(ws.policy(), day)))
         summary.results.append(result)
         echo(f"{day}: exit {result.exit_code} {result.message}")
         paper_execute(ws, result, model)

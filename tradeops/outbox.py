@@ -10,11 +10,12 @@ tried again after the next run.  Each alert goes out once per cause
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 
+from .clock import SYSTEM
 from . import alerts, notify
 from .calendar import get_calendar
 from .config import Policy, Workspace
@@ -93,7 +94,7 @@ def _runs_started(ws: Workspace) -> list[datetime]:
 def send_after_run(ws: Workspace, policy: Policy, run_dir: Path, manifest, failure: str | None,
                    now: datetime | None = None) -> list[str]:
     """Send the ticket and the run's alerts; return notes for the manifest (never raises)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or SYSTEM.now()
     try:
         settings = notify.NotifySettings.from_env()
     except ConfigError as err:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
+from .clock import SYSTEM, Clock
 from .errors import TradeopsError
 from .files import write_json
 
@@ -55,8 +55,8 @@ class StageOutcome:
         return self.status == "ok"
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def _stamp(clock: Clock) -> str:
+    return clock.now().isoformat(timespec="seconds")
 
 
 def notebook_parameters(path: str | Path) -> dict[str, object]:
@@ -101,6 +101,7 @@ def execute_stage(
     timeout: int = 900,
     export: bool = True,
     km=None,
+    clock: Clock = SYSTEM,
 ) -> StageOutcome:
     """Execute one stage notebook into ``run_dir``; never raises for a failing cell.
 
@@ -111,7 +112,7 @@ def execute_stage(
 
     source = notebook_dir / stage.notebook
     target = run_dir / stage.notebook
-    started, t0 = _now(), time.perf_counter()
+    started, t0 = _stamp(clock), time.perf_counter()
     outcome = StageOutcome(stage=stage.name, status="ok", started_at=started, seconds=0.0, parameters=parameters)
     check_parameters(source, parameters)
     try:

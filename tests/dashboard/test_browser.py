@@ -13,12 +13,15 @@ import os
 import shutil
 import urllib.error
 import urllib.request
+from datetime import date, datetime
 from decimal import Decimal as D
 from pathlib import Path
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from tradeops.clock import FIXED_NOW_ENV, FixedClock
 from tradeops.dashboard import server
 from tradeops.dashboard.demo import create_demo
 from tradeops.ledger import api, db
@@ -30,6 +33,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
 TIMEOUT_MS = 60_000
+DEMO_SESSION = date(2026, 11, 30)  # as in conftest.py: the page's clock is the next morning, before the run
+DEMO_NOW = datetime(2026, 12, 1, 6, 0, tzinfo=ZoneInfo("Europe/London"))
 
 
 def _missing(what: str) -> None:
@@ -53,8 +58,10 @@ def browser():
 
 
 def _serve(tmp_path: Path, environ: dict[str, str]):
-    ws, url, ticket_id = create_demo(tmp_path / "ws")
+    """The demo (ticket for DEMO_SESSION) served by a page whose clock is pinned to DEMO_NOW."""
+    ws, url, ticket_id = create_demo(tmp_path / "ws", session=DEMO_SESSION, clock=FixedClock(DEMO_NOW))
     env = {k: v for k, v in environ.items() if k != "TRADEOPS_DB_URL"}
+    env[FIXED_NOW_ENV] = DEMO_NOW.isoformat()
     launch = server.launch_spec(ws.root, "127.0.0.1", server.free_port(), environ=env)
     return ws, url, ticket_id, launch
 

@@ -154,9 +154,9 @@ def test_nothing_chosen_is_refused(page, demo, kit):
     assert kit.event_count(demo.engine) == before
 
 
-def test_a_line_confirmed_in_another_tab_is_not_recorded_twice(demo, kit):
-    tab1 = build_app(demo.ws, engine=demo.engine, actor="tab1")
-    tab2 = build_app(demo.ws, engine=demo.engine, actor="tab2")
+def test_a_line_confirmed_in_another_tab_is_not_recorded_twice(demo, kit, clock):
+    tab1 = build_app(demo.ws, engine=demo.engine, actor="tab1", clock=clock)
+    tab2 = build_app(demo.ws, engine=demo.engine, actor="tab2", clock=clock)
     for tab, price in ((tab1, "141.00"), (tab2, "141.50")):
         kit.enter(tab.ticket.forms[1], "executed", units="5", price=price, time=kit.fill_time(tab))
     assert tab1.ticket.submit().ok
@@ -196,10 +196,10 @@ def _record_other(demo, kind_gates, days_after=1):
     return ticket
 
 
-def test_a_no_trade_ticket_says_plainly_why(demo):
+def test_a_no_trade_ticket_says_plainly_why(demo, clock):
     gate = {"name": "kill_switch", "passed": False, "reasons": ["the kill switch is ON (set by owner: broker outage)"]}
     ticket = _record_other(demo, [gate])
-    page = build_app(demo.ws, engine=demo.engine)
+    page = build_app(demo.ws, engine=demo.engine, clock=clock)
     shown = page.ticket.header.value
     assert ticket.kind == "NO-TRADE" and "NO-TRADE: do not trade today" in shown
     assert "broker outage" in shown and "What to do: Do nothing in eToro" in shown
@@ -210,13 +210,13 @@ def test_a_no_trade_ticket_says_plainly_why(demo):
     assert page.ticket.ticket.ticket_id == demo.ticket_id and sorted(page.ticket.forms) == [1, 2, 3]
 
 
-def test_no_ticket_at_all(tmp_path):
+def test_no_ticket_at_all(tmp_path, clock):
     from tradeops.config import Workspace
 
     ws = Workspace.at(tmp_path).ensure()
     ws.policy_path.write_text("{}\n")
     engine = db.init_db(ws.default_db_url)
-    page = build_app(ws, engine=engine)
+    page = build_app(ws, engine=engine, clock=clock)
     assert "There is no open ticket" in page.ticket.header.value and page.ticket.save.layout.display == "none"
     assert "No tickets yet" in page.history.body.value
     engine.dispose()
@@ -372,11 +372,11 @@ def test_the_page_explains_a_ledger_that_is_not_set_up(tmp_path, monkeypatch):
     assert "policy file not found" in widget.value
 
 
-def test_an_unexpected_failure_shows_a_sentence_not_a_traceback(tmp_path, kit, caplog, monkeypatch):
+def test_an_unexpected_failure_shows_a_sentence_not_a_traceback(tmp_path, kit, clock, caplog, monkeypatch):
     monkeypatch.setattr(logging.getLogger("tradeops.dashboard"), "propagate", True)  # app_from_env sends it to the server log only
-    ws, url, _ = create_demo(tmp_path / "ws")  # SQLite: the test breaks the database file under the page
+    ws, url, _ = create_demo(tmp_path / "ws", session=kit.session, clock=clock)  # SQLite: the test breaks the database file under the page
     engine = db.make_engine(url)
-    page = build_app(ws, engine=engine)
+    page = build_app(ws, engine=engine, clock=clock)
     kit.enter(page.ticket.forms[1], "executed", units="5", price="141", time=kit.fill_time(page))
     engine.dispose()
     (ws.data_dir / "ledger.sqlite").write_bytes(b"this is not a database" * 100)

@@ -18,18 +18,25 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tradeops.clock import FixedClock
 from tradeops.config import Workspace
 from tradeops.daily import list_runs, run_daily, verify_run
 from tradeops.demo import PaperFillModel, paper_execute, prepare_workspace, run_demo, start_ledger
 from tradeops.errors import TradeopsError
 from tradeops.ledger import api, db
 from tradeops.runner import EXIT_INTERNAL, EXIT_NO_TRADE, EXIT_OK, NOTEBOOK_DIR
+from tradeops.stages import run_time
 
 pytestmark = pytest.mark.slow
 
 STAGES = ["00_preflight", "10_fetch", "20_clean_qa", "30_signal", "40_risk", "50_ticket", "60_report"]
 SECRETS = {"TRADEOPS_SMTP_PASSWORD": "s3cr3t-smtp-pw-913", "TRADEOPS_WEBHOOK_URL": "https://hooks.example.invalid/T0/SECRET-77"}
 FIRST = date(2025, 1, 6)
+
+
+def run_on_schedule(ws, day: date, **kwargs):
+    """The daily run for ``day`` with the clock at its scheduled time (07:30 UK that morning)."""
+    return run_daily(ws, day, clock=FixedClock(run_time(ws.policy(), day)), **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -153,20 +160,20 @@ def test_ops_report_phase_a_exit_criterion(demo):
 
 def test_second_run_for_a_session_issues_nothing_and_supersede_rules(fresh):
     ws = fresh
-    first = run_daily(ws, FIRST)
+    first = run_on_schedule(ws, FIRST)
     assert first.ticket_kind == "TRADE"
-    again = run_daily(ws, FIRST)
+    again = run_on_schedule(ws, FIRST)
     assert again.status == "existing_ticket" and again.exit_code == EXIT_OK and "already exists" in again.message
     assert len(list((ws.runs_dir / "2025-01-06").iterdir())) == 1  # no second run folder
-    replaced = run_daily(ws, FIRST, supersede_reason="universe file corrected")
+    replaced = run_on_schedule(ws, FIRST, supersede_reason="universe file corrected")
     assert replaced.ticket_id == "TICKET-20250106-R2" and replaced.exit_code == EXIT_OK
     paper_execute(ws, replaced, PaperFillModel(not_executed_rate=0, partial_rate=0))
     with pytest.raises(TradeopsError, match="cannot be superseded: fills"):
-        run_daily(ws, FIRST, supersede_reason="too late")
+        run_on_schedule(ws, FIRST, supersede_reason="too late")
 
 
 def test_market_closed(fresh):
-    r = run_daily(fresh, date(2025, 1, 9))
+    r = run_on_schedule(fresh, date(2025, 1, 9))
     assert (r.exit_code, r.status, r.ticket_id) == (EXIT_OK, "market_closed", None)
     assert not list(fresh.tickets_dir.glob("TICKET-*"))
 
@@ -189,7 +196,7 @@ def test_kill_switch_blocks_and_leaves_the_ledger_unchanged(fresh):
     with db.transaction(engine) as s:
         api.set_kill_switch(s, True, "owner on holiday", actor="owner")
     before = ledger_facts(fresh)
-    r = run_daily(fresh, FIRST)
+    r = run_on_schedule(fresh, FIRST)
     _no_trade(fresh, r, EXIT_NO_TRADE, "kill_switch", "owner on holiday")
     assert ledger_facts(fresh) == before
     m = json.loads((r.run_dir / "manifest.json").read_text())
@@ -199,11 +206,11 @@ def test_kill_switch_blocks_and_leaves_the_ledger_unchanged(fresh):
         assert api.open_ticket(s, FIRST).kind == "NO-TRADE"
         api.set_kill_switch(s, False, "back from holiday", actor="owner")
     # HALT persists across runs until an explicit resume
-    held = run_daily(fresh, date(2025, 1, 7))
+    held = run_on_schedule(fresh, date(2025, 1, 7))
     _no_trade(fresh, held, EXIT_NO_TRADE, "kill_switch", "the state is HALT", "tradeops resume")
     with db.transaction(engine) as s:
         api.resume(s, "holiday over, account reviewed", actor="owner")
-    resumed = run_daily(fresh, date(2025, 1, 8))
+    resumed = run_on_schedule(fresh, date(2025, 1, 8))
     assert (resumed.exit_code, resumed.ticket_kind) == (EXIT_OK, "TRADE")  # the week's rebalance is still due
 
 
@@ -219,7 +226,7 @@ def _broken_notebooks(tmp_path: Path, stage: str, code: str) -> Path:
 def test_a_stage_that_raises(fresh, tmp_path):
     nbdir = _broken_notebooks(tmp_path, "30_signal", "raise RuntimeError('signal exploded on purpose')")
     before = ledger_facts(fresh)
-    r = run_daily(fresh, FIRST, notebook_dir=nbdir)
+    r = run_on_schedule(fresh, FIRST, notebook_dir=nbdir)
     _no_trade(fresh, r, EXIT_INTERNAL, "30_signal", "signal exploded on purpose")
     assert "signal exploded on purpose" in (r.run_dir / "30_signal.ipynb").read_text()
     assert (r.run_dir / "30_signal.html").exists()
@@ -228,7 +235,7 @@ def test_a_stage_that_raises(fresh, tmp_path):
 
 def test_a_kernel_killed_mid_stage(fresh, tmp_path):
     nbdir = _broken_notebooks(tmp_path, "40_risk", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
-    r = run_daily(fresh, FIRST, notebook_dir=nbdir)
+    r = run_on_schedule(fresh, FIRST, notebook_dir=nbdir)
     _no_trade(fresh, r, EXIT_INTERNAL, "40_risk", "dead kernel")
     assert (r.run_dir / "40_risk.ipynb").exists()
 
@@ -261,19 +268,19 @@ def test_the_data_provider_down(fresh, tmp_path, webhook):
     empty = tmp_path / "no-files"
     empty.mkdir()
     fresh.policy_path.write_text(policy.replace("alphavantage_dir: null", f"alphavantage_dir: {empty}"))
-    r = run_daily(fresh, FIRST)
+    r = run_on_schedule(fresh, FIRST)
     _no_trade(fresh, r, EXIT_NO_TRADE, "data_quality")
     texts = [json.dumps(m) for m in webhook]
     assert any("TICKET-20250106" in t and "NO-TRADE" in t for t in texts), texts  # the ticket goes out
     assert any("Data quality failed for 2025-01-03" in t for t in texts), texts  # and the alert, once
     again = len(webhook)
-    run_daily(fresh, FIRST, supersede_reason="provider back?")
+    run_on_schedule(fresh, FIRST, supersede_reason="provider back?")
     assert sum("Data quality failed for 2025-01-03" in json.dumps(m) for m in webhook[again:]) == 0
 
 
 def test_the_database_unreachable(fresh, monkeypatch):
     monkeypatch.setenv("TRADEOPS_DB_URL", "postgresql+psycopg://postgres@127.0.0.1:9/nowhere?connect_timeout=2")
-    r = run_daily(fresh, FIRST)
+    r = run_on_schedule(fresh, FIRST)
     t = _no_trade(fresh, r, EXIT_INTERNAL, "00_preflight")
     assert t["ticket_id"] == "TICKET-20250106"
     m = json.loads((r.run_dir / "manifest.json").read_text())
@@ -281,7 +288,7 @@ def test_the_database_unreachable(fresh, monkeypatch):
 
 
 def test_previous_ticket_unconfirmed(fresh):
-    first = run_daily(fresh, FIRST)
+    first = run_on_schedule(fresh, FIRST)
     assert first.ticket_kind == "TRADE"
-    r = run_daily(fresh, date(2025, 1, 7))
+    r = run_on_schedule(fresh, date(2025, 1, 7))
     _no_trade(fresh, r, EXIT_NO_TRADE, "confirmations", "TICKET-20250106 line 1")

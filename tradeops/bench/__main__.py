@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import importlib
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
+from ..clock import SYSTEM
 from .common import machine
 
 AREAS = ["data", "ledger", "trading", "pipeline", "dashboard", "reports", "research"]
@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
             raise
         print(f"bench: {area} ...", flush=True)
         sections.append(mod.run().rstrip() + "\n")
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = SYSTEM.now().strftime("%Y-%m-%d %H:%M UTC")
     text = (
         "# Benchmarks\n\n"
         f"Made by `make bench` (`python -m tradeops.bench`) on {stamp}; machine: {machine()}.\n"

@@ -17,11 +17,12 @@ import os
 import statistics
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 
+from ..clock import SYSTEM
 from ..calendar import get_calendar
 from .common import PG_URL, machine, postgres_schema
 from ..dashboard import build_app, server
@@ -96,7 +97,7 @@ def _kernel_submits(url: str, root: Path) -> list[float]:
     engine = db.make_engine(url)
     try:
         with db.transaction(engine) as s:
-            first = cal.session_offset(cal.latest_complete_session(datetime.now(timezone.utc)), -60)
+            first = cal.session_offset(cal.latest_complete_session(SYSTEM.now()), -60)
             ids = []
             for i in range(KERNEL_SUBMITS):
                 trades = [TradeLine("BUY", sym, Decimal("100.00"), (Decimal(100) / Decimal(p)).quantize(Decimal("0.000001")), Decimal(p))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, text
 
+from ..clock import SYSTEM
 from ..calendar import get_calendar
 from .common import PG_URL, machine, postgres_schema
 from ..ledger import api, db
@@ -40,7 +41,7 @@ def _rows(seed: int = 7):
     symbols = [f"S{n:03d}" for n in range(SYMBOLS)]
     held = {s: Decimal(0) for s in symbols}
     days = get_calendar().sessions("2010-01-04", "2030-12-31")[: FILLS // LINES_PER_TICKET]
-    now = datetime.now(timezone.utc)
+    now = SYSTEM.now()
     tickets, lines, fills = [], [], []
     for t, day in enumerate(days, start=1):
         tickets.append({"id": t, "account_id": 1, "ticket_id": f"T{t}", "session_date": day, "kind": "TRADE", "status": "OPEN",

@@ -6,10 +6,11 @@ stage notebooks make).  ``qa`` exits 1 when the data-quality gate fails.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date
 
 import click
 
+from ..clock import SYSTEM
 from ..calendar import get_calendar
 from ..config import Policy, parse_policy
 from ..data import SOURCES, FetchResult, build_clean, fetch, latest_fetch_record, load_quality_report, make_provider
@@ -49,7 +50,7 @@ def fetch_cmd(workdir, as_of, run_id, primary, secondary, alphavantage_dir) -> N
     ws = workspace(workdir)
     policy = _policy(ws, primary, secondary, alphavantage_dir)
     universe = ws.universe(policy)
-    now = datetime.now(timezone.utc)
+    now = SYSTEM.now()
     session = as_of.date() if as_of else get_calendar(policy.schedule.exchange).latest_complete_session(now)
     run_id = run_id or now.strftime("%Y%m%dT%H%M%SZ")
     names = [policy.data.primary] + ([policy.data.secondary] if policy.data.secondary else [])

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import getpass
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy import Engine
 
+from ..clock import SYSTEM
 from ..errors import LedgerError, ValidationError
 from ..ledger import api, backup, db, inputs
 from ..ledger.money import Money
@@ -190,7 +190,7 @@ def snapshot(path: str, taken_at: str | None, workdir: str, account: str, actor:
     """Enter a broker snapshot: cash and units per symbol."""
     local_tz = ZoneInfo(workspace(workdir).policy().schedule.timezone)
     snap = inputs.parse_snapshot_csv(_read(path), source=Path(path).name)
-    when = inputs.parse_timestamp(taken_at, "--taken-at", "taken_at", local_tz) if taken_at else datetime.now(timezone.utc)
+    when = inputs.parse_timestamp(taken_at, "--taken-at", "taken_at", local_tz) if taken_at else SYSTEM.now()
     engine = _engine(workdir)
     try:
         with db.transaction(engine) as s:

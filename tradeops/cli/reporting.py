@@ -7,10 +7,11 @@ stage.  Reading the ledger is the job of ``inputs_from_workspace``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 import click
 
+from ..clock import SYSTEM
 from ..calendar import get_calendar
 from ..config import Workspace
 from ..reports import ReportInputs, publish_daily, publish_weekly
@@ -27,7 +28,7 @@ def inputs_from_workspace(ws: Workspace, as_of: date, generated_at: datetime) ->
     return build_inputs(ws, policy, ws.universe(policy), as_of, generated_at)
 
 
-def make_report_group(build_inputs: InputsBuilder = inputs_from_workspace, clock=lambda: datetime.now(timezone.utc)) -> click.Group:
+def make_report_group(build_inputs: InputsBuilder = inputs_from_workspace, clock=SYSTEM.now) -> click.Group:
     """The `report` command group, reading its inputs through ``build_inputs``."""
 
     def load(workdir: str, as_of: datetime | None) -> tuple[Workspace, ReportInputs]:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from sqlalchemy import Engine
 
+from ..clock import SYSTEM, Clock
 from ..config import Policy
 from ..errors import LedgerError, ValidationError
 from ..ledger import api, db
@@ -78,14 +79,14 @@ def confirm(
     policy: Policy,
     tz: tzinfo,
     actor: str,
-    now: datetime | None = None,
+    clock: Clock = SYSTEM,
     account: str = api.DEFAULT_ACCOUNT,
 ) -> Outcome:
     """Record the answers typed for some lines of a ticket (and their screenshots): all or nothing."""
-    now = now or datetime.now(timezone.utc)
+    now = clock.now()
     written: list[Path] = []
     try:
-        with db.transaction(engine) as s:
+        with db.transaction(engine, clock) as s:
             ticket = model.ticket_view(s, ticket_id, policy, tz, account=account)
             checked = validation.check_confirmation(entries, ticket, api.compute_positions(s, account=account), now)
             errors = dict(checked.errors)
@@ -119,7 +120,7 @@ def confirm(
         errors = _ledger_errors(err)
         return Outcome(False, errors["form"], errors, ticket=_fresh_ticket(engine, ticket_id, policy, tz, account))
     saved = tuple(f.line_no for f in fills)
-    with db.transaction(engine) as s:
+    with db.transaction(engine, clock) as s:
         ticket = model.ticket_view(s, ticket_id, policy, tz, account=account)
         acct = model.account_view(s, account=account)
     noun = "line" if len(saved) == 1 else "lines"
@@ -142,17 +143,17 @@ def snapshot(
     *,
     policy: Policy,
     actor: str,
-    now: datetime | None = None,
+    clock: Clock = SYSTEM,
     account: str = api.DEFAULT_ACCOUNT,
 ) -> Outcome:
     """Record a broker snapshot and reconcile it with the ledger (one transaction)."""
-    now = now or datetime.now(timezone.utc)
+    now = clock.now()
     checked = validation.check_snapshot(cash, units, extra)
     if not checked.ok:
         return Outcome(False, checked.errors["form"], checked.errors)
     cash_value, positions = checked.values
     try:
-        with db.transaction(engine) as s:
+        with db.transaction(engine, clock) as s:
             snap = api.record_snapshot(s, now, cash_value, positions, source="dashboard", account=account, actor=actor)
             report = api.reconcile_snapshot(s, policy.reconciliation, snapshot_id=snap.id, now=now, account=account)
             api.record_event(s, "RECONCILIATION", report.to_dict(), actor=actor, account=account)
@@ -164,11 +165,12 @@ def snapshot(
 
 
 def kill_switch(
-    engine: Engine, turn_on: bool, reason: str, confirmed: bool, *, actor: str, account: str = api.DEFAULT_ACCOUNT
+    engine: Engine, turn_on: bool, reason: str, confirmed: bool, *, actor: str, account: str = api.DEFAULT_ACCOUNT,
+    clock: Clock = SYSTEM,
 ) -> Outcome:
     """Turn the kill switch on (a reason) or off (a reason and a confirmation)."""
     try:
-        with db.transaction(engine) as s:
+        with db.transaction(engine, clock) as s:
             checked = validation.check_kill_switch(turn_on, reason, confirmed, api.kill_switch(s, account=account).value)
             if not checked.ok:
                 raise _Refused(checked.errors)

@@ -14,14 +14,16 @@ import logging
 import os
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 from zoneinfo import ZoneInfo
 
 import ipywidgets as w
 from sqlalchemy import Engine
 
+from .. import clock
+from ..clock import SYSTEM, Clock
 from ..config import Policy, Workspace
 from ..errors import LedgerError, TradeopsError
 from ..ledger import api, db
@@ -46,12 +48,12 @@ class Dashboard:
         *,
         actor: str = "dashboard",
         account: str = api.DEFAULT_ACCOUNT,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock = SYSTEM,
     ):
         self.engine, self.workspace, self.policy = engine, workspace, policy
         self.actor, self.account = actor, account
         self.tz = ZoneInfo(policy.schedule.timezone)
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock
         self.title = w.HTML("<h1>Trade confirmation</h1>")
         self.account_bar = w.HTML()
         self.ticket = TicketPanel(self)
@@ -67,12 +69,12 @@ class Dashboard:
         self.refresh()
 
     def now(self) -> datetime:
-        return self.clock().astimezone(self.tz)
+        return self.clock.now().astimezone(self.tz)
 
     # ------------------------------------------------------------------ reading
     def refresh(self, ticket_id: str | None = None) -> None:
         """Reload everything from the ledger (one read transaction) and redraw."""
-        with db.transaction(self.engine) as s:
+        with db.transaction(self.engine, self.clock) as s:
             waiting = model.tickets_to_confirm(s, account=self.account)
             if ticket_id is None and self.ticket.ticket is not None and self.ticket.ticket.ticket_id in waiting:
                 ticket_id = self.ticket.ticket.ticket_id  # stay on the ticket being confirmed
@@ -96,7 +98,7 @@ class Dashboard:
     def start_background(self) -> None:
         """Once the page is shown: keep the countdown current (on the kernel's event loop), and
         load the exchange calendar the ledger's writes need, so the first submit is not slowed by it."""
-        threading.Thread(target=api.exchange_date, args=(self.clock(),), name="tradeops-calendar", daemon=True).start()
+        threading.Thread(target=api.exchange_date, args=(self.clock.now(),), name="tradeops-calendar", daemon=True).start()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -115,14 +117,14 @@ class Dashboard:
     def confirm(self, ticket_id: str, entries: Mapping[int, LineEntry], screenshots: Mapping[int, bytes]) -> Outcome:
         return actions.confirm(
             self.engine, ticket_id, entries, screenshots, tickets_dir=self.workspace.tickets_dir, root=self.workspace.root,
-            policy=self.policy, tz=self.tz, actor=self.actor, now=self.clock(), account=self.account,
+            policy=self.policy, tz=self.tz, actor=self.actor, account=self.account, clock=self.clock,
         )
 
     def snapshot(self, cash: str, units: Mapping[str, str], extra: list[tuple[str, str]]) -> Outcome:
-        return actions.snapshot(self.engine, cash, units, extra, policy=self.policy, actor=self.actor, now=self.clock(), account=self.account)
+        return actions.snapshot(self.engine, cash, units, extra, policy=self.policy, actor=self.actor, account=self.account, clock=self.clock)
 
     def kill_switch(self, turn_on: bool, reason: str, confirmed: bool) -> Outcome:
-        return actions.kill_switch(self.engine, turn_on, reason, confirmed, actor=self.actor, account=self.account)
+        return actions.kill_switch(self.engine, turn_on, reason, confirmed, actor=self.actor, account=self.account, clock=self.clock)
 
 
 def open_ledger(url: str) -> Engine:
@@ -140,7 +142,7 @@ def open_ledger(url: str) -> Engine:
     return engine
 
 
-def build_app(workspace: Workspace, *, engine: Engine | None = None, actor: str | None = None, clock: Callable[[], datetime] | None = None) -> Dashboard:
+def build_app(workspace: Workspace, *, engine: Engine | None = None, actor: str | None = None, clock: Clock = SYSTEM) -> Dashboard:
     """The page for ``workspace`` (its policy; its ledger unless ``engine`` is given)."""
     policy = workspace.policy()
     engine = engine or open_ledger(workspace.db_url())
@@ -161,7 +163,7 @@ def app_from_env(environ: Mapping[str, str] = os.environ) -> w.Widget:
     """The page for the workspace in ``TRADEOPS_HOME``; a plain message when it cannot start."""
     _log_to_server()
     try:
-        app = build_app(Workspace.at(Path(environ.get("TRADEOPS_HOME") or ".")))
+        app = build_app(Workspace.at(Path(environ.get("TRADEOPS_HOME") or ".")), clock=clock.from_env(environ))
     except TradeopsError as err:
         return w.HTML(render.fatal(str(err)))
     except Exception:  # noqa: BLE001 - never show a traceback on the page

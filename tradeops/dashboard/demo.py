@@ -10,10 +10,11 @@ ticket builder (:func:`tradeops.tickets.build_ticket`) and recorded with
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
+from ..clock import SYSTEM, Clock
 from ..calendar import get_calendar
 from ..config import UNIVERSE_COLUMNS, Policy, Workspace, parse_universe
 from ..ledger import api, db
@@ -72,13 +73,15 @@ def _line(side: str, symbol: str, value: str | None, price: str, held: Decimal) 
     return TradeLine(side, symbol, value_d, (value_d / price_d).quantize(Decimal("0.000001"), ROUND_HALF_EVEN), price_d)
 
 
-def seed(engine, policy: Policy, session: date | None = None, now: datetime | None = None) -> str:
-    """Fill an empty ledger with the demo history; returns the id of the open TRADE ticket."""
-    now = now or datetime.now(timezone.utc)
+def seed(engine, policy: Policy, session: date | None = None, clock: Clock = SYSTEM) -> str:
+    """Fill an empty ledger with the demo history; returns the id of the open TRADE ticket.
+
+    The ticket is for ``session`` (default: the latest complete session at ``clock``'s now);
+    the ledger's rows are stamped with ``clock``'s time."""
     cal = get_calendar(policy.schedule.exchange)
-    session = session or cal.latest_complete_session(now)
+    session = session or cal.latest_complete_session(clock.now())
     earlier = cal.session_offset(session, -5)
-    with db.transaction(engine) as s:
+    with db.transaction(engine, clock) as s:
         api.record_cash_movement(s, "DEPOSIT", DEPOSIT, cal.session_offset(session, -7), actor=ACTOR)
         trades = [TradeLine(side, sym, Decimal(u) * Decimal(p), Decimal(u), Decimal(p)) for side, sym, u, p in EARLIER]
         first = trade_ticket(earlier, trades, DEPOSIT, DEPOSIT, policy)
@@ -93,7 +96,9 @@ def seed(engine, policy: Policy, session: date | None = None, now: datetime | No
         return record(s, trade_ticket(session, today, cash, equity, policy))
 
 
-def create_demo(root: str | Path, db_url: str | None = None, *, session: date | None = None) -> tuple[Workspace, str, str]:
+def create_demo(
+    root: str | Path, db_url: str | None = None, *, session: date | None = None, clock: Clock = SYSTEM
+) -> tuple[Workspace, str, str]:
     """A workspace at ``root`` (default policy) whose ledger holds the demo; returns (workspace, db url, ticket id)."""
     ws = Workspace.at(root).ensure()
     if not ws.policy_path.exists():
@@ -101,7 +106,7 @@ def create_demo(root: str | Path, db_url: str | None = None, *, session: date | 
     url = db_url or ws.default_db_url
     engine = db.init_db(url)
     try:
-        ticket_id = seed(engine, ws.policy(), session)
+        ticket_id = seed(engine, ws.policy(), session, clock)
     finally:
         engine.dispose()
     return ws, url, ticket_id

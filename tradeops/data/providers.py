@@ -26,7 +26,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -34,6 +34,7 @@ import pandas as pd
 import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from ..clock import SYSTEM
 from ..calendar import get_calendar
 from ..config import Instrument, Policy, Universe, Workspace
 from ..errors import ConfigError, DataError, ProviderUnavailable, VendorError
@@ -44,7 +45,7 @@ STOOQ_URL = "https://stooq.com/q/d/l/"
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return SYSTEM.now().isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,7 @@ class YFinanceProvider:
         request = {"call": "yfinance.Ticker.history", "symbol": symbol, "start": str(start), "end": str(end_exclusive),
                    "interval": "1d", "auto_adjust": False, "actions": True}
         cached = self._cache_path(symbol, start, end)
-        if cached is not None and cached.exists() and time.time() - cached.stat().st_mtime < self.cache_hours * 3600:
+        if cached is not None and cached.exists() and SYSTEM.now().timestamp() - cached.stat().st_mtime < self.cache_hours * 3600:
             return Payload(cached.read_bytes(), request, from_cache=True)
 
         def call() -> pd.DataFrame:

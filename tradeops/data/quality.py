@@ -19,13 +19,14 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from ..clock import SYSTEM
 from ..calendar import FIRST_YEAR, LAST_YEAR, get_calendar
 from ..config import Quality
 from ..errors import DataError
@@ -399,7 +400,7 @@ class QualityReport:
     checks: list[Check]
     symbols: dict[str, SymbolStatus]
     output: dict[str, Any]
-    generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    generated_at: str = field(default_factory=lambda: SYSTEM.now().isoformat(timespec="seconds"))
 
     @classmethod
     def from_assessment(cls, a: Assessment, *, as_of: date, run_id: str | None, benchmark: str, universe_size: int,

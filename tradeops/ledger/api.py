@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, aliased
 from ..calendar import get_calendar
 from ..errors import DataError, LedgerError, ValidationError
 from ..reconcile import Holdings, OpenLine, ReconciliationReport, Tolerances, reconcile
+from .db import clock_of
 from .fifo import Book
 from .inputs import CashInput, FillInput, parse_cash, parse_fill, parse_symbol, parse_timestamp
 from .models import (
@@ -62,8 +63,9 @@ PriceSeries = Mapping[str, Mapping[date, Decimal]]  # symbol -> session date -> 
 # --------------------------------------------------------------------------- helpers
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
+def _now(session: Session) -> datetime:
+    """The session's clock (``db.transaction(engine, clock=...)``), the machine's by default."""
+    return clock_of(session).now()
 
 
 def _exchange_tz() -> tzinfo:
@@ -155,7 +157,7 @@ def create_account(session: Session, name: str, *, broker: str = "eToro", curren
     name = _text(name, "name", "account")
     if session.scalar(select(Account.id).where(Account.name == name)) is not None:
         raise LedgerError(f"account {name!r} already exists")
-    account = Account(name=name, broker=broker, currency=currency, created_at=_now())
+    account = Account(name=name, broker=broker, currency=currency, created_at=_now(session))
     session.add(account)
     _flush(session, f"account {name!r}")
     record_event(session, "ACCOUNT_CREATED", {"name": name, "broker": broker, "currency": currency}, actor=actor, account=name)
@@ -174,7 +176,7 @@ def record_event(
     """Append to the event log (who, what, when); the payload is stored as JSON."""
     account_id = get_account(session, account).id if account else None
     event = Event(
-        at=_now(),
+        at=_now(session),
         account_id=account_id,
         kind=_text(kind, "kind", "event"),
         actor=_text(actor, "actor", "event"),
@@ -354,7 +356,7 @@ def record_ticket(
         payload=jsonable(dict(payload)) if payload is not None else None,
         supersedes_id=old.id if old is not None else None,
         actor=actor,
-        created_at=_now(),
+        created_at=_now(session),
     )
     session.add(ticket)
     _flush(session, where)
@@ -438,7 +440,7 @@ def record_intended_trade(
         band=band,
         order_type=order_type,
         details=jsonable(dict(details)) if details is not None else None,
-        created_at=_now(),
+        created_at=_now(session),
     )
     ticket.lines.append(line)
     _flush(session, where)
@@ -562,7 +564,7 @@ def _check_units_timeline(
             )
 
 
-def _new_fill(account_id: int, line: IntendedTrade, fill: FillInput, actor: str, supersedes_id: int | None = None) -> Fill:
+def _new_fill(account_id: int, line: IntendedTrade, fill: FillInput, actor: str, at: datetime, supersedes_id: int | None = None) -> Fill:
     return Fill(
         account_id=account_id,
         line_id=line.id,
@@ -582,7 +584,7 @@ def _new_fill(account_id: int, line: IntendedTrade, fill: FillInput, actor: str,
         override_reason=fill.override_reason,
         supersedes_id=supersedes_id,
         actor=actor,
-        created_at=_now(),
+        created_at=at,
     )
 
 
@@ -630,7 +632,7 @@ def confirm_ticket(
         _check_not_before_split(session, acc.id, line.symbol, fill.filled_at, fill.where)
         if line.side == "SELL" and fill.units > 0:
             _check_units_timeline(session, acc.id, line.symbol, [(fill.filled_at, -fill.units)], fill.where)
-        row = _new_fill(acc.id, line, fill, actor)
+        row = _new_fill(acc.id, line, fill, actor, _now(session))
         session.add(row)
         _flush(session, f"{fill.where}: line {line.line_no} of {ticket_id}")
         record_event(session, "FILL_RECORDED", _fill_payload(row, line.line_no), actor=actor, account=account, ticket_id=ticket_id)
@@ -661,7 +663,7 @@ def record_fill(
         "line": str(line_no), "status": status, "units": units, "price": price, "fees": fees, "filled_at": filled_at,
         "reason": reason, "notes": notes, "attachment": attachment, "override_reason": override_reason,
     }
-    fill = parse_fill(raw, f"{ticket_id} line {line_no}", local_tz)
+    fill = parse_fill(raw, f"{ticket_id} line {line_no}", local_tz, _now(session))
     return confirm_ticket(session, ticket_id, [fill], account=account, actor=actor)[0]
 
 
@@ -698,7 +700,7 @@ def correct_fill(
         "reason": reason if status.lower().startswith("not") else None, "notes": notes, "attachment": attachment,
         "override_reason": override_reason,
     }
-    return _correct(session, acc, original, parse_fill(raw, where, local_tz), reason, actor=actor, account=account)
+    return _correct(session, acc, original, parse_fill(raw, where, local_tz, _now(session)), reason, actor=actor, account=account)
 
 
 def correct_ticket(
@@ -744,9 +746,9 @@ def _correct(session: Session, acc: Account, original: Fill, replacement: FillIn
         account_id=acc.id, line_id=original.line_id, symbol=original.symbol, side=original.side, kind="REVERSAL",
         status=original.status, units=original.units, price=original.price, amount=original.amount, fees=original.fees,
         currency=original.currency, filled_at=original.filled_at, reason=reason, reverses_id=original.id,
-        actor=actor, created_at=_now(),
+        actor=actor, created_at=_now(session),
     )
-    new = _new_fill(acc.id, line, replacement, actor, supersedes_id=original.id)
+    new = _new_fill(acc.id, line, replacement, actor, _now(session), supersedes_id=original.id)
     # insert the row that adds units first, so the database's never-negative trigger holds after each insert
     for row in ([new, reversal] if line.side == "BUY" else [reversal, new]):
         session.add(row)
@@ -807,7 +809,7 @@ def _record_cash(session: Session, entry: CashInput, *, account: str, actor: str
     signed = -entry.amount if entry.kind in OUTFLOW_KINDS else entry.amount
     row = CashMovement(
         account_id=acc.id, kind=entry.kind, amount=signed, currency=entry.currency, value_date=entry.value_date,
-        symbol=entry.symbol, notes=entry.notes, actor=actor, created_at=_now(),
+        symbol=entry.symbol, notes=entry.notes, actor=actor, created_at=_now(session),
     )
     session.add(row)
     _flush(session, entry.where)
@@ -832,7 +834,7 @@ def reverse_cash_movement(session: Session, movement_id: int, reason: str, *, ac
     row = CashMovement(
         account_id=acc.id, kind=original.kind, amount=-original.amount, currency=original.currency,
         value_date=original.value_date, symbol=original.symbol, notes=reason, reverses_id=original.id,
-        actor=actor, created_at=_now(),
+        actor=actor, created_at=_now(session),
     )
     session.add(row)
     _flush(session, where)
@@ -867,7 +869,7 @@ def record_split(
     delta = book.split(ratio)
     row = CorporateAction(
         account_id=acc.id, symbol=symbol, kind="SPLIT", ratio=ratio, effective_date=effective_date,
-        units_before=before, units_delta=delta, notes=notes, actor=actor, created_at=_now(),
+        units_before=before, units_delta=delta, notes=notes, actor=actor, created_at=_now(session),
     )
     session.add(row)
     _flush(session, where)
@@ -892,7 +894,7 @@ def record_snapshot(
 ) -> BrokerSnapshot:
     """Record what the broker shows: cash and units per symbol at ``taken_at``."""
     where = "snapshot"
-    taken_at = parse_timestamp(taken_at, where, "taken_at", timezone.utc)
+    taken_at = parse_timestamp(taken_at, where, "taken_at", timezone.utc, _now(session))
     cash = to_decimal(cash, "cash", MONEY_PLACES, where=where)
     if cash < 0:
         raise ValidationError(f"{where}, field 'cash': {cash} is negative")
@@ -910,7 +912,7 @@ def record_snapshot(
     if currency != acc.currency:
         raise ValidationError(f"{where}, field 'currency': {currency}, but account {account!r} is in {acc.currency}")
     snap = BrokerSnapshot(
-        account_id=acc.id, taken_at=taken_at, cash=cash, currency=currency, source=source, notes=notes, actor=actor, created_at=_now(),
+        account_id=acc.id, taken_at=taken_at, cash=cash, currency=currency, source=source, notes=notes, actor=actor, created_at=_now(session),
         positions=[SnapshotPosition(symbol=s, units=u) for s, u in sorted(lines.items())],
     )
     session.add(snap)
@@ -934,7 +936,7 @@ def store_prices(
     session: Session, closes: Iterable[tuple[str, date, Decimal | str]], *, source: str, currency: str = "USD"
 ) -> int:
     """Put closes into the price cache (a newer value replaces the cached one). Returns the count."""
-    now, count = _now(), 0
+    now, count = _now(session), 0
     wanted = {}
     for symbol, day, close in closes:
         where = f"price of {symbol} on {day}"
@@ -1307,4 +1309,4 @@ def reconcile_snapshot(
         OpenLine(line.ticket.ticket_id, line.line_no, line.side, line.symbol, line.value, line.approx_units)
         for line in unconfirmed_lines(session, account=account)
     ]
-    return reconcile(ledger, broker, tolerances, now or _now(), open_lines, snapshot_id=snap.id)
+    return reconcile(ledger, broker, tolerances, now or _now(session), open_lines, snapshot_id=snap.id)

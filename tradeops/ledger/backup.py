@@ -14,12 +14,13 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from ..clock import SYSTEM
 from ..errors import LedgerError
 from .db import make_engine, safe_url, upgrade
 
@@ -28,7 +29,7 @@ SUFFIX = {"sqlite": ".sqlite", "postgresql": ".pgdump"}
 
 def default_backup_path(folder: Path, url: str, now: datetime | None = None) -> Path:
     """``<folder>/ledger-YYYYmmddTHHMMSSZ.sqlite`` (or ``.pgdump``)."""
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = (now or SYSTEM.now()).strftime("%Y%m%dT%H%M%SZ")
     return Path(folder) / f"ledger-{stamp}{SUFFIX[make_url(url).get_backend_name()]}"
 
 

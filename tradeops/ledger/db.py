@@ -26,6 +26,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..clock import SYSTEM, Clock
 from ..errors import LedgerError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -58,14 +59,21 @@ def make_engine(url: str) -> Engine:
     raise LedgerError(f"database URL {parsed.render_as_string(hide_password=True)!r}: backend {backend!r} is not supported; use sqlite or postgresql+psycopg")
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: Engine, clock: Clock | None = None) -> sessionmaker[Session]:
+    """Sessions on ``engine`` whose writes stamp their times from ``clock`` (default: the machine's)."""
+    return sessionmaker(engine, expire_on_commit=False, info={"clock": clock or SYSTEM})
+
+
+def clock_of(session: Session) -> Clock:
+    """The clock a ledger session stamps its rows with (``created_at``, event times)."""
+    return session.info.get("clock") or SYSTEM
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
-    """One session in one transaction: committed on success, rolled back on error."""
-    with session_factory(engine)() as session, session.begin():
+def transaction(engine: Engine, clock: Clock | None = None) -> Iterator[Session]:
+    """One session in one transaction: committed on success, rolled back on error.
+    Rows it writes are stamped with ``clock``'s time (default: the machine's)."""
+    with session_factory(engine, clock)() as session, session.begin():
         yield session
 
 

@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import Callable, Mapping, TypeVar
 
+from ..clock import SYSTEM
 from ..errors import ValidationError
 from .money import MONEY_PLACES, PRICE_PLACES, UNITS_PLACES, ZERO, to_decimal
 
@@ -115,7 +116,7 @@ def parse_timestamp(value: object, where: str, field: str, local_tz: tzinfo, now
             raise _fail(where, field, f"{text!r} is not an ISO 8601 date and time such as 2024-01-03T14:35") from None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=local_tz)
-    now = now or datetime.now(timezone.utc)
+    now = now or SYSTEM.now()
     if stamp > now + FUTURE_SLACK:
         raise _fail(where, field, f"{stamp.isoformat()} is in the future (now {now.isoformat(timespec='seconds')})")
     return stamp.astimezone(timezone.utc)
@@ -156,7 +157,7 @@ def parse_fill(raw: Mapping[str, object], where: str, local_tz: tzinfo, now: dat
         if isinstance(raw.get("filled_at"), datetime) or _text(raw.get("filled_at")):
             filled_at = parse_timestamp(raw.get("filled_at"), where, "filled_at", local_tz, now)
         else:
-            filled_at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+            filled_at = (now or SYSTEM.now()).astimezone(timezone.utc)
     else:
         units = to_decimal(raw.get("units"), "units", UNITS_PLACES, where=where)
         if units <= 0:
