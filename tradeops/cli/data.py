@@ -22,7 +22,7 @@ def _policy(ws, primary: str | None, secondary: str | None, alphavantage_dir: st
     policy = ws.policy()
     if not (primary or secondary or alphavantage_dir):
         return policy
-    raw = policy.model_dump(mode="json")
+    raw = policy.model_dump()
     if primary:
         raw["data"]["primary"] = primary
     if secondary:
