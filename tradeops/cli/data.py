@@ -44,8 +44,9 @@ def data() -> None:
 @click.option("--primary", type=click.Choice(SOURCES), default=None, help="Override policy data.primary.")
 @click.option("--secondary", type=click.Choice((*SOURCES, "none")), default=None, help="Override policy data.secondary.")
 @click.option("--alphavantage-dir", default=None, help="Folder of DA-<SYMBOL>-T-<date>.csv files (alphavantage provider).")
-def fetch_cmd(workdir, as_of, run_id, primary, secondary, alphavantage_dir) -> None:
-    """Stage 1: download every universe symbol into data/raw/."""
+@click.option("--full", is_flag=True, help="Ask for the whole history window again instead of the sessions after what is stored.")
+def fetch_cmd(workdir, as_of, run_id, primary, secondary, alphavantage_dir, full) -> None:
+    """Stage 1: download every universe symbol into data/raw/ (incremental unless --full)."""
     ws = workspace(workdir)
     policy = _policy(ws, primary, secondary, alphavantage_dir)
     universe = ws.universe(policy)
@@ -53,12 +54,16 @@ def fetch_cmd(workdir, as_of, run_id, primary, secondary, alphavantage_dir) -> N
     session = as_of.date() if as_of else get_calendar(policy.schedule.exchange).latest_complete_session(now)
     run_id = run_id or now.strftime("%Y%m%dT%H%M%SZ")
     names = [policy.data.primary] + ([policy.data.secondary] if policy.data.secondary else [])
-    result = fetch(ws, policy, universe, session, run_id, providers=[make_provider(n, ws, policy) for n in names])
+    result = fetch(ws, policy, universe, session, run_id, providers=[make_provider(n, ws, policy) for n in names], full=full)
     got = [s for s in result.symbols if result.chosen(s)]
-    click.echo(f"fetched {len(got)} of {len(result.symbols)} symbols for {session} (run {run_id}; primary {result.primary}, secondary {result.secondary})")
+    extended = sum(1 for s in got if result.chosen(s).incremental)
+    click.echo(f"fetched {len(got)} of {len(result.symbols)} symbols for {session} (run {run_id}; primary {result.primary}, "
+               f"secondary {result.secondary}); {extended} extended a stored history, {result.stored_bytes:,} bytes stored")
     for sym in result.symbols:
         if not result.chosen(sym):
             click.echo(f"  no data for {sym}: " + "; ".join(f"{a.source}: {a.error}" for a in result.failures(sym)))
+    for f in result.findings:
+        click.echo(f"  finding ({f.kind}, {f.source}): {f.message}")
 
 
 @data.command("build")

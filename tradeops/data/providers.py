@@ -20,6 +20,7 @@ frame shape).
 * :class:`StooqProvider`: Stooq's CSV download through an injectable
   ``requests`` session and base URL; API key from ``STOOQ_API_KEY``.
 * :class:`AlphaVantageDirProvider`: a folder of ``DA-<SYMBOL>-T-<date>.csv``.
+* :class:`LocalFileProvider`: one vendor file for one symbol (policy ``data.local_files``).
 * :class:`tradeops.data.demo.DemoProvider`: the offline generator.
 """
 
@@ -368,6 +369,7 @@ class AlphaVantageDirProvider:
     """
 
     name = "alphavantage"
+    incremental = False  # a file is the whole history; the fetch stores it again only when its bytes changed
 
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
@@ -390,6 +392,42 @@ class AlphaVantageDirProvider:
         if path is None:
             raise DataError(f"alphavantage folder {self.directory} has no DA-{symbol}-T-*.csv")
         return Payload(path.read_bytes(), {"file": str(path)})
+
+
+# --------------------------------------------------------------------------- a local vendor file
+
+
+class LocalFileProvider:
+    """One vendor file on disk for one symbol (policy ``data.local_files``), e.g. a Stooq export of SPY.
+
+    ``name`` is the file's format (its parser).  The whole file is the
+    payload; the fetch stores it again only when its bytes changed.
+    """
+
+    incremental = False  # the file is the whole history: never asked for a range
+
+    def __init__(self, source: str, path: str | Path):
+        if source not in SOURCES or source == "demo":
+            raise ConfigError(f"local file {path}: source {source!r} is not a vendor format; allowed yfinance, stooq, alphavantage")
+        self.name = source
+        self.path = Path(path)
+
+    def download(self, instrument: Instrument, start: date, end: date) -> Payload:
+        try:
+            data = self.path.read_bytes()
+        except OSError as err:
+            raise DataError(f"local file {self.path} for {instrument.internal_symbol} (policy key data.local_files) "
+                            f"cannot be read: {err.strerror or err}") from None
+        return Payload(data, {"file": str(self.path)})
+
+
+def local_file_provider(symbol: str, workspace: Workspace, policy: Policy) -> LocalFileProvider | None:
+    """The provider for ``symbol``'s local vendor file, if the policy names one."""
+    entry = policy.data.local_files.get(symbol)
+    if entry is None:
+        return None
+    path = Path(entry.path)
+    return LocalFileProvider(entry.source, path if path.is_absolute() else workspace.root / path)
 
 
 # --------------------------------------------------------------------------- factory
