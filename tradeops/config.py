@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import time
 from decimal import Decimal
@@ -34,6 +35,7 @@ def _number_to_decimal(v: object) -> object:
 
 
 Amount = Annotated[Decimal, BeforeValidator(_number_to_decimal)]
+SOURCES = ("yfinance", "stooq", "alphavantage", "demo")  # data providers (tradeops.data.providers)
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Sessions = Annotated[int, Field(ge=1, le=5000)]
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -377,14 +379,33 @@ class Universe:
         return {i.internal_symbol: i.sector for i in self.instruments}
 
 
-def universe_csv(rows: list[tuple[str, str, str]], notes: str = "") -> str:
+def canonical_symbol(vendor_symbol: str) -> str:
+    """One spelling for class shares: BRK-B, brk.b, BRK/B, BRK_B and brk-b.us all give BRK.B."""
+    s = vendor_symbol.strip().upper()
+    if s.endswith(".US"):
+        s = s[:-3]
+    return re.sub(r"[-/_.]", ".", s)
+
+
+def universe_csv(
+    rows: list[tuple[str, str, str]],
+    notes: str = "",
+    *,
+    names: dict[str, str] | None = None,
+    alphavantage: dict[str, str] | None = None,
+    exchange: dict[str, str] | str = "NYSE",
+) -> str:
     """Universe CSV text for (symbol, instrument_type, sector) rows, every vendor's spelling
-    derived the usual way (BRK.B -> yahoo BRK-B, stooq brk-b.us); for research and tests."""
+    derived the usual way (BRK.B -> yahoo BRK-B, stooq brk-b.us, AlphaVantage BRK.B unless
+    ``alphavantage`` names the folder's spelling); ``names`` fill the notes column (else ``notes``)."""
+    names, alphavantage = names or {}, alphavantage or {}
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(UNIVERSE_COLUMNS)
     for sym, itype, sector in rows:
-        w.writerow([sym, sym.replace(".", "-"), sym.lower().replace(".", "-") + ".us", sym, sym, "NYSE", "USD", itype, "true", sector, notes])
+        where = exchange if isinstance(exchange, str) else exchange.get(sym, "NYSE")
+        w.writerow([sym, sym.replace(".", "-"), sym.lower().replace(".", "-") + ".us", alphavantage.get(sym, sym), sym, where, "USD",
+                    itype, "true", sector, names.get(sym, notes)])
     return buf.getvalue()
 
 

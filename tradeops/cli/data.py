@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
+from typing import TYPE_CHECKING
+
 import click
 
-from ..calendar import get_calendar
-from ..config import Policy, parse_policy
-from ..data import SOURCES, FetchResult, build_clean, fetch, latest_fetch_record, load_quality_report, make_provider
+from ..config import SOURCES, parse_policy
 from .common import workdir_option, workspace
+
+if TYPE_CHECKING:
+    from ..config import Policy
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
-def _policy(ws, primary: str | None, secondary: str | None, alphavantage_dir: str | None) -> Policy:
+def _policy(ws, primary: str | None, secondary: str | None, alphavantage_dir: str | None) -> "Policy":
     policy = ws.policy()
     if not (primary or secondary or alphavantage_dir):
         return policy
@@ -47,6 +50,9 @@ def data() -> None:
 @click.option("--full", is_flag=True, help="Ask for the whole history window again instead of the sessions after what is stored.")
 def fetch_cmd(workdir, as_of, run_id, primary, secondary, alphavantage_dir, full) -> None:
     """Stage 1: download every universe symbol into data/raw/ (incremental unless --full)."""
+    from ..calendar import get_calendar
+    from ..data import fetch, make_provider
+
     ws = workspace(workdir)
     policy = _policy(ws, primary, secondary, alphavantage_dir)
     universe = ws.universe(policy)
@@ -73,6 +79,8 @@ def fetch_cmd(workdir, as_of, run_id, primary, secondary, alphavantage_dir, full
               help="data/raw/_fetch/<as_of>_<run_id>.json to build from. Default: the newest one.")
 def build_cmd(workdir, as_of, record) -> None:
     """Stages 2-5: build data/clean/eod.parquet and the quality report."""
+    from ..data import FetchResult, build_clean, latest_fetch_record
+
     ws = workspace(workdir)
     policy = ws.policy()
     session: date | None = as_of.date() if as_of else None
@@ -86,6 +94,8 @@ def build_cmd(workdir, as_of, record) -> None:
 @workdir_option
 def qa_cmd(workdir) -> None:
     """Print the latest quality report's summary; exit 1 when the gate failed."""
+    from ..data import load_quality_report
+
     report = load_quality_report(workspace(workdir))
     click.echo(report.summary())
     if not report.trade_allowed:

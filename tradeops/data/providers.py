@@ -43,11 +43,10 @@ import requests
 from tenacity import Retrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from ..calendar import get_calendar
-from ..config import Instrument, Policy, Universe, Workspace
+from ..config import SOURCES, Instrument, Policy, Universe, Workspace, canonical_symbol
 from ..errors import ConfigError, DataError, MissingApiKey, ProviderUnavailable, RateLimited, SymbolNotFound, VendorError
 from .parsers import YF_HEADER, classify_answer
 
-SOURCES = ("yfinance", "stooq", "alphavantage", "demo")
 STOOQ_URL = "https://stooq.com/q/d/l/"
 
 
@@ -74,14 +73,6 @@ class Provider(Protocol):
 
 
 # --------------------------------------------------------------------------- symbols
-
-
-def canonical_symbol(vendor_symbol: str) -> str:
-    """One spelling for class shares: BRK-B, brk.b, BRK/B, BRK_B and brk-b.us all give BRK.B."""
-    s = vendor_symbol.strip().upper()
-    if s.endswith(".US"):
-        s = s[:-3]
-    return re.sub(r"[-/_.]", ".", s)
 
 
 def internal_symbol(universe: Universe, source: str, vendor_symbol: str) -> str | None:
@@ -385,6 +376,10 @@ class AlphaVantageDirProvider:
     def symbols(self) -> list[str]:
         """Canonical vendor symbols with a file in the folder."""
         return sorted(self._files)
+
+    def spellings(self) -> dict[str, str]:
+        """Canonical symbol -> the spelling in its file name (``DA-BRK-B-T-...`` gives BRK.B -> BRK-B)."""
+        return {key: _AV_FILE.match(path.name)["symbol"] for key, path in sorted(self._files.items())}
 
     def download(self, instrument: Instrument, start: date, end: date) -> Payload:
         symbol = instrument.vendor_symbol(self.name)
