@@ -260,7 +260,7 @@ def fetch(
         if len(pieces) >= MAX_CHAIN or first > start or last < start or not cal.is_session(last):
             return None  # too long a chain, a longer window than stored, or a gap: fetch it whole
         try:
-            return head, store.history(provider.name, head.relpath)
+            return head, store.history(provider.name, head.relpath, since=cal.sessions_back(last, overlap)[0])
         except DataError:
             return None
 

@@ -148,7 +148,17 @@ class RawStore:
             relpath = side.get("base")
         return out[::-1]
 
-    def history(self, source: str, relpath: str):
-        """The bars of ``relpath`` with the pieces it extends stitched in front (a pyarrow table of BAR_SCHEMA)."""
+    def history(self, source: str, relpath: str, since: date | None = None):
+        """The bars of ``relpath`` with the pieces it extends stitched in front (a pyarrow table of BAR_SCHEMA).
+
+        With ``since``, only the newest pieces that reach back to ``since`` are read (enough to
+        compare an overlap); the result may then start later than the whole history.
+        """
         pieces = self.chain(relpath)
+        if since is not None:
+            for k in range(len(pieces) - 1, -1, -1):
+                bars = pieces[k].sidecar.get("bars") or {}
+                if bars.get("first") and bars["first"] <= str(since):
+                    pieces = pieces[k:]
+                    break
         return stitch([parse_bars(source, self.read(p.relpath, p.sidecar)) for p in pieces])
