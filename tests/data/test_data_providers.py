@@ -341,7 +341,25 @@ def test_backoff_grows_with_jitter_and_never_passes_the_ceiling(first, ceiling, 
 
 
 def test_policy_backoff_reaches_the_providers(tmp_path):
-    pol = Policy.model_validate({"data": {"backoff_seconds": 2.0, "backoff_max_seconds": 5.0, "backoff_jitter_seconds": 0.25}})
+    pol = Policy.model_validate({"data": {"backoff_seconds": 2.0, "backoff_max_seconds": 5.0, "backoff_jitter_seconds": 0.25,
+                                          "request_timeout_seconds": 12.5}})
     for name in ("yfinance", "stooq"):
-        b = make_provider(name, Workspace.at(tmp_path), pol).backoff
-        assert (b.first, b.ceiling, b.jitter) == (2.0, 5.0, 0.25)
+        provider = make_provider(name, Workspace.at(tmp_path), pol)
+        b = provider.backoff
+        assert (b.first, b.ceiling, b.jitter) == (2.0, 5.0, 0.25) and provider.timeout == 12.5
+
+
+def test_stooq_passes_the_timeout_to_requests(universe):
+    seen = {}
+
+    class Session:
+        def get(self, url, params, timeout):
+            seen["timeout"] = timeout
+
+            class Response:
+                status_code, content = 200, GOOD
+
+            return Response()
+
+    StooqProvider(session=Session(), timeout=12.5, min_interval=0).download(universe["SPY"], START, END)
+    assert seen == {"timeout": 12.5}

@@ -60,7 +60,7 @@ def _plan_from_fetch(result: FetchResult, universe: Universe) -> _Plan:
             plan.check[sym] = (check.source, check.raw_file)
         fails = [(a.source, a.kind, a.error) for a in result.failures(sym) if a.role != "check"]
         fails += [(f.source, f.kind, f.message) for f in result.findings_for(sym)  # revisions, future bars: warnings
-                  if f.kind in ("revision", "readjusted", "future_bar")]
+                  if f.kind in ("revision", "future_bar")]
         if fails:
             plan.failures[sym] = fails
     return plan
