@@ -135,6 +135,55 @@ def test_any_edit_gives_a_policy_or_a_config_error(section, key, value):
         assert "policy key" in str(err)
 
 
+def _numeric_and_bool_keys() -> list[tuple[str, str, object]]:
+    """(section, key, shipped value) for every int, float, Decimal and bool key of the shipped policy file."""
+    out = []
+    for section, keys in shipped().items():
+        for key, value in (keys or {}).items():
+            if isinstance(value, (bool, int, float)):
+                out.append((section, key, value))
+    return out
+
+
+@pytest.mark.parametrize("section,key,value", _numeric_and_bool_keys())
+def test_quoted_numbers_and_booleans_are_refused_naming_the_key(section, key, value):
+    """Strict types: the shipped value written as a string ("300", "no") is refused, not coerced."""
+    raw = shipped()
+    raw[section][key] = str(value).lower() if isinstance(value, bool) else str(value)
+    with pytest.raises(ConfigError) as err:
+        parse_policy(raw)
+    assert f"policy key '{section}.{key}'" in str(err.value) and repr(raw[section][key]) in str(err.value)
+
+
+def test_issue_examples_of_coercion_are_refused():
+    for section, key, value in (("data", "history_sessions", "300"), ("data", "cross_check", "no"),
+                                ("account", "starting_cash", "10000"), ("data", "retries", True)):
+        raw = shipped()
+        raw[section][key] = value
+        with pytest.raises(ConfigError, match=rf"policy key '{section}\.{key}'.*\(got {value!r}\)"):
+            parse_policy(raw)
+
+
+def test_money_keys_take_yaml_numbers_as_exact_decimals():
+    p = parse_policy({"account": {"starting_cash": 1234.56}, "portfolio": {"min_order_value": 30}})
+    assert p.account.starting_cash == Decimal("1234.56") and p.portfolio.min_order_value == Decimal("30")
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(min_value=20, max_value=10000))
+def test_a_number_in_quotes_is_never_coerced(n):
+    assert parse_policy({"data": {"history_sessions": n}}).data.history_sessions == n
+    with pytest.raises(ConfigError, match="data.history_sessions"):
+        parse_policy({"data": {"history_sessions": str(n)}})
+
+
+def test_local_files_policy_entry():
+    p = parse_policy({"data": {"local_files": {"SPY": {"source": "stooq", "path": "../shared/data/stooq-spy/spy.us.csv"}}}})
+    assert p.data.local_files["SPY"].source == "stooq"
+    with pytest.raises(ConfigError, match=r"data\.local_files\.SPY\.source"):
+        parse_policy({"data": {"local_files": {"SPY": {"source": "bloomberg", "path": "x.csv"}}}})
+
+
 # --------------------------------------------------------------------- universe
 
 HEADER = "internal_symbol,yahoo_symbol,stooq_symbol,alphavantage_symbol,etoro_search_name,exchange,currency,instrument_type,tradable_as_underlying,sector,notes\n"
@@ -154,6 +203,8 @@ def test_universe_validation_messages():
     assert parse_universe(good, "SPY").tradable == ["AAPL"]
     with pytest.raises(ConfigError, match=r"line 3: duplicate internal_symbol 'AAPL' \(first on line 2\)"):
         parse_universe(HEADER + ROW.format(s="AAPL", t="stock", tr="true") * 2, "AAPL")
+    with pytest.raises(ConfigError, match=r"line 3: duplicate internal_symbol 'aapl' \(first on line 2 as 'AAPL'; .*whatever their case"):
+        parse_universe(HEADER + ROW.format(s="AAPL", t="stock", tr="true") + ROW.format(s="aapl", t="stock", tr="true"), "AAPL")
     with pytest.raises(ConfigError, match=r"instrument_type 'CFD' for AAPL is unknown"):
         parse_universe(HEADER + ROW.format(s="AAPL", t="CFD", tr="true"), "AAPL")
     with pytest.raises(ConfigError, match=r"benchmark 'SPY'.*missing"):

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import time
 from decimal import Decimal
@@ -19,23 +20,37 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
+
+def _number_to_decimal(v: object) -> object:
+    """Money values: a YAML int or float (or a Decimal) becomes a Decimal; a string or bool is refused."""
+    if isinstance(v, bool) or isinstance(v, str):
+        raise ValueError(f"must be a number, not {type(v).__name__} {v!r} (write it without quotes)")
+    if isinstance(v, (int, float)):
+        return Decimal(str(v))
+    return v
+
+
+Amount = Annotated[Decimal, BeforeValidator(_number_to_decimal)]
+SOURCES = ("yfinance", "stooq", "alphavantage", "demo")  # data providers (tradeops.data.providers)
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Sessions = Annotated[int, Field(ge=1, le=5000)]
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    # strict: "300" is not an int and "no" is not a bool (a quoted YAML value is refused, naming the key);
+    # an int is still a float, and YAML lists are accepted for tuples (Field(strict=False) there).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Schedule(_Model):
     run_time: str = "07:30"
     timezone: str = "Europe/London"
-    run_days: tuple[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], ...] = WEEKDAYS[:5]
+    run_days: Annotated[tuple[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], ...], Field(strict=False)] = WEEKDAYS[:5]
     exchange: str = "XNYS"
 
     @field_validator("run_time")
@@ -80,7 +95,7 @@ class MomentumParams(_Model):
 
 
 class RotationParams(_Model):
-    assets: tuple[str, ...] = ("SPY", "QQQ")
+    assets: Annotated[tuple[str, ...], Field(strict=False)] = ("SPY", "QQQ")
     lookback_months: Annotated[int, Field(ge=1, le=24)] = 6
     defensive_asset: str | None = None
 
@@ -104,12 +119,12 @@ class Portfolio(_Model):
     max_weight: Annotated[float, Field(gt=0.0, le=1.0)] = 0.10
     min_cash_buffer: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.02
     max_turnover: Annotated[float, Field(gt=0.0, le=2.0)] = 0.50
-    min_order_value: Annotated[Decimal, Field(ge=0, le=1_000_000)] = Decimal("25")
-    tiny_delta_value: Annotated[Decimal, Field(ge=0, le=1_000_000)] = Decimal("25")
+    min_order_value: Annotated[Amount, Field(ge=0, le=1_000_000)] = Decimal("25")
+    tiny_delta_value: Annotated[Amount, Field(ge=0, le=1_000_000)] = Decimal("25")
     tiny_delta_weight: Annotated[float, Field(ge=0.0, le=0.5)] = 0.005
     fractional_units: bool = True
     reinvest: Literal["all"] = "all"
-    no_buy: tuple[str, ...] = ()
+    no_buy: Annotated[tuple[str, ...], Field(strict=False)] = ()
 
     @model_validator(mode="after")
     def _positions_order(self) -> "Portfolio":
@@ -155,12 +170,19 @@ class Account(_Model):
     broker: str = "eToro"
     account_currency: Literal["USD"] = "USD"
     reporting_currency: Literal["USD", "GBP", "EUR"] = "GBP"
-    starting_cash: Annotated[Decimal, Field(ge=0, le=1_000_000_000)] = Decimal("10000")
+    starting_cash: Annotated[Amount, Field(ge=0, le=1_000_000_000)] = Decimal("10000")
 
 
 class UniverseRef(_Model):
     file: str = "universe.csv"
     benchmark: str = "SPY"
+
+
+class LocalFile(_Model):
+    """A vendor file on disk used for one symbol instead of asking a provider (e.g. a Stooq export of SPY)."""
+
+    source: Literal["yfinance", "stooq", "alphavantage"]  # the file's format: picks the parser
+    path: str  # relative to the workspace root, or absolute
 
 
 class DataCfg(_Model):
@@ -171,10 +193,14 @@ class DataCfg(_Model):
     alphavantage_dir: str | None = None
     retries: Annotated[int, Field(ge=0, le=10)] = 3
     backoff_seconds: Annotated[float, Field(ge=0.0, le=60.0)] = 1.0
+    backoff_max_seconds: Annotated[float, Field(ge=0.0, le=600.0)] = 10.0
+    backoff_jitter_seconds: Annotated[float, Field(ge=0.0, le=60.0)] = 0.5
     min_request_interval_seconds: Annotated[float, Field(ge=0.0, le=60.0)] = 0.5
     request_timeout_seconds: Annotated[float, Field(gt=0.0, le=600.0)] = 30.0
     yfinance_cache_hours: Annotated[float, Field(ge=0.0, le=24 * 30)] = 12.0
     cross_check: bool = True
+    overlap_sessions: Annotated[int, Field(ge=1, le=250)] = 5
+    local_files: dict[str, LocalFile] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _distinct(self) -> "DataCfg":
@@ -197,8 +223,8 @@ class Quality(_Model):
 
 
 class Reconciliation(_Model):
-    cash_tolerance: Annotated[Decimal, Field(ge=0, le=1_000_000)] = Decimal("5.00")
-    units_tolerance: Annotated[Decimal, Field(ge=0, le=1_000_000)] = Decimal("0.0001")
+    cash_tolerance: Annotated[Amount, Field(ge=0, le=1_000_000)] = Decimal("5.00")
+    units_tolerance: Annotated[Amount, Field(ge=0, le=1_000_000)] = Decimal("0.0001")
     max_snapshot_age_days: Annotated[int, Field(ge=0, le=365)] = 7
 
 
@@ -353,14 +379,33 @@ class Universe:
         return {i.internal_symbol: i.sector for i in self.instruments}
 
 
-def universe_csv(rows: list[tuple[str, str, str]], notes: str = "") -> str:
+def canonical_symbol(vendor_symbol: str) -> str:
+    """One spelling for class shares: BRK-B, brk.b, BRK/B, BRK_B and brk-b.us all give BRK.B."""
+    s = vendor_symbol.strip().upper()
+    if s.endswith(".US"):
+        s = s[:-3]
+    return re.sub(r"[-/_.]", ".", s)
+
+
+def universe_csv(
+    rows: list[tuple[str, str, str]],
+    notes: str = "",
+    *,
+    names: dict[str, str] | None = None,
+    alphavantage: dict[str, str] | None = None,
+    exchange: dict[str, str] | str = "NYSE",
+) -> str:
     """Universe CSV text for (symbol, instrument_type, sector) rows, every vendor's spelling
-    derived the usual way (BRK.B -> yahoo BRK-B, stooq brk-b.us); for research and tests."""
+    derived the usual way (BRK.B -> yahoo BRK-B, stooq brk-b.us, AlphaVantage BRK.B unless
+    ``alphavantage`` names the folder's spelling); ``names`` fill the notes column (else ``notes``)."""
+    names, alphavantage = names or {}, alphavantage or {}
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(UNIVERSE_COLUMNS)
     for sym, itype, sector in rows:
-        w.writerow([sym, sym.replace(".", "-"), sym.lower().replace(".", "-") + ".us", sym, sym, "NYSE", "USD", itype, "true", sector, notes])
+        where = exchange if isinstance(exchange, str) else exchange.get(sym, "NYSE")
+        w.writerow([sym, sym.replace(".", "-"), sym.lower().replace(".", "-") + ".us", alphavantage.get(sym, sym), sym, where, "USD",
+                    itype, "true", sector, names.get(sym, notes)])
     return buf.getvalue()
 
 
@@ -380,7 +425,7 @@ def parse_universe(text: str, benchmark: str, source: str = "universe.csv") -> U
     extra = [c for c in header if c not in UNIVERSE_COLUMNS]
     if missing or extra:
         raise ConfigError(f"{source}: columns must be {list(UNIVERSE_COLUMNS)}; missing {missing}, unknown {extra}")
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[str, int]] = {}  # upper-cased symbol -> (spelling, line)
     out = []
     for n, row in enumerate(rows, start=2):
         where = f"{source} line {n}"
@@ -389,9 +434,11 @@ def parse_universe(text: str, benchmark: str, source: str = "universe.csv") -> U
         sym = (row["internal_symbol"] or "").strip()
         if not sym:
             raise ConfigError(f"{where}: internal_symbol is empty")
-        if sym in seen:
-            raise ConfigError(f"{where}: duplicate internal_symbol {sym!r} (first on line {seen[sym]})")
-        seen[sym] = n
+        if sym.upper() in seen:
+            first, n0 = seen[sym.upper()]
+            how = "" if first == sym else f" as {first!r}; symbols are one instrument whatever their case: keep one row"
+            raise ConfigError(f"{where}: duplicate internal_symbol {sym!r} (first on line {n0}{how})")
+        seen[sym.upper()] = (sym, n)
         itype = (row["instrument_type"] or "").strip()
         if itype not in INSTRUMENT_TYPES:
             raise ConfigError(f"{where}: instrument_type {itype!r} for {sym} is unknown; allowed {list(INSTRUMENT_TYPES)}")
@@ -423,7 +470,7 @@ def parse_universe(text: str, benchmark: str, source: str = "universe.csv") -> U
                 notes=(row["notes"] or "").strip(),
             )
         )
-    if benchmark not in seen:
+    if benchmark not in {spelling for spelling, _ in seen.values()}:
         raise ConfigError(f"{source}: the benchmark {benchmark!r} (policy key universe.benchmark) is missing from the universe")
     return Universe(instruments=tuple(out), benchmark=benchmark)
 

@@ -31,6 +31,18 @@ class ProviderUnavailable(DataError):
     """A provider could not be reached or kept failing after retries."""
 
 
+class RateLimited(ProviderUnavailable):
+    """A provider refused for a rate or daily limit: asking again today is pointless (trips the breaker at once)."""
+
+
+class SymbolNotFound(VendorError):
+    """A permanent answer for one symbol: unknown, misspelt or delisted (a finding, never retried)."""
+
+
+class MissingApiKey(VendorError):
+    """The provider wants an API key (the message names the environment variable to set)."""
+
+
 class LedgerError(TradeopsError):
     """A ledger write was refused (the message names the row and field)."""
 

@@ -210,8 +210,11 @@ def fetch(run_dir: str, workdir: str, run_id: str, decision_session: str) -> Sta
     )
     ok = {a.symbol for a in result.attempts if a.ok}
     headline = f"{len(ok)} of {len(result.symbols)} symbols answered ({result.primary}" + (f", fallback {result.secondary})" if result.secondary else ")")
+    headline += f"; {result.stored_bytes:,} bytes stored"
     failed = table[table["result"] != "ok"] if not table.empty else table
-    return StageResult("10_fetch", headline, tables={"failed attempts": failed}, files=["fetch.json", str(record)])
+    findings = pd.DataFrame([{"symbol": f.symbol, "source": f.source, "kind": f.kind, "finding": f.message} for f in result.findings],
+                            columns=["symbol", "source", "kind", "finding"])
+    return StageResult("10_fetch", headline, tables={"failed attempts": failed, "findings": findings}, files=["fetch.json", str(record)])
 
 
 # --------------------------------------------------------------------------- 20 clean + QA

@@ -73,14 +73,14 @@ def test_secondary_is_asked_when_the_primary_fails(ws):
     assert secondary.calls == ["AAA", "BBB"]  # only where the primary failed
     assert [(a.source, a.role, a.kind) for a in result.for_symbol("AAA")] == [("demo", "primary", "unavailable"), ("stooq", "fallback", "ok")]
     bbb = result.for_symbol("BBB")
-    assert bbb[0].kind == "vendor_error" and (ws.root / bbb[0].raw_file).read_bytes() == b'{"Error Message": "Invalid API call"}'
+    assert bbb[0].kind == "not_found" and (ws.root / bbb[0].raw_file).read_bytes() == b'{"Error Message": "Invalid API call"}'
     assert result.chosen("CCC").source == "demo" and result.chosen("BBB").source == "stooq"
 
     report = build_clean(ws, policy(), uni, AS_OF, result)
     clean = load_clean(ws)
     assert report.trade_allowed and set(clean.symbol) == {"AAA", "BBB", "CCC", "SPY"}
     assert clean.groupby("symbol").source.first().to_dict() == {"AAA": "stooq", "BBB": "stooq", "CCC": "demo", "SPY": "demo"}
-    assert "demo failed (vendor_error)" in report.symbols["BBB"].warnings[0]
+    assert "demo failed (not_found)" in report.symbols["BBB"].warnings[0]
 
 
 def test_both_failing_is_reported_per_symbol(ws):

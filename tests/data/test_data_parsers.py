@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tradeops.data.parsers import AV_HEADER, BAR_SCHEMA, STOOQ_HEADER, YF_HEADER, parse_bars, vendor_error
-from tradeops.errors import DataError, VendorError
+from tradeops.errors import DataError, MissingApiKey, RateLimited, SymbolNotFound, VendorError
 
 SOURCES = ("alphavantage", "demo", "stooq", "yfinance")
 HEADERS = {"alphavantage": AV_HEADER, "demo": AV_HEADER, "stooq": STOOQ_HEADER, "yfinance": YF_HEADER}
@@ -56,11 +56,13 @@ def test_newest_first_files_come_out_oldest_first():
         (b"", DataError, "empty body"),
         (b"  \r\n ", DataError, "empty body"),
         (b'{\n    "Error Message": "Invalid API call."\n}', VendorError, "Error Message: Invalid API call."),
-        (b'{"Note": "Thank you for using Alpha Vantage! 5 calls per minute"}', VendorError, "Note: Thank you"),
+        (b'{"Note": "Thank you for using Alpha Vantage! 5 calls per minute"}', RateLimited, "Note: Thank you"),
+        (b'{"Information": "Please claim your free API key on https://www.alphavantage.co/support/#api-key"}', MissingApiKey, "set STOOQ_API_KEY"),
+        (b"Get your apikey:\n\n1. Open https://stooq.com/q/d/?s=spy.us&get_apikey\n", MissingApiKey, "set STOOQ_API_KEY in the environment"),
         (b"{\n Error Message\n}", VendorError, "error payload instead of CSV"),
         (b"<!DOCTYPE html><html><head><title>Verify you are human</title></head></html>", VendorError, "HTML page instead of CSV: 'Verify you are human'"),
-        (b"No data", VendorError, "no data for this symbol"),
-        (b"Exceeded the daily hits limit", VendorError, "rate limit"),
+        (b"No data", SymbolNotFound, "no data for this symbol"),
+        (b"Exceeded the daily hits limit", RateLimited, "rate limit"),
         (b"Date,Open,High,Low,Close,Volume\n", DataError, "header but no bars"),
         (b"Date;Open;High;Low;Close;Volume\n2021-01-04;1;1;1;1;1\n", DataError, "not the expected"),
         (b"Date,Open,High,Low,Close,Volume\n2021-01-04,1,1,1,1\n", DataError, "malformed"),
@@ -173,3 +175,30 @@ def test_valid_alphavantage_csv_round_trips_exactly(start, rows):
     assert bars["date"] == [start + timedelta(days=i) for i in range(len(rows))]
     assert bars["open"] == [r[0] for r in rows] and bars["adj_close"] == [r[4] for r in rows]
     assert bars["volume"] == [float(r[5]) for r in rows] and bars["split"] == [r[7] for r in rows]
+
+
+LIMITS = [b"Exceeded the daily hits limit", b"Too Many Requests. Rate limited. Try after a while.",
+          b'{"Note": "Our standard API call frequency is 5 calls per minute"}']
+KEYS = [b"Get your apikey: https://stooq.com/q/d/?s=aapl.us&get_apikey",
+        b'{"Error Message": "the parameter apikey is invalid or missing."}']
+GONE = [b"$XYZQ: possibly delisted; no price data found", b"No data", b'{"Error Message": "Invalid API call."}']
+
+
+@settings(max_examples=150, deadline=None)
+@given(prefix=st.text(alphabet=st.characters(blacklist_characters=",{[<", blacklist_categories=("Cs",)), max_size=30),
+       which=st.sampled_from([(b, RateLimited) for b in LIMITS] + [(b, MissingApiKey) for b in KEYS] + [(b, SymbolNotFound) for b in GONE]))
+def test_refusals_are_classified_whatever_surrounds_them(prefix, which):
+    """A refusal sentence is told apart (limit / key / unknown symbol) whatever text precedes it, and never parses as bars."""
+    body, kind = which
+    payload = body if body[:1] == b"{" or body == b"No data" else prefix.encode("utf-8", "replace").replace(b"\n", b" ") + b" " + body
+    with pytest.raises(kind):
+        parse_bars("stooq", payload)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_classifier_never_crashes(blob):
+    from tradeops.data.parsers import classify_answer
+
+    got = classify_answer(blob, "stooq", "AAPL")
+    assert got is None or isinstance(got, (VendorError, RateLimited))

@@ -3,18 +3,22 @@ injected callable, the AlphaVantage folder, retries, backoff and the rate limite
 
 from __future__ import annotations
 
+import random
 import socket
 from datetime import date
 
 import pandas as pd
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tradeops.config import Policy, Workspace, parse_universe
 from tradeops.data import make_provider, parse_bars
 from tradeops.data.demo import DemoProvider
 from tradeops.data.providers import (
     AlphaVantageDirProvider,
+    Backoff,
     RateLimiter,
     StooqProvider,
     YFinanceProvider,
@@ -22,7 +26,7 @@ from tradeops.data.providers import (
     canonical_symbol,
     yfinance_csv,
 )
-from tradeops.errors import ConfigError, DataError, ProviderUnavailable, VendorError
+from tradeops.errors import ConfigError, DataError, MissingApiKey, ProviderUnavailable, RateLimited, SymbolNotFound, VendorError
 
 GOOD = b"Date,Open,High,Low,Close,Volume\n2024-06-27,544.0,546.0,543.0,545.5,35000000\n2024-06-28,547.0,550.0,544.0,544.2,76000000\n"
 START, END = date(2024, 6, 27), date(2024, 6, 28)
@@ -58,7 +62,7 @@ def test_stooq_api_key_is_sent_but_never_recorded(stooq_server, universe, monkey
     assert "s3cret" not in repr(payload.request) and payload.request["apikey"] == "set"
 
 
-@pytest.mark.parametrize("status", [500, 503, 429])
+@pytest.mark.parametrize("status", [500, 503])
 def test_stooq_retries_transient_errors_then_succeeds(stooq_server, universe, status):
     waits = []
     stooq_server.answer("spy.us", (status, b"busy"), (status, b"busy"), (200, GOOD))
@@ -67,7 +71,7 @@ def test_stooq_retries_transient_errors_then_succeeds(stooq_server, universe, st
     assert waits == [1.0, 2.0]  # exponential backoff between the attempts
 
 
-@pytest.mark.parametrize("status", [500, 429])
+@pytest.mark.parametrize("status", [500])
 def test_stooq_gives_up_after_the_retries(stooq_server, universe, status):
     stooq_server.answer("spy.us", (status, b""))
     with pytest.raises(ProviderUnavailable, match=f"failed after 3 attempt\\(s\\): HTTP {status}"):
@@ -87,8 +91,9 @@ def test_stooq_client_errors_are_vendor_errors_without_retry(stooq_server, unive
     [
         (b"", DataError, "empty body"),
         (b"<html><head><title>Stooq</title></head><body>verify</body></html>", VendorError, "HTML page instead of CSV"),
-        (b"Exceeded the daily hits limit", VendorError, "rate limit"),
-        (b"No data", VendorError, "no data for this symbol"),
+        (b"Exceeded the daily hits limit", RateLimited, "rate limit"),
+        (b"No data", SymbolNotFound, "no data for this symbol"),
+        (b"Get your apikey:\n1. Open https://stooq.com/q/d/?s=spy.us&get_apikey", MissingApiKey, "set STOOQ_API_KEY"),
     ],
 )
 def test_stooq_200_answers_that_are_not_csv(stooq_server, universe, body, error, text):
@@ -172,11 +177,20 @@ def test_default_yfinance_call_asks_for_unadjusted_prices(monkeypatch):
     monkeypatch.setattr(yfinance, "Ticker", FakeTicker)
     _yfinance_history("SPY", START, date(2024, 7, 1))
     assert seen == {"symbol": "SPY", "start": "2024-06-27", "end": "2024-07-01", "interval": "1d",
-                    "auto_adjust": False, "actions": True, "raise_errors": True}
+                    "auto_adjust": False, "actions": True, "raise_errors": True, "timeout": 30.0}
+    seen.clear()
+    # the policy's request timeout reaches yfinance through make_provider
+    provider = make_provider("yfinance", Workspace.at("/nonexistent"), Policy.model_validate(
+        {"data": {"request_timeout_seconds": 7.5, "yfinance_cache_hours": 0}}))
+    provider._limiter.min_interval = 0
+    provider.download(parse_universe(
+        "internal_symbol,yahoo_symbol,stooq_symbol,alphavantage_symbol,etoro_search_name,exchange,currency,instrument_type,tradable_as_underlying,sector,notes\n"
+        "SPY,SPY,spy.us,SPY,SPY,NYSE Arca,USD,ETF,true,Benchmark,\n", "SPY")["SPY"], START, END)
+    assert seen["timeout"] == 7.5 and provider.timeout == 7.5
 
 
 def test_yfinance_retries_exceptions_then_succeeds(universe):
-    answers = [ConnectionError("reset"), RuntimeError("YFRateLimitError: Too Many Requests"), yahoo_frame()]
+    answers = [ConnectionError("reset"), RuntimeError("Read timed out"), yahoo_frame()]
     waits = []
 
     def history(*_):
@@ -252,3 +266,100 @@ def test_make_provider_by_name(tmp_path, av_dir):
         make_provider("alphavantage", ws, policy)
     with pytest.raises(ConfigError, match="unknown data provider 'bloomberg'"):
         make_provider("bloomberg", ws, policy)
+
+
+# --------------------------------------------------------------------------- permanent answers, limits, backoff
+
+
+def test_stooq_429_is_a_rate_limit_without_retries(stooq_server, universe):
+    waits = []
+    stooq_server.answer("spy.us", (429, b"slow down"))
+    with pytest.raises(RateLimited, match="rate limit \\(HTTP 429"):
+        stooq_server.provider(retries=3, backoff_seconds=1.0, sleep=waits.append).download(universe["SPY"], START, END)
+    assert len(stooq_server.requests) == 1 and waits == []
+
+
+def test_stooq_http_error_asking_for_a_key_is_a_missing_key(stooq_server, universe):
+    stooq_server.answer("spy.us", (401, b"Get your apikey: https://stooq.com/q/d/?s=spy.us&get_apikey"))
+    with pytest.raises(MissingApiKey, match="set STOOQ_API_KEY in the environment"):
+        stooq_server.provider(retries=3).download(universe["SPY"], START, END)
+    assert len(stooq_server.requests) == 1
+
+
+@pytest.mark.parametrize("err, kind", [
+    (RuntimeError("$ZZZQ: possibly delisted; no price data found  (1d 2024-06-27 -> 2024-07-01)"), SymbolNotFound),
+    (type("YFPricesMissingError", (Exception,), {})("$ZZZQ: prices missing"), SymbolNotFound),
+    (type("YFTzMissingError", (Exception,), {})("$ZZZQ: possibly delisted; no timezone found"), SymbolNotFound),
+    (type("YFRateLimitError", (Exception,), {})("Too Many Requests. Rate limited. Try after a while."), RateLimited),
+])
+def test_yfinance_permanent_answers_and_limits_are_not_retried(universe, err, kind):
+    calls, waits = [], []
+
+    def history(*a):
+        calls.append(a)
+        raise err
+
+    with pytest.raises(kind):
+        YFinanceProvider(history=history, retries=3, backoff_seconds=1.0, min_interval=0, sleep=waits.append).download(universe["SPY"], START, END)
+    assert len(calls) == 1 and waits == []
+
+
+def test_yfinance_multiindex_frame_is_a_data_error_not_a_type_error(universe):
+    frame = yahoo_frame()
+    multi = pd.concat({"SPY": frame, "QQQ": frame}, axis=1)  # what yfinance.download gives for two tickers
+    with pytest.raises(DataError, match="MultiIndex"):
+        yfinance_csv(multi)
+    with pytest.raises(DataError, match="MultiIndex"):
+        YFinanceProvider(history=lambda *_: multi, min_interval=0).download(universe["SPY"], START, END)
+    one = pd.concat({"SPY": frame}, axis=1).swaplevel(axis=1)  # ("Open", "SPY") ... for one ticker
+    with pytest.raises(DataError, match="MultiIndex"):
+        yfinance_csv(one)
+    with pytest.raises(DataError, match="duplicated columns"):
+        yfinance_csv(pd.concat([frame, frame[["Close"]]], axis=1))
+
+
+@settings(max_examples=100, deadline=None)
+@given(first=st.floats(0, 5), ceiling=st.floats(0, 20), jitter=st.floats(0, 3), retries=st.integers(1, 6), seed=st.integers(0, 2**16))
+def test_backoff_grows_with_jitter_and_never_passes_the_ceiling(first, ceiling, jitter, retries, seed):
+    waits = []
+    answers = [ConnectionError("reset")] * retries + [yahoo_frame()]
+
+    def history(*_):
+        a = answers.pop(0)
+        if isinstance(a, Exception):
+            raise a
+        return a
+
+    backoff = Backoff(first=first, ceiling=ceiling, jitter=jitter, rng=random.Random(seed))
+    YFinanceProvider(history=history, retries=retries, backoff_seconds=backoff, min_interval=0, sleep=waits.append).download(
+        parse_universe("internal_symbol,yahoo_symbol,stooq_symbol,alphavantage_symbol,etoro_search_name,exchange,currency,instrument_type,"
+                       "tradable_as_underlying,sector,notes\nSPY,SPY,spy.us,SPY,SPY,NYSE Arca,USD,ETF,true,Benchmark,\n", "SPY")["SPY"], START, END)
+    assert len(waits) == retries
+    for n, w in enumerate(waits):
+        exp = min(ceiling, first * 2 ** n)
+        assert exp - 1e-9 <= w <= min(ceiling, exp + jitter) + 1e-9
+
+
+def test_policy_backoff_reaches_the_providers(tmp_path):
+    pol = Policy.model_validate({"data": {"backoff_seconds": 2.0, "backoff_max_seconds": 5.0, "backoff_jitter_seconds": 0.25,
+                                          "request_timeout_seconds": 12.5}})
+    for name in ("yfinance", "stooq"):
+        provider = make_provider(name, Workspace.at(tmp_path), pol)
+        b = provider.backoff
+        assert (b.first, b.ceiling, b.jitter) == (2.0, 5.0, 0.25) and provider.timeout == 12.5
+
+
+def test_stooq_passes_the_timeout_to_requests(universe):
+    seen = {}
+
+    class Session:
+        def get(self, url, params, timeout):
+            seen["timeout"] = timeout
+
+            class Response:
+                status_code, content = 200, GOOD
+
+            return Response()
+
+    StooqProvider(session=Session(), timeout=12.5, min_interval=0).download(universe["SPY"], START, END)
+    assert seen == {"timeout": 12.5}

@@ -8,22 +8,25 @@ from __future__ import annotations
 
 from datetime import date
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ..clock import SYSTEM
-from ..calendar import get_calendar
-from ..config import Policy, parse_policy
-from ..data import SOURCES, FetchResult, build_clean, fetch, latest_fetch_record, load_quality_report, make_provider
+from ..config import SOURCES, parse_policy
 from .common import workdir_option, workspace
+
+if TYPE_CHECKING:
+    from ..config import Policy
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
-def _policy(ws, primary: str | None, secondary: str | None, alphavantage_dir: str | None) -> Policy:
+def _policy(ws, primary: str | None, secondary: str | None, alphavantage_dir: str | None) -> "Policy":
     policy = ws.policy()
     if not (primary or secondary or alphavantage_dir):
         return policy
-    raw = policy.model_dump(mode="json")
+    raw = policy.model_dump()
     if primary:
         raw["data"]["primary"] = primary
     if secondary:
@@ -45,8 +48,12 @@ def data() -> None:
 @click.option("--primary", type=click.Choice(SOURCES), default=None, help="Override policy data.primary.")
 @click.option("--secondary", type=click.Choice((*SOURCES, "none")), default=None, help="Override policy data.secondary.")
 @click.option("--alphavantage-dir", default=None, help="Folder of DA-<SYMBOL>-T-<date>.csv files (alphavantage provider).")
-def fetch_cmd(workdir, as_of, run_id, primary, secondary, alphavantage_dir) -> None:
-    """Stage 1: download every universe symbol into data/raw/."""
+@click.option("--full", is_flag=True, help="Ask for the whole history window again instead of the sessions after what is stored.")
+def fetch_cmd(workdir, as_of, run_id, primary, secondary, alphavantage_dir, full) -> None:
+    """Stage 1: download every universe symbol into data/raw/ (incremental unless --full)."""
+    from ..calendar import get_calendar
+    from ..data import fetch, make_provider
+
     ws = workspace(workdir)
     policy = _policy(ws, primary, secondary, alphavantage_dir)
     universe = ws.universe(policy)
@@ -54,12 +61,16 @@ def fetch_cmd(workdir, as_of, run_id, primary, secondary, alphavantage_dir) -> N
     session = as_of.date() if as_of else get_calendar(policy.schedule.exchange).latest_complete_session(now)
     run_id = run_id or now.strftime("%Y%m%dT%H%M%SZ")
     names = [policy.data.primary] + ([policy.data.secondary] if policy.data.secondary else [])
-    result = fetch(ws, policy, universe, session, run_id, providers=[make_provider(n, ws, policy) for n in names])
+    result = fetch(ws, policy, universe, session, run_id, providers=[make_provider(n, ws, policy) for n in names], full=full)
     got = [s for s in result.symbols if result.chosen(s)]
-    click.echo(f"fetched {len(got)} of {len(result.symbols)} symbols for {session} (run {run_id}; primary {result.primary}, secondary {result.secondary})")
+    extended = sum(1 for s in got if result.chosen(s).incremental)
+    click.echo(f"fetched {len(got)} of {len(result.symbols)} symbols for {session} (run {run_id}; primary {result.primary}, "
+               f"secondary {result.secondary}); {extended} extended a stored history, {result.stored_bytes:,} bytes stored")
     for sym in result.symbols:
         if not result.chosen(sym):
             click.echo(f"  no data for {sym}: " + "; ".join(f"{a.source}: {a.error}" for a in result.failures(sym)))
+    for f in result.findings:
+        click.echo(f"  finding ({f.kind}, {f.source}): {f.message}")
 
 
 @data.command("build")
@@ -69,6 +80,8 @@ def fetch_cmd(workdir, as_of, run_id, primary, secondary, alphavantage_dir) -> N
               help="data/raw/_fetch/<as_of>_<run_id>.json to build from. Default: the newest one.")
 def build_cmd(workdir, as_of, record) -> None:
     """Stages 2-5: build data/clean/eod.parquet and the quality report."""
+    from ..data import FetchResult, build_clean, latest_fetch_record
+
     ws = workspace(workdir)
     policy = ws.policy()
     session: date | None = as_of.date() if as_of else None
@@ -82,6 +95,8 @@ def build_cmd(workdir, as_of, record) -> None:
 @workdir_option
 def qa_cmd(workdir) -> None:
     """Print the latest quality report's summary; exit 1 when the gate failed."""
+    from ..data import load_quality_report
+
     report = load_quality_report(workspace(workdir))
     click.echo(report.summary())
     if not report.trade_allowed:

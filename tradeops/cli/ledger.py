@@ -14,16 +14,26 @@ import os
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from typing import TYPE_CHECKING
+
 import click
-from sqlalchemy import Engine
 
 from ..clock import SYSTEM
 from ..errors import LedgerError, ValidationError
-from ..ledger import api, backup, db, inputs
-from ..ledger.money import Money
-from .common import workdir_option, workspace
+from ..ledger.names import CASH_KINDS, DEFAULT_ACCOUNT
+from .common import LazyModule, workdir_option, workspace
 
-account_option = click.option("--account", default=api.DEFAULT_ACCOUNT, show_default=True, help="Ledger account.")
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+# the ledger (SQLAlchemy, pandas) loads when a command runs, not for --help
+api = LazyModule("tradeops.ledger.api")
+backup = LazyModule("tradeops.ledger.backup")
+db = LazyModule("tradeops.ledger.db")
+inputs = LazyModule("tradeops.ledger.inputs")
+money = LazyModule("tradeops.ledger.money")
+
+account_option = click.option("--account", default=DEFAULT_ACCOUNT, show_default=True, help="Ledger account.")
 actor_option = click.option(
     "--actor",
     default=lambda: os.environ.get("TRADEOPS_ACTOR") or getpass.getuser(),
@@ -200,7 +210,7 @@ def snapshot(path: str, taken_at: str | None, workdir: str, account: str, actor:
             snapshot_id = row.id
     finally:
         engine.dispose()
-    cash = Money(snap.cash, snap.currency)
+    cash = money.Money(snap.cash, snap.currency)
     click.echo(f"snapshot {snapshot_id} recorded: cash {cash}, {len(snap.positions)} position(s), taken {when:%Y-%m-%d %H:%M} UTC")
 
 
@@ -262,7 +272,7 @@ def cash_group() -> None:
 
 
 @cash_group.command("add")
-@click.argument("kind", required=False, type=click.Choice([k.lower() for k in inputs.CASH_KINDS], case_sensitive=False))
+@click.argument("kind", required=False, type=click.Choice([k.lower() for k in CASH_KINDS], case_sensitive=False))
 @click.argument("amount", required=False)
 @click.option("--date", "value_date", help="Value date (YYYY-MM-DD).")
 @click.option("--symbol", help="The symbol that paid a dividend.")

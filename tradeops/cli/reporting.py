@@ -8,16 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from ..clock import SYSTEM
-from ..calendar import get_calendar
-from ..config import Workspace
-from ..reports import ReportInputs, publish_daily, publish_weekly
-from .common import workdir_option, workspace
+from .common import LazyModule, workdir_option, workspace
 
-InputsBuilder = Callable[[Workspace, date, datetime], ReportInputs]
+if TYPE_CHECKING:
+    from ..config import Workspace
+    from ..reports import ReportInputs
+
+_reports = LazyModule("tradeops.reports")  # pandas and the templates load when a report is made
+
+
+def _calendar(exchange: str):
+    from ..calendar import get_calendar
+
+    return get_calendar(exchange)
+
+InputsBuilder = Callable[["Workspace", date, datetime], "ReportInputs"]
 
 
 def inputs_from_workspace(ws: Workspace, as_of: date, generated_at: datetime) -> ReportInputs:
@@ -35,7 +45,7 @@ def make_report_group(build_inputs: InputsBuilder = inputs_from_workspace, clock
         ws = workspace(workdir)
         now = clock()
         exchange = ws.policy().schedule.exchange
-        day = as_of.date() if as_of else get_calendar(exchange).latest_complete_session(now)
+        day = as_of.date() if as_of else _calendar(exchange).latest_complete_session(now)
         return ws, build_inputs(ws, day, now)
 
     as_of_option = click.option(
@@ -53,7 +63,7 @@ def make_report_group(build_inputs: InputsBuilder = inputs_from_workspace, clock
     def daily(workdir: str, as_of: datetime | None) -> None:
         """Equity, cash, P&L, drawdown, exposure, state, gates: reports/daily.md and .html."""
         ws, inputs = load(workdir, as_of)
-        for path in publish_daily(inputs, ws.reports_dir):
+        for path in _reports.publish_daily(inputs, ws.reports_dir):
             click.echo(str(path))
 
     @report.command("weekly")
@@ -63,7 +73,7 @@ def make_report_group(build_inputs: InputsBuilder = inputs_from_workspace, clock
     def weekly(workdir: str, as_of: datetime | None, tearsheet: bool) -> None:
         """Trades vs intended, slippage, compliance, performance vs the benchmark: reports/weekly.md and .html."""
         ws, inputs = load(workdir, as_of)
-        for path in publish_weekly(inputs, ws.reports_dir, tearsheet=tearsheet):
+        for path in _reports.publish_weekly(inputs, ws.reports_dir, tearsheet=tearsheet):
             click.echo(str(path))
 
     return report

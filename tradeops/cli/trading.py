@@ -18,11 +18,13 @@ from pathlib import Path
 
 import click
 
-from ..audit import code_hash, sha256_bytes, sha256_file
-from ..risk import run_risk_stage
-from ..signals import run_signal_stage, signal_paths
-from ..tickets import read_gates, run_ticket_stage
-from .common import workdir_option, workspace
+from .common import LazyModule, workdir_option, workspace
+
+# pandas, the signal and risk code load when a command runs, not for --help
+_audit = LazyModule("tradeops.audit")
+_risk = LazyModule("tradeops.risk")
+_signals = LazyModule("tradeops.signals")
+_tickets = LazyModule("tradeops.tickets")
 
 _session = click.option("--session", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Decision session YYYY-MM-DD (the data's last bar).")
 _run_dir = click.option("--run-dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder the stage reads and writes.")
@@ -42,8 +44,8 @@ def signal(workdir: str, session, run_dir: Path, eod_path: Path | None) -> None:
     """Rank the universe; write signals/YYYY-MM-DD.csv (+ .json) in the run folder."""
     ws = workspace(workdir)
     policy = ws.policy()
-    result = run_signal_stage(eod_path or ws.clean_path, policy, ws.universe(policy), _day(session), run_dir)
-    csv_path, _ = signal_paths(run_dir, result.session)
+    result = _signals.run_signal_stage(eod_path or ws.clean_path, policy, ws.universe(policy), _day(session), run_dir)
+    csv_path, _ = _signals.signal_paths(run_dir, result.session)
     click.echo(f"{csv_path}: {len(result.ranked)} ranked, {len(result.dropped)} dropped ({result.note})")
     for sym, why in sorted(result.dropped.items()):
         click.echo(f"  dropped {sym}: {why}")
@@ -60,7 +62,7 @@ def risk(workdir: str, session, run_dir: Path, eod_path: Path | None, portfolio_
     """Apply the risk guard; write proposed.json and approved.json in the run folder."""
     ws = workspace(workdir)
     policy = ws.policy()
-    decision = run_risk_stage(
+    decision = _risk.run_risk_stage(
         run_dir, eod_path or ws.clean_path, portfolio_path or run_dir / "portfolio.json", policy, ws.universe(policy), _day(session), rebalance
     )
     click.echo(f"{run_dir / 'approved.json'}: {decision.kind}, {len(decision.trades)} trade(s), rebalance={decision.rebalance}")
@@ -89,19 +91,19 @@ def ticket(workdir, session, run_dir, gates_path, state, state_reasons, code_has
     if gates_path is None and (run_dir / "gates.json").exists():
         gates_path = run_dir / "gates.json"
     if config_hash is None:
-        parts = [sha256_file(ws.policy_path), sha256_file(ws.config_dir / policy.universe.file)]
-        config_hash = sha256_bytes(":".join(parts).encode())
+        parts = [_audit.sha256_file(ws.policy_path), _audit.sha256_file(ws.config_dir / policy.universe.file)]
+        config_hash = _audit.sha256_bytes(":".join(parts).encode())
     if data_hash is None:
         eod = eod_path or ws.clean_path
-        data_hash = sha256_file(eod) if eod.exists() else "no-data"
-    t, md_path, json_path = run_ticket_stage(
+        data_hash = _audit.sha256_file(eod) if eod.exists() else "no-data"
+    t, md_path, json_path = _tickets.run_ticket_stage(
         run_dir,
         tickets_dir or ws.tickets_dir,
         policy,
         universe,
         _day(session),
-        read_gates(gates_path),
-        code_hash_value or code_hash(),
+        _tickets.read_gates(gates_path),
+        code_hash_value or _audit.code_hash(),
         config_hash,
         data_hash,
         state=state,

@@ -2,11 +2,14 @@
 
 The pipeline's stage notebooks make one call each:
 
-``fetch(workspace, policy, universe, as_of, run_id, providers=None) -> FetchResult``
+``fetch(workspace, policy, universe, as_of, run_id, providers=None, full=False) -> FetchResult``
     Stage 1.  Ask the primary provider (then the secondary on failure, or
     always with ``data.cross_check``) for every universe symbol, store the
     exact bytes under ``data/raw/<source>/<symbol>/<as_of>_<run_id>.csv`` with
-    a JSON sidecar, and save the attempts to ``data/raw/_fetch/``.
+    a JSON sidecar, and save the attempts and findings (unknown symbols,
+    limits, missing keys, vendor revisions, future bars) to ``data/raw/_fetch/``.
+    Incremental unless ``full``: only the sessions after the stored history
+    plus ``data.overlap_sessions`` are asked for.
 
 ``build_clean(workspace, policy, universe, as_of, fetched=None) -> QualityReport``
     Stages 2-5.  Parse, cut at ``as_of``, check, adjust and write
@@ -20,7 +23,7 @@ Also: :func:`load_clean` (read the clean file), :func:`load_quality_report`,
 """
 
 from .clean import CLEAN_COLUMNS, build_clean, load_clean
-from .fetch import Attempt, FetchResult, fetch, latest_fetch_record
+from .fetch import Attempt, FetchResult, Finding, fetch, latest_fetch_record
 from .parsers import parse_bars
 from .providers import SOURCES, Payload, Provider, make_provider
 from .quality import QualityReport
@@ -35,6 +38,7 @@ __all__ = [
     "Attempt",
     "CLEAN_COLUMNS",
     "FetchResult",
+    "Finding",
     "Payload",
     "Provider",
     "QualityReport",

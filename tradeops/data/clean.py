@@ -59,6 +59,8 @@ def _plan_from_fetch(result: FetchResult, universe: Universe) -> _Plan:
         if check:
             plan.check[sym] = (check.source, check.raw_file)
         fails = [(a.source, a.kind, a.error) for a in result.failures(sym) if a.role != "check"]
+        fails += [(f.source, f.kind, f.message) for f in result.findings_for(sym)  # revisions, future bars: warnings
+                  if f.kind in ("revision", "future_bar")]
         if fails:
             plan.failures[sym] = fails
     return plan
@@ -86,7 +88,7 @@ def _plan_from_files(store: RawStore, paths: Sequence[str | Path], universe: Uni
 
 
 def _load(store: RawStore, source: str, relpath: str) -> pa.Table:
-    return parse_bars(source, store.read(relpath))
+    return store.history(source, relpath)  # the stored piece with the pieces it extends (incremental fetch)
 
 
 def _load_all(store: RawStore, wanted: dict[str, tuple[str, str]]) -> dict[str, pa.Table | DataError]:

@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ..errors import DataError, VendorError
+from ..errors import DataError, MissingApiKey, RateLimited, SymbolNotFound, VendorError
 
 PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
 BAR_COLUMNS = ("date", *PRICE_COLUMNS, "volume", "dividend", "split")
@@ -51,8 +51,45 @@ def _snippet(data: bytes) -> str:
     return " ".join(text.split())
 
 
-def vendor_error(data: bytes, source: str) -> VendorError | None:
-    """The VendorError a payload stands for, or None when it may be CSV."""
+API_KEY_ENV = {"stooq": "STOOQ_API_KEY", "alphavantage": "ALPHAVANTAGE_API_KEY"}
+
+# answers that mean "not today": a rate or daily limit (the provider's breaker opens at once)
+_LIMIT = re.compile(rb"exceeded the daily hits limit|daily hits limit|call frequency|rate limit|too many requests|"
+                    rb"requests per day|calls per (?:minute|day)|premium endpoint", re.I)
+# answers that mean "set an API key"
+_NO_KEY = re.compile(rb"get your apikey|get_apikey|apikey is invalid or missing|claim your (?:free|unique) api key|"
+                     rb"api key (?:is )?(?:missing|required|invalid)", re.I)
+# answers that mean "this symbol does not exist (any more)"
+_NOT_FOUND = re.compile(rb"possibly delisted|prices? missing|no data found|symbol may be delisted|invalid api call|"
+                        rb"no timezone found|quote not found", re.I)
+
+
+def classify_answer(text: bytes, source: str, symbol: str | None = None) -> VendorError | RateLimited | None:
+    """The typed error a vendor's refusal stands for (rate limit, missing key, unknown symbol), else None.
+
+    Used for payloads and for the messages of exceptions a client library raises.
+    """
+    shown = _snippet(text)
+    who = f" for {symbol}" if symbol else ""
+    if _NO_KEY.search(text):
+        env = API_KEY_ENV.get(source)
+        how = f"set {env} in the environment" if env else "this source needs an API key"
+        return MissingApiKey(f"{source} wants an API key{who} ({shown!r}): {how}")
+    if _LIMIT.search(text):
+        return RateLimited(f"{source} refused the request{who}: rate limit ({shown!r})")
+    if _NOT_FOUND.search(text) or text.strip().lower().startswith(b"no data"):
+        return SymbolNotFound(f"{source} has no data for this symbol{who}: unknown or delisted ({shown!r})")
+    return None
+
+
+def vendor_error(data: bytes, source: str) -> VendorError | RateLimited | None:
+    """The error a payload stands for, or None when it may be CSV.
+
+    JSON bodies, HTML pages and one-line texts are error answers; a rate or
+    daily limit is :class:`RateLimited`, a request for an API key
+    :class:`MissingApiKey`, an unknown or delisted symbol :class:`SymbolNotFound`,
+    anything else a plain :class:`VendorError`.
+    """
     start = _CONTENT.search(data)
     head = data[start.start() : start.start() + 4096] if start else b""
     low = head.lower()
@@ -67,15 +104,15 @@ def vendor_error(data: bytes, source: str) -> VendorError | None:
                         break
         except (UnicodeDecodeError, ValueError):
             pass
-        return VendorError(f"{source} answered with an error payload instead of CSV: {message or _snippet(data)!r}")
+        return classify_answer((message or "").encode() or head, source) or VendorError(
+            f"{source} answered with an error payload instead of CSV: {message or _snippet(data)!r}")
     if head[:1] == b"<" or low.startswith(b"<!doctype") or b"<html" in low[:512]:
         title = re.search(rb"<title[^>]*>(.*?)</title>", head, re.I | re.S)
         shown = title.group(1).decode("utf-8", "replace").strip() if title else _snippet(data)
-        return VendorError(f"{source} answered with an HTML page instead of CSV: {shown!r}")
-    if b"exceeded the daily hits limit" in low:
-        return VendorError(f"{source} refused the request: rate limit ({_snippet(data)!r})")
-    if low.startswith(b"no data"):
-        return VendorError(f"{source} has no data for this symbol ({_snippet(data)!r})")
+        return classify_answer(shown.encode(), source) or VendorError(f"{source} answered with an HTML page instead of CSV: {shown!r}")
+    first_line = _LINE_END.split(head, 1)[0]
+    if head and b"," not in first_line:  # a CSV header has commas; a refusal is a sentence
+        return classify_answer(head, source)
     return None
 
 

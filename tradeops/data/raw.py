@@ -4,6 +4,13 @@
 for byte; ``.json`` beside it is the sidecar (request, time received,
 sha256, size, run).  Files are created read-only with a hard link from a
 temporary file, so a write is atomic and an existing file is never replaced.
+
+A stored answer may be a *piece* of a symbol's history: an incremental fetch
+stores only the sessions after what was stored (plus an overlap), and its
+sidecar names the piece it extends (``base``) and the dates it holds
+(``bars``).  :meth:`RawStore.history` follows the ``base`` chain and stitches
+the pieces (:func:`tradeops.data.incremental.stitch`); a piece without a base
+is a whole history by itself.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from typing import Any
 
 from ..config import Workspace
 from ..errors import DataError
+from .incremental import stitch
+from .parsers import parse_bars
 from .providers import Payload
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._^=-]*$")
@@ -63,12 +72,14 @@ class RawStore:
         self.workspace = workspace
         self.root = workspace.raw_dir
 
-    def path_for(self, source: str, symbol: str, as_of: date, run_id: str) -> Path:
-        return self.root / _safe("source", source) / _safe("symbol", symbol) / f"{as_of}_{_safe('run id', run_id)}.csv"
+    def path_for(self, source: str, symbol: str, as_of: date, run_id: str, part: str | None = None) -> Path:
+        tail = f"-{_safe('part', part)}" if part else ""
+        return self.root / _safe("source", source) / _safe("symbol", symbol) / f"{as_of}_{_safe('run id', run_id)}{tail}.csv"
 
-    def save(self, source: str, symbol: str, vendor_symbol: str, as_of: date, run_id: str, payload: Payload) -> RawFile:
-        """Store a payload and its sidecar; never overwrites."""
-        path = self.path_for(source, symbol, as_of, run_id)
+    def save(self, source: str, symbol: str, vendor_symbol: str, as_of: date, run_id: str, payload: Payload,
+             extra: dict[str, Any] | None = None, part: str | None = None) -> RawFile:
+        """Store a payload and its sidecar (plus ``extra`` keys such as ``base`` and ``bars``); never overwrites."""
+        path = self.path_for(source, symbol, as_of, run_id, part)
         sidecar = {
             "source": source,
             "symbol": symbol,
@@ -80,6 +91,7 @@ class RawStore:
             "from_cache": payload.from_cache,
             "bytes": len(payload.data),
             "sha256": hashlib.sha256(payload.data).hexdigest(),
+            **(extra or {}),
         }
         _create(path, payload.data)
         _create(path.with_suffix(".json"), json.dumps(sidecar, indent=2, sort_keys=True).encode())
@@ -105,3 +117,48 @@ class RawStore:
         if digest != sidecar.get("sha256"):
             raise DataError(f"raw file {relpath} changed since it was stored: sha256 {digest} != sidecar {sidecar.get('sha256')}")
         return data
+
+    # ------------------------------------------------------------------ pieces of a history
+
+    def latest(self, source: str, symbol: str, as_of: date) -> RawFile | None:
+        """The newest stored answer for ``symbol`` from ``source`` that parsed as bars, stored for ``as_of`` or earlier."""
+        folder = self.root / _safe("source", source) / _safe("symbol", symbol)
+        if not folder.is_dir():
+            return None
+        for side_path in sorted(folder.glob("*.json"), reverse=True):  # names start with the as_of date
+            if side_path.name[:10] > str(as_of):
+                continue
+            try:
+                side = json.loads(side_path.read_text())
+            except ValueError:
+                continue
+            if side.get("bars") and not side.get("superseded"):
+                return RawFile(side_path.with_suffix(".csv").relative_to(self.workspace.root).as_posix(), side)
+        return None
+
+    def chain(self, relpath: str) -> list[RawFile]:
+        """The pieces a stored answer stands on, oldest first (itself last)."""
+        out, seen = [], set()
+        while relpath:
+            if relpath in seen:
+                raise DataError(f"raw file {relpath}: its base chain loops")
+            seen.add(relpath)
+            side = self.sidecar(relpath)
+            out.append(RawFile(relpath, side))
+            relpath = side.get("base")
+        return out[::-1]
+
+    def history(self, source: str, relpath: str, since: date | None = None):
+        """The bars of ``relpath`` with the pieces it extends stitched in front (a pyarrow table of BAR_SCHEMA).
+
+        With ``since``, only the newest pieces that reach back to ``since`` are read (enough to
+        compare an overlap); the result may then start later than the whole history.
+        """
+        pieces = self.chain(relpath)
+        if since is not None:
+            for k in range(len(pieces) - 1, -1, -1):
+                bars = pieces[k].sidecar.get("bars") or {}
+                if bars.get("first") and bars["first"] <= str(since):
+                    pieces = pieces[k:]
+                    break
+        return stitch([parse_bars(source, self.read(p.relpath, p.sidecar)) for p in pieces])

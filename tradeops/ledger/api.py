@@ -52,7 +52,7 @@ from .models import (
 from .money import MONEY_PLACES, PRICE_PLACES, RATIO_PLACES, UNITS_PLACES, ZERO, Money, booked_value, to_decimal
 from .types import UTCDateTime
 
-DEFAULT_ACCOUNT = "main"
+from .names import DEFAULT_ACCOUNT  # noqa: E402 (shared with the CLI, which must not import this module to show --help)
 EXCHANGE = "XNYS"
 OUTFLOW_KINDS = ("WITHDRAWAL", "FEE")  # entered as positive amounts, take from cash
 EXTERNAL_FLOWS = ("DEPOSIT", "WITHDRAWAL")  # money the owner moves in or out (not returns)

@@ -26,7 +26,7 @@ from ..errors import ValidationError
 from .money import MONEY_PLACES, PRICE_PLACES, UNITS_PLACES, ZERO, to_decimal
 
 FILL_STATUSES = {"executed": "EXECUTED", "partial": "PARTIAL", "not_executed": "NOT_EXECUTED"}
-CASH_KINDS = ("DEPOSIT", "WITHDRAWAL", "DIVIDEND", "FEE", "INTEREST", "FX")
+from .names import CASH_KINDS  # noqa: E402
 SIGNED_CASH_KINDS = ("INTEREST", "FX")  # the only kinds whose amount may be negative
 SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,31}$")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")

@@ -162,7 +162,7 @@ def parameter_neighbourhood(run: Run, policy: Policy, costs: Costs, start: date,
 
 def with_update(policy: Policy, update: dict) -> Policy:
     """``policy`` with a nested update applied (validated like policy.yml)."""
-    return Policy.model_validate(_merge(policy.model_dump(mode="json"), update))
+    return Policy.model_validate(_merge(policy.model_dump(), update))
 
 
 def _merge(base: dict, update: dict) -> dict:
