@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -29,7 +30,10 @@ def test_fetch_build_qa_on_the_demo_provider(workdir, capsys):
     assert "fetched 104 of 104 symbols for 2025-01-10 (run t1; primary demo, secondary None)" in out
     assert main(["data", "build", "--workdir", workdir]) == 0
     out = capsys.readouterr().out
-    assert "data quality for 2025-01-10: PASS (trade allowed: yes)" in out and "wrote data/clean/eod.parquet" in out
+    assert "data quality for 2025-01-10: PASS (trade allowed: yes)" in out and "wrote snapshot " in out
+    pointer = json.loads((Path(workdir) / "data" / "clean" / "current.json").read_text())
+    assert f"data/clean/snapshots/{pointer['snapshot']}/eod.parquet" in out
+    assert f"current clean data is now snapshot {pointer['snapshot']}" in out and pointer["run_id"] == "t1"
     assert main(["data", "qa", "--workdir", workdir]) == 0
     assert "gate coverage: ok" in capsys.readouterr().out
     assert (Path(workdir) / "data" / "clean" / "quality.md").is_file()
