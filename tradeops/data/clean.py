@@ -19,6 +19,8 @@ sorted by symbol then date, one row per (symbol, date).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ import pyarrow.parquet as pq
 
 from ..config import Policy, Universe, Workspace
 from ..errors import DataError, VendorError
+from ..files import write_atomic
 from .fetch import FetchResult, latest_fetch_record
 from .parsers import BAR_COLUMNS, parse_bars
 from . import snapshots
@@ -178,8 +181,24 @@ def clean_table(panel: Panel, keep: np.ndarray, lineage: dict[str, tuple[str, st
     return pa.Table.from_arrays([pa.array(x) if isinstance(x, np.ndarray) else x for x in arrays], names=list(CLEAN_COLUMNS))
 
 
-def write_clean(panel: Panel, keep: np.ndarray, lineage: dict[str, tuple[str, str]], path: Path) -> int:
-    """Write the kept rows to ``path`` atomically (temp file + os.replace), a row group at a time; returns rows written."""
+class _Hashing(io.RawIOBase):
+    """A write-only file that feeds every byte to ``hasher`` on the way (no second read to hash it)."""
+
+    def __init__(self, fh, hasher):
+        self.fh, self.hasher = fh, hasher
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        self.hasher.update(b)
+        return self.fh.write(b)
+
+
+def write_clean(panel: Panel, keep: np.ndarray, lineage: dict[str, tuple[str, str]], path: Path, hasher=None) -> int:
+    """Write the kept rows to ``path`` atomically (temp file + os.replace), a row group at a time; returns rows written.
+
+    ``hasher`` (e.g. ``hashlib.sha256()``) is updated with the file's bytes as they are written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     cuts = [0]
@@ -191,15 +210,17 @@ def write_clean(panel: Panel, keep: np.ndarray, lineage: dict[str, tuple[str, st
     rows = 0
     try:
         writer = None
-        for lo, hi in zip(cuts[:-1], cuts[1:]):
-            table = clean_table(panel, keep, lineage, lo, hi)
-            if writer is None:
-                # no stored arrow schema: the dictionary columns read back as plain strings
-                writer = pq.ParquetWriter(tmp, table.schema, compression="none", store_schema=False,
-                                          use_dictionary=["symbol", "source", "raw_file"])
-            writer.write_table(table)
-            rows += table.num_rows
-        writer.close()
+        with open(tmp, "wb") as fh:
+            sink = _Hashing(fh, hasher) if hasher is not None else fh
+            for lo, hi in zip(cuts[:-1], cuts[1:]):
+                table = clean_table(panel, keep, lineage, lo, hi)
+                if writer is None:
+                    # no stored arrow schema: the dictionary columns read back as plain strings
+                    writer = pq.ParquetWriter(sink, table.schema, compression="none", store_schema=False,
+                                              use_dictionary=["symbol", "source", "raw_file"])
+                writer.write_table(table)
+                rows += table.num_rows
+            writer.close()
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -270,8 +291,9 @@ def build_clean(
         cross_check=plan.cross_check,
     )
     scratch = snapshots.scratch_path(workspace)
-    rows = write_clean(panel, result.keep, lineage, scratch)
-    digest, folder = snapshots.store(workspace, scratch)
+    hasher = hashlib.sha256()
+    rows = write_clean(panel, result.keep, lineage, scratch, hasher)
+    digest, folder = snapshots.store(workspace, scratch, hasher.hexdigest())
     snap = snapshots.Snapshot(
         snapshot=digest[: snapshots.ID_LENGTH], sha256=digest, path=(folder / "eod.parquet").relative_to(workspace.clean_dir).as_posix(),
         run_id=plan.run_id, as_of=str(as_of), rows=rows, symbols=int(sum(1 for s in result.statuses.values() if s.status == "ok")),
@@ -298,8 +320,8 @@ def build_clean(
             f"kept last good data from {previous.describe()}; this build's candidate {snap.snapshot} failed the gate and is not current"
             if previous else f"no good data yet: this build's candidate {snap.snapshot} failed the gate and nothing is current"
         )
-    report.save(folder)
-    report.save(workspace.quality_dir)
+    for saved in report.save(folder):  # the latest build's report, passed or not
+        write_atomic(workspace.quality_dir / saved.name, saved.read_bytes())
     if report.trade_allowed:
         snapshots.promote(workspace, snap)
     return report

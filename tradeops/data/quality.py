@@ -538,14 +538,19 @@ def history_findings(
         used[k0:k1 + 1] = True
 
     # copy-forward: the same bar as the day before in most of the universe that day
-    rows_by_day, days_inv = np.unique(cd[nf], return_inverse=True)
-    total = np.bincount(days_inv, minlength=len(rows_by_day))
-    copied = np.bincount(days_inv[same[nf]], minlength=len(rows_by_day))
+    d0 = int(cd.min())
+    total = np.bincount(cd[nf] - d0)  # rows with a previous bar, per day (counting beats sorting)
+    copied = np.bincount(cd[same] - d0, minlength=len(total))
     share = np.divide(copied, total, out=np.zeros(len(total)), where=total > 0)
-    cf_days = rows_by_day[(share >= q.copy_forward_share) & (copied >= 3)]
-    cf = same & np.isin(cd, cf_days)
+    cf_off = np.flatnonzero((share >= q.copy_forward_share) & (copied >= 3))
+    cf_days = cf_off + d0
+    cf = np.zeros(m, dtype=bool)
+    if len(cf_days):
+        flag = np.zeros(len(total), dtype=bool)
+        flag[cf_off] = True
+        cf = same & flag[cd - d0]
     for day_ in cf_days:
-        j = int(np.searchsorted(rows_by_day, day_))
+        j = int(day_ - d0)
         text = (f"{day(day_)} repeats the previous session's open/high/low/close in {copied[j]} of {total[j]} symbols "
                 f"({share[j]:.0%} >= copy_forward_share {q.copy_forward_share:.0%}): a vendor copy-forward")
         for r in np.flatnonzero(cf & (cd == day_)):

@@ -48,13 +48,14 @@ def sha256_of(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def store(ws: Workspace, written: Path) -> tuple[str, Path]:
-    """Move the freshly written parquet ``written`` into its content-addressed folder; (sha256, folder)."""
-    digest = sha256_of(written)
+def store(ws: Workspace, written: Path, digest: str | None = None) -> tuple[str, Path]:
+    """Move the freshly written parquet ``written`` (sha256 ``digest``, computed when not given) into its
+    content-addressed folder; (sha256, folder)."""
+    digest = digest or sha256_of(written)
     folder = snapshots_dir(ws) / digest[:ID_LENGTH]
     target = folder / "eod.parquet"
-    if target.exists() and sha256_of(target) == digest:
-        written.unlink()  # the same bytes are already stored
+    if target.exists() and target.stat().st_size == written.stat().st_size:
+        written.unlink()  # the same bytes are already stored (the folder is named by their hash)
     else:
         folder.mkdir(parents=True, exist_ok=True)
         os.replace(written, target)
