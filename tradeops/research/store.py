@@ -71,29 +71,50 @@ def alphavantage_as_of(folder: Path, calendar: ExchangeCalendar) -> date:
 
 def clean_research_bars(
     root: Path, source: str, universe: Universe, policy: Policy, calendar: ExchangeCalendar, start: date, end: date,
-    av_dir: str | Path | None = None, corrections_file: Path | None = None,
+    av_dir: str | Path | None = None, corrections_file: Path | None = None, seed: int = 42,
 ) -> ResearchBars:
-    """Fetch + build ``universe`` from ``source`` into a research workspace under ``root`` and return its clean bars in [start, end]."""
-    if source != "alphavantage":
-        raise DataError(f"research store: source {source!r} is not a vendor folder; expected 'alphavantage'")
-    if av_dir is None:
-        raise DataError("source alphavantage needs av_dir, the folder of DA-<SYMBOL>-T-*.csv files")
-    folder = Path(av_dir).resolve()
-    as_of = alphavantage_as_of(folder, calendar)
+    """Fetch + build ``universe`` from ``source`` (``alphavantage``: the folder ``av_dir``, built as of its
+    newest export; ``demo``: the seeded generator from ``start`` to ``end``) into a research workspace
+    under ``root`` and return its clean bars in [start, end]."""
     from ..config import universe_csv
+
+    data_update: dict = {"primary": source, "secondary": None, "cross_check": False}
+    if source == "alphavantage":
+        if av_dir is None:
+            raise DataError("source alphavantage needs av_dir, the folder of DA-<SYMBOL>-T-*.csv files")
+        folder: Path | None = Path(av_dir).resolve()
+        as_of = alphavantage_as_of(folder, calendar)
+        data_update["alphavantage_dir"] = str(folder)
+        provider = AlphaVantageDirProvider(folder)
+        origin = f"{source} {folder}"
+    elif source == "demo":
+        from ..data.demo import DemoProvider
+
+        folder = None
+        as_of = end if calendar.is_session(end) else calendar.previous_session(end)
+        sessions = len(calendar.sessions(start, as_of))
+        if not 20 <= sessions <= 10000:
+            raise DataError(f"demo research window {start}..{as_of} has {sessions} sessions; 20..10000 allowed")
+        data_update.update(demo_seed=seed, history_sessions=sessions)
+        provider = DemoProvider(seed)
+        origin = f"the demo generator (seed {seed}) from {start}"
+    else:
+        raise DataError(f"research store: unknown source {source!r}; expected 'alphavantage' or 'demo'")
 
     rows = [(i.internal_symbol, i.instrument_type, i.sector) for i in universe.instruments]
     universe_text = universe_csv(rows, notes="research")
     corrections = corrections_file.read_bytes() if corrections_file is not None and corrections_file.exists() else b""
-    key = _inputs_key(source, folder, universe_text, corrections, as_of)
+    key = _inputs_key(f"{source}:{seed}:{start}" if folder is None else source, folder, universe_text, corrections, as_of)
     ws = Workspace.at(Path(root) / f"{source}-{key[:12]}").ensure()
-    raw = policy.model_dump(mode="json")
-    raw["data"].update(primary=source, secondary=None, cross_check=False, alphavantage_dir=str(folder))
-    raw["universe"].update(file="universe.csv")
-    write_atomic(ws.policy_path, yaml.safe_dump(raw, sort_keys=False))
+    research_policy = policy.model_copy(update={
+        "data": policy.data.model_copy(update=data_update),
+        "universe": policy.universe.model_copy(update={"file": "universe.csv"}),
+    })
+    # the research workspace's config, for the record (the build below takes the objects themselves)
+    write_atomic(ws.policy_path, yaml.safe_dump(research_policy.model_dump(mode="json"), sort_keys=False))
     write_atomic(ws.config_dir / "universe.csv", universe_text)
     if corrections:
-        write_atomic(ws.config_dir / raw["quality"]["corrections_file"], corrections)
+        write_atomic(ws.config_dir / research_policy.quality.corrections_file, corrections)
     built = ws.clean_dir / "build.json"
     report = None
     if built.exists():
@@ -101,9 +122,8 @@ def clean_research_bars(
         if done.get("key") == key and (ws.root / done["path"]).exists():
             report = QualityReport.load(ws.root / Path(done["path"]).parent / "quality.json")
     if report is None:
-        research_policy = ws.policy()
         run_id = f"research{len(list((ws.raw_dir / '_fetch').glob(f'{as_of}_research*.json'))) + 1}"
-        result = fetch(ws, research_policy, universe, as_of, run_id, providers=[AlphaVantageDirProvider(folder)])
+        result = fetch(ws, research_policy, universe, as_of, run_id, providers=[provider])
         report = build_clean(ws, research_policy, universe, as_of, result)
         write_atomic(built, json.dumps({"key": key, "path": report.output["path"], "sha256": report.output["sha256"]}) + "\n")
     path = ws.root / report.output["path"]
@@ -111,7 +131,7 @@ def clean_research_bars(
     eod = eod[(eod["date"] >= pd.Timestamp(start)) & (eod["date"] <= pd.Timestamp(end))].reset_index(drop=True)
     for col in ("symbol", "source", "raw_file"):
         eod[col] = eod[col].astype(str)
-    notes = [f"bars from clean snapshot {report.output['snapshot']} ({path}), built from {source} {folder} as of {as_of}; "
+    notes = [f"bars from clean snapshot {report.output['snapshot']} ({path}), built from {origin} as of {as_of}; "
              f"quality {'PASS' if report.passed else 'FAIL'}"]
     failed = [c for c in report.checks if c.scope == "gate" and not c.passed]
     live_only = all(c.name in LIVE_GATES for c in failed)

@@ -34,7 +34,7 @@ from ..config import Policy, Universe, parse_policy, parse_universe, universe_cs
 from ..errors import DataError, ValidationError
 from . import validation
 from .backtest import BacktestResult, Costs, live_ranker, run_backtest, scores_ranker
-from .sources import alphavantage_symbols, from_demo
+from .sources import alphavantage_symbols
 from .store import ResearchBars, clean_research_bars, findings_table
 
 SOURCES = ("demo", "alphavantage")
@@ -114,29 +114,31 @@ def load_bars(
     source: str, start: date, end: date, symbols: int, policy: Policy, strategy: str,
     av_dir: str | Path | None = None, seed: int = 42, calendar: ExchangeCalendar | None = None,
     store_dir: str | Path | None = None, corrections_file: str | Path | None = None,
-) -> tuple[pd.DataFrame, Universe, ResearchBars | None]:
+) -> tuple[pd.DataFrame, Universe, ResearchBars]:
     """``symbols`` stocks (plus the benchmark, when the source has it) with warm-up history before ``start``.
 
-    Vendor files (``alphavantage``) go through fetch, build and the quality checks into a
-    research workspace under ``store_dir`` first (:mod:`tradeops.research.store`): the bars
-    are that clean snapshot's, with excluded symbols and quarantined bars left out.
+    Every source (the AlphaVantage folder, the demo generator) goes through fetch, build and
+    the quality checks into a research workspace under ``store_dir`` (a temporary folder when
+    None) first (:mod:`tradeops.research.store`): the bars are that clean snapshot's, with
+    excluded symbols and quarantined bars left out.
     """
     calendar = calendar or get_calendar(policy.schedule.exchange)
     first = calendar.session_offset(calendar.next_session(start) if not calendar.is_session(start) else start, -warmup_sessions(policy, strategy))
     bench = policy.universe.benchmark
     if source == "demo":
         stocks = [f"D{i:03d}" for i in range(symbols)]
-        return from_demo(stocks + [bench], first, end, seed, bench), universe_of(stocks, bench, {s: "Demo" for s in stocks}), None
-    if source == "alphavantage":
+        universe = universe_of(stocks, bench, {s: "Demo" for s in stocks})
+    elif source == "alphavantage":
         if av_dir is None:
             raise ValidationError("source alphavantage needs av_dir, the folder of DA-<SYMBOL>-T-*.csv files")
         stocks = alphavantage_symbols(av_dir)[:symbols]
         universe = universe_of([s for s in stocks if s != bench], bench)
-        with tempfile.TemporaryDirectory(prefix="tradeops-research-") as tmp:
-            bars = clean_research_bars(Path(store_dir) if store_dir else Path(tmp), source, universe, policy, calendar, first, end, av_dir,
-                                       Path(corrections_file) if corrections_file else None)
-        return bars.eod, universe, bars
-    raise ValidationError(f"unknown research source {source!r}; expected one of {SOURCES}")
+    else:
+        raise ValidationError(f"unknown research source {source!r}; expected one of {SOURCES}")
+    with tempfile.TemporaryDirectory(prefix="tradeops-research-") as tmp:
+        bars = clean_research_bars(Path(store_dir) if store_dir else Path(tmp), source, universe, policy, calendar, first, end, av_dir,
+                                   Path(corrections_file) if corrections_file else None, seed)
+    return bars.eod, universe, bars
 
 
 def run_study(
