@@ -71,7 +71,6 @@ class Study:
     def summary_text(self) -> str:
         s = self.summary()
         lines = [
-            *([f"data: clean snapshot {self.data_snapshot}"] if self.data_snapshot else []),
             f"{self.strategy} on {len(self.symbols)} {self.source} symbols, {self.start}..{self.end}: "
             f"total {s['total_return']:+.2%}, CAGR {s['cagr']:+.2%}, Sharpe {s['sharpe']:.2f}, "
             f"max drawdown {s['max_drawdown']:.2%}, {len(self.result.trades)} fills",
@@ -80,6 +79,8 @@ class Study:
             lines.append(f"PBO {self.pbo.pbo:.2f} over {self.dsr.n_trials} trials; deflated Sharpe {self.dsr.dsr:.2f}")
         if self.ic is not None:
             lines.append(f"IC {self.ic['ic']:.4f}, rank IC {self.ic['rank_ic']:.4f} over {self.ic['sessions']} sessions")
+        if self.data_snapshot:
+            lines.append(f"data: clean snapshot {self.data_snapshot}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
