@@ -12,6 +12,14 @@ checks decide ``trade_allowed``: coverage of the universe on ``as_of``,
 benchmark present and fresh, and the clean output itself (one row per
 symbol and date, sane prices).  Every finding is a string naming the
 symbol, the value and the threshold it broke.
+
+History-wide checks (:func:`history_findings`) look at every bar whatever
+its age and give a :class:`Finding` per symbol and date range, saying
+whether raw and adjusted prices agree (a real move) or disagree (a vendor
+defect); defects quarantine the bars they touch (they are not written),
+unless ``config/corrections.csv`` accepts them.  ``cross_check_done`` says
+whether the secondary really answered (a warning, or a gate with
+``quality.cross_check_required``).
 """
 
 from __future__ import annotations
