@@ -220,6 +220,12 @@ class Quality(_Model):
     benchmark_max_age_sessions: Annotated[int, Field(ge=0, le=10)] = 0
     max_symbol_age_sessions: Annotated[int, Field(ge=0, le=10)] = 0
     window_sessions: Annotated[int, Field(ge=20, le=10000)] = 250
+    copy_forward_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+    max_identical_bars: Annotated[int, Field(ge=2, le=1000)] = 3
+    max_factor_step: Annotated[float, Field(gt=0.0, le=10.0)] = 0.10
+    min_cross_check_share: Fraction = 0.9
+    cross_check_required: bool = False
+    corrections_file: str = "corrections.csv"
 
 
 class Reconciliation(_Model):
@@ -515,12 +521,32 @@ class Workspace:
         return self.data_dir / "raw"
 
     @property
+    def clean_dir(self) -> Path:
+        """Clean snapshots (``snapshots/<sha256[:16]>/``), the ``current.json`` pointer and the latest build's report."""
+        return self.data_dir / "clean"
+
+    @property
+    def clean_pointer(self) -> Path:
+        return self.clean_dir / "current.json"
+
+    @property
     def clean_path(self) -> Path:
-        return self.data_dir / "clean" / "eod.parquet"
+        """The parquet of the ``current`` clean snapshot (the last build that passed the data-quality gate).
+
+        Before the first snapshot this is the legacy ``data/clean/eod.parquet``.
+        """
+        try:
+            pointer = json.loads(self.clean_pointer.read_text())
+            return self.clean_dir / pointer["path"]
+        except FileNotFoundError:
+            return self.clean_dir / "eod.parquet"
+        except (ValueError, KeyError, TypeError) as err:
+            raise ConfigError(f"{self.clean_pointer} is not a valid snapshot pointer ({type(err).__name__}: {err})") from None
 
     @property
     def quality_dir(self) -> Path:
-        return self.data_dir / "clean"
+        """Where the latest build's quality.json/.md are (passed or not)."""
+        return self.clean_dir
 
     @property
     def cache_dir(self) -> Path:
@@ -556,6 +582,6 @@ class Workspace:
         return load_universe(self.config_dir / policy.universe.file, policy.universe.benchmark)
 
     def ensure(self) -> "Workspace":
-        for d in (self.config_dir, self.raw_dir, self.clean_path.parent, self.runs_dir, self.tickets_dir, self.reports_dir):
+        for d in (self.config_dir, self.raw_dir, self.clean_dir, self.runs_dir, self.tickets_dir, self.reports_dir):
             d.mkdir(parents=True, exist_ok=True)
         return self

@@ -136,6 +136,9 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
     universe_file = ws.config_dir / policy.universe.file
     shutil.copyfile(ws.policy_path, run_dir / "inputs" / "policy.yml")
     shutil.copyfile(universe_file, run_dir / "inputs" / universe_file.name)
+    corrections_file = ws.config_dir / policy.quality.corrections_file
+    if corrections_file.exists():
+        shutil.copyfile(corrections_file, run_dir / "inputs" / corrections_file.name)
     common = {
         "run_dir": str(run_dir), "workdir": str(ws.root), "run_id": run_id,
         "session_date": session_date.isoformat(), "decision_session": decision.isoformat(),
@@ -147,6 +150,8 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
         hashes={"policy.yml": audit.sha256_file(ws.policy_path), universe_file.name: audit.sha256_file(universe_file),
                 "policy_canonical": policy.hash()},
     )
+    if corrections_file.exists():
+        m.hashes["corrections.csv"] = audit.sha256_file(corrections_file)
     if supersede_reason:
         m.notes.append(f"supersedes the session's earlier ticket: {supersede_reason}")
     m.write(run_dir)
@@ -172,6 +177,14 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
                 failure = f"stage {stage.name} {outcome.status.replace('_', ' ')}: {outcome.error}"
                 break
             failed = [g["name"] for g in _stage_gates(run_dir, stage) if not g["passed"]]
+            snap = run_dir / "snapshot.json"
+            if stage.name == "20_clean_qa" and snap.exists():
+                snapshot = json.loads(snap.read_text())
+                m.hashes["clean_snapshot"] = snapshot.get("sha256")
+                if snapshot.get("corrections_sha256"):
+                    m.hashes["corrections.csv"] = snapshot["corrections_sha256"]
+                if snapshot.get("kept"):
+                    m.notes.append(snapshot["kept"])
             if failed:
                 m.notes.append(f"stopped after {stage.name}: gate(s) {', '.join(failed)} failed")
                 break

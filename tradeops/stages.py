@@ -7,7 +7,7 @@ stage           reads                                           writes (in the r
 ==============  ==============================================  ===========================================
 00_preflight    the ledger                                      portfolio.json, gates/00_preflight.json
 10_fetch        providers (network, or the demo generator)      fetch.json (+ raw files under data/raw/)
-20_clean_qa     raw files named in fetch.json                   eod.parquet, quality.json/.md, gates/20_clean_qa.json
+20_clean_qa     raw files named in fetch.json                   eod.parquet, quality.json/.md, snapshot.json, gates/20_clean_qa.json
 30_signal       eod.parquet                                     signals/YYYY-MM-DD.csv (+ .json)
 40_risk         signals, portfolio.json, eod.parquet            proposed.json, approved.json, gates/40_risk.json
 50_ticket       gates/*.json, approved.json, failure.json       TICKET-YYYYMMDD.md/.json (+ tickets/), ledger rows
@@ -228,16 +228,23 @@ def clean_qa(run_dir: str, workdir: str, decision_session: str) -> StageResult:
     ws, policy, universe = _context(workdir)
     record = json.loads((run_dir / "fetch.json").read_text())["record"]
     report = data.build_clean(ws, policy, universe, decision, record)
-    shutil.copyfile(ws.clean_path, run_dir / "eod.parquet")
+    # the run keeps what this build judged: the new current snapshot, or the failed candidate for inspection
+    shutil.copyfile(ws.root / report.output["path"], run_dir / "eod.parquet")
     for name in ("quality.json", "quality.md"):
         src = ws.quality_dir / name
         if src.exists():
             shutil.copyfile(src, run_dir / name)
-    gate = {"name": "data_quality", "passed": bool(report.trade_allowed), "reasons": list(report.reasons), "details": {"excluded": sorted(report.excluded)}}
+    keys = ("snapshot", "sha256", "promoted", "current", "kept", "corrections_sha256", "path")
+    write_json(run_dir / "snapshot.json", {k: report.output.get(k) for k in keys})
+    details = {"excluded": sorted(report.excluded)}
+    if report.output.get("kept"):
+        details["kept"] = report.output["kept"]
+    gate = {"name": "data_quality", "passed": bool(report.trade_allowed), "reasons": list(report.reasons), "details": details}
     write_gates(run_dir, "20_clean_qa", [gate])
     checks = pd.DataFrame([c.__dict__ for c in report.checks])
-    headline = "data quality " + ("PASS" if report.trade_allowed else "FAIL") + f"; {len(report.excluded)} symbols excluded"
-    return StageResult("20_clean_qa", headline, [gate], {"checks": checks}, ["eod.parquet", "quality.json", "quality.md"])
+    headline = ("data quality " + ("PASS" if report.trade_allowed else "FAIL") + f"; {len(report.excluded)} symbols excluded; snapshot {report.output['snapshot']}"
+                + (f"; {report.output['kept']}" if report.output.get("kept") else " is now current"))
+    return StageResult("20_clean_qa", headline, [gate], {"checks": checks}, ["eod.parquet", "quality.json", "quality.md", "snapshot.json"])
 
 
 # --------------------------------------------------------------------------- 30 signal

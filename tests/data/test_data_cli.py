@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -29,7 +30,10 @@ def test_fetch_build_qa_on_the_demo_provider(workdir, capsys):
     assert "fetched 104 of 104 symbols for 2025-01-10 (run t1; primary demo, secondary None)" in out
     assert main(["data", "build", "--workdir", workdir]) == 0
     out = capsys.readouterr().out
-    assert "data quality for 2025-01-10: PASS (trade allowed: yes)" in out and "wrote data/clean/eod.parquet" in out
+    assert "data quality for 2025-01-10: PASS (trade allowed: yes)" in out and "wrote snapshot " in out
+    pointer = json.loads((Path(workdir) / "data" / "clean" / "current.json").read_text())
+    assert f"data/clean/snapshots/{pointer['snapshot']}/eod.parquet" in out
+    assert f"current clean data is now snapshot {pointer['snapshot']}" in out and pointer["run_id"] == "t1"
     assert main(["data", "qa", "--workdir", workdir]) == 0
     assert "gate coverage: ok" in capsys.readouterr().out
     assert (Path(workdir) / "data" / "clean" / "quality.md").is_file()
@@ -54,3 +58,45 @@ def test_qa_without_a_build_is_a_clear_error(workdir, capsys):
 def test_fetch_overrides_the_policy_providers(workdir, capsys):
     assert main(["data", "fetch", "--workdir", workdir, "--as-of", "2025-01-10", "--primary", "alphavantage"]) == 2
     assert "data.alphavantage_dir" in capsys.readouterr().err
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_failed_build_keeps_the_last_good_snapshot_and_the_next_good_build_moves_it(workdir, capsys):
+    from tradeops.config import Workspace
+
+    ws = Workspace.at(workdir)
+    raw = Path(workdir) / "data" / "raw" / "_fetch"
+    assert main(["data", "fetch", "--workdir", workdir, "--as-of", "2025-01-10", "--run-id", "good1"]) == 0
+    assert main(["data", "build", "--workdir", workdir, "--fetch-record", str(raw / "2025-01-10_good1.json")]) == 0
+    pointer = json.loads(ws.clean_pointer.read_text())
+    good = ws.clean_path
+    good_sha = _sha(good)
+    assert pointer["run_id"] == "good1" and pointer["sha256"] == good_sha and good.parent.name == good_sha[:16]
+    capsys.readouterr()
+
+    # a failing build: a later session from older data (nothing fresh)
+    assert main(["data", "fetch", "--workdir", workdir, "--as-of", "2025-01-08", "--run-id", "bad2"]) == 0
+    assert main(["data", "build", "--workdir", workdir, "--as-of", "2025-01-10", "--fetch-record", str(raw / "2025-01-08_bad2.json")]) == 0
+    out = capsys.readouterr().out
+    assert "FAIL (trade allowed: NO)" in out
+    assert f"kept last good data from run good1 (snapshot {good_sha[:16]}, as of 2025-01-10)" in out
+    assert json.loads(ws.clean_pointer.read_text()) == pointer  # current did not move
+    assert ws.clean_path == good and _sha(ws.clean_path) == good_sha
+    report = json.loads((ws.quality_dir / "quality.json").read_text())
+    candidate = Path(workdir) / report["output"]["path"]
+    assert report["output"]["promoted"] is False and candidate.exists() and candidate != good  # kept for inspection
+    assert _sha(candidate) == report["output"]["sha256"] != good_sha
+    assert "kept last good data from run good1" in (ws.quality_dir / "quality.md").read_text()
+    assert main(["data", "qa", "--workdir", workdir]) == 1  # qa reports the latest build, which failed
+
+    # the next good build moves current
+    assert main(["data", "fetch", "--workdir", workdir, "--as-of", "2025-01-13", "--run-id", "good3"]) == 0
+    assert main(["data", "build", "--workdir", workdir, "--fetch-record", str(raw / "2025-01-13_good3.json")]) == 0
+    moved = json.loads(ws.clean_pointer.read_text())
+    assert moved["run_id"] == "good3" and moved["as_of"] == "2025-01-13" and moved["sha256"] != good_sha
+    assert _sha(ws.clean_path) == moved["sha256"] and good.exists()  # the old snapshot stays for rollback

@@ -270,6 +270,11 @@ def test_the_data_provider_down(fresh, tmp_path, webhook):
     fresh.policy_path.write_text(policy.replace("alphavantage_dir: null", f"alphavantage_dir: {empty}"))
     r = run_on_schedule(fresh, FIRST)
     _no_trade(fresh, r, EXIT_NO_TRADE, "data_quality")
+    m = json.loads((r.run_dir / "manifest.json").read_text())
+    assert any("no good data yet" in n and "failed the gate" in n for n in m["notes"]), m["notes"]
+    snapshot = json.loads((r.run_dir / "snapshot.json").read_text())
+    assert snapshot["promoted"] is False and m["hashes"]["clean_snapshot"] == snapshot["sha256"]
+    assert not fresh.clean_pointer.exists()  # nothing became current
     texts = [json.dumps(m) for m in webhook]
     assert any("TICKET-20250106" in t and "NO-TRADE" in t for t in texts), texts  # the ticket goes out
     assert any("Data quality failed for 2025-01-03" in t for t in texts), texts  # and the alert, once

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from click.testing import CliRunner
 
@@ -17,10 +19,16 @@ def test_backtest_command_writes_the_report_and_prints_a_summary(tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
+    # the bars came from a clean snapshot built in the workspace's research store, named by its hash
     assert lines[0].startswith("momentum on 8 demo symbols, 2023-03-01..2023-05-31: total ")
     assert lines[1].startswith("PBO ") and "over 4 trials" in lines[1]  # base, 9 positions, 12-week lookback x0.75 and x1.25 (-1 positions is no policy)
+    snapshot = lines[2].removeprefix("data: clean snapshot ")
+    stored = list((work / "data" / "research").glob("demo-*/data/clean/snapshots/*/eod.parquet"))
+    assert len(stored) == 1 and hashlib.sha256(stored[0].read_bytes()).hexdigest() == snapshot
+    assert any(line.startswith(f"note: bars from clean snapshot {snapshot[:16]}") for line in lines)
     report = work / "reports" / "backtest_latest.html"
-    assert lines[-1] == f"report: {report}" and "<h2>Cost stress</h2>" in report.read_text()
+    html = report.read_text()
+    assert lines[-1] == f"report: {report}" and "<h2>Cost stress</h2>" in html and f"clean snapshot <code>{snapshot}</code>" in html
 
 
 def test_backtest_command_rejects_bad_arguments(tmp_path):

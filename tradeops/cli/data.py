@@ -79,7 +79,7 @@ def fetch_cmd(workdir, as_of, run_id, primary, secondary, alphavantage_dir, full
 @click.option("--fetch-record", "record", type=click.Path(dir_okay=False, exists=True), default=None,
               help="data/raw/_fetch/<as_of>_<run_id>.json to build from. Default: the newest one.")
 def build_cmd(workdir, as_of, record) -> None:
-    """Stages 2-5: build data/clean/eod.parquet and the quality report."""
+    """Stages 2-5: build a clean snapshot and the quality report; `current` moves only if the gate passes."""
     from ..data import FetchResult, build_clean, latest_fetch_record
 
     ws = workspace(workdir)
@@ -88,7 +88,9 @@ def build_cmd(workdir, as_of, record) -> None:
     result = FetchResult.load(record or latest_fetch_record(ws, session))
     report = build_clean(ws, policy, ws.universe(policy), session or result.as_of, result)
     click.echo(report.summary())
-    click.echo(f"wrote {report.output['path']} ({report.output['rows']} rows) and {ws.quality_dir / 'quality.md'}")
+    click.echo(f"wrote snapshot {report.output['snapshot']}: {report.output['path']} ({report.output['rows']} rows) and {ws.quality_dir / 'quality.md'}")
+    if report.output.get("promoted"):
+        click.echo(f"current clean data is now snapshot {report.output['snapshot']}")
 
 
 @data.command("qa")

@@ -4,6 +4,10 @@ Runs :func:`tradeops.research.study.backtest_study` (backtest with the live
 risk guard, then cost stress, delay, start-date, parameter neighbourhood,
 regimes, walk-forward, PBO and deflated Sharpe), writes
 ``reports/backtest_latest.html`` in the workspace and prints a summary.
+With ``--source alphavantage`` the folder is first fetched, built and
+quality-checked into ``data/research/`` (the workspace's
+``config/corrections.csv`` applies); the backtest reads that clean snapshot
+and the report names its hash and findings.
 The policy is the workspace's config/policy.yml when there is one, else the
 defaults.
 """
@@ -38,6 +42,7 @@ def backtest(workdir: str, source: str, av_dir: str | None, start, end, strategy
     study = backtest_study(
         source, start.date(), end.date(), strategy, symbols, av_dir, policy, seed,
         report_path=target, qlib_dir=ws.data_dir / "qlib-research" if strategy == "qlib_lgbm" else None,
+        store_dir=ws.data_dir / "research", corrections_file=ws.config_dir / policy.quality.corrections_file,
     )
     click.echo(study.summary_text())
     for note in study.notes:

@@ -12,12 +12,16 @@ The pipeline's stage notebooks make one call each:
     plus ``data.overlap_sessions`` are asked for.
 
 ``build_clean(workspace, policy, universe, as_of, fetched=None) -> QualityReport``
-    Stages 2-5.  Parse, cut at ``as_of``, check, adjust and write
-    ``data/clean/eod.parquet`` plus ``data/clean/quality.json``/``.md``.
-    ``report.trade_allowed`` is the data-quality gate; ``report.reasons``
-    says why it failed, ``report.excluded`` which symbols were left out.
+    Stages 2-5.  Parse, cut at ``as_of``, check (history-wide findings
+    quarantine bars; ``config/corrections.csv`` overrides), adjust and write
+    a snapshot ``data/clean/snapshots/<sha256[:16]>/eod.parquet`` plus
+    ``data/clean/quality.json``/``.md``.  ``data/clean/current.json`` moves
+    to it only when ``report.trade_allowed`` (the data-quality gate);
+    otherwise ``report.output["kept"]`` says which run's data stays current.
+    ``report.reasons`` says why the gate failed, ``report.excluded`` which
+    symbols were left out, ``report.findings`` the history verdicts.
 
-Also: :func:`load_clean` (read the clean file), :func:`load_quality_report`,
+Also: :func:`load_clean` (read the current snapshot), :func:`load_quality_report`,
 :func:`make_provider` (a provider by name) and :func:`parse_bars`
 (vendor bytes -> bars).
 """

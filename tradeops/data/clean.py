@@ -1,11 +1,15 @@
-"""Stages 2-5: raw files -> ``data/clean/eod.parquet`` + quality report.
+"""Stages 2-5: raw files -> a clean snapshot + quality report.
 
 Reads the raw files a fetch chose (checking each against its sidecar's
 sha256), parses them, drops bars after ``as_of`` (no lookahead), runs
-:func:`tradeops.data.quality.assess`, adjusts OHLC by
-``factor = adj_close / close`` and writes the symbols that passed, atomically
-(temp file + ``os.replace``).  Work is on one concatenated panel of numpy
-arrays, not per-symbol frames, so 500 symbols x 20 years builds in seconds.
+:func:`tradeops.data.quality.assess` (with ``config/corrections.csv``),
+adjusts OHLC by ``factor = adj_close / close`` and writes the symbols that
+passed, minus quarantined bars, as a content-addressed snapshot
+``data/clean/snapshots/<sha256[:16]>/eod.parquet``.  The ``current``
+pointer (:mod:`tradeops.data.snapshots`) moves only when the data-quality
+gate passes: a failed build keeps the last good data and says so.  Work is
+on one concatenated panel of numpy arrays, not per-symbol frames, so 500
+symbols x 20 years builds in seconds.
 
 Clean file columns: symbol, date (datetime64[ns], midnight, no tz), open,
 high, low, close (as traded), adj_open, adj_high, adj_low, adj_close, volume,
@@ -15,6 +19,8 @@ sorted by symbol then date, one row per (symbol, date).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,8 +35,11 @@ import pyarrow.parquet as pq
 
 from ..config import Policy, Universe, Workspace
 from ..errors import DataError, VendorError
+from ..files import write_atomic
 from .fetch import FetchResult, latest_fetch_record
 from .parsers import BAR_COLUMNS, parse_bars
+from . import snapshots
+from .corrections import load_corrections
 from .quality import Panel, QualityReport, assess, disagreement, session_days
 from .raw import RawStore
 
@@ -48,6 +57,7 @@ class _Plan:
     check: dict[str, tuple[str, str]] = field(default_factory=dict)
     failures: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  # symbol -> (source, kind, message)
     run_id: str | None = None
+    cross_check: dict | None = None  # {"secondary", "asked", "answered"} when the fetch cross-checked every symbol
 
 
 def _plan_from_fetch(result: FetchResult, universe: Universe) -> _Plan:
@@ -63,7 +73,18 @@ def _plan_from_fetch(result: FetchResult, universe: Universe) -> _Plan:
                   if f.kind in ("revision", "future_bar")]
         if fails:
             plan.failures[sym] = fails
+    if policy_cross_check(result):
+        asked = [s for s in universe.symbols if (c := result.chosen(s)) is not None and c.role == "primary"]
+        plan.cross_check = {"secondary": result.secondary, "asked": len(asked), "answered": sum(1 for s in asked if s in plan.check)}
     return plan
+
+
+def policy_cross_check(result: FetchResult) -> bool:
+    """Whether the fetch asked the secondary to cross-check (any ``check`` attempt, or a secondary asked
+    for a symbol the primary answered)."""
+    if result.secondary is None:
+        return False
+    return any(a.role == "check" for a in result.attempts)
 
 
 def _plan_from_files(store: RawStore, paths: Sequence[str | Path], universe: Universe) -> _Plan:
@@ -162,8 +183,24 @@ def clean_table(panel: Panel, keep: np.ndarray, lineage: dict[str, tuple[str, st
     return pa.Table.from_arrays([pa.array(x) if isinstance(x, np.ndarray) else x for x in arrays], names=list(CLEAN_COLUMNS))
 
 
-def write_clean(panel: Panel, keep: np.ndarray, lineage: dict[str, tuple[str, str]], path: Path) -> int:
-    """Write the kept rows to ``path`` atomically (temp file + os.replace), a row group at a time; returns rows written."""
+class _Hashing(io.RawIOBase):
+    """A write-only file that feeds every byte to ``hasher`` on the way (no second read to hash it)."""
+
+    def __init__(self, fh, hasher):
+        self.fh, self.hasher = fh, hasher
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        self.hasher.update(b)
+        return self.fh.write(b)
+
+
+def write_clean(panel: Panel, keep: np.ndarray, lineage: dict[str, tuple[str, str]], path: Path, hasher=None) -> int:
+    """Write the kept rows to ``path`` atomically (temp file + os.replace), a row group at a time; returns rows written.
+
+    ``hasher`` (e.g. ``hashlib.sha256()``) is updated with the file's bytes as they are written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     cuts = [0]
@@ -175,15 +212,17 @@ def write_clean(panel: Panel, keep: np.ndarray, lineage: dict[str, tuple[str, st
     rows = 0
     try:
         writer = None
-        for lo, hi in zip(cuts[:-1], cuts[1:]):
-            table = clean_table(panel, keep, lineage, lo, hi)
-            if writer is None:
-                # no stored arrow schema: the dictionary columns read back as plain strings
-                writer = pq.ParquetWriter(tmp, table.schema, compression="none", store_schema=False,
-                                          use_dictionary=["symbol", "source", "raw_file"])
-            writer.write_table(table)
-            rows += table.num_rows
-        writer.close()
+        with open(tmp, "wb") as fh:
+            sink = _Hashing(fh, hasher) if hasher is not None else fh
+            for lo, hi in zip(cuts[:-1], cuts[1:]):
+                table = clean_table(panel, keep, lineage, lo, hi)
+                if writer is None:
+                    # no stored arrow schema: the dictionary columns read back as plain strings
+                    writer = pq.ParquetWriter(sink, table.schema, compression="none", store_schema=False,
+                                              use_dictionary=["symbol", "source", "raw_file"])
+                writer.write_table(table)
+                rows += table.num_rows
+            writer.close()
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -224,6 +263,7 @@ def build_clean(
     group_of = {s: k for k, s in enumerate(symbols)}
 
     asof = int(np.datetime64(as_of, "D").astype(np.int64))
+    corrections = load_corrections(workspace.config_dir / policy.quality.corrections_file)
     disagreements = {}
     for sym, (source, rel) in plan.check.items():
         if sym not in lineage:
@@ -249,22 +289,48 @@ def build_clean(
         failures=plan.failures,
         disagreements=disagreements,
         lineage=lineage,
+        corrections=corrections,
+        cross_check=plan.cross_check,
     )
-    rows = write_clean(panel, result.keep, lineage, workspace.clean_path)
+    scratch = snapshots.scratch_path(workspace)
+    hasher = hashlib.sha256()
+    rows = write_clean(panel, result.keep, lineage, scratch, hasher)
+    digest, folder = snapshots.store(workspace, scratch, hasher.hexdigest())
+    snap = snapshots.Snapshot(
+        snapshot=digest[: snapshots.ID_LENGTH], sha256=digest, path=(folder / "eod.parquet").relative_to(workspace.clean_dir).as_posix(),
+        run_id=plan.run_id, as_of=str(as_of), rows=rows, symbols=int(sum(1 for s in result.statuses.values() if s.status == "ok")),
+    )
+    previous = snapshots.current(workspace)
     output = {
-        "path": workspace.clean_path.relative_to(workspace.root).as_posix(),
+        "path": (folder / "eod.parquet").relative_to(workspace.root).as_posix(),
         "rows": rows,
-        "symbols": int(sum(1 for s in result.statuses.values() if s.status == "ok")),
+        "symbols": snap.symbols,
+        "snapshot": snap.snapshot,
+        "sha256": digest,
+        "corrections_sha256": corrections.sha256,
     }
     report = QualityReport.from_assessment(
         result, as_of=as_of, run_id=plan.run_id, benchmark=universe.benchmark, universe_size=len(universe.symbols), output=output
     )
-    report.save(workspace.quality_dir)
+    if report.trade_allowed:
+        report.output["promoted"] = True
+        report.output["current"] = snap.snapshot
+    else:
+        report.output["promoted"] = False
+        report.output["current"] = previous.snapshot if previous else None
+        report.output["kept"] = (
+            f"kept last good data from {previous.describe()}; this build's candidate {snap.snapshot} failed the gate and is not current"
+            if previous else f"no good data yet: this build's candidate {snap.snapshot} failed the gate and nothing is current"
+        )
+    for saved in report.save(folder):  # the latest build's report, passed or not
+        write_atomic(workspace.quality_dir / saved.name, saved.read_bytes())
+    if report.trade_allowed:
+        snapshots.promote(workspace, snap)
     return report
 
 
 def load_clean(workspace: Workspace, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """The clean file as a DataFrame (symbol, date, ... as written by :func:`build_clean`)."""
+    """The ``current`` clean snapshot as a DataFrame (symbol, date, ... as written by :func:`build_clean`)."""
     path = workspace.clean_path
     if not path.exists():
         raise DataError(f"clean data {path} does not exist; run `tradeops data build` first")

@@ -12,6 +12,14 @@ checks decide ``trade_allowed``: coverage of the universe on ``as_of``,
 benchmark present and fresh, and the clean output itself (one row per
 symbol and date, sane prices).  Every finding is a string naming the
 symbol, the value and the threshold it broke.
+
+History-wide checks (:func:`history_findings`) look at every bar whatever
+its age and give a :class:`Finding` per symbol and date range, saying
+whether raw and adjusted prices agree (a real move) or disagree (a vendor
+defect); defects quarantine the bars they touch (they are not written),
+unless ``config/corrections.csv`` accepts them.  ``cross_check_done`` says
+whether the secondary really answered (a warning, or a gate with
+``quality.cross_check_required``).
 """
 
 from __future__ import annotations
@@ -83,12 +91,13 @@ class SymbolStatus:
     reasons: list[str] = field(default_factory=list)
     checks_failed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)  # "start..end: check" ranges left out of the clean file
 
 
 @dataclass
 class Check:
     name: str
-    scope: Literal["gate", "symbol"]
+    scope: Literal["gate", "symbol", "history", "warning"]
     rule: str
     threshold: Any
     observed: Any
@@ -103,6 +112,7 @@ class Assessment:
     statuses: dict[str, SymbolStatus]
     checks: list[Check]
     dropped_after_as_of: int
+    findings: list = field(default_factory=list)  # history-wide Finding verdicts
 
 
 @lru_cache(maxsize=4)
@@ -158,6 +168,8 @@ def assess(
     failures: dict[str, list[tuple[str, str, str]]] | None = None,
     disagreements: dict[str, str] | None = None,
     lineage: dict[str, tuple[str, str]] | None = None,
+    corrections=None,
+    cross_check: dict[str, Any] | None = None,
 ) -> Assessment:
     """Run every check.
 
@@ -165,6 +177,9 @@ def assess(
     per symbol, (source, kind, message) of attempts that gave no bars.
     ``disagreements``: per symbol, a :func:`disagreement` reason.
     ``lineage``: per symbol, (source, raw_file) of the bars in the panel.
+    ``corrections``: :class:`tradeops.data.corrections.Corrections` for the
+    history findings.  ``cross_check``: ``{"secondary", "asked", "answered"}``
+    when the policy asked the secondary for every symbol, else None.
     """
     failures, disagreements, lineage = failures or {}, disagreements or {}, lineage or {}
     n = len(panel.symbols)
@@ -211,6 +226,11 @@ def assess(
     rough = ~first & split_day & (np.abs(ret) > q.max_split_adjusted_move)
     zero = vol == 0
     inw = cd >= ws
+    findings, quarantine_used = history_findings(
+        panel.symbols, g, cd, panel.open[idx], panel.high[idx], panel.low[idx], panel.close[idx], adj, panel.dividend[idx], split, q, corrections
+    )
+    quarantine = np.zeros(len(d), dtype=bool)
+    quarantine[idx] = quarantine_used
     bars = np.bincount(g, minlength=n)
     bars_in = count(inw, g)
     jump_in, jump_out = count(jump & inw, g), count(jump & ~inw, g)
@@ -315,17 +335,67 @@ def assess(
             st.checks_failed.append("source_disagreement")
             st.reasons.append(disagreements[sym])
 
+    for f in findings:
+        if f.verdict == "quarantined" and f.symbol in statuses:
+            statuses[f.symbol].quarantined.append(f"{f.range}: {f.check}")
+
     wanted = set(universe)
     ok_group = np.array([s in wanted and statuses[s].status == "ok" for s in panel.symbols], dtype=bool)
-    keep = usable & ok_group[gid]
+    keep = usable & ok_group[gid] & ~quarantine
 
     checks = []
     for name, rule in SYMBOL_CHECKS.items():
         hit = [s for s in universe if name in statuses[s].checks_failed]
-        checks.append(Check(name, "symbol", rule, _threshold(name, q), len(hit), not hit,
-                            f"{len(hit)} symbol(s) excluded" if hit else "no symbol excluded", hit))
+        detail = f"{len(hit)} symbol(s) excluded" if hit else "no symbol excluded"
+        if name == "source_disagreement":
+            detail = _cross_check_detail(cross_check, q, detail)
+        checks.append(Check(name, "symbol", rule, _threshold(name, q), len(hit), not hit, detail, hit))
+    checks.append(_cross_check_done(cross_check, q))
+    for name, rule in HISTORY_CHECKS.items():
+        mine = [f for f in findings if f.check == name]
+        held = [f for f in mine if f.verdict == "quarantined"]
+        syms = sorted({f.symbol for f in mine})
+        bars = sum(f.bars for f in held)
+        detail = (f"{len(mine)} finding(s) in {len(syms)} symbol(s); {len(held)} quarantined"
+                  + (f" ({bars} bar(s) left out of the clean data)" if held else "")
+                  + (f"; {sum(f.verdict == 'accepted' for f in mine)} accepted by corrections" if any(f.verdict == "accepted" for f in mine) else "")
+                  if mine else "none")
+        checks.append(Check(name, "history", rule, _threshold(name, q), len(mine), not held, detail, syms))
     checks += _gates(keep, gid, d, sane, statuses, universe, benchmark, as_of, pos_asof, sessions, last_day, group_of, q)
-    return Assessment(keep=keep, statuses=statuses, checks=checks, dropped_after_as_of=dropped_after)
+    return Assessment(keep=keep, statuses=statuses, checks=checks, dropped_after_as_of=dropped_after, findings=findings)
+
+
+def _cross_check_share(cross_check: dict[str, Any] | None) -> float | None:
+    if not cross_check or not cross_check.get("asked"):
+        return None
+    return cross_check["answered"] / cross_check["asked"]
+
+
+def _cross_check_detail(cross_check: dict[str, Any] | None, q: Quality, excluded: str) -> str:
+    if cross_check is None:
+        return "not done: no secondary was asked to cross-check (data.cross_check off or no data.secondary)"
+    share = _cross_check_share(cross_check)
+    said = f"{cross_check['secondary']} answered for {cross_check['answered']} of {cross_check['asked']} symbols"
+    if share is None or share < q.min_cross_check_share:
+        return f"NOT DONE: {said} ({(share or 0):.0%} < min_cross_check_share {q.min_cross_check_share:.0%}); {excluded} among those compared"
+    return f"{excluded} ({said})"
+
+
+def _cross_check_done(cross_check: dict[str, Any] | None, q: Quality) -> Check:
+    """Whether the cross-check was really done: a gate with quality.cross_check_required, else a warning."""
+    share = _cross_check_share(cross_check)
+    scope = "gate" if q.cross_check_required else "warning"
+    rule = "the secondary answered for at least min_cross_check_share of the symbols the primary gave"
+    if cross_check is None:
+        ok = not q.cross_check_required
+        return Check("cross_check_done", scope, rule, q.min_cross_check_share, None, ok,
+                     "cross-check not configured (data.cross_check off or no data.secondary)"
+                     + ("; quality.cross_check_required is true" if not ok else ""))
+    said = f"{cross_check['secondary']} answered for {cross_check['answered']} of {cross_check['asked']} symbols"
+    ok = share is not None and share >= q.min_cross_check_share
+    return Check("cross_check_done", scope, rule, q.min_cross_check_share, share, ok,
+                 f"cross-check done: {said}" if ok else
+                 f"cross-check NOT DONE: {said} ({(share or 0):.0%} < min_cross_check_share {q.min_cross_check_share:.0%})")
 
 
 def _threshold(name: str, q: Quality) -> Any:
@@ -337,6 +407,11 @@ def _threshold(name: str, q: Quality) -> Any:
         "unexplained_jump": q.max_unexplained_jump,
         "split_not_smooth": q.max_split_adjusted_move,
         "source_disagreement": q.max_source_disagreement,
+        "copy_forward": q.copy_forward_share,
+        "identical_run": q.max_identical_bars,
+        "factor_step": q.max_factor_step,
+        "split_off_session": q.max_factor_step,
+        "real_move": q.max_unexplained_jump,
     }.get(name, 0)
 
 
@@ -383,6 +458,201 @@ def _gates(keep, gid, d, sane, statuses, universe, benchmark, as_of, pos_asof, s
     return out
 
 
+# --------------------------------------------------------------------------- history-wide checks
+
+HISTORY_CHECKS = {
+    "copy_forward": "a bar identical (open, high, low, close) to the previous one in at least copy_forward_share of the symbols on that date",
+    "identical_run": "max_identical_bars or more consecutive bars with identical open, high, low, close",
+    "dividend_at_or_above_price": "a cash dividend at or above the bar's close",
+    "split_off_session": "a split whose raw price move lands on a neighbouring session instead",
+    "factor_step": "the adjustment factor adj_close / close steps by more than max_factor_step with no split or dividend",
+    "real_move": "a move beyond max_unexplained_jump that raw and adjusted prices agree on (kept)",
+    "correction": "bars quarantined by config/corrections.csv",
+}
+
+
+@dataclass
+class Finding:
+    """A history-wide verdict on one symbol's bars over [start, end]."""
+
+    symbol: str
+    check: str
+    start: str
+    end: str
+    raw_vs_adjusted: Literal["agree", "disagree"]  # agree: a real move (or both copied); disagree: a vendor defect
+    verdict: Literal["quarantined", "accepted", "kept"]  # kept: a real move, nothing to do
+    detail: str
+    carry: bool = True  # a position may be held across the range (raw prices on both sides are on one basis)
+    correction: str | None = None
+    bars: int = 0  # usable bars in the range
+
+    @property
+    def range(self) -> str:
+        return self.start if self.start == self.end else f"{self.start}..{self.end}"
+
+
+def _agreement(f: Finding) -> str:
+    if f.raw_vs_adjusted == "disagree":
+        return "disagree (vendor defect)"
+    return "agree (real move)" if f.check == "real_move" else "agree"
+
+
+def _log_dev(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.abs(np.log(x / y))
+    return np.where(np.isfinite(out), out, np.inf)
+
+
+def history_findings(
+    symbols: list[str], g: np.ndarray, cd: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
+    adj: np.ndarray, div: np.ndarray, split: np.ndarray, q: Quality, corrections=None,
+) -> tuple[list[Finding], np.ndarray]:
+    """History-wide checks over usable rows (sorted by group then date): the findings and the rows they quarantine.
+
+    Each finding says whether the raw and the adjusted prices agree (a real
+    move) or disagree (a vendor defect).  Defects quarantine the bars they
+    touch unless ``corrections`` (:class:`tradeops.data.corrections.Corrections`)
+    accepts them; a ``quarantine`` correction drops bars by itself.
+    """
+    m = len(g)
+    quarantine = np.zeros(m, dtype=bool)
+    findings: list[Finding] = []
+    if m == 0:
+        return findings, quarantine
+    nf = np.zeros(m, dtype=bool)
+    nf[1:] = g[1:] == g[:-1]
+    prev = np.maximum(np.arange(m) - 1, 0)
+    same = nf & (o == o[prev]) & (h == h[prev]) & (lo == lo[prev]) & (c == c[prev])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rr = np.where(nf, c / c[prev], 1.0)  # raw close ratio to the previous bar
+        ar = np.where(nf, adj / adj[prev], 1.0)
+    fr = ar / rr  # step of the adjustment factor adj_close / close
+    s = np.where(np.isfinite(split) & (np.abs(split - 1.0) > SPLIT_EPS), split, 1.0)
+    d = np.nan_to_num(div)
+    has_div = nf & (d > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        div_f = np.where(has_div & (d < c[prev]), 1.0 / (1.0 - d / c[prev]), 1.0)
+    expected = s * div_f
+    ca = (s != 1.0) | has_div
+    tol = np.log1p(q.max_factor_step)
+    jump_tol = np.log1p(q.max_unexplained_jump)
+    step = nf & ~ca & (_log_dev(fr, expected) > tol)
+    used = np.zeros(m, dtype=bool)  # rows already explained by a finding
+
+    def add(k0: int, k1: int, check: str, agree: bool, detail: str, carry: bool = True) -> None:
+        findings.append(Finding(symbols[g[k0]], check, day(cd[k0]), day(cd[k1]), "agree" if agree else "disagree", "quarantined", detail, carry,
+                                bars=k1 - k0 + 1))
+        if check != "real_move":
+            quarantine[k0:k1 + 1] = True
+        used[k0:k1 + 1] = True
+
+    # copy-forward: the same bar as the day before in most of the universe that day
+    d0 = int(cd.min())
+    total = np.bincount(cd[nf] - d0)  # rows with a previous bar, per day (counting beats sorting)
+    copied = np.bincount(cd[same] - d0, minlength=len(total))
+    share = np.divide(copied, total, out=np.zeros(len(total)), where=total > 0)
+    cf_off = np.flatnonzero((share >= q.copy_forward_share) & (copied >= 3))
+    cf_days = cf_off + d0
+    cf = np.zeros(m, dtype=bool)
+    if len(cf_days):
+        flag = np.zeros(len(total), dtype=bool)
+        flag[cf_off] = True
+        cf = same & flag[cd - d0]
+    for day_ in cf_days:
+        j = int(day_ - d0)
+        text = (f"{day(day_)} repeats the previous session's open/high/low/close in {copied[j]} of {total[j]} symbols "
+                f"({share[j]:.0%} >= copy_forward_share {q.copy_forward_share:.0%}): a vendor copy-forward")
+        for r in np.flatnonzero(cf & (cd == day_)):
+            add(int(r), int(r), "copy_forward", True, f"{symbols[g[r]]}: {text}; raw and adjusted both copied")
+    # runs of identical bars (not already a market-wide copy-forward)
+    run_rows = same & ~cf
+    if run_rows.any():
+        starts = np.flatnonzero(run_rows & ~np.r_[False, run_rows[:-1]])
+        for r0 in starts:
+            r1 = r0
+            while r1 + 1 < m and run_rows[r1 + 1]:
+                r1 += 1
+            bars = r1 - r0 + 2
+            if bars >= q.max_identical_bars:
+                add(int(r0), int(r1), "identical_run", True,
+                    f"{symbols[g[r0]]}: {bars} identical bars {day(cd[r0 - 1])}..{day(cd[r1])} at close {c[r0]:g} "
+                    f"(>= max_identical_bars {q.max_identical_bars}); the repeats are quarantined")
+    # dividends at or above the price
+    for r in np.flatnonzero(nf & (d > 0) & (d >= c)):
+        agree = _log_dev(fr[r:r + 1], expected[r:r + 1])[0] <= tol
+        add(int(r), int(r), "dividend_at_or_above_price", bool(agree),
+            f"{symbols[g[r]]}: dividend {d[r]:g} on {day(cd[r])} >= close {c[r]:g} (a spin-off or a decimal slip recorded as cash); "
+            f"raw close {_pct(rr[r] - 1)}, adjusted {_pct(ar[r] - 1)}", carry=False)
+    # splits whose raw move lands on a neighbouring session
+    for r in np.flatnonzero(nf & (s != 1.0)):
+        if _log_dev(rr[r:r + 1] * s[r], np.ones(1))[0] <= jump_tol * 0.5:
+            continue  # the raw close moved by the ratio on the split day itself
+        for k in (r - 1, r + 1):
+            if 0 < k < m and nf[k] and g[k] == g[r] and not ca[k] and abs(np.log(rr[k] * s[r])) <= tol:
+                k0, k1 = min(r, k), max(r, k)
+                add(k0, k1, "split_off_session", False,
+                    f"{symbols[g[r]]}: split {s[r]:g} recorded on {day(cd[r])} but the raw close moves by 1/{s[r]:g} on {day(cd[k])} "
+                    f"(raw {_pct(rr[k] - 1)} there, {_pct(rr[r] - 1)} on the split day)", carry=False)
+                break
+    # adjustment-factor steps with no corporate action
+    for r in np.flatnonzero(step & ~used):
+        sym = symbols[g[r]]
+        head = (f"{sym}: adjustment factor x{fr[r]:.3g} on {day(cd[r])} with no split or dividend "
+                f"(raw close {_pct(rr[r] - 1)}, adjusted {_pct(ar[r] - 1)}; > max_factor_step {q.max_factor_step:.0%})")
+        end = None
+        for k in range(r + 1, min(r + 6, m)):
+            if g[k] != g[r]:
+                break
+            if not ca[k] and abs(np.log(rr[k] * fr[r])) <= tol and abs(np.log(fr[k])) <= tol:
+                end, text = k, (f"; the raw close moves by 1/{fr[r]:.3g} on {day(cd[k])} (raw {_pct(rr[k] - 1)}) with no split recorded: "
+                                f"a split whose adjustment lands {k - r} session(s) early")
+                break
+            if not ca[k] and abs(np.log(fr[k] * fr[r])) <= tol:
+                end, text = k - 1, f"; the factor steps back on {day(cd[k])}: a temporary vendor defect"
+                break
+        if end is not None:
+            add(int(r), int(end), "factor_step", False, head + text, carry=False)
+        else:
+            first = int(np.searchsorted(g, g[r]))
+            add(first, int(r) - 1 if r > first else first, "factor_step", False,
+                head + "; never reversed: the adjusted history before it is on another basis and is quarantined", carry=False)
+    # moves beyond max_unexplained_jump that raw and adjusted agree on: real moves, kept
+    agree_move = nf & ~ca & ~used & (_log_dev(ar, np.ones(m)) > jump_tol) & (_log_dev(fr, expected) <= tol)
+    for r in np.flatnonzero(agree_move):
+        findings.append(Finding(symbols[g[r]], "real_move", day(cd[r]), day(cd[r]), "agree", "kept",
+                                f"{symbols[g[r]]}: raw close {_pct(rr[r] - 1)} and adjusted {_pct(ar[r] - 1)} on {day(cd[r])} agree: a real move, kept"))
+
+    if corrections is not None and corrections.rows:
+        findings = _apply_corrections(findings, corrections, symbols, g, cd, quarantine)
+    findings.sort(key=lambda f: (f.symbol, f.start, f.check))
+    return findings, quarantine
+
+
+def _apply_corrections(findings, corrections, symbols, g, cd, quarantine) -> list[Finding]:
+    index = {s: k for k, s in enumerate(symbols)}
+    for f in findings:
+        if f.verdict != "quarantined":
+            continue
+        a, b = date.fromisoformat(f.start), date.fromisoformat(f.end)
+        for corr in corrections.for_symbol(f.symbol):
+            if corr.action == "accept" and corr.covers(f.symbol, a, b):
+                f.verdict, f.correction = "accepted", corr.describe()
+                k = index[f.symbol]
+                quarantine[(g == k) & (cd >= _days(a)) & (cd <= _days(b))] = False
+                break
+    for corr in corrections.rows:
+        if corr.action != "quarantine" or corr.symbol not in index:
+            continue
+        rows = (g == index[corr.symbol]) & (cd >= _days(corr.start)) & (cd <= _days(corr.end))
+        if rows.any():
+            quarantine[rows] = True
+            sel = np.flatnonzero(rows)
+            findings.append(Finding(corr.symbol, "correction", day(cd[sel[0]]), day(cd[sel[-1]]), "disagree", "quarantined",
+                                    f"{corr.symbol}: {len(sel)} bar(s) quarantined by {corrections.source or 'corrections.csv'}: {corr.reason}",
+                                    carry=False, correction=corr.describe(), bars=len(sel)))
+    return findings
+
+
 # --------------------------------------------------------------------------- the report
 
 
@@ -401,6 +671,7 @@ class QualityReport:
     symbols: dict[str, SymbolStatus]
     output: dict[str, Any]
     generated_at: str = field(default_factory=lambda: SYSTEM.now().isoformat(timespec="seconds"))
+    findings: list[Finding] = field(default_factory=list)
 
     @classmethod
     def from_assessment(cls, a: Assessment, *, as_of: date, run_id: str | None, benchmark: str, universe_size: int,
@@ -409,7 +680,7 @@ class QualityReport:
         reasons = [f"data quality gate '{c.name}' failed: {c.detail}" for c in gates if not c.passed]
         passed = not reasons
         return cls(str(as_of), run_id, benchmark, universe_size, passed, passed, reasons, a.checks, a.statuses,
-                   {**output, "bars_after_as_of_dropped": a.dropped_after_as_of})
+                   {**output, "bars_after_as_of_dropped": a.dropped_after_as_of}, findings=list(a.findings))
 
     @property
     def excluded(self) -> dict[str, list[str]]:
@@ -433,6 +704,7 @@ class QualityReport:
             d.pop("excluded", None)
             d["checks"] = [Check(**c) for c in d["checks"]]
             d["symbols"] = {s: SymbolStatus(**v) for s, v in d["symbols"].items()}
+            d["findings"] = [Finding(**f) for f in d.get("findings", [])]
             return cls(**d)
         except (KeyError, TypeError) as err:
             raise DataError(f"quality report is not valid: {type(err).__name__}: {err}") from None
@@ -454,7 +726,13 @@ class QualityReport:
             f"(trade allowed: {'yes' if self.trade_allowed else 'NO'}); {ok} of {self.universe_size} symbols clean",
         ]
         lines += [f"  gate {c.name}: {'ok' if c.passed else 'FAILED'}: {c.detail}" for c in self.checks if c.scope == "gate"]
+        lines += [f"  warning {c.name}: {c.detail}" for c in self.checks if c.scope == "warning" and not c.passed]
         lines += [f"  excluded {r}" for rs in self.excluded.values() for r in rs]
+        held = [f for f in self.findings if f.verdict == "quarantined"]
+        if held:
+            lines.append(f"  quarantined {len(held)} range(s) in {len({f.symbol for f in held})} symbol(s) (history-wide findings; see quality.md)")
+        if self.output.get("kept"):
+            lines.append(f"  {self.output['kept']}")
         return "\n".join(lines)
 
     def to_markdown(self) -> str:
@@ -468,20 +746,28 @@ class QualityReport:
             f"- Overall: **{'PASS' if self.passed else 'FAIL'}**",
             f"- Trade allowed: **{'yes' if self.trade_allowed else 'NO (no trade if failed)'}**",
             f"- Benchmark: {self.benchmark}; universe: {self.universe_size} symbols; run: {self.run_id or '-'}",
-            f"- Clean file: `{self.output.get('path')}` ({self.output.get('rows', 0)} rows, {self.output.get('symbols', 0)} symbols)",
+            f"- Clean file: `{self.output.get('path')}` ({self.output.get('rows', 0)} rows, {self.output.get('symbols', 0)} symbols)"
+            + (f"; snapshot {self.output['snapshot']}" if self.output.get("snapshot") else ""),
+            *([f"- **{self.output['kept']}**"] if self.output.get("kept") else []),
             "",
         ]
         if self.reasons:
             out += ["## Why trading is blocked", ""] + [f"- {cell(r)}" for r in self.reasons] + [""]
         out += ["## Checks", "", "| check | scope | threshold | observed | result | detail |", "| --- | --- | --- | --- | --- | --- |"]
         for c in self.checks:
-            out.append(f"| {c.name} | {c.scope} | {cell(c.threshold)} | {cell(c.observed)} | {'pass' if c.passed else 'FAIL' if c.scope == 'gate' else 'excluded'} | {cell(c.detail)} |")
+            failed = {"gate": "FAIL", "symbol": "excluded", "history": "quarantined", "warning": "WARNING"}[c.scope]
+            out.append(f"| {c.name} | {c.scope} | {cell(c.threshold)} | {cell(c.observed)} | {'pass' if c.passed else failed} | {cell(c.detail)} |")
         out += ["", "## Excluded symbols", ""]
         ex = self.excluded
         out += ["| symbol | reasons |", "| --- | --- |"] + [f"| {s} | {cell('; '.join(r))} |" for s, r in ex.items()] if ex else ["none"]
         warned = {s: st.warnings for s, st in self.symbols.items() if st.warnings}
         out += ["", "## Warnings (not excluding)", ""]
         out += [f"- {cell(w)}" for ws in warned.values() for w in ws] if warned else ["none"]
+        out += ["", "## History findings (verdict per symbol and date range)", ""]
+        out += (["| symbol | dates | check | raw vs adjusted | verdict | detail |", "| --- | --- | --- | --- | --- | --- |"]
+                + [f"| {f.symbol} | {f.range} | {f.check} | {_agreement(f)} "
+                   f"| {f.verdict} | {cell(f.detail + (f'; correction: {f.correction}' if f.correction else ''))} |" for f in self.findings]
+                if self.findings else ["none"])
         out += ["", "## Symbols", "", "| symbol | status | source | first | last | bars |", "| --- | --- | --- | --- | --- | --- |"]
         for s, st in self.symbols.items():
             out.append(f"| {s} | {st.status} | {st.source or '-'} | {st.first_date or '-'} | {st.last_date or '-'} | {st.bars} |")

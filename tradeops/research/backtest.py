@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -103,6 +103,8 @@ class Market:
             return out
 
         self.open, self.close = grid("open", np.nan), grid("close", np.nan)
+        # marks for valuation: a held symbol without a bar that session is valued at its latest close
+        self.mark = pd.DataFrame(self.close).ffill().to_numpy()
         self.split, self.dividend = np.nan_to_num(grid("split", 1.0), nan=1.0), np.nan_to_num(grid("dividend", 0.0))
         self.split[self.split <= 0] = 1.0
         self.col = {s: j for j, s in enumerate(self.symbols)}
@@ -155,9 +157,17 @@ def run_backtest(
     calendar: ExchangeCalendar | None = None,
     daily_checks: bool = True,
     keep_states: bool = False,
+    quarantine: Sequence = (),
 ) -> BacktestResult:
     """Decide on every session in [start, end) (only on rebalance sessions when
-    ``daily_checks`` is False), execute the next session, value every close up to ``end``."""
+    ``daily_checks`` is False), execute the next session, value every close up to ``end``.
+
+    ``quarantine``: history findings (:class:`tradeops.data.quality.Finding`, verdict
+    ``quarantined``) whose bars the clean data left out.  A position may be carried
+    across one only when its raw prices on both sides are on one basis
+    (``finding.carry``); otherwise it is sold at the open of the session before the
+    range and not bought again until the range is over.
+    """
     calendar = calendar or get_calendar(policy.schedule.exchange)
     costs = costs or Costs(policy.research.cost_bps, policy.research.slippage_bps)
     ranker = ranker or live_ranker(eod, policy, universe, calendar)
@@ -173,8 +183,12 @@ def run_backtest(
     pending: tuple[int, Decision] | None = None
     equity, fills = [], []
     decisions, states = {}, {}
+    exits, blocked = _quarantine_rows(quarantine, market)
     for d in sessions:
         i = market.row[d]
+        for s in exits.get(i, ()):
+            if units.get(s, ZERO) > 0 and market.open[i, market.col[s]] > 0:
+                cash = _sell_all(s, i, market, units, cash, slip, fee_rate, fills, d)
         # corporate actions before the open, then the orders due today
         for s in list(units):
             j = market.col[s]
@@ -182,9 +196,9 @@ def run_backtest(
             if market.split[i, j] != 1.0:
                 units[s] = (units[s] * dec(float(market.split[i, j]))).quantize(FRACTIONAL_UNIT, ROUND_DOWN)
         if pending is not None and pending[0] == i:
-            cash = _execute(pending[1], i, market, units, cash, slip, fee_rate, fills, d)
+            cash = _execute(pending[1], i, market, units, cash, slip, fee_rate, fills, d, blocked.get(i, frozenset()))
             pending = None
-        value = sum((float(u) * market.close[i, market.col[s]] for s, u in units.items() if market.close[i, market.col[s]] > 0), 0.0)
+        value = sum((float(u) * market.mark[i, market.col[s]] for s, u in units.items() if market.mark[i, market.col[s]] > 0), 0.0)
         equity.append(float(cash) + value)
         if d == sessions[-1] or pending is not None:
             continue
@@ -212,8 +226,39 @@ def run_backtest(
     return BacktestResult(pd.Series(equity, index=pd.DatetimeIndex(sessions, name="session"), name="equity"), trades, decisions, states)
 
 
-def _execute(decision: Decision, i: int, market: Market, units: dict, cash: Decimal, slip: Decimal, fee_rate: Decimal, fills: list, d: date) -> Decimal:
-    """Fill the decision's trades at session row ``i``'s open (sells first); return the new cash."""
+def _quarantine_rows(quarantine: Sequence, market: Market) -> tuple[dict[int, list[str]], dict[int, frozenset]]:
+    """Session rows where a held symbol must be sold (the session before a range it may not be carried
+    across), and the rows where buying a symbol is blocked (that session through the range's end)."""
+    exits: dict[int, list[str]] = {}
+    blocked: dict[int, set] = {}
+    for f in quarantine:
+        if getattr(f, "verdict", "quarantined") != "quarantined" or f.carry or f.symbol not in market.col:
+            continue
+        lo = int(market.sessions.searchsorted(pd.Timestamp(f.start)))
+        hi = int(market.sessions.searchsorted(pd.Timestamp(f.end), side="right")) - 1
+        if hi < 0 or lo >= len(market.sessions):
+            continue
+        first = max(lo - 1, 0)
+        exits.setdefault(first, []).append(f.symbol)
+        for r in range(first, hi + 1):
+            blocked.setdefault(r, set()).add(f.symbol)
+    return exits, {k: frozenset(v) for k, v in blocked.items()}
+
+
+def _sell_all(symbol: str, i: int, market: Market, units: dict, cash: Decimal, slip: Decimal, fee_rate: Decimal, fills: list, d: date) -> Decimal:
+    """Sell every unit of ``symbol`` at session row ``i``'s open (a quarantine exit)."""
+    price = dec(float(market.open[i, market.col[symbol]])) * (1 - slip)
+    n = units.pop(symbol)
+    value = (n * price).quantize(CENT, ROUND_HALF_EVEN)
+    fee = (value * fee_rate).quantize(CENT, ROUND_HALF_EVEN)
+    fills.append((d, symbol, "SELL", n, price, value, fee))
+    return cash + value - fee
+
+
+def _execute(decision: Decision, i: int, market: Market, units: dict, cash: Decimal, slip: Decimal, fee_rate: Decimal, fills: list, d: date,
+             blocked: frozenset = frozenset()) -> Decimal:
+    """Fill the decision's trades at session row ``i``'s open (sells first; no buys of ``blocked``
+    symbols); return the new cash."""
     opens = market.open[i]
     for t in decision.trades:
         j = market.col.get(t.symbol)
@@ -229,7 +274,7 @@ def _execute(decision: Decision, i: int, market: Market, units: dict, cash: Deci
         if units[t.symbol] <= 0:
             del units[t.symbol]
         fills.append((d, t.symbol, "SELL", n, price, value, fee))
-    buys = [t for t in decision.trades if t.side == "BUY" and t.symbol in market.col and opens[market.col[t.symbol]] > 0]
+    buys = [t for t in decision.trades if t.side == "BUY" and t.symbol in market.col and t.symbol not in blocked and opens[market.col[t.symbol]] > 0]
     want = sum((t.value for t in buys), ZERO)
     scale = min(Decimal(1), cash / (want * (1 + fee_rate))) if want > 0 else Decimal(1)
     for t in buys:

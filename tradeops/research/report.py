@@ -87,6 +87,8 @@ def study_html(study: "Study") -> str:
     if study.ic is not None:
         ic = study.ic
         parts.append(f"<p>LightGBM IC {ic['ic']:.4f} (IR {ic['icir']:.2f}), rank IC {ic['rank_ic']:.4f} (IR {ic['rank_icir']:.2f}) over {ic['sessions']} sessions.</p>")
+    if study.data_snapshot:
+        parts.append(f"<p>Data: clean snapshot <code>{html.escape(study.data_snapshot)}</code> (quality-checked; findings below).</p>")
     parts += [f"<p><em>{html.escape(n)}</em></p>" for n in study.notes]
     for title, df in study.tables.items():
         parts += [f"<h2>{html.escape(title)}</h2>", table_html(df)]

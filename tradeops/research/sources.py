@@ -4,8 +4,14 @@
 shared real data), ``from_demo`` the project's seeded generator; both give
 raw and adjusted OHLC (adjusted = raw x adjusted_close / close), volume,
 dividend and split, sorted by (symbol, date).  A file that is not CSV (an
-API error payload) is skipped.  The daily run's own ``data/clean/eod.parquet``
-has the same columns.
+API error payload) is skipped.  The daily run's clean snapshots have the
+same columns.
+
+Research runs (:func:`tradeops.research.study.backtest_study`, ``tradeops
+backtest``, the notebooks) do not read vendor files with this module: they
+go through the clean store (:mod:`tradeops.research.store`).
+``from_alphavantage_dir`` stays as a plain reader for the converters' tests
+and the research benchmark.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ from ..config import Policy, Universe, parse_policy, parse_universe, universe_cs
 from ..errors import DataError, ValidationError
 from . import validation
 from .backtest import BacktestResult, Costs, live_ranker, run_backtest, scores_ranker
-from .sources import alphavantage_symbols, from_alphavantage_dir, from_demo
+from .sources import alphavantage_symbols
+from .store import ResearchBars, clean_research_bars, findings_table
 
 SOURCES = ("demo", "alphavantage")
 STRATEGIES = ("momentum", "qlib_lgbm")
@@ -58,6 +59,7 @@ class Study:
     dsr: validation.DeflatedSharpe | None
     ic: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
+    data_snapshot: str | None = None  # sha256 of the clean snapshot the bars came from (None: generated in memory)
 
     @property
     def returns(self) -> pd.Series:
@@ -77,6 +79,8 @@ class Study:
             lines.append(f"PBO {self.pbo.pbo:.2f} over {self.dsr.n_trials} trials; deflated Sharpe {self.dsr.dsr:.2f}")
         if self.ic is not None:
             lines.append(f"IC {self.ic['ic']:.4f}, rank IC {self.ic['rank_ic']:.4f} over {self.ic['sessions']} sessions")
+        if self.data_snapshot:
+            lines.append(f"data: clean snapshot {self.data_snapshot}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -110,28 +114,43 @@ def warmup_sessions(policy: Policy, strategy: str) -> int:
 def load_bars(
     source: str, start: date, end: date, symbols: int, policy: Policy, strategy: str,
     av_dir: str | Path | None = None, seed: int = 42, calendar: ExchangeCalendar | None = None,
-) -> tuple[pd.DataFrame, Universe]:
-    """``symbols`` stocks (plus the benchmark, when the source has it) with warm-up history before ``start``."""
+    store_dir: str | Path | None = None, corrections_file: str | Path | None = None,
+) -> tuple[pd.DataFrame, Universe, ResearchBars]:
+    """``symbols`` stocks (plus the benchmark, when the source has it) with warm-up history before ``start``.
+
+    Every source (the AlphaVantage folder, the demo generator) goes through fetch, build and
+    the quality checks into a research workspace under ``store_dir`` (a temporary folder when
+    None) first (:mod:`tradeops.research.store`): the bars are that clean snapshot's, with
+    excluded symbols and quarantined bars left out.
+    """
     calendar = calendar or get_calendar(policy.schedule.exchange)
     first = calendar.session_offset(calendar.next_session(start) if not calendar.is_session(start) else start, -warmup_sessions(policy, strategy))
     bench = policy.universe.benchmark
     if source == "demo":
         stocks = [f"D{i:03d}" for i in range(symbols)]
-        return from_demo(stocks + [bench], first, end, seed, bench), universe_of(stocks, bench, {s: "Demo" for s in stocks})
-    if source == "alphavantage":
+        universe = universe_of(stocks, bench, {s: "Demo" for s in stocks})
+    elif source == "alphavantage":
         if av_dir is None:
             raise ValidationError("source alphavantage needs av_dir, the folder of DA-<SYMBOL>-T-*.csv files")
         stocks = alphavantage_symbols(av_dir)[:symbols]
-        eod = from_alphavantage_dir(av_dir, stocks, first, end)
-        return eod, universe_of([s for s in stocks if s != bench], bench)
-    raise ValidationError(f"unknown research source {source!r}; expected one of {SOURCES}")
+        universe = universe_of([s for s in stocks if s != bench], bench)
+    else:
+        raise ValidationError(f"unknown research source {source!r}; expected one of {SOURCES}")
+    with tempfile.TemporaryDirectory(prefix="tradeops-research-") as tmp:
+        bars = clean_research_bars(Path(store_dir) if store_dir else Path(tmp), source, universe, policy, calendar, first, end, av_dir,
+                                   Path(corrections_file) if corrections_file else None, seed)
+    return bars.eod, universe, bars
 
 
 def run_study(
     eod: pd.DataFrame, policy: Policy, universe: Universe, start: date, end: date, strategy: str = "momentum",
     costs: Costs | None = None, source: str = "custom", qlib_dir: str | Path | None = None, calendar: ExchangeCalendar | None = None,
+    data: ResearchBars | None = None,
 ) -> Study:
-    """Backtest ``strategy`` on ``eod`` over [start, end] and run every validation table."""
+    """Backtest ``strategy`` on ``eod`` over [start, end] and run every validation table.
+
+    ``data``: where ``eod`` came from in the clean store; its quarantined ranges are honoured
+    by every backtest, and its snapshot hash, notes and findings go into the study."""
     if strategy not in STRATEGIES:
         raise ValidationError(f"unknown research strategy {strategy!r}; expected one of {STRATEGIES}")
     calendar = calendar or get_calendar(policy.schedule.exchange)
@@ -140,7 +159,8 @@ def run_study(
     if len(sessions) < 20:
         raise DataError(f"research window {start}..{end} has {len(sessions)} sessions; at least 20 are needed")
     start, end = sessions[0], sessions[-1]
-    notes: list[str] = []
+    notes: list[str] = list(data.notes) if data is not None else []
+    quarantine = data.quarantine if data is not None else ()
     ic = None
     if strategy == "qlib_lgbm":
         scores, ic = _lgbm_scores(eod, policy, universe, start, end, qlib_dir, calendar)
@@ -155,7 +175,7 @@ def run_study(
     def run(p: Policy, c: Costs, s: date) -> BacktestResult:
         key = (p.hash(), c, s)
         if key not in cache:
-            cache[key] = run_backtest(eod, p, universe, s, end, make_ranker(p), c, calendar=calendar)
+            cache[key] = run_backtest(eod, p, universe, s, end, make_ranker(p), c, calendar=calendar, quarantine=quarantine)
         return cache[key]
 
     base = run(policy, costs, start)
@@ -169,6 +189,9 @@ def run_study(
         "Parameter neighbourhood": validation.parameter_neighbourhood(run, policy, costs, start, variants),
         "Regime slices": validation.regime_slices(base.returns),
     }
+    if data is not None:
+        tables["Data findings (clean snapshot " + data.snapshot[:16] + ")"] = findings_table(
+            data.report, set(universe.symbols), pd.Timestamp(eod["date"].min()).date(), end)
     trials = pd.concat({label: run(validation.with_update(policy, upd), costs, start).returns for label, upd in variants.items()}, axis=1).dropna()
     pbo = dsr = None
     partitions = 16 if len(trials) >= 160 else 8 if len(trials) >= 40 else 0
@@ -183,7 +206,8 @@ def run_study(
     if bench.empty:
         notes.append(f"benchmark {policy.universe.benchmark} is not in the {source} data: the tearsheet has no benchmark")
     symbols = tuple(sorted(s for s in universe.tradable if s != policy.universe.benchmark))
-    return Study(strategy, source, start, end, symbols, policy.universe.benchmark, costs, base, bench, tables, pbo, dsr, ic, notes)
+    return Study(strategy, source, start, end, symbols, policy.universe.benchmark, costs, base, bench, tables, pbo, dsr, ic, notes,
+                 data.snapshot if data is not None else None)
 
 
 def _neighbourhood(policy: Policy, strategy: str) -> dict[str, dict]:
@@ -225,6 +249,7 @@ def backtest_study(
     source: str = "demo", start: date | str = "2022-01-03", end: date | str = "2023-12-29", strategy: str = "momentum",
     symbols: int = 30, av_dir: str | Path | None = None, policy: Policy | dict | None = None, seed: int = 42,
     report_path: str | Path | None = None, qlib_dir: str | Path | None = None,
+    store_dir: str | Path | None = None, corrections_file: str | Path | None = None,
 ) -> Study:
     """The whole research run (the notebooks' and ``tradeops backtest``'s one call): load
     ``symbols`` stocks from ``source``, backtest ``strategy`` over [start, end], validate, and
@@ -234,8 +259,8 @@ def backtest_study(
     if symbols < 2:
         raise ValidationError(f"a research run needs at least 2 symbols, got {symbols}")
     calendar = get_calendar(policy.schedule.exchange)
-    eod, universe = load_bars(source, start, end, symbols, policy, strategy, av_dir, seed, calendar)
-    study = run_study(eod, policy, universe, start, end, strategy, source=source, qlib_dir=qlib_dir, calendar=calendar)
+    eod, universe, data = load_bars(source, start, end, symbols, policy, strategy, av_dir, seed, calendar, store_dir, corrections_file)
+    study = run_study(eod, policy, universe, start, end, strategy, source=source, qlib_dir=qlib_dir, calendar=calendar, data=data)
     if report_path:
         from .report import write_report
 
