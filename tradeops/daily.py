@@ -46,7 +46,7 @@ REPORT_STAGE = Stage("60_report")
 @dataclass
 class RunResult:
     exit_code: int
-    status: str  # done | market_closed | existing_ticket
+    status: str  # done | market_closed | existing_ticket | not_the_slot
     message: str
     session_date: date | None = None
     ticket_id: str | None = None
@@ -85,12 +85,23 @@ def run_daily(
     notebook_dir: Path = NOTEBOOK_DIR,
     stage_timeout: int = 900,
     clock: Clock = SYSTEM,
+    on_schedule: bool = False,
 ) -> RunResult:
     """Run the daily pipeline for ``session`` (its scheduled time) or for ``run_at`` (default: ``clock``'s now).
 
     ``clock`` also stamps the manifest's start and end and is the "now" of the
-    run's alerts (missing confirmations, missed runs)."""
+    run's alerts (missing confirmations, missed runs).  ``on_schedule``: the
+    scheduler fired this run; unless ``clock``'s now is the policy's run time
+    on a run day (:func:`tradeops.schedule.slot`) nothing is done (status
+    ``not_the_slot``, exit 0)."""
     policy = ws.policy()
+    if on_schedule:
+        from .schedule import slot
+
+        fired = slot(policy, clock.now())
+        if not fired.is_slot:
+            return RunResult(EXIT_OK, "not_the_slot", fired.message)
+        run_at = clock.now()
     ws.universe(policy)  # validate before anything runs
     cal = get_calendar(policy.schedule.exchange)
     tz = ZoneInfo(policy.schedule.timezone)
