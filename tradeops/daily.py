@@ -24,6 +24,7 @@ from . import __version__, audit, stages
 from .calendar import get_calendar
 from .config import Workspace
 from .outbox import send_after_run
+from .redact import install_logging, redact
 from .errors import TradeopsError
 from .runner import (
     EXIT_INTERNAL,
@@ -94,6 +95,7 @@ def run_daily(
     scheduler fired this run; unless ``clock``'s now is the policy's run time
     on a run day (:func:`tradeops.schedule.slot`) nothing is done (status
     ``not_the_slot``, exit 0)."""
+    install_logging()  # what the run logs (send failures, retries) is redacted
     policy = ws.policy()
     if on_schedule:
         from .schedule import slot
@@ -187,12 +189,13 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
                 m.notes.append(f"stopped after {stage.name}: gate(s) {', '.join(failed)} failed")
                 break
         if failure:
+            failure = redact(failure)
             stages.write_json(run_dir / "failure.json", [failure])
 
         ticket_params = dict(common, record_in_ledger=True, tickets_dir="", revision=revision, supersede_reason=supersede_reason or "")
         outcome = run_stage(TICKET_STAGE, ticket_params)
         if not outcome.ok:
-            failure = failure or f"stage {TICKET_STAGE.name} {outcome.status.replace('_', ' ')}: {outcome.error}"
+            failure = redact(failure or f"stage {TICKET_STAGE.name} {outcome.status.replace('_', ' ')}: {outcome.error}")
             _fallback_ticket(run_dir, ws, common, revision, supersede_reason, failure, m)
         m.seconds_to_ticket = round(time.perf_counter() - t0, 1)
 
@@ -218,7 +221,7 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
         code = EXIT_OK
     m.exit_code, m.status, m.finished_at = code, "done", clock.now().isoformat(timespec="seconds")
     m.write(run_dir)
-    message = f"{m.ticket_id or 'no ticket'} ({m.ticket_kind or 'none'}) for {session_date}" + (f"; {failure}" if failure else "")
+    message = redact(f"{m.ticket_id or 'no ticket'} ({m.ticket_kind or 'none'}) for {session_date}" + (f"; {failure}" if failure else ""))
     return RunResult(code, "done", message, session_date, m.ticket_id, m.ticket_kind, run_dir)
 
 

@@ -20,6 +20,7 @@ from . import alerts, notify
 from .calendar import get_calendar
 from .config import Policy, Workspace
 from .errors import ConfigError, TradeopsError
+from .redact import redact
 from .reports import TradeLine
 
 log = logging.getLogger(__name__)
@@ -113,5 +114,6 @@ def send_after_run(ws: Workspace, policy: Policy, run_dir: Path, manifest, failu
         sent = alerter.dispatch(run_alerts(ws, policy, manifest, failure, now))
     except Exception as err:  # noqa: BLE001 - alerts must never take the run down
         log.exception("alerts not dispatched")
-        return notes + [f"alerts not dispatched: {type(err).__name__}: {err}"]
-    return notes + [f"alert sent: {a.subject}" for a in sent]
+        notes.append(f"alerts not dispatched: {type(err).__name__}: {err}")
+        return [redact(n) for n in notes]
+    return [redact(n) for n in notes + [f"alert sent: {a.subject}" for a in sent]]

@@ -42,7 +42,9 @@ def daily(ctx: click.Context, workdir: str, day, supersede: bool, reason: str | 
         raise click.UsageError("--on-schedule is the scheduler's run: it takes neither --date nor --supersede")
     result = run_daily(workspace(workdir), day.date() if day else None, supersede_reason=reason if supersede else None,
                        on_schedule=on_schedule, clock=clock_from_env())
-    click.echo(result.message)
+    from ..redact import redact
+
+    click.echo(redact(result.message))
     if result.run_dir:
         click.echo(f"archive: {result.run_dir}")
     ctx.exit(result.exit_code)
