@@ -10,6 +10,7 @@ stops at the first failed gate or stage, and always ends with a ticket
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import traceback
 import time
@@ -39,6 +40,8 @@ from .runner import (
     export_outcome,
 )
 
+log = logging.getLogger(__name__)
+
 GATED_STAGES = tuple(Stage(n) for n in ("00_preflight", "10_fetch", "20_clean_qa", "30_signal", "40_risk"))
 TICKET_STAGE = Stage("50_ticket")
 REPORT_STAGE = Stage("60_report")
@@ -53,6 +56,7 @@ class RunResult:
     ticket_id: str | None = None
     ticket_kind: str | None = None
     run_dir: Path | None = None
+    seal: str | None = None  # sha256 of the final manifest, recorded in the ledger's event log
 
 
 def new_run_id(run_at: datetime) -> str:
@@ -220,9 +224,32 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
     else:
         code = EXIT_OK
     m.exit_code, m.status, m.finished_at = code, "done", clock.now().isoformat(timespec="seconds")
-    m.write(run_dir)
+    seal = seal_run(ws, run_dir, m, clock)
     message = redact(f"{m.ticket_id or 'no ticket'} ({m.ticket_kind or 'none'}) for {session_date}" + (f"; {failure}" if failure else ""))
-    return RunResult(code, "done", message, session_date, m.ticket_id, m.ticket_kind, run_dir)
+    return RunResult(code, "done", message, session_date, m.ticket_id, m.ticket_kind, run_dir, seal)
+
+
+def seal_run(ws: Workspace, run_dir: Path, m: Manifest, clock: Clock) -> str:
+    """List every file of the run folder with its sha256 in the manifest, write it for the last
+    time, and record the manifest's own sha256 (the seal) in the ledger's event log.
+
+    An unreachable ledger leaves the run unsealed (the seal is still returned
+    and logged); ``runs verify`` then says the seal could not be checked."""
+    from .ledger import api
+    from .ledger.db import make_engine, transaction
+
+    m.files = audit.file_hashes(run_dir)
+    seal = audit.sha256_file(m.write(run_dir))
+    try:
+        engine = make_engine(ws.db_url())
+        try:
+            with transaction(engine, clock) as s:
+                api.record_run_seal(s, m.run_id, seal, len(m.files), actor="scheduler", ticket_id=m.ticket_id)
+        finally:
+            engine.dispose()
+    except Exception as err:  # noqa: BLE001 - the database driver's own errors
+        log.warning("run %s not sealed in the ledger (manifest sha256 %s): %s: %s", m.run_id, seal, type(err).__name__, err)
+    return seal
 
 
 def _stage_gates(run_dir: Path, stage: Stage) -> list[dict]:
@@ -274,12 +301,12 @@ def verify_run(ws: Workspace, run_id: str, scratch: Path, notebook_dir: Path = N
     parameters and without touching the ledger.
     """
     src = find_run(ws, run_id)
+    ok, sealed = check_seal(ws, src)
+    if not ok:
+        return False, sealed
     m = Manifest.read(src)
     if m.session_date is None or m.ticket_id is None:
         raise TradeopsError(f"run {run_id} issued no ticket ({m.status}); nothing to verify")
-    eod = src / "eod.parquet"
-    if eod.exists() and audit.sha256_file(eod) != m.hashes.get("eod.parquet"):
-        return False, f"{eod} does not match the hash in the manifest: the archive was altered"
     work = Workspace.at(scratch / "workspace").ensure()
     shutil.copytree(src / "inputs", work.config_dir, dirs_exist_ok=True)
     run_dir = scratch / "run"
@@ -307,8 +334,44 @@ def verify_run(ws: Workspace, run_id: str, scratch: Path, notebook_dir: Path = N
     name = f"TICKET-{date.fromisoformat(m.session_date):%Y%m%d}.json"
     original, again = (src / name).read_bytes(), (run_dir / name).read_bytes()
     if original == again:
-        return True, f"{m.ticket_id}: the re-executed ticket is byte-for-byte identical ({len(again)} bytes)"
-    return False, f"{m.ticket_id}: the re-executed ticket differs from the archived one: {ticket_diff(original, again)}"
+        return True, f"{sealed}; {m.ticket_id}: the re-executed ticket is byte-for-byte identical ({len(again)} bytes)"
+    return False, f"{sealed}; {m.ticket_id}: the re-executed ticket differs from the archived one: {ticket_diff(original, again)}"
+
+
+def check_seal(ws: Workspace, src: Path) -> tuple[bool, str]:
+    """The run folder against its seal: the manifest's sha256 against the ledger's RUN_SEALED
+    event, then every file against the manifest's list.  Names each file that changed."""
+    from .ledger import api
+    from .ledger.db import make_engine, transaction
+
+    manifest = src / "manifest.json"
+    seal = audit.sha256_file(manifest)
+    m = Manifest.read(src)
+    problems, caveat = [], None
+    try:
+        engine = make_engine(ws.db_url())
+        try:
+            with transaction(engine) as s:
+                recorded = api.run_seals(s, m.run_id)
+        finally:
+            engine.dispose()
+    except Exception as err:  # noqa: BLE001 - an unreachable ledger: the files are still checked
+        recorded, caveat = None, f"seal not checked (ledger unreachable: {type(err).__name__})"
+    if recorded is not None and not recorded:
+        caveat = "seal not checked (the ledger has no seal for this run: it was unreachable when the run ended, or the run predates sealing)"
+    elif recorded and seal not in recorded:
+        problems.append(f"manifest.json changed (its sha256 {seal[:12]} is not the seal {recorded[-1][:12]} recorded in the ledger)")
+    if m.files:
+        problems += audit.changed_files(src, m.files)
+    else:  # a run archived before sealing: only the data snapshot's hash is known
+        eod = src / "eod.parquet"
+        if eod.exists() and audit.sha256_file(eod) != m.hashes.get("eod.parquet"):
+            problems.append("eod.parquet changed (does not match the hash in the manifest)")
+        caveat = caveat or "the manifest lists no files (a run from before sealing)"
+    if problems:
+        return False, f"the archive was altered: {'; '.join(problems)}"
+    what = f"seal {seal[:12]} matches the ledger" if caveat is None else caveat
+    return True, f"{what}; {len(m.files)} files match the manifest"
 
 
 def ticket_diff(original: bytes, again: bytes) -> str:

@@ -228,6 +228,7 @@ class Manifest:
     exit_code: int | None = None
     seconds_to_ticket: float | None = None
     notes: list = field(default_factory=list)
+    files: dict = field(default_factory=dict)  # every other file of the run folder: {relative path: sha256}
 
     def write(self, run_dir: Path) -> Path:
         """Write the manifest; every string in it (notes, stage errors, parameters) passes through

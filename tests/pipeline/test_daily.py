@@ -7,6 +7,7 @@ for the module; fault tests each get a fresh workspace.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import threading
@@ -128,18 +129,80 @@ def test_runs_verify_reproduces_the_ticket(demo, tmp_path):
     trade_run = demo.results[0].run_dir.name
     ok, message = verify_run(ws, trade_run, tmp_path / "v1")
     assert ok, message
+    assert "matches the ledger" in message and "files match the manifest" in message
     assert {m.run_id for m in list_runs(ws)} >= {r.run_dir.name for r in demo.results}
 
 
-def test_verify_detects_an_altered_archive(demo, tmp_path):
+def test_every_run_is_sealed_in_the_ledger(demo):
     ws = Workspace.at(demo.workdir)
+    engine = db.make_engine(ws.default_db_url)
+    for r in demo.results:
+        if r.run_dir is None or r.status != "done":
+            continue
+        m = json.loads((r.run_dir / "manifest.json").read_text())
+        on_disk = {p.relative_to(r.run_dir).as_posix() for p in r.run_dir.rglob("*") if p.is_file()}
+        assert set(m["files"]) == on_disk - {"manifest.json"}  # every file of the run folder
+        for name, digest in m["files"].items():
+            assert hashlib.sha256((r.run_dir / name).read_bytes()).hexdigest() == digest
+        seal = hashlib.sha256((r.run_dir / "manifest.json").read_bytes()).hexdigest()
+        assert r.seal == seal
+        with db.transaction(engine) as s:
+            assert api.run_seals(s, r.run_dir.name) == [seal]
+    engine.dispose()
+
+
+def _alter_json(path: Path, *keys) -> None:
+    data = json.loads(path.read_text())
+    node = data
+    for k in keys[:-1]:
+        node = node[k]
+    node[keys[-1]] = "0" * 40 if node[keys[-1]] is None else str(node[keys[-1]])[:-1] + "0"
+    path.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+ALTERATIONS = {
+    "markdown ticket": ("TICKET-20250107.md", lambda p: p.write_text(p.read_text().replace("SELL", "BUY", 1) + "\n")),
+    "json ticket": ("TICKET-20250107.json", lambda p: p.write_bytes(p.read_bytes().replace(b"\n", b" \n", 1))),
+    "executed notebook": ("30_signal.ipynb", lambda p: p.write_text(p.read_text().replace("momentum", "m0mentum", 1))),
+    "html export": ("40_risk.html", lambda p: p.write_bytes(p.read_bytes() + b"<!-- edited -->")),
+    "portfolio": ("portfolio.json", lambda p: p.write_text(p.read_text().replace("1", "2", 1))),
+    "parquet": ("eod.parquet", lambda p: p.write_bytes(p.read_bytes() + b"x")),
+    "config input": ("inputs/policy.yml", lambda p: p.write_text(p.read_text() + "# edited\n")),
+    "manifest git commit": ("manifest.json", lambda p: _alter_json(p, "git", "commit")),
+    "manifest policy hash": ("manifest.json", lambda p: _alter_json(p, "hashes", "policy_canonical")),
+}
+
+
+@pytest.mark.parametrize("kind", ALTERATIONS)
+def test_verify_names_each_altered_file(demo, tmp_path, monkeypatch, kind):
+    ws = Workspace.at(demo.workdir)
+    monkeypatch.setenv("TRADEOPS_DB_URL", ws.default_db_url)  # the seals are in the demo's ledger
     run = demo.results[1].run_dir
-    copy = tmp_path / "ws"
-    shutil.copytree(demo.workdir, copy)
-    altered = copy / run.relative_to(demo.workdir) / "eod.parquet"
-    altered.write_bytes(altered.read_bytes() + b"x")
-    ok, message = verify_run(ws.at(copy), run.name, tmp_path / "v2")
-    assert not ok and "altered" in message
+    name, alter = ALTERATIONS[kind]
+    copy = Workspace.at(tmp_path / "ws")
+    shutil.copytree(run, copy.runs_dir / run.parent.name / run.name)
+    target = copy.runs_dir / run.parent.name / run.name / name
+    before = target.read_bytes()
+    alter(target)
+    assert target.read_bytes() != before
+    ok, message = verify_run(copy, run.name, tmp_path / "v2")
+    assert not ok and "the archive was altered" in message
+    assert f"{name} changed" in message, message
+    others = [n for n in json.loads((run / "manifest.json").read_text())["files"] if n != name]
+    assert not any(f"{n} changed" in message for n in others)  # only the altered file is named
+
+
+def test_verify_names_a_removed_and_an_added_file(demo, tmp_path, monkeypatch):
+    ws = Workspace.at(demo.workdir)
+    monkeypatch.setenv("TRADEOPS_DB_URL", ws.default_db_url)
+    run = demo.results[1].run_dir
+    copy = Workspace.at(tmp_path / "ws")
+    target = copy.runs_dir / run.parent.name / run.name
+    shutil.copytree(run, target)
+    (target / "approved.json").unlink()
+    (target / "notes.txt").write_text("added later")
+    ok, message = verify_run(copy, run.name, tmp_path / "v3")
+    assert not ok and "approved.json missing" in message and "notes.txt added" in message
 
 
 def test_ops_report_phase_a_exit_criterion(demo):

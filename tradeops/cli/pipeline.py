@@ -47,6 +47,8 @@ def daily(ctx: click.Context, workdir: str, day, supersede: bool, reason: str | 
     click.echo(redact(result.message))
     if result.run_dir:
         click.echo(f"archive: {result.run_dir}")
+    if result.seal:
+        click.echo(f"seal: sha256 {result.seal} (manifest.json; recorded in the ledger's event log)")
     ctx.exit(result.exit_code)
 
 
@@ -85,7 +87,8 @@ def show(workdir: str, run_id: str) -> None:
 @click.argument("run_id")
 @click.pass_context
 def verify(ctx: click.Context, workdir: str, run_id: str) -> None:
-    """Re-execute a run from its archived inputs and compare the ticket byte for byte."""
+    """Check the run's seal and every archived file, then re-execute it from its archived inputs
+    and compare the ticket byte for byte.  Names each file that changed."""
     from ..daily import verify_run
 
     with tempfile.TemporaryDirectory(prefix="tradeops-verify-") as tmp:

@@ -200,6 +200,22 @@ def events(
     return list(session.scalars(query.order_by(Event.id.desc()).limit(limit)))
 
 
+RUN_SEALED = "RUN_SEALED"
+
+
+def record_run_seal(session: Session, run_id: str, manifest_sha256: str, files: int, *, actor: str,
+                    ticket_id: str | None = None) -> Event:
+    """The seal of a finished run: the sha256 of its manifest (which lists every file's sha256)."""
+    return record_event(session, RUN_SEALED, {"run_id": run_id, "manifest_sha256": manifest_sha256, "files": files},
+                        actor=actor, account=None, ticket_id=ticket_id)
+
+
+def run_seals(session: Session, run_id: str) -> list[str]:
+    """The manifest hashes recorded for ``run_id``, oldest first (normally exactly one)."""
+    rows = session.scalars(select(Event).where(Event.kind == RUN_SEALED).order_by(Event.id))
+    return [e.payload["manifest_sha256"] for e in rows if (e.payload or {}).get("run_id") == run_id]
+
+
 # --------------------------------------------------------------------------- state and kill switch
 
 
