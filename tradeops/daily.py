@@ -26,7 +26,7 @@ from .calendar import get_calendar
 from .config import Workspace
 from .outbox import send_after_run
 from .redact import install_logging, redact
-from .errors import TradeopsError
+from .errors import ConfigError, TradeopsError
 from .runner import (
     EXIT_INTERNAL,
     EXIT_NO_TRADE,
@@ -42,6 +42,8 @@ from .runner import (
 
 log = logging.getLogger(__name__)
 
+EXIT_CONFIG = 2  # the configuration cannot be loaded: a minimal NO-TRADE ticket says so
+
 GATED_STAGES = tuple(Stage(n) for n in ("00_preflight", "10_fetch", "20_clean_qa", "30_signal", "40_risk"))
 TICKET_STAGE = Stage("50_ticket")
 REPORT_STAGE = Stage("60_report")
@@ -50,7 +52,7 @@ REPORT_STAGE = Stage("60_report")
 @dataclass
 class RunResult:
     exit_code: int
-    status: str  # done | market_closed | existing_ticket | not_the_slot
+    status: str  # done | market_closed | existing_ticket | not_the_slot | config_invalid
     message: str
     session_date: date | None = None
     ticket_id: str | None = None
@@ -100,7 +102,11 @@ def run_daily(
     on a run day (:func:`tradeops.schedule.slot`) nothing is done (status
     ``not_the_slot``, exit 0)."""
     install_logging()  # what the run logs (send failures, retries) is redacted
-    policy = ws.policy()
+    try:
+        policy = ws.policy()
+        ws.universe(policy)  # validate before anything runs
+    except ConfigError as err:
+        return _config_invalid(ws, err, session, run_at, on_schedule, clock)
     if on_schedule:
         from .schedule import slot
 
@@ -108,7 +114,6 @@ def run_daily(
         if not fired.is_slot:
             return RunResult(EXIT_OK, "not_the_slot", fired.message)
         run_at = clock.now()
-    ws.universe(policy)  # validate before anything runs
     cal = get_calendar(policy.schedule.exchange)
     tz = ZoneInfo(policy.schedule.timezone)
     if session is not None:
@@ -252,6 +257,78 @@ def seal_run(ws: Workspace, run_dir: Path, m: Manifest, clock: Clock) -> str:
     return seal
 
 
+def _config_invalid(ws: Workspace, err: ConfigError, session, run_at, on_schedule: bool, clock: Clock) -> RunResult:
+    """policy.yml or the universe cannot be loaded: still one NO-TRADE ticket that says why,
+    an archived attempt (the files as found), a notification, and exit 2.
+
+    Without a policy the run uses the default schedule (07:30 Europe/London,
+    weekdays, XNYS) to know whether this firing is the slot and which session it is for."""
+    from . import config_failure, notify
+    from .config import Schedule
+    from .schedule import slot
+
+    sched = Schedule()
+    tz = ZoneInfo(sched.timezone)
+    message = redact(str(err))
+    if on_schedule:
+        fired = slot(sched, clock.now())
+        if not fired.is_slot:
+            return RunResult(EXIT_OK, "not_the_slot", f"{fired.message} (and the configuration is invalid: {message})")
+        run_at = clock.now()
+    if session is not None:
+        run_at = datetime.combine(session, sched.run_clock, tzinfo=tz)
+    run_at = (run_at or clock.now()).astimezone(tz)
+    cal = get_calendar(sched.exchange)
+    dates = cal.run_dates(run_at, tz)
+    run_id = new_run_id(run_at)
+    session_date = dates.execution_session if dates else run_at.date()
+    run_dir = ws.runs_dir / session_date.isoformat() / run_id
+    try:
+        existing = _existing_ticket(ws, session_date) if dates else None
+    except Exception:  # noqa: BLE001 - an unreachable ledger: the ticket below still says why
+        existing = None
+    if existing is not None:
+        return RunResult(EXIT_CONFIG, "existing_ticket",
+                         f"{existing[0]} ({existing[1]}) already exists for {session_date}; no second ticket issued, "
+                         f"but the configuration is now invalid: {message}", session_date, existing[0], existing[1])
+    with RunLock(ws.runs_dir):
+        (run_dir / "inputs").mkdir(parents=True)
+        hashes = {}
+        for found in (ws.policy_path, ws.config_dir / "universe.csv"):
+            if found.is_file():  # the files as they were, for whoever fixes them
+                shutil.copyfile(found, run_dir / "inputs" / found.name)
+                hashes[found.name] = audit.sha256_file(found)
+        m = Manifest(
+            run_id=run_id, session_date=session_date.isoformat(),
+            decision_session=dates.decision_session.isoformat() if dates else None,
+            started_at=clock.now().isoformat(timespec="seconds"), status="config_invalid", git=audit.git_state(),
+            package_version=__version__, code_hash=audit.code_hash(), hashes=hashes,
+            parameters={"run_id": run_id, "session_date": session_date.isoformat(), "scheduled_at": run_at.isoformat()},
+        )
+        m.notes.append(f"{config_failure.REASON}: {message}")
+        if dates is None:
+            m.notes.append(f"market closed: {run_at.date()} has no {cal.name} session (default calendar); no ticket")
+        else:
+            payload, _ = config_failure.write_ticket([run_dir, ws.tickets_dir], session_date, run_id, message, clock.now())
+            m.ticket_id, m.ticket_kind = payload["ticket_id"], payload["kind"]
+            try:
+                settings = notify.NotifySettings.from_env()
+            except ConfigError as bad:
+                m.notes.append(redact(f"notifications not sent: {bad}"))
+            else:
+                if settings.smtp is None and settings.webhook_url is None:
+                    m.notes.append("notifications: no channel configured (TRADEOPS_SMTP_HOST or TRADEOPS_WEBHOOK_URL)")
+                else:
+                    name = payload["ticket_id"]
+                    sent = notify.send_ticket(name, payload["kind"], run_dir / f"{name}.md", run_dir / f"{name}.json", settings)
+                    failed = "; ".join(f"{r.channel}: {r.error}" for r in sent.failures)
+                    m.notes.append(f"ticket {name} sent" if sent.ok else redact(f"ticket {name} NOT fully sent: {failed}"))
+        m.exit_code, m.status, m.finished_at = EXIT_CONFIG, "config_invalid", clock.now().isoformat(timespec="seconds")
+        seal = seal_run(ws, run_dir, m, clock)
+    text = f"{m.ticket_id or 'no ticket'} (NO-TRADE) for {session_date}: {config_failure.REASON}: {message}"
+    return RunResult(EXIT_CONFIG, "config_invalid", text, session_date, m.ticket_id, m.ticket_kind, run_dir, seal)
+
+
 def _stage_gates(run_dir: Path, stage: Stage) -> list[dict]:
     path = run_dir / "gates" / f"{stage.name}.json"
     return json.loads(path.read_text()) if path.exists() else []
@@ -305,6 +382,8 @@ def verify_run(ws: Workspace, run_id: str, scratch: Path, notebook_dir: Path = N
     if not ok:
         return False, sealed
     m = Manifest.read(src)
+    if m.status == "config_invalid":
+        return True, f"{sealed}; {m.ticket_id or 'no ticket'}: the run ended on an invalid configuration, so there is nothing to re-execute"
     if m.session_date is None or m.ticket_id is None:
         raise TradeopsError(f"run {run_id} issued no ticket ({m.status}); nothing to verify")
     work = Workspace.at(scratch / "workspace").ensure()

@@ -35,7 +35,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .config import WEEKDAYS, Policy, Workspace
+from .config import WEEKDAYS, Policy, Schedule, Workspace
 from .errors import ConfigError, TradeopsError
 from .files import write_atomic
 from .redact import SECRET_VARIABLES, mask_value
@@ -67,9 +67,9 @@ class Slot:
     message: str
 
 
-def slot(policy: Policy, now: datetime, grace: timedelta = GRACE) -> Slot:
+def slot(policy: Policy | Schedule, now: datetime, grace: timedelta = GRACE) -> Slot:
     """Is a firing at ``now`` the scheduled run (the policy's time, in its zone, on a run day)?"""
-    sched = policy.schedule
+    sched = policy.schedule if isinstance(policy, Policy) else policy
     tz = ZoneInfo(sched.timezone)
     local = now.astimezone(tz)
     scheduled = datetime.combine(local.date(), sched.run_clock, tzinfo=tz)

@@ -355,3 +355,85 @@ def test_previous_ticket_unconfirmed(fresh):
     assert first.ticket_kind == "TRADE"
     r = run_on_schedule(fresh, date(2025, 1, 7))
     _no_trade(fresh, r, EXIT_NO_TRADE, "confirmations", "TICKET-20250106 line 1")
+
+
+# --------------------------------------------------------------------------- bad configuration
+
+
+@pytest.fixture
+def inbox(monkeypatch):
+    """A local SMTP server (aiosmtpd) on 127.0.0.1 that the run's email goes to."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        messages: list = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append(envelope)
+            return "250 OK"
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    box = Inbox()
+    box.messages = []
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    for k, v in {"TRADEOPS_SMTP_HOST": "127.0.0.1", "TRADEOPS_SMTP_PORT": str(port), "TRADEOPS_SMTP_STARTTLS": "false",
+                 "TRADEOPS_SMTP_FROM": "tradeops@example.org", "TRADEOPS_SMTP_TO": "owner@example.org"}.items():
+        monkeypatch.setenv(k, v)
+    yield box.messages
+    controller.stop()
+
+
+def test_a_corrupted_policy_still_ends_in_a_no_trade_ticket(fresh, webhook, inbox):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    corrupted = fresh.policy_path.read_text().replace("max_weight:", "max_wieght:", 1)
+    assert corrupted != fresh.policy_path.read_text()
+    fresh.policy_path.write_text(corrupted)
+    at = FixedClock(datetime(2025, 1, 6, 7, 30, tzinfo=ZoneInfo("Europe/London")))
+    r = run_daily(fresh, clock=at, on_schedule=True)
+    assert (r.exit_code, r.status, r.ticket_kind, r.session_date) == (2, "config_invalid", "NO-TRADE", FIRST)
+    assert r.ticket_id.startswith("TICKET-20250106-CONFIG-")
+    ticket = json.loads((fresh.tickets_dir / f"{r.ticket_id}.json").read_text())
+    md = (fresh.tickets_dir / f"{r.ticket_id}.md").read_text()
+    assert ticket["kind"] == "NO-TRADE" and ticket["reason"] == "configuration invalid"
+    assert "max_wieght" in ticket["failures"][0]["message"] and "unknown key" in ticket["failures"][0]["message"]
+    assert "configuration invalid" in md and "max_wieght" in md and "Do not trade today" in md
+    # the failed attempt is archived as found, and sealed
+    m = json.loads((r.run_dir / "manifest.json").read_text())
+    assert m["status"] == "config_invalid" and m["exit_code"] == 2 and m["ticket_id"] == r.ticket_id
+    assert (r.run_dir / "inputs" / "policy.yml").read_text() == corrupted
+    assert set(m["files"]) == {"inputs/policy.yml", "inputs/universe.csv", f"{r.ticket_id}.md", f"{r.ticket_id}.json"}
+    assert any("sent" in n and "NOT" not in n for n in m["notes"]), m["notes"]
+    engine = db.make_engine(fresh.db_url())
+    with db.transaction(engine) as s:
+        assert api.run_seals(s, r.run_dir.name) == [r.seal]
+    engine.dispose()
+    # the notification reached both local servers
+    assert any(r.ticket_id in json.dumps(h) and "NO-TRADE" in json.dumps(h) for h in webhook), webhook
+    assert len(inbox) == 1 and r.ticket_id.encode() in inbox[0].content
+    # the other cron firing that day does nothing
+    at.set(datetime(2025, 1, 6, 8, 30, tzinfo=ZoneInfo("Europe/London")))
+    again = run_daily(fresh, clock=at, on_schedule=True)
+    assert (again.exit_code, again.status) == (EXIT_OK, "not_the_slot") and "configuration is invalid" in again.message
+    assert len(list((fresh.runs_dir / "2025-01-06").iterdir())) == 1
+
+
+def test_bad_config_through_the_command_line_exits_2_with_the_ticket(fresh):
+    import os
+    import subprocess
+    import sys
+
+    fresh.policy_path.write_text("risk: [this is not: valid yaml\n")
+    exe = Path(sys.executable).with_name("tradeops")
+    done = subprocess.run([str(exe), "run", "daily", "--date", "2025-01-06", "--workdir", str(fresh.root)],
+                          capture_output=True, text=True, env={**os.environ, "TRADEOPS_FIXED_NOW": "2025-01-06T07:30:00+00:00"})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "configuration invalid" in done.stdout and "not valid YAML" in done.stdout
+    assert "TICKET-20250106-CONFIG-" in done.stdout and "seal: sha256" in done.stdout
+    assert len(list(fresh.tickets_dir.glob("TICKET-20250106-CONFIG-*.md"))) == 1

@@ -30,7 +30,8 @@ def daily(ctx: click.Context, workdir: str, day, supersede: bool, reason: str | 
 
     Exit codes: 0 TRADE or HOLD (or market closed, or the session's ticket
     already exists), 3 NO-TRADE because a gate failed, 4 NO-TRADE because a
-    stage or kernel failed (internal error), 2 bad configuration or usage.
+    stage or kernel failed (internal error), 2 bad configuration (a minimal
+    NO-TRADE ticket says so) or usage.
     """
     from ..daily import run_daily
 
