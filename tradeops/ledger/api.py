@@ -1325,4 +1325,7 @@ def reconcile_snapshot(
         OpenLine(line.ticket.ticket_id, line.line_no, line.side, line.symbol, line.value, line.approx_units)
         for line in unconfirmed_lines(session, account=account)
     ]
-    return reconcile(ledger, broker, tolerances, now or _now(session), open_lines, snapshot_id=snap.id)
+    now = now or _now(session)
+    last_fill = session.scalar(select(func.max(Fill.filled_at)).where(Fill.account_id == acc.id, Fill.units > 0))
+    return reconcile(ledger, broker, tolerances, now, open_lines, snapshot_id=snap.id,
+                     ledger_cash_now=compute_cash(session, as_of=now, account=account).amount, last_fill_at=last_fill)
