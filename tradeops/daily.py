@@ -77,6 +77,27 @@ def _existing_ticket(ws: Workspace, session_date: date) -> tuple[str, str, bool]
         return t.ticket_id, t.kind, any(st.fill is not None for st in api.line_statuses(s, t.ticket_id))
 
 
+def revision_of(ticket_id: str) -> int:
+    """TICKET-YYYYMMDD -> 1, TICKET-YYYYMMDD-R3 -> 3; a configuration ticket (-CONFIG-...) -> 0 (its id is its own)."""
+    if "-CONFIG-" in ticket_id:
+        return 0
+    _, _, rest = ticket_id.partition("-R")
+    return int(rest) if rest.isdigit() else 1
+
+
+def issued_ticket_ids(ws: Workspace, session_date: date) -> list[str]:
+    """Every ticket id the archive shows issued for the session (recorded in the ledger or not)."""
+    out = []
+    for path in sorted((ws.runs_dir / session_date.isoformat()).glob("*/manifest.json")):
+        try:
+            tid = json.loads(path.read_text()).get("ticket_id")
+        except (OSError, ValueError):
+            continue
+        if tid:
+            out.append(tid)
+    return out
+
+
 def next_revision(ticket_id: str) -> int:
     """TICKET-YYYYMMDD -> 2, TICKET-YYYYMMDD-R2 -> 3."""
     _, _, rest = ticket_id.partition("-R")
@@ -131,7 +152,9 @@ def run_daily(
 
     session_date, decision = dates.execution_session, dates.decision_session
     with RunLock(ws.runs_dir):
-        revision = 1
+        # a ticket id is never issued twice: a NO-TRADE the ledger never saw (it was unreachable)
+        # still holds its id in the archive, so the next ticket of the session is a revision
+        revision = max((revision_of(t) for t in issued_ticket_ids(ws, session_date)), default=0) + 1
         try:
             existing = _existing_ticket(ws, session_date)
         except Exception:  # an unreachable ledger is reported by the preflight stage
@@ -147,7 +170,7 @@ def run_daily(
                 )
             if has_fills:
                 raise TradeopsError(f"{tid} cannot be superseded: fills have been recorded against it")
-            revision = next_revision(tid)
+            revision = max(revision, next_revision(tid))
         return _execute(ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason, notebook_dir, stage_timeout, clock)
 
 
@@ -410,7 +433,7 @@ def verify_run(ws: Workspace, run_id: str, scratch: Path, notebook_dir: Path = N
     outcome = execute_stage(TICKET_STAGE, run_dir, params, notebook_dir)
     if not outcome.ok:
         return False, f"re-executing {TICKET_STAGE.name} failed: {outcome.error}"
-    name = f"TICKET-{date.fromisoformat(m.session_date):%Y%m%d}.json"
+    name = f"{m.ticket_id}.json"
     original, again = (src / name).read_bytes(), (run_dir / name).read_bytes()
     if original == again:
         return True, f"{sealed}; {m.ticket_id}: the re-executed ticket is byte-for-byte identical ({len(again)} bytes)"

@@ -104,7 +104,7 @@ def send_after_run(ws: Workspace, policy: Policy, run_dir: Path, manifest, failu
         return ["notifications: no channel configured (TRADEOPS_SMTP_HOST or TRADEOPS_WEBHOOK_URL)"]
     notes = []
     if manifest.ticket_id:
-        name = f"TICKET-{date.fromisoformat(manifest.session_date):%Y%m%d}"
+        name = manifest.ticket_id  # the files are named by the ticket id (TICKET-YYYYMMDD, -R2, ...)
         result = notify.send_ticket(manifest.ticket_id, manifest.ticket_kind, run_dir / f"{name}.md", run_dir / f"{name}.json", settings)
         failed = "; ".join(f"{r.channel}: {r.error}" for r in result.failures)
         notes.append(f"ticket {manifest.ticket_id} sent" if result.ok else f"ticket {manifest.ticket_id} NOT fully sent: {failed}")

@@ -228,8 +228,17 @@ def test_second_run_for_a_session_issues_nothing_and_supersede_rules(fresh):
     again = run_on_schedule(ws, FIRST)
     assert again.status == "existing_ticket" and again.exit_code == EXIT_OK and "already exists" in again.message
     assert len(list((ws.runs_dir / "2025-01-06").iterdir())) == 1  # no second run folder
+    original = {p.name: p.read_bytes() for p in ws.tickets_dir.glob("TICKET-20250106.*")}
+    assert set(original) == {"TICKET-20250106.md", "TICKET-20250106.json"}
     replaced = run_on_schedule(ws, FIRST, supersede_reason="universe file corrected")
     assert replaced.ticket_id == "TICKET-20250106-R2" and replaced.exit_code == EXIT_OK
+    # the R2 ticket sits beside the original, whose files are untouched
+    assert {p.name: p.read_bytes() for p in ws.tickets_dir.glob("TICKET-20250106.*")} == original
+    r2 = json.loads((ws.tickets_dir / "TICKET-20250106-R2.json").read_text())
+    assert r2["ticket_id"] == "TICKET-20250106-R2" and "TICKET-20250106-R2" in (ws.tickets_dir / "TICKET-20250106-R2.md").read_text()
+    assert (replaced.run_dir / "TICKET-20250106-R2.json").exists()
+    ok, message = verify_run(ws, replaced.run_dir.name, ws.root.parent / "verify-r2")
+    assert ok, message
     paper_execute(ws, replaced, PaperFillModel(not_executed_rate=0, partial_rate=0))
     with pytest.raises(TradeopsError, match="cannot be superseded: fills"):
         run_on_schedule(ws, FIRST, supersede_reason="too late")
@@ -348,6 +357,12 @@ def test_the_database_unreachable(fresh, monkeypatch):
     assert t["ticket_id"] == "TICKET-20250106"
     m = json.loads((r.run_dir / "manifest.json").read_text())
     assert any("not recorded in the ledger" in n for n in m["notes"])
+    # the ledger comes back: the session's next ticket takes a new id, never the NO-TRADE's
+    monkeypatch.setenv("TRADEOPS_DB_URL", fresh.default_db_url)
+    later = run_on_schedule(fresh, FIRST)
+    assert later.ticket_id == "TICKET-20250106-R2" and later.ticket_kind in ("TRADE", "HOLD"), later.message
+    assert json.loads((fresh.tickets_dir / "TICKET-20250106.json").read_text())["kind"] == "NO-TRADE"  # kept as it was
+    assert json.loads((fresh.tickets_dir / "TICKET-20250106-R2.json").read_text())["ticket_id"] == later.ticket_id
 
 
 def test_previous_ticket_unconfirmed(fresh):
