@@ -244,6 +244,25 @@ def test_second_run_for_a_session_issues_nothing_and_supersede_rules(fresh):
         run_on_schedule(ws, FIRST, supersede_reason="too late")
 
 
+def test_cron_firings_run_the_session_once_at_0730_uk(fresh):
+    """Both cron firings of a winter Monday on a UTC machine (06:30 and 07:30 UTC), then a
+    second scheduler firing in the slot: one run, one ticket."""
+    from datetime import datetime, timezone
+
+    clock = FixedClock(datetime(2025, 1, 6, 6, 30, tzinfo=timezone.utc))  # 06:30 GMT: an hour early
+    early = run_daily(fresh, clock=clock, on_schedule=True)
+    assert (early.exit_code, early.status) == (EXIT_OK, "not_the_slot") and not list(fresh.runs_dir.glob("*/*"))
+    clock.set(datetime(2025, 1, 6, 7, 30, tzinfo=timezone.utc))  # 07:30 GMT: the slot
+    due = run_daily(fresh, clock=clock, on_schedule=True)
+    assert due.status == "done" and due.ticket_id == "TICKET-20250106" and due.exit_code == EXIT_OK, due.message
+    m = json.loads((due.run_dir / "manifest.json").read_text())
+    assert m["parameters"]["scheduled_at"].startswith("2025-01-06T07:30:00")
+    clock.set(datetime(2025, 1, 6, 7, 30, 40, tzinfo=timezone.utc))  # e.g. a systemd timer as well
+    again = run_daily(fresh, clock=clock, on_schedule=True)
+    assert (again.exit_code, again.status) == (EXIT_OK, "existing_ticket")
+    assert len(list(fresh.runs_dir.glob("*/*/manifest.json"))) == 1
+
+
 def test_market_closed(fresh):
     r = run_on_schedule(fresh, date(2025, 1, 9))
     assert (r.exit_code, r.status, r.ticket_id) == (EXIT_OK, "market_closed", None)

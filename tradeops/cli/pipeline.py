@@ -127,14 +127,13 @@ _with_option = click.option(
 
 def _plan(ws, kind: str):
     from .. import schedule as sch
-    from ..clock import SYSTEM
 
     policy = ws.policy()
     exe = sch.tradeops_executable()
     if kind == "systemd":
         return {name: text for name, text in sch.systemd_units(policy, ws, exe).items()}
     machine = sch.machine_zone()
-    return {"crontab": "\n".join(sch.cron_lines(policy, ws, exe, machine, SYSTEM.now().astimezone(machine).date())) + "\n"}
+    return {"crontab": "\n".join(sch.cron_lines(policy, ws, exe, machine, clock_from_env().now().astimezone(machine).date())) + "\n"}
 
 
 def _echo_plan(ws, kind: str, plan: dict) -> None:
