@@ -163,7 +163,8 @@ def render(rows: list[RunRow]) -> str:
     streak = longest_streak(rows)
     lines = [
         "# Phase A dry-run summary", "",
-        f"Runs: {len(rows)} over {len(per_session(rows))} sessions; median time to ticket {median(r.seconds_to_ticket for r in rows):.1f} s; "
+        f"Runs: {len(rows)} over {len(per_session(rows))} sessions; median time to ticket "
+        f"{median([r.seconds_to_ticket for r in rows if r.seconds_to_ticket > 0] or [0]):.1f} s; "
         f"longest streak of sessions meeting the exit criterion: {streak} (needed: {REQUIRED_STREAK}) -> "
         + ("**exit criterion HOLDS**" if streak >= REQUIRED_STREAK else "**exit criterion not met yet**"), "",
         "| session | ticket | kind | exit | to ticket (s) | symbols passing QA | DQ | recon | confirmed | reports | cash drift | unknown positions | confirm latency (min) |",
