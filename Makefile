@@ -11,7 +11,7 @@ DEMO_DIR ?= demo
 DEMO_SESSIONS ?= 15
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-clock run lab bench dashboard cron clean-demo
+.PHONY: help venv demo test test-clock run lab bench dashboard schedule cron clean-demo
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,8 +55,10 @@ bench: $(STAMP) ## benchmarks; figures go to BENCHMARKS.md
 dashboard: $(STAMP) ## the executor's confirmation page (Voila, 127.0.0.1:8866)
 	$(TRADEOPS) dashboard --workdir .
 
-cron: $(STAMP) ## print the crontab line (make cron INSTALL=1 installs it)
-	$(TRADEOPS) cron --workdir . $(if $(INSTALL),--install,)
+schedule: $(STAMP) ## show the 07:30 UK schedule (INSTALL=1 installs it, REMOVE=1 removes it; WITH=systemd for a timer)
+	$(TRADEOPS) schedule $(if $(INSTALL),install,$(if $(REMOVE),remove,show)) --workdir . --with $(or $(WITH),cron)
+
+cron: schedule ## alias of `make schedule` (cron entries)
 
 clean-demo: ## remove the demo workspace
 	rm -rf $(DEMO_DIR)

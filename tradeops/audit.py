@@ -40,6 +40,25 @@ def sha256_tree(root: str | Path, suffixes: set[str] | None = None) -> str:
     return h.hexdigest()
 
 
+def file_hashes(folder: str | Path, exclude: tuple[str, ...] = ("manifest.json",)) -> dict[str, str]:
+    """``{relative posix path: sha256}`` of every file under ``folder`` (a run folder's inventory)."""
+    folder = Path(folder)
+    return {
+        p.relative_to(folder).as_posix(): sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.relative_to(folder).as_posix() not in exclude
+    }
+
+
+def changed_files(folder: str | Path, recorded: dict[str, str], exclude: tuple[str, ...] = ("manifest.json",)) -> list[str]:
+    """Each file of ``folder`` that differs from ``recorded``, named: changed, missing or added."""
+    now = file_hashes(folder, exclude)
+    out = [f"{name} changed" for name in sorted(recorded) if name in now and now[name] != recorded[name]]
+    out += [f"{name} missing" for name in sorted(recorded) if name not in now]
+    out += [f"{name} added (not in the manifest)" for name in sorted(now) if name not in recorded]
+    return out
+
+
 @lru_cache(maxsize=1)
 def code_hash() -> str:
     """sha256 of the tradeops package source."""

@@ -10,6 +10,7 @@ stops at the first failed gate or stage, and always ends with a ticket
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import traceback
 import time
@@ -24,7 +25,8 @@ from . import __version__, audit, stages
 from .calendar import get_calendar
 from .config import Workspace
 from .outbox import send_after_run
-from .errors import TradeopsError
+from .redact import install_logging, redact
+from .errors import ConfigError, TradeopsError
 from .runner import (
     EXIT_INTERNAL,
     EXIT_NO_TRADE,
@@ -38,6 +40,10 @@ from .runner import (
     export_outcome,
 )
 
+log = logging.getLogger(__name__)
+
+EXIT_CONFIG = 2  # the configuration cannot be loaded: a minimal NO-TRADE ticket says so
+
 GATED_STAGES = tuple(Stage(n) for n in ("00_preflight", "10_fetch", "20_clean_qa", "30_signal", "40_risk"))
 TICKET_STAGE = Stage("50_ticket")
 REPORT_STAGE = Stage("60_report")
@@ -46,12 +52,13 @@ REPORT_STAGE = Stage("60_report")
 @dataclass
 class RunResult:
     exit_code: int
-    status: str  # done | market_closed | existing_ticket
+    status: str  # done | market_closed | existing_ticket | not_the_slot | config_invalid
     message: str
     session_date: date | None = None
     ticket_id: str | None = None
     ticket_kind: str | None = None
     run_dir: Path | None = None
+    seal: str | None = None  # sha256 of the final manifest, recorded in the ledger's event log
 
 
 def new_run_id(run_at: datetime) -> str:
@@ -70,6 +77,27 @@ def _existing_ticket(ws: Workspace, session_date: date) -> tuple[str, str, bool]
         return t.ticket_id, t.kind, any(st.fill is not None for st in api.line_statuses(s, t.ticket_id))
 
 
+def revision_of(ticket_id: str) -> int:
+    """TICKET-YYYYMMDD -> 1, TICKET-YYYYMMDD-R3 -> 3; a configuration ticket (-CONFIG-...) -> 0 (its id is its own)."""
+    if "-CONFIG-" in ticket_id:
+        return 0
+    _, _, rest = ticket_id.partition("-R")
+    return int(rest) if rest.isdigit() else 1
+
+
+def issued_ticket_ids(ws: Workspace, session_date: date) -> list[str]:
+    """Every ticket id the archive shows issued for the session (recorded in the ledger or not)."""
+    out = []
+    for path in sorted((ws.runs_dir / session_date.isoformat()).glob("*/manifest.json")):
+        try:
+            tid = json.loads(path.read_text()).get("ticket_id")
+        except (OSError, ValueError):
+            continue
+        if tid:
+            out.append(tid)
+    return out
+
+
 def next_revision(ticket_id: str) -> int:
     """TICKET-YYYYMMDD -> 2, TICKET-YYYYMMDD-R2 -> 3."""
     _, _, rest = ticket_id.partition("-R")
@@ -85,13 +113,28 @@ def run_daily(
     notebook_dir: Path = NOTEBOOK_DIR,
     stage_timeout: int = 900,
     clock: Clock = SYSTEM,
+    on_schedule: bool = False,
 ) -> RunResult:
     """Run the daily pipeline for ``session`` (its scheduled time) or for ``run_at`` (default: ``clock``'s now).
 
     ``clock`` also stamps the manifest's start and end and is the "now" of the
-    run's alerts (missing confirmations, missed runs)."""
-    policy = ws.policy()
-    ws.universe(policy)  # validate before anything runs
+    run's alerts (missing confirmations, missed runs).  ``on_schedule``: the
+    scheduler fired this run; unless ``clock``'s now is the policy's run time
+    on a run day (:func:`tradeops.schedule.slot`) nothing is done (status
+    ``not_the_slot``, exit 0)."""
+    install_logging()  # what the run logs (send failures, retries) is redacted
+    try:
+        policy = ws.policy()
+        ws.universe(policy)  # validate before anything runs
+    except ConfigError as err:
+        return _config_invalid(ws, err, session, run_at, on_schedule, clock)
+    if on_schedule:
+        from .schedule import slot
+
+        fired = slot(policy, clock.now())
+        if not fired.is_slot:
+            return RunResult(EXIT_OK, "not_the_slot", fired.message)
+        run_at = clock.now()
     cal = get_calendar(policy.schedule.exchange)
     tz = ZoneInfo(policy.schedule.timezone)
     if session is not None:
@@ -109,7 +152,9 @@ def run_daily(
 
     session_date, decision = dates.execution_session, dates.decision_session
     with RunLock(ws.runs_dir):
-        revision = 1
+        # a ticket id is never issued twice: a NO-TRADE the ledger never saw (it was unreachable)
+        # still holds its id in the archive, so the next ticket of the session is a revision
+        revision = max((revision_of(t) for t in issued_ticket_ids(ws, session_date)), default=0) + 1
         try:
             existing = _existing_ticket(ws, session_date)
         except Exception:  # an unreachable ledger is reported by the preflight stage
@@ -125,7 +170,7 @@ def run_daily(
                 )
             if has_fills:
                 raise TradeopsError(f"{tid} cannot be superseded: fills have been recorded against it")
-            revision = next_revision(tid)
+            revision = max(revision, next_revision(tid))
         return _execute(ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason, notebook_dir, stage_timeout, clock)
 
 
@@ -189,12 +234,13 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
                 m.notes.append(f"stopped after {stage.name}: gate(s) {', '.join(failed)} failed")
                 break
         if failure:
+            failure = redact(failure)
             stages.write_json(run_dir / "failure.json", [failure])
 
         ticket_params = dict(common, record_in_ledger=True, tickets_dir="", revision=revision, supersede_reason=supersede_reason or "")
         outcome = run_stage(TICKET_STAGE, ticket_params)
         if not outcome.ok:
-            failure = failure or f"stage {TICKET_STAGE.name} {outcome.status.replace('_', ' ')}: {outcome.error}"
+            failure = redact(failure or f"stage {TICKET_STAGE.name} {outcome.status.replace('_', ' ')}: {outcome.error}")
             _fallback_ticket(run_dir, ws, common, revision, supersede_reason, failure, m)
         m.seconds_to_ticket = round(time.perf_counter() - t0, 1)
 
@@ -219,9 +265,104 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
     else:
         code = EXIT_OK
     m.exit_code, m.status, m.finished_at = code, "done", clock.now().isoformat(timespec="seconds")
-    m.write(run_dir)
-    message = f"{m.ticket_id or 'no ticket'} ({m.ticket_kind or 'none'}) for {session_date}" + (f"; {failure}" if failure else "")
-    return RunResult(code, "done", message, session_date, m.ticket_id, m.ticket_kind, run_dir)
+    seal = seal_run(ws, run_dir, m, clock)
+    message = redact(f"{m.ticket_id or 'no ticket'} ({m.ticket_kind or 'none'}) for {session_date}" + (f"; {failure}" if failure else ""))
+    return RunResult(code, "done", message, session_date, m.ticket_id, m.ticket_kind, run_dir, seal)
+
+
+def seal_run(ws: Workspace, run_dir: Path, m: Manifest, clock: Clock) -> str:
+    """List every file of the run folder with its sha256 in the manifest, write it for the last
+    time, and record the manifest's own sha256 (the seal) in the ledger's event log.
+
+    An unreachable ledger leaves the run unsealed (the seal is still returned
+    and logged); ``runs verify`` then says the seal could not be checked."""
+    from .ledger import api
+    from .ledger.db import make_engine, transaction
+
+    m.files = audit.file_hashes(run_dir)
+    seal = audit.sha256_file(m.write(run_dir))
+    try:
+        engine = make_engine(ws.db_url())
+        try:
+            with transaction(engine, clock) as s:
+                api.record_run_seal(s, m.run_id, seal, len(m.files), actor="scheduler", ticket_id=m.ticket_id)
+        finally:
+            engine.dispose()
+    except Exception as err:  # noqa: BLE001 - the database driver's own errors
+        log.warning("run %s not sealed in the ledger (manifest sha256 %s): %s: %s", m.run_id, seal, type(err).__name__, err)
+    return seal
+
+
+def _config_invalid(ws: Workspace, err: ConfigError, session, run_at, on_schedule: bool, clock: Clock) -> RunResult:
+    """policy.yml or the universe cannot be loaded: still one NO-TRADE ticket that says why,
+    an archived attempt (the files as found), a notification, and exit 2.
+
+    Without a policy the run uses the default schedule (07:30 Europe/London,
+    weekdays, XNYS) to know whether this firing is the slot and which session it is for."""
+    from . import config_failure, notify
+    from .config import Schedule
+    from .schedule import slot
+
+    sched = Schedule()
+    tz = ZoneInfo(sched.timezone)
+    message = redact(str(err))
+    if on_schedule:
+        fired = slot(sched, clock.now())
+        if not fired.is_slot:
+            return RunResult(EXIT_OK, "not_the_slot", f"{fired.message} (and the configuration is invalid: {message})")
+        run_at = clock.now()
+    if session is not None:
+        run_at = datetime.combine(session, sched.run_clock, tzinfo=tz)
+    run_at = (run_at or clock.now()).astimezone(tz)
+    cal = get_calendar(sched.exchange)
+    dates = cal.run_dates(run_at, tz)
+    run_id = new_run_id(run_at)
+    session_date = dates.execution_session if dates else run_at.date()
+    run_dir = ws.runs_dir / session_date.isoformat() / run_id
+    try:
+        existing = _existing_ticket(ws, session_date) if dates else None
+    except Exception:  # noqa: BLE001 - an unreachable ledger: the ticket below still says why
+        existing = None
+    if existing is not None:
+        return RunResult(EXIT_CONFIG, "existing_ticket",
+                         f"{existing[0]} ({existing[1]}) already exists for {session_date}; no second ticket issued, "
+                         f"but the configuration is now invalid: {message}", session_date, existing[0], existing[1])
+    with RunLock(ws.runs_dir):
+        (run_dir / "inputs").mkdir(parents=True)
+        hashes = {}
+        for found in (ws.policy_path, ws.config_dir / "universe.csv"):
+            if found.is_file():  # the files as they were, for whoever fixes them
+                shutil.copyfile(found, run_dir / "inputs" / found.name)
+                hashes[found.name] = audit.sha256_file(found)
+        m = Manifest(
+            run_id=run_id, session_date=session_date.isoformat(),
+            decision_session=dates.decision_session.isoformat() if dates else None,
+            started_at=clock.now().isoformat(timespec="seconds"), status="config_invalid", git=audit.git_state(),
+            package_version=__version__, code_hash=audit.code_hash(), hashes=hashes,
+            parameters={"run_id": run_id, "session_date": session_date.isoformat(), "scheduled_at": run_at.isoformat()},
+        )
+        m.notes.append(f"{config_failure.REASON}: {message}")
+        if dates is None:
+            m.notes.append(f"market closed: {run_at.date()} has no {cal.name} session (default calendar); no ticket")
+        else:
+            payload, _ = config_failure.write_ticket([run_dir, ws.tickets_dir], session_date, run_id, message, clock.now())
+            m.ticket_id, m.ticket_kind = payload["ticket_id"], payload["kind"]
+            try:
+                settings = notify.NotifySettings.from_env()
+            except ConfigError as bad:
+                m.notes.append(redact(f"notifications not sent: {bad}"))
+            else:
+                if settings.smtp is None and settings.webhook_url is None:
+                    m.notes.append("notifications: no channel configured (TRADEOPS_SMTP_HOST or TRADEOPS_WEBHOOK_URL)")
+                else:
+                    name = payload["ticket_id"]
+                    sent = notify.send_ticket(name, payload["kind"], run_dir / f"{name}.md", run_dir / f"{name}.json", settings)
+                    failed = "; ".join(f"{r.channel}: {r.error}" for r in sent.failures)
+                    m.notes.append(f"ticket {name} sent" if sent.ok else redact(f"ticket {name} NOT fully sent: {failed}"))
+        m.exit_code, m.status, m.finished_at = EXIT_CONFIG, "config_invalid", clock.now().isoformat(timespec="seconds")
+        seal = seal_run(ws, run_dir, m, clock)
+    text = f"{m.ticket_id or 'no ticket'} (NO-TRADE) for {session_date}: {config_failure.REASON}: {message}"
+    return RunResult(EXIT_CONFIG, "config_invalid", text, session_date, m.ticket_id, m.ticket_kind, run_dir, seal)
 
 
 def _stage_gates(run_dir: Path, stage: Stage) -> list[dict]:
@@ -273,12 +414,14 @@ def verify_run(ws: Workspace, run_id: str, scratch: Path, notebook_dir: Path = N
     parameters and without touching the ledger.
     """
     src = find_run(ws, run_id)
+    ok, sealed = check_seal(ws, src)
+    if not ok:
+        return False, sealed
     m = Manifest.read(src)
+    if m.status == "config_invalid":
+        return True, f"{sealed}; {m.ticket_id or 'no ticket'}: the run ended on an invalid configuration, so there is nothing to re-execute"
     if m.session_date is None or m.ticket_id is None:
         raise TradeopsError(f"run {run_id} issued no ticket ({m.status}); nothing to verify")
-    eod = src / "eod.parquet"
-    if eod.exists() and audit.sha256_file(eod) != m.hashes.get("eod.parquet"):
-        return False, f"{eod} does not match the hash in the manifest: the archive was altered"
     work = Workspace.at(scratch / "workspace").ensure()
     shutil.copytree(src / "inputs", work.config_dir, dirs_exist_ok=True)
     run_dir = scratch / "run"
@@ -303,11 +446,47 @@ def verify_run(ws: Workspace, run_id: str, scratch: Path, notebook_dir: Path = N
     outcome = execute_stage(TICKET_STAGE, run_dir, params, notebook_dir)
     if not outcome.ok:
         return False, f"re-executing {TICKET_STAGE.name} failed: {outcome.error}"
-    name = f"TICKET-{date.fromisoformat(m.session_date):%Y%m%d}.json"
+    name = f"{m.ticket_id}.json"
     original, again = (src / name).read_bytes(), (run_dir / name).read_bytes()
     if original == again:
-        return True, f"{m.ticket_id}: the re-executed ticket is byte-for-byte identical ({len(again)} bytes)"
-    return False, f"{m.ticket_id}: the re-executed ticket differs from the archived one: {ticket_diff(original, again)}"
+        return True, f"{sealed}; {m.ticket_id}: the re-executed ticket is byte-for-byte identical ({len(again)} bytes)"
+    return False, f"{sealed}; {m.ticket_id}: the re-executed ticket differs from the archived one: {ticket_diff(original, again)}"
+
+
+def check_seal(ws: Workspace, src: Path) -> tuple[bool, str]:
+    """The run folder against its seal: the manifest's sha256 against the ledger's RUN_SEALED
+    event, then every file against the manifest's list.  Names each file that changed."""
+    from .ledger import api
+    from .ledger.db import make_engine, transaction
+
+    manifest = src / "manifest.json"
+    seal = audit.sha256_file(manifest)
+    m = Manifest.read(src)
+    problems, caveat = [], None
+    try:
+        engine = make_engine(ws.db_url())
+        try:
+            with transaction(engine) as s:
+                recorded = api.run_seals(s, m.run_id)
+        finally:
+            engine.dispose()
+    except Exception as err:  # noqa: BLE001 - an unreachable ledger: the files are still checked
+        recorded, caveat = None, f"seal not checked (ledger unreachable: {type(err).__name__})"
+    if recorded is not None and not recorded:
+        caveat = "seal not checked (the ledger has no seal for this run: it was unreachable when the run ended, or the run predates sealing)"
+    elif recorded and seal not in recorded:
+        problems.append(f"manifest.json changed (its sha256 {seal[:12]} is not the seal {recorded[-1][:12]} recorded in the ledger)")
+    if m.files:
+        problems += audit.changed_files(src, m.files)
+    else:  # a run archived before sealing: only the data snapshot's hash is known
+        eod = src / "eod.parquet"
+        if eod.exists() and audit.sha256_file(eod) != m.hashes.get("eod.parquet"):
+            problems.append("eod.parquet changed (does not match the hash in the manifest)")
+        caveat = caveat or "the manifest lists no files (a run from before sealing)"
+    if problems:
+        return False, f"the archive was altered: {'; '.join(problems)}"
+    what = f"seal {seal[:12]} matches the ledger" if caveat is None else caveat
+    return True, f"{what}; {len(m.files)} files match the manifest"
 
 
 def ticket_diff(original: bytes, again: bytes) -> str:

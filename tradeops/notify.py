@@ -39,6 +39,7 @@ from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_a
 
 from .alerts import Alert
 from .errors import ConfigError
+from .redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +201,9 @@ def _attempt(channel: str, fn, retry: RetryPolicy) -> ChannelResult:
                 attempts = attempt.retry_state.attempt_number
                 fn()
     except Exception as err:  # a send failure is reported, never raised
-        log.error("%s not sent after %d attempt(s): %s", channel, attempts, err)
-        return ChannelResult(channel, False, attempts, f"{type(err).__name__}: {err}")
+        error = redact(f"{type(err).__name__}: {err}")  # a webhook's URL path is its secret
+        log.error("%s not sent after %d attempt(s): %s", channel, attempts, error)
+        return ChannelResult(channel, False, attempts, error)
     log.info("%s sent (%d attempt(s))", channel, attempts)
     return ChannelResult(channel, True, attempts)
 

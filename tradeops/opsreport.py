@@ -2,10 +2,13 @@
 
 Read from the run archive (manifests, gate results, quality reports) and the
 ledger (confirmation times): time to ticket, share of symbols passing data
-quality, blocked trades and why, confirmation latency, reconciliation drift,
-and whether the exit criterion holds: 4 consecutive runs with data quality
-pass, reconciliation pass, ticket generated, confirmations ingested and
-reports produced.
+quality, blocked trades and why (failed gates, runs that ended with exit 4
+and the stage that failed, invalid configuration), confirmation latency,
+reconciliation drift (cash and positions only one side knows, from the gate
+records), and whether the exit criterion holds: 4 consecutive sessions (a
+superseded session counts once, by its last run) with data quality pass,
+reconciliation pass, ticket generated, confirmations ingested and reports
+produced.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ class RunRow:
     blocked: tuple[str, ...]
     cash_drift: Decimal | None
     confirmation_minutes: float | None
+    unknown_positions: int | None = None  # positions only one side (broker or ledger) knows about
+    exit_code: int | None = None
 
     @property
     def meets_exit_criterion(self) -> bool:
@@ -46,11 +51,39 @@ def _gate(m: Manifest, name: str) -> dict | None:
     return next((g for g in m.gates if g["name"] == name), None)
 
 
-def _cash_drift(gate: dict | None) -> Decimal | None:
-    if not gate:
+def _differences(gate: dict | None) -> list[dict] | None:
+    """The reconciliation gate's recorded differences (tradeops.reconcile.Difference.to_dict), or None."""
+    if not gate or "differences" not in (gate.get("details") or {}):
         return None
-    diffs = [Decimal(d["difference"]) for d in gate.get("details", {}).get("differences", []) if d.get("kind") == "cash" and d.get("difference")]
-    return max((abs(d) for d in diffs), default=Decimal(0))
+    return gate["details"]["differences"]
+
+
+def _cash_drift(gate: dict | None) -> Decimal | None:
+    """The largest cash difference the reconciliation gate recorded (kinds are stored upper case: CASH)."""
+    diffs = _differences(gate)
+    if diffs is None:
+        return None
+    cash = [Decimal(d["difference"]) for d in diffs if str(d.get("kind", "")).upper() == "CASH" and d.get("difference")]
+    return max((abs(d) for d in cash), default=Decimal(0))
+
+
+def _unknown_positions(gate: dict | None) -> int | None:
+    diffs = _differences(gate)
+    if diffs is None:
+        return None
+    return sum(1 for d in diffs if str(d.get("kind", "")).upper() in ("UNKNOWN_POSITION", "UNMATCHED_POSITION"))
+
+
+def _run_failure(m: Manifest) -> list[str]:
+    """Why a run ended without a decision: the failed stage (exit 4) or the configuration (exit 2)."""
+    if m.status == "config_invalid":
+        return [f"configuration invalid (exit 2): {next((n for n in m.notes if n.startswith('configuration invalid')), '')}"]
+    if m.exit_code != 4:
+        return []
+    failed = [s for s in m.stages if s.get("status") != "ok"]
+    if failed:
+        return [f"run failed (exit 4) at stage {s['stage']} ({s['status'].replace('_', ' ')}): {s.get('error') or 'no error text'}" for s in failed]
+    return ["run failed (exit 4): " + ("; ".join(m.notes) or "no ticket")]
 
 
 def _quality_share(run_dir) -> float | None:
@@ -87,7 +120,7 @@ def collect(ws: Workspace) -> list[RunRow]:
     manifests = []
     for path in sorted(ws.runs_dir.glob("*/*/manifest.json")):
         m = Manifest.read(path.parent)
-        if m.status == "done":
+        if m.status in ("done", "config_invalid"):
             manifests.append((path.parent, m))
     confirmations = _confirmations(ws, [m.ticket_id for _, m in manifests if m.ticket_id])
     rows = []
@@ -100,15 +133,25 @@ def collect(ws: Workspace) -> list[RunRow]:
             seconds_to_ticket=round(upto_ticket, 1), quality_pass_share=_quality_share(run_dir),
             data_quality=bool(dq and dq["passed"]), reconciliation=bool(rec and rec["passed"]),
             confirmed=answered, reports=any(s["stage"] == "60_report" and s["status"] == "ok" for s in m.stages),
-            blocked=tuple(f"{g['name']}: {'; '.join(g['reasons'])}" for g in m.gates if not g["passed"]),
-            cash_drift=_cash_drift(rec), confirmation_minutes=minutes,
+            blocked=tuple(_run_failure(m) + [f"{g['name']}: {'; '.join(g['reasons'])}" for g in m.gates if not g["passed"]]),
+            cash_drift=_cash_drift(rec), confirmation_minutes=minutes, unknown_positions=_unknown_positions(rec),
+            exit_code=m.exit_code,
         ))
     return rows
 
 
+def per_session(rows: list[RunRow]) -> list[RunRow]:
+    """The run that stands for each session: its last one (a supersede replaces the earlier ticket)."""
+    last: dict[str, RunRow] = {}
+    for r in rows:  # rows are in (session, start) order
+        last[r.session] = r
+    return [last[s] for s in sorted(last)]
+
+
 def longest_streak(rows: list[RunRow]) -> int:
+    """Consecutive sessions (not runs) meeting the exit criterion."""
     best = run = 0
-    for r in rows:
+    for r in per_session(rows):
         run = run + 1 if r.meets_exit_criterion else 0
         best = max(best, run)
     return best
@@ -120,19 +163,21 @@ def render(rows: list[RunRow]) -> str:
     streak = longest_streak(rows)
     lines = [
         "# Phase A dry-run summary", "",
-        f"Runs: {len(rows)}; median time to ticket {median(r.seconds_to_ticket for r in rows):.1f} s; "
-        f"longest streak meeting the exit criterion: {streak} (needed: {REQUIRED_STREAK}) -> "
+        f"Runs: {len(rows)} over {len(per_session(rows))} sessions; median time to ticket "
+        f"{median([r.seconds_to_ticket for r in rows if r.seconds_to_ticket > 0] or [0]):.1f} s; "
+        f"longest streak of sessions meeting the exit criterion: {streak} (needed: {REQUIRED_STREAK}) -> "
         + ("**exit criterion HOLDS**" if streak >= REQUIRED_STREAK else "**exit criterion not met yet**"), "",
-        "| session | ticket | kind | to ticket (s) | symbols passing QA | DQ | recon | confirmed | reports | cash drift | confirm latency (min) |",
-        "| --- | --- | --- | ---: | ---: | --- | --- | --- | --- | ---: | ---: |",
+        "| session | ticket | kind | exit | to ticket (s) | symbols passing QA | DQ | recon | confirmed | reports | cash drift | unknown positions | confirm latency (min) |",
+        "| --- | --- | --- | ---: | ---: | ---: | --- | --- | --- | --- | ---: | ---: | ---: |",
     ]
     yes = {True: "pass", False: "FAIL"}
     for r in rows:
         share = f"{r.quality_pass_share:.1%}" if r.quality_pass_share is not None else "-"
         latency = f"{r.confirmation_minutes:.1f}" if r.confirmation_minutes is not None else "-"
         lines.append(
-            f"| {r.session} | {r.ticket} | {r.kind} | {r.seconds_to_ticket} | {share} | {yes[r.data_quality]} | {yes[r.reconciliation]} "
-            f"| {'yes' if r.confirmed else 'NO'} | {'yes' if r.reports else 'NO'} | {r.cash_drift if r.cash_drift is not None else '-'} | {latency} |"
+            f"| {r.session} | {r.ticket} | {r.kind} | {r.exit_code if r.exit_code is not None else '-'} | {r.seconds_to_ticket} | {share} "
+            f"| {yes[r.data_quality]} | {yes[r.reconciliation]} | {'yes' if r.confirmed else 'NO'} | {'yes' if r.reports else 'NO'} "
+            f"| {r.cash_drift if r.cash_drift is not None else '-'} | {r.unknown_positions if r.unknown_positions is not None else '-'} | {latency} |"
         )
     blocked = [(r.session, b) for r in rows for b in r.blocked]
     lines += ["", "## Blocked trades and why", ""] + ([f"- {s}: {b}" for s, b in blocked] or ["- none"])

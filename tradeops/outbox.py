@@ -20,6 +20,7 @@ from . import alerts, notify
 from .calendar import get_calendar
 from .config import Policy, Workspace
 from .errors import ConfigError, TradeopsError
+from .redact import redact
 from .reports import TradeLine
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def send_after_run(ws: Workspace, policy: Policy, run_dir: Path, manifest, failu
         return ["notifications: no channel configured (TRADEOPS_SMTP_HOST or TRADEOPS_WEBHOOK_URL)"]
     notes = []
     if manifest.ticket_id:
-        name = f"TICKET-{date.fromisoformat(manifest.session_date):%Y%m%d}"
+        name = manifest.ticket_id  # the files are named by the ticket id (TICKET-YYYYMMDD, -R2, ...)
         result = notify.send_ticket(manifest.ticket_id, manifest.ticket_kind, run_dir / f"{name}.md", run_dir / f"{name}.json", settings)
         failed = "; ".join(f"{r.channel}: {r.error}" for r in result.failures)
         notes.append(f"ticket {manifest.ticket_id} sent" if result.ok else f"ticket {manifest.ticket_id} NOT fully sent: {failed}")
@@ -113,5 +114,6 @@ def send_after_run(ws: Workspace, policy: Policy, run_dir: Path, manifest, failu
         sent = alerter.dispatch(run_alerts(ws, policy, manifest, failure, now))
     except Exception as err:  # noqa: BLE001 - alerts must never take the run down
         log.exception("alerts not dispatched")
-        return notes + [f"alerts not dispatched: {type(err).__name__}: {err}"]
-    return notes + [f"alert sent: {a.subject}" for a in sent]
+        notes.append(f"alerts not dispatched: {type(err).__name__}: {err}")
+        return [redact(n) for n in notes]
+    return [redact(n) for n in notes + [f"alert sent: {a.subject}" for a in sent]]

@@ -19,6 +19,7 @@ from typing import Mapping, Protocol
 ZERO = Decimal(0)
 SMALL_CASH = Decimal(50)  # cash gaps below this look like fees or dividends rather than transfers
 SPLIT_RATIOS = (2, 3, 4, 5, 8, 10, 15, 20)
+WARNING_KINDS = ("SNAPSHOT_BEFORE_FILLS",)
 
 
 class Tolerances(Protocol):
@@ -58,7 +59,7 @@ class OpenLine:
 class Difference:
     """One thing the broker and the ledger disagree about."""
 
-    kind: str  # CASH | UNITS | UNKNOWN_POSITION | UNMATCHED_POSITION | STALE_SNAPSHOT | CURRENCY
+    kind: str  # CASH | UNITS | UNKNOWN_POSITION | UNMATCHED_POSITION | STALE_SNAPSHOT | CURRENCY | NEGATIVE_CASH | SNAPSHOT_BEFORE_FILLS
     symbol: str | None
     ledger: Decimal | None
     broker: Decimal | None
@@ -114,6 +115,11 @@ class ReconciliationReport:
         """One sentence per blocking difference (what the gate reports)."""
         return [d.describe() for d in self.differences if d.blocking]
 
+    @property
+    def warnings(self) -> list[str]:
+        """Non-blocking findings worth reading (e.g. a snapshot older than the last fill)."""
+        return [d.describe() for d in self.differences if not d.blocking and d.kind in WARNING_KINDS]
+
     def to_dict(self) -> dict:
         return {
             "snapshot_id": self.snapshot_id,
@@ -121,6 +127,7 @@ class ReconciliationReport:
             "checked_at": self.checked_at.isoformat(),
             "passed": self.passed,
             "differences": [d.to_dict() for d in self.differences],
+            "warnings": self.warnings,
             "matched": list(self.matched),
         }
 
@@ -129,7 +136,8 @@ class ReconciliationReport:
         head = f"reconciliation of snapshot {self.snapshot_id} taken {self.taken_at:%Y-%m-%d %H:%M} UTC: {'PASS' if self.passed else 'FAIL'}"
         lines = [head]
         for d in self.differences:
-            lines.append(f"  [{'FAIL' if d.blocking else 'ok  '}] {d.describe()}")
+            mark = "FAIL" if d.blocking else "WARN" if d.kind in WARNING_KINDS else "ok  "
+            lines.append(f"  [{mark}] {d.describe()}")
         if self.matched:
             lines.append(f"  matched: {', '.join(self.matched)}")
         return "\n".join(lines)
@@ -187,10 +195,32 @@ def reconcile(
     now: datetime,
     open_lines: list[OpenLine] | tuple[OpenLine, ...] = (),
     snapshot_id: int | None = None,
+    ledger_cash_now: Decimal | None = None,
+    last_fill_at: datetime | None = None,
 ) -> ReconciliationReport:
-    """Compare ``broker`` (the snapshot) with ``ledger`` (the ledger as of the snapshot)."""
+    """Compare ``broker`` (the snapshot) with ``ledger`` (the ledger as of the snapshot).
+
+    ``ledger_cash_now``: the ledger's own cash as of ``now``; negative fails,
+    whatever the snapshot says.  ``last_fill_at``: the latest fill; a
+    snapshot taken before it cannot show it, which is a warning."""
     lines = list(open_lines)
     diffs: list[Difference] = []
+    if ledger_cash_now is not None and ledger_cash_now < 0:
+        diffs.append(
+            Difference(
+                "NEGATIVE_CASH", None, ledger_cash_now, None, ZERO, True,
+                f"the ledger's own cash is {ledger_cash_now} {ledger.currency} (below zero): a fill, fee or withdrawal was "
+                "recorded that the cash could not cover; check the latest confirmations and cash entries",
+            )
+        )
+    if last_fill_at is not None and last_fill_at > broker.at:
+        diffs.append(
+            Difference(
+                "SNAPSHOT_BEFORE_FILLS", None, None, None, None, False,
+                f"the snapshot (taken {broker.at:%Y-%m-%d %H:%M} UTC) is older than the last fill "
+                f"({last_fill_at:%Y-%m-%d %H:%M} UTC), so it cannot show it: enter a fresh snapshot",
+            )
+        )
     age = now - broker.at
     max_age = timedelta(days=tolerances.max_snapshot_age_days)
     if age > max_age:

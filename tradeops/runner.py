@@ -17,6 +17,7 @@ from pathlib import Path
 from .clock import SYSTEM, Clock
 from .errors import TradeopsError
 from .files import write_json
+from .redact import redact
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -129,7 +130,7 @@ def execute_stage(
     except Exception as err:  # papermill/nbclient raise several unrelated types
         kind = type(err).__name__
         outcome.status = "dead_kernel" if "DeadKernel" in kind or "dead" in str(err).lower() else "failed"
-        outcome.error = f"{kind}: {_short(err)}"
+        outcome.error = redact(f"{kind}: {_short(err)}")
     outcome.seconds = round(time.perf_counter() - t0, 3)
     if target.exists():
         outcome.notebook = target.name
@@ -227,9 +228,14 @@ class Manifest:
     exit_code: int | None = None
     seconds_to_ticket: float | None = None
     notes: list = field(default_factory=list)
+    files: dict = field(default_factory=dict)  # every other file of the run folder: {relative path: sha256}
 
     def write(self, run_dir: Path) -> Path:
-        return write_json_atomic(run_dir / "manifest.json", asdict(self))
+        """Write the manifest; every string in it (notes, stage errors, parameters) passes through
+        :func:`tradeops.redact.redact` on the way to the archive."""
+        from .redact import redact_tree
+
+        return write_json_atomic(run_dir / "manifest.json", redact_tree(asdict(self)))
 
     @classmethod
     def read(cls, run_dir: Path) -> "Manifest":

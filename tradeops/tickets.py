@@ -464,8 +464,10 @@ def build_ticket(
 # --------------------------------------------------------------------------- files
 
 
-def ticket_paths(folder: str | Path, execution_session: date) -> tuple[Path, Path]:
-    base = Path(folder) / ticket_id(execution_session)
+def ticket_paths(folder: str | Path, execution_session: date, revision: int = 1) -> tuple[Path, Path]:
+    """TICKET-YYYYMMDD.md/.json, or TICKET-YYYYMMDD-R2.md/.json for a revision: a supersede
+    is written beside the original, never over it."""
+    base = Path(folder) / ticket_id(execution_session, revision)
     return base.with_suffix(".md"), base.with_suffix(".json")
 
 
@@ -474,7 +476,8 @@ def write_ticket(ticket: Ticket, folder: str | Path, replace: bool = False) -> t
     different ticket is only replaced with ``replace=True`` (the ledger decides whether that is allowed)."""
     text_json = ticket.to_json()  # validates
     text_md = ticket.to_markdown()
-    md_path, json_path = ticket_paths(folder, ticket.execution_session)
+    base = Path(folder) / ticket.ticket_id  # a revision (-R2) sits beside the original, never over it
+    md_path, json_path = base.with_suffix(".md"), base.with_suffix(".json")
     if json_path.exists() and not replace:
         if json_path.read_text() == text_json and md_path.exists() and md_path.read_text() == text_md:
             return md_path, json_path

@@ -116,3 +116,38 @@ def test_missing_fill_is_named(session, kit):
 def test_no_snapshot(session):
     with pytest.raises(LedgerError, match="no broker snapshot recorded"):
         api.reconcile_snapshot(session, TOL)
+
+
+# --------------------------------------------------------------------------- freshness and the ledger's own cash
+
+
+def test_negative_ledger_cash_fails_even_when_the_snapshot_agrees():
+    ledger = Holdings(T, D("-20"), {})
+    report = reconcile(ledger, Holdings(T, D("-20"), {}), TOL, NOW, ledger_cash_now=D("-20.00"))
+    assert not report.passed
+    d = _only(report)
+    assert (d.kind, d.blocking, d.ledger) == ("NEGATIVE_CASH", True, D("-20.00"))
+    assert "-20.00 USD" in report.reasons[0] and "below zero" in report.reasons[0]
+    assert reconcile(ledger, Holdings(T, D("-20"), {}), TOL, NOW, ledger_cash_now=D("0")).passed  # zero is not negative
+
+
+def test_a_snapshot_older_than_the_last_fill_warns():
+    same = Holdings(T, D("1000"), {})
+    report = reconcile(same, same, TOL, NOW, last_fill_at=T + timedelta(hours=1))
+    assert report.passed and len(report.warnings) == 1
+    assert "older than the last fill" in report.warnings[0] and "[WARN]" in report.render()
+    assert report.to_dict()["warnings"] == report.warnings
+    assert reconcile(same, same, TOL, NOW, last_fill_at=T).warnings == []  # a fill at the snapshot's moment is in it
+
+
+def test_against_the_database_last_fill_and_cash_now(session, kit):
+    api.record_cash_movement(session, "DEPOSIT", "1000", date(2024, 1, 2), actor="t")
+    kit.buy(session, "B1", "2024-01-03", "AAPL", 2, 100, fees="1")
+    api.record_snapshot(session, T, "799", {"AAPL": "2"}, actor="t")
+    kit.buy(session, "B2", "2024-01-04", "AAPL", 1, 100, clock="05:00")  # after the snapshot, before now
+    report = api.reconcile_snapshot(session, TOL, now=NOW)
+    assert report.passed and ["older than the last fill" in w for w in report.warnings] == [True], report.render()
+    api.record_cash_movement(session, "WITHDRAWAL", "800", date(2024, 1, 4), actor="t")  # 799 - 100 - 800 < 0
+    report = api.reconcile_snapshot(session, TOL, now=NOW)
+    assert not report.passed and [d.kind for d in report.differences if d.blocking] == ["NEGATIVE_CASH"], report.render()
+    assert report.differences[0].ledger == D("-101.00")

@@ -7,6 +7,7 @@ for the module; fault tests each get a fresh workspace.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import threading
@@ -128,18 +129,80 @@ def test_runs_verify_reproduces_the_ticket(demo, tmp_path):
     trade_run = demo.results[0].run_dir.name
     ok, message = verify_run(ws, trade_run, tmp_path / "v1")
     assert ok, message
+    assert "matches the ledger" in message and "files match the manifest" in message
     assert {m.run_id for m in list_runs(ws)} >= {r.run_dir.name for r in demo.results}
 
 
-def test_verify_detects_an_altered_archive(demo, tmp_path):
+def test_every_run_is_sealed_in_the_ledger(demo):
     ws = Workspace.at(demo.workdir)
+    engine = db.make_engine(ws.default_db_url)
+    for r in demo.results:
+        if r.run_dir is None or r.status != "done":
+            continue
+        m = json.loads((r.run_dir / "manifest.json").read_text())
+        on_disk = {p.relative_to(r.run_dir).as_posix() for p in r.run_dir.rglob("*") if p.is_file()}
+        assert set(m["files"]) == on_disk - {"manifest.json"}  # every file of the run folder
+        for name, digest in m["files"].items():
+            assert hashlib.sha256((r.run_dir / name).read_bytes()).hexdigest() == digest
+        seal = hashlib.sha256((r.run_dir / "manifest.json").read_bytes()).hexdigest()
+        assert r.seal == seal
+        with db.transaction(engine) as s:
+            assert api.run_seals(s, r.run_dir.name) == [seal]
+    engine.dispose()
+
+
+def _alter_json(path: Path, *keys) -> None:
+    data = json.loads(path.read_text())
+    node = data
+    for k in keys[:-1]:
+        node = node[k]
+    node[keys[-1]] = "0" * 40 if node[keys[-1]] is None else str(node[keys[-1]])[:-1] + "0"
+    path.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+ALTERATIONS = {
+    "markdown ticket": ("TICKET-20250107.md", lambda p: p.write_text(p.read_text().replace("SELL", "BUY", 1) + "\n")),
+    "json ticket": ("TICKET-20250107.json", lambda p: p.write_bytes(p.read_bytes().replace(b"\n", b" \n", 1))),
+    "executed notebook": ("30_signal.ipynb", lambda p: p.write_text(p.read_text().replace("momentum", "m0mentum", 1))),
+    "html export": ("40_risk.html", lambda p: p.write_bytes(p.read_bytes() + b"<!-- edited -->")),
+    "portfolio": ("portfolio.json", lambda p: p.write_text(p.read_text().replace("1", "2", 1))),
+    "parquet": ("eod.parquet", lambda p: p.write_bytes(p.read_bytes() + b"x")),
+    "config input": ("inputs/policy.yml", lambda p: p.write_text(p.read_text() + "# edited\n")),
+    "manifest git commit": ("manifest.json", lambda p: _alter_json(p, "git", "commit")),
+    "manifest policy hash": ("manifest.json", lambda p: _alter_json(p, "hashes", "policy_canonical")),
+}
+
+
+@pytest.mark.parametrize("kind", ALTERATIONS)
+def test_verify_names_each_altered_file(demo, tmp_path, monkeypatch, kind):
+    ws = Workspace.at(demo.workdir)
+    monkeypatch.setenv("TRADEOPS_DB_URL", ws.default_db_url)  # the seals are in the demo's ledger
     run = demo.results[1].run_dir
-    copy = tmp_path / "ws"
-    shutil.copytree(demo.workdir, copy)
-    altered = copy / run.relative_to(demo.workdir) / "eod.parquet"
-    altered.write_bytes(altered.read_bytes() + b"x")
-    ok, message = verify_run(ws.at(copy), run.name, tmp_path / "v2")
-    assert not ok and "altered" in message
+    name, alter = ALTERATIONS[kind]
+    copy = Workspace.at(tmp_path / "ws")
+    shutil.copytree(run, copy.runs_dir / run.parent.name / run.name)
+    target = copy.runs_dir / run.parent.name / run.name / name
+    before = target.read_bytes()
+    alter(target)
+    assert target.read_bytes() != before
+    ok, message = verify_run(copy, run.name, tmp_path / "v2")
+    assert not ok and "the archive was altered" in message
+    assert f"{name} changed" in message, message
+    others = [n for n in json.loads((run / "manifest.json").read_text())["files"] if n != name]
+    assert not any(f"{n} changed" in message for n in others)  # only the altered file is named
+
+
+def test_verify_names_a_removed_and_an_added_file(demo, tmp_path, monkeypatch):
+    ws = Workspace.at(demo.workdir)
+    monkeypatch.setenv("TRADEOPS_DB_URL", ws.default_db_url)
+    run = demo.results[1].run_dir
+    copy = Workspace.at(tmp_path / "ws")
+    target = copy.runs_dir / run.parent.name / run.name
+    shutil.copytree(run, target)
+    (target / "approved.json").unlink()
+    (target / "notes.txt").write_text("added later")
+    ok, message = verify_run(copy, run.name, tmp_path / "v3")
+    assert not ok and "approved.json missing" in message and "notes.txt added" in message
 
 
 def test_ops_report_phase_a_exit_criterion(demo):
@@ -165,11 +228,39 @@ def test_second_run_for_a_session_issues_nothing_and_supersede_rules(fresh):
     again = run_on_schedule(ws, FIRST)
     assert again.status == "existing_ticket" and again.exit_code == EXIT_OK and "already exists" in again.message
     assert len(list((ws.runs_dir / "2025-01-06").iterdir())) == 1  # no second run folder
+    original = {p.name: p.read_bytes() for p in ws.tickets_dir.glob("TICKET-20250106.*")}
+    assert set(original) == {"TICKET-20250106.md", "TICKET-20250106.json"}
     replaced = run_on_schedule(ws, FIRST, supersede_reason="universe file corrected")
     assert replaced.ticket_id == "TICKET-20250106-R2" and replaced.exit_code == EXIT_OK
+    # the R2 ticket sits beside the original, whose files are untouched
+    assert {p.name: p.read_bytes() for p in ws.tickets_dir.glob("TICKET-20250106.*")} == original
+    r2 = json.loads((ws.tickets_dir / "TICKET-20250106-R2.json").read_text())
+    assert r2["ticket_id"] == "TICKET-20250106-R2" and "TICKET-20250106-R2" in (ws.tickets_dir / "TICKET-20250106-R2.md").read_text()
+    assert (replaced.run_dir / "TICKET-20250106-R2.json").exists()
+    ok, message = verify_run(ws, replaced.run_dir.name, ws.root.parent / "verify-r2")
+    assert ok, message
     paper_execute(ws, replaced, PaperFillModel(not_executed_rate=0, partial_rate=0))
     with pytest.raises(TradeopsError, match="cannot be superseded: fills"):
         run_on_schedule(ws, FIRST, supersede_reason="too late")
+
+
+def test_cron_firings_run_the_session_once_at_0730_uk(fresh):
+    """Both cron firings of a winter Monday on a UTC machine (06:30 and 07:30 UTC), then a
+    second scheduler firing in the slot: one run, one ticket."""
+    from datetime import datetime, timezone
+
+    clock = FixedClock(datetime(2025, 1, 6, 6, 30, tzinfo=timezone.utc))  # 06:30 GMT: an hour early
+    early = run_daily(fresh, clock=clock, on_schedule=True)
+    assert (early.exit_code, early.status) == (EXIT_OK, "not_the_slot") and not list(fresh.runs_dir.glob("*/*"))
+    clock.set(datetime(2025, 1, 6, 7, 30, tzinfo=timezone.utc))  # 07:30 GMT: the slot
+    due = run_daily(fresh, clock=clock, on_schedule=True)
+    assert due.status == "done" and due.ticket_id == "TICKET-20250106" and due.exit_code == EXIT_OK, due.message
+    m = json.loads((due.run_dir / "manifest.json").read_text())
+    assert m["parameters"]["scheduled_at"].startswith("2025-01-06T07:30:00")
+    clock.set(datetime(2025, 1, 6, 7, 30, 40, tzinfo=timezone.utc))  # e.g. a systemd timer as well
+    again = run_daily(fresh, clock=clock, on_schedule=True)
+    assert (again.exit_code, again.status) == (EXIT_OK, "existing_ticket")
+    assert len(list(fresh.runs_dir.glob("*/*/manifest.json"))) == 1
 
 
 def test_market_closed(fresh):
@@ -290,6 +381,12 @@ def test_the_database_unreachable(fresh, monkeypatch):
     assert t["ticket_id"] == "TICKET-20250106"
     m = json.loads((r.run_dir / "manifest.json").read_text())
     assert any("not recorded in the ledger" in n for n in m["notes"])
+    # the ledger comes back: the session's next ticket takes a new id, never the NO-TRADE's
+    monkeypatch.setenv("TRADEOPS_DB_URL", fresh.default_db_url)
+    later = run_on_schedule(fresh, FIRST)
+    assert later.ticket_id == "TICKET-20250106-R2" and later.ticket_kind in ("TRADE", "HOLD"), later.message
+    assert json.loads((fresh.tickets_dir / "TICKET-20250106.json").read_text())["kind"] == "NO-TRADE"  # kept as it was
+    assert json.loads((fresh.tickets_dir / "TICKET-20250106-R2.json").read_text())["ticket_id"] == later.ticket_id
 
 
 def test_previous_ticket_unconfirmed(fresh):
@@ -297,3 +394,85 @@ def test_previous_ticket_unconfirmed(fresh):
     assert first.ticket_kind == "TRADE"
     r = run_on_schedule(fresh, date(2025, 1, 7))
     _no_trade(fresh, r, EXIT_NO_TRADE, "confirmations", "TICKET-20250106 line 1")
+
+
+# --------------------------------------------------------------------------- bad configuration
+
+
+@pytest.fixture
+def inbox(monkeypatch):
+    """A local SMTP server (aiosmtpd) on 127.0.0.1 that the run's email goes to."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        messages: list = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append(envelope)
+            return "250 OK"
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    box = Inbox()
+    box.messages = []
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    for k, v in {"TRADEOPS_SMTP_HOST": "127.0.0.1", "TRADEOPS_SMTP_PORT": str(port), "TRADEOPS_SMTP_STARTTLS": "false",
+                 "TRADEOPS_SMTP_FROM": "tradeops@example.org", "TRADEOPS_SMTP_TO": "owner@example.org"}.items():
+        monkeypatch.setenv(k, v)
+    yield box.messages
+    controller.stop()
+
+
+def test_a_corrupted_policy_still_ends_in_a_no_trade_ticket(fresh, webhook, inbox):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    corrupted = fresh.policy_path.read_text().replace("max_weight:", "max_wieght:", 1)
+    assert corrupted != fresh.policy_path.read_text()
+    fresh.policy_path.write_text(corrupted)
+    at = FixedClock(datetime(2025, 1, 6, 7, 30, tzinfo=ZoneInfo("Europe/London")))
+    r = run_daily(fresh, clock=at, on_schedule=True)
+    assert (r.exit_code, r.status, r.ticket_kind, r.session_date) == (2, "config_invalid", "NO-TRADE", FIRST)
+    assert r.ticket_id.startswith("TICKET-20250106-CONFIG-")
+    ticket = json.loads((fresh.tickets_dir / f"{r.ticket_id}.json").read_text())
+    md = (fresh.tickets_dir / f"{r.ticket_id}.md").read_text()
+    assert ticket["kind"] == "NO-TRADE" and ticket["reason"] == "configuration invalid"
+    assert "max_wieght" in ticket["failures"][0]["message"] and "unknown key" in ticket["failures"][0]["message"]
+    assert "configuration invalid" in md and "max_wieght" in md and "Do not trade today" in md
+    # the failed attempt is archived as found, and sealed
+    m = json.loads((r.run_dir / "manifest.json").read_text())
+    assert m["status"] == "config_invalid" and m["exit_code"] == 2 and m["ticket_id"] == r.ticket_id
+    assert (r.run_dir / "inputs" / "policy.yml").read_text() == corrupted
+    assert set(m["files"]) == {"inputs/policy.yml", "inputs/universe.csv", f"{r.ticket_id}.md", f"{r.ticket_id}.json"}
+    assert any("sent" in n and "NOT" not in n for n in m["notes"]), m["notes"]
+    engine = db.make_engine(fresh.db_url())
+    with db.transaction(engine) as s:
+        assert api.run_seals(s, r.run_dir.name) == [r.seal]
+    engine.dispose()
+    # the notification reached both local servers
+    assert any(r.ticket_id in json.dumps(h) and "NO-TRADE" in json.dumps(h) for h in webhook), webhook
+    assert len(inbox) == 1 and r.ticket_id.encode() in inbox[0].content
+    # the other cron firing that day does nothing
+    at.set(datetime(2025, 1, 6, 8, 30, tzinfo=ZoneInfo("Europe/London")))
+    again = run_daily(fresh, clock=at, on_schedule=True)
+    assert (again.exit_code, again.status) == (EXIT_OK, "not_the_slot") and "configuration is invalid" in again.message
+    assert len(list((fresh.runs_dir / "2025-01-06").iterdir())) == 1
+
+
+def test_bad_config_through_the_command_line_exits_2_with_the_ticket(fresh):
+    import os
+    import subprocess
+    import sys
+
+    fresh.policy_path.write_text("risk: [this is not: valid yaml\n")
+    exe = Path(sys.executable).with_name("tradeops")
+    done = subprocess.run([str(exe), "run", "daily", "--date", "2025-01-06", "--workdir", str(fresh.root)],
+                          capture_output=True, text=True, env={**os.environ, "TRADEOPS_FIXED_NOW": "2025-01-06T07:30:00+00:00"})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "configuration invalid" in done.stdout and "not valid YAML" in done.stdout
+    assert "TICKET-20250106-CONFIG-" in done.stdout and "seal: sha256" in done.stdout
+    assert len(list(fresh.tickets_dir.glob("TICKET-20250106-CONFIG-*.md"))) == 1

@@ -71,7 +71,13 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: TradeopsError becomes a one-line message and exit code 2."""
+    """Entry point: TradeopsError becomes a one-line message and exit code 2.
+
+    Every log record of the process is redacted (tradeops.redact), and so is
+    the error line."""
+    from ..redact import install_logging, redact
+
+    install_logging()
     try:
         rv = cli.main(args=argv, standalone_mode=False)
     except click.exceptions.Exit as e:
@@ -83,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("aborted", err=True)
         return 1
     except TradeopsError as e:
-        click.echo(f"error: {e}", err=True)
+        click.echo(redact(f"error: {e}"), err=True)
         return 2
     # with standalone_mode=False, ctx.exit(n) comes back as the return value
     return rv if isinstance(rv, int) else 0

@@ -1,15 +1,13 @@
-"""`tradeops run daily`, `tradeops runs list|show|verify`, `tradeops demo`, `tradeops cron`."""
+"""`tradeops run daily`, `tradeops runs list|show|verify`, `tradeops demo`, `tradeops schedule`."""
 
 from __future__ import annotations
 
-import shlex
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import click
 
+from ..clock import from_env as clock_from_env
 from .common import workdir_option, workspace
 
 
@@ -24,13 +22,16 @@ def run() -> None:
               help="Run as if started at the scheduled time on this date (default: now).")
 @click.option("--supersede", is_flag=True, help="Replace the session's ticket (refused once it has fills).")
 @click.option("--reason", default=None, help="Why the ticket is superseded (required with --supersede).")
+@click.option("--on-schedule", "on_schedule", is_flag=True,
+              help="Fired by the scheduler: run only if now is the policy's run time (else do nothing and exit 0).")
 @click.pass_context
-def daily(ctx: click.Context, workdir: str, day, supersede: bool, reason: str | None) -> None:
+def daily(ctx: click.Context, workdir: str, day, supersede: bool, reason: str | None, on_schedule: bool) -> None:
     """The daily run: stage notebooks, one ticket per session, an archive per run.
 
     Exit codes: 0 TRADE or HOLD (or market closed, or the session's ticket
     already exists), 3 NO-TRADE because a gate failed, 4 NO-TRADE because a
-    stage or kernel failed (internal error), 2 bad configuration or usage.
+    stage or kernel failed (internal error), 2 bad configuration (a minimal
+    NO-TRADE ticket says so) or usage.
     """
     from ..daily import run_daily
 
@@ -38,10 +39,17 @@ def daily(ctx: click.Context, workdir: str, day, supersede: bool, reason: str | 
         raise click.UsageError("--supersede needs --reason")
     if reason and not supersede:
         raise click.UsageError("--reason is only used with --supersede")
-    result = run_daily(workspace(workdir), day.date() if day else None, supersede_reason=reason if supersede else None)
-    click.echo(result.message)
+    if on_schedule and (day or supersede):
+        raise click.UsageError("--on-schedule is the scheduler's run: it takes neither --date nor --supersede")
+    result = run_daily(workspace(workdir), day.date() if day else None, supersede_reason=reason if supersede else None,
+                       on_schedule=on_schedule, clock=clock_from_env())
+    from ..redact import redact
+
+    click.echo(redact(result.message))
     if result.run_dir:
         click.echo(f"archive: {result.run_dir}")
+    if result.seal:
+        click.echo(f"seal: sha256 {result.seal} (manifest.json; recorded in the ledger's event log)")
     ctx.exit(result.exit_code)
 
 
@@ -80,7 +88,8 @@ def show(workdir: str, run_id: str) -> None:
 @click.argument("run_id")
 @click.pass_context
 def verify(ctx: click.Context, workdir: str, run_id: str) -> None:
-    """Re-execute a run from its archived inputs and compare the ticket byte for byte."""
+    """Check the run's seal and every archived file, then re-execute it from its archived inputs
+    and compare the ticket byte for byte.  Names each file that changed."""
     from ..daily import verify_run
 
     with tempfile.TemporaryDirectory(prefix="tradeops-verify-") as tmp:
@@ -105,27 +114,86 @@ def demo(workdir: str, sessions: int, end, seed: int) -> None:
     click.echo("\n".join(summary.lines()))
 
 
-@click.command("cron")
-@workdir_option
-@click.option("--install", is_flag=True, help="Install the line in the user's crontab (replacing an earlier tradeops line).")
-def cron(workdir: str, install: bool) -> None:
-    """Print (or install) the crontab line for the daily run, in the policy's time zone."""
-    ws = workspace(workdir)
+@click.group("schedule")
+def schedule() -> None:
+    """The unattended daily run: a systemd timer or cron entries (install, show, remove)."""
+
+
+_with_option = click.option(
+    "--with", "kind", type=click.Choice(["cron", "systemd"]), default="cron", show_default=True,
+    help="systemd: a user timer at the policy's time in its zone; cron: entries at every machine time that can be it.",
+)
+
+
+def _plan(ws, kind: str):
+    from .. import schedule as sch
+
     policy = ws.policy()
-    hh, mm = policy.schedule.run_clock.hour, policy.schedule.run_clock.minute
-    days = ",".join(str(("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat").index(d)) for d in policy.schedule.run_days)
-    exe = Path(sys.executable).with_name("tradeops")
-    logs = ws.root / "logs"
-    cmd = f"cd {shlex.quote(str(ws.root))} && {shlex.quote(str(exe))} run daily --workdir . >> logs/daily-$(date +\\%F).log 2>&1"
-    lines = [f"CRON_TZ={policy.schedule.timezone}", f"{mm} {hh} * * {days} {cmd}  # tradeops daily run"]
-    text = "\n".join(lines)
-    click.echo(text)
-    if install:
-        logs.mkdir(parents=True, exist_ok=True)
-        current = subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout
-        kept = [ln for ln in current.splitlines() if "# tradeops daily run" not in ln and ln != lines[0]]
-        subprocess.run(["crontab", "-"], input="\n".join(kept + lines) + "\n", text=True, check=True)
+    exe = sch.tradeops_executable()
+    if kind == "systemd":
+        return {name: text for name, text in sch.systemd_units(policy, ws, exe).items()}
+    machine = sch.machine_zone()
+    return {"crontab": "\n".join(sch.cron_lines(policy, ws, exe, machine, clock_from_env().now().astimezone(machine).date())) + "\n"}
+
+
+def _echo_plan(ws, kind: str, plan: dict) -> None:
+    from .. import schedule as sch
+
+    policy = ws.policy()
+    click.echo(f"# the daily run at {policy.schedule.run_time} {policy.schedule.timezone} on {','.join(policy.schedule.run_days)}")
+    if kind == "cron":
+        click.echo(f"# cron runs jobs in the machine's zone ({sch.machine_zone().key}): these entries fire at every "
+                   "time that can be the slot; the run (--on-schedule) does nothing at the other one")
+    for name, text in plan.items():
+        click.echo(f"# {name}" + (f" (in {sch.unit_dir()})" if kind == "systemd" else ""))
+        click.echo(text.rstrip("\n"))
+    click.echo(f"# environment file {ws.root / sch.ENV_FILE} (0600), sourced by the job:")
+    for line in sch.describe_environment(sch.job_environment()):
+        click.echo(line)
+    click.echo(f"# log folder {ws.root / sch.LOG_DIR}")
+
+
+@schedule.command("show")
+@workdir_option
+@_with_option
+def schedule_show(workdir: str, kind: str) -> None:
+    """Print what `install` would install (secrets masked)."""
+    ws = workspace(workdir)
+    _echo_plan(ws, kind, _plan(ws, kind))
+
+
+@schedule.command("install")
+@workdir_option
+@_with_option
+def schedule_install(workdir: str, kind: str) -> None:
+    """Install the schedule, write the job's environment file (0600) and create its log folder."""
+    from .. import schedule as sch
+
+    ws = workspace(workdir)
+    plan = _plan(ws, kind)
+    _echo_plan(ws, kind, plan)
+    (ws.root / sch.LOG_DIR).mkdir(parents=True, exist_ok=True)
+    env_path = sch.write_env_file(ws, sch.job_environment())
+    if kind == "systemd":
+        sch.install_systemd(plan, sch.unit_dir())
+        click.echo(f"installed {', '.join(plan)} in {sch.unit_dir()} and enabled the timer "
+                   "(run `loginctl enable-linger $USER` once so it fires while you are logged out)")
+    else:
+        sch.install_cron(plan["crontab"].splitlines(), ws)
         click.echo("installed in the crontab")
+    click.echo(f"wrote {env_path} (0600)")
+
+
+@schedule.command("remove")
+@workdir_option
+@_with_option
+def schedule_remove(workdir: str, kind: str) -> None:
+    """Remove this workspace's schedule (the environment file is kept)."""
+    from .. import schedule as sch
+
+    ws = workspace(workdir)
+    removed = sch.remove_systemd(ws, sch.unit_dir()) if kind == "systemd" else sch.remove_cron(ws)
+    click.echo(f"removed the {kind} schedule of {ws.root}" if removed else f"no {kind} schedule installed for {ws.root}")
 
 
 @click.command("ops-report")
@@ -137,4 +205,4 @@ def ops_report(workdir: str) -> None:
     click.echo(render(collect(workspace(workdir))))
 
 
-COMMANDS = [run, runs, demo, cron, ops_report]
+COMMANDS = [run, runs, demo, schedule, ops_report]

@@ -200,6 +200,22 @@ def events(
     return list(session.scalars(query.order_by(Event.id.desc()).limit(limit)))
 
 
+RUN_SEALED = "RUN_SEALED"
+
+
+def record_run_seal(session: Session, run_id: str, manifest_sha256: str, files: int, *, actor: str,
+                    ticket_id: str | None = None) -> Event:
+    """The seal of a finished run: the sha256 of its manifest (which lists every file's sha256)."""
+    return record_event(session, RUN_SEALED, {"run_id": run_id, "manifest_sha256": manifest_sha256, "files": files},
+                        actor=actor, account=None, ticket_id=ticket_id)
+
+
+def run_seals(session: Session, run_id: str) -> list[str]:
+    """The manifest hashes recorded for ``run_id``, oldest first (normally exactly one)."""
+    rows = session.scalars(select(Event).where(Event.kind == RUN_SEALED).order_by(Event.id))
+    return [e.payload["manifest_sha256"] for e in rows if (e.payload or {}).get("run_id") == run_id]
+
+
 # --------------------------------------------------------------------------- state and kill switch
 
 
@@ -1309,4 +1325,7 @@ def reconcile_snapshot(
         OpenLine(line.ticket.ticket_id, line.line_no, line.side, line.symbol, line.value, line.approx_units)
         for line in unconfirmed_lines(session, account=account)
     ]
-    return reconcile(ledger, broker, tolerances, now or _now(session), open_lines, snapshot_id=snap.id)
+    now = now or _now(session)
+    last_fill = session.scalar(select(func.max(Fill.filled_at)).where(Fill.account_id == acc.id, Fill.units > 0))
+    return reconcile(ledger, broker, tolerances, now, open_lines, snapshot_id=snap.id,
+                     ledger_cash_now=compute_cash(session, as_of=now, account=account).amount, last_fill_at=last_fill)
