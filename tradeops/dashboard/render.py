@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 from ..reconcile import ReconciliationReport
 from .model import AccountView, FillView, HistoryEntry, LineView, TicketView, Window
-from .validation import STATUS_LABELS, hhmm, money, units_text
+from .validation import STATUS_LABELS, clean_text, hhmm, money, units_text
 
 STYLE = """<style>
 .to-page { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; font-size: 17px;
@@ -45,6 +45,10 @@ STYLE = """<style>
 .to-page .lm-TabBar { min-height: 38px; height: auto !important; }
 .to-page .lm-TabBar-content { flex-wrap: wrap; }
 .to-page .lm-TabBar-tab { font-size: 16px; min-height: 36px; line-height: 36px; flex: 0 0 auto !important; max-width: none !important; }
+.to-count { font-size: 13px; color: #666; } .to-count.to-over { color: #b00020; font-weight: 700; }
+.to-budget { font-size: 15px; margin: 4px 0; } .to-budget.to-short { color: #6e4a00; font-weight: 600; }
+.to-card, .to-box { overflow-wrap: anywhere; word-break: break-word; }
+.to-card .to-scroll, .to-box .to-scroll { overflow-x: auto; max-width: 100%; }
 @media (max-width: 600px) { .to-page { font-size: 16px; } .to-page h1 { font-size: 22px; } }
 </style>"""
 
@@ -146,6 +150,19 @@ def line_heading(line: LineView) -> str:
     )
 
 
+def budget(text: str, short: bool) -> str:
+    """The live cash line on a BUY card."""
+    return f'<p class="to-budget{" to-short" if short else ""}">{"⚠ " if short else ""}{escape(text)}</p>'
+
+
+def plan_summary(sentences: Sequence[str]) -> str:
+    """Which SELLs came out short and which BUYs to shrink or skip (empty when every BUY fits)."""
+    if not sentences:
+        return ""
+    items = "".join(f"<li>{escape(t)}</li>" for t in sentences)
+    return box(f"<b>Not enough cash for every BUY.</b><ul>{items}</ul>", "amber")
+
+
 def fill_text(fill: FillView) -> str:
     if fill.status == "NOT_EXECUTED":
         return f"reason: {fill.reason}"
@@ -160,7 +177,7 @@ def recorded(line: LineView) -> str:
     fill = line.fill
     extra = ""
     if fill.notes:
-        extra += f"<br>Notes: {escape(fill.notes)}"
+        extra += f"<br>Notes: {escape(clean_text(fill.notes))}"
     if fill.override_reason:
         extra += f"<br>Exception explained: {escape(fill.override_reason)}"
     if fill.attachment:
