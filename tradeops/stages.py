@@ -180,6 +180,10 @@ def preflight(run_dir: str, workdir: str, session_date: str, decision_session: s
         )
     gate_dicts = [g.to_dict() for g in results]
     portfolio.write(run_dir / "portfolio.json")
+    # the ledger's figures for every ticket kind (a NO-TRADE ticket whose run stopped early shows them too)
+    # equity: the ledger's cash now plus its positions at the last close it has prices for
+    equity = cash.amount + (points[-1].market_value if points else Decimal(0))
+    write_json(run_dir / "account.json", {"cash": str(cash.amount), "equity": str(equity), "currency": cash.currency})
     write_gates(run_dir, "00_preflight", gate_dicts)
     failed = [g["name"] for g in gate_dicts if not g["passed"]]
     positions = pd.DataFrame(
@@ -307,10 +311,13 @@ def ticket(run_dir: str, workdir: str, run_id: str, session_date: str, decision_
         "data": audit.sha256_file(eod) if eod.exists() else "none",
     }
     out_dir = Path(tickets_dir) if tickets_dir else ws.tickets_dir
+    account_path = run_dir / "account.json"
+    held = json.loads(account_path.read_text()) if account_path.exists() else None
     tk, md_path, json_path = run_ticket_stage(
         run_dir, out_dir, policy, universe, decision, gates, hashes["code"], hashes["config"], hashes["data"],
         state=transition.state.value, state_reasons=transition.reasons, stage_errors=stage_errors,
         replace=True, revision=revision,
+        ledger_account={k: Decimal(held[k]) for k in ("cash", "equity")} if held else None,
     )
     if tk.execution_session != session_day:
         raise TradeopsError(f"ticket is for {tk.execution_session}, but the run is for session {session_day}")

@@ -114,3 +114,22 @@ def test_free_text_is_limited_and_bidi_controls_are_removed(page, kit, demo):
     form.notes.value = "paid \u202eevil\u202c ok"
     assert page.ticket.submit().ok
     assert kit.fills(demo.engine, demo.ticket_id)[1].notes == "paid evil ok"
+
+
+def test_the_ticket_says_which_buys_to_shrink_or_skip_if_a_sell_is_not_executed(kit):
+    """The same rule, on the ticket: for each SELL the BUYs need, what to do if it is not executed."""
+    from tradeops.config import Policy
+    from tradeops.dashboard.demo import SHORT_TODAY, _line, trade_ticket
+
+    held = {"AAPL": D(5), "KO": D(4)}
+    lines = [_line(side, sym, value, price, held.get(sym, D(0))) for side, sym, value, price in SHORT_TODAY]
+    cash = D("1104.40")
+    ticket = trade_ticket(kit.session, lines, cash, D("3000"), Policy())
+    text = "\n".join(ticket.if_blocked)
+    # without AAPL's 5 x 141.34 = 706.70: 1104.40 + 914.00 (KO) - 1333.33 (AVGO) = 685.07 left for MSFT's 1000.00
+    left = cash + 4 * D("228.50") - D("1333.33")
+    assert f"If line 1 (SELL AAPL) is not executed: buy only about ${left:,.2f} on line 4 (MSFT)." in text
+    # without KO's 914.00: 1104.40 + 706.70 - 1333.33 = 477.77 for MSFT
+    left = cash + 5 * D("141.34") - D("1333.33")
+    assert f"If line 2 (SELL KO) is not executed: buy only about ${left:,.2f} on line 4 (MSFT)." in text
+    assert "SELL" in ticket.to_markdown().split("## If blocked")[1]

@@ -78,7 +78,9 @@ def test_no_ticket_hold_and_no_trade_are_plain():
     assert "HOLD: do nothing on eToro today" in render.ticket_header(TicketView(kind="HOLD", **base), now)
     failure = {"name": "reconciliation", "reasons": ["cash differs by $120"], "action": "Enter a fresh broker snapshot"}
     text = render.ticket_header(TicketView(kind="NO-TRADE", failures=(failure,), **base), now)
-    assert "NO-TRADE: do not trade today" in text and "cash differs by $120" in text and "What to do: Enter a fresh broker snapshot" in text
+    assert "NO-TRADE: do not trade today" in text and "cash differs by $120" in text
+    assert "eToro and the ledger disagree" in text and "What to do: Do nothing in eToro today. Enter a fresh broker snapshot" in text
+    assert "reconciliation" not in text  # the catalogue's words, not the code's
 
 
 def test_kill_switch_status():

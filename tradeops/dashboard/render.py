@@ -12,6 +12,7 @@ from decimal import Decimal
 from html import escape
 from typing import Iterable, Sequence
 
+from .. import messages
 from ..reconcile import ReconciliationReport
 from .model import AccountView, FillView, HistoryEntry, LineView, TicketView, Window
 from .validation import STATUS_LABELS, clean_text, hhmm, money, units_text
@@ -118,9 +119,9 @@ def ticket_header(ticket: TicketView | None, now: datetime) -> str:
         return head + box("<b>HOLD: do nothing on eToro today.</b> All checks passed and there is nothing worth trading.", "green")
     if ticket.kind == "NO-TRADE":
         items = "".join(
-            f"<li><b>{escape(f.get('name', '?'))}</b>: {escape('; '.join(f.get('reasons', [])))}"
-            f"<br>What to do: {escape(f.get('action', 'Do nothing on eToro and tell the owner.'))}</li>"
-            for f in ticket.failures
+            f"<li><b>{escape(e.title)}.</b> {escape(e.what)}<br>What to do: {escape(e.executor)}"
+            f'<br><span class="to-hint">Who acts: {escape(e.who)}.</span></li>'
+            for e in messages.explain(ticket.failures)
         ) or "<li>The ticket does not say why. Do nothing on eToro and tell the owner.</li>"
         return head + box(f"<b>NO-TRADE: do not trade today.</b><ol>{items}</ol>", "red")
     done = len(ticket.lines) - len(ticket.missing)
