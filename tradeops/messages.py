@@ -47,7 +47,7 @@ CATALOGUE: dict[str, Message] = {
     "confirmations": Message(
         "The previous ticket is not fully confirmed",
         f"{NOTHING} Open the confirmation page and record what happened to every line of the previous ticket "
-        "(executed, partial or not executed). Tomorrow's run can trade again once every line is recorded.",
+        "(executed, partial or not executed). The next run can trade again once every line is recorded.",
         "Make sure the executor records every line of the previous ticket; no action is needed in the code.",
         "the executor",
     ),

@@ -116,14 +116,14 @@ def ticket_header(ticket: TicketView | None, now: datetime) -> str:
     head = f"<h2>{escape(ticket.ticket_id)} {badge(ticket.kind, KIND_TONES.get(ticket.kind, 'grey'))}</h2>"
     head += f"<p><b>{escape(ticket.headline)}</b></p>"
     if ticket.kind == "HOLD":
-        return head + box("<b>HOLD: do nothing on eToro today.</b> All checks passed and there is nothing worth trading.", "green")
+        return head + box("<b>HOLD: do nothing on eToro today.</b> All checks passed and there is nothing worth trading.", "green") + ticket_account(ticket)
     if ticket.kind == "NO-TRADE":
         items = "".join(
             f"<li><b>{escape(e.title)}.</b> {escape(e.what)}<br>What to do: {escape(e.executor)}"
             f'<br><span class="to-hint">Who acts: {escape(e.who)}.</span></li>'
             for e in messages.explain(ticket.failures)
         ) or "<li>The ticket does not say why. Do nothing on eToro and tell the owner.</li>"
-        return head + box(f"<b>NO-TRADE: do not trade today.</b><ol>{items}</ol>", "red")
+        return head + box(f"<b>NO-TRADE: do not trade today.</b><ol>{items}</ol>", "red") + ticket_account(ticket)
     done = len(ticket.lines) - len(ticket.missing)
     state = badge("ALL CONFIRMED", "green") if ticket.confirmed else badge(f"{done} OF {len(ticket.lines)} CONFIRMED", "amber")
     due = ""
@@ -131,6 +131,17 @@ def ticket_header(ticket: TicketView | None, now: datetime) -> str:
         late = now > ticket.confirm_by
         due = f" Confirm by {hhmm(ticket.confirm_by)} UK time on {day(ticket.confirm_by)}" + (" (that time has passed: confirm now)." if late else ".")
     return head + window_box(ticket, now) + f"<p>{state}{escape(due)}</p>"
+
+
+def ticket_account(ticket: TicketView) -> str:
+    """The account figures the ticket states (from the ledger, on every kind of ticket)."""
+    acc = ticket.account
+    if not acc.get("cash_before"):
+        return ""
+    return (
+        f'<p class="to-account">The ticket\'s account figures: equity <b>{money(Decimal(acc.get("equity", "0")))}</b>, '
+        f'cash <b>{money(Decimal(acc["cash_before"]))}</b>.</p>'
+    )
 
 
 def line_heading(line: LineView) -> str:
@@ -143,11 +154,12 @@ def line_heading(line: LineView) -> str:
     else:
         what = f"{money(line.value)} (about {units_text(line.approx_units)} shares)"
     direction = "above" if line.side == "BUY" else "below"
+    company = f" ({escape(line.company)})" if line.company else ""
     return (
         f"<h3>{line.line_no}. {side} {escape(line.symbol)}: {escape(what)}</h3>"
-        f'<p class="to-hint">eToro search: “{escape(line.search_name)}” · reference price {money(line.reference_price)} · '
+        f'<p class="to-hint">eToro search: “{escape(line.search_name)}”{company} · reference price {money(line.reference_price)} · '
         f"{escape(line.order_type)} order</p>"
-        f"<p><b>Do not execute if the price is {direction} {money(line.band_price)}.</b></p>"
+        f"<p><b>Do not execute if eToro's {line.side} price is {direction} {money(line.band_price)}.</b></p>"
     )
 
 
@@ -211,7 +223,8 @@ def positions_table(account: AccountView) -> str:
 def account_bar(account: AccountView, now: datetime) -> str:
     """One line under the title: cash, kill switch, state, last broker snapshot."""
     kill = badge("KILL SWITCH ON", "red") if account.kill_switch.value == "ON" else badge("kill switch off", "green")
-    state = badge(f"state {account.state.value}", "green" if account.state.value == "RUN" else "red")
+    value = account.state.value or "RUN"
+    state = badge("trading allowed" if value == "RUN" else messages.title(value).lower(), "green" if value == "RUN" else "red")
     snap = f"last broker snapshot {duration(now - account.last_snapshot)} ago" if account.last_snapshot else "no broker snapshot yet"
     return f"<p>Ledger cash <b>{money(account.cash)}</b> · {kill} {state} · {escape(snap)}</p>"
 
