@@ -5,12 +5,13 @@ Every stage reads and writes files in its run folder (never notebook state):
 ==============  ==============================================  ===========================================
 stage           reads                                           writes (in the run folder)
 ==============  ==============================================  ===========================================
-00_preflight    the ledger                                      portfolio.json, gates/00_preflight.json
+00_preflight    the ledger                                      portfolio.json, account.json, gates/00_preflight.json
 10_fetch        providers (network, or the demo generator)      fetch.json (+ raw files under data/raw/)
 20_clean_qa     raw files named in fetch.json                   eod.parquet, quality.json/.md, gates/20_clean_qa.json
 30_signal       eod.parquet                                     signals/YYYY-MM-DD.csv (+ .json)
 40_risk         signals, portfolio.json, eod.parquet            proposed.json, approved.json, gates/40_risk.json
-50_ticket       gates/*.json, approved.json, failure.json       TICKET-YYYYMMDD.md/.json (+ tickets/), ledger rows
+50_ticket       gates/*.json, approved.json, failure.json,      TICKET-YYYYMMDD.md/.json (+ tickets/), ledger rows
+                account.json
 60_report       the ledger, eod.parquet                         reports/daily.md (+ weekly on the week's last session)
 ==============  ==============================================  ===========================================
 

@@ -129,11 +129,11 @@ class LineForm:
         self.screenshot = w.FileUpload(accept="image/png,image/jpeg,image/webp,application/pdf", multiple=False, description="Add screenshot")
         self.errors = {name: _error_widget() for name in self.FIELDS}
         self.counters = {name: w.HTML(_count("", TEXT_LIMITS[name])) for name in TEXT_LIMITS}
-        self.clear = w.Button(description="Clear this line", icon="undo", layout=w.Layout(width="auto"),
+        self.clear = w.Button(description="Clear this line", icon="undo", layout=w.Layout(width="auto", align_self="flex-start"),
                               tooltip="Un-choose the status and empty the fields of this line (nothing is saved)")
         self.clear.on_click(lambda _b: self.clear_line())
         self.budget = w.HTML()
-        self.use_proposal = w.Button(description="Fill in what the cash allows", button_style="warning", layout=w.Layout(width="auto"))
+        self.use_proposal = w.Button(description="Fill in what the cash allows", button_style="warning", layout=w.Layout(width="auto", align_self="flex-start"))
         self.use_proposal.on_click(lambda _b: self.apply_proposal())
         self.use_proposal.layout.display = HIDE
         e = self.errors
