@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from . import metrics
+from . import messages, metrics
 from .calendar import ExchangeCalendar
 from .config import Risk, Schedule
 from .errors import DataError
@@ -76,9 +76,8 @@ def missing_confirmations(lines: Iterable[TradeLine], now: datetime) -> list[Ale
                 f"Confirm {ticket}: {len(items)} trade(s) unconfirmed after the deadline",
                 f"{ticket} has {len(items)} line(s) with no confirmation ({what}); the deadline was "
                 f"{deadline.isoformat(timespec='minutes')}.\n"
-                "What to do: open the confirmation page and enter what happened for every line "
-                "(executed, partial or not executed, with units and price). Until then every run "
-                "issues a NO-TRADE ticket (confirmations gate).",
+                f"What to do: {messages.CATALOGUE['confirmations'].executor} Until then every run issues a NO-TRADE ticket.\n"
+                f"Who acts: {messages.CATALOGUE['confirmations'].who}.",
                 now,
             )
         )
@@ -148,9 +147,8 @@ def reconciliation_alert(snapshot_id: str, differences: Sequence[str], now: date
         "critical",
         f"Broker and ledger disagree (snapshot {snapshot_id})",
         f"Broker snapshot {snapshot_id} differs from the ledger beyond tolerance:\n{lines}\n"
-        "What to do: compare with the broker; record the missing fill or cash movement (or a "
-        "correcting entry) on the confirmation page, then enter a fresh snapshot. Trading stays "
-        "blocked until they agree.",
+        f"What to do: {messages.CATALOGUE['reconciliation'].owner} Then enter a fresh snapshot. "
+        f"Trading stays blocked until they agree.\nWho acts: {messages.CATALOGUE['reconciliation'].who}.",
         now,
     )
 

@@ -426,7 +426,7 @@ def verify_run(ws: Workspace, run_id: str, scratch: Path, notebook_dir: Path = N
     shutil.copytree(src / "inputs", work.config_dir, dirs_exist_ok=True)
     run_dir = scratch / "run"
     run_dir.mkdir(parents=True)
-    for name in ("eod.parquet", "portfolio.json", "failure.json"):
+    for name in ("eod.parquet", "portfolio.json", "account.json", "failure.json"):
         if (src / name).exists():
             shutil.copyfile(src / name, run_dir / name)
     (run_dir / "gates").mkdir()

@@ -24,8 +24,10 @@ import yaml
 
 from .clock import SYSTEM, Clock, FixedClock
 from .calendar import get_calendar
+from .cashplan import fit_buy
 from .config import Workspace
 from .errors import TradeopsError
+from .ledger.money import booked_value
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[1] / "config"
 MARKER = ".tradeops-demo"
@@ -65,18 +67,14 @@ class PaperFillModel:
             elif draw < self.not_executed_rate + self.partial_rate:
                 units = (units * Decimal(str(round(0.5 + 0.3 * rng.random(), 3)))).quantize(UNIT, ROUND_DOWN)
                 status, reason = "PARTIAL", "only part of the order was filled before the window closed"
-            if status != "NOT_EXECUTED" and line["side"] == "BUY" and units * price + self.fee > cash:
-                affordable = ((cash - self.fee) / price).quantize(UNIT, ROUND_DOWN) if cash > self.fee else Decimal(0)
-                if affordable * price < Decimal("1"):
-                    status, reason = "NOT_EXECUTED", "not enough cash"
-                elif affordable * price >= Decimal(line["value"]) * (1 - Decimal(line["band"])):
-                    units = affordable  # within the band of the order: that is an executed order
-                else:
-                    units, status, reason = affordable, "PARTIAL", "not enough cash for the whole order"
+            if status != "NOT_EXECUTED" and line["side"] == "BUY":
+                fit = fit_buy(cash, units, price, self.fee, Decimal(line["value"]), Decimal(line["band"]))
+                if fit is not None:
+                    status, units, reason = fit.status, fit.units, fit.reason
             if status == "NOT_EXECUTED":
                 rows.append(dict(line_no=line["seq"], status=status, units=Decimal(0), price=None, fees=Decimal(0), filled_at=at, reason=reason))
                 continue
-            value = units * price
+            value = booked_value(units, price)
             cash += (value if line["side"] == "SELL" else -value) - self.fee
             rows.append(dict(line_no=line["seq"], status=status, units=units, price=price, fees=self.fee, filled_at=at, reason=reason))
         return rows

@@ -8,7 +8,7 @@ edge that reads the ledger and the clean parquet for them.  Used by the
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -48,6 +48,18 @@ def _run_facts(run_dir: Path | None) -> tuple[tuple[GateResult, ...], RunInfo | 
     return gates, info
 
 
+def confirmation_deadline(payload, session: date, policy: Policy) -> datetime:
+    """When a ticket's lines must be confirmed: the ticket's own ``confirm_by``, else its window's end
+    plus the policy's ``confirmations.deadline_minutes_after_window`` (tickets recorded without one)."""
+    stated = payload.get("confirm_by")
+    if stated:
+        return datetime.fromisoformat(stated)
+    window = get_calendar(policy.schedule.exchange).execution_window(
+        session, policy.execution.window_start_minutes, policy.execution.window_end_minutes
+    )
+    return window.end + timedelta(minutes=policy.confirmations.deadline_minutes_after_window)
+
+
 def build_inputs(
     ws: Workspace, policy: Policy, universe: Universe, as_of: date, generated_at: datetime, run_dir: Path | None = None
 ) -> ReportInputs:
@@ -72,6 +84,7 @@ def build_inputs(
         trades = []
         ticket = api.latest_ticket(s, before=cal.next_session(as_of))
         while ticket is not None and ticket.session_date >= period_start:
+            deadline = confirmation_deadline(ticket.payload or {}, ticket.session_date, policy)
             for st in api.line_statuses(s, ticket.ticket_id):
                 line, fill = st.line, st.fill
                 trades.append(TradeLine(
@@ -80,7 +93,7 @@ def build_inputs(
                     status=_STATUS[fill.status] if fill else "unconfirmed",
                     filled_units=fill.units if fill else Decimal(0), fill_price=fill.price if fill else None,
                     fees=fill.fees if fill else Decimal(0), reason=(fill.reason or "") if fill else "",
-                    confirmed_at=fill.created_at if fill else None,
+                    confirmed_at=fill.created_at if fill else None, deadline=deadline,
                 ))
             ticket = api.latest_ticket(s, before=ticket.session_date)
     missing = sorted(k for k in units if k not in marks)

@@ -336,6 +336,22 @@ class ComplianceRow:
     confirmed_at: datetime | None  # the last line's confirmation
     status: str  # on time | late | missing | pending
 
+    @property
+    def late_by(self) -> str:
+        """How late the confirmation was (or still is, at the report's time), in words; '' when not late."""
+        if self.status != "late" or self.deadline is None or self.confirmed_at is None:
+            return ""
+        return lateness(self.confirmed_at - self.deadline)
+
+
+def lateness(delta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} day{'s' if days != 1 else ''}" + (f" {hours} h" if hours else "")
+    return f"{hours} h {mins} min" if hours else f"{mins} min"
+
 
 @dataclass(frozen=True)
 class MetricRow:

@@ -5,12 +5,13 @@ Every stage reads and writes files in its run folder (never notebook state):
 ==============  ==============================================  ===========================================
 stage           reads                                           writes (in the run folder)
 ==============  ==============================================  ===========================================
-00_preflight    the ledger                                      portfolio.json, gates/00_preflight.json
+00_preflight    the ledger                                      portfolio.json, account.json, gates/00_preflight.json
 10_fetch        providers (network, or the demo generator)      fetch.json (+ raw files under data/raw/)
 20_clean_qa     raw files named in fetch.json                   eod.parquet, quality.json/.md, snapshot.json, gates/20_clean_qa.json
 30_signal       eod.parquet                                     signals/YYYY-MM-DD.csv (+ .json)
 40_risk         signals, portfolio.json, eod.parquet            proposed.json, approved.json, gates/40_risk.json
-50_ticket       gates/*.json, approved.json, failure.json       TICKET-YYYYMMDD.md/.json (+ tickets/), ledger rows
+50_ticket       gates/*.json, approved.json, failure.json,      TICKET-YYYYMMDD.md/.json (+ tickets/), ledger rows
+                account.json
 60_report       the ledger, eod.parquet                         reports/daily.md (+ weekly on the week's last session)
 ==============  ==============================================  ===========================================
 
@@ -180,6 +181,10 @@ def preflight(run_dir: str, workdir: str, session_date: str, decision_session: s
         )
     gate_dicts = [g.to_dict() for g in results]
     portfolio.write(run_dir / "portfolio.json")
+    # the ledger's figures for every ticket kind (a NO-TRADE ticket whose run stopped early shows them too)
+    # equity: the ledger's cash now plus its positions at the last close it has prices for
+    equity = cash.amount + (points[-1].market_value if points else Decimal(0))
+    write_json(run_dir / "account.json", {"cash": str(cash.amount), "equity": str(equity), "currency": cash.currency})
     write_gates(run_dir, "00_preflight", gate_dicts)
     failed = [g["name"] for g in gate_dicts if not g["passed"]]
     positions = pd.DataFrame(
@@ -317,10 +322,13 @@ def ticket(run_dir: str, workdir: str, run_id: str, session_date: str, decision_
         "data": audit.sha256_file(eod) if eod.exists() else "none",
     }
     out_dir = Path(tickets_dir) if tickets_dir else ws.tickets_dir
+    account_path = run_dir / "account.json"
+    held = json.loads(account_path.read_text()) if account_path.exists() else None
     tk, md_path, json_path = run_ticket_stage(
         run_dir, out_dir, policy, universe, decision, gates, hashes["code"], hashes["config"], hashes["data"],
         state=transition.state.value, state_reasons=transition.reasons, stage_errors=stage_errors,
         replace=True, revision=revision,
+        ledger_account={k: Decimal(held[k]) for k in ("cash", "equity")} if held else None,
     )
     if tk.execution_session != session_day:
         raise TradeopsError(f"ticket is for {tk.execution_session}, but the run is for session {session_day}")

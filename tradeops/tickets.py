@@ -38,6 +38,7 @@ from .audit import version_hash
 from .calendar import ExchangeCalendar, ExecutionWindow, get_calendar
 from .config import Policy, Universe
 from .errors import ValidationError
+from . import cashplan, messages
 from .files import write_atomic
 from .risk import CENT, Decision, TradeLine, read_decision
 from .state import Gate, State, parse_state
@@ -47,19 +48,8 @@ SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "ticket-v1.json"
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 CURRENCY_SIGN = {"USD": "$", "GBP": "£", "EUR": "€"}
 
-# What the executor does when a gate, the state or a rule stops trading.
-ACTIONS = {
-    "kill_switch": "Do nothing in eToro. The kill switch is on: only the owner can clear it and resume trading, with a reason.",
-    "drawdown": "Do nothing in eToro. Tell the owner: the account fell past the drawdown limit, and trading stays halted until they resume it.",
-    "confirmations": "Do nothing in eToro. Finish confirming the previous ticket on the confirmation page (every line executed, partial or not executed), then tell the owner.",
-    "reconciliation": "Do nothing in eToro. Enter a fresh broker snapshot (cash and units exactly as eToro shows them) on the confirmation page, then tell the owner about the difference.",
-    "data_quality": "Do nothing in eToro. Tell the owner that the market data failed its checks; the next run tries again.",
-    "HALT": "Do nothing in eToro. Tell the owner: trading stays halted until they resume it with a reason.",
-    "SAFE_MODE": "Do nothing in eToro. Trading restarts by itself once the ledger and the broker agree again; tell the owner.",
-    "DEGRADED_DATA": "Do nothing in eToro. Trading restarts by itself once the market data passes its checks again; tell the owner.",
-    "rule": "Do nothing in eToro. Tell the owner that the risk guard refused today's trades, quoting the reason above.",
-    "stage": "Do nothing in eToro. Tell the owner that a pipeline stage did not finish; the run folder has the details.",
-}
+# What the executor does when a gate, the state or a rule stops trading: the message catalogue's words.
+ACTIONS = {name: m.executor for name, m in messages.CATALOGUE.items()}
 DEFAULT_ACTION = "Do nothing in eToro and tell the owner."
 
 
@@ -77,6 +67,11 @@ class Failure:
         return {"source": self.source, "name": self.name, "reasons": list(self.reasons), "action": self.action}
 
 
+def explained(failures: Sequence[Failure]) -> list[messages.Explained]:
+    """The failures in plain words, one item per cause (see tradeops.messages.explain)."""
+    return messages.explain(f.to_dict() for f in failures)
+
+
 @dataclass(frozen=True)
 class TicketLine:
     seq: int
@@ -92,6 +87,12 @@ class TicketLine:
     band_price: Decimal  # do not execute above it (BUY) or below it (SELL)
     enter_by: str = "amount"  # how to size it in eToro: "amount" (fractional units) or "units"
     rank: int | None = None
+    company: str = ""  # the company's name, from the universe
+
+    @property
+    def compare_with(self) -> str:
+        """Which of eToro's two prices to compare with the band: the one this order gets."""
+        return "eToro's BUY price (the higher one, what you pay)" if self.side == "BUY" else "eToro's SELL price (the lower one, what you get)"
 
     @property
     def band_side(self) -> str:
@@ -117,6 +118,8 @@ class TicketLine:
             "do_not_execute_if": {"price": _cents(self.band_price), "is": self.band_side},
             "enter_by": self.enter_by,
             "rank": self.rank,
+            "company": self.company,
+            "compare_price": "buy" if self.side == "BUY" else "sell",
         }
 
 
@@ -145,6 +148,15 @@ class Ticket:
     pre_trade: tuple[str, ...]
     post_trade: tuple[str, ...]
     if_blocked: tuple[str, ...]
+
+    @property
+    def explained(self) -> list[messages.Explained]:
+        """The failures in plain words: one item per cause, nothing repeated."""
+        return explained(self.failures)
+
+    @property
+    def state_words(self) -> str:
+        return "normal: trading allowed" if self.state == "RUN" else messages.title(self.state).lower()
 
     @property
     def expires_at(self) -> datetime:
@@ -177,6 +189,7 @@ class Ticket:
             "account": dict(self.account),
             "lines": [line.to_dict() for line in self.lines],
             "failures": [f.to_dict() for f in self.failures],
+            "explained": [e.to_dict() for e in self.explained],
             "gates": [g.to_dict() for g in self.gates],
             "rules": list(self.rules),
             "tiny_deltas": list(self.tiny_deltas),
@@ -277,7 +290,8 @@ def _template() -> jinja2.Template:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters.update(money=fmt_money, price=fmt_price, pct=fmt_pct, hhmm=fmt_time, day=fmt_day, plain=_plain)
+    env.filters.update(money=fmt_money, price=fmt_price, pct=fmt_pct, hhmm=fmt_time, day=fmt_day, plain=_plain, title=messages.title,
+                       words=lambda name: str(name).replace("_", " "))
     return env.get_template("ticket.md.j2")
 
 
@@ -320,7 +334,9 @@ def _failures(gates: Sequence[Gate], state: str, state_reasons: Sequence[str], d
 def _line(seq: int, t: TradeLine, universe: Universe, policy: Policy) -> TicketLine:
     band = Decimal(str(policy.risk.price_band))
     factor = 1 + band if t.side == "BUY" else 1 - band
-    search = universe[t.symbol].etoro_search_name if t.symbol in universe else t.symbol
+    known = t.symbol in universe
+    search = universe[t.symbol].etoro_search_name if known else t.symbol
+    company = universe[t.symbol].notes.strip() if known else ""
     return TicketLine(
         seq=seq,
         side=t.side,
@@ -335,6 +351,7 @@ def _line(seq: int, t: TradeLine, universe: Universe, policy: Policy) -> TicketL
         band_price=(t.price * factor).quantize(CENT, ROUND_HALF_EVEN),
         enter_by="amount" if policy.portfolio.fractional_units else "units",
         rank=t.rank,
+        company=company,
     )
 
 
@@ -356,7 +373,7 @@ def _checklists(kind: str, tid: str, window: ExecutionWindow, confirm_by: dateti
         f"In eToro, check that the available cash is {fmt_money(cash, sign)} (within {tol}). If it is not, stop and tell the owner.",
         "Every order is for real shares: leverage x1, no CFD, never a short ('Sell' only closes shares you hold).",
         "Do the lines in the order given: all SELLs first (they free the cash), then the BUYs.",
-        "Before each order, compare the eToro price with the 'do not execute' price on its line.",
+        "Before each order, compare the price eToro quotes for it (its BUY price for a BUY, its SELL price for a SELL) with the 'do not execute' price on its line.",
     )
     post = (
         "On the confirmation page, for every line record: executed, partial or not executed; units; average price; fees; time; a note if anything was unusual.",
@@ -364,14 +381,23 @@ def _checklists(kind: str, tid: str, window: ExecutionWindow, confirm_by: dateti
         f"Confirm by {fmt_time(confirm_by)} UK time on {fmt_day(confirm_by)}.",
     )
     blocked = (
-        "The price is past the 'do not execute' price of a line: skip that line and record it as 'not executed', reason 'price outside band'.",
+        "The price is past the 'do not execute' price of a line (compare eToro's BUY price for a BUY, its SELL price for a SELL): "
+        "skip that line and record it as 'not executed', reason 'price outside band'.",
         "eToro cannot find the instrument under its search name, or offers it only as a CFD: skip the line and record 'not executed' with the reason.",
-        "A BUY needs more cash than is available after the sells: skip that BUY and record 'not executed', reason 'not enough cash'.",
+        "A SELL fills only in part or not at all: the BUYs after it have less cash. Each BUY may spend only the cash left after the lines "
+        "above it; the confirmation page shows that amount on every BUY. Buy only that much (record 'partial', reason 'not enough cash'), "
+        "or skip the BUY if less than $1 is left (record 'not executed', reason 'not enough cash').",
         "An order fills only in part: record 'partial' with the units filled. Do not retry it.",
         f"eToro is down, or you cannot finish by {end}: stop. Do not trade later. Record the remaining lines as 'not executed' and tell the owner.",
         "Anything else unclear: do nothing for that line, record 'not executed', and tell the owner. Doing nothing is always safe.",
     )
     return pre, post, blocked
+
+
+def _what_if(lines: Sequence[TicketLine], cash: Decimal, sign: str) -> tuple[str, ...]:
+    """For each SELL the BUYs need: which BUYs to shrink or skip if it is not executed (tradeops.cashplan)."""
+    plan = [cashplan.PlanLine(ln.seq, ln.side, ln.symbol, ln.value, ln.reference_price, ln.band) for ln in lines]
+    return tuple(cashplan.what_if_not_sold(plan, cash, sign=sign))
 
 
 def _headline(kind: str, lines: Sequence[TicketLine], window: ExecutionWindow, failures: Sequence[Failure]) -> str:
@@ -382,8 +408,7 @@ def _headline(kind: str, lines: Sequence[TicketLine], window: ExecutionWindow, f
         return f"Place {len(lines)} order(s) ({n_sell} sell, {n_buy} buy) {when}, in the order listed."
     if kind == "HOLD":
         return f"Do nothing today: all checks passed and there is nothing worth trading ({fmt_day(window.session)})."
-    names = ", ".join(dict.fromkeys(f.name for f in failures))
-    return f"Do not trade today ({fmt_day(window.session)}): blocked by {names}."
+    return f"Do not trade today ({fmt_day(window.session)}): {messages.headline(f.to_dict() for f in failures)}."
 
 
 def build_ticket(
@@ -400,12 +425,15 @@ def build_ticket(
     state_reasons: Sequence[str] = (),
     stage_errors: Sequence[str] = (),
     revision: int = 1,
+    ledger_account: Mapping[str, Decimal] | None = None,
 ) -> Ticket:
     """The ticket for ``window.session``, the execution session after ``decision_session``.  Pure.
 
     ``decision`` is approved.json (None when the risk stage never ran); ``gates`` are
     {name, passed, reasons} mappings or objects; ``state`` is the state machine's answer for
-    today; ``stage_errors`` name pipeline stages that failed.  Any failure -> NO-TRADE."""
+    today; ``stage_errors`` name pipeline stages that failed.  Any failure -> NO-TRADE.
+    ``ledger_account`` ({equity, cash} from the ledger) gives the account figures when the
+    risk stage never ran, so a NO-TRADE ticket never shows zeros for an account that holds money."""
     gates = tuple(Gate.of(g) for g in gates)
     state = parse_state(state).value
     failures = _failures(gates, state, state_reasons, decision, stage_errors)
@@ -416,7 +444,12 @@ def build_ticket(
     confirm_by = window.end + timedelta(minutes=policy.confirmations.deadline_minutes_after_window)
     sign = CURRENCY_SIGN.get(policy.account.account_currency, "")
     tid = ticket_id(window.session, revision)
-    pre, post, blocked = _checklists(kind, tid, window, confirm_by, decision.cash_before if decision else Decimal("0"), policy, sign)
+    zero = Decimal("0")
+    held = ledger_account or {}
+    cash_now = decision.cash_before if decision else Decimal(str(held.get("cash", zero)))
+    pre, post, blocked = _checklists(kind, tid, window, confirm_by, cash_now, policy, sign)
+    if kind == "TRADE":
+        blocked = blocked[:3] + _what_if(lines, cash_now, sign) + blocked[3:]
     d = decision
     acting = d is not None and kind != "NO-TRADE"  # shaping notes and tiny deltas only matter when we act
     why = {
@@ -427,11 +460,11 @@ def build_ticket(
         "regime": (d.regime or {}).get("note", "") if d else "",
         "risk_off": {"applied": bool(d.risk_off.get("applied")), "reasons": list(d.risk_off.get("reasons", []))} if d else {"applied": False, "reasons": []},
     }
-    zero = Decimal("0")
+    equity_now = d.equity if d else Decimal(str(held.get("equity", zero)))
     account = {
-        "equity": _cents(d.equity if d else zero),
-        "cash_before": _cents(d.cash_before if d else zero),
-        "cash_after": _cents((d.cash_after if kind == "TRADE" else d.cash_before) if d else zero),
+        "equity": _cents(equity_now),
+        "cash_before": _cents(cash_now),
+        "cash_after": _cents((d.cash_after if kind == "TRADE" else d.cash_before) if d else cash_now),
         "drawdown": _plain(d.drawdown) if d else "0",
     }
     return Ticket(
@@ -524,6 +557,7 @@ def run_ticket_stage(
     calendar: ExchangeCalendar | None = None,
     replace: bool = False,
     revision: int = 1,
+    ledger_account: Mapping[str, Decimal] | None = None,
 ) -> tuple[Ticket, Path, Path]:
     """File in, file out: ``approved.json`` in ``run_dir`` (missing -> NO-TRADE naming it) + gates
     -> TICKET-YYYYMMDD.md/.json in ``tickets_dir``, for the session after ``decision_session``."""
@@ -536,7 +570,7 @@ def run_ticket_stage(
     window = calendar.execution_window(execution, policy.execution.window_start_minutes, policy.execution.window_end_minutes)
     ticket = build_ticket(
         decision, gates, window, policy, universe, code_hash, config_hash, data_hash, decision_session, state, state_reasons, stage_errors,
-        revision,
+        revision, ledger_account,
     )
     md_path, json_path = write_ticket(ticket, tickets_dir, replace=replace)
     return ticket, md_path, json_path

@@ -58,7 +58,7 @@ def _line(**kw) -> LineView:
 def test_line_heading_says_what_to_do_and_the_do_not_execute_price():
     text = render.line_heading(_line())
     assert "AVGO: $1,333.33 (about 4.522676 shares)" in text and "eToro search: “Broadcom”" in text
-    assert "Do not execute if the price is above $303.65" in text
+    assert "Do not execute if eToro's BUY price is above $303.65" in text
     text = render.line_heading(_line(side="SELL", close_position=True, approx_units=D(5), value=D("706.70"), band_price=D("137.10")))
     assert "close the whole position: all 5 shares (about $706.70)" in text and "below $137.10" in text
 
@@ -78,7 +78,9 @@ def test_no_ticket_hold_and_no_trade_are_plain():
     assert "HOLD: do nothing on eToro today" in render.ticket_header(TicketView(kind="HOLD", **base), now)
     failure = {"name": "reconciliation", "reasons": ["cash differs by $120"], "action": "Enter a fresh broker snapshot"}
     text = render.ticket_header(TicketView(kind="NO-TRADE", failures=(failure,), **base), now)
-    assert "NO-TRADE: do not trade today" in text and "cash differs by $120" in text and "What to do: Enter a fresh broker snapshot" in text
+    assert "NO-TRADE: do not trade today" in text and "cash differs by $120" in text
+    assert "eToro and the ledger disagree" in text and "What to do: Do nothing in eToro today. Enter a fresh broker snapshot" in text
+    assert "reconciliation" not in text  # the catalogue's words, not the code's
 
 
 def test_kill_switch_status():

@@ -44,8 +44,8 @@ def test_page_shows_the_ticket_its_lines_in_order_and_the_window(page, demo):
     assert "0 OF 3 CONFIRMED" in header
     cards = [form.widget.children[0].value for form in page.ticket.forms.values()]
     assert [c.split("</span>")[1].split(":")[0].strip() for c in cards] == ["AAPL", "AVGO", "MSFT"]
-    assert "Do not execute if the price is below $137.10" in cards[0]
-    assert "Do not execute if the price is above $303.65" in cards[1]
+    assert "Do not execute if eToro's SELL price is below $137.10" in cards[0]
+    assert "Do not execute if eToro's BUY price is above $303.65" in cards[1]
     assert "Before you start" in page.ticket.before.value and "After you finish" in page.ticket.after.value
     assert "$18,386.00" in page.account_bar.value and "kill switch off" in page.account_bar.value
 

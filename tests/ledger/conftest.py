@@ -33,6 +33,11 @@ def ticket(session, ticket_id: str, day: str, lines=(), *, band: str = "0.03", a
     return t
 
 
+def fund(session, amount="100000", day: str = "2024-01-02", *, account: str = api.DEFAULT_ACCOUNT):
+    """A deposit, so the BUYs that follow have the cash the ledger requires."""
+    return api.record_cash_movement(session, "DEPOSIT", str(amount), date.fromisoformat(day), notes="test funding", account=account, actor=ACTOR)
+
+
 def buy(session, ticket_id: str, day: str, symbol: str, units, price, fees="0", *, account=api.DEFAULT_ACCOUNT, clock="14:35"):
     """A one-line BUY ticket, confirmed as executed."""
     units, price = D(str(units)), D(str(price))
@@ -49,4 +54,4 @@ def sell(session, ticket_id: str, day: str, symbol: str, units, price, fees="0",
 
 @pytest.fixture
 def kit() -> SimpleNamespace:
-    return SimpleNamespace(D=D, UTC=UTC, ACTOR=ACTOR, TOLERANCES=TOLERANCES, at=at, ticket=ticket, buy=buy, sell=sell)
+    return SimpleNamespace(D=D, UTC=UTC, ACTOR=ACTOR, TOLERANCES=TOLERANCES, at=at, ticket=ticket, fund=fund, buy=buy, sell=sell)

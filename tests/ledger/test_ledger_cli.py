@@ -161,6 +161,7 @@ def test_bad_cash_file_writes_nothing(ws, capsys):
 
 def test_split_from_the_command_line(ws, capsys):
     assert _run(capsys, "ledger", "init")[0] == 0
+    assert _run(capsys, "cash", "add", "deposit", "5000", "--date", "2024-01-02")[0] == 0
     _with_ledger(ws, _issue_ticket)
     (ws / "fills.csv").write_text(FILLS)
     assert _run(capsys, "confirm", "TICKET-20240103", "--file", str(ws / "fills.csv"))[0] == 0
@@ -172,6 +173,7 @@ def test_split_from_the_command_line(ws, capsys):
 
 def test_corrections_from_the_command_line(ws, capsys):
     assert _run(capsys, "ledger", "init")[0] == 0
+    assert _run(capsys, "cash", "add", "deposit", "5000", "--date", "2024-01-02")[0] == 0
     _with_ledger(ws, _issue_ticket)
     (ws / "fills.csv").write_text(FILLS)
     assert _run(capsys, "confirm", "TICKET-20240103", "--file", str(ws / "fills.csv"))[0] == 0

@@ -40,6 +40,7 @@ def _race(url: str, jobs) -> list:
 
 def test_same_line_confirmed_twice_at_once_gives_one_fill(ledger_engine, db_url, kit):
     with db.transaction(ledger_engine) as s:
+        kit.fund(s)
         for n in range(ROUNDS):
             kit.ticket(s, f"T{n}", f"2024-01-0{n + 2}", [("BUY", "AAPL", "1000", "10", "100")])
     for n in range(ROUNDS):
@@ -58,6 +59,7 @@ def test_same_line_confirmed_twice_at_once_gives_one_fill(ledger_engine, db_url,
 
 def test_two_sells_cannot_both_take_the_same_units(ledger_engine, db_url, kit):
     with db.transaction(ledger_engine) as s:
+        kit.fund(s)
         kit.buy(s, "B", "2024-01-02", "AAPL", 10, 100)
         kit.ticket(s, "S", "2024-01-03", [("SELL", "AAPL", "800", "8", "100"), ("SELL", "AAPL", "800", "8", "100")])
 

@@ -29,7 +29,7 @@ def test_real_aapl_history(session, kit, aapl):
     first = aapl[0]
     day0 = first["timestamp"]
     price0 = D(first["close"]).quantize(D("0.000001"))
-    api.record_cash_movement(session, "DEPOSIT", "2000", date.fromisoformat(day0), actor="t")
+    api.record_cash_movement(session, "DEPOSIT", "2500", date.fromisoformat(day0), actor="t")  # 3.5 x 591.48 + 1.00 fits
     kit.buy(session, "B", day0, "AAPL", "3.5", price0, fees="1.00", clock="19:00")
     closes, held, splits = {}, D("3.5"), []
     for row in aapl[1:]:
@@ -76,6 +76,7 @@ def test_gbp_needs_a_rate_on_or_before_each_day(session, kit):
 
 
 def test_pnl_needs_a_mark_for_every_held_symbol(session, kit):
+    kit.fund(session)
     kit.buy(session, "B", "2024-01-03", "AAPL", 1, 100)
     with pytest.raises(DataError, match="no price for AAPL"):
         api.compute_pnl(session, {"MSFT": D(1)})

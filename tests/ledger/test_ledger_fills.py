@@ -18,6 +18,7 @@ LINES = [("BUY", "AAPL", "1000", "10", "100"), ("BUY", "MSFT", "2000", "10", "20
 
 @pytest.fixture
 def t1(session, kit):
+    kit.fund(session, "10000")
     kit.ticket(session, "T1", "2024-01-03", LINES)
     return session
 
@@ -112,7 +113,7 @@ def test_correction_reverses_and_replaces(t1, kit):
     s.expire_all()
     assert s.get(Fill, wrong.id).price == D("101")  # the original row is untouched
     assert api.compute_positions(s) == {"AAPL": D(8)}
-    assert api.compute_cash(s).amount == D("-801.00")
+    assert api.compute_cash(s).amount == D("10000") - D("801.00")
     assert api.line_statuses(s, "T1")[0].fill.id == new.id
     assert [e.kind for e in api.events(s, ticket_id="T1")][:2] == ["FILL_CORRECTED", "FILL_REVERSED"]
     with pytest.raises(LedgerError, match="already corrected"):
@@ -120,6 +121,7 @@ def test_correction_reverses_and_replaces(t1, kit):
 
 
 def test_correcting_a_buy_that_a_later_sell_needs_is_refused(session, kit):
+    kit.fund(session)
     buy = kit.buy(session, "B", "2024-01-03", "AAPL", 10, 100)
     kit.sell(session, "S", "2024-01-04", "AAPL", 8, 100)
     with pytest.raises(LedgerError, match="would go negative"):
@@ -135,6 +137,7 @@ def test_not_executed_can_be_corrected_to_executed(t1, kit):
 
 
 def test_entries_across_a_recorded_split_are_refused(session, kit):
+    kit.fund(session)
     buy = kit.buy(session, "B", "2024-01-03", "AAPL", 10, 100)
     api.record_split(session, "AAPL", "4", date(2024, 1, 10), actor="t")
     assert api.compute_positions(session) == {"AAPL": D(40)}

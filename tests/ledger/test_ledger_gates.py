@@ -72,6 +72,7 @@ def test_confirmations_gate(session, kit):
     assert not result.passed and len(result.details["missing"]) == 2
     assert result.reasons[0].startswith("TICKET-20240103 line 1 (BUY AAPL ~1,000.00) has no confirmation")
     assert gates.confirmations_gate(session, before=date(2024, 1, 3)).passed  # the ticket of the day itself is not "previous"
+    kit.fund(session)
     api.record_fill(session, "TICKET-20240103", 1, "executed", units="6", price="100", filled_at=kit.at("2024-01-03"), actor="t")
     api.record_fill(session, "TICKET-20240103", 2, "partial", units="5", price="200", filled_at=kit.at("2024-01-03"), actor="t")
     result = gates.confirmations_gate(session, before=date(2024, 1, 4))

@@ -5,7 +5,7 @@ For every sequence, on both backends:
   of the entries says;
 - realized + unrealized P&L equals equity minus net deposits, exactly;
 - the ledger refuses exactly the calls that would make units negative at
-  some point in time, and a refused call changes nothing.
+  some point in time or take the cash below zero, and a refused call changes nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from tradeops.calendar import get_calendar
 from tradeops.errors import LedgerError
 from tradeops.ledger import api
+from tradeops.ledger.models import Fill
 from tradeops.ledger.money import booked_value
 
 SYMBOLS = ("AAPL", "MSFT", "XOM")
@@ -106,16 +107,19 @@ def _apply(session, account: str, model: Model, n: int, op) -> None:
                 return
             api.record_ticket(session, f"T{n}", day, "TRADE", "h", account=account)
             api.record_intended_trade(session, f"T{n}", 1, side, sym, _line_value(u, p), u, p, "0.03", account=account)
-            expect_ok = side == "BUY" or model.never_negative(sym, [(at, -u)])
+            amount = booked_value(u, p)
+            change = (-amount if side == "BUY" else amount) - fee
+            units_ok = side == "BUY" or model.never_negative(sym, [(at, -u)])
+            cash_ok = change >= 0 or model.cash + change >= 0
+            expect_ok = units_ok and cash_ok
             try:
                 fill = api.record_fill(session, f"T{n}", 1, "executed", units=u, price=p, fees=fee, filled_at=at, account=account, actor="h")
             except LedgerError:
-                event("refused: sell beyond the units held")
+                event("refused: " + ("sell beyond the units held" if not units_ok else "not enough cash"))
                 assert not expect_ok, f"refused a valid {side} of {u} {sym}"
                 savepoint.rollback()
                 return
-            assert expect_ok, f"accepted a {side} of {u} {sym} that makes units negative"
-            amount = booked_value(u, p)
+            assert expect_ok, f"accepted a {side} of {u} {sym} that makes units or cash negative"
             signed = u if side == "BUY" else -u
             model.entries.append({"at": at, "symbol": sym, "units": signed, "fill_id": fill.id, "side": side, "active": True})
             model.cash += (-amount if side == "BUY" else amount) - fee
@@ -132,23 +136,25 @@ def _apply(session, account: str, model: Model, n: int, op) -> None:
                 return
             sign = 1 if old["side"] == "BUY" else -1
             change = [(old["at"], -old["units"]), (old["at"], sign * u)]
-            expect_ok = model.never_negative(old["symbol"], change)
+            original = session.get(Fill, old["fill_id"])
+            undone = (-original.amount if old["side"] == "BUY" else original.amount) - original.fees
+            amount = booked_value(u, p)
+            cash_change = (-amount if old["side"] == "BUY" else amount) - fee - undone
+            expect_ok = model.never_negative(old["symbol"], change) and (cash_change >= 0 or model.cash + cash_change >= 0)
             try:
                 _, new = api.correct_fill(
                     session, old["fill_id"], "property test", "executed", units=u, price=p, fees=fee, filled_at=old["at"],
                     override_reason="test correction", account=account, actor="h",
                 )
             except LedgerError:
-                event("refused: correction that a later sell needs")
+                event("refused: correction that a later sell needs, or that the cash cannot cover")
                 assert not expect_ok, f"refused a valid correction of {old}"
                 savepoint.rollback()
                 return
-            assert expect_ok, f"accepted a correction that makes {old['symbol']} negative"
+            assert expect_ok, f"accepted a correction that makes {old['symbol']} or the cash negative"
             event("accepted: correction")
-            original = session.get(type(new), old["fill_id"])
             model.cash -= (-original.amount if old["side"] == "BUY" else original.amount) - original.fees
             old["active"] = False
-            amount = booked_value(u, p)
             model.entries.append({"at": old["at"], "symbol": old["symbol"], "units": sign * u, "fill_id": new.id, "side": old["side"], "active": True})
             model.cash += (-amount if old["side"] == "BUY" else amount) - fee
         else:

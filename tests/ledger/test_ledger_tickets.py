@@ -28,6 +28,7 @@ def test_supersede_needs_a_reason_and_no_fills(session, kit):
     old = api.get_ticket(session, "A")
     assert (old.status, old.status_reason, new.status, new.supersedes_id) == ("SUPERSEDED", "data was stale at 07:30", "OPEN", old.id)
     assert [e.payload["by"] for e in api.events(session, kind="TICKET_SUPERSEDED")] == ["B"]
+    kit.fund(session)
     kit.buy(session, "C", "2024-01-04", "AAPL", 1, 100)
     with pytest.raises(LedgerError, match="cannot be superseded: fills have been recorded"):
         api.record_ticket(session, "D", date(2024, 1, 4), "HOLD", "v3", supersede_reason="rerun")
@@ -39,6 +40,7 @@ def test_void(session, kit):
         api.void_ticket(session, "A", " ", actor="t")
     assert api.void_ticket(session, "A", "wrong account", actor="t").status == "VOIDED"
     assert api.open_ticket(session, DAY) is None
+    kit.fund(session)
     kit.buy(session, "B", "2024-01-04", "AAPL", 1, 100)
     with pytest.raises(LedgerError, match="cannot be voided"):
         api.void_ticket(session, "B", "oops", actor="t")
@@ -49,6 +51,7 @@ def test_lines_are_checked(session, kit):
     with pytest.raises(LedgerError, match="OPEN TRADE ticket"):
         api.record_intended_trade(session, "H", 1, "BUY", "AAPL", "100", "1", "100", "0.03")
     api.record_ticket(session, "T", date(2024, 1, 4), "TRADE", "v")
+    kit.fund(session)
     cases = [
         (dict(side="SHORT"), "field 'side'"),
         (dict(value="-5"), "field 'value'"),

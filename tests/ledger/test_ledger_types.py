@@ -61,6 +61,7 @@ def test_extra_places_are_refused_not_rounded(session):
 
 
 def test_timestamps_come_back_aware_utc(session, kit):
+    kit.fund(session)
     kit.ticket(session, "T1", "2024-06-03", [("BUY", "AAPL", "100", "1", "100")])
     london = ZoneInfo("Europe/London")  # British Summer Time: UTC+1
     fill = api.record_fill(session, "T1", 1, "executed", units="1", price="100", filled_at=datetime(2024, 6, 3, 15, 35, tzinfo=london), actor="t")

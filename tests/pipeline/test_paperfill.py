@@ -1,6 +1,7 @@
 """The demo's paper-fill model behaves like a broker and like a careful executor."""
 
 from datetime import datetime, timezone
+from decimal import ROUND_HALF_EVEN
 from decimal import Decimal as D
 
 from hypothesis import given, settings
@@ -45,7 +46,8 @@ def test_cash_stays_non_negative_and_answers_are_unambiguous(cash, lines, seed):
             assert row["units"] == 0 and row["price"] is None and row["reason"]
             continue
         value = row["units"] * row["price"]
-        cash += value if line["side"] == "SELL" else -value
+        booked = value.quantize(D("0.01"), ROUND_HALF_EVEN)  # what the ledger books: the cent, half-even
+        cash += booked if line["side"] == "SELL" else -booked
         assert cash >= 0
         ref, band = D(line["reference_price"]), D(line["band"])
         assert abs(row["price"] - ref) <= ref * band

@@ -58,7 +58,8 @@ def test_missing_confirmations_once_the_deadline_passed(inputs):
     assert alert.kind is AlertKind.MISSING_CONFIRMATIONS
     assert alert.key == "missing_confirmations:TICKET-20240503"
     assert alert.subject == "Confirm TICKET-20240503: 1 trade(s) unconfirmed after the deadline"
-    assert "buy MSFT" in alert.body and "What to do: open the confirmation page" in alert.body
+    assert "buy MSFT" in alert.body and "Open the confirmation page and record what happened to every line" in alert.body
+    assert "gate" not in alert.body  # the catalogue's words (tradeops.messages), not the code's
 
 
 def _equity(values, start="2024-04-01"):

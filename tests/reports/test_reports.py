@@ -251,3 +251,22 @@ def test_html_escapes_what_the_executor_typed(build_inputs, inputs):
     line = replace(inputs.trades[3], reason="<script>alert(1)</script> & more")
     html = reports.render_weekly_html(reports.build_weekly(build_inputs(trades=(line,))))
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
+
+
+def test_every_ticket_has_a_deadline_and_late_is_late():
+    """The issue: a confirmation 8 days late was called "on time" because the reports had no deadline."""
+    from datetime import date, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from tradeops.config import Policy
+    from tradeops.reporting_inputs import confirmation_deadline
+    from tradeops.reports import ComplianceRow
+
+    uk = ZoneInfo("Europe/London")
+    # 2 May 2024: the US opens 14:30 BST; window 14:35-15:30; + 240 minutes -> 19:30 BST
+    assert confirmation_deadline({}, date(2024, 5, 2), Policy()) == datetime(2024, 5, 2, 19, 30, tzinfo=uk)
+    stated = {"confirm_by": "2024-05-02T20:00:00+01:00"}
+    assert confirmation_deadline(stated, date(2024, 5, 2), Policy()) == datetime(2024, 5, 2, 20, 0, tzinfo=uk)
+    deadline = datetime(2024, 5, 2, 19, 30, tzinfo=uk)
+    row = ComplianceRow("TICKET-20240502", date(2024, 5, 2), 1, deadline, deadline + timedelta(days=8, hours=1), "late")
+    assert row.late_by == "8 days 1 h"

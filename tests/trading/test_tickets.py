@@ -149,7 +149,33 @@ def test_lines_carry_bands_units_and_search_names(trade_decision, window, golden
         f"**BUY {first_buy.symbol}** — ${first_buy.value:,.2f} (about {first_buy.units.normalize():f} units at ~${first_buy.reference_price:,.2f})"
         in md
     )
-    assert f"Do not execute if the price is above ${first_buy.band_price:,.2f} (3% band)." in md
+    assert f"Do not execute if eToro's BUY price (the higher one, what you pay) is above ${first_buy.band_price:,.2f} (3% band)." in md
+    first_sell = next(line for line in t.lines if line.side == "SELL")
+    assert f"Do not execute if eToro's SELL price (the lower one, what you get) is below ${first_sell.band_price:,.2f}" in md
+    company = universe[first_buy.symbol].notes
+    assert company and f'eToro search: "{first_buy.etoro_search_name}" ({company})' in md
+    assert t.to_dict()["lines"][0]["compare_price"] == first_sell.side.lower()
+
+
+def test_no_trade_for_unconfirmed_lines_reads_plainly_with_the_ledger_figures(window, golden_policy, universe):
+    """The issue's NO-TRADE: previous ticket unconfirmed, SAFE_MODE, the run stopped before the risk stage."""
+    missing = [f"TICKET-20240315 line {n} (BUY {s} ~1,000.00) has no confirmation" for n, s in enumerate(["AMT", "NVDA", "SO", "PEP", "CB"], 1)]
+    gates = [{"name": "kill_switch", "passed": True}, {"name": "confirmations", "passed": False, "reasons": missing}]
+    t = build_ticket(
+        None, gates, window, golden_policy, universe, CODE, CONFIG, DATA, SESSION, state="SAFE_MODE",
+        state_reasons=["the confirmations gate failed"], ledger_account={"cash": D("1104.40"), "equity": D("20431.17")},
+    )
+    md = t.to_markdown()
+    why = md.split("## Why there is no trade today")[1].split("## Before you start")[0]
+    assert "5 lines of ticket TICKET-20240315 are not confirmed: AMT, NVDA, SO, PEP, CB." in why
+    assert why.count("NVDA") == 1  # the list once, not once per gate and once more for the state
+    assert "`" not in why and "SAFE_MODE" not in why and "confirmations" not in why.lower().replace("confirmation page", "")
+    assert "restarts by itself once the ledger and the broker agree" not in md  # the SAFE_MODE advice of a reconciliation failure
+    assert "record what happened to every line of the previous ticket" in why
+    assert "equity $20,431.17, cash $1,104.40" in md and "$0.00" not in md
+    assert t.to_dict()["account"]["cash_before"] == "1104.40"
+    assert "SAFE_MODE" not in t.headline and "confirmations" not in t.headline
+    t.to_json()  # valid against the schema
 
 
 def test_window_and_expiry_are_uk_local_and_dst_aware(trade_decision, golden_policy, universe, calendar):
@@ -176,7 +202,8 @@ def test_no_trade_when_the_state_is_halt_even_if_gates_pass(trade_decision, wind
     t = build_ticket(trade_decision, GATES_OK, window, golden_policy, universe, CODE, CONFIG, DATA, SESSION, state="HALT")
     assert t.kind == "NO-TRADE" and t.lines == ()
     assert t.failures[0].reasons == ("the operating state is HALT; only RUN may trade",)
-    assert "resume it with a reason" in t.failures[0].action
+    assert "resumes it with a reason" in t.failures[0].action
+    assert "HALT" not in t.to_markdown().split("## Why there is no trade today")[1].split("## Before")[0]
 
 
 def test_no_trade_when_the_risk_stage_never_ran(window, golden_policy, universe):

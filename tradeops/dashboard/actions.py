@@ -28,6 +28,7 @@ from .validation import LineEntry
 
 _LINE = re.compile(r"\bline (\d+)\b")
 _FIELD = re.compile(r"field '(\w+)'")
+_PREFIX = re.compile(r"^line \d+, field '\w+': ")  # the page's own "where": the message sits next to that field already
 LINE_FIELDS = ("status", "units", "price", "fees", "time", "reason", "explanation", "screenshot")
 
 
@@ -60,7 +61,7 @@ def _ledger_errors(err: Exception) -> dict[str, str]:
         if line:
             found = _FIELD.search(part)
             name = found.group(1) if found and found.group(1) in LINE_FIELDS else "status"
-            errors[f"{line.group(1)}.{name}"] = part.removesuffix(" (nothing was written)")
+            errors[f"{line.group(1)}.{name}"] = _PREFIX.sub("", part.removesuffix(" (nothing was written)"))
             if "is already confirmed" in part:
                 answered.append(line.group(1))
     if answered:

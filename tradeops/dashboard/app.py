@@ -87,7 +87,7 @@ class Dashboard:
             history = model.history(s, self.policy, self.tz, account=self.account)
         now = self.now()
         self.account_bar.value = render.account_bar(account, now)
-        self.ticket.show(ticket, waiting, now)
+        self.ticket.show(ticket, waiting, now, account.cash)
         self.snapshot_panel.show(account, ticket)
         self.kill.show(account)
         self.history.show(history)

@@ -26,6 +26,9 @@ DEPOSIT = Decimal("20000")
 SYMBOLS = ("AAPL", "KO", "AVGO", "MSFT", "SPY")
 EARLIER = (("BUY", "AAPL", "5", "140.00"), ("BUY", "KO", "4", "228.50"))  # side, symbol, units, price
 TODAY = (("SELL", "AAPL", None, "141.34"), ("BUY", "AVGO", "1333.33", "294.81"), ("BUY", "MSFT", "1000.00", "415.10"))  # value None: close
+# the issue's case: little cash, two SELLs that the BUYs need ($1,104.40 of cash before the ticket)
+SHORT_TODAY = (("SELL", "AAPL", None, "141.34"), ("SELL", "KO", None, "228.50")) + TODAY[1:]
+SHORT_DEPOSIT = Decimal("1614.00") + Decimal("1104.40")  # the earlier BUYs cost 5 x 140 + 4 x 228.50 = 1,614.00
 
 
 def universe():
@@ -73,18 +76,20 @@ def _line(side: str, symbol: str, value: str | None, price: str, held: Decimal) 
     return TradeLine(side, symbol, value_d, (value_d / price_d).quantize(Decimal("0.000001"), ROUND_HALF_EVEN), price_d)
 
 
-def seed(engine, policy: Policy, session: date | None = None, clock: Clock = SYSTEM) -> str:
+def seed(engine, policy: Policy, session: date | None = None, clock: Clock = SYSTEM, *, short: bool = False) -> str:
     """Fill an empty ledger with the demo history; returns the id of the open TRADE ticket.
 
     The ticket is for ``session`` (default: the latest complete session at ``clock``'s now);
-    the ledger's rows are stamped with ``clock``'s time."""
+    the ledger's rows are stamped with ``clock``'s time.  ``short``: the tight-cash variant
+    (:data:`SHORT_TODAY`, :data:`SHORT_DEPOSIT`), where the BUYs need what both SELLs bring in."""
+    deposit, lines = (SHORT_DEPOSIT, SHORT_TODAY) if short else (DEPOSIT, TODAY)
     cal = get_calendar(policy.schedule.exchange)
     session = session or cal.latest_complete_session(clock.now())
     earlier = cal.session_offset(session, -5)
     with db.transaction(engine, clock) as s:
-        api.record_cash_movement(s, "DEPOSIT", DEPOSIT, cal.session_offset(session, -7), actor=ACTOR)
+        api.record_cash_movement(s, "DEPOSIT", deposit, cal.session_offset(session, -7), actor=ACTOR)
         trades = [TradeLine(side, sym, Decimal(u) * Decimal(p), Decimal(u), Decimal(p)) for side, sym, u, p in EARLIER]
-        first = trade_ticket(earlier, trades, DEPOSIT, DEPOSIT, policy)
+        first = trade_ticket(earlier, trades, deposit, deposit, policy)
         record(s, first)
         at = first.window.start + timedelta(minutes=10)
         for n, (_side, _sym, units, price) in enumerate(EARLIER, start=1):
@@ -92,12 +97,12 @@ def seed(engine, policy: Policy, session: date | None = None, clock: Clock = SYS
         held = api.compute_positions(s)
         cash = api.compute_cash(s).amount
         equity = cash + sum(held[sym] * Decimal(p) for _side, sym, _u, p in EARLIER)
-        today = [_line(side, sym, value, price, held.get(sym, Decimal(0))) for side, sym, value, price in TODAY]
+        today = [_line(side, sym, value, price, held.get(sym, Decimal(0))) for side, sym, value, price in lines]
         return record(s, trade_ticket(session, today, cash, equity, policy))
 
 
 def create_demo(
-    root: str | Path, db_url: str | None = None, *, session: date | None = None, clock: Clock = SYSTEM
+    root: str | Path, db_url: str | None = None, *, session: date | None = None, clock: Clock = SYSTEM, short: bool = False
 ) -> tuple[Workspace, str, str]:
     """A workspace at ``root`` (default policy) whose ledger holds the demo; returns (workspace, db url, ticket id)."""
     ws = Workspace.at(root).ensure()
@@ -106,7 +111,7 @@ def create_demo(
     url = db_url or ws.default_db_url
     engine = db.init_db(url)
     try:
-        ticket_id = seed(engine, ws.policy(), session, clock)
+        ticket_id = seed(engine, ws.policy(), session, clock, short=short)
     finally:
         engine.dispose()
     return ws, url, ticket_id

@@ -65,6 +65,7 @@ class LineView:
     enter_by: str  # "amount" or "units"
     order_type: str
     fill: FillView | None = None
+    company: str = ""  # the company's name, from the universe (tickets since issue 18)
 
     @property
     def price_low(self) -> Decimal:
@@ -111,6 +112,7 @@ class TicketView:
     pre_trade: tuple[str, ...] = ()
     post_trade: tuple[str, ...] = ()
     if_blocked: tuple[str, ...] = ()
+    account: Mapping = field(default_factory=dict)  # the ticket's account figures {equity, cash_before, ...}
 
     @property
     def missing(self) -> tuple[LineView, ...]:
@@ -190,6 +192,7 @@ def _line(line: IntendedTrade, stated: Mapping, fill: Fill | None, tz: tzinfo) -
         enter_by=details.get("enter_by") or stated.get("enter_by") or "amount",
         order_type=line.order_type,
         fill=FillView.of(fill, tz) if fill is not None else None,
+        company=stated.get("company") or "",
     )
 
 
@@ -216,6 +219,7 @@ def ticket_view(session: Session, ticket_id: str, policy: Policy, tz: tzinfo, *,
         pre_trade=tuple(checklists.get("pre_trade") or ()),
         post_trade=tuple(checklists.get("post_trade") or ()),
         if_blocked=tuple(payload.get("if_blocked") or ()),
+        account=dict(payload.get("account") or {}),
     )
 
 

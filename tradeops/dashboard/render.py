@@ -12,9 +12,10 @@ from decimal import Decimal
 from html import escape
 from typing import Iterable, Sequence
 
+from .. import messages
 from ..reconcile import ReconciliationReport
 from .model import AccountView, FillView, HistoryEntry, LineView, TicketView, Window
-from .validation import STATUS_LABELS, hhmm, money, units_text
+from .validation import STATUS_LABELS, clean_text, hhmm, money, units_text
 
 STYLE = """<style>
 .to-page { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; font-size: 17px;
@@ -45,6 +46,10 @@ STYLE = """<style>
 .to-page .lm-TabBar { min-height: 38px; height: auto !important; }
 .to-page .lm-TabBar-content { flex-wrap: wrap; }
 .to-page .lm-TabBar-tab { font-size: 16px; min-height: 36px; line-height: 36px; flex: 0 0 auto !important; max-width: none !important; }
+.to-count { font-size: 13px; color: #666; } .to-count.to-over { color: #b00020; font-weight: 700; }
+.to-budget { font-size: 15px; margin: 4px 0; } .to-budget.to-short { color: #6e4a00; font-weight: 600; }
+.to-card, .to-box { overflow-wrap: anywhere; word-break: break-word; }
+.to-card .to-scroll, .to-box .to-scroll { overflow-x: auto; max-width: 100%; }
 @media (max-width: 600px) { .to-page { font-size: 16px; } .to-page h1 { font-size: 22px; } }
 </style>"""
 
@@ -111,14 +116,14 @@ def ticket_header(ticket: TicketView | None, now: datetime) -> str:
     head = f"<h2>{escape(ticket.ticket_id)} {badge(ticket.kind, KIND_TONES.get(ticket.kind, 'grey'))}</h2>"
     head += f"<p><b>{escape(ticket.headline)}</b></p>"
     if ticket.kind == "HOLD":
-        return head + box("<b>HOLD: do nothing on eToro today.</b> All checks passed and there is nothing worth trading.", "green")
+        return head + box("<b>HOLD: do nothing on eToro today.</b> All checks passed and there is nothing worth trading.", "green") + ticket_account(ticket)
     if ticket.kind == "NO-TRADE":
         items = "".join(
-            f"<li><b>{escape(f.get('name', '?'))}</b>: {escape('; '.join(f.get('reasons', [])))}"
-            f"<br>What to do: {escape(f.get('action', 'Do nothing on eToro and tell the owner.'))}</li>"
-            for f in ticket.failures
+            f"<li><b>{escape(e.title)}.</b> {escape(e.what)}<br>What to do: {escape(e.executor)}"
+            f'<br><span class="to-hint">Who acts: {escape(e.who)}.</span></li>'
+            for e in messages.explain(ticket.failures)
         ) or "<li>The ticket does not say why. Do nothing on eToro and tell the owner.</li>"
-        return head + box(f"<b>NO-TRADE: do not trade today.</b><ol>{items}</ol>", "red")
+        return head + box(f"<b>NO-TRADE: do not trade today.</b><ol>{items}</ol>", "red") + ticket_account(ticket)
     done = len(ticket.lines) - len(ticket.missing)
     state = badge("ALL CONFIRMED", "green") if ticket.confirmed else badge(f"{done} OF {len(ticket.lines)} CONFIRMED", "amber")
     due = ""
@@ -126,6 +131,17 @@ def ticket_header(ticket: TicketView | None, now: datetime) -> str:
         late = now > ticket.confirm_by
         due = f" Confirm by {hhmm(ticket.confirm_by)} UK time on {day(ticket.confirm_by)}" + (" (that time has passed: confirm now)." if late else ".")
     return head + window_box(ticket, now) + f"<p>{state}{escape(due)}</p>"
+
+
+def ticket_account(ticket: TicketView) -> str:
+    """The account figures the ticket states (from the ledger, on every kind of ticket)."""
+    acc = ticket.account
+    if not acc.get("cash_before"):
+        return ""
+    return (
+        f'<p class="to-account">The ticket\'s account figures: equity <b>{money(Decimal(acc.get("equity", "0")))}</b>, '
+        f'cash <b>{money(Decimal(acc["cash_before"]))}</b>.</p>'
+    )
 
 
 def line_heading(line: LineView) -> str:
@@ -138,12 +154,26 @@ def line_heading(line: LineView) -> str:
     else:
         what = f"{money(line.value)} (about {units_text(line.approx_units)} shares)"
     direction = "above" if line.side == "BUY" else "below"
+    company = f" ({escape(line.company)})" if line.company else ""
     return (
         f"<h3>{line.line_no}. {side} {escape(line.symbol)}: {escape(what)}</h3>"
-        f'<p class="to-hint">eToro search: “{escape(line.search_name)}” · reference price {money(line.reference_price)} · '
+        f'<p class="to-hint">eToro search: “{escape(line.search_name)}”{company} · reference price {money(line.reference_price)} · '
         f"{escape(line.order_type)} order</p>"
-        f"<p><b>Do not execute if the price is {direction} {money(line.band_price)}.</b></p>"
+        f"<p><b>Do not execute if eToro's {line.side} price is {direction} {money(line.band_price)}.</b></p>"
     )
+
+
+def budget(text: str, short: bool) -> str:
+    """The live cash line on a BUY card."""
+    return f'<p class="to-budget{" to-short" if short else ""}">{"⚠ " if short else ""}{escape(text)}</p>'
+
+
+def plan_summary(sentences: Sequence[str]) -> str:
+    """Which SELLs came out short and which BUYs to shrink or skip (empty when every BUY fits)."""
+    if not sentences:
+        return ""
+    items = "".join(f"<li>{escape(t)}</li>" for t in sentences)
+    return box(f"<b>Not enough cash for every BUY.</b><ul>{items}</ul>", "amber")
 
 
 def fill_text(fill: FillView) -> str:
@@ -160,7 +190,7 @@ def recorded(line: LineView) -> str:
     fill = line.fill
     extra = ""
     if fill.notes:
-        extra += f"<br>Notes: {escape(fill.notes)}"
+        extra += f"<br>Notes: {escape(clean_text(fill.notes))}"
     if fill.override_reason:
         extra += f"<br>Exception explained: {escape(fill.override_reason)}"
     if fill.attachment:
@@ -193,7 +223,8 @@ def positions_table(account: AccountView) -> str:
 def account_bar(account: AccountView, now: datetime) -> str:
     """One line under the title: cash, kill switch, state, last broker snapshot."""
     kill = badge("KILL SWITCH ON", "red") if account.kill_switch.value == "ON" else badge("kill switch off", "green")
-    state = badge(f"state {account.state.value}", "green" if account.state.value == "RUN" else "red")
+    value = account.state.value or "RUN"
+    state = badge("trading allowed" if value == "RUN" else messages.title(value).lower(), "green" if value == "RUN" else "red")
     snap = f"last broker snapshot {duration(now - account.last_snapshot)} ago" if account.last_snapshot else "no broker snapshot yet"
     return f"<p>Ledger cash <b>{money(account.cash)}</b> · {kill} {state} · {escape(snap)}</p>"
 

@@ -32,6 +32,9 @@ STATUSES = {"executed": "EXECUTED", "partial": "PARTIAL", "not_executed": "NOT_E
 STATUS_LABELS = {"EXECUTED": "executed", "PARTIAL": "partial", "NOT_EXECUTED": "not executed"}
 EXPLAIN = "If that is really what happened, say why in “Explain an exception”."
 MIN_REASON = 3
+TEXT_LIMITS = {"reason": 200, "notes": 500, "explanation": 300}  # characters, after cleaning
+# bidirectional controls (they reorder the text shown around them) and other invisible controls but newline and tab
+_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\x00-\x08\x0b-\x1f\x7f]")
 _CLOCK = re.compile(r"^(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?$")
 
 
@@ -66,6 +69,20 @@ class Checked:
 
 
 # --------------------------------------------------------------------------- values
+
+
+def clean_text(text: str | None) -> str:
+    """Free text as stored: bidirectional and other control characters removed, ends trimmed."""
+    return _CONTROLS.sub("", text or "").strip()
+
+
+def _text_errors(entry: "LineEntry", names: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for name in names:
+        n, limit = len(clean_text(getattr(entry, name))), TEXT_LIMITS[name]
+        if n > limit:
+            out[name] = f"Too long: {n:,} characters, at most {limit:,}. Shorten it (a screenshot can hold the details)."
+    return out
 
 
 def parse_number(text: str, places: int, *, positive: bool = False, default: Decimal | None = None) -> Decimal:
@@ -143,18 +160,21 @@ def check_line(entry: LineEntry, line: LineView, ticket: TicketView, held: Decim
     if line.fill is not None:
         return None, {"status": f"Already confirmed ({_fill_summary(line)}). Only the owner can correct it."}
     status = STATUSES[entry.status]
-    notes = entry.notes.strip() or None
-    explanation = entry.explanation.strip() or None
+    notes = clean_text(entry.notes) or None
+    explanation = clean_text(entry.explanation) or None
     where = f"line {line.line_no}"
+    too_long = _text_errors(entry, ("notes", "explanation") + (("reason",) if status == "NOT_EXECUTED" else ()))
     if status == "NOT_EXECUTED":
-        reason = entry.reason.strip()
+        reason = clean_text(entry.reason)
         if len(reason) < MIN_REASON:
-            return None, {"reason": "Say why it was not executed (pick a reason or type your own)."}
+            too_long["reason"] = "Say why it was not executed (pick a reason or type your own)."
+        if too_long:
+            return None, too_long
         fill = FillInput(line.line_no, status, ZERO, None, ZERO, now.astimezone(timezone.utc), reason=reason, notes=notes,
                          override_reason=explanation, where=where)
         return fill, {}
 
-    hard: dict[str, str] = {}
+    hard: dict[str, str] = dict(too_long)
     soft: dict[str, str] = {}  # accepted with an explanation
     values = {}
     for name, places, positive, default in (("units", UNITS_PLACES, True, None), ("price", PRICE_PLACES, True, None), ("fees", MONEY_PLACES, False, ZERO)):

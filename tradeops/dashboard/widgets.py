@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Callable
 import ipywidgets as w
 
 from ..errors import TradeopsError
-from . import render
+from . import budget, render
 from .actions import Outcome
 from .model import AccountView, HistoryEntry, LineView, TicketView
 from .uploads import MAX_BYTES
-from .validation import LineEntry, units_text
+from .validation import TEXT_LIMITS, LineEntry, units_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from .app import Dashboard
@@ -64,6 +64,12 @@ def show_error(widget: w.HTML, message: str | None) -> None:
     widget.value = f'<div class="to-error">⚠ {escape(message)}</div>' if message else ""
 
 
+def _count(text: str, limit: int) -> str:
+    n = len(text)
+    tone = " to-over" if n > limit else ""
+    return f'<div class="to-count{tone}">{n:,} / {limit:,} characters</div>' if n else f'<div class="to-count">up to {limit:,} characters</div>'
+
+
 def _big_button(text: str, style: str) -> w.Button:
     button = w.Button(description=text, button_style=style, layout=_wide())
     button.add_class("to-big")
@@ -101,8 +107,12 @@ class LineForm:
 
     FIELDS = ("status", "units", "price", "fees", "time", "reason", "notes", "explanation", "screenshot")
 
+    TEXT_FIELDS = ("status", "units", "price", "fees", "time", "reason", "notes", "explanation")
+
     def __init__(self, line: LineView, on_edit: Callable[[], None] = lambda: None):
         self.line = line
+        self.on_edit = on_edit
+        self.proposal = None  # what the cash allows for a BUY that does not fit (tradeops.cashplan.Fit)
         self.status = w.ToggleButtons(
             options=[("Executed", "executed"), ("Partial", "partial"), ("Not executed", "not_executed")],
             value=None,
@@ -118,6 +128,14 @@ class LineForm:
         self.explanation = w.Text(placeholder="only when a red message asks for it", layout=_wide())
         self.screenshot = w.FileUpload(accept="image/png,image/jpeg,image/webp,application/pdf", multiple=False, description="Add screenshot")
         self.errors = {name: _error_widget() for name in self.FIELDS}
+        self.counters = {name: w.HTML(_count("", TEXT_LIMITS[name])) for name in TEXT_LIMITS}
+        self.clear = w.Button(description="Clear this line", icon="undo", layout=w.Layout(width="auto", align_self="flex-start"),
+                              tooltip="Un-choose the status and empty the fields of this line (nothing is saved)")
+        self.clear.on_click(lambda _b: self.clear_line())
+        self.budget = w.HTML()
+        self.use_proposal = w.Button(description="Fill in what the cash allows", button_style="warning", layout=w.Layout(width="auto", align_self="flex-start"))
+        self.use_proposal.on_click(lambda _b: self.apply_proposal())
+        self.use_proposal.layout.display = HIDE
         e = self.errors
         self._filled = w.VBox([
             _field("Units filled (shares)", self.units, e["units"], "as eToro shows them"),
@@ -125,18 +143,55 @@ class LineForm:
             _field("Fees, in USD", self.fees, e["fees"], "0 or empty if none"),
             _field("Time of the fill, UK time (HH:MM)", self.time, e["time"], "24-hour clock"),
         ])
-        self._not_done = w.VBox([_field("Why was it not executed?", self.reason, e["reason"])])
+        self._not_done = w.VBox([_field("Why was it not executed?", self.reason, w.VBox([self.counters["reason"], e["reason"]]))])
         self._common = w.VBox([
-            _field("Notes", self.notes, e["notes"], "optional"),
-            _field("Explain an exception", self.explanation, e["explanation"], "only if asked"),
+            _field("Notes", self.notes, w.VBox([self.counters["notes"], e["notes"]]), "optional"),
+            _field("Explain an exception", self.explanation, w.VBox([self.counters["explanation"], e["explanation"]]), "only if asked"),
             _field("Screenshot", self.screenshot, e["screenshot"], f"optional: PNG, JPEG, WebP or PDF, up to {MAX_BYTES // 1024 // 1024} MB"),
         ])
-        self.widget = w.VBox([w.HTML(render.line_heading(line)), _field("What happened?", self.status, e["status"]), self._filled, self._not_done, self._common])
+        budget = [w.VBox([self.budget, self.use_proposal])] if line.side == "BUY" else []
+        self.widget = w.VBox([
+            w.HTML(render.line_heading(line)), *budget, _field("What happened?", self.status, e["status"]), self._filled, self._not_done,
+            self._common, self.clear,
+        ])
         self.widget.add_class("to-card")
         self.status.observe(self._on_status, "value")
         self._on_status()
         for name in self.FIELDS:  # a field's message goes away as soon as it is changed
-            getattr(self, name).observe(lambda _c, n=name: (show_error(self.errors[n], None), on_edit()), "value")
+            getattr(self, name).observe(lambda _c, n=name: (show_error(self.errors[n], None), self._count(n), self.on_edit()), "value")
+
+    def _count(self, name: str) -> None:
+        if name in self.counters:
+            self.counters[name].value = _count(getattr(self, name).value or "", TEXT_LIMITS[name])
+
+    def clear_line(self) -> None:
+        """Back to "not answered": a stray status is un-chosen, nothing is saved, the other lines keep what was typed."""
+        for name in self.TEXT_FIELDS:
+            getattr(self, name).value = None if name == "status" else ""
+        self.screenshot.value = ()
+        self.show_errors({})
+
+    def show_budget(self, text: str, proposal) -> None:
+        """The cash this BUY may use (live, from the lines above); a button that fills in what the cash allows."""
+        self.budget.value = render.budget(text, proposal is not None)
+        self.proposal = proposal
+        self.use_proposal.layout.display = SHOW if proposal is not None else HIDE
+        if proposal is not None:
+            self.use_proposal.description = (
+                "Fill in: not executed, not enough cash" if proposal.skipped else f"Fill in: {proposal.status.lower()}, {units_text(proposal.units)} shares"
+            )
+
+    def apply_proposal(self) -> None:
+        fit = self.proposal
+        if fit is None:
+            return
+        if fit.skipped:
+            self.status.value, self.reason.value = "not_executed", fit.reason
+            return
+        self.status.value = fit.status.lower()
+        self.units.value = units_text(fit.units)
+        if fit.reason and not self.notes.value:
+            self.notes.value = fit.reason
 
     def _on_status(self, _change=None) -> None:
         s = self.status.value
@@ -187,13 +242,17 @@ class TicketPanel:
         self.save = _big_button("Save confirmation", "success")
         self.after = w.HTML()
         self.forms: dict[int, LineForm] = {}
-        self.widget = w.VBox([self.chooser_box, self.header, self.before, self.cards, self.form_error, self.save, self.result, self.after])
+        self.cash = None  # the ledger's cash, for the live budget of the BUYs
+        self.plan_box = w.HTML()
+        self.widget = w.VBox([self.chooser_box, self.header, self.before, self.cards, self.plan_box, self.form_error, self.save, self.result, self.after])
         self.chooser.observe(self._on_choose, "value")
 
-    def show(self, ticket: TicketView | None, choices: list[str], now) -> None:
-        """Rebuild for ``ticket``; ``choices``: ticket ids the executor may switch to.
+    def show(self, ticket: TicketView | None, choices: list[str], now, cash=None) -> None:
+        """Rebuild for ``ticket``; ``choices``: ticket ids the executor may switch to; ``cash``: the ledger's.
 
-        Lines still open keep what was typed in them when the same ticket is shown again."""
+        When the same ticket is shown again, the cards of lines still open are kept as they are
+        (what was typed stays, and the page does not jump); only saved lines change."""
+        self.cash = cash
         options = list(dict.fromkeys(choices + ([ticket.ticket_id] if ticket else [])))
         self.chooser.unobserve(self._on_choose, "value")
         self.chooser.options = options
@@ -206,18 +265,17 @@ class TicketPanel:
         trade = ticket is not None and ticket.kind == "TRADE"
         self.before.value = warn + (render.checklist("Before you start", ticket.pre_trade) if trade and ticket.missing else "")
         same = ticket is not None and self.ticket is not None and ticket.ticket_id == self.ticket.ticket_id
-        typed = {n: f.entry() for n, f in self.forms.items()} if same else {}
         self.ticket = ticket
-        for form in self.forms.values():
-            form.close()
-        self.forms = {ln.line_no: LineForm(ln, self._clear_form_error) for ln in ticket.lines if ln.fill is None} if trade else {}
+        keep = {n: f for n, f in self.forms.items() if same and trade and n in {ln.line_no for ln in ticket.lines if ln.fill is None}}
         for n, form in self.forms.items():
-            if n in typed:
-                form.fill_from(typed[n])
+            if n not in keep:
+                form.close()
+        self.forms = {ln.line_no: keep.get(ln.line_no) or LineForm(ln, self._on_edit) for ln in ticket.lines if ln.fill is None} if trade else {}
         cards = []
         for line in ticket.lines if trade else ():
             cards.append(self.forms[line.line_no].widget if line.line_no in self.forms else w.HTML(render.recorded(line)))
-        self.cards.children = ([w.HTML("<h2>Orders, in this order</h2>")] if cards else []) + cards
+        heading = self.cards.children[0] if same and self.cards.children else w.HTML("<h2>Orders, in this order</h2>")
+        self.cards.children = ([heading] if cards else []) + cards
         # a fresh button each time: a click queued on the old one cannot submit the new form
         self.save.close()
         self.save = _big_button("Save confirmation", "success")
@@ -230,10 +288,25 @@ class TicketPanel:
         elif ticket is not None:
             after = render.checklist("Checklist", ticket.pre_trade + ticket.post_trade)
         self.after.value = after
-        self.widget.children = [self.chooser_box, self.header, self.before, self.cards, self.form_error, self.save, self.result, self.after]
+        self.widget.children = [self.chooser_box, self.header, self.before, self.cards, self.plan_box, self.form_error, self.save, self.result, self.after]
+        self.replan()
 
-    def _clear_form_error(self) -> None:
+    def _on_edit(self) -> None:
         show_error(self.form_error, None)
+        self.replan()
+
+    def replan(self) -> None:
+        """Recompute, from what is saved and what is typed, what each BUY may spend (SELLs first)."""
+        if self.ticket is None or self.ticket.kind != "TRADE" or self.cash is None:
+            self.plan_box.value = ""
+            return
+        steps = budget.ticket_plan(self.ticket, self.cash, {n: f.entry() for n, f in self.forms.items()})
+        for step in steps:
+            form = self.forms.get(step.line.line_no)
+            if form is not None and step.line.side == "BUY":
+                typed_ok = step.line.known and step.over == 0
+                form.show_budget(budget.budget_text(step), None if typed_ok or step.line.status == "NOT_EXECUTED" else step.fit)
+        self.plan_box.value = render.plan_summary(budget.summary(steps))
 
     def tick(self, now) -> None:
         """Refresh the countdown only (the form keeps what was typed)."""
@@ -257,8 +330,8 @@ class TicketPanel:
         finally:
             self.save.disabled, self.save.description = False, "Save confirmation"
         if outcome.ok:
-            self.result.value = render.saved(outcome.message, outcome.ticket, outcome.account)
             self.app.refresh(ticket_id=self.ticket.ticket_id)
+            self.result.value = render.saved(outcome.message, outcome.ticket, outcome.account)
             return outcome
         if outcome.ticket is not None and outcome.ticket.missing != self.ticket.missing:
             self.app.refresh(ticket_id=self.ticket.ticket_id)  # answered meanwhile (another tab): show what is recorded

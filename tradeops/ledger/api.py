@@ -25,6 +25,7 @@ from sqlalchemy import and_, case, exists, func, null, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from .. import cashplan
 from ..calendar import get_calendar
 from ..errors import DataError, LedgerError, ValidationError
 from ..reconcile import Holdings, OpenLine, ReconciliationReport, Tolerances, reconcile
@@ -49,7 +50,7 @@ from .models import (
     SnapshotPosition,
     Ticket,
 )
-from .money import MONEY_PLACES, PRICE_PLACES, RATIO_PLACES, UNITS_PLACES, ZERO, Money, booked_value, to_decimal
+from .money import CENT, MONEY_PLACES, PRICE_PLACES, RATIO_PLACES, UNITS_PLACES, ZERO, Money, booked_value, to_decimal
 from .types import UTCDateTime
 
 from .names import DEFAULT_ACCOUNT  # noqa: E402 (shared with the CLI, which must not import this module to show --help)
@@ -612,13 +613,62 @@ def _fill_payload(fill: Fill, line_no: int) -> dict:
     }
 
 
+def _cash_effect(side: str, units: Decimal, price: Decimal | None, fees: Decimal) -> Decimal:
+    value = booked_value(units, price) if price is not None else ZERO
+    return value - fees if side == "SELL" else -(value + fees)
+
+
+def _check_cash(
+    session: Session, acc: Account, rows: Sequence[tuple[FillInput, IntendedTrade, Decimal]], ticket_id: str, min_cash: Decimal
+) -> None:
+    """Refuse rows that would take the ledger's cash below ``min_cash``, applied in the given order.
+
+    ``rows``: (new answer, its line, the cash effect of the fill it replaces, if a correction).  A row
+    that lowers the cash must leave at least ``min_cash``; every refused row gets its own message
+    (what it needs, the cash after the rows before it, the units the cash allows)."""
+    cash = compute_cash(session, account=acc.name).amount
+    errors = []
+    for fill, line, undone in rows:
+        change = _cash_effect(line.side, fill.units, fill.price, fill.fees) - undone
+        if change >= 0 or cash + change >= min_cash:
+            cash += change
+            continue
+        need = -change
+        available = cash - min_cash
+        floor = f" (keeping the cash buffer of {min_cash.quantize(CENT)})" if min_cash > 0 else ""
+        if line.side == "BUY" and fill.price is not None:
+            can = cashplan.affordable_units(max(available - undone, ZERO), fill.price, fill.fees)
+            allows = (
+                f"the cash allows at most {can.normalize():f} units at {fill.price.normalize():f}: record it as partial with "
+                f"that many units, or as not executed with the reason '{cashplan.NOT_ENOUGH_CASH}'"
+                if can * fill.price >= cashplan.MIN_VALUE
+                else f"record it as not executed with the reason '{cashplan.NOT_ENOUGH_CASH}'"
+            )
+            what = f"{fill.units.normalize():f} x {fill.price.normalize():f}" + (f" + fees {fill.fees.normalize():f}" if fill.fees else "")
+            if undone:
+                what += f", less the {(-undone).quantize(CENT)} of the fill it corrects"
+        else:
+            allows, what = "check the fees", f"fees {fill.fees}"
+        errors.append(
+            f"{fill.where}, field 'units': line {line.line_no} of {ticket_id} ({line.side} {line.symbol}) needs "
+            f"{need.quantize(CENT)} ({what}) but the cash left after the lines saved before it is {cash.quantize(CENT)}{floor}, "
+            f"which would leave {(cash + change).quantize(CENT)}: {allows}"
+        )
+    if errors:
+        raise LedgerError("; ".join(errors) + " (nothing was written)")
+
+
 def confirm_ticket(
-    session: Session, ticket_id: str, fills: Sequence[FillInput], *, account: str = DEFAULT_ACCOUNT, actor: str
+    session: Session, ticket_id: str, fills: Sequence[FillInput], *, account: str = DEFAULT_ACCOUNT, actor: str,
+    min_cash: Decimal = ZERO,
 ) -> list[Fill]:
     """Record the executor's answers for some lines of a ticket (one submission).
 
     Every row is checked against its line first; any bad row raises
-    ValidationError naming the row and field and nothing is written.
+    ValidationError naming the row and field and nothing is written.  The
+    SELLs of the submission are applied before its BUYs, and a row that would
+    take the cash below ``min_cash`` (zero, or the policy's buffer) is refused
+    with what it needs and what the cash allows (LedgerError, nothing written).
     """
     acc = _lock(session, account)
     ticket = get_ticket(session, ticket_id, account=account)
@@ -642,6 +692,8 @@ def confirm_ticket(
                 f"{fill.where}: line {line.line_no} of {ticket_id} ({line.side} {line.symbol}) is already confirmed "
                 f"(fill {done.id}, {done.status}); change it with a correction, which needs a reason"
             )
+    fills = sorted(fills, key=lambda f: lines[f.line_no].side != "SELL")  # the SELLs free the cash the BUYs spend
+    _check_cash(session, acc, [(fill, lines[fill.line_no], ZERO) for fill in fills], ticket_id, min_cash)
     recorded = []
     for fill in fills:
         line = lines[fill.line_no]
@@ -673,6 +725,7 @@ def record_fill(
     local_tz: tzinfo = timezone.utc,
     account: str = DEFAULT_ACCOUNT,
     actor: str,
+    min_cash: Decimal = ZERO,
 ) -> Fill:
     """Record what happened to one ticket line: ``executed``, ``partial`` or ``not_executed`` (with a reason)."""
     raw = {
@@ -680,7 +733,7 @@ def record_fill(
         "reason": reason, "notes": notes, "attachment": attachment, "override_reason": override_reason,
     }
     fill = parse_fill(raw, f"{ticket_id} line {line_no}", local_tz, _now(session))
-    return confirm_ticket(session, ticket_id, [fill], account=account, actor=actor)[0]
+    return confirm_ticket(session, ticket_id, [fill], account=account, actor=actor, min_cash=min_cash)[0]
 
 
 def correct_fill(
@@ -699,6 +752,7 @@ def correct_fill(
     local_tz: tzinfo = timezone.utc,
     account: str = DEFAULT_ACCOUNT,
     actor: str,
+    min_cash: Decimal = ZERO,
 ) -> tuple[Fill, Fill]:
     """Correct a recorded fill: append its reversal and the corrected fill (both logged).
 
@@ -716,11 +770,12 @@ def correct_fill(
         "reason": reason if status.lower().startswith("not") else None, "notes": notes, "attachment": attachment,
         "override_reason": override_reason,
     }
-    return _correct(session, acc, original, parse_fill(raw, where, local_tz, _now(session)), reason, actor=actor, account=account)
+    return _correct(session, acc, original, parse_fill(raw, where, local_tz, _now(session)), reason, actor=actor, account=account, min_cash=min_cash)
 
 
 def correct_ticket(
-    session: Session, ticket_id: str, fills: Sequence[FillInput], reason: str, *, account: str = DEFAULT_ACCOUNT, actor: str
+    session: Session, ticket_id: str, fills: Sequence[FillInput], reason: str, *, account: str = DEFAULT_ACCOUNT, actor: str,
+    min_cash: Decimal = ZERO,
 ) -> list[tuple[Fill, Fill]]:
     """Correct the current fill of each given line (one submission; every row is checked first)."""
     reason = _text(reason, "reason", f"correction of {ticket_id}")
@@ -741,11 +796,13 @@ def correct_ticket(
         original = current.get(lines[fill.line_no].id)
         if original is None:
             raise LedgerError(f"{fill.where}: line {fill.line_no} of {ticket_id} has no confirmation to correct; confirm it instead")
-        out.append(_correct(session, acc, original, fill, reason, actor=actor, account=account))
+        out.append(_correct(session, acc, original, fill, reason, actor=actor, account=account, min_cash=min_cash))
     return out
 
 
-def _correct(session: Session, acc: Account, original: Fill, replacement: FillInput, reason: str, *, actor: str, account: str) -> tuple[Fill, Fill]:
+def _correct(
+    session: Session, acc: Account, original: Fill, replacement: FillInput, reason: str, *, actor: str, account: str, min_cash: Decimal = ZERO
+) -> tuple[Fill, Fill]:
     where = replacement.where
     done = session.scalar(select(Fill.id).where((Fill.reverses_id == original.id) | (Fill.supersedes_id == original.id)))
     if done is not None:
@@ -758,6 +815,8 @@ def _correct(session: Session, acc: Account, original: Fill, replacement: FillIn
     _check_units_timeline(
         session, acc.id, line.symbol, [(original.filled_at, -sign * original.units), (replacement.filled_at, sign * replacement.units)], where
     )
+    undone = _cash_effect(original.side, original.units, original.price, original.fees)
+    _check_cash(session, acc, [(replacement, line, undone)], line.ticket.ticket_id, min_cash)
     reversal = Fill(
         account_id=acc.id, line_id=original.line_id, symbol=original.symbol, side=original.side, kind="REVERSAL",
         status=original.status, units=original.units, price=original.price, amount=original.amount, fees=original.fees,
