@@ -3,7 +3,8 @@
 ``run_daily`` decides which session a run is for (from the exchange
 calendar), refuses a second ticket for the same session unless told to
 supersede it, executes the stage notebooks through :mod:`tradeops.runner`,
-stops at the first failed gate or stage, and always ends with a ticket
+stops at the first failed gate or stage (a failed drawdown gate alone goes on to
+the risk-off ticket of the drawdown halt), and always ends with a ticket
 (NO-TRADE naming the failure when anything went wrong).
 """
 
@@ -172,7 +173,10 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
                 failure = f"stage {stage.name} {outcome.status.replace('_', ' ')}: {outcome.error}"
                 break
             failed = [g["name"] for g in _stage_gates(run_dir, stage) if not g["passed"]]
-            if failed:
+            if failed == [stages.DRAWDOWN_GATE]:
+                # the drawdown halt: the run goes on to price the book and issue the risk-off ticket
+                m.notes.append(f"{stage.name}: the drawdown gate failed: the run continues to the risk-off ticket, then HALT")
+            elif failed:
                 m.notes.append(f"stopped after {stage.name}: gate(s) {', '.join(failed)} failed")
                 break
         if failure:

@@ -37,6 +37,7 @@ from .portfolio import PortfolioState
 
 ACTOR = "pipeline"
 # Gate precedence (DESIGN.md §2): the ticket lists failures in this order.
+DRAWDOWN_GATE = "drawdown"  # its failure alone does not stop the run: the risk stage issues the risk-off ticket
 GATE_ORDER = ("kill_switch", "drawdown", "confirmations", "reconciliation", "data_quality", "ticket_sanity", "stage_failure")
 
 
