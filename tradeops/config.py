@@ -219,6 +219,10 @@ class Research(_Model):
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
     cost_bps: Annotated[float, Field(ge=0.0, le=500.0)] = 10.0
     slippage_bps: Annotated[float, Field(ge=0.0, le=500.0)] = 5.0
+    # The drawdown halt in a backtest: live, only `tradeops resume --reason` leaves HALT; a study
+    # has to assume when that decision would have been taken, and its report lists every halt.
+    halt_resume: Literal["sessions", "benchmark_ma"] = "benchmark_ma"
+    halt_resume_sessions: Annotated[int, Field(ge=1, le=2520)] = 20
 
 
 class Policy(_Model):

@@ -205,8 +205,8 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
     report_failed = any(s["stage"] == REPORT_STAGE.name and s["status"] != "ok" for s in m.stages)
     if failure or m.ticket_kind is None or report_failed:
         code = EXIT_INTERNAL
-    elif m.ticket_kind == "NO-TRADE":
-        code = EXIT_NO_TRADE
+    elif m.ticket_kind == "NO-TRADE" or any(g["name"] == stages.DRAWDOWN_GATE and not g["passed"] for g in m.gates):
+        code = EXIT_NO_TRADE  # a failed gate, also under the drawdown halt's risk-off ticket: the scheduler alerts
     else:
         code = EXIT_OK
     m.exit_code, m.status, m.finished_at = code, "done", clock.now().isoformat(timespec="seconds")

@@ -64,12 +64,50 @@ class Costs:
         return Costs(self.commission_bps * k, self.slippage_bps * k, self.delay)
 
 
+@dataclass(frozen=True)
+class HaltResume:
+    """The study's assumption for leaving the drawdown HALT (live: only ``tradeops resume --reason``).
+
+    ``sessions``: resume ``min_sessions`` decision sessions after the breach.  ``benchmark_ma``:
+    at the earliest after ``min_sessions``, on the first close where the benchmark is at or
+    above its ``ma_sessions`` moving average.  On the resume the drawdown peak restarts at the
+    equity of that day, as ``tradeops resume`` makes it restart live."""
+
+    rule: str = "benchmark_ma"
+    min_sessions: int = 20
+    ma_sessions: int = 200
+
+    def __post_init__(self):
+        if self.rule not in ("sessions", "benchmark_ma"):
+            raise ValidationError(f"halt resume rule {self.rule!r} is unknown; expected 'sessions' or 'benchmark_ma'")
+        if not (1 <= self.min_sessions <= 2520):
+            raise ValidationError(f"halt resume min_sessions must be in [1, 2520], got {self.min_sessions!r}")
+        if not (2 <= self.ma_sessions <= 1000):
+            raise ValidationError(f"halt resume ma_sessions must be in [2, 1000], got {self.ma_sessions!r}")
+
+    @classmethod
+    def from_policy(cls, policy: Policy) -> "HaltResume":
+        r = policy.research
+        return cls(r.halt_resume, r.halt_resume_sessions, policy.portfolio.risk_off_ma_sessions)
+
+    def describe(self, benchmark: str = "the benchmark") -> str:
+        if self.rule == "sessions":
+            return f"resume assumed {self.min_sessions} sessions after the breach"
+        return f"resume assumed on the first close, {self.min_sessions} or more sessions after the breach, with {benchmark} at or above its {self.ma_sessions}-session average"
+
+
 @dataclass
 class BacktestResult:
     equity: pd.Series  # close-valued equity per session
     trades: pd.DataFrame  # executed fills
     decisions: dict[date, Decision] = field(default_factory=dict)
     states: dict[date, PortfolioState] = field(default_factory=dict)  # the book the guard saw
+    halts: list[dict] = field(default_factory=list)  # one row per drawdown halt: breach, in cash, resume
+    resume_rule: str = ""  # HaltResume.describe()
+
+    def halt_table(self) -> pd.DataFrame:
+        cols = ["breach", "drawdown", "equity", "peak", "in_cash", "resumed", "sessions_halted", "resume_reason"]
+        return pd.DataFrame(self.halts, columns=cols)
 
     @property
     def returns(self) -> pd.Series:
@@ -155,16 +193,24 @@ def run_backtest(
     calendar: ExchangeCalendar | None = None,
     daily_checks: bool = True,
     keep_states: bool = False,
+    resume: HaltResume | None = None,
 ) -> BacktestResult:
     """Decide on every session in [start, end) (only on rebalance sessions when
-    ``daily_checks`` is False), execute the next session, value every close up to ``end``."""
+    ``daily_checks`` is False), execute the next session, value every close up to ``end``.
+
+    The drawdown halt as live: a breach gives the guard's risk-off decision (every position
+    sold at the next session's open), then HALT: no signal, nothing bought (anything left
+    unsold is offered for sale again each session) until ``resume`` (default: the policy's
+    ``research.halt_resume``) says the owner would have resumed; ``halts`` lists each one."""
     calendar = calendar or get_calendar(policy.schedule.exchange)
     costs = costs or Costs(policy.research.cost_bps, policy.research.slippage_bps)
     ranker = ranker or live_ranker(eod, policy, universe, calendar)
+    resume = resume or HaltResume.from_policy(policy)
     market = Market(eod, calendar)
     sessions = calendar.sessions(start, end)
     if len(sessions) < 2 or sessions[0] not in market.row or sessions[-1] not in market.row:
         raise DataError(f"backtest window {start}..{end} is not covered by the data ({market.sessions[0].date()}..{market.sessions[-1].date()})")
+    bench_ok: list = []  # computed at the first halt: a run that never halts needs no benchmark for it
     slip = dec(costs.slippage_bps) * BPS
     fee_rate = dec(costs.commission_bps) * BPS
     cash = dec(cash if cash is not None else policy.account.starting_cash)
@@ -173,6 +219,9 @@ def run_backtest(
     pending: tuple[int, Decision] | None = None
     equity, fills = [], []
     decisions, states = {}, {}
+    halts: list[dict] = []
+    halt: dict | None = None  # the open halt
+    halt_rows = 0  # decision sessions since the breach
     for d in sessions:
         i = market.row[d]
         # corporate actions before the open, then the orders due today
@@ -186,30 +235,80 @@ def run_backtest(
             pending = None
         value = sum((float(u) * market.close[i, market.col[s]] for s, u in units.items() if market.close[i, market.col[s]] > 0), 0.0)
         equity.append(float(cash) + value)
+        if halt is not None and halt["in_cash"] is None and not units:
+            halt["in_cash"] = d
         if d == sessions[-1] or pending is not None:
             continue
         held = market.reference_prices(i, units)
-        peak = max(peak, cash + sum((u * held[s] for s, u in units.items() if s in held), ZERO))
+        book_value = cash + sum((u * held[s] for s, u in units.items() if s in held), ZERO)
+        if halt is not None:
+            halt_rows += 1
+            if resume.rule == "benchmark_ma" and not bench_ok:
+                bench_ok.append(_benchmark_above_ma(eod, policy.universe.benchmark, resume.ma_sessions, market))
+            why = _resume_reason(resume, halt_rows, bench_ok[0] if bench_ok else None, i, policy.universe.benchmark)
+            if why:  # the assumed `tradeops resume --reason`: the peak restarts today
+                halt.update(resumed=d, sessions_halted=halt_rows, resume_reason=why)
+                halt, peak = None, book_value
+        peak = max(peak, book_value)
         rebalance = rebalance_due(calendar, d, policy.rebalance.frequency, last_rebalance)
-        if not (rebalance or daily_checks):
+        if not (rebalance or daily_checks or halt is not None):
             continue
         prices = market.reference_prices(i)
-        state = PortfolioState(as_of=d, cash=cash, positions=dict(units), peak_equity=peak, account_currency=policy.account.account_currency, last_rebalance=last_rebalance)
-        signal = ranker(d)
-        _, decision = decide(
-            signal.ranked, state, prices, policy, universe, rebalance, d,
-            risk_off_reasons=signal.risk_off_reasons, strategy=signal.strategy, signal_note=signal.note,
-        )
+        state = PortfolioState(as_of=d, cash=cash, positions=dict(units), peak_equity=peak, account_currency=policy.account.account_currency,
+                               last_rebalance=last_rebalance, state="HALT" if halt is not None else "RUN")
+        if halt is not None:  # in HALT: no signal, nothing bought; whatever is still held is offered for sale
+            _, decision = decide(_NO_RANKS, state, prices, policy, universe, False, d, strategy="halt",
+                                 drawdown_breach=f"in HALT since the drawdown breach of {halt['breach']}")
+        else:
+            signal = ranker(d)
+            _, decision = decide(
+                signal.ranked, state, prices, policy, universe, rebalance, d,
+                risk_off_reasons=signal.risk_off_reasons, strategy=signal.strategy, signal_note=signal.note,
+            )
+            if decision.halt:
+                halt, halt_rows = {"breach": d, "drawdown": float(decision.drawdown), "equity": float(decision.equity), "peak": float(peak),
+                                   "in_cash": None if units else d, "resumed": None, "sessions_halted": None, "resume_reason": ""}, 0
+                halts.append(halt)
         decisions[d] = decision
         if keep_states:
             states[d] = state
         execution = i + 1 + costs.delay
         if decision.kind == "TRADE" and execution < len(market.sessions):
             pending = (execution, decision)
-        if rebalance and decision.kind in ("TRADE", "HOLD"):
+        if rebalance and decision.kind in ("TRADE", "HOLD") and not decision.halt:
             last_rebalance = calendar.next_session(d)
     trades = pd.DataFrame(fills, columns=["session", "symbol", "side", "units", "price", "value", "fee"])
-    return BacktestResult(pd.Series(equity, index=pd.DatetimeIndex(sessions, name="session"), name="equity"), trades, decisions, states)
+    if halt is not None:
+        halt["sessions_halted"] = halt_rows
+        halt["resume_reason"] = f"still in HALT at the end of the backtest ({resume.describe(policy.universe.benchmark)})"
+    return BacktestResult(pd.Series(equity, index=pd.DatetimeIndex(sessions, name="session"), name="equity"), trades, decisions, states,
+                          halts, resume.describe(policy.universe.benchmark))
+
+
+_NO_RANKS = pd.DataFrame({"symbol": pd.Series(dtype=str), "score": pd.Series(dtype=float), "rank": pd.Series(dtype=int), "selected": pd.Series(dtype=bool)})
+
+
+def _benchmark_above_ma(eod: pd.DataFrame, benchmark: str, window: int, market: Market) -> np.ndarray:
+    """Per market session: the benchmark's adjusted close is at or above its ``window``-session average."""
+    bars = eod.loc[eod["symbol"] == benchmark, ["date", "adj_close"]]
+    if bars.empty:
+        raise DataError(
+            f"the halt resume rule 'benchmark_ma' needs the benchmark {benchmark}, which is not in the data: "
+            "add the benchmark, or set research.halt_resume: sessions"
+        )
+    close = bars.set_index("date")["adj_close"].reindex(market.sessions)
+    ma = close.rolling(window, min_periods=window).mean()
+    return (close >= ma).to_numpy()
+
+
+def _resume_reason(resume: HaltResume, rows: int, bench_ok: np.ndarray | None, i: int, benchmark: str) -> str:
+    if rows < resume.min_sessions:
+        return ""
+    if resume.rule == "sessions":
+        return f"assumed resume after {rows} sessions in HALT"
+    if bench_ok is not None and bench_ok[i]:
+        return f"assumed resume after {rows} sessions in HALT: {benchmark} closed at or above its {resume.ma_sessions}-session average"
+    return ""
 
 
 def _execute(decision: Decision, i: int, market: Market, units: dict, cash: Decimal, slip: Decimal, fee_rate: Decimal, fills: list, d: date) -> Decimal:

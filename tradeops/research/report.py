@@ -27,7 +27,7 @@ from ..reports import ReportInputs, tearsheet_html
 if TYPE_CHECKING:
     from .study import Study
 
-PCT = ("total_return", "cagr", "volatility", "max_drawdown", "hit_rate")
+PCT = ("total_return", "cagr", "volatility", "max_drawdown", "hit_rate", "drawdown")
 RATIO = ("sharpe", "sortino", "calmar")
 STYLE = """<style>
 .tradeops-research{font-family:DejaVu Sans,Arial,sans-serif;font-size:13px;margin:16px auto;max-width:1100px}

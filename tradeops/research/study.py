@@ -75,6 +75,7 @@ class Study:
         ]
         if self.pbo is not None and self.dsr is not None:
             lines.append(f"PBO {self.pbo.pbo:.2f} over {self.dsr.n_trials} trials; deflated Sharpe {self.dsr.dsr:.2f}")
+        lines.append(f"drawdown halts: {len(self.result.halts)}; {self.result.resume_rule}")
         if self.ic is not None:
             lines.append(f"IC {self.ic['ic']:.4f}, rank IC {self.ic['rank_ic']:.4f} over {self.ic['sessions']} sessions")
         return "\n".join(lines)
@@ -159,9 +160,12 @@ def run_study(
         return cache[key]
 
     base = run(policy, costs, start)
+    notes.append(f"drawdown halt: {len(base.halts)} halt(s) at the {policy.risk.kill_switch_drawdown:.0%} limit; "
+                 f"each sells the book to cash at the next open; {base.resume_rule} (research.halt_resume; live, only `tradeops resume --reason`)")
     starts = sorted({sessions[k] for k in (0, len(sessions) // 12, len(sessions) // 6, len(sessions) // 4)})
     variants = _neighbourhood(policy, strategy)
     tables = {
+        "Drawdown halts": halts_table(base),
         "Walk-forward": validation.walk_forward(base.returns, "YE" if (end - start).days > 730 else "QE"),
         "Cost stress": validation.cost_stress(run, policy, costs, start),
         "Execution delay": validation.execution_delay(run, policy, costs, start),
@@ -184,6 +188,17 @@ def run_study(
         notes.append(f"benchmark {policy.universe.benchmark} is not in the {source} data: the tearsheet has no benchmark")
     symbols = tuple(sorted(s for s in universe.tradable if s != policy.universe.benchmark))
     return Study(strategy, source, start, end, symbols, policy.universe.benchmark, costs, base, bench, tables, pbo, dsr, ic, notes)
+
+
+def halts_table(result: BacktestResult) -> pd.DataFrame:
+    """Every drawdown halt of a backtest and the resume the study assumed for it."""
+    rows = [
+        {"breach (decision session)": h["breach"], "drawdown": h["drawdown"], "equity at breach": f"{h['equity']:,.2f}",
+         "in cash from": h["in_cash"] or "not yet", "assumed resume": h["resumed"] or "none (end of backtest)",
+         "sessions in HALT": h["sessions_halted"], "why resumed": h["resume_reason"]}
+        for h in result.halts
+    ]
+    return pd.DataFrame(rows, columns=["breach (decision session)", "drawdown", "equity at breach", "in cash from", "assumed resume", "sessions in HALT", "why resumed"])
 
 
 def _neighbourhood(policy: Policy, strategy: str) -> dict[str, dict]:
