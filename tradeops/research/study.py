@@ -10,7 +10,8 @@ risk guard and timing), then the robustness runs of
 - start-date sensitivity: the same end, starts later by 0, 1/12, 1/6 and 1/4 of the window;
 - a parameter neighbourhood (target positions +-5; for momentum also the
   12-week lookback x0.75 / x1.25); these trials feed PBO (CSCV) and the
-  deflated Sharpe ratio of the base run;
+  deflated Sharpe ratio of the base run (on returns over the benchmark when the data has it);
+- the drawdown halts of the base run and the resume the study assumed (``research.halt_resume``);
 - regime slices and walk-forward folds (years, or quarters for windows under two years).
 
 Identical (policy, costs, start) runs are computed once.  For ``qlib_lgbm``
@@ -174,18 +175,22 @@ def run_study(
         "Regime slices": validation.regime_slices(base.returns),
     }
     trials = pd.concat({label: run(validation.with_update(policy, upd), costs, start).returns for label, upd in variants.items()}, axis=1).dropna()
-    pbo = dsr = None
-    partitions = 16 if len(trials) >= 160 else 8 if len(trials) >= 40 else 0
-    if partitions and trials.shape[1] >= 2:
-        pbo = validation.pbo_cscv(trials, partitions)
-        sharpes = trials.mean() / trials.std(ddof=1)
-        dsr = validation.deflated_sharpe(base.returns, trials.shape[1], float(np.nan_to_num(sharpes.var(ddof=1))))
-    else:
-        notes.append(f"PBO and deflated Sharpe skipped: {len(trials)} sessions are too few for CSCV (40 needed)")
     closes = eod.loc[eod["symbol"] == policy.universe.benchmark].set_index("date")["close"]
     bench = closes.reindex(base.equity.index).dropna()
     if bench.empty:
         notes.append(f"benchmark {policy.universe.benchmark} is not in the {source} data: the tearsheet has no benchmark")
+    pbo = dsr = None
+    partitions = 16 if len(trials) >= 160 else 8 if len(trials) >= 40 else 0
+    if partitions and trials.shape[1] >= 2:
+        pbo = validation.pbo_cscv(trials, partitions)
+        # DSR on the returns over the benchmark when there is one: beating cash is not the bar
+        excess = validation.excess_returns(trials, bench) if len(bench) > 2 else trials
+        sharpes = excess.mean() / excess.std(ddof=1)
+        own = validation.excess_returns(base.returns, bench) if len(bench) > 2 else base.returns
+        dsr = validation.deflated_sharpe(own, trials.shape[1], float(np.nan_to_num(sharpes.var(ddof=1))))
+        notes.append("deflated Sharpe on " + (f"returns over {policy.universe.benchmark}" if len(bench) > 2 else "raw returns (no benchmark)"))
+    else:
+        notes.append(f"PBO and deflated Sharpe skipped: {len(trials)} sessions are too few for CSCV (40 needed)")
     symbols = tuple(sorted(s for s in universe.tradable if s != policy.universe.benchmark))
     return Study(strategy, source, start, end, symbols, policy.universe.benchmark, costs, base, bench, tables, pbo, dsr, ic, notes)
 
