@@ -33,7 +33,7 @@ from .. import metrics
 from ..calendar import ExchangeCalendar, get_calendar
 from ..config import Policy, Universe, parse_policy, parse_universe, universe_csv
 from ..errors import DataError, ValidationError
-from . import validation
+from . import promotion, validation
 from .backtest import BacktestResult, Costs, live_ranker, run_backtest, scores_ranker
 from .sources import alphavantage_symbols, from_alphavantage_dir, from_demo
 
@@ -59,6 +59,7 @@ class Study:
     dsr: validation.DeflatedSharpe | None
     ic: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
+    verdict: "promotion.Verdict | None" = None  # the promotion gate on this study's sweep
 
     @property
     def returns(self) -> pd.Series:
@@ -77,6 +78,8 @@ class Study:
         if self.pbo is not None and self.dsr is not None:
             lines.append(f"PBO {self.pbo.pbo:.2f} over {self.dsr.n_trials} trials; deflated Sharpe {self.dsr.dsr:.2f}")
         lines.append(f"drawdown halts: {len(self.result.halts)}; {self.result.resume_rule}")
+        if self.verdict is not None:
+            lines.append(self.verdict.summary())
         if self.ic is not None:
             lines.append(f"IC {self.ic['ic']:.4f}, rank IC {self.ic['rank_ic']:.4f} over {self.ic['sessions']} sessions")
         return "\n".join(lines)
@@ -132,8 +135,11 @@ def load_bars(
 def run_study(
     eod: pd.DataFrame, policy: Policy, universe: Universe, start: date, end: date, strategy: str = "momentum",
     costs: Costs | None = None, source: str = "custom", qlib_dir: str | Path | None = None, calendar: ExchangeCalendar | None = None,
+    sweep: bool = False,
 ) -> Study:
-    """Backtest ``strategy`` on ``eod`` over [start, end] and run every validation table."""
+    """Backtest ``strategy`` on ``eod`` over [start, end] and run every validation table.
+    ``sweep``: the trials are the pre-registered sweep of :func:`sweep_variants` (what the
+    promotion gate needs) instead of the small parameter neighbourhood."""
     if strategy not in STRATEGIES:
         raise ValidationError(f"unknown research strategy {strategy!r}; expected one of {STRATEGIES}")
     calendar = calendar or get_calendar(policy.schedule.exchange)
@@ -164,7 +170,7 @@ def run_study(
     notes.append(f"drawdown halt: {len(base.halts)} halt(s) at the {policy.risk.kill_switch_drawdown:.0%} limit; "
                  f"each sells the book to cash at the next open; {base.resume_rule} (research.halt_resume; live, only `tradeops resume --reason`)")
     starts = sorted({sessions[k] for k in (0, len(sessions) // 12, len(sessions) // 6, len(sessions) // 4)})
-    variants = _neighbourhood(policy, strategy)
+    variants = sweep_variants(policy, strategy) if sweep else _neighbourhood(policy, strategy)
     tables = {
         "Drawdown halts": halts_table(base),
         "Walk-forward": validation.walk_forward(base.returns, "YE" if (end - start).days > 730 else "QE"),
@@ -192,7 +198,38 @@ def run_study(
     else:
         notes.append(f"PBO and deflated Sharpe skipped: {len(trials)} sessions are too few for CSCV (40 needed)")
     symbols = tuple(sorted(s for s in universe.tradable if s != policy.universe.benchmark))
-    return Study(strategy, source, start, end, symbols, policy.universe.benchmark, costs, base, bench, tables, pbo, dsr, ic, notes)
+    verdict = None
+    if partitions and trials.shape[1] >= 2:
+        verdict = promotion.judge(promotion.gather(trials, "base", bench.rename(policy.universe.benchmark) if len(bench) else None, policy.promotion), policy.promotion)
+        tables = {"Promotion gate": verdict.table(), **tables}
+    return Study(strategy, source, start, end, symbols, policy.universe.benchmark, costs, base, bench, tables, pbo, dsr, ic, notes, verdict)
+
+
+def sweep_variants(policy: Policy, strategy: str) -> dict[str, dict]:
+    """The pre-registered sweep: 16 variants fixed before any result is seen, the policy's own
+    configuration ("base") among them.  Momentum: target positions {10, 15, 20, 25} x 12-week
+    lookback {40, 60, 80, 100}; qlib_lgbm (one set of scores): target positions x rebalance
+    {weekly, monthly} x max weight {10%, 7%}."""
+    p = policy.portfolio
+
+    def positions(n: int) -> dict:
+        return {"target_positions": n, "min_positions": min(p.min_positions, n), "max_positions": max(p.max_positions, n)}
+
+    grid: dict[str, dict] = {}
+    if strategy == "momentum":
+        m = policy.strategy.momentum
+        for n in (10, 15, 20, 25):
+            for lb in (40, 60, 80, 100):
+                grid[f"{n} positions, 12-week lookback {lb}"] = {"portfolio": positions(n), "strategy": {"momentum": {"lookback_12w": max(lb, m.lookback_4w + 1)}}}
+    else:
+        for n in (10, 15, 20, 25):
+            for freq in ("weekly", "monthly"):
+                for w in (0.10, 0.07):
+                    grid[f"{n} positions, {freq}, max weight {w:.0%}"] = {"portfolio": {**positions(n), "max_weight": w}, "rebalance": {"frequency": freq}}
+    base = {key: upd for key, upd in grid.items() if validation.with_update(policy, upd).hash() == policy.hash()}
+    out = {"base": {}}
+    out.update({k: v for k, v in grid.items() if k not in base})
+    return out
 
 
 def halts_table(result: BacktestResult) -> pd.DataFrame:
@@ -244,7 +281,7 @@ def _lgbm_scores(eod, policy, universe, start, end, qlib_dir, calendar) -> tuple
 def backtest_study(
     source: str = "demo", start: date | str = "2022-01-03", end: date | str = "2023-12-29", strategy: str = "momentum",
     symbols: int = 30, av_dir: str | Path | None = None, policy: Policy | dict | None = None, seed: int = 42,
-    report_path: str | Path | None = None, qlib_dir: str | Path | None = None,
+    report_path: str | Path | None = None, qlib_dir: str | Path | None = None, sweep: bool = False,
 ) -> Study:
     """The whole research run (the notebooks' and ``tradeops backtest``'s one call): load
     ``symbols`` stocks from ``source``, backtest ``strategy`` over [start, end], validate, and
@@ -255,7 +292,7 @@ def backtest_study(
         raise ValidationError(f"a research run needs at least 2 symbols, got {symbols}")
     calendar = get_calendar(policy.schedule.exchange)
     eod, universe = load_bars(source, start, end, symbols, policy, strategy, av_dir, seed, calendar)
-    study = run_study(eod, policy, universe, start, end, strategy, source=source, qlib_dir=qlib_dir, calendar=calendar)
+    study = run_study(eod, policy, universe, start, end, strategy, source=source, qlib_dir=qlib_dir, calendar=calendar, sweep=sweep)
     if report_path:
         from .report import write_report
 
