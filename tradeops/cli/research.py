@@ -29,16 +29,19 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
 @click.option("--symbols", type=click.IntRange(2, 2000), default=30, show_default=True, help="How many stocks (demo: generated; alphavantage: the first N files).")
 @click.option("--seed", type=int, default=42, show_default=True, help="Demo market seed.")
 @click.option("--sweep/--no-sweep", default=False, show_default=True, help="Trials: the 16 pre-registered variants the promotion gate needs (slower), not the small neighbourhood.")
-def backtest(workdir: str, source: str, av_dir: str | None, start, end, strategy: str, symbols: int, seed: int, sweep: bool) -> None:
+@click.option("--benchmark-file", default=None, type=click.Path(exists=True, dir_okay=False), help="Stooq daily CSV of the policy's benchmark, for bars that lack it (e.g. ../shared/data/stooq-spy/spy.us.csv).")
+@click.option("--no-benchmark", is_flag=True, help="Run without the benchmark (no risk-off rule, no benchmark line); the report says so in its headline.")
+def backtest(workdir: str, source: str, av_dir: str | None, start, end, strategy: str, symbols: int, seed: int, sweep: bool,
+             benchmark_file: str | None, no_benchmark: bool) -> None:
     """Backtest a strategy, validate it, write reports/backtest_latest.html."""
-    _, _, study, target = _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep)
+    _, _, study, target = _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, benchmark_file, no_benchmark)
     click.echo(study.summary_text())
     for note in study.notes:
         click.echo(f"note: {note}")
     click.echo(f"report: {target}")
 
 
-def _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep):
+def _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, benchmark_file=None, no_benchmark=False):
     if source == "alphavantage" and not av_dir:
         raise click.UsageError("--source alphavantage needs --av-dir (the folder of DA-<SYMBOL>-T-*.csv files)")
     ws = workspace(workdir)
@@ -47,6 +50,7 @@ def _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep):
     study = backtest_study(
         source, start.date(), end.date(), strategy, symbols, av_dir, policy, seed,
         report_path=target, qlib_dir=ws.data_dir / "qlib-research" if strategy == "qlib_lgbm" else None, sweep=sweep,
+        benchmark_file=benchmark_file, no_benchmark=no_benchmark,
     )
     return ws, policy, study, target
 
@@ -65,15 +69,16 @@ def model_group() -> None:
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="qlib_lgbm", show_default=True)
 @click.option("--symbols", type=click.IntRange(2, 2000), default=30, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True, help="Demo market seed.")
+@click.option("--benchmark-file", default=None, type=click.Path(exists=True, dir_okay=False), help="Stooq daily CSV of the policy's benchmark, for bars that lack it.")
 @click.option("--actor", default="owner", show_default=True, help="Who asks for the promotion (recorded).")
-def promote(workdir: str, source: str, av_dir: str | None, start, end, strategy: str, symbols: int, seed: int, actor: str) -> None:
+def promote(workdir: str, source: str, av_dir: str | None, start, end, strategy: str, symbols: int, seed: int, benchmark_file: str | None, actor: str) -> None:
     """Study the workspace policy's model over the pre-registered sweep, grant or refuse it
     against the policy's promotion thresholds, and record the verdict (registry + ledger event).
     Exit code 0 when granted, 3 when refused."""
     from ..clock import from_env
     from ..research import promotion
 
-    ws, policy, study, target = _study(workdir, source, av_dir, start, end, strategy, symbols, seed, True)
+    ws, policy, study, target = _study(workdir, source, av_dir, start, end, strategy, symbols, seed, True, benchmark_file)
     if study.verdict is None:
         raise click.ClickException("no promotion verdict: the window is too short for CSCV (40 sessions needed)")
     if strategy != policy.strategy.signal:

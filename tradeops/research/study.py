@@ -34,6 +34,7 @@ from ..calendar import ExchangeCalendar, get_calendar
 from ..config import Policy, Universe, parse_policy, parse_universe, universe_csv
 from ..errors import DataError, ValidationError
 from . import promotion, validation
+from .benchmark import require_benchmark
 from .backtest import BacktestResult, Costs, live_ranker, run_backtest, scores_ranker
 from .sources import alphavantage_symbols, from_alphavantage_dir, from_demo
 
@@ -60,6 +61,7 @@ class Study:
     ic: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
     verdict: "promotion.Verdict | None" = None  # the promotion gate on this study's sweep
+    benchmark_source: str = ""  # where the benchmark came from, or benchmark.NO_BENCHMARK
 
     @property
     def returns(self) -> pd.Series:
@@ -70,7 +72,8 @@ class Study:
 
     def summary_text(self) -> str:
         s = self.summary()
-        lines = [
+        lines = [f"benchmark: {self.benchmark_source}"] if self.benchmark_source else []
+        lines += [
             f"{self.strategy} on {len(self.symbols)} {self.source} symbols, {self.start}..{self.end}: "
             f"total {s['total_return']:+.2%}, CAGR {s['cagr']:+.2%}, Sharpe {s['sharpe']:.2f}, "
             f"max drawdown {s['max_drawdown']:.2%}, {len(self.result.trades)} fills",
@@ -135,13 +138,16 @@ def load_bars(
 def run_study(
     eod: pd.DataFrame, policy: Policy, universe: Universe, start: date, end: date, strategy: str = "momentum",
     costs: Costs | None = None, source: str = "custom", qlib_dir: str | Path | None = None, calendar: ExchangeCalendar | None = None,
-    sweep: bool = False,
+    sweep: bool = False, benchmark_file: str | Path | None = None, no_benchmark: bool = False,
 ) -> Study:
     """Backtest ``strategy`` on ``eod`` over [start, end] and run every validation table.
     ``sweep``: the trials are the pre-registered sweep of :func:`sweep_variants` (what the
-    promotion gate needs) instead of the small parameter neighbourhood."""
+    promotion gate needs) instead of the small parameter neighbourhood.  Bars without the
+    policy's benchmark stop the study unless ``benchmark_file`` (a Stooq export) or
+    ``no_benchmark`` says what to do (:func:`tradeops.research.benchmark.require_benchmark`)."""
     if strategy not in STRATEGIES:
         raise ValidationError(f"unknown research strategy {strategy!r}; expected one of {STRATEGIES}")
+    eod, benchmark_source = require_benchmark(eod, policy, benchmark_file, no_benchmark)
     calendar = calendar or get_calendar(policy.schedule.exchange)
     costs = costs or Costs(policy.research.cost_bps, policy.research.slippage_bps)
     sessions = calendar.sessions(start, end)
@@ -202,7 +208,7 @@ def run_study(
     if partitions and trials.shape[1] >= 2:
         verdict = promotion.judge(promotion.gather(trials, "base", bench.rename(policy.universe.benchmark) if len(bench) else None, policy.promotion), policy.promotion)
         tables = {"Promotion gate": verdict.table(), **tables}
-    return Study(strategy, source, start, end, symbols, policy.universe.benchmark, costs, base, bench, tables, pbo, dsr, ic, notes, verdict)
+    return Study(strategy, source, start, end, symbols, policy.universe.benchmark, costs, base, bench, tables, pbo, dsr, ic, notes, verdict, benchmark_source)
 
 
 def sweep_variants(policy: Policy, strategy: str) -> dict[str, dict]:
@@ -282,6 +288,7 @@ def backtest_study(
     source: str = "demo", start: date | str = "2022-01-03", end: date | str = "2023-12-29", strategy: str = "momentum",
     symbols: int = 30, av_dir: str | Path | None = None, policy: Policy | dict | None = None, seed: int = 42,
     report_path: str | Path | None = None, qlib_dir: str | Path | None = None, sweep: bool = False,
+    benchmark_file: str | Path | None = None, no_benchmark: bool = False,
 ) -> Study:
     """The whole research run (the notebooks' and ``tradeops backtest``'s one call): load
     ``symbols`` stocks from ``source``, backtest ``strategy`` over [start, end], validate, and
@@ -292,7 +299,8 @@ def backtest_study(
         raise ValidationError(f"a research run needs at least 2 symbols, got {symbols}")
     calendar = get_calendar(policy.schedule.exchange)
     eod, universe = load_bars(source, start, end, symbols, policy, strategy, av_dir, seed, calendar)
-    study = run_study(eod, policy, universe, start, end, strategy, source=source, qlib_dir=qlib_dir, calendar=calendar, sweep=sweep)
+    study = run_study(eod, policy, universe, start, end, strategy, source=source, qlib_dir=qlib_dir, calendar=calendar, sweep=sweep,
+                      benchmark_file=benchmark_file, no_benchmark=no_benchmark)
     if report_path:
         from .report import write_report
 
