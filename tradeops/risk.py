@@ -54,6 +54,7 @@ delta, and otherwise at the next rebalance.
 
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -974,14 +975,21 @@ def reference_prices(eod: pd.DataFrame, session: date) -> dict[str, Decimal]:
     return out
 
 
-def rebalance_due(calendar: ExchangeCalendar, decision_session: date, frequency: str, last_rebalance: date | None) -> bool:
+def rebalance_due(
+    calendar: ExchangeCalendar, decision_session: date, frequency: str, last_rebalance: date | None, due: Sequence[date] | None = None
+) -> bool:
     """True when the execution session (the one after ``decision_session``) is at or past the
-    first session of a rebalance period that has not been rebalanced yet."""
+    first session of a rebalance period that has not been rebalanced yet.  ``due``: the
+    calendar's rebalance sessions over a whole backtest, computed once (sorted), instead of
+    the two months before the execution session on every call."""
     execution = calendar.next_session(decision_session)
     if last_rebalance is None:
         return True
-    due = calendar.rebalance_sessions(execution - timedelta(days=62), execution, frequency)
-    return bool(due) and last_rebalance < due[-1]
+    if due is None:
+        due = calendar.rebalance_sessions(execution - timedelta(days=62), execution, frequency)
+        return bool(due) and last_rebalance < due[-1]
+    k = bisect.bisect_right(due, execution)
+    return k > 0 and (execution - due[k - 1]).days <= 62 and last_rebalance < due[k - 1]
 
 
 def run_risk_stage(

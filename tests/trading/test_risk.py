@@ -345,3 +345,13 @@ def test_a_breach_in_cash_is_no_trade_and_the_kill_switch_does_nothing(policy, u
     d = run(policy, universe, kill, ["AAPL"])
     assert not d.halt and d.kind == "NO-TRADE" and d.trades == ()
     assert "owner on holiday" in {r.rule: r.reason for r in d.failed}["drawdown_kill_switch"]
+
+
+@pytest.mark.parametrize("frequency", ["daily", "weekly", "monthly"])
+def test_rebalance_due_from_sessions_computed_once_equals_the_per_call_answer(calendar, frequency):
+    """The backtest computes the rebalance sessions once; every answer must be the per-call one."""
+    days = calendar.sessions("2023-11-01", "2024-04-30")
+    due = calendar.rebalance_sessions(date(2023, 9, 1), date(2024, 5, 31), frequency)
+    for d in days:
+        for last in (None, calendar.previous_session(d), d, date(2023, 12, 27), date(2024, 2, 1)):
+            assert rebalance_due(calendar, d, frequency, last, due) == rebalance_due(calendar, d, frequency, last), (d, last)

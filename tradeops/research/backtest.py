@@ -25,7 +25,7 @@ curve is float.  Tiny deltas, turnover, cash buffer, kill switch: whatever
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Callable
 
@@ -154,11 +154,50 @@ class Market:
         return {s: dec(float(c[j])).quantize(PRICE_PLACES, ROUND_HALF_EVEN) for s, j in cols if c[j] > 0}
 
 
+class History:
+    """The bars sorted by (symbol, date) once, with each symbol's dates, so the cut at a
+    session is a few binary searches and one ``take`` (not a filter of the whole frame)."""
+
+    def __init__(self, eod: pd.DataFrame):
+        cols = [c for c in ("symbol", "date", "close", "adj_close", "volume") if c in eod.columns]
+        frame = eod[cols].sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)
+        self.frame = frame
+        sym = frame["symbol"].astype(str).to_numpy()
+        starts = np.flatnonzero(np.r_[True, sym[1:] != sym[:-1]]) if len(sym) else np.array([], int)
+        ends = np.r_[starts[1:], len(sym)]
+        days = frame["date"].to_numpy("datetime64[ns]")
+        self.runs = [(int(a), days[a:b]) for a, b in zip(starts, ends)]
+
+    def cut(self, first: date | None, last: date) -> pd.DataFrame:
+        """Bars with first <= date <= last (every bar up to ``last`` when ``first`` is None)."""
+        lo_day = np.datetime64(first, "ns") if first is not None else None
+        hi_day = np.datetime64(last, "ns")
+        parts = []
+        for off, days in self.runs:
+            lo = 0 if lo_day is None else int(np.searchsorted(days, lo_day, "left"))
+            hi = int(np.searchsorted(days, hi_day, "right"))
+            if hi > lo:
+                parts.append(np.arange(off + lo, off + hi))
+        idx = np.concatenate(parts) if parts else np.array([], int)
+        return self.frame.take(idx)
+
+
 def live_ranker(eod: pd.DataFrame, policy: Policy, universe: Universe | None, calendar: ExchangeCalendar) -> Ranker:
-    """The live signal itself (:func:`tradeops.signals.compute_signal`) on the data cut at ``d``."""
-    cols = [c for c in ("symbol", "date", "close", "adj_close", "volume") if c in eod.columns]
-    frame = eod[cols]
-    return lambda d: compute_signal(frame, policy, d, universe, calendar)
+    """The live signal itself (:func:`tradeops.signals.compute_signal`) on the bars the live run
+    would have on ``d``: the last ``data.history_sessions`` sessions up to ``d`` (what the daily
+    run fetches), or the lookbacks' need if that is longer; sliced from one index."""
+    history = History(eod)
+    m = policy.strategy.momentum
+    need = max(m.lookback_12w, m.lookback_4w, m.lookback_1w, m.reversal_window, m.volatility_window, m.volume_window,
+               policy.portfolio.risk_off_ma_sessions, policy.strategy.rotation.lookback_months * 21) + 2
+    back = max(policy.data.history_sessions, need)
+    lazy = policy.strategy.signal == "qlib_lgbm"  # it sets its own (training) window from the full history
+
+    def rank(d: date) -> SignalResult:
+        first = None if lazy else calendar.session_offset(d, -back)
+        return compute_signal(history.cut(first, d), policy, d, universe, calendar)
+
+    return rank
 
 
 def scores_ranker(scores: pd.DataFrame, eod: pd.DataFrame, policy: Policy, universe: Universe | None, strategy: str) -> Ranker:
@@ -211,6 +250,7 @@ def run_backtest(
     if len(sessions) < 2 or sessions[0] not in market.row or sessions[-1] not in market.row:
         raise DataError(f"backtest window {start}..{end} is not covered by the data ({market.sessions[0].date()}..{market.sessions[-1].date()})")
     bench_ok: list = []  # computed at the first halt: a run that never halts needs no benchmark for it
+    due = calendar.rebalance_sessions(sessions[0] - timedelta(days=62), calendar.next_session(sessions[-1]), policy.rebalance.frequency)
     slip = dec(costs.slippage_bps) * BPS
     fee_rate = dec(costs.commission_bps) * BPS
     cash = dec(cash if cash is not None else policy.account.starting_cash)
@@ -250,7 +290,7 @@ def run_backtest(
                 halt.update(resumed=d, sessions_halted=halt_rows, resume_reason=why)
                 halt, peak = None, book_value
         peak = max(peak, book_value)
-        rebalance = rebalance_due(calendar, d, policy.rebalance.frequency, last_rebalance)
+        rebalance = rebalance_due(calendar, d, policy.rebalance.frequency, last_rebalance, due)
         if not (rebalance or daily_checks or halt is not None):
             continue
         prices = market.reference_prices(i)
@@ -260,11 +300,20 @@ def run_backtest(
             _, decision = decide(_NO_RANKS, state, prices, policy, universe, False, d, strategy="halt",
                                  drawdown_breach=f"in HALT since the drawdown breach of {halt['breach']}")
         else:
-            signal = ranker(d)
-            _, decision = decide(
-                signal.ranked, state, prices, policy, universe, rebalance, d,
-                risk_off_reasons=signal.risk_off_reasons, strategy=signal.strategy, signal_note=signal.note,
-            )
+            decision = None
+            if not rebalance:
+                # not a decision session: the targets are today's weights, so the ranks cannot change a
+                # HOLD; the signal is computed only when the guard wants to trade (a trim, a halt)
+                _, decision = decide(_NO_RANKS, state, prices, policy, universe, False, d, strategy=policy.strategy.signal,
+                                     signal_note="not a rebalance session: signal not computed (HOLD on today's weights)")
+                if decision.kind != "HOLD":
+                    decision = None
+            if decision is None:
+                signal = ranker(d)
+                _, decision = decide(
+                    signal.ranked, state, prices, policy, universe, rebalance, d,
+                    risk_off_reasons=signal.risk_off_reasons, strategy=signal.strategy, signal_note=signal.note,
+                )
             if decision.halt:
                 halt, halt_rows = {"breach": d, "drawdown": float(decision.drawdown), "equity": float(decision.equity), "peak": float(peak),
                                    "in_cash": None if units else d, "resumed": None, "sessions_halted": None, "resume_reason": ""}, 0
