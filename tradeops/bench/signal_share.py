@@ -8,7 +8,7 @@ signal (:func:`tradeops.research.backtest.live_ranker`), the default policy
 cut it is given) over the cumulative time of ``run_backtest``.  Target: below 30%.
 
 Runs on any checkout (absolute imports), so the same file measures the code
-before and after a change: ``PYTHONPATH=<tree> python tradeops/bench/profile.py``.
+before and after a change: ``PYTHONPATH=<tree> python tradeops/bench/signal_share.py``.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def run() -> str:
     return "\n".join([
         "## Research: share of the backtest engine's time in the signal (issue 20)",
         "",
-        f"Machine: {machine()}. Command: `python tradeops/bench/profile.py` (cProfile; this section: `tradeops.bench.profile.run()`).",
+        f"Machine: {machine()}. Command: `python tradeops/bench/signal_share.py` (cProfile; this section: `tradeops.bench.signal_share.run()`).",
         f"Momentum, default policy, 104 shared AlphaVantage symbols, {START} .. {END}; share = cumulative time in `compute_signal`"
         " (plus the history cut) / cumulative time in `run_backtest`.",
         "",
