@@ -45,6 +45,13 @@ for) apart from *checking* (saying yes or no):
    decision NO-TRADE; the trades it would have made are kept as ``blocked``
    for the audit, never shown as orders.
 
+The max-drawdown halt is the exception to all three steps: with the kill
+switch off, a drawdown at or past ``risk.kill_switch_drawdown`` (or a failed
+ledger drawdown gate) skips shaping; the trades close every priced position
+(:func:`halt_trades`), the drawdown rule fails (the state enters HALT) and the
+decision is a TRADE of SELL lines with ``halt=True`` (NO-TRADE when nothing
+is held).  With the kill switch on, nothing is traded.
+
 Limits are checked as "the ticket does not create or worsen a breach": a
 BUY may not end above the max weight, open a position past the max count or
 eat into the cash buffer; SELLs only lower risk.  A name that drifted above a
