@@ -108,3 +108,25 @@ def test_the_verdict_is_recorded_and_the_live_signal_needs_a_granted_one(tmp_pat
     assert not promotion.promotion_gate(ws.models_dir, other)["passed"]
     # a book-running setting is not part of the model
     assert promotion.model_id(validation.with_update(policy, {"portfolio": {"max_weight": 0.08}})) == promotion.model_id(policy)
+
+
+def test_the_verdict_is_an_event_in_a_configured_ledger(tmp_path, monkeypatch):
+    from datetime import date
+
+    from tradeops.cli.research import _ledger_event
+    from tradeops.demo import start_ledger
+    from tradeops.ledger import api, db
+
+    ws = prepare_workspace(tmp_path / "ws")
+    monkeypatch.delenv("TRADEOPS_DB_URL", raising=False)
+    policy = parse_policy({})
+    verdict = promotion.judge(promotion.gather(sweep(0.002), "base", None, policy.promotion), policy.promotion)
+    assert _ledger_event(ws, "m-1", verdict, "alice") == "ledger: none configured, no event recorded"
+    start_ledger(ws, date(2025, 1, 6))
+    assert _ledger_event(ws, "m-1", verdict, "alice") == "ledger: MODEL_PROMOTION event recorded (GRANTED)"
+    engine = db.make_engine(ws.db_url())
+    with db.transaction(engine) as s:
+        (event,) = api.events(s, kind="MODEL_PROMOTION")
+        assert event.actor == "alice" and event.payload["model_id"] == "m-1" and event.payload["verdict"] == "GRANTED"
+        assert event.payload["evidence"]["n_trials"] == 16
+    engine.dispose()

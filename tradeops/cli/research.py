@@ -108,7 +108,7 @@ def _ledger_event(ws, mid: str, verdict, actor: str) -> str:
         if db.current_revision(engine) != db.head_revision():
             return f"ledger: {db.safe_url(ws.db_url())} is not initialised at the current schema, no event recorded"
         with db.transaction(engine) as s:
-            api.record_event(s, "MODEL_PROMOTION", {"model_id": mid, "verdict": verdict.word, **verdict.to_dict()}, actor=actor, account=None)
+            api.record_event(s, "MODEL_PROMOTION", {"model_id": mid, "verdict": verdict.word, **verdict.to_dict()}, actor=actor)
         return f"ledger: MODEL_PROMOTION event recorded ({verdict.word})"
     finally:
         engine.dispose()
