@@ -84,3 +84,25 @@ def test_the_benchmark_resume_rule_needs_the_benchmark(crisis):
     policy, eod, universe, _ = crisis
     with pytest.raises(DataError, match="'benchmark_ma' needs the benchmark SPY.*research.halt_resume: sessions"):
         run_backtest(eod, policy, universe, date(2008, 9, 2), date(2008, 12, 31), resume=HaltResume("benchmark_ma", 5))
+
+
+def test_the_benchmark_ma_resume_waits_for_the_benchmark(demo_eod, demo_universe):
+    """Seeded demo market with SPY; a 5% limit forces breaches.  Each assumed resume is the first
+    decision session, 5 or more sessions after the breach, where SPY's adjusted close is at or
+    above its 20-session average, computed here from the bars."""
+    policy = parse_policy({"risk": {"kill_switch_drawdown": 0.05, "drawdown_warning": 0.04},
+                           "portfolio": {"risk_off_ma_sessions": 20}, "research": {"halt_resume": "benchmark_ma", "halt_resume_sessions": 5}})
+    cal = get_calendar()
+    res = run_backtest(demo_eod, policy, demo_universe, date(2022, 6, 1), date(2023, 12, 29))
+    assert res.resume_rule.startswith("resume assumed on the first close, 5 or more sessions after the breach, with SPY at or above its 20-session average")
+    spy = demo_eod[demo_eod["symbol"] == "SPY"].set_index("date")["adj_close"]
+    above = spy >= spy.rolling(20).mean()
+    resumed = [h for h in res.halts if h["resumed"]]
+    assert resumed, "a 5% limit must halt and resume at least once over 19 months"
+    decided = sorted(res.decisions)
+    for h in resumed:
+        after = [d for d in decided if d > h["breach"]]
+        first_allowed = after[4]  # the 5th decision session after the breach
+        want = next(d for d in after if d >= first_allowed and above.loc[pd.Timestamp(d)])
+        assert h["resumed"] == want and h["sessions_halted"] == after.index(want) + 1
+        assert "closed at or above its 20-session average" in h["resume_reason"]
