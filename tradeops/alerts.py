@@ -100,8 +100,9 @@ def drawdown_alert(
     peak_equity = float(e[wealth.idxmax()])
     if current <= -risk.kill_switch_drawdown + LEVEL_EPS:
         kind, level, severity = AlertKind.DRAWDOWN_KILL_SWITCH, risk.kill_switch_drawdown, "critical"
-        todo = ("The max-drawdown gate puts the account in HALT: no new trades. Review the positions "
-                "and the market; trading restarts only after an explicit resume.")
+        todo = ("The max-drawdown gate puts the account in HALT: the run's risk-off ticket sells every position "
+                "to cash, and nothing is bought. Review the account and the market; trading restarts only after "
+                "an explicit `tradeops resume --reason ...`.")
     elif current <= -risk.drawdown_warning + LEVEL_EPS:
         kind, level, severity = AlertKind.DRAWDOWN_WARNING, risk.drawdown_warning, "warning"
         todo = (f"No action is forced yet. Review the positions; at {risk.kill_switch_drawdown:.0%} "

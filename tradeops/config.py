@@ -251,6 +251,21 @@ class Research(_Model):
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
     cost_bps: Annotated[float, Field(ge=0.0, le=500.0)] = 10.0
     slippage_bps: Annotated[float, Field(ge=0.0, le=500.0)] = 5.0
+    # The drawdown halt in a backtest: live, only `tradeops resume --reason` leaves HALT; a study
+    # has to assume when that decision would have been taken, and its report lists every halt.
+    halt_resume: Literal["sessions", "benchmark_ma"] = "benchmark_ma"
+    halt_resume_sessions: Annotated[int, Field(ge=1, le=2520)] = 20
+
+
+class Promotion(_Model):
+    """What a candidate model must show before the live qlib_lgbm signal may use it."""
+
+    max_pbo: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    min_trials: Annotated[int, Field(ge=2, le=1000)] = 16
+    min_dsr: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.95
+    min_oos_sharpe: Annotated[float, Field(ge=-5.0, le=10.0)] = 0.5  # annualised, on the hold-out
+    max_oos_drawdown: Annotated[float, Field(gt=0.0, le=1.0)] = 0.25  # on the hold-out
+    holdout_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3  # the last share of the sessions
 
 
 class Policy(_Model):
@@ -267,6 +282,7 @@ class Policy(_Model):
     reconciliation: Reconciliation = Reconciliation()
     confirmations: Confirmations = Confirmations()
     research: Research = Research()
+    promotion: Promotion = Promotion()
 
     def hash(self) -> str:
         """sha256 of the canonical JSON form: equal policies hash equal."""
@@ -551,6 +567,11 @@ class Workspace:
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    @property
+    def models_dir(self) -> Path:
+        """The model registry: promotion verdicts (``<model_id>/verdict.json``) and ``current.json``."""
+        return self.data_dir / "models"
 
     @property
     def runs_dir(self) -> Path:

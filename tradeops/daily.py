@@ -3,7 +3,8 @@
 ``run_daily`` decides which session a run is for (from the exchange
 calendar), refuses a second ticket for the same session unless told to
 supersede it, executes the stage notebooks through :mod:`tradeops.runner`,
-stops at the first failed gate or stage, and always ends with a ticket
+stops at the first failed gate or stage (a failed drawdown gate alone goes on to
+the risk-off ticket of the drawdown halt), and always ends with a ticket
 (NO-TRADE naming the failure when anything went wrong).
 """
 
@@ -230,7 +231,10 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
                     m.hashes["corrections.csv"] = snapshot["corrections_sha256"]
                 if snapshot.get("kept"):
                     m.notes.append(snapshot["kept"])
-            if failed:
+            if failed == [stages.DRAWDOWN_GATE]:
+                # the drawdown halt: the run goes on to price the book and issue the risk-off ticket
+                m.notes.append(f"{stage.name}: the drawdown gate failed: the run continues to the risk-off ticket, then HALT")
+            elif failed:
                 m.notes.append(f"stopped after {stage.name}: gate(s) {', '.join(failed)} failed")
                 break
         if failure:
@@ -260,8 +264,8 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
     report_failed = any(s["stage"] == REPORT_STAGE.name and s["status"] != "ok" for s in m.stages)
     if failure or m.ticket_kind is None or report_failed:
         code = EXIT_INTERNAL
-    elif m.ticket_kind == "NO-TRADE":
-        code = EXIT_NO_TRADE
+    elif m.ticket_kind == "NO-TRADE" or any(g["name"] == stages.DRAWDOWN_GATE and not g["passed"] for g in m.gates):
+        code = EXIT_NO_TRADE  # a failed gate, also under the drawdown halt's risk-off ticket: the scheduler alerts
     else:
         code = EXIT_OK
     m.exit_code, m.status, m.finished_at = code, "done", clock.now().isoformat(timespec="seconds")

@@ -45,6 +45,13 @@ for) apart from *checking* (saying yes or no):
    decision NO-TRADE; the trades it would have made are kept as ``blocked``
    for the audit, never shown as orders.
 
+The max-drawdown halt is the exception to all three steps: with the kill
+switch off, a drawdown at or past ``risk.kill_switch_drawdown`` (or a failed
+ledger drawdown gate) skips shaping; the trades close every priced position
+(:func:`halt_trades`), the drawdown rule fails (the state enters HALT) and the
+decision is a TRADE of SELL lines with ``halt=True`` (NO-TRADE when nothing
+is held).  With the kill switch on, nothing is traded.
+
 Limits are checked as "the ticket does not create or worsen a breach": a
 BUY may not end above the max weight, open a position past the max count or
 eat into the cash buffer; SELLs only lower risk.  A name that drifted above a
@@ -54,6 +61,7 @@ delta, and otherwise at the next rebalance.
 
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -262,6 +270,19 @@ class DrawdownKillSwitch(Rule):
                 f"drawdown {pct(book.drawdown)} from peak equity {money(book.peak_equity)} is at or past the kill-switch limit {pct(self.max_drawdown)}",
             )
         return self._result(True, f"drawdown {pct(book.drawdown)} is below the kill-switch limit {pct(self.max_drawdown)}")
+
+    def breached(self, book: Book) -> bool:
+        return book.drawdown >= self.max_drawdown
+
+    def check_halt(self, trades: Sequence[TradeLine], book: Book, breach_reason: str = "") -> RuleResult:
+        """The verdict on a breach (kill switch off): failed, so the state enters HALT, with the
+        risk-off ticket's reason."""
+        why = breach_reason or (
+            f"drawdown {pct(book.drawdown)} from peak equity {money(book.peak_equity)} is at or past the kill-switch limit {pct(self.max_drawdown)}"
+        )
+        what = (f"risk-off: every position ({len(trades)}) is sold to cash at the next execution window" if trades
+                else "risk-off: the book holds nothing to sell")
+        return self._result(False, f"{why}; {what}, then HALT: nothing is bought until an explicit `tradeops resume --reason ...`")
 
 
 class KnownTradable(Rule):
@@ -672,6 +693,7 @@ class Decision:
     changes: dict
     signal_note: str = ""
     regime: dict = field(default_factory=dict)
+    halt: bool = False  # a drawdown breach: the trades close every position to cash, then HALT
 
     @property
     def failed(self) -> list[RuleResult]:
@@ -699,6 +721,7 @@ class Decision:
             "changes": self.changes,
             "signal_note": self.signal_note,
             "regime": self.regime,
+            "halt": self.halt,
         }
 
     @classmethod
@@ -724,6 +747,7 @@ class Decision:
             changes=d["changes"],
             signal_note=d.get("signal_note", ""),
             regime=d.get("regime", {}),
+            halt=bool(d.get("halt", False)),
         )
 
 
@@ -818,10 +842,21 @@ def decide(
     strategy: str = "",
     signal_note: str = "",
     regime: Mapping | None = None,
+    drawdown_breach: str = "",
 ) -> tuple[dict, Decision]:
-    """The risk guard (pure).  Returns (proposed, decision): proposed.json and approved.json."""
+    """The risk guard (pure).  Returns (proposed, decision): proposed.json and approved.json.
+
+    A drawdown breach (the book's drawdown at or past ``risk.kill_switch_drawdown``, or
+    ``drawdown_breach``: the reason of a failed ledger drawdown gate) with the kill switch off
+    is the policy's max-drawdown halt: no shaping, the trades close every priced position
+    (:func:`halt_trades`), the drawdown rule fails (so the state enters HALT) and the
+    decision is a TRADE of SELL lines (``halt=True``), or NO-TRADE when nothing is held.
+    With the kill switch on, nothing is traded at all."""
     rules = list(rules) if rules is not None else rules_from_policy(policy, universe)
     book = make_book(portfolio, prices, ranked, session, policy.portfolio.fractional_units)
+    dd_rule = next((r for r in rules if isinstance(r, DrawdownKillSwitch)), None)
+    if dd_rule is not None and not book.kill_switch and (drawdown_breach or dd_rule.breached(book)):
+        return _halt_decision(book, portfolio, policy, rebalance, session, dd_rule, drawdown_breach, strategy, signal_note, regime, ranked)
     raw = raw_targets(ranked, book, rebalance)
     unpriced = {s for s, w in raw.items() if w > 0 and s not in book.prices}
     book = replace(book, missing_prices=tuple(sorted(set(book.missing_prices) | unpriced)))
@@ -873,6 +908,67 @@ def decide(
     return proposed, decision
 
 
+def halt_trades(book: Book) -> list[TradeLine]:
+    """Risk-off on a drawdown breach: close every priced holding.  No shaping rule applies
+    (a turnover cap or a tiny-delta filter must not keep a position through a halt)."""
+    return order_trades(
+        TradeLine("SELL", s, book.values[s], u, book.prices[s], True, book.ranks.get(s))
+        for s, u in sorted(book.units.items())
+        if s in book.prices and book.values.get(s, ZERO) >= DUST
+    )
+
+
+def _halt_decision(book, portfolio, policy, rebalance, session, dd_rule, breach_reason, strategy, signal_note, regime, ranked) -> tuple[dict, Decision]:
+    trades = halt_trades(book)
+    notes = [f"drawdown halt: {s} has no reference price on {session} and is not on the risk-off ticket; sell it by hand" for s in book.missing_prices]
+    results = (dd_rule.check_halt(trades, book, breach_reason), LongOnly().check(trades, book))
+    kind = "TRADE" if trades and results[1].passed else "NO-TRADE"
+    done = trades if kind == "TRADE" else []
+    _, cash_after = book.after(done)
+    reason = results[0].reason
+    risk_off = {"applied": True, "reasons": [reason], "cash_fraction": 1.0, "halt": True}
+    proposed = {
+        "session": session.isoformat(),
+        "rebalance": rebalance,
+        "strategy": strategy,
+        "equity": str(book.equity.quantize(CENT, ROUND_HALF_EVEN)),
+        "cash": str(book.cash.quantize(CENT, ROUND_HALF_EVEN)),
+        "prices": {s: str(p) for s, p in sorted(book.prices.items()) if s in book.values},
+        "current_weights": {s: str(w.quantize(WEIGHT_PLACES)) for s, w in sorted(book.weights().items())},
+        "raw_target_weights": {},
+        "risk_off": risk_off,
+        "missing_prices": list(book.missing_prices),
+    }
+    top = ranked.head(10)
+    decision = Decision(
+        session=session,
+        kind=kind,
+        rebalance=rebalance,
+        strategy=strategy,
+        account_currency=portfolio.account_currency,
+        equity=book.equity,
+        cash_before=book.cash,
+        cash_after=cash_after,
+        drawdown=book.drawdown,
+        trades=tuple(done),
+        blocked=() if done else tuple(trades),
+        suppressed=(),
+        notes=tuple(notes),
+        rules=results,
+        targets=_target_rows({}, {}, book, done),
+        risk_off=risk_off,
+        top_ranks=tuple(
+            {"rank": int(r), "symbol": str(s), "score": round(float(sc), 6), "selected": bool(sel)}
+            for r, s, sc, sel in zip(top["rank"], top["symbol"], top["score"], top["selected"])
+        ),
+        changes=_changes(done, book),
+        signal_note=signal_note,
+        regime=dict(regime or {}),
+        halt=True,
+    )
+    return proposed, decision
+
+
 # --------------------------------------------------------------------------- edges
 
 
@@ -886,14 +982,21 @@ def reference_prices(eod: pd.DataFrame, session: date) -> dict[str, Decimal]:
     return out
 
 
-def rebalance_due(calendar: ExchangeCalendar, decision_session: date, frequency: str, last_rebalance: date | None) -> bool:
+def rebalance_due(
+    calendar: ExchangeCalendar, decision_session: date, frequency: str, last_rebalance: date | None, due: Sequence[date] | None = None
+) -> bool:
     """True when the execution session (the one after ``decision_session``) is at or past the
-    first session of a rebalance period that has not been rebalanced yet."""
+    first session of a rebalance period that has not been rebalanced yet.  ``due``: the
+    calendar's rebalance sessions over a whole backtest, computed once (sorted), instead of
+    the two months before the execution session on every call."""
     execution = calendar.next_session(decision_session)
     if last_rebalance is None:
         return True
-    due = calendar.rebalance_sessions(execution - timedelta(days=62), execution, frequency)
-    return bool(due) and last_rebalance < due[-1]
+    if due is None:
+        due = calendar.rebalance_sessions(execution - timedelta(days=62), execution, frequency)
+        return bool(due) and last_rebalance < due[-1]
+    k = bisect.bisect_right(due, execution)
+    return k > 0 and (execution - due[k - 1]).days <= 62 and last_rebalance < due[k - 1]
 
 
 def run_risk_stage(
@@ -931,10 +1034,21 @@ def run_risk_stage(
         strategy=signal.strategy,
         signal_note=signal.note,
         regime=signal.meta()["regime"],
+        drawdown_breach=ledger_drawdown_breach(run_dir / "gates" / "00_preflight.json"),
     )
     write_json(run_dir / "proposed.json", proposed)
     write_json(run_dir / "approved.json", decision.to_dict())
     return decision
+
+
+def ledger_drawdown_breach(gates_path: Path) -> str:
+    """The reason of the preflight's failed drawdown gate (the ledger's equity curve), or ""."""
+    if not gates_path.exists():
+        return ""
+    for g in json.loads(gates_path.read_text()):
+        if g.get("name") == "drawdown" and not g.get("passed", True):
+            return "; ".join(g.get("reasons") or ()) or "the ledger's drawdown gate failed"
+    return ""
 
 
 def write_json(path: Path, data: Mapping) -> Path:

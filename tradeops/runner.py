@@ -23,7 +23,7 @@ NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
 # Exit codes of `tradeops run daily`.
 EXIT_OK = 0  # TRADE or HOLD ticket, an existing ticket reported, or market closed
-EXIT_NO_TRADE = 3  # a gate failed: NO-TRADE ticket
+EXIT_NO_TRADE = 3  # a gate failed: NO-TRADE ticket (or the drawdown halt's risk-off TRADE ticket)
 EXIT_INTERNAL = 4  # a stage raised, a kernel died, or the runner failed: NO-TRADE ticket naming it
 
 

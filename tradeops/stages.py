@@ -8,7 +8,7 @@ stage           reads                                           writes (in the r
 00_preflight    the ledger                                      portfolio.json, account.json, gates/00_preflight.json
 10_fetch        providers (network, or the demo generator)      fetch.json (+ raw files under data/raw/)
 20_clean_qa     raw files named in fetch.json                   eod.parquet, quality.json/.md, snapshot.json, gates/20_clean_qa.json
-30_signal       eod.parquet                                     signals/YYYY-MM-DD.csv (+ .json)
+30_signal       eod.parquet (+ data/models for qlib_lgbm)       signals/YYYY-MM-DD.csv (+ .json), gates/30_signal.json
 40_risk         signals, portfolio.json, eod.parquet            proposed.json, approved.json, gates/40_risk.json
 50_ticket       gates/*.json, approved.json, failure.json,      TICKET-YYYYMMDD.md/.json (+ tickets/), ledger rows
                 account.json
@@ -38,7 +38,8 @@ from .portfolio import PortfolioState
 
 ACTOR = "pipeline"
 # Gate precedence (DESIGN.md §2): the ticket lists failures in this order.
-GATE_ORDER = ("kill_switch", "drawdown", "confirmations", "reconciliation", "data_quality", "ticket_sanity", "stage_failure")
+DRAWDOWN_GATE = "drawdown"  # its failure alone does not stop the run: the risk stage issues the risk-off ticket
+GATE_ORDER = ("kill_switch", "drawdown", "confirmations", "reconciliation", "data_quality", "model_promotion", "ticket_sanity", "stage_failure")
 
 
 # --------------------------------------------------------------------------- results
@@ -259,7 +260,14 @@ def signal(run_dir: str, workdir: str, decision_session: str) -> StageResult:
     from .signals import run_signal_stage
 
     run_dir, decision = Path(run_dir), _day(decision_session)
-    _, policy, universe = _context(workdir)
+    ws, policy, universe = _context(workdir)
+    if policy.strategy.signal == "qlib_lgbm":  # only a promoted model may decide live
+        from .research.promotion import promotion_gate
+
+        gate = promotion_gate(ws.models_dir, policy)
+        write_gates(run_dir, "30_signal", [gate])
+        if not gate["passed"]:
+            return StageResult("30_signal", f"qlib_lgbm not run: {gate['reasons'][0]}", [gate])
     result = run_signal_stage(run_dir / "eod.parquet", policy, universe, decision, run_dir)
     top = result.ranked.head(25)
     return StageResult("30_signal", f"{policy.strategy.signal}: {len(result.ranked)} ranked; {result.note}", tables={"ranked (top 25)": top},

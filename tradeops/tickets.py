@@ -51,6 +51,10 @@ CURRENCY_SIGN = {"USD": "$", "GBP": "£", "EUR": "€"}
 # What the executor does when a gate, the state or a rule stops trading: the message catalogue's words.
 ACTIONS = {name: m.executor for name, m in messages.CATALOGUE.items()}
 DEFAULT_ACTION = "Do nothing in eToro and tell the owner."
+# A drawdown halt's risk-off ticket: these failures are why every position is sold.
+_HALT_FAILURES = {("gate", "drawdown"), ("state", "HALT"), ("rule", "drawdown_kill_switch")}
+HALT_HEADLINE = (" Risk-off: the account fell past its drawdown limit, so every position is sold to cash;"
+                 " after this ticket trading is halted (nothing is bought) until the owner resumes it with a reason.")
 
 
 # --------------------------------------------------------------------------- model
@@ -437,6 +441,12 @@ def build_ticket(
     gates = tuple(Gate.of(g) for g in gates)
     state = parse_state(state).value
     failures = _failures(gates, state, state_reasons, decision, stage_errors)
+    halt = decision is not None and decision.halt and bool(decision.trades) and all(t.side == "SELL" for t in decision.trades)
+    if halt:
+        # the drawdown halt: its own gate, rule and the HALT state are why we sell, not a block
+        others = [f for f in failures if (f.source, f.name) not in _HALT_FAILURES]
+        halt = not others
+        failures = others if halt else failures
     lines = ()
     if not failures and decision is not None:
         lines = tuple(_line(i, t, universe, policy) for i, t in enumerate(decision.trades, start=1))
@@ -470,7 +480,7 @@ def build_ticket(
     return Ticket(
         ticket_id=tid,
         kind=kind,
-        headline=_headline(kind, lines, window, failures),
+        headline=_headline(kind, lines, window, failures) + (HALT_HEADLINE if halt else ""),
         execution_session=window.session,
         decision_session=decision_session,
         broker=policy.account.broker,

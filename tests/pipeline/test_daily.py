@@ -476,3 +476,36 @@ def test_bad_config_through_the_command_line_exits_2_with_the_ticket(fresh):
     assert "configuration invalid" in done.stdout and "not valid YAML" in done.stdout
     assert "TICKET-20250106-CONFIG-" in done.stdout and "seal: sha256" in done.stdout
     assert len(list(fresh.tickets_dir.glob("TICKET-20250106-CONFIG-*.md"))) == 1
+
+
+def test_a_drawdown_breach_sells_to_cash_then_halts(fresh):
+    """Fills with a 250.00 fee per line lose 25% or more of the 10,000 account at once: the next run's
+    drawdown gate fails, and instead of freezing the book it issues a TRADE ticket of SELL lines
+    closing every position the ledger holds, then the state is HALT; the run after that is
+    NO-TRADE until an explicit resume."""
+    first = run_on_schedule(fresh, FIRST)
+    assert first.ticket_kind == "TRADE"
+    paper_execute(fresh, first, PaperFillModel(not_executed_rate=0, partial_rate=0, fee=Decimal("250")))
+    held, cash, _ = ledger_facts(fresh)
+    engine = db.make_engine(fresh.db_url())
+    with db.transaction(engine) as s:
+        fees = sum(Decimal(e.payload["fees"]) for e in api.events(s, kind="FILL_RECORDED"))
+    assert held and fees >= Decimal("2500")  # the loss that the drawdown gate has to see
+
+    breach = run_on_schedule(fresh, date(2025, 1, 7))
+    assert breach.exit_code == EXIT_NO_TRADE, breach.message  # a gate failed: the scheduler alerts
+    t = ticket_json(fresh, breach)
+    assert t["kind"] == "TRADE" and t["state"] == "HALT" and t["failures"] == []
+    assert {(ln["side"], ln["symbol"], ln["close_position"], Decimal(ln["units"])) for ln in t["lines"]} == {
+        ("SELL", s, True, u) for s, u in held.items()}
+    assert "Risk-off" in t["headline"] and t["why"]["risk_off"]["applied"]
+    gates = {g["name"]: g for g in json.loads((breach.run_dir / "manifest.json").read_text())["gates"]}
+    assert not gates["drawdown"]["passed"] and gates["kill_switch"]["passed"]
+    with db.transaction(engine) as s:
+        assert api.current_state(s).value == "HALT"
+    paper_execute(fresh, breach, PaperFillModel(not_executed_rate=0, partial_rate=0))
+    assert ledger_facts(fresh)[0] == {}  # all cash
+
+    halted = run_on_schedule(fresh, date(2025, 1, 8))
+    _no_trade(fresh, halted, EXIT_NO_TRADE, "the state is HALT", "tradeops resume")
+    engine.dispose()

@@ -19,10 +19,11 @@ def test_backtest_command_writes_the_report_and_prints_a_summary(tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
+    assert lines[0] == "benchmark: SPY from the bars"
+    assert lines[1].startswith("momentum on 8 demo symbols, 2023-03-01..2023-05-31: total ")
+    assert lines[2].startswith("PBO ") and "over 4 trials" in lines[2]  # base, 9 positions, 12-week lookback x0.75 and x1.25 (-1 positions is no policy)
     # the bars came from a clean snapshot built in the workspace's research store, named by its hash
-    assert lines[0].startswith("momentum on 8 demo symbols, 2023-03-01..2023-05-31: total ")
-    assert lines[1].startswith("PBO ") and "over 4 trials" in lines[1]  # base, 9 positions, 12-week lookback x0.75 and x1.25 (-1 positions is no policy)
-    snapshot = lines[2].removeprefix("data: clean snapshot ")
+    snapshot = next(line for line in lines if line.startswith("data: clean snapshot ")).removeprefix("data: clean snapshot ")
     stored = list((work / "data" / "research").glob("demo-*/data/clean/snapshots/*/eod.parquet"))
     assert len(stored) == 1 and hashlib.sha256(stored[0].read_bytes()).hexdigest() == snapshot
     assert any(line.startswith(f"note: bars from clean snapshot {snapshot[:16]}") for line in lines)
@@ -39,3 +40,13 @@ def test_backtest_command_rejects_bad_arguments(tmp_path):
     assert res.exit_code == 2 and "1 is not in the range 2<=x<=2000" in res.output
     res = runner.invoke(cli, ["backtest", "--workdir", str(tmp_path), "--strategy", "rotation"])
     assert res.exit_code == 2 and "'rotation' is not one of 'momentum', 'qlib_lgbm'" in res.output
+
+
+def test_bars_without_the_benchmark_stop_the_backtest_unless_the_study_says_so(tmp_path, av_dir, capsys):
+    from tradeops.cli import main
+
+    args = ["backtest", "--workdir", str(tmp_path), "--source", "alphavantage", "--av-dir", str(av_dir), "--symbols", "3",
+            "--start", "2019-01-02", "--end", "2019-03-29"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "the bars have no SPY" in err and "--benchmark-file" in err and "--no-benchmark" in err

@@ -5,11 +5,12 @@ from __future__ import annotations
 from math import comb
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
 from tradeops.errors import ValidationError
-from tradeops.research.validation import deflated_sharpe, expected_max_sharpe, pbo_cscv, probabilistic_sharpe, regime_slices, walk_forward
+from tradeops.research.validation import deflated_sharpe, excess_returns, expected_max_sharpe, pbo_cscv, probabilistic_sharpe, regime_slices, walk_forward
 
 
 def test_deflated_sharpe_numerical_example_of_the_paper():
@@ -61,6 +62,44 @@ def test_pbo_noise_is_a_coin_flip_and_skill_is_not_overfit():
     assert pbo_cscv(skill, partitions=10).pbo == 0.0
     with pytest.raises(ValidationError, match="even number"):
         pbo_cscv(noise, partitions=5)
+
+
+def test_a_median_rank_counts_half():
+    """N = 3, S = 2 blocks of 2 rows, the same spread in every block (so Sharpe orders like the mean).
+    Half {0}: A wins in sample (3.1 > 2.1 > 1.1), and out of sample ranks 2nd of 3 (B 3.1 > A 2.1 >
+    C 1.1): w = 2 / 4 = 0.5, logit 0.  Half {1}: B wins, and ranks 2nd out of sample: logit 0.
+    The chosen trial is exactly median both times: PBO 0.5 (counting l <= 0 would say 1.0)."""
+    a = [3.0, 3.2, 2.0, 2.2]
+    b = [2.0, 2.2, 3.0, 3.2]
+    c = [1.0, 1.2, 1.0, 1.2]
+    res = pbo_cscv(np.column_stack([a, b, c]), partitions=2)
+    np.testing.assert_allclose(res.logits, [0.0, 0.0], atol=1e-12)
+    assert res.pbo == 0.5
+
+
+@pytest.mark.parametrize("trials", [3, 5, 6, 16])
+def test_pbo_of_pure_noise_is_one_half_for_odd_and_even_trial_counts(trials):
+    """100 seeds of i.i.d. normal returns, 400 sessions, S = 10: the mean PBO is 0.5 +/- 0.05."""
+    values = [pbo_cscv(np.random.default_rng([seed, trials]).normal(0, 0.01, (400, trials)), partitions=10).pbo for seed in range(100)]
+    assert abs(np.mean(values) - 0.5) <= 0.05, np.mean(values)
+
+
+def test_the_vectorised_sharpe_path_equals_the_per_half_loop():
+    rng = np.random.default_rng(5)
+    m = rng.normal(0, 0.01, (333, 7))
+    m[:, 2] += 0.001
+    fast = pbo_cscv(m, partitions=8)
+    slow = pbo_cscv(m, partitions=8, metric=lambda x: x.mean(axis=0) / x.std(axis=0, ddof=1))
+    np.testing.assert_allclose(fast.logits, slow.logits, rtol=1e-9)
+    assert fast.pbo == slow.pbo
+
+
+def test_excess_returns_are_over_the_benchmark_on_common_sessions():
+    days = pd.date_range("2024-01-01", periods=5, freq="B")
+    strat = pd.Series([0.01, 0.02, -0.01, 0.0], index=days[1:])
+    bench = pd.Series([100.0, 101.0, 101.0, 99.99, 100.99], index=days)  # +1%, 0, -1%, +1.0001%
+    out = excess_returns(strat, bench)
+    np.testing.assert_allclose(out.to_numpy(), [0.0, 0.02, 0.0, 0.0 - 1.0 / 99.99], atol=1e-15)
 
 
 def test_regime_slices_and_walk_forward_cover_only_the_data():

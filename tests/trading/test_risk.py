@@ -227,7 +227,6 @@ def test_risk_off_moves_targets_to_cash(factory, universe):
 @pytest.mark.parametrize(
     "portfolio, symbols, rule, text",
     [
-        (pf(cash="7000", peak="10000", AAPL="5"), ["AAPL"], "drawdown_kill_switch", "drawdown 25.0%"),
         (pf(cash="1000", ZZZ="3"), ["AAPL"], "known_tradable", "no reference price on 2024-03-15 for ZZZ"),
         (pf(cash="1000"), ["AAPL", "ZZZ"], "known_tradable", "no reference price on 2024-03-15 for ZZZ"),
     ],
@@ -310,3 +309,49 @@ def test_benchmark_below_its_average_sells_everything_on_a_rebalance_day(eod, po
     _, d = decide(sig.ranked, held, prices, policy, universe, True, SESSION, sig.risk_off_reasons)
     assert d.risk_off["applied"] and "below its 200-session average" in d.risk_off["reasons"][0]
     assert {(t.side, t.symbol, t.close_position) for t in d.trades} == {("SELL", "AAPL", True), ("SELL", "MSFT", True)}
+
+
+# --------------------------------------------------------------------------- the drawdown halt
+
+
+def test_a_drawdown_breach_sells_every_position_to_cash(factory, universe):
+    """Equity 7,000 + 5 x 100 + 2 x 200 = 7,900 against a peak of 10,000: 21% down, past the 20%
+    limit.  The halt closes both holdings in full even though that is 10% turnover above a 5% cap
+    and the signal wants to buy: no shaping, no buy, the drawdown rule fails (-> HALT)."""
+    pol = factory.policy(max_turnover=0.05)
+    d = run(pol, universe, pf(cash="7000", peak="10000", AAPL="5", MSFT="2"), ["NVDA", "KO"])
+    assert d.halt and d.kind == "TRADE"
+    assert [(t.side, t.symbol, t.units, t.value, t.close_position) for t in d.trades] == [
+        ("SELL", "AAPL", D("5"), D("500"), True), ("SELL", "MSFT", D("2"), D("400"), True)]
+    assert d.cash_after == D("7900")
+    (rule,) = d.failed
+    assert rule.rule == "drawdown_kill_switch" and "drawdown 21.0%" in rule.reason and "sold to cash" in rule.reason and "then HALT" in rule.reason
+    assert d.risk_off["applied"] and d.risk_off["halt"]
+    assert json.loads(json.dumps(d.to_dict()))["halt"] is True
+    from tradeops.risk import Decision
+    assert Decision.from_dict(d.to_dict()) == d
+
+
+def test_the_ledger_drawdown_gate_alone_triggers_the_halt(policy, universe):
+    """The preflight gate (ledger equity curve) failed although today's prices show no breach."""
+    d = run(policy, universe, pf(cash="1000", AAPL="5"), ["AAPL"], drawdown_breach="equity 9,000 is 21% below its peak")
+    assert d.halt and [t.symbol for t in d.trades] == ["AAPL"] and "equity 9,000 is 21% below its peak" in d.failed[0].reason
+
+
+def test_a_breach_in_cash_is_no_trade_and_the_kill_switch_does_nothing(policy, universe):
+    flat = run(policy, universe, pf(cash="7900", peak="10000"), ["AAPL"])
+    assert flat.halt and flat.kind == "NO-TRADE" and flat.trades == () and "holds nothing to sell" in flat.failed[0].reason
+    kill = PortfolioState(SESSION, D("7000"), {"AAPL": D("5")}, D("10000"), kill_switch=True, kill_switch_reason="owner on holiday")
+    d = run(policy, universe, kill, ["AAPL"])
+    assert not d.halt and d.kind == "NO-TRADE" and d.trades == ()
+    assert "owner on holiday" in {r.rule: r.reason for r in d.failed}["drawdown_kill_switch"]
+
+
+@pytest.mark.parametrize("frequency", ["daily", "weekly", "monthly"])
+def test_rebalance_due_from_sessions_computed_once_equals_the_per_call_answer(calendar, frequency):
+    """The backtest computes the rebalance sessions once; every answer must be the per-call one."""
+    days = calendar.sessions("2023-11-01", "2024-04-30")
+    due = calendar.rebalance_sessions(date(2023, 9, 1), date(2024, 5, 31), frequency)
+    for d in days:
+        for last in (None, calendar.previous_session(d), d, date(2023, 12, 27), date(2024, 2, 1)):
+            assert rebalance_due(calendar, d, frequency, last, due) == rebalance_due(calendar, d, frequency, last), (d, last)

@@ -92,7 +92,19 @@ def test_approved_trades_respect_every_limit(factory, sc):
     proposed, d = decide(sc["ranked"], pf, prices, policy, universe, sc["rebalance"], SESSION, risk_off_reasons=sc["risk_off"])
 
     failed = [r for r in d.rules if not r.passed]
-    event(f"{d.kind} {'+'.join(r.rule for r in failed)}")
+    event(f"{d.kind} {'+'.join(r.rule for r in failed)}{' halt' if d.halt else ''}")
+    valued = {s: u * prices[s] for s, u in pf.positions.items() if s in prices}
+    equity = pf.cash + sum(valued.values(), D(0))
+    peak = max(pf.peak_equity, equity)
+    breach = peak > 0 and (peak - equity) / peak >= D("0.2")
+    assert d.halt == (breach and not pf.kill_switch)
+    if d.halt:  # the drawdown halt: every priced holding closed, nothing bought, no shaping
+        assert [r.rule for r in failed] == ["drawdown_kill_switch"] and "then HALT" in failed[0].reason
+        want = {s for s, v in valued.items() if v >= D("0.01")}
+        assert d.kind == ("TRADE" if want else "NO-TRADE")
+        assert {(t.side, t.symbol, t.close_position, t.units) for t in d.trades} == {("SELL", s, True, pf.positions[s]) for s in want}
+        assert d.cash_after == pf.cash + sum((valued[s] for s in want), D(0))
+        return
     assert (d.kind == "NO-TRADE") == bool(failed)
     assert all(r.reason for r in d.rules)
     if failed:
@@ -100,8 +112,6 @@ def test_approved_trades_respect_every_limit(factory, sc):
         return
 
     # ---- expected failures must not slip through
-    valued = {s: u * prices[s] for s, u in pf.positions.items() if s in prices}
-    equity = pf.cash + sum(valued.values(), D(0))
     assert set(pf.positions) <= set(prices), "an unpriced holding must give NO-TRADE"
     assert not pf.kill_switch
     assert max(pf.peak_equity, equity) == 0 or (max(pf.peak_equity, equity) - equity) / max(pf.peak_equity, equity) < D("0.2")

@@ -280,3 +280,26 @@ def test_gate_file_errors_are_clear(tmp_path):
 def test_unknown_state_is_refused(trade_decision, window, golden_policy, universe):
     with pytest.raises(ValidationError, match="state 'PAUSED' is unknown"):
         build_ticket(trade_decision, GATES_OK, window, golden_policy, universe, CODE, CONFIG, DATA, SESSION, state="PAUSED")
+
+
+# --------------------------------------------------------------------------- the drawdown halt
+
+
+def test_a_drawdown_breach_gives_a_trade_ticket_of_sells_to_cash(tmp_path, parquet, golden_policy, universe):
+    """Equity 20,000 against a peak of 30,000 (33% down, limit 20%): the ticket sells the five
+    holdings in full, buys nothing, and its state is HALT; with another gate failing too it is
+    NO-TRADE instead (an untrusted ledger is no basis for selling)."""
+    book = replace(TRADE_BOOK, peak_equity=D("30000"))
+    dd_gate = {"name": "drawdown", "passed": False, "reasons": ["equity 20,000.00 is 33.33% below its peak"]}
+    gates = [GATES_OK[0], dd_gate, *GATES_OK[2:]]
+    t, md, js = run_stages(tmp_path / "a", parquet, golden_policy, universe, book, gates=gates, state="HALT", state_reasons=["the drawdown gate failed"])
+    assert t.kind == "TRADE" and t.state == "HALT" and t.failures == ()
+    assert {(line.side, line.symbol, line.close_position, line.units) for line in t.lines} == {
+        ("SELL", s, True, u) for s, u in TRADE_BOOK.positions.items()}
+    assert "Risk-off" in t.headline and "nothing is bought" in t.headline
+    assert t.why["risk_off"]["applied"] and "then HALT" in t.why["risk_off"]["reasons"][0]
+    assert D(t.account["cash_after"]) == D("20000.00")
+    validate_ticket(json.loads(js.read_text()))
+    assert "Risk-off" in md.read_text()
+    t2, _, _ = run_stages(tmp_path / "b", parquet, golden_policy, universe, book, gates=[*gates[:3], GATES_BAD[3], gates[4]], state="HALT")
+    assert t2.kind == "NO-TRADE" and t2.lines == () and ("gate", "reconciliation") in [(f.source, f.name) for f in t2.failures]

@@ -32,8 +32,20 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="momentum", show_default=True)
 @click.option("--symbols", type=click.IntRange(2, 2000), default=30, show_default=True, help="How many stocks (demo: generated; alphavantage: the first N files).")
 @click.option("--seed", type=int, default=42, show_default=True, help="Demo market seed.")
-def backtest(workdir: str, source: str, av_dir: str | None, start, end, strategy: str, symbols: int, seed: int) -> None:
+@click.option("--sweep/--no-sweep", default=False, show_default=True, help="Trials: the 16 pre-registered variants the promotion gate needs (slower), not the small neighbourhood.")
+@click.option("--benchmark-file", default=None, type=click.Path(exists=True, dir_okay=False), help="Stooq daily CSV of the policy's benchmark, for bars that lack it (e.g. ../shared/data/stooq-spy/spy.us.csv).")
+@click.option("--no-benchmark", is_flag=True, help="Run without the benchmark (no risk-off rule, no benchmark line); the report says so in its headline.")
+def backtest(workdir: str, source: str, av_dir: str | None, start, end, strategy: str, symbols: int, seed: int, sweep: bool,
+             benchmark_file: str | None, no_benchmark: bool) -> None:
     """Backtest a strategy, validate it, write reports/backtest_latest.html."""
+    _, _, study, target = _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, benchmark_file, no_benchmark)
+    click.echo(study.summary_text())
+    for note in study.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"report: {target}")
+
+
+def _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, benchmark_file=None, no_benchmark=False):
     if source == "alphavantage" and not av_dir:
         raise click.UsageError("--source alphavantage needs --av-dir (the folder of DA-<SYMBOL>-T-*.csv files)")
     ws = workspace(workdir)
@@ -41,13 +53,70 @@ def backtest(workdir: str, source: str, av_dir: str | None, start, end, strategy
     target = ws.reports_dir / "backtest_latest.html"
     study = backtest_study(
         source, start.date(), end.date(), strategy, symbols, av_dir, policy, seed,
-        report_path=target, qlib_dir=ws.data_dir / "qlib-research" if strategy == "qlib_lgbm" else None,
+        report_path=target, qlib_dir=ws.data_dir / "qlib-research" if strategy == "qlib_lgbm" else None, sweep=sweep,
         store_dir=ws.data_dir / "research", corrections_file=ws.config_dir / policy.quality.corrections_file,
+        benchmark_file=benchmark_file, no_benchmark=no_benchmark,
     )
-    click.echo(study.summary_text())
-    for note in study.notes:
-        click.echo(f"note: {note}")
-    click.echo(f"report: {target}")
+    return ws, policy, study, target
 
 
-COMMANDS = [backtest]
+@click.group("model")
+def model_group() -> None:
+    """The model registry (data/models): promotion verdicts for the live qlib_lgbm signal."""
+
+
+@model_group.command("promote")
+@workdir_option
+@click.option("--source", type=click.Choice(SOURCES), default="demo", show_default=True, help="Bars: the seeded demo market or AlphaVantage files.")
+@click.option("--av-dir", default=None, type=click.Path(exists=True, file_okay=False), help="Folder of DA-<SYMBOL>-T-*.csv files (source alphavantage).")
+@click.option("--start", type=DATE, default="2019-01-02", show_default=True, help="First decision session.")
+@click.option("--end", type=DATE, default="2021-04-16", show_default=True, help="Last session valued.")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="qlib_lgbm", show_default=True)
+@click.option("--symbols", type=click.IntRange(2, 2000), default=30, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True, help="Demo market seed.")
+@click.option("--benchmark-file", default=None, type=click.Path(exists=True, dir_okay=False), help="Stooq daily CSV of the policy's benchmark, for bars that lack it.")
+@click.option("--actor", default="owner", show_default=True, help="Who asks for the promotion (recorded).")
+def promote(workdir: str, source: str, av_dir: str | None, start, end, strategy: str, symbols: int, seed: int, benchmark_file: str | None, actor: str) -> None:
+    """Study the workspace policy's model over the pre-registered sweep, grant or refuse it
+    against the policy's promotion thresholds, and record the verdict (registry + ledger event).
+    Exit code 0 when granted, 3 when refused."""
+    from ..clock import from_env
+    from ..research import promotion
+
+    ws, policy, study, target = _study(workdir, source, av_dir, start, end, strategy, symbols, seed, True, benchmark_file)
+    if study.verdict is None:
+        raise click.ClickException("no promotion verdict: the window is too short for CSCV (40 sessions needed)")
+    if strategy != policy.strategy.signal:
+        policy = policy.model_copy(update={"strategy": policy.strategy.model_copy(update={"signal": strategy})})
+    now = from_env().now()
+    meta = {"source": source, "start": str(study.start), "end": str(study.end), "symbols": len(study.symbols), "report": str(target)}
+    path = promotion.record(ws.models_dir, study.verdict, policy, now, meta)
+    click.echo(study.verdict.summary())
+    for c in study.verdict.checks:
+        click.echo(f"  {'PASS' if c.passed else 'FAIL'} {c.name}: {c.reason}")
+    click.echo(f"verdict: {path}")
+    click.echo(_ledger_event(ws, promotion.model_id(policy), study.verdict, actor))
+    if not study.verdict.granted:
+        raise SystemExit(3)
+
+
+def _ledger_event(ws, mid: str, verdict, actor: str) -> str:
+    """One MODEL_PROMOTION event when the workspace has a ledger at the current schema."""
+    import os
+
+    from ..ledger import api, db
+
+    if not os.environ.get("TRADEOPS_DB_URL") and not (ws.data_dir / "ledger.sqlite").exists():
+        return "ledger: none configured, no event recorded"
+    engine = db.make_engine(ws.db_url())
+    try:
+        if db.current_revision(engine) != db.head_revision():
+            return f"ledger: {db.safe_url(ws.db_url())} is not initialised at the current schema, no event recorded"
+        with db.transaction(engine) as s:
+            api.record_event(s, "MODEL_PROMOTION", {"model_id": mid, "verdict": verdict.word, **verdict.to_dict()}, actor=actor)
+        return f"ledger: MODEL_PROMOTION event recorded ({verdict.word})"
+    finally:
+        engine.dispose()
+
+
+COMMANDS = [backtest, model_group]

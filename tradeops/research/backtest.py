@@ -25,7 +25,7 @@ curve is float.  Tiny deltas, turnover, cash buffer, kill switch: whatever
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Callable, Sequence
 
@@ -64,12 +64,50 @@ class Costs:
         return Costs(self.commission_bps * k, self.slippage_bps * k, self.delay)
 
 
+@dataclass(frozen=True)
+class HaltResume:
+    """The study's assumption for leaving the drawdown HALT (live: only ``tradeops resume --reason``).
+
+    ``sessions``: resume ``min_sessions`` decision sessions after the breach.  ``benchmark_ma``:
+    at the earliest after ``min_sessions``, on the first close where the benchmark is at or
+    above its ``ma_sessions`` moving average.  On the resume the drawdown peak restarts at the
+    equity of that day, as ``tradeops resume`` makes it restart live."""
+
+    rule: str = "benchmark_ma"
+    min_sessions: int = 20
+    ma_sessions: int = 200
+
+    def __post_init__(self):
+        if self.rule not in ("sessions", "benchmark_ma"):
+            raise ValidationError(f"halt resume rule {self.rule!r} is unknown; expected 'sessions' or 'benchmark_ma'")
+        if not (1 <= self.min_sessions <= 2520):
+            raise ValidationError(f"halt resume min_sessions must be in [1, 2520], got {self.min_sessions!r}")
+        if not (2 <= self.ma_sessions <= 1000):
+            raise ValidationError(f"halt resume ma_sessions must be in [2, 1000], got {self.ma_sessions!r}")
+
+    @classmethod
+    def from_policy(cls, policy: Policy) -> "HaltResume":
+        r = policy.research
+        return cls(r.halt_resume, r.halt_resume_sessions, policy.portfolio.risk_off_ma_sessions)
+
+    def describe(self, benchmark: str = "the benchmark") -> str:
+        if self.rule == "sessions":
+            return f"resume assumed {self.min_sessions} sessions after the breach"
+        return f"resume assumed on the first close, {self.min_sessions} or more sessions after the breach, with {benchmark} at or above its {self.ma_sessions}-session average"
+
+
 @dataclass
 class BacktestResult:
     equity: pd.Series  # close-valued equity per session
     trades: pd.DataFrame  # executed fills
     decisions: dict[date, Decision] = field(default_factory=dict)
     states: dict[date, PortfolioState] = field(default_factory=dict)  # the book the guard saw
+    halts: list[dict] = field(default_factory=list)  # one row per drawdown halt: breach, in cash, resume
+    resume_rule: str = ""  # HaltResume.describe()
+
+    def halt_table(self) -> pd.DataFrame:
+        cols = ["breach", "drawdown", "equity", "peak", "in_cash", "resumed", "sessions_halted", "resume_reason"]
+        return pd.DataFrame(self.halts, columns=cols)
 
     @property
     def returns(self) -> pd.Series:
@@ -118,11 +156,50 @@ class Market:
         return {s: dec(float(c[j])).quantize(PRICE_PLACES, ROUND_HALF_EVEN) for s, j in cols if c[j] > 0}
 
 
+class History:
+    """The bars sorted by (symbol, date) once, with each symbol's dates, so the cut at a
+    session is a few binary searches and one ``take`` (not a filter of the whole frame)."""
+
+    def __init__(self, eod: pd.DataFrame):
+        cols = [c for c in ("symbol", "date", "close", "adj_close", "volume") if c in eod.columns]
+        frame = eod[cols].sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)
+        self.frame = frame
+        sym = frame["symbol"].astype(str).to_numpy()
+        starts = np.flatnonzero(np.r_[True, sym[1:] != sym[:-1]]) if len(sym) else np.array([], int)
+        ends = np.r_[starts[1:], len(sym)]
+        days = frame["date"].to_numpy("datetime64[ns]")
+        self.runs = [(int(a), days[a:b]) for a, b in zip(starts, ends)]
+
+    def cut(self, first: date | None, last: date) -> pd.DataFrame:
+        """Bars with first <= date <= last (every bar up to ``last`` when ``first`` is None)."""
+        lo_day = np.datetime64(first, "ns") if first is not None else None
+        hi_day = np.datetime64(last, "ns")
+        parts = []
+        for off, days in self.runs:
+            lo = 0 if lo_day is None else int(np.searchsorted(days, lo_day, "left"))
+            hi = int(np.searchsorted(days, hi_day, "right"))
+            if hi > lo:
+                parts.append(np.arange(off + lo, off + hi))
+        idx = np.concatenate(parts) if parts else np.array([], int)
+        return self.frame.take(idx)
+
+
 def live_ranker(eod: pd.DataFrame, policy: Policy, universe: Universe | None, calendar: ExchangeCalendar) -> Ranker:
-    """The live signal itself (:func:`tradeops.signals.compute_signal`) on the data cut at ``d``."""
-    cols = [c for c in ("symbol", "date", "close", "adj_close", "volume") if c in eod.columns]
-    frame = eod[cols]
-    return lambda d: compute_signal(frame, policy, d, universe, calendar)
+    """The live signal itself (:func:`tradeops.signals.compute_signal`) on the bars the live run
+    would have on ``d``: the last ``data.history_sessions`` sessions up to ``d`` (what the daily
+    run fetches), or the lookbacks' need if that is longer; sliced from one index."""
+    history = History(eod)
+    m = policy.strategy.momentum
+    need = max(m.lookback_12w, m.lookback_4w, m.lookback_1w, m.reversal_window, m.volatility_window, m.volume_window,
+               policy.portfolio.risk_off_ma_sessions, policy.strategy.rotation.lookback_months * 21) + 2
+    back = max(policy.data.history_sessions, need)
+    lazy = policy.strategy.signal == "qlib_lgbm"  # it sets its own (training) window from the full history
+
+    def rank(d: date) -> SignalResult:
+        first = None if lazy else calendar.session_offset(d, -back)
+        return compute_signal(history.cut(first, d), policy, d, universe, calendar)
+
+    return rank
 
 
 def scores_ranker(scores: pd.DataFrame, eod: pd.DataFrame, policy: Policy, universe: Universe | None, strategy: str) -> Ranker:
@@ -158,6 +235,7 @@ def run_backtest(
     daily_checks: bool = True,
     keep_states: bool = False,
     quarantine: Sequence = (),
+    resume: HaltResume | None = None,
 ) -> BacktestResult:
     """Decide on every session in [start, end) (only on rebalance sessions when
     ``daily_checks`` is False), execute the next session, value every close up to ``end``.
@@ -167,14 +245,21 @@ def run_backtest(
     across one only when its raw prices on both sides are on one basis
     (``finding.carry``); otherwise it is sold at the open of the session before the
     range and not bought again until the range is over.
-    """
+
+    The drawdown halt as live: a breach gives the guard's risk-off decision (every position
+    sold at the next session's open), then HALT: no signal, nothing bought (anything left
+    unsold is offered for sale again each session) until ``resume`` (default: the policy's
+    ``research.halt_resume``) says the owner would have resumed; ``halts`` lists each one."""
     calendar = calendar or get_calendar(policy.schedule.exchange)
     costs = costs or Costs(policy.research.cost_bps, policy.research.slippage_bps)
     ranker = ranker or live_ranker(eod, policy, universe, calendar)
+    resume = resume or HaltResume.from_policy(policy)
     market = Market(eod, calendar)
     sessions = calendar.sessions(start, end)
     if len(sessions) < 2 or sessions[0] not in market.row or sessions[-1] not in market.row:
         raise DataError(f"backtest window {start}..{end} is not covered by the data ({market.sessions[0].date()}..{market.sessions[-1].date()})")
+    bench_ok: list = []  # computed at the first halt: a run that never halts needs no benchmark for it
+    due = calendar.rebalance_sessions(sessions[0] - timedelta(days=62), calendar.next_session(sessions[-1]), policy.rebalance.frequency)
     slip = dec(costs.slippage_bps) * BPS
     fee_rate = dec(costs.commission_bps) * BPS
     cash = dec(cash if cash is not None else policy.account.starting_cash)
@@ -184,6 +269,9 @@ def run_backtest(
     equity, fills = [], []
     decisions, states = {}, {}
     exits, blocked = _quarantine_rows(quarantine, market)
+    halts: list[dict] = []
+    halt: dict | None = None  # the open halt
+    halt_rows = 0  # decision sessions since the breach
     for d in sessions:
         i = market.row[d]
         for s in exits.get(i, ()):
@@ -200,30 +288,89 @@ def run_backtest(
             pending = None
         value = sum((float(u) * market.mark[i, market.col[s]] for s, u in units.items() if market.mark[i, market.col[s]] > 0), 0.0)
         equity.append(float(cash) + value)
+        if halt is not None and halt["in_cash"] is None and not units:
+            halt["in_cash"] = d
         if d == sessions[-1] or pending is not None:
             continue
         held = market.reference_prices(i, units)
-        peak = max(peak, cash + sum((u * held[s] for s, u in units.items() if s in held), ZERO))
-        rebalance = rebalance_due(calendar, d, policy.rebalance.frequency, last_rebalance)
-        if not (rebalance or daily_checks):
+        book_value = cash + sum((u * held[s] for s, u in units.items() if s in held), ZERO)
+        if halt is not None:
+            halt_rows += 1
+            if resume.rule == "benchmark_ma" and not bench_ok:
+                bench_ok.append(_benchmark_above_ma(eod, policy.universe.benchmark, resume.ma_sessions, market))
+            why = _resume_reason(resume, halt_rows, bench_ok[0] if bench_ok else None, i, policy.universe.benchmark)
+            if why:  # the assumed `tradeops resume --reason`: the peak restarts today
+                halt.update(resumed=d, sessions_halted=halt_rows, resume_reason=why)
+                halt, peak = None, book_value
+        peak = max(peak, book_value)
+        rebalance = rebalance_due(calendar, d, policy.rebalance.frequency, last_rebalance, due)
+        if not (rebalance or daily_checks or halt is not None):
             continue
         prices = market.reference_prices(i)
-        state = PortfolioState(as_of=d, cash=cash, positions=dict(units), peak_equity=peak, account_currency=policy.account.account_currency, last_rebalance=last_rebalance)
-        signal = ranker(d)
-        _, decision = decide(
-            signal.ranked, state, prices, policy, universe, rebalance, d,
-            risk_off_reasons=signal.risk_off_reasons, strategy=signal.strategy, signal_note=signal.note,
-        )
+        state = PortfolioState(as_of=d, cash=cash, positions=dict(units), peak_equity=peak, account_currency=policy.account.account_currency,
+                               last_rebalance=last_rebalance, state="HALT" if halt is not None else "RUN")
+        if halt is not None:  # in HALT: no signal, nothing bought; whatever is still held is offered for sale
+            _, decision = decide(_NO_RANKS, state, prices, policy, universe, False, d, strategy="halt",
+                                 drawdown_breach=f"in HALT since the drawdown breach of {halt['breach']}")
+        else:
+            decision = None
+            if not rebalance:
+                # not a decision session: the targets are today's weights, so the ranks cannot change a
+                # HOLD; the signal is computed only when the guard wants to trade (a trim, a halt)
+                _, decision = decide(_NO_RANKS, state, prices, policy, universe, False, d, strategy=policy.strategy.signal,
+                                     signal_note="not a rebalance session: signal not computed (HOLD on today's weights)")
+                if decision.kind != "HOLD":
+                    decision = None
+            if decision is None:
+                signal = ranker(d)
+                _, decision = decide(
+                    signal.ranked, state, prices, policy, universe, rebalance, d,
+                    risk_off_reasons=signal.risk_off_reasons, strategy=signal.strategy, signal_note=signal.note,
+                )
+            if decision.halt:
+                halt, halt_rows = {"breach": d, "drawdown": float(decision.drawdown), "equity": float(decision.equity), "peak": float(peak),
+                                   "in_cash": None if units else d, "resumed": None, "sessions_halted": None, "resume_reason": ""}, 0
+                halts.append(halt)
         decisions[d] = decision
         if keep_states:
             states[d] = state
         execution = i + 1 + costs.delay
         if decision.kind == "TRADE" and execution < len(market.sessions):
             pending = (execution, decision)
-        if rebalance and decision.kind in ("TRADE", "HOLD"):
+        if rebalance and decision.kind in ("TRADE", "HOLD") and not decision.halt:
             last_rebalance = calendar.next_session(d)
     trades = pd.DataFrame(fills, columns=["session", "symbol", "side", "units", "price", "value", "fee"])
-    return BacktestResult(pd.Series(equity, index=pd.DatetimeIndex(sessions, name="session"), name="equity"), trades, decisions, states)
+    if halt is not None:
+        halt["sessions_halted"] = halt_rows
+        halt["resume_reason"] = f"still in HALT at the end of the backtest ({resume.describe(policy.universe.benchmark)})"
+    return BacktestResult(pd.Series(equity, index=pd.DatetimeIndex(sessions, name="session"), name="equity"), trades, decisions, states,
+                          halts, resume.describe(policy.universe.benchmark))
+
+
+_NO_RANKS = pd.DataFrame({"symbol": pd.Series(dtype=str), "score": pd.Series(dtype=float), "rank": pd.Series(dtype=int), "selected": pd.Series(dtype=bool)})
+
+
+def _benchmark_above_ma(eod: pd.DataFrame, benchmark: str, window: int, market: Market) -> np.ndarray:
+    """Per market session: the benchmark's adjusted close is at or above its ``window``-session average."""
+    bars = eod.loc[eod["symbol"] == benchmark, ["date", "adj_close"]]
+    if bars.empty:
+        raise DataError(
+            f"the halt resume rule 'benchmark_ma' needs the benchmark {benchmark}, which is not in the data: "
+            "add the benchmark, or set research.halt_resume: sessions"
+        )
+    close = bars.set_index("date")["adj_close"].reindex(market.sessions)
+    ma = close.rolling(window, min_periods=window).mean()
+    return (close >= ma).to_numpy()
+
+
+def _resume_reason(resume: HaltResume, rows: int, bench_ok: np.ndarray | None, i: int, benchmark: str) -> str:
+    if rows < resume.min_sessions:
+        return ""
+    if resume.rule == "sessions":
+        return f"assumed resume after {rows} sessions in HALT"
+    if bench_ok is not None and bench_ok[i]:
+        return f"assumed resume after {rows} sessions in HALT: {benchmark} closed at or above its {resume.ma_sessions}-session average"
+    return ""
 
 
 def _quarantine_rows(quarantine: Sequence, market: Market) -> tuple[dict[int, list[str]], dict[int, frozenset]]:

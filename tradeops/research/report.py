@@ -27,7 +27,7 @@ from ..reports import ReportInputs, tearsheet_html
 if TYPE_CHECKING:
     from .study import Study
 
-PCT = ("total_return", "cagr", "volatility", "max_drawdown", "hit_rate")
+PCT = ("total_return", "cagr", "volatility", "max_drawdown", "hit_rate", "drawdown")
 RATIO = ("sharpe", "sortino", "calmar")
 STYLE = """<style>
 .tradeops-research{font-family:DejaVu Sans,Arial,sans-serif;font-size:13px;margin:16px auto;max-width:1100px}
@@ -67,6 +67,7 @@ def study_html(study: "Study") -> str:
         STYLE,
         '<div class="tradeops-research">',
         f"<h1>Backtest: {html.escape(study.strategy)} on {len(study.symbols)} {html.escape(study.source)} symbols, {study.start} .. {study.end}</h1>",
+        f"<p><strong>Benchmark: {html.escape(study.benchmark_source or study.benchmark_symbol)}</strong></p>",
         f"<p>Decision after the close of T-1, execution at the open of T; live risk guard and tiny-delta rules; "
         f"commission {c.commission_bps:g} bps, slippage {c.slippage_bps:g} bps, delay {c.delay} session(s); "
         f"{len(study.result.trades)} fills, final equity {study.result.equity.iloc[-1]:,.2f}.</p>",

@@ -10,7 +10,8 @@ risk guard and timing), then the robustness runs of
 - start-date sensitivity: the same end, starts later by 0, 1/12, 1/6 and 1/4 of the window;
 - a parameter neighbourhood (target positions +-5; for momentum also the
   12-week lookback x0.75 / x1.25); these trials feed PBO (CSCV) and the
-  deflated Sharpe ratio of the base run;
+  deflated Sharpe ratio of the base run (on returns over the benchmark when the data has it);
+- the drawdown halts of the base run and the resume the study assumed (``research.halt_resume``);
 - regime slices and walk-forward folds (years, or quarters for windows under two years).
 
 Identical (policy, costs, start) runs are computed once.  For ``qlib_lgbm``
@@ -32,7 +33,8 @@ from .. import metrics
 from ..calendar import ExchangeCalendar, get_calendar
 from ..config import Policy, Universe, parse_policy, parse_universe, universe_csv
 from ..errors import DataError, ValidationError
-from . import validation
+from . import promotion, validation
+from .benchmark import require_benchmark
 from .backtest import BacktestResult, Costs, live_ranker, run_backtest, scores_ranker
 from .sources import alphavantage_symbols
 from .store import ResearchBars, clean_research_bars, findings_table
@@ -60,6 +62,8 @@ class Study:
     ic: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
     data_snapshot: str | None = None  # sha256 of the clean snapshot the bars came from (None: generated in memory)
+    verdict: "promotion.Verdict | None" = None  # the promotion gate on this study's sweep
+    benchmark_source: str = ""  # where the benchmark came from, or benchmark.NO_BENCHMARK
 
     @property
     def returns(self) -> pd.Series:
@@ -70,13 +74,17 @@ class Study:
 
     def summary_text(self) -> str:
         s = self.summary()
-        lines = [
+        lines = [f"benchmark: {self.benchmark_source}"] if self.benchmark_source else []
+        lines += [
             f"{self.strategy} on {len(self.symbols)} {self.source} symbols, {self.start}..{self.end}: "
             f"total {s['total_return']:+.2%}, CAGR {s['cagr']:+.2%}, Sharpe {s['sharpe']:.2f}, "
             f"max drawdown {s['max_drawdown']:.2%}, {len(self.result.trades)} fills",
         ]
         if self.pbo is not None and self.dsr is not None:
             lines.append(f"PBO {self.pbo.pbo:.2f} over {self.dsr.n_trials} trials; deflated Sharpe {self.dsr.dsr:.2f}")
+        lines.append(f"drawdown halts: {len(self.result.halts)}; {self.result.resume_rule}")
+        if self.verdict is not None:
+            lines.append(self.verdict.summary())
         if self.ic is not None:
             lines.append(f"IC {self.ic['ic']:.4f}, rank IC {self.ic['rank_ic']:.4f} over {self.ic['sessions']} sessions")
         if self.data_snapshot:
@@ -145,14 +153,19 @@ def load_bars(
 def run_study(
     eod: pd.DataFrame, policy: Policy, universe: Universe, start: date, end: date, strategy: str = "momentum",
     costs: Costs | None = None, source: str = "custom", qlib_dir: str | Path | None = None, calendar: ExchangeCalendar | None = None,
-    data: ResearchBars | None = None,
+    data: ResearchBars | None = None, sweep: bool = False, benchmark_file: str | Path | None = None, no_benchmark: bool = False,
 ) -> Study:
     """Backtest ``strategy`` on ``eod`` over [start, end] and run every validation table.
 
     ``data``: where ``eod`` came from in the clean store; its quarantined ranges are honoured
-    by every backtest, and its snapshot hash, notes and findings go into the study."""
+    by every backtest, and its snapshot hash, notes and findings go into the study.
+    ``sweep``: the trials are the pre-registered sweep of :func:`sweep_variants` (what the
+    promotion gate needs) instead of the small parameter neighbourhood.  Bars without the
+    policy's benchmark stop the study unless ``benchmark_file`` (a Stooq export) or
+    ``no_benchmark`` says what to do (:func:`tradeops.research.benchmark.require_benchmark`)."""
     if strategy not in STRATEGIES:
         raise ValidationError(f"unknown research strategy {strategy!r}; expected one of {STRATEGIES}")
+    eod, benchmark_source = require_benchmark(eod, policy, benchmark_file, no_benchmark)
     calendar = calendar or get_calendar(policy.schedule.exchange)
     costs = costs or Costs(policy.research.cost_bps, policy.research.slippage_bps)
     sessions = calendar.sessions(start, end)
@@ -179,9 +192,12 @@ def run_study(
         return cache[key]
 
     base = run(policy, costs, start)
+    notes.append(f"drawdown halt: {len(base.halts)} halt(s) at the {policy.risk.kill_switch_drawdown:.0%} limit; "
+                 f"each sells the book to cash at the next open; {base.resume_rule} (research.halt_resume; live, only `tradeops resume --reason`)")
     starts = sorted({sessions[k] for k in (0, len(sessions) // 12, len(sessions) // 6, len(sessions) // 4)})
-    variants = _neighbourhood(policy, strategy)
+    variants = sweep_variants(policy, strategy) if sweep else _neighbourhood(policy, strategy)
     tables = {
+        "Drawdown halts": halts_table(base),
         "Walk-forward": validation.walk_forward(base.returns, "YE" if (end - start).days > 730 else "QE"),
         "Cost stress": validation.cost_stress(run, policy, costs, start),
         "Execution delay": validation.execution_delay(run, policy, costs, start),
@@ -193,21 +209,67 @@ def run_study(
         tables["Data findings (clean snapshot " + data.snapshot[:16] + ")"] = findings_table(
             data.report, set(universe.symbols), pd.Timestamp(eod["date"].min()).date(), end)
     trials = pd.concat({label: run(validation.with_update(policy, upd), costs, start).returns for label, upd in variants.items()}, axis=1).dropna()
-    pbo = dsr = None
-    partitions = 16 if len(trials) >= 160 else 8 if len(trials) >= 40 else 0
-    if partitions and trials.shape[1] >= 2:
-        pbo = validation.pbo_cscv(trials, partitions)
-        sharpes = trials.mean() / trials.std(ddof=1)
-        dsr = validation.deflated_sharpe(base.returns, trials.shape[1], float(np.nan_to_num(sharpes.var(ddof=1))))
-    else:
-        notes.append(f"PBO and deflated Sharpe skipped: {len(trials)} sessions are too few for CSCV (40 needed)")
     closes = eod.loc[eod["symbol"] == policy.universe.benchmark].set_index("date")["close"]
     bench = closes.reindex(base.equity.index).dropna()
     if bench.empty:
         notes.append(f"benchmark {policy.universe.benchmark} is not in the {source} data: the tearsheet has no benchmark")
+    pbo = dsr = None
+    partitions = 16 if len(trials) >= 160 else 8 if len(trials) >= 40 else 0
+    if partitions and trials.shape[1] >= 2:
+        pbo = validation.pbo_cscv(trials, partitions)
+        # DSR on the returns over the benchmark when there is one: beating cash is not the bar
+        excess = validation.excess_returns(trials, bench) if len(bench) > 2 else trials
+        sharpes = excess.mean() / excess.std(ddof=1)
+        own = validation.excess_returns(base.returns, bench) if len(bench) > 2 else base.returns
+        dsr = validation.deflated_sharpe(own, trials.shape[1], float(np.nan_to_num(sharpes.var(ddof=1))))
+        notes.append("deflated Sharpe on " + (f"returns over {policy.universe.benchmark}" if len(bench) > 2 else "raw returns (no benchmark)"))
+    else:
+        notes.append(f"PBO and deflated Sharpe skipped: {len(trials)} sessions are too few for CSCV (40 needed)")
     symbols = tuple(sorted(s for s in universe.tradable if s != policy.universe.benchmark))
+    verdict = None
+    if partitions and trials.shape[1] >= 2:
+        verdict = promotion.judge(promotion.gather(trials, "base", bench.rename(policy.universe.benchmark) if len(bench) else None, policy.promotion), policy.promotion)
+        tables = {"Promotion gate": verdict.table(), **tables}
     return Study(strategy, source, start, end, symbols, policy.universe.benchmark, costs, base, bench, tables, pbo, dsr, ic, notes,
-                 data.snapshot if data is not None else None)
+                 data.snapshot if data is not None else None, verdict, benchmark_source)
+
+
+def sweep_variants(policy: Policy, strategy: str) -> dict[str, dict]:
+    """The pre-registered sweep: 16 variants fixed before any result is seen, the policy's own
+    configuration ("base") among them.  Momentum: target positions {10, 15, 20, 25} x 12-week
+    lookback {40, 60, 80, 100}; qlib_lgbm (one set of scores): target positions x rebalance
+    {weekly, monthly} x max weight {10%, 7%}."""
+    p = policy.portfolio
+
+    def positions(n: int) -> dict:
+        return {"target_positions": n, "min_positions": min(p.min_positions, n), "max_positions": max(p.max_positions, n)}
+
+    grid: dict[str, dict] = {}
+    if strategy == "momentum":
+        m = policy.strategy.momentum
+        for n in (10, 15, 20, 25):
+            for lb in (40, 60, 80, 100):
+                grid[f"{n} positions, 12-week lookback {lb}"] = {"portfolio": positions(n), "strategy": {"momentum": {"lookback_12w": max(lb, m.lookback_4w + 1)}}}
+    else:
+        for n in (10, 15, 20, 25):
+            for freq in ("weekly", "monthly"):
+                for w in (0.10, 0.07):
+                    grid[f"{n} positions, {freq}, max weight {w:.0%}"] = {"portfolio": {**positions(n), "max_weight": w}, "rebalance": {"frequency": freq}}
+    base = {key: upd for key, upd in grid.items() if validation.with_update(policy, upd).hash() == policy.hash()}
+    out = {"base": {}}
+    out.update({k: v for k, v in grid.items() if k not in base})
+    return out
+
+
+def halts_table(result: BacktestResult) -> pd.DataFrame:
+    """Every drawdown halt of a backtest and the resume the study assumed for it."""
+    rows = [
+        {"breach (decision session)": h["breach"], "drawdown": h["drawdown"], "equity at breach": f"{h['equity']:,.2f}",
+         "in cash from": h["in_cash"] or "not yet", "assumed resume": h["resumed"] or "none (end of backtest)",
+         "sessions in HALT": h["sessions_halted"], "why resumed": h["resume_reason"]}
+        for h in result.halts
+    ]
+    return pd.DataFrame(rows, columns=["breach (decision session)", "drawdown", "equity at breach", "in cash from", "assumed resume", "sessions in HALT", "why resumed"])
 
 
 def _neighbourhood(policy: Policy, strategy: str) -> dict[str, dict]:
@@ -248,8 +310,9 @@ def _lgbm_scores(eod, policy, universe, start, end, qlib_dir, calendar) -> tuple
 def backtest_study(
     source: str = "demo", start: date | str = "2022-01-03", end: date | str = "2023-12-29", strategy: str = "momentum",
     symbols: int = 30, av_dir: str | Path | None = None, policy: Policy | dict | None = None, seed: int = 42,
-    report_path: str | Path | None = None, qlib_dir: str | Path | None = None,
+    report_path: str | Path | None = None, qlib_dir: str | Path | None = None, sweep: bool = False,
     store_dir: str | Path | None = None, corrections_file: str | Path | None = None,
+    benchmark_file: str | Path | None = None, no_benchmark: bool = False,
 ) -> Study:
     """The whole research run (the notebooks' and ``tradeops backtest``'s one call): load
     ``symbols`` stocks from ``source``, backtest ``strategy`` over [start, end], validate, and
@@ -260,7 +323,8 @@ def backtest_study(
         raise ValidationError(f"a research run needs at least 2 symbols, got {symbols}")
     calendar = get_calendar(policy.schedule.exchange)
     eod, universe, data = load_bars(source, start, end, symbols, policy, strategy, av_dir, seed, calendar, store_dir, corrections_file)
-    study = run_study(eod, policy, universe, start, end, strategy, source=source, qlib_dir=qlib_dir, calendar=calendar, data=data)
+    study = run_study(eod, policy, universe, start, end, strategy, source=source, qlib_dir=qlib_dir, calendar=calendar, data=data,
+                      sweep=sweep, benchmark_file=benchmark_file, no_benchmark=no_benchmark)
     if report_path:
         from .report import write_report
 
