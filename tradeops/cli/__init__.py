@@ -21,7 +21,7 @@ def cli() -> None:
 
 def _register() -> None:
     # Each command module exposes COMMANDS, a list of click commands/groups.
-    for name in ("data", "ledger", "trading", "pipeline", "reporting", "research", "dashboard"):
+    for name in ("data", "ledger", "trading", "pipeline", "reporting", "research", "dashboard", "mcp"):
         try:
             mod = __import__(f"{__name__}.{name}", fromlist=["COMMANDS"])
         except ModuleNotFoundError as err:
