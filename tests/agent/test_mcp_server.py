@@ -13,6 +13,7 @@ import json
 import re
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -366,3 +367,59 @@ def test_write_fills_only_with_allow_fills_and_refused_exactly_as_on_the_page(ag
     assert statuses["MSFT"].override_reason == explained["explanation"] and statuses["AAPL"] is None
     shown = {ln["symbol"]: ln["fill"] for ln in view.data["lines"]}
     assert shown["AVGO"]["actor"] == f"mcp:{CLIENT}" and shown["AAPL"] is None
+
+
+# --------------------------------------------------------------------------- streamable HTTP (optional transport)
+
+
+def test_streamable_http_needs_loopback_and_the_token(pipeline_ws, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import anyio
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    from tradeops.dashboard.server import free_port
+
+    ws = pipeline_ws.ws
+    token = "t0ken-for-this-test-only-7f3a"
+    base = [sys.executable, "-c", "import sys; from tradeops.cli import main; sys.exit(main())", "mcp", "--workdir", str(ws.root), "--http"]
+    env = {**os.environ, "TRADEOPS_DB_URL": pipeline_ws.db_url, "TRADEOPS_FIXED_NOW": NOW.isoformat(), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    for extra, token_env, message in (([], "short", "at least 16 characters"), (["--host", "0.0.0.0"], token, "127.0.0.1 (or localhost) only")):
+        done = subprocess.run(base + extra, env={**env, "TRADEOPS_MCP_TOKEN": token_env}, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and message in done.stderr
+    port = free_port()
+    log = (tmp_path / "http.log").open("w")
+    proc = subprocess.Popen(base + ["--port", str(port)], env={**env, "TRADEOPS_MCP_TOKEN": token}, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.5).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        url = f"http://127.0.0.1:{port}/mcp"
+        assert httpx2.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).status_code == 401
+        wrong = httpx2.post(url, json={}, headers={"Authorization": "Bearer " + token[:-1] + "x"})
+        assert wrong.status_code == 401
+
+        async def ask():
+            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
+                async with Client(streamable_http_client(url, http_client=http)) as c:
+                    names = {t.name for t in (await c.list_tools()).tools}
+                    r = await c.call_tool("ledger_status", {})
+                    return names, r
+
+        names, answer = anyio.run(ask)
+        assert names == READ_TOOLS and not answer.is_error
+        assert Decimal(json.loads(answer.content[0].text)["cash"]) == ws.policy().account.starting_cash  # start_ledger's one deposit
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()

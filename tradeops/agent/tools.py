@@ -117,9 +117,8 @@ class Toolbox:
             self._engine.dispose()
             self._engine = None
 
-    @contextmanager
-    def reading(self) -> Iterator:
-        """A ledger session that is always rolled back: reads only."""
+    def engine(self):
+        """The ledger's engine (one per server), refusing a database that is not at the current schema."""
         if self._engine is None:
             url = self.workspace.db_url()
             engine = db.make_engine(url)
@@ -129,7 +128,12 @@ class Toolbox:
                 state = "not initialised" if current is None else f"at schema revision {current}, not {head}"
                 raise LedgerError(f"the ledger at {db.safe_url(url)} is {state}: run `tradeops ledger init`")
             self._engine = engine
-        with db.session_factory(self._engine, self.clock)() as s:
+        return self._engine
+
+    @contextmanager
+    def reading(self) -> Iterator:
+        """A ledger session that is always rolled back: reads only."""
+        with db.session_factory(self.engine(), self.clock)() as s:
             s.begin()
             try:
                 yield s
@@ -237,9 +241,12 @@ class Toolbox:
 
     def pnl(self, as_of: date | None = None) -> dict:
         """Realized (FIFO) and unrealized P&L, marked at the close of ``as_of`` (default: the latest close)."""
+        cal = get_calendar(self.policy().schedule.exchange)
         with self.reading() as s:
             marks, day, source = self._marks(s, as_of)
-            when = get_calendar(self.policy().schedule.exchange).market_close(day) if day and get_calendar().is_session(day) else None
+            if day is not None and not cal.is_session(day):
+                day = cal.previous_session(day)
+            when = cal.market_close(day) if day else None
             held = api.compute_positions(s, as_of=when)
             pnl = api.compute_pnl(s, {k: marks[k] for k in held if k in marks}, as_of=when)
             return {"marked_on": day.isoformat() if day else None, "marks_from": source, **pnl.to_dict()}
@@ -491,11 +498,8 @@ class Toolbox:
                 raise ValidationError(f"line {n} is given twice; one answer per line")
             entries[n] = LineEntry(**{k: (v if v is not None else "") for k, v in raw.items() if k != "line_no"})
         policy = self.policy()
-        if self._engine is None:
-            with self.reading():
-                pass
         outcome = actions.confirm(
-            self._engine, ticket_id, entries, {}, tickets_dir=self.workspace.tickets_dir, root=self.workspace.root,
+            self.engine(), ticket_id, entries, {}, tickets_dir=self.workspace.tickets_dir, root=self.workspace.root,
             policy=policy, tz=ZoneInfo(policy.schedule.timezone), actor=actor, clock=self.clock,
         )
         if not outcome.ok:
