@@ -101,17 +101,23 @@ def test_market_tools_answer_from_the_clean_file(pipeline_ws, mcp_call):
 
 def test_ledger_tools_agree_with_the_cli_and_the_api(agent_ws, mcp_call, digest, monkeypatch, capsys):
     from tradeops.cli import main
+    from tradeops.clock import FixedClock
     from tradeops.ledger import api, db
     from tradeops.ledger.gates import drawdown
 
     ws, url = agent_ws.ws, agent_ws.db_url
+    engine = db.make_engine(url)
+    with db.transaction(engine, FixedClock(NOW)) as s:  # an event too long for a log row
+        api.record_event(s, "OWNER_NOTE", {"text": "x" * 5000}, actor="owner")
+    engine.dispose()
     before = digest(ws.root, url)
     out = mcp_call(ws.root, url, [
         ("ledger_status", {}), ("ledger_pnl", {"as_of": "2025-01-03"}), ("ledger_equity_curve", {}),
         ("ledger_ticket", {}), ("ledger_ticket", {"ticket_id": agent_ws.ticket_id}), ("ledger_events", {"kind": "FILL_RECORDED"}),
-        ("ledger_alerts", {}), ("ledger_reconciliation", {}),
+        ("ledger_alerts", {}), ("ledger_reconciliation", {}), ("ledger_events", {"kind": "TICKET_RECORDED"}),
+        ("ledger_events", {"kind": "OWNER_NOTE"}),
     ])
-    status, pnl, curve, latest, ticket, fills, alerts, recon = out.answers
+    status, pnl, curve, latest, ticket, fills, alerts, recon, tickets, note = out.answers
     assert digest(ws.root, url) == before  # reading changed nothing
 
     # the CLI's answer to the same question
@@ -139,6 +145,7 @@ def test_ledger_tools_agree_with_the_cli_and_the_api(agent_ws, mcp_call, digest,
             want_dd = drawdown(api.compute_equity_curve(s, series, start=api.last_resume(s)))
             lines = api.line_statuses(s, agent_ws.ticket_id)
             want_fills = api.events(s, kind="FILL_RECORDED")
+            want_tickets = api.events(s, kind="TICKET_RECORDED")
     finally:
         engine.dispose()
     assert Decimal(pnl.data["unrealized"]) == want_pnl.unrealized and Decimal(pnl.data["total"]) == want_pnl.total
@@ -151,6 +158,10 @@ def test_ledger_tools_agree_with_the_cli_and_the_api(agent_ws, mcp_call, digest,
     ]
     assert all(ln["fill"] is None for ln in ticket.data["lines"])
     assert [e["id"] for e in fills.data["rows"]] == [e.id for e in want_fills]
+    assert [e["actor"] for e in fills.data["rows"]] == [e.actor for e in want_fills] and fills.data["more"] is False
+    assert [(e["ticket_id"], e["payload"]) for e in tickets.data["rows"]] == [(e.ticket_id, e.payload) for e in want_tickets]
+    assert tickets.data["rows"][0]["ticket_id"] == agent_ws.ticket_id
+    assert [e["actor"] for e in note.data["rows"]] == ["owner"] and "omitted" in note.data["rows"][0]["payload"]
     assert alerts.data["rows"] == []
     assert recon.is_error and "no broker snapshot" in recon.text  # the demo ledger has none: a clear error, not a traceback
     assert "Traceback" not in out.stderr

@@ -185,7 +185,7 @@ def build_server(toolbox: Toolbox, *, allow_fills: bool = False) -> MCPServer:
         kind: Annotated[str, Field(pattern=r"^[A-Z_]{3,40}$", description="e.g. FILL_RECORDED, TICKET_RECORDED, GATE_RESULT")] | None = None,
         page: Page = 1,
     ) -> dict:
-        """The ledger's event log (who did what, when), newest first."""
+        """The ledger's event log (who did what, when), newest first, 50 events a page (a long payload, such as a whole ticket, is left out)."""
         return tb.events(kind, page)
 
     # ---------------------------------------------------------------- research

@@ -19,7 +19,7 @@ import json
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
@@ -34,6 +34,8 @@ from ..errors import DataError, LedgerError, ValidationError
 from ..ledger import api, db
 
 PAGE_SIZE = 200  # rows per page of any list
+EVENTS_PAGE = 50
+MAX_PAYLOAD = 2000
 MAX_SYMBOLS = 25  # symbols per price query
 MAX_BACKTEST_SESSIONS = 260  # about a year: a backtest answers in seconds, not minutes
 MAX_SWEEP_VALUES = 5
@@ -95,7 +97,7 @@ class Toolbox:
     workspace: Workspace
     clock: Clock = SYSTEM
     _engine: object = field(default=None, init=False, repr=False)
-    _eod: pd.DataFrame | None = field(default=None, init=False, repr=False)
+    _eod: tuple[float, pd.DataFrame] | None = field(default=None, init=False, repr=False)  # (mtime, frame)
 
     @classmethod
     def at(cls, root: str | Path, clock: Clock = SYSTEM) -> "Toolbox":
@@ -141,13 +143,15 @@ class Toolbox:
                 s.rollback()
 
     def eod(self) -> pd.DataFrame:
-        """The clean parquet (read once per server: it changes only when the daily run rebuilds it)."""
+        """The clean parquet, read again only when the daily run has rewritten it."""
         path = self.workspace.clean_path
-        if not path.exists():
-            raise DataError(f"no clean data at {path}: run `tradeops data build` (or the daily run) first")
-        if self._eod is None:
-            self._eod = pd.read_parquet(path)
-        return self._eod
+        try:
+            mtime = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            raise DataError(f"no clean data at {path}: run `tradeops data build` (or the daily run) first") from None
+        if self._eod is None or self._eod[0] != mtime:
+            self._eod = (mtime, pd.read_parquet(path))
+        return self._eod[1]
 
     def _sessions_covered(self) -> tuple[date, date]:
         dates = self.eod()["date"]
@@ -321,15 +325,22 @@ class Toolbox:
         return page_of(rows, page)
 
     def events(self, kind: str | None = None, page: int = 1) -> dict:
-        """The ledger's event log (who did what, when), newest first."""
+        """The ledger's event log (who did what, when), newest first, :data:`EVENTS_PAGE` a page;
+        a payload longer than :data:`MAX_PAYLOAD` characters (a whole ticket) is left out with its size."""
+        size = EVENTS_PAGE
         with self.reading() as s:
-            rows = [
-                api.jsonable({"id": e.id, "at": e.at, "kind": e.kind, "actor": e.actor, "ticket_id": e.ticket_id, "payload": e.payload})
-                for e in api.events(s, kind=kind, limit=PAGE_SIZE * page + 1)
-            ]
-        out = page_of(rows, page) if rows or page > 1 else {"page": 1, "pages": 1, "rows_total": 0, "rows": []}
-        out["more"] = len(rows) > PAGE_SIZE * page
+            found = api.events(s, kind=kind, limit=size * page + 1)
+            rows = []
+            for e in found[: size * page]:
+                payload = api.jsonable(e.payload)
+                text = json.dumps(payload)
+                if len(text) > MAX_PAYLOAD:
+                    payload = {"omitted": f"{len(text)} characters; ledger_ticket or ticket_explain show a ticket"}
+                rows.append(api.jsonable({"id": e.id, "at": e.at, "kind": e.kind, "actor": e.actor, "ticket_id": e.ticket_id, "payload": payload}))
+        out = page_of(rows, page, size) if rows or page > 1 else {"page": 1, "pages": 1, "rows_total": 0, "rows": []}
         out.pop("rows_total")
+        out.pop("pages")
+        out["more"] = len(found) > size * page
         return out
 
     # ------------------------------------------------------------------ research (compute only)
