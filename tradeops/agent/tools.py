@@ -246,6 +246,8 @@ class Toolbox:
     def pnl(self, as_of: date | None = None) -> dict:
         """Realized (FIFO) and unrealized P&L, marked at the close of ``as_of`` (default: the latest close)."""
         cal = get_calendar(self.policy().schedule.exchange)
+        if self.workspace.clean_path.exists():
+            self.eod()  # read the parquet before the transaction
         with self.reading() as s:
             marks, day, source = self._marks(s, as_of)
             if day is not None and not cal.is_session(day):
@@ -261,8 +263,8 @@ class Toolbox:
 
         if start and end and start > end:
             raise ValidationError(f"equity_curve: start {start} is after end {end}")
+        prices = self._price_series()  # before the transaction: on SQLite even a read holds the write lock
         with self.reading() as s:
-            prices = self._price_series()
             points = api.compute_equity_curve(s, prices, start=start, end=end)
             dd = drawdown(api.compute_equity_curve(s, prices, start=api.last_resume(s), end=end))
         rows = [p.to_dict() for p in points]
@@ -441,10 +443,11 @@ class Toolbox:
         session = self._decision_session(session)
         cal = get_calendar(policy.schedule.exchange)
         execution = cal.next_session(session)
+        prices = self._price_series()
         with self.reading() as s:
             cash = api.compute_cash(s)
             switch, state = api.kill_switch(s), api.current_state(s)
-            points = api.compute_equity_curve(s, self._price_series(), start=api.last_resume(s), end=session)
+            points = api.compute_equity_curve(s, prices, start=api.last_resume(s), end=session)
             portfolio = PortfolioState(
                 as_of=session, cash=cash.amount, positions=api.compute_positions(s), peak_equity=_peak_equivalent(points),
                 account_currency=cash.currency, state=state.value or "RUN", kill_switch=switch.value == "ON",
