@@ -203,6 +203,47 @@ def test_risk_what_if_gives_the_tickets_trades_and_reasons_and_writes_nothing(pi
     assert why["why"] == ticket["why"] and why["archive"] == str(pipeline_ws.run_dir.relative_to(ws.root))
 
 
+def test_risk_what_if_matches_the_risk_command_on_the_same_book(agent_ws, mcp_call, digest, tmp_path):
+    from tradeops.cli import main
+    from tradeops.ledger import api, db
+
+    ws, url = agent_ws.ws, agent_ws.db_url
+    before = digest(ws.root, url)
+    out = mcp_call(ws.root, url, [
+        ("risk_what_if", {"session": "2025-01-03", "rebalance": True}),
+        ("risk_what_if", {"session": "2025-01-03", "rebalance": True, "parameters": {"max_weight": 0.05}}),
+    ])
+    what_if, capped = (a.data for a in out.answers)
+    assert digest(ws.root, url) == before  # ledger rows, archive, tickets: unchanged
+
+    book = what_if["what_if"]["portfolio"]
+    engine = db.make_engine(url)
+    try:
+        with db.transaction(engine) as s:
+            cash, positions = api.compute_cash(s).amount, api.compute_positions(s)
+    finally:
+        engine.dispose()
+    assert Decimal(book["cash"]) == cash and {k: Decimal(v) for k, v in book["positions"].items()} == positions
+
+    # `tradeops signal` + `tradeops risk` on the same book, in a scratch folder outside the workspace
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "portfolio.json").write_text(json.dumps(book))
+    assert main(["signal", "--workdir", str(ws.root), "--session", "2025-01-03", "--run-dir", str(scratch)]) == 0
+    assert main(["risk", "--workdir", str(ws.root), "--session", "2025-01-03", "--run-dir", str(scratch), "--rebalance"]) == 0
+    approved = json.loads((scratch / "approved.json").read_text())
+    assert {k: v for k, v in what_if.items() if k != "what_if"} == approved
+    assert approved["kind"] == "TRADE" and any(t["side"] == "SELL" for t in approved["trades"])  # the demo's AAPL/KO leave
+
+    assert capped["what_if"]["parameters"] == {"max_weight": 0.05}
+    equity = Decimal(capped["equity"])
+    new_buys = [Decimal(t["value"]) for t in capped["trades"] if t["side"] == "BUY" and t["symbol"] not in positions]
+    assert new_buys and max(new_buys) <= Decimal("0.05") * equity + Decimal("0.01") < max(
+        Decimal(t["value"]) for t in what_if["trades"] if t["side"] == "BUY"
+    )
+    assert digest(ws.root, url) == before
+
+
 def test_research_backtest_and_sweep_match_the_api(pipeline_ws, mcp_call, digest):
     from tradeops import metrics
     from tradeops.config import parse_policy

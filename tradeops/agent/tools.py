@@ -447,7 +447,11 @@ class Toolbox:
         with self.reading() as s:
             cash = api.compute_cash(s)
             switch, state = api.kill_switch(s), api.current_state(s)
-            points = api.compute_equity_curve(s, prices, start=api.last_resume(s), end=session)
+            since = api.last_resume(s)
+            try:  # the peak as the daily run's preflight sees it (the ledger's price cache) ...
+                points, peak_from = api.compute_equity_curve(s, start=since, end=session), "ledger price cache"
+            except DataError:  # ... or, before any run has filled that cache, the clean data
+                points, peak_from = api.compute_equity_curve(s, prices, start=since, end=session), "clean data"
             portfolio = PortfolioState(
                 as_of=session, cash=cash.amount, positions=api.compute_positions(s), peak_equity=_peak_equivalent(points),
                 account_currency=cash.currency, state=state.value or "RUN", kill_switch=switch.value == "ON",
@@ -465,7 +469,7 @@ class Toolbox:
         out["what_if"] = {
             "decision_session": session.isoformat(), "execution_session": execution.isoformat(),
             "parameters": {k: v for k, v in (overrides or {}).items() if v is not None},
-            "kill_switch": switch.value, "state": state.value,
+            "kill_switch": switch.value, "state": state.value, "portfolio": portfolio.to_dict(), "peak_from": peak_from,
             "note": "a what-if: no ticket was issued and nothing was written; the daily run's gates (kill switch, "
                     "confirmations, reconciliation, data quality) still decide whether a real ticket may trade",
         }
