@@ -31,10 +31,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("pipeline", "Run the scheduled pipeline."),
     "runs": ("pipeline", "The run archive: list, show, verify."),
     "demo": ("pipeline", "The whole loop offline in its own workspace (default ./demo): demo data, SQLite, paper fills."),
-    "cron": ("pipeline", "Print (or install) the crontab line for the daily run, in the policy's time zone."),
+    "schedule": ("pipeline", "The unattended daily run: a systemd timer or cron entries (install, show, remove)."),
     "ops-report": ("pipeline", "Phase A dry-run summary: time to ticket, data quality, blocks, confirmations, drift, exit criterion."),
     "report": ("reporting", "Daily and weekly reports, rebuilt from the ledger and clean data."),
     "backtest": ("research", "Backtest a strategy, validate it, write reports/backtest_latest.html."),
+    "model": ("research", "The model registry (data/models): promotion verdicts for the live qlib_lgbm signal."),
+    "mcp": ("mcp", "Serve the MCP tools (market data, ledger, research, risk what-if, ticket 'why') for the workspace."),
     "dashboard": ("dashboard", "Serve the confirmation page for the workspace (ticket, fills, broker snapshot, kill switch)."),
     "universe": ("universe", "Build config/universe.csv from a vendor folder, an index list or symbols."),
 }
