@@ -100,3 +100,22 @@ def test_a_failed_build_keeps_the_last_good_snapshot_and_the_next_good_build_mov
     moved = json.loads(ws.clean_pointer.read_text())
     assert moved["run_id"] == "good3" and moved["as_of"] == "2025-01-13" and moved["sha256"] != good_sha
     assert _sha(ws.clean_path) == moved["sha256"] and good.exists()  # the old snapshot stays for rollback
+
+
+def test_old_snapshots_are_pruned_but_never_the_current_one(tmp_path):
+    import os
+
+    from tradeops.config import Workspace
+    from tradeops.data import snapshots
+
+    ws = Workspace.at(tmp_path).ensure()
+    root = snapshots.snapshots_dir(ws)
+    for k in range(14):
+        (root / f"{k:016x}").mkdir(parents=True)
+        (root / f"{k:016x}" / "eod.parquet").write_bytes(b"x")
+        os.utime(root / f"{k:016x}", ns=(k * 10**9, k * 10**9))
+    snapshots.promote(ws, snapshots.Snapshot(f"{0:016x}", "0" * 64, f"snapshots/{0:016x}/eod.parquet", "r0", "2025-01-10", 1, 1))
+    gone = snapshots.prune(ws, keep=10)
+    assert sorted(gone) == [f"{k:016x}" for k in (1, 2, 3)]  # the oldest non-current ones
+    left = sorted(p.name for p in root.iterdir())
+    assert len(left) == 11 and f"{0:016x}" in left and ws.clean_path.exists()

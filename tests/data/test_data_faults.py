@@ -4,7 +4,6 @@ findings, re-adjusted histories fetched whole again), local vendor files and fut
 
 from __future__ import annotations
 
-import csv
 import functools
 import io
 from datetime import date
@@ -251,8 +250,6 @@ def test_a_readjusted_history_is_fetched_whole_again(ws):
 def test_whole_files_are_stored_again_only_when_they_change(ws, av_dir, shared_data):
     from tradeops.data.providers import AlphaVantageDirProvider
 
-    with open(shared_data / "alphavantage-sp500" / "constituents.csv", newline="") as fh:
-        next(csv.reader(fh))
     u = uni("AAPL", "MSFT")
     policy = Policy.model_validate({"data": {"primary": "alphavantage", "secondary": None, "history_sessions": 30, "local_files": {
         "SPY": {"source": "stooq", "path": str(shared_data / "stooq-spy" / "spy.us.csv")}}}})

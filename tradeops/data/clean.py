@@ -326,6 +326,7 @@ def build_clean(
         write_atomic(workspace.quality_dir / saved.name, saved.read_bytes())
     if report.trade_allowed:
         snapshots.promote(workspace, snap)
+    snapshots.prune(workspace)
     return report
 
 

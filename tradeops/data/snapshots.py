@@ -23,6 +23,7 @@ from ..errors import DataError
 from ..files import write_json
 
 ID_LENGTH = 16
+KEEP = 10  # snapshots kept besides the current one (newest first); run folders keep their own copies
 
 
 @dataclass(frozen=True)
@@ -91,3 +92,15 @@ def copy_candidate(ws: Workspace, rel_path: str, target: Path) -> Path:
     """Copy a snapshot's parquet (``rel_path`` relative to the workspace root) to ``target``."""
     shutil.copyfile(ws.root / rel_path, target)
     return target
+
+
+def prune(ws: Workspace, keep: int = KEEP) -> list[str]:
+    """Remove all but the ``keep`` newest snapshot folders (by modification time), never the current one; the removed ids."""
+    here = current(ws)
+    folders = [p for p in snapshots_dir(ws).iterdir() if p.is_dir() and (here is None or p.name != here.snapshot)]
+    folders.sort(key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    gone = []
+    for p in folders[keep:]:
+        shutil.rmtree(p)
+        gone.append(p.name)
+    return gone
