@@ -19,8 +19,8 @@ def test_backtest_command_writes_the_report_and_prints_a_summary(tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == "benchmark: SPY from the bars"
-    assert lines[1].startswith("momentum on 8 demo symbols, 2023-03-01..2023-05-31: total ")
+    assert lines[0].startswith("momentum on 8 demo symbols, 2023-03-01..2023-05-31: total ")
+    assert lines[1] == "benchmark: SPY from the bars"
     assert lines[2].startswith("PBO ") and "over 4 trials" in lines[2]  # base, 9 positions, 12-week lookback x0.75 and x1.25 (-1 positions is no policy)
     # the bars came from a clean snapshot built in the workspace's research store, named by its hash
     snapshot = next(line for line in lines if line.startswith("data: clean snapshot ")).removeprefix("data: clean snapshot ")

@@ -74,12 +74,13 @@ class Study:
 
     def summary_text(self) -> str:
         s = self.summary()
-        lines = [f"benchmark: {self.benchmark_source}"] if self.benchmark_source else []
-        lines += [
+        lines = [
             f"{self.strategy} on {len(self.symbols)} {self.source} symbols, {self.start}..{self.end}: "
             f"total {s['total_return']:+.2%}, CAGR {s['cagr']:+.2%}, Sharpe {s['sharpe']:.2f}, "
             f"max drawdown {s['max_drawdown']:.2%}, {len(self.result.trades)} fills",
         ]
+        if self.benchmark_source:
+            lines.append(f"benchmark: {self.benchmark_source}")
         if self.pbo is not None and self.dsr is not None:
             lines.append(f"PBO {self.pbo.pbo:.2f} over {self.dsr.n_trials} trials; deflated Sharpe {self.dsr.dsr:.2f}")
         lines.append(f"drawdown halts: {len(self.result.halts)}; {self.result.resume_rule}")
