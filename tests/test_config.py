@@ -233,3 +233,14 @@ def test_workspace_paths(tmp_path, monkeypatch):
     assert ws.db_url() == "postgresql+psycopg://u@h/db"
     for d in ("runs", "tickets", "reports", "data/raw"):
         assert (tmp_path / d).is_dir()
+
+
+def test_policy_yaml_data_loads_again_under_the_strict_types():
+    """A policy written out (research workspaces, the agent's what-if) is accepted again with equal values."""
+    import yaml
+
+    from tradeops.config import parse_policy, policy_yaml_data
+
+    policy = parse_policy({"portfolio": {"min_order_value": 30}, "reconciliation": {"cash_tolerance": 2.5}})
+    again = parse_policy(yaml.safe_load(yaml.safe_dump(policy_yaml_data(policy))))
+    assert again.model_dump() == policy.model_dump()

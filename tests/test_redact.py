@@ -55,7 +55,7 @@ def test_log_records_are_redacted_when_created(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING):
         logging.getLogger("tradeops.test").warning("posting to %s failed", HOOK)
         try:
-            raise ConnectionError(f"with url: /services/T0AAAA111/B0BBBB222/xyzSecretPath999")
+            raise ConnectionError("with url: /services/T0AAAA111/B0BBBB222/xyzSecretPath999")
         except ConnectionError:
             logging.getLogger("other.lib").exception("boom")
     assert "xyzSecretPath999" not in caplog.text and "posting to *** failed" in caplog.text and "with url: ***" in caplog.text

@@ -317,6 +317,33 @@ def parse_policy(data: dict | None) -> Policy:
         raise ConfigError(_format_error(err)) from None
 
 
+def policy_yaml_data(policy: Policy) -> dict:
+    """``policy`` as plain YAML values that :func:`parse_policy` accepts again: exact money as
+    numbers (not the strings of a JSON dump, which the strict types refuse), times as "HH:MM"."""
+    from datetime import date as _date, time as _time
+    from decimal import Decimal as _Decimal
+    from enum import Enum
+
+    def plain(v):
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, _Decimal):
+            return int(v) if v.as_tuple().exponent >= 0 else float(v)
+        if isinstance(v, _time):
+            return v.strftime("%H:%M")
+        if isinstance(v, _date):
+            return v.isoformat()
+        if isinstance(v, Enum):
+            return v.value
+        if isinstance(v, Path):
+            return str(v)
+        return v
+
+    return plain(policy.model_dump())
+
+
 def load_policy(path: str | Path) -> Policy:
     path = Path(path)
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from datetime import date, datetime, time, timezone
+from datetime import datetime, time, timezone
 from decimal import Decimal as D
 
 import pytest
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from tradeops import cashplan
 from tradeops.calendar import get_calendar
 from tradeops.errors import LedgerError
-from tradeops.ledger import api, db
+from tradeops.ledger import api
 from tradeops.ledger.inputs import parse_fill
 from tradeops.ledger.models import Fill
 from tradeops.ledger.money import booked_value

@@ -28,7 +28,7 @@ from click.testing import CliRunner
 from tradeops import schedule as sch
 from tradeops.cli import cli
 from tradeops.clock import FixedClock
-from tradeops.config import Workspace, load_policy
+from tradeops.config import Workspace
 from tradeops.daily import run_daily
 from tradeops.runner import EXIT_OK
 

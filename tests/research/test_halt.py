@@ -92,7 +92,6 @@ def test_the_benchmark_ma_resume_waits_for_the_benchmark(demo_eod, demo_universe
     above its 20-session average, computed here from the bars."""
     policy = parse_policy({"risk": {"kill_switch_drawdown": 0.05, "drawdown_warning": 0.04},
                            "portfolio": {"risk_off_ma_sessions": 20}, "research": {"halt_resume": "benchmark_ma", "halt_resume_sessions": 5}})
-    cal = get_calendar()
     res = run_backtest(demo_eod, policy, demo_universe, date(2022, 6, 1), date(2023, 12, 29))
     assert res.resume_rule.startswith("resume assumed on the first close, 5 or more sessions after the breach, with SPY at or above its 20-session average")
     spy = demo_eod[demo_eod["symbol"] == "SPY"].set_index("date")["adj_close"]

@@ -29,7 +29,7 @@ import pandas as pd
 
 from ..calendar import get_calendar
 from ..clock import SYSTEM, Clock
-from ..config import Policy, Universe, Workspace, parse_policy
+from ..config import Policy, Universe, Workspace, parse_policy, policy_yaml_data
 from ..errors import DataError, LedgerError, ValidationError
 from ..ledger import api, db
 
@@ -74,7 +74,7 @@ def with_overrides(policy: Policy, overrides: Mapping[str, object]) -> Policy:
     unknown = sorted(set(overrides) - set(OVERRIDES))
     if unknown:
         raise ValidationError(f"unknown parameter {unknown[0]!r}; allowed: {sorted(OVERRIDES)}")
-    data = policy.model_dump(mode="json")
+    data = policy_yaml_data(policy)
     for name, value in overrides.items():
         if value is None:
             continue

@@ -27,7 +27,7 @@ import pandas as pd
 import yaml
 
 from ..calendar import ExchangeCalendar
-from ..config import Policy, Universe, Workspace
+from ..config import Policy, Universe, Workspace, policy_yaml_data
 from ..data import build_clean, fetch
 from ..data.providers import AlphaVantageDirProvider
 from ..data.quality import Finding, QualityReport
@@ -111,7 +111,7 @@ def clean_research_bars(
         "universe": policy.universe.model_copy(update={"file": "universe.csv"}),
     })
     # the research workspace's config, for the record (the build below takes the objects themselves)
-    write_atomic(ws.policy_path, yaml.safe_dump(research_policy.model_dump(mode="json"), sort_keys=False))
+    write_atomic(ws.policy_path, yaml.safe_dump(policy_yaml_data(research_policy), sort_keys=False))
     write_atomic(ws.config_dir / "universe.csv", universe_text)
     if corrections:
         write_atomic(ws.config_dir / research_policy.quality.corrections_file, corrections)
