@@ -9,6 +9,7 @@ the confirmation page refuses.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from datetime import date, datetime, timezone
@@ -18,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+
+from tradeops.config import policy_yaml_data
 
 pytestmark = pytest.mark.slow
 
@@ -260,10 +263,10 @@ def test_research_backtest_and_sweep_match_the_api(pipeline_ws, mcp_call, digest
     assert digest(ws.root, url) == before
 
     eod = pd.read_parquet(ws.clean_path)
-    base = ws.policy().model_dump(mode="json")
+    base = policy_yaml_data(ws.policy())
 
     def api_answer(section_path, value):
-        data = json.loads(json.dumps(base))
+        data = copy.deepcopy(base)
         node = data
         for key in section_path[:-1]:
             node = node[key]
