@@ -879,7 +879,6 @@ def decide(
     failed = any(not r.passed for r in results)
     kind = "NO-TRADE" if failed else ("TRADE" if trades else "HOLD")
     _, cash_after = book.after([] if failed else trades)
-    top = ranked.head(10)
     decision = Decision(
         session=session,
         kind=kind,
@@ -897,15 +896,21 @@ def decide(
         rules=tuple(results),
         targets=_target_rows(raw, shaped, book, [] if failed else trades),
         risk_off=risk_off,
-        top_ranks=tuple(
-            {"rank": int(r), "symbol": str(s), "score": round(float(sc), 6), "selected": bool(sel)}
-            for r, s, sc, sel in zip(top["rank"], top["symbol"], top["score"], top["selected"])
-        ),
+        top_ranks=_top_ranks(ranked),
         changes=_changes(trades, book) if not failed else {"entering": [], "leaving": [], "resized": []},
         signal_note=signal_note,
         regime=dict(regime or {}),
     )
     return proposed, decision
+
+
+def _top_ranks(ranked: pd.DataFrame, n: int = 10) -> tuple[dict, ...]:
+    """The first ``n`` rows of the ranking as the ticket's "why" shows them."""
+    top = ranked.head(n)
+    return tuple(
+        {"rank": int(r), "symbol": str(s), "score": round(float(sc), 6), "selected": bool(sel)}
+        for r, s, sc, sel in zip(top["rank"], top["symbol"], top["score"], top["selected"])
+    )
 
 
 def halt_trades(book: Book) -> list[TradeLine]:
@@ -939,7 +944,6 @@ def _halt_decision(book, portfolio, policy, rebalance, session, dd_rule, breach_
         "risk_off": risk_off,
         "missing_prices": list(book.missing_prices),
     }
-    top = ranked.head(10)
     decision = Decision(
         session=session,
         kind=kind,
@@ -957,10 +961,7 @@ def _halt_decision(book, portfolio, policy, rebalance, session, dd_rule, breach_
         rules=results,
         targets=_target_rows({}, {}, book, done),
         risk_off=risk_off,
-        top_ranks=tuple(
-            {"rank": int(r), "symbol": str(s), "score": round(float(sc), 6), "selected": bool(sel)}
-            for r, s, sc, sel in zip(top["rank"], top["symbol"], top["score"], top["selected"])
-        ),
+        top_ranks=_top_ranks(ranked),
         changes=_changes(done, book),
         signal_note=signal_note,
         regime=dict(regime or {}),

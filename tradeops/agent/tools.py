@@ -30,7 +30,7 @@ import pandas as pd
 from ..calendar import get_calendar
 from ..clock import SYSTEM, Clock
 from ..config import Policy, Universe, Workspace, parse_policy, policy_yaml_data
-from ..errors import DataError, LedgerError, ValidationError
+from ..errors import DataError, ValidationError
 from ..ledger import api, db
 
 PAGE_SIZE = 200  # rows per page of any list
@@ -122,14 +122,7 @@ class Toolbox:
     def engine(self):
         """The ledger's engine (one per server), refusing a database that is not at the current schema."""
         if self._engine is None:
-            url = self.workspace.db_url()
-            engine = db.make_engine(url)
-            current, head = db.current_revision(engine), db.head_revision()
-            if current != head:
-                engine.dispose()
-                state = "not initialised" if current is None else f"at schema revision {current}, not {head}"
-                raise LedgerError(f"the ledger at {db.safe_url(url)} is {state}: run `tradeops ledger init`")
-            self._engine = engine
+            self._engine = db.open_at_head(self.workspace.db_url())
         return self._engine
 
     @contextmanager

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..clock import SYSTEM
-from ..errors import LedgerError, ValidationError
+from ..errors import ValidationError
 from ..ledger.names import CASH_KINDS, DEFAULT_ACCOUNT
 from .common import LazyModule, workdir_option, workspace
 
@@ -43,14 +43,7 @@ actor_option = click.option(
 
 def _engine(workdir: str) -> Engine:
     """An engine on the workspace's ledger, refusing a database that is not at the current schema."""
-    url = workspace(workdir).db_url()
-    engine = db.make_engine(url)
-    current, head = db.current_revision(engine), db.head_revision()
-    if current != head:
-        engine.dispose()
-        state = "not initialised" if current is None else f"at schema revision {current}, not {head}"
-        raise LedgerError(f"the ledger at {db.safe_url(url)} is {state}: run `tradeops ledger init`")
-    return engine
+    return db.open_at_head(workspace(workdir).db_url())
 
 
 def _num(value) -> str:

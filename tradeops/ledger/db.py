@@ -117,6 +117,17 @@ def downgrade(engine: Engine, revision: str) -> str:
     return current_revision(engine) or ""
 
 
+def open_at_head(url: str) -> Engine:
+    """An engine on ``url``, refusing a ledger that is not at the current schema (run `tradeops ledger init`)."""
+    engine = make_engine(url)
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        engine.dispose()
+        state = "not initialised" if current is None else f"at schema revision {current}, not {head}"
+        raise LedgerError(f"the ledger at {safe_url(url)} is {state}: run `tradeops ledger init`")
+    return engine
+
+
 def init_db(url: str) -> Engine:
     """``tradeops ledger init``: an engine on ``url`` with the schema at head."""
     engine = make_engine(url)
