@@ -123,7 +123,8 @@ def _engine(ws: Workspace):
 # --------------------------------------------------------------------------- 00 preflight
 
 
-def _last_rebalance(session, before: date) -> date | None:
+def last_rebalance(session, before: date) -> date | None:
+    """The session of the last TRADE/HOLD ticket before ``before`` that was a rebalance (None: never)."""
     from .ledger import api
 
     ticket = api.latest_ticket(session, before=before)
@@ -135,7 +136,7 @@ def _last_rebalance(session, before: date) -> date | None:
     return None
 
 
-def _peak_equivalent(points) -> Decimal:
+def peak_equivalent(points) -> Decimal:
     """The flow-adjusted peak of the equity curve, in today's money.
 
     The drawdown the guard checks with fresh prices is then
@@ -173,12 +174,12 @@ def preflight(run_dir: str, workdir: str, session_date: str, decision_session: s
             as_of=decision,
             cash=cash.amount,
             positions=api.compute_positions(s),
-            peak_equity=_peak_equivalent(points),
+            peak_equity=peak_equivalent(points),
             account_currency=cash.currency,
             state=state.value or "RUN",
             kill_switch=switch.value == "ON",
             kill_switch_reason=switch.reason,
-            last_rebalance=_last_rebalance(s, session_day),
+            last_rebalance=last_rebalance(s, session_day),
         )
     gate_dicts = [g.to_dict() for g in results]
     portfolio.write(run_dir / "portfolio.json")

@@ -260,7 +260,21 @@ def test_research_backtest_and_sweep_match_the_api(pipeline_ws, mcp_call, digest
         ("research_sweep", {"parameter": "max_positions", "values": [16, 20], "start": start, "end": end}),
     ])
     bt, sweep = (a.data for a in out.answers)
-    assert digest(ws.root, url) == before
+    after = digest(ws.root, url)
+    # the backtest's report is the one file written, under reports/research/; nothing else changed
+    report = Path(bt["report"])
+    assert report.parent == ws.root / "reports" / "research" and report.name.startswith("backtest-")
+    written = {p for p in after["files"] if p not in before["files"]}
+    assert written == {str(report)}
+    assert {k: v for k, v in after["files"].items() if k not in written} == before["files"]
+    assert after["ledger"] == before["ledger"]
+    page = report.read_text()
+    assert f"Backtest: momentum on" in page and f"{start} .. {end}" in page
+    assert f"{bt['fills']} fills" in page and "Decisions" in page and "Drawdown halts" in page
+    assert "tearsheet" in page.lower() or "quantstats" in page.lower()
+    # the same question names the same file with the same bytes
+    again = mcp_call(ws.root, url, [("research_backtest", {"start": start, "end": end, "parameters": {"lookback_12w": 126}})])
+    assert again.answers[0].data["report"] == bt["report"] and report.read_text() == page
 
     eod = pd.read_parquet(ws.clean_path)
     base = policy_yaml_data(ws.policy())

@@ -193,7 +193,8 @@ def build_server(toolbox: Toolbox, *, allow_fills: bool = False) -> MCPServer:
     @_tool
     def research_backtest(start: date | None = None, end: date | None = None, parameters: Parameters | None = None) -> dict:
         """Replay the live signal and risk guard over the clean data (at most 260 sessions; default: the last 120)
-        with optional parameter changes; returns total return, CAGR, Sharpe, max drawdown and the fills count. Writes nothing."""
+        with optional parameter changes; returns total return, CAGR, Sharpe, max drawdown, the fills count and the path of
+        its report (tearsheet, decisions, halts), the one file it writes, under reports/research/."""
         return tb.backtest(start, end, parameters.given() if parameters else {})
 
     @server.tool(name="research_sweep", **ro)

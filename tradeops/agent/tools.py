@@ -7,7 +7,9 @@ answer is a JSON-safe dict (Decimals as exact strings), bounded in size:
 long lists come in pages of :data:`PAGE_SIZE` with ``page``/``pages``.
 
 Nothing here writes, except :meth:`Toolbox.write_fills`, which goes through
-the confirmation page's own check and write (:func:`tradeops.dashboard.actions.confirm`).
+the confirmation page's own check and write (:func:`tradeops.dashboard.actions.confirm`),
+and :meth:`Toolbox.backtest`, whose report goes to ``reports/research/`` (a
+research output, never the ledger, runs, tickets or data).
 Ledger reads run in a transaction that is always rolled back, so a read can
 never commit anything.  Bad input raises :class:`~tradeops.errors.ValidationError`
 (or the package's other errors) with a message naming the value and the bound.
@@ -15,6 +17,7 @@ never commit anything.  Bad input raises :class:`~tradeops.errors.ValidationErro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from contextlib import contextmanager
@@ -41,6 +44,7 @@ MAX_BACKTEST_SESSIONS = 260  # about a year: a backtest answers in seconds, not 
 MAX_SWEEP_VALUES = 5
 MAX_SWEEP_SESSIONS = 130
 MAX_TOP = 100
+RESEARCH_REPORTS = "research"  # reports/<this>/: the only folder a research tool writes to
 TICKET_ID = re.compile(r"^TICKET-\d{8}(-R\d{1,3})?$")
 
 # what-if / research parameters: name -> (policy section path, type)
@@ -354,12 +358,15 @@ class Toolbox:
             raise ValidationError(f"{what}: {start}..{end} has {n} sessions; at least 20 are needed")
         return start, end
 
-    def _backtest(self, policy: Policy, start: date, end: date) -> dict:
-        from .. import metrics
+    def _run_backtest(self, policy: Policy, start: date, end: date):
         from ..research.backtest import run_backtest
 
-        eod = self.eod()
-        result = run_backtest(eod, policy, self.universe(policy), start, end)
+        return run_backtest(self.eod(), policy, self.universe(policy), start, end)
+
+    @staticmethod
+    def _backtest_answer(result) -> dict:
+        from .. import metrics
+
         summary = {k: _num(v) for k, v in metrics.summary(result.returns).items()}
         kinds = pd.Series([d.kind for d in result.decisions.values()]).value_counts().to_dict() if result.decisions else {}
         return {
@@ -367,16 +374,62 @@ class Toolbox:
             "decisions": {str(k): int(v) for k, v in kinds.items()},
         }
 
+    def _backtest(self, policy: Policy, start: date, end: date) -> dict:
+        return self._backtest_answer(self._run_backtest(policy, start, end))
+
+    def research_report_path(self, policy: Policy, start: date, end: date) -> Path:
+        """Where the report of one backtest goes: ``reports/research/backtest-<key>.html``, the key
+        a hash of the window, the policy and the clean snapshot, so the same question always
+        names the same file (and the same bytes)."""
+        key = hashlib.sha256(
+            json.dumps([start.isoformat(), end.isoformat(), policy.hash(), self.workspace.clean_path.name,
+                        self.workspace.clean_path.parent.name]).encode()
+        ).hexdigest()[:16]
+        return self.workspace.reports_dir / RESEARCH_REPORTS / f"backtest-{key}.html"
+
+    def _write_report(self, policy: Policy, start: date, end: date, result) -> Path:
+        """The backtest's tearsheet with its run description and halts (no validation sweep:
+        that is `tradeops backtest`, minutes, not a tool call)."""
+        from ..research.backtest import Costs
+        from ..research.report import write_report
+        from ..research.study import Study, halts_table
+
+        eod = self.eod()
+        bench_symbol = policy.universe.benchmark
+        closes = eod.loc[eod["symbol"] == bench_symbol].set_index("date")["close"]
+        bench = closes.reindex(result.equity.index).dropna()
+        universe = self.universe(policy)
+        symbols = tuple(sorted(s for s in universe.tradable if s != bench_symbol))
+        kinds = pd.Series([d.kind for d in result.decisions.values()]).value_counts()
+        decisions = pd.DataFrame({"decision": kinds.index.astype(str), "sessions": kinds.values.astype(int)})
+        notes = ["a tool call's report: the backtest alone; the validation tables (walk-forward, cost stress, "
+                 "PBO, deflated Sharpe, promotion gate) come from `tradeops backtest`"]
+        if bench.empty:
+            notes.append(f"benchmark {bench_symbol} is not in the clean data: the tearsheet has no benchmark")
+        study = Study(
+            policy.strategy.signal, "workspace", start, end, symbols, bench_symbol,
+            Costs(policy.research.cost_bps, policy.research.slippage_bps), result, bench,
+            {"Decisions": decisions, "Drawdown halts": halts_table(result)}, None, None, None, notes,
+            self.workspace.clean_path.parent.name, None, bench_symbol if not bench.empty else "",
+        )
+        return write_report(study, self.research_report_path(policy, start, end))
+
     def backtest(self, start: date | None = None, end: date | None = None, overrides: Mapping[str, object] | None = None) -> dict:
-        """The live signal and risk guard replayed over the clean data (costs from the policy)."""
+        """The live signal and risk guard replayed over the clean data (costs from the policy).
+
+        Writes one file, the report, under ``reports/research/`` (never the ledger, the
+        runs, the tickets or the data); its path is in the answer."""
         policy = with_overrides(self.policy(), overrides or {})
         start, end = self._research_window(start, end, MAX_BACKTEST_SESSIONS, "backtest", 120)
+        result = self._run_backtest(policy, start, end)
+        report = self._write_report(policy, start, end, result)
         return {
             "start": start.isoformat(), "end": end.isoformat(), "strategy": policy.strategy.signal,
             "parameters": {k: v for k, v in (overrides or {}).items() if v is not None},
-            **self._backtest(policy, start, end),
-            "report": None,
-            "note": "computed on the workspace's clean data; nothing was written (run `tradeops backtest` for the full validation report)",
+            **self._backtest_answer(result),
+            "report": str(report),
+            "note": "computed on the workspace's clean data; the report (tearsheet, decisions, halts) is the only file "
+                    "written; `tradeops backtest` adds the validation tables",
         }
 
     def sweep(self, parameter: str, values: Sequence, start: date | None = None, end: date | None = None) -> dict:
@@ -429,7 +482,7 @@ class Toolbox:
         from ..portfolio import PortfolioState
         from ..risk import decide, rebalance_due, reference_prices
         from ..signals import compute_signal
-        from ..stages import _last_rebalance, _peak_equivalent  # the daily run's own book-keeping
+        from ..stages import last_rebalance, peak_equivalent  # the daily run's own book-keeping
 
         policy = with_overrides(self.policy(), overrides or {})
         universe = self.universe(policy)
@@ -446,9 +499,9 @@ class Toolbox:
             except DataError:  # ... or, before any run has filled that cache, the clean data
                 points, peak_from = api.compute_equity_curve(s, prices, start=since, end=session), "clean data"
             portfolio = PortfolioState(
-                as_of=session, cash=cash.amount, positions=api.compute_positions(s), peak_equity=_peak_equivalent(points),
+                as_of=session, cash=cash.amount, positions=api.compute_positions(s), peak_equity=peak_equivalent(points),
                 account_currency=cash.currency, state=state.value or "RUN", kill_switch=switch.value == "ON",
-                kill_switch_reason=switch.reason, last_rebalance=_last_rebalance(s, execution),
+                kill_switch_reason=switch.reason, last_rebalance=last_rebalance(s, execution),
             )
         eod = self.eod()
         signal = compute_signal(eod, policy, session, universe, cal)
