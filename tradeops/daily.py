@@ -364,9 +364,28 @@ def _config_invalid(ws: Workspace, err: ConfigError, session, run_at, on_schedul
                     failed = "; ".join(f"{r.channel}: {r.error}" for r in sent.failures)
                     m.notes.append(f"ticket {name} sent" if sent.ok else redact(f"ticket {name} NOT fully sent: {failed}"))
         m.exit_code, m.status, m.finished_at = EXIT_CONFIG, "config_invalid", clock.now().isoformat(timespec="seconds")
+        m.notes.append(_record_config_failure(ws, m, session_date, message, clock))
         seal = seal_run(ws, run_dir, m, clock)
     text = f"{m.ticket_id or 'no ticket'} (NO-TRADE) for {session_date}: {config_failure.REASON}: {message}"
     return RunResult(EXIT_CONFIG, "config_invalid", text, session_date, m.ticket_id, m.ticket_kind, run_dir, seal)
+
+
+def _record_config_failure(ws: Workspace, m: Manifest, session_date: date, message: str, clock: Clock) -> str:
+    """A ``RUN_CONFIG_INVALID`` event in the ledger's event log (the loader's message, redacted), where
+    the ledger can be reached; returns the manifest's note saying which."""
+    from .ledger import api
+    from .ledger.db import make_engine, transaction
+
+    try:
+        engine = make_engine(ws.db_url())
+        try:
+            with transaction(engine, clock) as s:
+                api.record_config_failure(s, m.run_id, session_date, message, actor="scheduler", ticket_id=m.ticket_id)
+        finally:
+            engine.dispose()
+    except Exception as err:  # noqa: BLE001 - the database driver's own errors
+        return redact(f"the configuration failure is not in the ledger's event log (ledger unreachable: {type(err).__name__}: {err})")
+    return f"recorded in the ledger's event log as {api.RUN_CONFIG_INVALID}"
 
 
 def _stage_gates(run_dir: Path, stage: Stage) -> list[dict]:

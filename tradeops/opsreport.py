@@ -5,7 +5,7 @@ ledger (confirmation times): time to ticket, share of symbols passing data
 quality, blocked trades and why (failed gates, runs that ended with exit 4
 and the stage that failed, invalid configuration), confirmation latency,
 reconciliation drift (cash and positions only one side knows, from the gate
-records), and whether the exit criterion holds: 4 consecutive sessions (a
+records), the ledger's RUN_CONFIG_INVALID events, and whether the exit criterion holds: 4 consecutive sessions (a
 superseded session counts once, by its last run) with data quality pass,
 reconciliation pass, ticket generated, confirmations ingested and reports
 produced.
@@ -116,6 +116,35 @@ def _confirmations(ws: Workspace, ticket_ids: list[str]) -> dict[str, tuple[bool
     return out
 
 
+@dataclass(frozen=True)
+class ConfigFailure:
+    """A ``RUN_CONFIG_INVALID`` event of the ledger's event log (a run that could not load its configuration)."""
+
+    at: str
+    session: str
+    run_id: str
+    ticket: str
+    message: str
+
+
+def config_failures(ws: Workspace) -> list[ConfigFailure]:
+    """The ledger's record of bad-configuration runs, oldest first (empty when the ledger cannot be read)."""
+    from .ledger import api
+    from .ledger.db import make_engine, transaction
+
+    try:
+        engine = make_engine(ws.db_url())
+        try:
+            with transaction(engine) as s:
+                events = api.config_failures(s)
+                return [ConfigFailure(e.at.isoformat(timespec="seconds"), e.payload.get("session_date", ""), e.payload.get("run_id", ""),
+                                      e.ticket_id or "", e.payload.get("message", "")) for e in events]
+        finally:
+            engine.dispose()
+    except Exception:  # noqa: BLE001 - an unreachable ledger: the archive's rows still stand
+        return []
+
+
 def collect(ws: Workspace) -> list[RunRow]:
     manifests = []
     for path in sorted(ws.runs_dir.glob("*/*/manifest.json")):
@@ -157,8 +186,8 @@ def longest_streak(rows: list[RunRow]) -> int:
     return best
 
 
-def render(rows: list[RunRow]) -> str:
-    if not rows:
+def render(rows: list[RunRow], config_events: list[ConfigFailure] = ()) -> str:
+    if not rows and not config_events:
         return "No completed runs yet."
     streak = longest_streak(rows)
     lines = [
@@ -181,4 +210,6 @@ def render(rows: list[RunRow]) -> str:
         )
     blocked = [(r.session, b) for r in rows for b in r.blocked]
     lines += ["", "## Blocked trades and why", ""] + ([f"- {s}: {b}" for s, b in blocked] or ["- none"])
+    lines += ["", "## Invalid configuration (the ledger's event log)", ""] + (
+        [f"- {e.at}: session {e.session}, run {e.run_id}, {e.ticket or 'no ticket'}: {e.message}" for e in config_events] or ["- none"])
     return "\n".join(lines) + "\n"

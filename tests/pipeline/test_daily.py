@@ -452,7 +452,14 @@ def test_a_corrupted_policy_still_ends_in_a_no_trade_ticket(fresh, webhook, inbo
     engine = db.make_engine(fresh.db_url())
     with db.transaction(engine) as s:
         assert api.run_seals(s, r.run_dir.name) == [r.seal]
+        [event] = api.config_failures(s)  # the bad-config run's own event, beside its seal
+        assert (event.payload["run_id"], event.payload["session_date"], event.ticket_id) == (r.run_dir.name, "2025-01-06", r.ticket_id)
+        assert "max_wieght" in event.payload["message"] and "unknown key" in event.payload["message"]
     engine.dispose()
+    assert f"recorded in the ledger's event log as {api.RUN_CONFIG_INVALID}" in m["notes"]
+    from tradeops.opsreport import collect, config_failures, render
+
+    assert f"run {r.run_dir.name}, {r.ticket_id}: " in render(collect(fresh), config_failures(fresh)).split("## Invalid configuration", 1)[1]
     # the notification reached both local servers
     assert any(r.ticket_id in json.dumps(h) and "NO-TRADE" in json.dumps(h) for h in webhook), webhook
     assert len(inbox) == 1 and r.ticket_id.encode() in inbox[0].content

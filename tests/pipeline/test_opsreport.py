@@ -14,7 +14,7 @@ import pytest
 
 from tradeops.config import Reconciliation, Workspace
 from tradeops.ledger import api, db
-from tradeops.opsreport import collect, longest_streak, per_session, render
+from tradeops.opsreport import collect, config_failures, longest_streak, per_session, render
 from tradeops.reconcile import Holdings, reconcile
 from tradeops.runner import Manifest
 
@@ -77,6 +77,23 @@ def test_exit_4_and_bad_config_runs_are_listed_with_their_stage(ws):
     blocked = text.split("## Blocked trades and why", 1)[1]
     assert "2025-01-06: run failed (exit 4) at stage 10_fetch (failed): ProviderUnavailable: stooq timed out" in blocked
     assert "2025-01-07: configuration invalid (exit 2)" in blocked and "max_wieght" in blocked
+
+
+def test_bad_config_events_in_the_ledger_are_listed(ws):
+    engine = db.make_engine(ws.db_url())
+    with db.transaction(engine) as s:
+        api.record_config_failure(s, "20250107T0730-abc123", date(2025, 1, 7), "policy key 'risk.max_wieght': unknown key",
+                                  actor="scheduler", ticket_id="TICKET-20250107-CONFIG-abc123")
+        api.record_config_failure(s, "20250109T0730-def456", date(2025, 1, 9), "not valid YAML", actor="scheduler")
+    engine.dispose()
+    write_run(ws, "2025-01-06", "r1", ticket="TICKET-20250106")
+    events = config_failures(ws)
+    assert [(e.session, e.run_id, e.ticket) for e in events] == [
+        ("2025-01-07", "20250107T0730-abc123", "TICKET-20250107-CONFIG-abc123"), ("2025-01-09", "20250109T0730-def456", "")]
+    section = render(collect(ws), events).split("## Invalid configuration (the ledger's event log)", 1)[1]
+    assert "session 2025-01-07, run 20250107T0730-abc123, TICKET-20250107-CONFIG-abc123: policy key 'risk.max_wieght': unknown key" in section
+    assert "session 2025-01-09, run 20250109T0730-def456, no ticket: not valid YAML" in section
+    assert "- none" in render(collect(ws)).split("## Invalid configuration", 1)[1]
 
 
 def test_the_streak_counts_sessions_not_runs(ws):

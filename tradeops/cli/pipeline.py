@@ -200,9 +200,10 @@ def schedule_remove(workdir: str, kind: str) -> None:
 @workdir_option
 def ops_report(workdir: str) -> None:
     """Phase A dry-run summary: time to ticket, data quality, blocks, confirmations, drift, exit criterion."""
-    from ..opsreport import collect, render
+    from ..opsreport import collect, config_failures, render
 
-    click.echo(render(collect(workspace(workdir))))
+    ws = workspace(workdir)
+    click.echo(render(collect(ws), config_failures(ws)))
 
 
 COMMANDS = [run, runs, demo, schedule, ops_report]

@@ -217,6 +217,23 @@ def run_seals(session: Session, run_id: str) -> list[str]:
     return [e.payload["manifest_sha256"] for e in rows if (e.payload or {}).get("run_id") == run_id]
 
 
+RUN_CONFIG_INVALID = "RUN_CONFIG_INVALID"
+
+
+def record_config_failure(session: Session, run_id: str, session_date: date, message: str, *, actor: str,
+                          ticket_id: str | None = None) -> Event:
+    """A run that could not load its configuration (it ended in a configuration NO-TRADE ticket, exit 2).
+
+    ``message`` is the loader's message; the caller redacts it (it may quote a secret-bearing value)."""
+    payload = {"run_id": run_id, "session_date": session_date.isoformat(), "message": _text(message, "message", "event")}
+    return record_event(session, RUN_CONFIG_INVALID, payload, actor=actor, account=None, ticket_id=ticket_id)
+
+
+def config_failures(session: Session) -> list[Event]:
+    """Every RUN_CONFIG_INVALID event, oldest first."""
+    return list(session.scalars(select(Event).where(Event.kind == RUN_CONFIG_INVALID).order_by(Event.id)))
+
+
 # --------------------------------------------------------------------------- state and kill switch
 
 
