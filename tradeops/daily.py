@@ -374,10 +374,10 @@ def _record_config_failure(ws: Workspace, m: Manifest, session_date: date, messa
     """A ``RUN_CONFIG_INVALID`` event in the ledger's event log (the loader's message, redacted), where
     the ledger can be reached; returns the manifest's note saying which."""
     from .ledger import api
-    from .ledger.db import make_engine, transaction
+    from .ledger.db import open_at_head, transaction
 
     try:
-        engine = make_engine(ws.db_url())
+        engine = open_at_head(ws.db_url())  # never writes into a ledger that is not at the current schema
         try:
             with transaction(engine, clock) as s:
                 api.record_config_failure(s, m.run_id, session_date, message, actor="scheduler", ticket_id=m.ticket_id)

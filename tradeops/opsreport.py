@@ -130,10 +130,10 @@ class ConfigFailure:
 def config_failures(ws: Workspace) -> list[ConfigFailure]:
     """The ledger's record of bad-configuration runs, oldest first (empty when the ledger cannot be read)."""
     from .ledger import api
-    from .ledger.db import make_engine, transaction
+    from .ledger.db import open_at_head, transaction
 
     try:
-        engine = make_engine(ws.db_url())
+        engine = open_at_head(ws.db_url())
         try:
             with transaction(engine) as s:
                 events = api.config_failures(s)

@@ -90,6 +90,12 @@ def with_overrides(policy: Policy, overrides: Mapping[str, object]) -> Policy:
     return parse_policy(data)
 
 
+def _decision_counts(result) -> dict[str, int]:
+    """How many sessions of a backtest ended in each decision kind (TRADE, HOLD, NO-TRADE ...), most first."""
+    kinds = pd.Series([d.kind for d in result.decisions.values()], dtype=object).value_counts()
+    return {str(k): int(v) for k, v in kinds.items()}
+
+
 def _num(x) -> float | None:
     return None if x is None or x != x else round(float(x), 6)
 
@@ -368,10 +374,9 @@ class Toolbox:
         from .. import metrics
 
         summary = {k: _num(v) for k, v in metrics.summary(result.returns).items()}
-        kinds = pd.Series([d.kind for d in result.decisions.values()]).value_counts().to_dict() if result.decisions else {}
         return {
             "metrics": summary, "fills": len(result.trades), "final_equity": _num(result.equity.iloc[-1]),
-            "decisions": {str(k): int(v) for k, v in kinds.items()},
+            "decisions": _decision_counts(result),
         }
 
     def _backtest(self, policy: Policy, start: date, end: date) -> dict:
@@ -400,8 +405,7 @@ class Toolbox:
         bench = closes.reindex(result.equity.index).dropna()
         universe = self.universe(policy)
         symbols = tuple(sorted(s for s in universe.tradable if s != bench_symbol))
-        kinds = pd.Series([d.kind for d in result.decisions.values()]).value_counts()
-        decisions = pd.DataFrame({"decision": kinds.index.astype(str), "sessions": kinds.values.astype(int)})
+        decisions = pd.DataFrame(list(_decision_counts(result).items()), columns=["decision", "sessions"])
         notes = ["a tool call's report: the backtest alone; the validation tables (walk-forward, cost stress, "
                  "PBO, deflated Sharpe, promotion gate) come from `tradeops backtest`"]
         if bench.empty:
