@@ -36,7 +36,7 @@ from .runner import (
     Manifest,
     RunLock,
     Stage,
-    WarmKernels,
+    RunKernel,
     execute_stage,
     export_outcome,
 )
@@ -179,6 +179,14 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
     t0 = time.perf_counter()
     run_dir = ws.runs_dir / session_date.isoformat() / run_id
     (run_dir / "inputs").mkdir(parents=True)
+    # the run's kernel starts now, so its start-up overlaps the set-up below
+    with RunKernel(run_dir) as kernel:
+        return _execute_stages(ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason,
+                               notebook_dir, stage_timeout, clock, t0, run_dir, kernel)
+
+
+def _execute_stages(ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason, notebook_dir,
+                    stage_timeout, clock, t0, run_dir, kernel) -> RunResult:
     universe_file = ws.config_dir / policy.universe.file
     shutil.copyfile(ws.policy_path, run_dir / "inputs" / "policy.yml")
     shutil.copyfile(universe_file, run_dir / "inputs" / universe_file.name)
@@ -204,54 +212,56 @@ def _execute(ws, policy, run_id, run_at, session_date, decision, revision, super
 
     # HTML exports wait until the ticket is out: they are for auditors, not on the way to the ticket
     outcomes, failure = [], None
-    with WarmKernels(run_dir) as kernels:
 
-        def run_stage(stage: Stage, params: dict):
-            km = kernels.take()
-            try:
-                outcome = execute_stage(stage, run_dir, params, notebook_dir, timeout=stage_timeout, export=False, km=km, clock=clock)
-            finally:
-                kernels.release(km)
-            outcomes.append(outcome)
-            m.stages = [asdict(o) for o in outcomes]
-            m.write(run_dir)
-            return outcome
+    def run_stage(stage: Stage, params: dict):
+        ok = False
+        try:
+            outcome = execute_stage(stage, run_dir, params, notebook_dir, timeout=stage_timeout, export=False,
+                                    km=kernel.take(), clock=clock)
+            ok = outcome.ok
+        finally:
+            kernel.done(ok)
+        outcomes.append(outcome)
+        m.stages = [asdict(o) for o in outcomes]
+        m.write(run_dir)
+        return outcome
 
-        for stage in GATED_STAGES:
-            outcome = run_stage(stage, common)
-            if not outcome.ok:
-                failure = f"stage {stage.name} {outcome.status.replace('_', ' ')}: {outcome.error}"
-                break
-            failed = [g["name"] for g in _stage_gates(run_dir, stage) if not g["passed"]]
-            snap = run_dir / "snapshot.json"
-            if stage.name == "20_clean_qa" and snap.exists():
-                snapshot = json.loads(snap.read_text())
-                m.hashes["clean_snapshot"] = snapshot.get("sha256")
-                if snapshot.get("corrections_sha256"):
-                    m.hashes["corrections.csv"] = snapshot["corrections_sha256"]
-                if snapshot.get("kept"):
-                    m.notes.append(snapshot["kept"])
-            if failed == [stages.DRAWDOWN_GATE]:
-                # the drawdown halt: the run goes on to price the book and issue the risk-off ticket
-                m.notes.append(f"{stage.name}: the drawdown gate failed: the run continues to the risk-off ticket, then HALT")
-            elif failed:
-                m.notes.append(f"stopped after {stage.name}: gate(s) {', '.join(failed)} failed")
-                break
-        if failure:
-            failure = redact(failure)
-            stages.write_json(run_dir / "failure.json", [failure])
-
-        ticket_params = dict(common, record_in_ledger=True, tickets_dir="", revision=revision, supersede_reason=supersede_reason or "")
-        outcome = run_stage(TICKET_STAGE, ticket_params)
+    for stage in GATED_STAGES:
+        outcome = run_stage(stage, common)
         if not outcome.ok:
-            failure = redact(failure or f"stage {TICKET_STAGE.name} {outcome.status.replace('_', ' ')}: {outcome.error}")
-            _fallback_ticket(run_dir, ws, common, revision, supersede_reason, failure, m)
-        m.seconds_to_ticket = round(time.perf_counter() - t0, 1)
+            failure = f"stage {stage.name} {outcome.status.replace('_', ' ')}: {outcome.error}"
+            break
+        failed = [g["name"] for g in _stage_gates(run_dir, stage) if not g["passed"]]
+        snap = run_dir / "snapshot.json"
+        if stage.name == "20_clean_qa" and snap.exists():
+            snapshot = json.loads(snap.read_text())
+            m.hashes["clean_snapshot"] = snapshot.get("sha256")
+            if snapshot.get("corrections_sha256"):
+                m.hashes["corrections.csv"] = snapshot["corrections_sha256"]
+            if snapshot.get("kept"):
+                m.notes.append(snapshot["kept"])
+        if failed == [stages.DRAWDOWN_GATE]:
+            # the drawdown halt: the run goes on to price the book and issue the risk-off ticket
+            m.notes.append(f"{stage.name}: the drawdown gate failed: the run continues to the risk-off ticket, then HALT")
+        elif failed:
+            m.notes.append(f"stopped after {stage.name}: gate(s) {', '.join(failed)} failed")
+            break
+    if failure:
+        failure = redact(failure)
+        stages.write_json(run_dir / "failure.json", [failure])
 
-        if (run_dir / "ticket.json").exists() and not failure:
-            outcome = run_stage(REPORT_STAGE, common)
-            if not outcome.ok:
-                m.notes.append(f"reports not written: {outcome.error}")
+    ticket_params = dict(common, record_in_ledger=True, tickets_dir="", revision=revision, supersede_reason=supersede_reason or "")
+    outcome = run_stage(TICKET_STAGE, ticket_params)
+    if not outcome.ok:
+        failure = redact(failure or f"stage {TICKET_STAGE.name} {outcome.status.replace('_', ' ')}: {outcome.error}")
+        _fallback_ticket(run_dir, ws, common, revision, supersede_reason, failure, m)
+    m.seconds_to_ticket = round(time.perf_counter() - t0, 1)
+
+    if (run_dir / "ticket.json").exists() and not failure:
+        outcome = run_stage(REPORT_STAGE, common)
+        if not outcome.ok:
+            m.notes.append(f"reports not written: {outcome.error}")
+    kernel.retire()  # the HTML exports below need no kernel
     for outcome in outcomes:
         export_outcome(run_dir, outcome)
     m.stages = [asdict(o) for o in outcomes]

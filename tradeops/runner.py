@@ -149,18 +149,29 @@ def export_outcome(run_dir: Path, outcome: StageOutcome) -> None:
         outcome.error = (outcome.error or "") + f" (HTML export failed: {_short(err)})"
 
 
-class WarmKernels:
-    """Start the next stage's kernel while the current stage runs.
+RESET_NAMESPACE = "get_ipython().reset(new_session=True)"
 
-    Each stage still gets a fresh kernel process of its own (nothing is shared
-    between stages but files); the kernel is only started early, in the run
-    folder, with the package already imported (``preload``), which takes the
-    kernel start-up off the path to the ticket.  Use as a context manager.
+
+class RunKernel:
+    """One kernel for all of a run's stages, with a clean namespace for each.
+
+    The kernel starts when the run starts (its start-up overlaps the run's own
+    set-up) with the package imported once (``preload``).  Before every stage
+    after the first, the kernel's user namespace is reset (variables, history,
+    execution count), so a stage sees nothing of the stage before but the files
+    it wrote; only the imported modules stay warm.  A stage that did not end
+    ``ok`` (a failed cell, a timeout, a dead kernel) retires the kernel, and the
+    next stage gets a new process.  ``runs verify`` re-executes every stage in a
+    kernel of its own and compares the artifacts byte for byte: that is the
+    standing proof that sharing the process changed nothing.  Use as a context
+    manager.
     """
 
-    def __init__(self, run_dir: Path, preload: str = "import tradeops.stages"):
-        self.run_dir, self.preload = run_dir, preload
-        self._next = None
+    def __init__(self, run_dir: Path, preload: str = "import tradeops.stages", ready_timeout: float = 60):
+        self.run_dir, self.preload, self.ready_timeout = run_dir, preload, ready_timeout
+        self._km = None
+        self._used = False
+        self.started = 0  # kernel processes started for this run (tests read it)
 
     def _start(self):
         # nbclient drives kernels asynchronously: with a synchronous manager it never
@@ -173,13 +184,44 @@ class WarmKernels:
             run_sync(km.start_kernel)(
                 cwd=str(self.run_dir), extra_arguments=[f"--IPKernelApp.exec_lines={self.preload}"], stdout=log, stderr=log
             )
+        self.started += 1
         return km
 
+    async def _reset(self, km) -> bool:
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=self.ready_timeout)
+            msg_id = kc.execute(RESET_NAMESPACE, silent=True, store_history=False)
+            while True:
+                reply = await kc.get_shell_msg(timeout=self.ready_timeout)
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    return reply["content"].get("status") == "ok"
+        except Exception:  # a kernel that cannot answer is retired, not trusted
+            return False
+        finally:
+            kc.stop_channels()
+
     def take(self):
-        """A started kernel for this stage; the next one starts now."""
-        km = self._next or self._start()
-        self._next = self._start()
-        return km
+        """The kernel for the next stage: the run's kernel with a clean namespace, or a new one."""
+        from jupyter_core.utils import run_sync
+
+        if self._km is not None and self._used and not run_sync(self._reset)(self._km):
+            self.retire()
+        if self._km is None:
+            self._km = self._start()
+        self._used = True
+        return self._km
+
+    def done(self, ok: bool) -> None:
+        """After a stage: a stage that did not end ok retires the kernel."""
+        if not ok:
+            self.retire()
+
+    def retire(self) -> None:
+        if self._km is not None:
+            self.release(self._km)
+        self._km, self._used = None, False
 
     @staticmethod
     def release(km) -> None:
@@ -190,13 +232,12 @@ class WarmKernels:
         except Exception:  # a kernel that died on its own has nothing left to shut down
             pass
 
-    def __enter__(self) -> "WarmKernels":
+    def __enter__(self) -> "RunKernel":
+        self._km = self._start()
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._next is not None:
-            self.release(self._next)
-            self._next = None
+        self.retire()
 
 
 def _short(err: Exception, limit: int = 600) -> str:

@@ -17,7 +17,6 @@ named with what to do), TRADE when there are lines, HOLD otherwise.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -26,13 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import jinja2
-
-# jsonschema imports rfc3987_syntax, when installed (Jupyter pulls it in), only to check
-# "iri" formats, which ticket-v1.json does not use; building its grammar costs ~2 s in
-# every process that imports jsonschema, i.e. in every ticket-stage kernel.  Skip it.
-if "jsonschema" not in sys.modules:
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-import jsonschema  # noqa: E402
+import jsonschema
 
 from .audit import version_hash
 from .calendar import ExchangeCalendar, ExecutionWindow, get_calendar

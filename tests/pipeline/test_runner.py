@@ -73,3 +73,44 @@ def test_run_lock_allows_one_run_at_a_time(tmp_path):
                 pass
     with RunLock(tmp_path):  # released
         pass
+
+
+@pytest.mark.slow
+def test_one_kernel_per_run_with_a_clean_namespace_per_stage(tmp_path):
+    """RunKernel: the stages of a run share one kernel process, yet a stage sees nothing
+    of the stage before (variables, history, execution count); a stage that fails or
+    kills its kernel retires it, and the next stage gets a new process."""
+    from tradeops.runner import RunKernel
+
+    src, run = tmp_path / "nb", tmp_path / "run"
+    src.mkdir(), run.mkdir()
+    pid = "import os, pathlib\npathlib.Path(f'pid-{tag}.txt').write_text(str(os.getpid()))\n"
+    make_notebook(src, "leave", "tag = ''\n", pid + "left_behind = 42\nIn_count = len(In)")
+    make_notebook(src, "look", "tag = ''\n", pid + "assert 'left_behind' not in globals(), 'namespace leaked'\n"
+                  "assert len(In) == 4, In  # this stage's three cells, nothing of the last")
+    make_notebook(src, "boom", "tag = ''\n", pid + "raise ValueError('boom on purpose')")
+    make_notebook(src, "killed", "tag = ''\n", pid + "import signal\nos.kill(os.getpid(), signal.SIGKILL)")
+
+    def stage(kernel, name, tag):
+        outcome = execute_stage(Stage(name), run, {"tag": tag}, notebook_dir=src, export=False, km=kernel.take(), timeout=60)
+        kernel.done(outcome.ok)
+        return outcome
+
+    def pid_of(tag):
+        return (run / f"pid-{tag}.txt").read_text()
+
+    with RunKernel(run) as kernel:
+        assert stage(kernel, "leave", "a").ok
+        second = stage(kernel, "look", "b")
+        assert second.ok, second.error  # the previous stage's variables are gone
+        assert pid_of("a") == pid_of("b") and kernel.started == 1  # ... from the same process
+        executed = nbformat.read(run / "look.ipynb", as_version=4)
+        assert [c.execution_count for c in executed.cells] == [1, 2, 3]  # a new session: counts restart
+
+        assert stage(kernel, "boom", "c").status == "failed"
+        assert stage(kernel, "look", "d").ok and pid_of("d") != pid_of("c") and kernel.started == 2
+
+        assert stage(kernel, "killed", "e").status == "dead_kernel"
+        after = stage(kernel, "look", "f")
+        assert after.ok, after.error
+        assert pid_of("f") != pid_of("e") and kernel.started == 3
