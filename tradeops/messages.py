@@ -66,7 +66,7 @@ CATALOGUE: dict[str, Message] = {
     ),
     "fx_rate": Message(
         "No valid pound-dollar exchange rate",
-        f"{NOTHING} The account is in pounds and the run has no exchange rate it can trust for yesterday's session, "
+        f"{NOTHING} The account is in pounds and the run has no exchange rate it can trust for the last US session's closing prices, "
         "so no order can be sized in pounds. Tell the owner; the next run tries again.",
         "Look at the run's FX report (fx.json: missing, stale, zero or implausible GBPUSD rate); the next run tries again by itself.",
         "nobody: the next run tries again",
