@@ -6,10 +6,12 @@ Every stage reads and writes files in its run folder (never notebook state):
 stage           reads                                           writes (in the run folder)
 ==============  ==============================================  ===========================================
 00_preflight    the ledger                                      portfolio.json, account.json, gates/00_preflight.json
-10_fetch        providers (network, or the demo generator)      fetch.json (+ raw files under data/raw/)
-20_clean_qa     raw files named in fetch.json                   eod.parquet, quality.json/.md, snapshot.json, gates/20_clean_qa.json
+10_fetch        providers (network, or the demo generator)      fetch.json (+ raw files under data/raw/); a non-USD
+                                                                account also fx_fetch.json (its FX series, raw)
+20_clean_qa     raw files named in fetch.json                   eod.parquet, quality.json/.md, snapshot.json, gates/20_clean_qa.json;
+                                                                a non-USD account also fx.json and the fx_rate gate
 30_signal       eod.parquet (+ data/models for qlib_lgbm)       signals/YYYY-MM-DD.csv (+ .json), gates/30_signal.json
-40_risk         signals, portfolio.json, eod.parquet            proposed.json, approved.json, gates/40_risk.json
+40_risk         signals, portfolio.json, eod.parquet (+ fx.json) proposed.json, approved.json, gates/40_risk.json
 50_ticket       gates/*.json, approved.json, failure.json,      TICKET-YYYYMMDD.md/.json (+ tickets/), ledger rows
                 account.json
 60_report       the ledger, eod.parquet                         reports/daily.md (+ weekly on the week's last session)

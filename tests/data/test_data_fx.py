@@ -286,3 +286,15 @@ def test_no_provider_answers_gives_a_failed_report_naming_why(tmp_path, stooq_se
 def test_a_usd_account_needs_no_fx(tmp_path):
     with pytest.raises(DataError, match="a USD account needs no FX rate"):
         fetch_fx(Workspace.at(tmp_path).ensure(), Policy(), AS_OF, "r4")
+
+
+def test_workspace_fx_rate_is_the_checked_rate_of_that_day_only(tmp_path):
+    from tradeops.data.fx import workspace_fx_rate
+
+    ws = Workspace.at(tmp_path).ensure()
+    with pytest.raises(DataError, match="FX report .* does not exist"):
+        workspace_fx_rate(ws, AS_OF)
+    build_fx_clean(ws, GBP, AS_OF, fetch_fx(ws, GBP, AS_OF, "r5", providers=[DemoFxProvider(42)]))
+    assert workspace_fx_rate(ws, AS_OF).date == AS_OF
+    with pytest.raises(DataError, match="is the FX check of 2024-03-15, not of 2024-03-18"):
+        workspace_fx_rate(ws, date(2024, 3, 18))

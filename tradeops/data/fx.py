@@ -503,3 +503,15 @@ def load_fx_rate(path: str | Path) -> FxRate | None:
     """The rate of a saved FX report (the run's fx.json); None when its checks failed."""
     report = FxReport.load(path)
     return report.rate if report.passed else None
+
+
+def workspace_fx_rate(workspace: Workspace, as_of: date) -> FxRate:
+    """The rate of the workspace's last FX build for ``as_of`` (data/clean/fx/quality.json), for tools
+    that size outside a run (the assistant's what-if); DataError naming why when there is none."""
+    path = fx_clean_dir(workspace) / "quality.json"
+    report = FxReport.load(path)
+    if report.as_of != as_of:
+        raise DataError(f"{path} is the FX check of {report.as_of}, not of {as_of}: no rate for {as_of} (run the day's data stages first)")
+    if not report.passed:
+        raise DataError(f"no valid {report.pair} rate for {as_of}: " + "; ".join(report.reasons))
+    return report.rate
