@@ -1133,8 +1133,8 @@ def run_risk_stage(
     the reason on the NO-TRADE ticket (a ticket is never sized on a bad rate)."""
     run_dir = Path(run_dir)
     calendar = calendar or get_calendar(policy.schedule.exchange)
-    fx = None
     currency = policy.account.account_currency
+    fx = None
     if currency != "USD":
         fx = run_fx(run_dir, policy, session)
         if fx is None:
@@ -1143,6 +1143,9 @@ def run_risk_stage(
             return None
     signal: SignalResult = read_signal(run_dir, session)
     portfolio = PortfolioState.read(portfolio_path)
+    if portfolio.account_currency != currency:
+        raise DataError(f"policy account.account_currency is {currency}, but the ledger's cash ({portfolio_path}) is in "
+                        f"{portfolio.account_currency}: the two must agree before anything is sized")
     eod_path = Path(eod_path)
     if not eod_path.exists():
         raise DataError(f"clean EOD file not found: {eod_path}")

@@ -181,6 +181,12 @@ def test_risk_stage_sizes_in_pounds_from_the_runs_fx_report(tmp_path, gbp_policy
     FxReport("GBPUSD", SESSION, (FxCheck("fx_fresh", False, "no rate for 2024-03-15", 0),), None).save(run / "fx.json")
     assert run_risk_stage(run, tmp_path / "eod.parquet", run / "portfolio.json", gbp_policy, gbp_universe, SESSION, rebalance=True) is None
     assert not (run / "approved.json").exists()
+    # a GBP policy over a ledger still in USD: refused by name, never sized in the wrong currency
+    FxReport("GBPUSD", SESSION, (FxCheck("fx_fresh", True, "ok", 0),), rate).save(run / "fx.json")
+    replace_ccy = PortfolioState(as_of=SESSION, cash=D("6000.00"), positions={}, peak_equity=D("6000"), account_currency="USD")
+    replace_ccy.write(run / "portfolio.json")
+    with pytest.raises(DataError, match="policy account.account_currency is GBP, but the ledger's cash .* is in USD"):
+        run_risk_stage(run, tmp_path / "eod.parquet", run / "portfolio.json", gbp_policy, gbp_universe, SESSION, rebalance=True)
 
 
 def test_a_gbp_account_is_never_sized_without_a_rate_and_a_usd_one_never_with_one(gbp_policy, gbp_universe, policy, universe):
