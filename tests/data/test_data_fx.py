@@ -244,6 +244,8 @@ def test_fetch_fx_stores_raw_beside_bars_and_builds_clean(tmp_path):
     assert chosen.raw_file == "data/raw/demo/GBPUSD/2024-03-15_r1.csv" and (tmp_path / chosen.raw_file).exists()
     assert (tmp_path / "data/raw/demo/GBPUSD/2024-03-15_r1.json").exists()
     assert fx_record_path(ws, AS_OF, "r1").exists()
+    # kept apart from the bars' fetch records (latest_fetch_record takes the newest of those)
+    assert not (tmp_path / "data/raw/_fetch").exists() and fx_record_path(ws, AS_OF, "r1").parent.name == "_fetch_fx"
     report = build_fx_clean(ws, GBP, AS_OF, fx_record_path(ws, AS_OF, "r1"))
     assert report.passed and report.rate.date == AS_OF and report.rate.source == "demo"
     clean = pd.read_parquet(tmp_path / report.output["path"])

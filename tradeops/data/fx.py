@@ -17,7 +17,7 @@ here runs for it.
 * :func:`parse_fx`: vendor bytes -> (date, close), strict like the bar parsers.
 * :func:`fetch_fx` (stage 1): ask the primary, then the secondary; store the
   exact bytes under ``data/raw/<source>/GBPUSD/<as_of>_<run_id>.csv`` with a
-  sidecar, like bars; the record goes to ``data/raw/_fetch/fx_<as_of>_<run_id>.json``.
+  sidecar, like bars; the record goes to ``data/raw/_fetch_fx/<as_of>_<run_id>.json``.
   The whole window is asked each time (one series: no incremental chain).
 * :func:`build_fx_clean` (stages 2-5): parse, cut at ``as_of``, check
   (:func:`assess_fx`), write ``data/clean/fx/quality.json`` and, when the
@@ -260,7 +260,8 @@ class FxFetch:
 
 
 def fx_record_path(workspace: Workspace, as_of: date, run_id: str) -> Path:
-    return workspace.raw_dir / "_fetch" / f"fx_{as_of}_{run_id}.json"
+    # not in data/raw/_fetch/: latest_fetch_record takes the newest file there as the bars' record
+    return workspace.raw_dir / "_fetch_fx" / f"{as_of}_{run_id}.json"
 
 
 def fetch_fx(workspace: Workspace, policy: Policy, as_of: date, run_id: str, providers: Sequence[Provider | None] | None = None) -> FxFetch:
