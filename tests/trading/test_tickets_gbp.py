@@ -226,3 +226,25 @@ def test_schema_requires_the_rate_on_a_gbp_trade_ticket(gbp_policy, gbp_universe
     del broken["lines"][0]["amount"]
     with pytest.raises(ValidationError, match="amount"):
         validate_ticket(broken)
+
+
+@pytest.mark.parametrize("closes,check", [
+    ([1.2790, 1.2741, 0.0], "fx_valid"),  # a zero rate for 15 March
+    ([1.2790, 1.2741, -1.2736], "fx_valid"),  # negative
+    ([1.2790, 1.2741, 12.736], "fx_plausible"),  # 10x off (pence for pounds)
+    ([1.2790, 1.2741, 0.12736], "fx_plausible"),  # a tenth
+    ([1.2790, 1.2741, 1.45], "fx_jump"),  # an absurd jump: ln(1.45 / 1.2741) = 0.1292 > 0.10
+])
+def test_bad_fx_rates_give_a_no_trade_naming_the_check_never_a_sized_ticket(tmp_path, gbp_policy, gbp_universe, closes, check):
+    s = pd.DataFrame({"date": pd.to_datetime(["2024-03-13", "2024-03-14", "2024-03-15"]), "close": closes})
+    report = assess_fx(s, "GBPUSD", SESSION, gbp_policy.quality)
+    assert check in [c.name for c in report.checks if not c.passed]
+    run = tmp_path / "run"
+    run.mkdir()
+    report.save(run / "fx.json")
+    assert run_risk_stage(run, tmp_path / "none.parquet", tmp_path / "none.json", gbp_policy, gbp_universe, SESSION) is None
+    gates = [*GATES_OK, fx_gate(report)]
+    t, md, js = run_ticket_stage(run, tmp_path / "tickets", gbp_policy, gbp_universe, SESSION, gates, CODE, CONFIG, DATA,
+                                 ledger_account={"cash": D("6000.00"), "equity": D("10000.00")})
+    assert t.kind == "NO-TRADE" and t.lines == () and [f.name for f in t.failures] == ["fx_rate"]
+    assert t.failures[0].reasons == tuple(report.reasons) and all(r in md.read_text() for r in report.reasons)
