@@ -167,10 +167,6 @@ class Ticket:
     fx: Mapping[str, str] | None = None  # a non-USD account that sized: pair, rate, date, fee_bps, fees
 
     @property
-    def sign(self) -> str:
-        return CURRENCY_SIGN.get(self.account_currency, self.account_currency + " ")
-
-    @property
     def explained(self) -> list[messages.Explained]:
         """The failures in plain words: one item per cause, nothing repeated."""
         return explained(self.failures)
