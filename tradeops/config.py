@@ -168,9 +168,12 @@ class Execution(_Model):
 
 class Account(_Model):
     broker: str = "eToro"
-    account_currency: Literal["USD"] = "USD"
+    # USD: the instruments' own currency, no conversion.  GBP: sized in pounds at the day's GBPUSD rate
+    # (tradeops.data.fx), every trade of a USD instrument paying the broker's conversion fee fx_fee_bps.
+    account_currency: Literal["USD", "GBP"] = "USD"
     reporting_currency: Literal["USD", "GBP", "EUR"] = "GBP"
     starting_cash: Annotated[Amount, Field(ge=0, le=1_000_000_000)] = Decimal("10000")
+    fx_fee_bps: Annotated[Amount, Field(ge=0, le=500)] = Decimal("0")  # of the converted amount; a USD account never converts
 
 
 class UniverseRef(_Model):
@@ -226,6 +229,17 @@ class Quality(_Model):
     min_cross_check_share: Fraction = 0.9
     cross_check_required: bool = False
     corrections_file: str = "corrections.csv"
+    # the account-currency FX rate (GBPUSD for a GBP account; tradeops.data.fx), a gate of its own
+    fx_max_staleness_sessions: Annotated[int, Field(ge=0, le=10)] = 0  # 0: a rate for the decision session (T-1) itself
+    fx_max_jump: Annotated[float, Field(gt=0.0, le=1.0)] = 0.10  # |log change| of the rate used vs the rate before it
+    fx_min_rate: Annotated[float, Field(gt=0.0, le=1000.0)] = 0.5  # plausible GBPUSD: a rate 10x off (12.7, 0.127) is refused
+    fx_max_rate: Annotated[float, Field(gt=0.0, le=1000.0)] = 3.0
+
+    @model_validator(mode="after")
+    def _fx_band(self) -> "Quality":
+        if self.fx_min_rate >= self.fx_max_rate:
+            raise ValueError(f"quality.fx_min_rate ({self.fx_min_rate}) must be below quality.fx_max_rate ({self.fx_max_rate})")
+        return self
 
 
 class Reconciliation(_Model):

@@ -64,6 +64,13 @@ CATALOGUE: dict[str, Message] = {
         "Look at the run's quality report; the next run tries again by itself.",
         "nobody: the next run tries again",
     ),
+    "fx_rate": Message(
+        "No valid pound-dollar exchange rate",
+        f"{NOTHING} The account is in pounds and the run has no exchange rate it can trust for the last US session's closing prices, "
+        "so no order can be sized in pounds. Tell the owner; the next run tries again.",
+        "Look at the run's FX report (fx.json: missing, stale, zero or implausible GBPUSD rate); the next run tries again by itself.",
+        "nobody: the next run tries again",
+    ),
     "ticket_sanity": Message(
         "The proposed orders broke a safety rule",
         f"{NOTHING} The orders the run proposed broke one of the policy's safety rules, so none is issued. Tell the owner.",

@@ -87,6 +87,9 @@ FRACTIONAL_UNIT = Decimal("0.000001")
 WHOLE_UNIT = Decimal("1")
 WEIGHT_PLACES = Decimal("0.000001")
 PRICE_PLACES = Decimal("0.0001")
+ACCOUNT_PRICE_PLACES = Decimal("0.00000001")  # an instrument's price converted into the account currency
+BPS = Decimal("10000")
+MAX_FX_FEE_BPS = Decimal("500")
 
 
 def dec(x) -> Decimal:
@@ -104,6 +107,51 @@ def pct(x: Decimal | float, places: int = 1) -> str:
 
 def money(x: Decimal) -> str:
     return f"{x.quantize(CENT, ROUND_HALF_EVEN):,}"
+
+
+@dataclass(frozen=True)
+class Fx:
+    """How a non-USD account pays for USD instruments: ``rate`` USD per 1 unit of the account
+    currency (the GBPUSD quote) on ``date``, and the broker's conversion fee ``fee_bps`` (bps of
+    the converted amount, on every buy and sell).  Validated at construction."""
+
+    currency: str
+    pair: str
+    rate: Decimal
+    date: date
+    fee_bps: Decimal = ZERO
+
+    def __post_init__(self) -> None:
+        rate, fee = dec(self.rate), dec(self.fee_bps)
+        if not rate.is_finite() or rate <= 0:
+            raise DataError(f"{self.pair} rate {self.rate} on {self.date} is not a rate: it must be a positive number")
+        if not fee.is_finite() or not ZERO <= fee <= MAX_FX_FEE_BPS:
+            raise ConfigError(f"account.fx_fee_bps {self.fee_bps} is outside [0, {MAX_FX_FEE_BPS}]")
+        object.__setattr__(self, "rate", rate)
+        object.__setattr__(self, "fee_bps", fee)
+
+    def __repr__(self) -> str:
+        return f"Fx({self.pair} {self.rate} on {self.date}, fee {self.fee_bps} bps)"
+
+    @property
+    def fee(self) -> Decimal:
+        return self.fee_bps / BPS
+
+    def to_account(self, usd: Decimal) -> Decimal:
+        """A USD price in the account currency (8 decimals)."""
+        return (usd / self.rate).quantize(ACCOUNT_PRICE_PLACES, ROUND_HALF_EVEN)
+
+    def to_dict(self) -> dict:
+        return {"currency": self.currency, "pair": self.pair, "rate": str(self.rate), "date": self.date.isoformat(), "fee_bps": str(self.fee_bps)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "Fx":
+        return cls(d["currency"], d["pair"], Decimal(d["rate"]), date.fromisoformat(d["date"]), Decimal(d.get("fee_bps", "0")))
+
+
+def conversion_fee(value: Decimal, fee: Decimal) -> Decimal:
+    """The broker's conversion fee on one trade of ``value`` (account currency), rounded up to the cent."""
+    return (value * fee).quantize(CENT, ROUND_UP) if fee > 0 and value > 0 else ZERO
 
 
 # --------------------------------------------------------------------------- data
@@ -130,13 +178,14 @@ class TradeLine:
     price: Decimal  # reference price: the latest raw close
     close_position: bool = False  # sell every unit held
     rank: int | None = None
+    instrument_price: Decimal | None = None  # a non-USD account: the USD close ``price`` was converted from
 
     @property
     def signed(self) -> Decimal:
         return self.value if self.side == "BUY" else -self.value
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "side": self.side,
             "symbol": self.symbol,
             "value": str(self.value),  # exact; the ticket rounds to cents
@@ -145,10 +194,15 @@ class TradeLine:
             "close_position": self.close_position,
             "rank": self.rank,
         }
+        if self.instrument_price is not None:
+            d["instrument_price"] = str(self.instrument_price)
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "TradeLine":
-        return cls(d["side"], d["symbol"], Decimal(d["value"]), Decimal(d["units"]), Decimal(d["price"]), bool(d["close_position"]), d.get("rank"))
+        usd = d.get("instrument_price")
+        return cls(d["side"], d["symbol"], Decimal(d["value"]), Decimal(d["units"]), Decimal(d["price"]), bool(d["close_position"]), d.get("rank"),
+                   Decimal(usd) if usd is not None else None)
 
 
 @dataclass(frozen=True)
@@ -168,6 +222,17 @@ class Book:
     kill_switch_reason: str | None = None
     missing_prices: tuple[str, ...] = ()
     unit_step: Decimal = FRACTIONAL_UNIT  # 1 when only whole units may be traded
+    fx: Fx | None = None  # a non-USD account: ``prices`` are converted at fx.rate, every trade pays fx.fee
+    instrument_prices: Mapping[str, Decimal] = field(default_factory=dict)  # the USD closes (non-USD account only)
+
+    @property
+    def fee(self) -> Decimal:
+        return self.fx.fee if self.fx is not None else ZERO
+
+    def fees(self, trades: Iterable[TradeLine]) -> Decimal:
+        """The conversion fees of ``trades`` (account currency; zero for a USD account)."""
+        fee = self.fee
+        return sum((conversion_fee(self.values.get(t.symbol, ZERO) if t.close_position else t.value, fee) for t in trades), ZERO)
 
     def weight(self, symbol: str) -> Decimal:
         return self.values.get(symbol, ZERO) / self.equity if self.equity > 0 else ZERO
@@ -178,18 +243,29 @@ class Book:
     def after(self, trades: Iterable[TradeLine]) -> tuple[dict[str, Decimal], Decimal]:
         """Holdings values and cash once every trade is done at its reference price."""
         values, cash = dict(self.values), self.cash
+        fee = self.fee
         for t in trades:
             if t.close_position:
                 cash += values.get(t.symbol, ZERO)
+                if fee:
+                    cash -= conversion_fee(values.get(t.symbol, ZERO), fee)
                 values[t.symbol] = ZERO
             else:
                 values[t.symbol] = values.get(t.symbol, ZERO) + t.signed
                 cash -= t.signed
+                if fee:
+                    cash -= conversion_fee(t.value, fee)
         return {s: v for s, v in values.items() if v != 0}, cash
 
 
-def make_book(portfolio: PortfolioState, prices: Mapping[str, Decimal], ranked: pd.DataFrame, session: date, fractional: bool = True) -> Book:
+def make_book(portfolio: PortfolioState, prices: Mapping[str, Decimal], ranked: pd.DataFrame, session: date, fractional: bool = True,
+              fx: Fx | None = None) -> Book:
+    """The account valued at ``prices`` (the instruments' USD closes); with ``fx``, in the account
+    currency: every price converted at ``fx.rate`` (USD per unit of the account currency)."""
     prices = {s: dec(p) for s, p in prices.items() if dec(p) > 0}
+    usd = {}
+    if fx is not None:
+        usd, prices = prices, {s: fx.to_account(p) for s, p in prices.items()}
     missing = tuple(sorted(s for s in portfolio.positions if s not in prices))
     values = {s: u * prices[s] for s, u in portfolio.positions.items() if s in prices}
     equity = portfolio.cash + sum(values.values(), ZERO)
@@ -208,6 +284,8 @@ def make_book(portfolio: PortfolioState, prices: Mapping[str, Decimal], ranked: 
         kill_switch_reason=portfolio.kill_switch_reason,
         missing_prices=missing,
         unit_step=FRACTIONAL_UNIT if fractional else WHOLE_UNIT,
+        fx=fx,
+        instrument_prices=usd,
     )
 
 
@@ -656,7 +734,14 @@ def make_trades(targets: Targets, book: Book) -> list[TradeLine]:
                 out.append(TradeLine("SELL", s, cur, held, price, True, rank))
             elif value > 0:
                 out.append(TradeLine("SELL", s, value, units, price, False, rank))
-    return order_trades(out)
+    return order_trades(_with_instrument_prices(out, book))
+
+
+def _with_instrument_prices(trades: list[TradeLine], book: Book) -> list[TradeLine]:
+    """A non-USD account: each line also carries the USD close its price was converted from."""
+    if not book.instrument_prices:
+        return trades
+    return [replace(t, instrument_price=book.instrument_prices.get(t.symbol)) for t in trades]
 
 
 def order_trades(trades: Iterable[TradeLine]) -> list[TradeLine]:
@@ -694,6 +779,7 @@ class Decision:
     signal_note: str = ""
     regime: dict = field(default_factory=dict)
     halt: bool = False  # a drawdown breach: the trades close every position to cash, then HALT
+    fx: dict | None = None  # a non-USD account: Fx.to_dict() plus "fees" (the conversion fees of the trades)
 
     @property
     def failed(self) -> list[RuleResult]:
@@ -722,6 +808,7 @@ class Decision:
             "signal_note": self.signal_note,
             "regime": self.regime,
             "halt": self.halt,
+            **({"fx": dict(self.fx)} if self.fx is not None else {}),
         }
 
     @classmethod
@@ -748,6 +835,7 @@ class Decision:
             signal_note=d.get("signal_note", ""),
             regime=d.get("regime", {}),
             halt=bool(d.get("halt", False)),
+            fx=dict(d["fx"]) if d.get("fx") is not None else None,
         )
 
 
@@ -843,6 +931,7 @@ def decide(
     signal_note: str = "",
     regime: Mapping | None = None,
     drawdown_breach: str = "",
+    fx: Fx | None = None,
 ) -> tuple[dict, Decision]:
     """The risk guard (pure).  Returns (proposed, decision): proposed.json and approved.json.
 
@@ -851,9 +940,15 @@ def decide(
     is the policy's max-drawdown halt: no shaping, the trades close every priced position
     (:func:`halt_trades`), the drawdown rule fails (so the state enters HALT) and the
     decision is a TRADE of SELL lines (``halt=True``), or NO-TRADE when nothing is held.
-    With the kill switch on, nothing is traded at all."""
+    With the kill switch on, nothing is traded at all.
+
+    ``fx`` (required for a non-USD account, refused for a USD one): the book, the targets and
+    every trade value are in the account currency at ``fx.rate``; each line keeps its USD close
+    (``instrument_price``) and every trade pays the conversion fee, counted in the cash check and
+    the cash after the orders."""
+    _check_fx(portfolio.account_currency, fx)
     rules = list(rules) if rules is not None else rules_from_policy(policy, universe)
-    book = make_book(portfolio, prices, ranked, session, policy.portfolio.fractional_units)
+    book = make_book(portfolio, prices, ranked, session, policy.portfolio.fractional_units, fx)
     dd_rule = next((r for r in rules if isinstance(r, DrawdownKillSwitch)), None)
     if dd_rule is not None and not book.kill_switch and (drawdown_breach or dd_rule.breached(book)):
         return _halt_decision(book, portfolio, policy, rebalance, session, dd_rule, drawdown_breach, strategy, signal_note, regime, ranked)
@@ -872,6 +967,7 @@ def decide(
         "raw_target_weights": {s: str(w.quantize(WEIGHT_PLACES)) for s, w in sorted(raw.items())},
         "risk_off": risk_off,
         "missing_prices": list(book.missing_prices),
+        **({"fx": fx.to_dict()} if fx is not None else {}),
     }
 
     shaped, trades, notes, suppressed = shape(targets, book, rules)
@@ -900,8 +996,25 @@ def decide(
         changes=_changes(trades, book) if not failed else {"entering": [], "leaving": [], "resized": []},
         signal_note=signal_note,
         regime=dict(regime or {}),
+        fx=_fx_info(book, [] if failed else trades),
     )
     return proposed, decision
+
+
+def _check_fx(currency: str, fx: Fx | None) -> None:
+    if currency == "USD" and fx is not None:
+        raise DataError(f"a USD account converts nothing, but an FX rate was given ({fx!r})")
+    if currency != "USD" and fx is None:
+        raise DataError(f"a {currency} account is sized at the day's {currency}USD rate, and none was given: no rate, no trade")
+    if fx is not None and fx.currency != currency:
+        raise DataError(f"the FX rate is for a {fx.currency} account ({fx!r}), the portfolio is in {currency}")
+
+
+def _fx_info(book: Book, trades: Sequence[TradeLine]) -> dict | None:
+    """approved.json's fx: the rate, its date, the fee and the conversion fees of the trades."""
+    if book.fx is None:
+        return None
+    return {**book.fx.to_dict(), "fees": str(book.fees(trades))}
 
 
 def _top_ranks(ranked: pd.DataFrame, n: int = 10) -> tuple[dict, ...]:
@@ -916,11 +1029,11 @@ def _top_ranks(ranked: pd.DataFrame, n: int = 10) -> tuple[dict, ...]:
 def halt_trades(book: Book) -> list[TradeLine]:
     """Risk-off on a drawdown breach: close every priced holding.  No shaping rule applies
     (a turnover cap or a tiny-delta filter must not keep a position through a halt)."""
-    return order_trades(
+    return order_trades(_with_instrument_prices([
         TradeLine("SELL", s, book.values[s], u, book.prices[s], True, book.ranks.get(s))
         for s, u in sorted(book.units.items())
         if s in book.prices and book.values.get(s, ZERO) >= DUST
-    )
+    ], book))
 
 
 def _halt_decision(book, portfolio, policy, rebalance, session, dd_rule, breach_reason, strategy, signal_note, regime, ranked) -> tuple[dict, Decision]:
@@ -966,6 +1079,7 @@ def _halt_decision(book, portfolio, policy, rebalance, session, dd_rule, breach_
         signal_note=signal_note,
         regime=dict(regime or {}),
         halt=True,
+        fx=_fx_info(book, done),
     )
     return proposed, decision
 
@@ -1009,13 +1123,29 @@ def run_risk_stage(
     session: date,
     rebalance: bool | None = None,
     calendar: ExchangeCalendar | None = None,
-) -> Decision:
+) -> Decision | None:
     """File in, file out: signals/<session>.csv + portfolio.json + the clean parquet ->
-    proposed.json and approved.json in ``run_dir``."""
+    proposed.json and approved.json in ``run_dir``.
+
+    A non-USD account (``account.account_currency``) also reads the run's ``fx.json`` (the FX
+    report of the clean stage, :mod:`tradeops.data.fx`).  Without a rate that passed its checks
+    nothing is sized and nothing is written: the result is None, and the ``fx_rate`` gate names
+    the reason on the NO-TRADE ticket (a ticket is never sized on a bad rate)."""
     run_dir = Path(run_dir)
     calendar = calendar or get_calendar(policy.schedule.exchange)
+    currency = policy.account.account_currency
+    fx = None
+    if currency != "USD":
+        fx = run_fx(run_dir, policy, session)
+        if fx is None:
+            for name in ("proposed.json", "approved.json"):
+                (run_dir / name).unlink(missing_ok=True)
+            return None
     signal: SignalResult = read_signal(run_dir, session)
     portfolio = PortfolioState.read(portfolio_path)
+    if portfolio.account_currency != currency:
+        raise DataError(f"policy account.account_currency is {currency}, but the ledger's cash ({portfolio_path}) is in "
+                        f"{portfolio.account_currency}: the two must agree before anything is sized")
     eod_path = Path(eod_path)
     if not eod_path.exists():
         raise DataError(f"clean EOD file not found: {eod_path}")
@@ -1036,10 +1166,26 @@ def run_risk_stage(
         signal_note=signal.note,
         regime=signal.meta()["regime"],
         drawdown_breach=ledger_drawdown_breach(run_dir / "gates" / "00_preflight.json"),
+        fx=fx,
     )
     write_json(run_dir / "proposed.json", proposed)
     write_json(run_dir / "approved.json", decision.to_dict())
     return decision
+
+
+def run_fx(run_dir: Path, policy: Policy, session: date) -> Fx | None:
+    """The account's conversion for ``session`` from the run's fx.json; None without a rate that passed its checks."""
+    from .data.fx import load_fx_rate
+
+    path = Path(run_dir) / "fx.json"
+    if not path.exists():
+        return None
+    rate = load_fx_rate(path)
+    if rate is None:
+        return None
+    if rate.date > session:
+        raise DataError(f"{path}: the {rate.pair} rate is dated {rate.date}, after the decision session {session}")
+    return Fx(policy.account.account_currency, rate.pair, rate.rate, rate.date, policy.account.fx_fee_bps)
 
 
 def ledger_drawdown_breach(gates_path: Path) -> str:

@@ -6,10 +6,12 @@ Every stage reads and writes files in its run folder (never notebook state):
 stage           reads                                           writes (in the run folder)
 ==============  ==============================================  ===========================================
 00_preflight    the ledger                                      portfolio.json, account.json, gates/00_preflight.json
-10_fetch        providers (network, or the demo generator)      fetch.json (+ raw files under data/raw/)
-20_clean_qa     raw files named in fetch.json                   eod.parquet, quality.json/.md, snapshot.json, gates/20_clean_qa.json
+10_fetch        providers (network, or the demo generator)      fetch.json (+ raw files under data/raw/); a non-USD
+                                                                account also fx_fetch.json (its FX series, raw)
+20_clean_qa     raw files named in fetch.json                   eod.parquet, quality.json/.md, snapshot.json, gates/20_clean_qa.json;
+                                                                a non-USD account also fx.json and the fx_rate gate
 30_signal       eod.parquet (+ data/models for qlib_lgbm)       signals/YYYY-MM-DD.csv (+ .json), gates/30_signal.json
-40_risk         signals, portfolio.json, eod.parquet            proposed.json, approved.json, gates/40_risk.json
+40_risk         signals, portfolio.json, eod.parquet (+ fx.json) proposed.json, approved.json, gates/40_risk.json
 50_ticket       gates/*.json, approved.json, failure.json,      TICKET-YYYYMMDD.md/.json (+ tickets/), ledger rows
                 account.json
 60_report       the ledger, eod.parquet                         reports/daily.md (+ weekly on the week's last session)
@@ -39,7 +41,8 @@ from .portfolio import PortfolioState
 ACTOR = "pipeline"
 # Gate precedence (DESIGN.md §2): the ticket lists failures in this order.
 DRAWDOWN_GATE = "drawdown"  # its failure alone does not stop the run: the risk stage issues the risk-off ticket
-GATE_ORDER = ("kill_switch", "drawdown", "confirmations", "reconciliation", "data_quality", "model_promotion", "ticket_sanity", "stage_failure")
+GATE_ORDER = ("kill_switch", "drawdown", "confirmations", "reconciliation", "data_quality", "fx_rate", "model_promotion", "ticket_sanity",
+              "stage_failure")
 
 
 # --------------------------------------------------------------------------- results
@@ -211,17 +214,52 @@ def fetch(run_dir: str, workdir: str, run_id: str, decision_session: str) -> Sta
     result = data.fetch(ws, policy, universe, decision, run_id)
     record = fetch_record_path(ws, decision, run_id)
     write_json(run_dir / "fetch.json", {"record": str(record), "sha256": audit.sha256_file(record)})
+    fx_note = _fetch_fx(run_dir, ws, policy, decision, run_id)
     table = pd.DataFrame(
         [{"symbol": a.symbol, "source": a.source, "role": a.role, "result": a.kind, "error": a.error or "", "raw_file": a.raw_file or ""}
          for a in result.attempts]
     )
     ok = {a.symbol for a in result.attempts if a.ok}
     headline = f"{len(ok)} of {len(result.symbols)} symbols answered ({result.primary}" + (f", fallback {result.secondary})" if result.secondary else ")")
-    headline += f"; {result.stored_bytes:,} bytes stored"
+    headline += f"; {result.stored_bytes:,} bytes stored" + fx_note
     failed = table[table["result"] != "ok"] if not table.empty else table
     findings = pd.DataFrame([{"symbol": f.symbol, "source": f.source, "kind": f.kind, "finding": f.message} for f in result.findings],
                             columns=["symbol", "source", "kind", "finding"])
     return StageResult("10_fetch", headline, tables={"failed attempts": failed, "findings": findings}, files=["fetch.json", str(record)])
+
+
+def _fetch_fx(run_dir: Path, ws: Workspace, policy: Policy, decision: date, run_id: str) -> str:
+    """A non-USD account: fetch its FX series too (fx_fetch.json names the record, or why there is none)."""
+    from .data import fx
+
+    if fx.pair_for(policy.account.account_currency) is None:
+        return ""
+    try:
+        got = fx.fetch_fx(ws, policy, decision, run_id)
+    except DataError as err:
+        write_json(run_dir / "fx_fetch.json", {"record": None, "error": str(err)})
+        return f"; FX: {err}"
+    record = fx.fx_record_path(ws, decision, run_id)
+    write_json(run_dir / "fx_fetch.json", {"record": str(record), "sha256": audit.sha256_file(record), "error": None})
+    chosen = got.chosen()
+    return f"; FX {got.pair} from {chosen.source}" if chosen else f"; FX {got.pair}: no provider answered"
+
+
+def _fx_gate(run_dir: Path, ws: Workspace, policy: Policy, decision: date) -> dict | None:
+    """A non-USD account: check the FX series (fx.json in the run folder) and return the fx_rate gate."""
+    from .data import fx
+
+    pair = fx.pair_for(policy.account.account_currency)
+    if pair is None:
+        return None
+    path = run_dir / "fx_fetch.json"
+    fetched = json.loads(path.read_text()) if path.exists() else {"record": None, "error": "the fetch stage did not ask for it"}
+    if fetched.get("record"):
+        report = fx.build_fx_clean(ws, policy, decision, fetched["record"])
+    else:
+        report = fx.missing_report(pair, decision, fetched.get("error") or "no FX fetch record")
+    report.save(run_dir / "fx.json")
+    return fx.fx_gate(report)
 
 
 # --------------------------------------------------------------------------- 20 clean + QA
@@ -247,11 +285,15 @@ def clean_qa(run_dir: str, workdir: str, decision_session: str) -> StageResult:
     if report.output.get("kept"):
         details["kept"] = report.output["kept"]
     gate = {"name": "data_quality", "passed": bool(report.trade_allowed), "reasons": list(report.reasons), "details": details}
-    write_gates(run_dir, "20_clean_qa", [gate])
+    fx_gate = _fx_gate(run_dir, ws, policy, decision)
+    write_gates(run_dir, "20_clean_qa", [gate] + ([fx_gate] if fx_gate else []))
     checks = pd.DataFrame([c.__dict__ for c in report.checks])
     headline = ("data quality " + ("PASS" if report.trade_allowed else "FAIL") + f"; {len(report.excluded)} symbols excluded; snapshot {report.output['snapshot']}"
                 + (f"; {report.output['kept']}" if report.output.get("kept") else " is now current"))
-    return StageResult("20_clean_qa", headline, [gate], {"checks": checks}, ["eod.parquet", "quality.json", "quality.md", "snapshot.json"])
+    if fx_gate:
+        headline += f"; FX {fx_gate['details']['pair']} " + (f"{fx_gate['details']['rate']} on {fx_gate['details']['date']}" if fx_gate["passed"] else "FAIL")
+    return StageResult("20_clean_qa", headline, [gate] + ([fx_gate] if fx_gate else []), {"checks": checks},
+                       ["eod.parquet", "quality.json", "quality.md", "snapshot.json"] + (["fx.json"] if fx_gate else []))
 
 
 # --------------------------------------------------------------------------- 30 signal
@@ -285,6 +327,9 @@ def risk(run_dir: str, workdir: str, session_date: str, decision_session: str) -
     run_dir, decision = Path(run_dir), _day(decision_session)
     _, policy, universe = _context(workdir)
     decision_obj = run_risk_stage(run_dir, run_dir / "eod.parquet", run_dir / "portfolio.json", policy, universe, decision)
+    if decision_obj is None:  # a non-USD account without a valid FX rate: the fx_rate gate of 20_clean_qa says why
+        write_gates(run_dir, "40_risk", [])
+        return StageResult("40_risk", f"nothing sized: no valid {policy.account.account_currency}USD rate (no rate, no trade)")
     gates = decision_gates(decision_obj)
     write_gates(run_dir, "40_risk", gates)
     trades = pd.DataFrame([t.to_dict() for t in decision_obj.trades])

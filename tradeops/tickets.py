@@ -33,7 +33,7 @@ from .config import Policy, Universe
 from .errors import ValidationError
 from . import cashplan, messages
 from .files import write_atomic
-from .risk import CENT, Decision, TradeLine, read_decision
+from .risk import CENT, Decision, TradeLine, conversion_fee, read_decision
 from .state import Gate, State, parse_state
 
 SCHEMA_VERSION = 1
@@ -85,6 +85,11 @@ class TicketLine:
     enter_by: str = "amount"  # how to size it in eToro: "amount" (fractional units) or "units"
     rank: int | None = None
     company: str = ""  # the company's name, from the universe
+    # a non-USD account: ``value`` is in ``currency`` (the amount to enter), the prices stay in USD
+    currency: str = "USD"
+    fx_rate: Decimal | None = None  # USD per 1 unit of ``currency``, the rate the line was sized at
+    account_price: Decimal | None = None  # reference_price / fx_rate: the price the sizing used
+    fx_fee: Decimal = Decimal("0")  # the broker's conversion fee on this line, in ``currency``
 
     @property
     def compare_with(self) -> str:
@@ -117,7 +122,14 @@ class TicketLine:
             "rank": self.rank,
             "company": self.company,
             "compare_price": "buy" if self.side == "BUY" else "sell",
+            **({"amount": _cents(self.value), "amount_currency": self.currency, "instrument_currency": "USD",
+                "fx_rate": _plain_rate(self.fx_rate), "fx_fee": _cents(self.fx_fee)} if self.fx_rate is not None else {}),
         }
+
+    @property
+    def sizing_price(self) -> Decimal:
+        """The price in the account currency (what value / units mean)."""
+        return self.account_price if self.account_price is not None else self.reference_price
 
 
 @dataclass(frozen=True)
@@ -145,6 +157,7 @@ class Ticket:
     pre_trade: tuple[str, ...]
     post_trade: tuple[str, ...]
     if_blocked: tuple[str, ...]
+    fx: Mapping[str, str] | None = None  # a non-USD account that sized: pair, rate, date, fee_bps, fees
 
     @property
     def explained(self) -> list[messages.Explained]:
@@ -170,6 +183,8 @@ class Ticket:
             "decision_session": self.decision_session.isoformat(),
             "broker": self.broker,
             "account_currency": self.account_currency,
+            **({"fx_pair": self.fx["pair"], "fx_rate": _plain_rate(Decimal(self.fx["rate"])), "fx_date": self.fx["date"],
+                "fx_fee_bps": _plain(Decimal(self.fx["fee_bps"]))} if self.fx else {}),
             "state": self.state,
             "rebalance": self.rebalance,
             "strategy": self.strategy,
@@ -225,7 +240,9 @@ class Ticket:
                     "band": line.band,
                     "order_type": line.order_type,
                     "currency": self.account_currency,
-                    "details": {"close_position": line.close_position, "enter_by": line.enter_by, "band_price": _cents(line.band_price)},
+                    "details": {"close_position": line.close_position, "enter_by": line.enter_by, "band_price": _cents(line.band_price),
+                                **({"instrument_currency": "USD", "fx_rate": _plain_rate(line.fx_rate), "fx_fee": _cents(line.fx_fee)}
+                                   if line.fx_rate is not None else {})},
                 }
                 for line in self.lines
             ],
@@ -246,6 +263,11 @@ def _cents(x: Decimal) -> str:
 def _price(x: Decimal) -> str:
     q = x.quantize(Decimal("0.0001"), ROUND_HALF_EVEN)
     return str(q.quantize(CENT)) if q == q.quantize(CENT) else str(q)
+
+
+def _plain_rate(x: Decimal) -> str:
+    """An FX rate to at least 4 decimals: 1.25 -> 1.2500, 1.27345 -> 1.27345."""
+    return str(x.quantize(Decimal("0.0001"))) if x == x.quantize(Decimal("0.0001")) else _plain(x)
 
 
 def _plain(x: Decimal) -> str:
@@ -287,7 +309,8 @@ def _template() -> jinja2.Template:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters.update(money=fmt_money, price=fmt_price, pct=fmt_pct, hhmm=fmt_time, day=fmt_day, plain=_plain, title=messages.title,
+    env.filters.update(money=fmt_money, price=fmt_price, pct=fmt_pct, hhmm=fmt_time, day=fmt_day, plain=lambda x: _plain(Decimal(str(x))),
+                       rate=lambda x: _plain_rate(Decimal(str(x))), isoday=date.fromisoformat, title=messages.title,
                        words=lambda name: str(name).replace("_", " "))
     return env.get_template("ticket.md.j2")
 
@@ -328,12 +351,24 @@ def _failures(gates: Sequence[Gate], state: str, state_reasons: Sequence[str], d
     return out
 
 
-def _line(seq: int, t: TradeLine, universe: Universe, policy: Policy) -> TicketLine:
+def _line(seq: int, t: TradeLine, universe: Universe, policy: Policy, fx: Mapping | None = None) -> TicketLine:
     band = Decimal(str(policy.risk.price_band))
     factor = 1 + band if t.side == "BUY" else 1 - band
     known = t.symbol in universe
     search = universe[t.symbol].etoro_search_name if known else t.symbol
     company = universe[t.symbol].notes.strip() if known else ""
+    if fx is not None:  # sized in the account currency: the band and the reference stay in the instrument's USD
+        if t.instrument_price is None:
+            raise ValidationError(f"line {seq} ({t.side} {t.symbol}) of a {fx['currency']} account has no USD price to band")
+        usd = t.instrument_price
+        return TicketLine(
+            seq=seq, side=t.side, symbol=t.symbol, etoro_search_name=search, value=t.value, units=t.units,
+            close_position=t.close_position, reference_price=usd, order_type=policy.execution.order_type, band=band,
+            band_price=(usd * factor).quantize(CENT, ROUND_HALF_EVEN),
+            enter_by="amount" if policy.portfolio.fractional_units else "units", rank=t.rank, company=company,
+            currency=fx["currency"], fx_rate=Decimal(fx["rate"]), account_price=t.price,
+            fx_fee=conversion_fee(t.value, Decimal(fx["fee_bps"]) / 10000),
+        )
     return TicketLine(
         seq=seq,
         side=t.side,
@@ -383,7 +418,7 @@ def _checklists(kind: str, tid: str, window: ExecutionWindow, confirm_by: dateti
         "eToro cannot find the instrument under its search name, or offers it only as a CFD: skip the line and record 'not executed' with the reason.",
         "A SELL fills only in part or not at all: the BUYs after it have less cash. Each BUY may spend only the cash left after the lines "
         "above it; the confirmation page shows that amount on every BUY. Buy only that much (record 'partial', reason 'not enough cash'), "
-        "or skip the BUY if less than $1 is left (record 'not executed', reason 'not enough cash').",
+        f"or skip the BUY if less than {sign}1 is left (record 'not executed', reason 'not enough cash').",
         "An order fills only in part: record 'partial' with the units filled. Do not retry it.",
         f"eToro is down, or you cannot finish by {end}: stop. Do not trade later. Record the remaining lines as 'not executed' and tell the owner.",
         "Anything else unclear: do nothing for that line, record 'not executed', and tell the owner. Doing nothing is always safe.",
@@ -393,7 +428,7 @@ def _checklists(kind: str, tid: str, window: ExecutionWindow, confirm_by: dateti
 
 def _what_if(lines: Sequence[TicketLine], cash: Decimal, sign: str) -> tuple[str, ...]:
     """For each SELL the BUYs need: which BUYs to shrink or skip if it is not executed (tradeops.cashplan)."""
-    plan = [cashplan.PlanLine(ln.seq, ln.side, ln.symbol, ln.value, ln.reference_price, ln.band) for ln in lines]
+    plan = [cashplan.PlanLine(ln.seq, ln.side, ln.symbol, ln.value, ln.sizing_price, ln.band) for ln in lines]
     return tuple(cashplan.what_if_not_sold(plan, cash, sign=sign))
 
 
@@ -441,8 +476,9 @@ def build_ticket(
         halt = not others
         failures = others if halt else failures
     lines = ()
+    fx = decision.fx if decision is not None else None
     if not failures and decision is not None:
-        lines = tuple(_line(i, t, universe, policy) for i, t in enumerate(decision.trades, start=1))
+        lines = tuple(_line(i, t, universe, policy, fx) for i, t in enumerate(decision.trades, start=1))
     kind = "NO-TRADE" if failures else ("TRADE" if lines else "HOLD")
     confirm_by = window.end + timedelta(minutes=policy.confirmations.deadline_minutes_after_window)
     sign = CURRENCY_SIGN.get(policy.account.account_currency, "")
@@ -470,6 +506,8 @@ def build_ticket(
         "cash_after": _cents((d.cash_after if kind == "TRADE" else d.cash_before) if d else cash_now),
         "drawdown": _plain(d.drawdown) if d else "0",
     }
+    if fx is not None and kind != "NO-TRADE":
+        account["fx_fees"] = _cents(Decimal(fx["fees"]) if kind == "TRADE" else Decimal("0"))
     return Ticket(
         ticket_id=tid,
         kind=kind,
@@ -494,6 +532,7 @@ def build_ticket(
         pre_trade=pre,
         post_trade=post,
         if_blocked=blocked,
+        fx=({k: fx[k] for k in ("pair", "rate", "date", "fee_bps", "fees")} if fx is not None and kind != "NO-TRADE" else None),
     )
 
 

@@ -119,3 +119,27 @@ def test_old_snapshots_are_pruned_but_never_the_current_one(tmp_path):
     assert sorted(gone) == [f"{k:016x}" for k in (1, 2, 3)]  # the oldest non-current ones
     left = sorted(p.name for p in root.iterdir())
     assert len(left) == 11 and f"{0:016x}" in left and ws.clean_path.exists()
+
+
+def test_a_gbp_workspace_fetches_builds_and_checks_its_fx_series(workdir, capsys, monkeypatch):
+    path = Path(workdir) / "config" / "policy.yml"
+    policy = yaml.safe_load(path.read_text())
+    policy["account"].update(account_currency="GBP")
+    path.write_text(yaml.safe_dump(policy))
+    assert main(["data", "fetch", "--workdir", workdir, "--as-of", "2025-01-10", "--run-id", "g1"]) == 0
+    assert "FX GBPUSD for 2025-01-10: from demo (data/raw/demo/GBPUSD/2025-01-10_g1.csv)" in capsys.readouterr().out
+    assert main(["data", "build", "--workdir", workdir]) == 0
+    out = capsys.readouterr().out
+    assert "FX GBPUSD for 2025-01-10: PASS, rate " in out and " of 2025-01-10 (demo)" in out
+    assert main(["data", "qa", "--workdir", workdir]) == 0
+    assert "FX GBPUSD for 2025-01-10: PASS" in capsys.readouterr().out
+    # a run without an FX fetch record: the FX gate fails and qa exits 1
+    from tradeops.data import fx
+
+    monkeypatch.setattr(fx, "fetch_fx", lambda *a, **k: (_ for _ in ()).throw(fx.DataError("stooq refused: rate limit")))
+    assert main(["data", "fetch", "--workdir", workdir, "--as-of", "2025-01-10", "--run-id", "g2"]) == 0
+    assert "FX: stooq refused: rate limit" in capsys.readouterr().out
+    assert main(["data", "build", "--workdir", workdir]) == 0
+    assert "FX GBPUSD for 2025-01-10: FAIL (no trade): no GBPUSD rate for 2025-01-10: run g2 fetched no FX series" in capsys.readouterr().out
+    assert main(["data", "qa", "--workdir", workdir]) == 1
+    assert "FX gate failed for 2025-01-10: no trade" in capsys.readouterr().err

@@ -511,9 +511,17 @@ class Toolbox:
         signal = compute_signal(eod, policy, session, universe, cal)
         if rebalance is None:
             rebalance = rebalance_due(cal, session, policy.rebalance.frequency, portfolio.last_rebalance)
+        fx = None
+        if portfolio.account_currency != "USD":  # sized in the account currency at the day's checked rate
+            from ..data.fx import workspace_fx_rate
+            from ..risk import Fx
+
+            rate = workspace_fx_rate(self.workspace, session)
+            fx = Fx(portfolio.account_currency, rate.pair, rate.rate, rate.date, policy.account.fx_fee_bps)
         _, decision = decide(
             signal.ranked, portfolio, reference_prices(eod, session), policy, universe, rebalance, session,
             risk_off_reasons=signal.risk_off_reasons, strategy=signal.strategy, signal_note=signal.note, regime=signal.meta()["regime"],
+            fx=fx,
         )
         out = decision.to_dict()
         out["what_if"] = {

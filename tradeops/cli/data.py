@@ -1,7 +1,10 @@
 """`tradeops data fetch|build|qa`: the data stages from the command line.
 
 Each command is a thin wrapper over :mod:`tradeops.data` (the same calls the
-stage notebooks make).  ``qa`` exits 1 when the data-quality gate fails.
+stage notebooks make).  ``qa`` exits 1 when the data-quality gate fails.  A
+non-USD account (``account.account_currency: GBP``) also fetches, builds and
+checks its FX series (:mod:`tradeops.data.fx`); ``qa`` then also exits 1 when
+the FX gate fails.
 """
 
 from __future__ import annotations
@@ -71,6 +74,23 @@ def fetch_cmd(workdir, as_of, run_id, primary, secondary, alphavantage_dir, full
             click.echo(f"  no data for {sym}: " + "; ".join(f"{a.source}: {a.error}" for a in result.failures(sym)))
     for f in result.findings:
         click.echo(f"  finding ({f.kind}, {f.source}): {f.message}")
+    _fetch_fx(ws, policy, session, run_id, names)
+
+
+def _fetch_fx(ws, policy, session, run_id, names) -> None:
+    from ..data import fx
+    from ..errors import DataError
+
+    if fx.pair_for(policy.account.account_currency) is None:
+        return
+    try:
+        got = fx.fetch_fx(ws, policy, session, run_id, providers=[fx.make_fx_provider(n, ws, policy) for n in names])
+    except DataError as err:
+        click.echo(f"FX: {err}")
+        return
+    chosen = got.chosen()
+    click.echo(f"FX {got.pair} for {session}: " + (f"from {chosen.source} ({chosen.raw_file})" if chosen
+                                                    else "no provider answered: " + "; ".join(f"{a.source}: {a.error}" for a in got.attempts)))
 
 
 @data.command("build")
@@ -91,6 +111,28 @@ def build_cmd(workdir, as_of, record) -> None:
     click.echo(f"wrote snapshot {report.output['snapshot']}: {report.output['path']} ({report.output['rows']} rows) and {ws.quality_dir / 'quality.md'}")
     if report.output.get("promoted"):
         click.echo(f"current clean data is now snapshot {report.output['snapshot']}")
+    _build_fx(ws, policy, session or result.as_of, result)
+
+
+def _fx_line(report) -> str:
+    if report.passed:
+        return f"FX {report.pair} for {report.as_of}: PASS, rate {report.rate.rate} of {report.rate.date} ({report.rate.source})"
+    return f"FX {report.pair} for {report.as_of}: FAIL (no trade): " + "; ".join(report.reasons)
+
+
+def _build_fx(ws, policy, session, result) -> None:
+    from ..data import fx
+
+    pair = fx.pair_for(policy.account.account_currency)
+    if pair is None:
+        return
+    record = fx.fx_record_path(ws, result.as_of, result.run_id)
+    if record.exists():
+        report = fx.build_fx_clean(ws, policy, session, record)
+    else:
+        report = fx.missing_report(pair, session, f"run {result.run_id} fetched no FX series ({record} is missing)")
+        report.save(fx.fx_clean_dir(ws) / "quality.json")
+    click.echo(_fx_line(report))
 
 
 @data.command("qa")
@@ -99,10 +141,19 @@ def qa_cmd(workdir) -> None:
     """Print the latest quality report's summary; exit 1 when the gate failed."""
     from ..data import load_quality_report
 
-    report = load_quality_report(workspace(workdir))
+    from ..data import fx
+
+    ws = workspace(workdir)
+    report = load_quality_report(ws)
     click.echo(report.summary())
+    fx_report = None
+    if fx.pair_for(ws.policy().account.account_currency) is not None:
+        fx_report = fx.FxReport.load(fx.fx_clean_dir(ws) / "quality.json")
+        click.echo(_fx_line(fx_report))
     if not report.trade_allowed:
         raise click.ClickException(f"data quality gate failed for {report.as_of}: no trade")  # exit code 1
+    if fx_report is not None and not fx_report.passed:
+        raise click.ClickException(f"FX gate failed for {fx_report.as_of}: no trade")
 
 
 COMMANDS = [data]

@@ -65,6 +65,9 @@ def risk(workdir: str, session, run_dir: Path, eod_path: Path | None, portfolio_
     decision = _risk.run_risk_stage(
         run_dir, eod_path or ws.clean_path, portfolio_path or run_dir / "portfolio.json", policy, ws.universe(policy), _day(session), rebalance
     )
+    if decision is None:
+        click.echo(f"{run_dir}: nothing sized: no valid {policy.account.account_currency}USD rate in {run_dir / 'fx.json'} (no rate, no trade)")
+        return
     click.echo(f"{run_dir / 'approved.json'}: {decision.kind}, {len(decision.trades)} trade(s), rebalance={decision.rebalance}")
     for r in decision.failed:
         click.echo(f"  FAILED {r.rule}: {r.reason}")

@@ -21,6 +21,10 @@ The pipeline's stage notebooks make one call each:
     ``report.reasons`` says why the gate failed, ``report.excluded`` which
     symbols were left out, ``report.findings`` the history verdicts.
 
+A non-USD account (``account.account_currency: GBP``) also needs its FX series:
+:mod:`tradeops.data.fx` (``fetch_fx``, ``build_fx_clean``, ``fx_gate``) fetches GBPUSD
+from the same providers, stores it raw and clean beside the bars and checks it.
+
 Also: :func:`load_clean` (read the current snapshot), :func:`load_quality_report`,
 :func:`make_provider` (a provider by name) and :func:`parse_bars`
 (vendor bytes -> bars).
