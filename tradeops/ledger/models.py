@@ -206,9 +206,12 @@ class Fill(Base):
     status: Mapped[str] = mapped_column(String(16))
     units: Mapped[Decimal] = mapped_column(UNITS)
     price: Mapped[Decimal | None] = mapped_column(PRICE)
-    amount: Mapped[Decimal] = mapped_column(MONEY)
-    fees: Mapped[Decimal] = mapped_column(MONEY)
-    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal] = mapped_column(MONEY)  # units x price booked, in instrument_currency
+    fees: Mapped[Decimal] = mapped_column(MONEY)  # in the account currency
+    currency: Mapped[str] = mapped_column(String(3))  # the account currency: of account_amount, fees and the cash effect
+    instrument_currency: Mapped[str] = mapped_column(String(3))  # of price and amount
+    fx_rate: Mapped[Decimal] = mapped_column(RATIO)  # USD per account-currency unit paid (1: same currency)
+    account_amount: Mapped[Decimal] = mapped_column(MONEY)  # amount / fx_rate booked to the cent, in currency
     filled_at: Mapped[datetime]
     reason: Mapped[str | None] = mapped_column(Text)
     notes: Mapped[str | None] = mapped_column(Text)
@@ -298,7 +301,8 @@ class BrokerSnapshot(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     taken_at: Mapped[datetime]
     cash: Mapped[Decimal] = mapped_column(MONEY)
-    currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[str] = mapped_column(String(3))  # the currency the broker showed the cash in
+    fx_rate: Mapped[Decimal] = mapped_column(RATIO)  # USD per account-currency unit shown with it (1: USD account)
     source: Mapped[str] = mapped_column(String(64))
     notes: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(64))
