@@ -18,7 +18,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timezone, tzinfo
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Iterable, Mapping, Sequence
 
 from sqlalchemy import and_, case, exists, func, null, select, type_coerce
@@ -702,8 +702,9 @@ def _affordable_units(cash: Decimal, price: Decimal, fees: Decimal, fx_rate: Dec
         return cashplan.affordable_units(cash, price, fees)
     if price <= 0 or cash <= fees:
         return ZERO
-    units = cashplan.affordable_units((cash - fees) * fx_rate, price)
-    while units > 0 and account_value(units, price, fx_rate) + fees > cash:
+    # the booked amount is rounded to the penny: anything below half a penny more than the cash still fits
+    units = ((cash - fees + CENT / 2) * fx_rate / price).quantize(cashplan.UNIT, ROUND_DOWN)
+    while units > 0 and account_value(units, price, fx_rate) + fees > cash:  # (exactly half a penny rounds up here)
         units -= cashplan.UNIT
     return max(units, ZERO)
 
