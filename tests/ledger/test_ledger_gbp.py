@@ -53,8 +53,10 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from tradeops.calendar import get_calendar
+from tradeops.config import Reconciliation
 from tradeops.errors import LedgerError, ValidationError
 from tradeops.ledger import api
+from tradeops.ledger.inputs import parse_snapshot_csv
 from tradeops.ledger.models import Fill
 from tradeops.ledger.money import Money
 
@@ -281,3 +283,40 @@ def test_each_effect_vanishes_without_its_cause(session, case):
     else:
         pnl = api.compute_pnl(session, {"AAPL": D("100.00")}, account=UK, fx_rate="1.1000")
         assert abs(pnl.price_effect) <= D("0.03") and abs(pnl.fx_effect) > 1
+
+
+# --------------------------------------------------------------------------- reconciliation
+
+
+def test_reconciles_a_snapshot_in_pounds_or_in_dollars(uk):
+    """Ledger cash £9,227.19 on 01-31 (AAPL 7, MSFT 2).  In pounds: equal (the rate defaults to the cached 1.2000).
+    In dollars at the snapshot's 1.2000: £9,227.19 x 1.2 = $11,072.628 -> $11,072.63, tolerance £5 x 1.2 = $6.00;
+    $11,070.00 is $2.63 short (within); $11,000.00 is $72.63 short (= £60.53: blocking)."""
+    when = _at("2024-01-31", "21:00")
+    now = _at("2024-02-01", "08:00")
+    held = {"AAPL": "7", "MSFT": "2"}
+    snap = api.record_snapshot(uk, when, "9227.19", held, account=UK, actor=ACTOR)
+    assert (snap.currency, snap.fx_rate) == ("GBP", D("1.2"))
+    assert api.reconcile_snapshot(uk, kit_tolerances(), snapshot_id=snap.id, now=now, account=UK).differences == ()
+    with pytest.raises(ValidationError, match="fx_rate.*required for a GBP account with cash in USD"):
+        api.record_snapshot(uk, when, "11072.63", held, currency="USD", account=UK, actor=ACTOR)
+    near = api.record_snapshot(uk, when, "11070.00", held, currency="USD", fx_rate="1.2000", account=UK, actor=ACTOR)
+    report = api.reconcile_snapshot(uk, kit_tolerances(), snapshot_id=near.id, now=now, account=UK)
+    assert report.passed and [(d.ledger, d.broker, d.tolerance) for d in report.differences] == [(D("11072.63"), D("11070.00"), D("6.00"))]
+    far = api.record_snapshot(uk, when, "11000.00", held, currency="USD", fx_rate="1.2000", account=UK, actor=ACTOR)
+    report = api.reconcile_snapshot(uk, kit_tolerances(), snapshot_id=far.id, now=now, account=UK)
+    assert not report.passed and [d.diff for d in report.differences] == [D("-72.63")]
+    assert "11072.63" in report.reasons[0] and "9,227.19 GBP at the snapshot's rate 1.2 USD per GBP" in report.reasons[0]
+
+
+def kit_tolerances():
+    return Reconciliation()  # the defaults of policy.yml: cash 5.00 (account currency), units 0.0001, 7 days
+
+
+def test_snapshot_csv_takes_the_rate_shown():
+    snap = parse_snapshot_csv("type,symbol,quantity\ncash,USD,11072.63\nfx,GBPUSD,1.2000\nposition,AAPL,7\n")
+    assert (snap.cash, snap.currency, snap.fx_rate, snap.positions) == (D("11072.63"), "USD", D("1.2"), {"AAPL": D(7)})
+    with pytest.raises(ValidationError, match="row 3, field 'quantity': rate -1.2 must be above zero"):
+        parse_snapshot_csv("type,symbol,quantity\ncash,USD,1\nfx,GBPUSD,-1.2\n")
+    with pytest.raises(ValidationError, match="not a rate against USD"):
+        parse_snapshot_csv("type,symbol,quantity\ncash,USD,1\nfx,EURGBP,0.85\n")

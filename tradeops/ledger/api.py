@@ -726,7 +726,7 @@ def fill_fx_rate(
     if acc.currency == instrument_currency:
         if fill.fx_rate is not None and fill.fx_rate != 1:
             raise ValidationError(
-                f"{fill.where}, field 'fx_rate': {fill.fx_rate} given, but account {account!r} is in {acc.currency}, "
+                f"{fill.where}, field 'fx_rate': {fill.fx_rate.normalize():f} given, but account {account!r} is in {acc.currency}, "
                 f"the instrument's currency (rate 1)"
             )
         return Decimal(1)
@@ -1093,7 +1093,7 @@ def record_snapshot(
     cash: Decimal | str,
     positions: Mapping[str, Decimal | str],
     *,
-    currency: str = "USD",
+    currency: str | None = None,
     source: str = "manual",
     notes: str | None = None,
     account: str = DEFAULT_ACCOUNT,
@@ -1103,10 +1103,11 @@ def record_snapshot(
     """Record what the broker shows: cash and units per symbol at ``taken_at``.
 
     ``cash`` is in ``currency``, the currency the broker shows it in: the
-    account's, or USD for an account in another currency (eToro can show a
-    pound balance in dollars).  ``fx_rate`` is the USD per account-currency
-    unit shown with the snapshot: exactly 1 for a USD account (the default
-    there), required for any other."""
+    account's (the default), or USD for an account in another currency (eToro
+    can show a pound balance in dollars).  ``fx_rate`` is the USD per
+    account-currency unit shown with the snapshot: exactly 1 for a USD
+    account; for another, the rate typed, else (cash in the account's own
+    currency only) the latest cached rate on or before the snapshot's day."""
     where = "snapshot"
     taken_at = parse_timestamp(taken_at, where, "taken_at", timezone.utc, _now(session))
     cash = to_decimal(cash, "cash", MONEY_PLACES, where=where)
@@ -1123,18 +1124,25 @@ def record_snapshot(
         if units > 0:
             lines[symbol] = units
     acc = _lock(session, account)
+    currency = currency or acc.currency
     if currency not in (acc.currency, "USD"):
         raise ValidationError(f"{where}, field 'currency': {currency}, but account {account!r} is in {acc.currency} (or shown in USD)")
     if acc.currency == "USD":
         rate = Decimal(1) if fx_rate is None else to_decimal(fx_rate, "fx_rate", RATIO_PLACES, where=where)
         if rate != 1:
             raise ValidationError(f"{where}, field 'fx_rate': {rate} given, but account {account!r} is in USD (rate 1)")
-    else:
-        if fx_rate is None:
-            raise ValidationError(f"{where}, field 'fx_rate': required for a {acc.currency} account (USD per {acc.currency}, as the broker shows it)")
+    elif fx_rate is not None:
         rate = to_decimal(fx_rate, "fx_rate", RATIO_PLACES, where=where)
         if rate <= 0:
             raise ValidationError(f"{where}, field 'fx_rate': {rate} must be above zero")
+    else:
+        cached = _AsOf(load_fx_rates(session, acc.currency, "USD")).get(exchange_date(taken_at)) if currency == acc.currency else None
+        if cached is None:
+            raise ValidationError(
+                f"{where}, field 'fx_rate': required for a {acc.currency} account with cash in {currency} "
+                f"(the USD per {acc.currency} the broker shows)"
+            )
+        rate = cached
     snap = BrokerSnapshot(
         account_id=acc.id, taken_at=taken_at, cash=cash, currency=currency, fx_rate=rate, source=source, notes=notes, actor=actor,
         created_at=_now(session),
@@ -1629,7 +1637,10 @@ def reconcile_snapshot(
     now: datetime | None = None,
     account: str = DEFAULT_ACCOUNT,
 ) -> ReconciliationReport:
-    """Reconcile a snapshot (default: the latest) with the ledger as of its time."""
+    """Reconcile a snapshot (default: the latest) with the ledger as of its time.
+
+    The cash is compared in the currency the snapshot shows (a pound balance
+    shown in dollars: the ledger's pounds at the snapshot's FX rate)."""
     acc = get_account(session, account)
     snap = session.get(BrokerSnapshot, snapshot_id) if snapshot_id is not None else latest_snapshot(session, account=account)
     if snap is None or snap.account_id != acc.id:
@@ -1643,7 +1654,7 @@ def reconcile_snapshot(
         compute_positions(session, as_of=snap.taken_at, account=account),
         acc.currency,
     )
-    broker = Holdings(snap.taken_at, snap.cash, {p.symbol: p.units for p in snap.positions}, snap.currency)
+    broker = Holdings(snap.taken_at, snap.cash, {p.symbol: p.units for p in snap.positions}, snap.currency, fx_rate=snap.fx_rate)
     open_lines = [
         OpenLine(line.ticket.ticket_id, line.line_no, line.side, line.symbol, line.value, line.approx_units)
         for line in unconfirmed_lines(session, account=account)
