@@ -17,7 +17,14 @@ Rules the database enforces on its own, whoever writes to it:
   may leave a negative number of units of a symbol (trigger);
 - CHECKs compare only with zero: on SQLite a Fixed column holds a scaled
   integer (see types.py), so any other constant would mean something else.
-- at most one OPEN ticket per account and session date.
+- at most one OPEN ticket per account and session date;
+- a fill's FX rate is above zero, is 1 with ``account_amount = amount`` when
+  the instrument is in the account's currency, and a reversal repeats the
+  rate and account amount of its fill (trigger; migration 0003).
+
+Currencies: a fill's ``price`` and ``amount`` are in ``instrument_currency``
+(USD); ``account_amount`` and ``fees`` in ``currency`` (the account's);
+``fx_rate`` is USD per account-currency unit.
 """
 
 from __future__ import annotations
