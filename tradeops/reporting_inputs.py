@@ -100,8 +100,12 @@ def build_inputs(
     if missing:
         raise DataError(f"no close on {as_of} for held symbols {missing} in {ws.clean_path}")
     sectors = universe.sectors()
+    def fx_of(sym: str) -> Decimal:  # the rate the ledger valued the holding at (1 in a USD account)
+        return (pnl.by_symbol[sym].fx_rate if sym in pnl.by_symbol else None) or Decimal(1)
+
     positions = tuple(
-        Position(sym, u, marks[sym], pnl.by_symbol[sym].cost if sym in pnl.by_symbol else u * marks[sym], sectors.get(sym, "Unknown"))
+        Position(sym, u, marks[sym], pnl.by_symbol[sym].cost if sym in pnl.by_symbol else u * marks[sym], sectors.get(sym, "Unknown"),
+                 fx_rate=fx_of(sym))
         for sym, u in sorted(units.items())
     )
     bench = eod[eod["symbol"] == policy.universe.benchmark]
@@ -126,6 +130,7 @@ def build_inputs(
         timezone=policy.schedule.timezone,
         drawdown_warning=policy.risk.drawdown_warning,
         kill_switch_drawdown=policy.risk.kill_switch_drawdown,
+        fx_effect=pnl.split_to_the_penny()[2] if pnl.trading_fx is not None else None,
     )
 
 

@@ -53,13 +53,17 @@ class Position:
 
     symbol: str
     units: Decimal
-    price: Decimal
-    cost_basis: Decimal  # total cost of the open units (FIFO)
+    price: Decimal  # in the instrument currency (USD)
+    cost_basis: Decimal  # total cost of the open units (FIFO), in the account currency
     sector: str = "Unknown"
+    fx_rate: Decimal = Decimal(1)  # USD per account-currency unit the value is translated at (1: a USD account)
 
     @property
     def value(self) -> Decimal:
-        return self.units * self.price
+        """In the account currency: ``units x price / fx_rate`` (the ledger's rounding, to 8 places)."""
+        if self.fx_rate == 1:
+            return self.units * self.price
+        return (self.units * self.price / self.fx_rate).quantize(Decimal("0.00000001"))
 
     @property
     def unrealized(self) -> Decimal:
@@ -140,6 +144,10 @@ class ReportInputs:
     timezone: str = "Europe/London"
     drawdown_warning: float = 0.10
     kill_switch_drawdown: float = 0.20
+    # an account in another currency than its instruments': the FX effect in the realized and unrealized
+    # P&L (to the penny; the ledger's PnL.split_to_the_penny) and the currency of the prices
+    fx_effect: Decimal | None = None
+    price_currency: str = "USD"
 
     def __post_init__(self):
         if self.generated_at.tzinfo is None:
@@ -239,6 +247,8 @@ class DailyReport:
     attention: tuple[str, ...]  # lines the owner must not overlook
     plot_file: str
     timezone: str
+    fx_effect: Decimal | None = None  # None: no second currency, no line
+    price_currency: str = "USD"
 
 
 def build_daily(inputs: ReportInputs, plot_file: str = "daily.png") -> DailyReport:
@@ -313,6 +323,8 @@ def build_daily(inputs: ReportInputs, plot_file: str = "daily.png") -> DailyRepo
         attention=tuple(attention),
         plot_file=plot_file,
         timezone=inputs.timezone,
+        fx_effect=inputs.fx_effect,
+        price_currency=inputs.price_currency,
     )
 
 
