@@ -60,6 +60,13 @@ def confirmation_deadline(payload, session: date, policy: Policy) -> datetime:
     return window.end + timedelta(minutes=policy.confirmations.deadline_minutes_after_window)
 
 
+def _line_rate(fill, payload) -> Decimal:
+    """The USD per account-currency unit a report line is translated at: its fill's, else its ticket's (1 in USD)."""
+    if fill is not None and fill.units > 0:
+        return fill.fx_rate
+    return Decimal(str(payload["fx_rate"])) if payload.get("fx_rate") else Decimal(1)
+
+
 def build_inputs(
     ws: Workspace, policy: Policy, universe: Universe, as_of: date, generated_at: datetime, run_dir: Path | None = None
 ) -> ReportInputs:
@@ -94,6 +101,7 @@ def build_inputs(
                     filled_units=fill.units if fill else Decimal(0), fill_price=fill.price if fill else None,
                     fees=fill.fees if fill else Decimal(0), reason=(fill.reason or "") if fill else "",
                     confirmed_at=fill.created_at if fill else None, deadline=deadline,
+                    fx_rate=_line_rate(fill, ticket.payload or {}),
                 ))
             ticket = api.latest_ticket(s, before=ticket.session_date)
     missing = sorted(k for k in units if k not in marks)

@@ -104,14 +104,19 @@ class TradeLine:
     reason: str = ""
     confirmed_at: datetime | None = None
     deadline: datetime | None = None
+    fx_rate: Decimal = Decimal(1)  # USD per account-currency unit of the fill (or the ticket): prices are USD
+
+    def in_account(self, usd: Decimal) -> Decimal:
+        """A dollar amount of this line in the account currency (8 places; unchanged at a rate of 1)."""
+        return usd if self.fx_rate == 1 else (usd / self.fx_rate).quantize(Decimal("0.00000001"))
 
     @property
     def intended_value(self) -> Decimal:
-        return self.intended_units * self.reference_price
+        return self.in_account(self.intended_units * self.reference_price)
 
     @property
     def filled_value(self) -> Decimal:
-        return self.filled_units * self.fill_price if self.fill_price is not None else Decimal(0)
+        return self.in_account(self.filled_units * self.fill_price) if self.fill_price is not None else Decimal(0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -403,6 +408,8 @@ class WeeklyReport:
     inception_sessions: int
     plot_file: str
     tearsheet_file: str | None
+    fx_effect: Decimal | None = None  # the FX effect in the P&L to date (None: no second currency)
+    price_currency: str = "USD"
 
 
 def week_start(as_of: date, calendar: ExchangeCalendar) -> date:
@@ -446,12 +453,12 @@ def build_weekly(inputs: ReportInputs, plot_file: str = "weekly.png", tearsheet_
                 line=t,
                 fill_ratio=_ratio(t.filled_units, t.intended_units),
                 slippage_bps=metrics.slippage_bps(t.side, t.reference_price, t.fill_price) if filled else None,
-                slippage_money=metrics.slippage_money(t.side, t.reference_price, t.fill_price, t.filled_units) if filled else None,
+                slippage_money=t.in_account(metrics.slippage_money(t.side, t.reference_price, t.fill_price, t.filled_units)) if filled else None,
             )
         )
     filled_rows = [r for r in rows if r.slippage_money is not None]
     slip_money = sum((r.slippage_money for r in filled_rows), Decimal(0))
-    slip_ref = sum((r.line.reference_price * r.line.filled_units for r in filled_rows), Decimal(0))
+    slip_ref = sum((r.line.in_account(r.line.reference_price * r.line.filled_units) for r in filled_rows), Decimal(0))
     executed_value = sum((r.line.filled_value for r in rows), Decimal(0))
 
     by_ticket: dict[str, list[TradeLine]] = defaultdict(list)
@@ -515,6 +522,8 @@ def build_weekly(inputs: ReportInputs, plot_file: str = "weekly.png", tearsheet_
         inception_sessions=len(eq),
         plot_file=plot_file,
         tearsheet_file=tearsheet_file if enough else None,
+        fx_effect=inputs.fx_effect,
+        price_currency=inputs.price_currency,
     )
 
 

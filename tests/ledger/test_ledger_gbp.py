@@ -320,3 +320,11 @@ def test_snapshot_csv_takes_the_rate_shown():
         parse_snapshot_csv("type,symbol,quantity\ncash,USD,1\nfx,GBPUSD,-1.2\n")
     with pytest.raises(ValidationError, match="not a rate against USD"):
         parse_snapshot_csv("type,symbol,quantity\ncash,USD,1\nfx,EURGBP,0.85\n")
+
+
+def test_a_new_pound_account_shows_a_zero_split(session):
+    api.create_account(session, "fresh", currency="GBP", actor=ACTOR)
+    api.record_cash_movement(session, "DEPOSIT", "500", date(2024, 1, 2), currency="GBP", account="fresh", actor=ACTOR)
+    pnl = api.compute_pnl(session, {}, account="fresh")  # no holdings: no rate needed
+    assert (pnl.trading_price, pnl.trading_fx, pnl.unrealized_price, pnl.unrealized_fx) == (0, 0, 0, 0)
+    assert pnl.split_to_the_penny() == (0, 0, 0) and api.compute_cash(session, account="fresh") == Money(D("500"), "GBP")

@@ -1460,9 +1460,9 @@ def compute_pnl(
     FX effect that add up exactly (``tradeops.ledger.fifo`` defines them)."""
     acc = get_account(session, account)
     books = _books(session, acc.id, until=as_of, inclusive=True)
-    foreign = _foreign(session, acc.id, as_of)
+    foreign = acc.currency != "USD" or _foreign(session, acc.id, as_of)  # a split to show (zeros before any fill)
     rate = Decimal(1)
-    if foreign and any(b.units > 0 for b in books.values()):
+    if any(b.units > 0 and b.foreign for b in books.values()):
         if fx_rate is not None:
             rate = to_decimal(fx_rate, "fx_rate", RATIO_PLACES, where="P&L")
             if rate <= 0:
@@ -1493,11 +1493,12 @@ def compute_pnl(
             per_symbol[symbol] = SymbolPnL(symbol, book.units, cost, mark, value, book.realized, value - cost)
             unrealized += value - cost
             continue
-        value, price_eff, fx_eff = book.open_split(mark, rate) if book.units > 0 else (ZERO, ZERO, ZERO)
+        book_rate = rate if book.foreign else Decimal(1)  # (an instrument in the account's own currency: no rate)
+        value, price_eff, fx_eff = book.open_split(mark, book_rate) if book.units > 0 else (ZERO, ZERO, ZERO)
         per_symbol[symbol] = SymbolPnL(
             symbol, book.units, cost, mark, value, book.realized, value - cost,
             realized_price=book.realized_price, realized_fx=book.realized_fx, unrealized_price=price_eff, unrealized_fx=fx_eff,
-            market_value_usd=book.units * mark if book.units > 0 else ZERO, fx_rate=rate,
+            market_value_usd=book.units * mark if book.units > 0 else ZERO, fx_rate=book_rate,
         )
         unrealized += value - cost
         t_price, t_fx, u_price, u_fx = t_price + book.realized_price, t_fx + book.realized_fx, u_price + price_eff, u_fx + fx_eff

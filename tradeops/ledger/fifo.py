@@ -84,6 +84,11 @@ class Book:
         return self.realized - self.realized_price
 
     @property
+    def foreign(self) -> bool:
+        """Whether the open lots were paid in another currency than the account's."""
+        return any(lot.cost_ic is not None for lot in self.lots)
+
+    @property
     def cost(self) -> Decimal:
         return sum((lot.cost for lot in self.lots), ZERO)
 
