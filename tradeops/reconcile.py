@@ -7,16 +7,24 @@ dividend, fee or deposit, an unrecorded split.  A position only one side
 knows about and a snapshot older than the allowed age are hard failures.
 No database here: ``tradeops.ledger.api.reconcile_snapshot`` gathers the
 inputs.
+
+Currencies: the cash is compared in the currency the broker showed.  When
+that is not the account's (a pound account whose balance eToro shows in
+dollars), the ledger's cash is converted at the snapshot's own FX rate
+(``fx_rate``: USD per account-currency unit), and so is the tolerance; the
+difference names both figures.  Without a rate the mismatch is a blocking
+CURRENCY difference, as before.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Mapping, Protocol
 
 ZERO = Decimal(0)
+CENT = Decimal("0.01")
 SMALL_CASH = Decimal(50)  # cash gaps below this look like fees or dividends rather than transfers
 SPLIT_RATIOS = (2, 3, 4, 5, 8, 10, 15, 20)
 WARNING_KINDS = ("SNAPSHOT_BEFORE_FILLS",)
@@ -38,6 +46,7 @@ class Holdings:
     cash: Decimal
     positions: Mapping[str, Decimal]
     currency: str = "USD"
+    fx_rate: Decimal | None = None  # USD per account-currency unit shown with a snapshot (None: not given)
 
 
 @dataclass(frozen=True)
@@ -188,6 +197,15 @@ def _cash_cause(diff: Decimal, open_lines: list[OpenLine], held: list[str]) -> s
     return "; or ".join(causes)
 
 
+def _rate(account: str, shown: str, fx_rate: Decimal | None) -> Decimal | None:
+    """What one unit of the account currency is in the shown currency, from a snapshot's USD-per-account-unit rate."""
+    if fx_rate is None or fx_rate <= 0:
+        return None
+    if shown == "USD":
+        return fx_rate  # a pound balance shown in dollars
+    return None  # (only USD figures of a non-USD account are converted)
+
+
 def reconcile(
     ledger: Holdings,
     broker: Holdings,
@@ -231,19 +249,30 @@ def reconcile(
                 f"reconciliation.max_snapshot_age_days = {tolerances.max_snapshot_age_days}: enter a fresh snapshot",
             )
         )
+    ledger_cash, cash_tolerance, to_account, note = ledger.cash, tolerances.cash_tolerance, Decimal(1), ""
     if broker.currency != ledger.currency:
-        diffs.append(
-            Difference(
-                "CURRENCY", None, None, None, None, True,
-                f"the snapshot is in {broker.currency} but the account is in {ledger.currency}: enter the broker's {ledger.currency} figures",
+        rate = _rate(ledger.currency, broker.currency, broker.fx_rate)
+        if rate is None:
+            diffs.append(
+                Difference(
+                    "CURRENCY", None, None, None, None, True,
+                    f"the snapshot is in {broker.currency} but the account is in {ledger.currency}: enter the broker's {ledger.currency} figures",
+                )
             )
-        )
-    cash_diff = broker.cash - ledger.cash
+        else:
+            ledger_cash = (ledger.cash * rate).quantize(CENT, rounding=ROUND_HALF_EVEN)
+            cash_tolerance = (tolerances.cash_tolerance * rate).quantize(CENT, rounding=ROUND_HALF_EVEN)
+            to_account = 1 / rate
+            note = (
+                f" (compared in {broker.currency}: the ledger's {ledger.cash:,.2f} {ledger.currency} at the snapshot's rate "
+                f"{broker.fx_rate.normalize():f} USD per {ledger.currency})"
+            )
+    cash_diff = broker.cash - ledger_cash
     if cash_diff != 0:
         held = sorted(s for s, u in ledger.positions.items() if u > 0)
-        blocking = abs(cash_diff) > tolerances.cash_tolerance
-        cause = _cash_cause(cash_diff, lines, held) if blocking else "within tolerance (rounding)"
-        diffs.append(Difference("CASH", None, ledger.cash, broker.cash, tolerances.cash_tolerance, blocking, cause))
+        blocking = abs(cash_diff) > cash_tolerance
+        cause = _cash_cause(cash_diff * to_account, lines, held) if blocking else "within tolerance (rounding)"
+        diffs.append(Difference("CASH", None, ledger_cash, broker.cash, cash_tolerance, blocking, cause + note))
     matched = []
     tol = tolerances.units_tolerance
     for symbol in sorted(set(ledger.positions) | set(broker.positions)):

@@ -60,6 +60,13 @@ def confirmation_deadline(payload, session: date, policy: Policy) -> datetime:
     return window.end + timedelta(minutes=policy.confirmations.deadline_minutes_after_window)
 
 
+def _line_rate(fill, payload) -> Decimal:
+    """The USD per account-currency unit a report line is translated at: its fill's, else its ticket's (1 in USD)."""
+    if fill is not None and fill.units > 0:
+        return fill.fx_rate
+    return Decimal(str(payload["fx_rate"])) if payload.get("fx_rate") else Decimal(1)
+
+
 def build_inputs(
     ws: Workspace, policy: Policy, universe: Universe, as_of: date, generated_at: datetime, run_dir: Path | None = None
 ) -> ReportInputs:
@@ -94,14 +101,19 @@ def build_inputs(
                     filled_units=fill.units if fill else Decimal(0), fill_price=fill.price if fill else None,
                     fees=fill.fees if fill else Decimal(0), reason=(fill.reason or "") if fill else "",
                     confirmed_at=fill.created_at if fill else None, deadline=deadline,
+                    fx_rate=_line_rate(fill, ticket.payload or {}),
                 ))
             ticket = api.latest_ticket(s, before=ticket.session_date)
     missing = sorted(k for k in units if k not in marks)
     if missing:
         raise DataError(f"no close on {as_of} for held symbols {missing} in {ws.clean_path}")
     sectors = universe.sectors()
+    def fx_of(sym: str) -> Decimal:  # the rate the ledger valued the holding at (1 in a USD account)
+        return (pnl.by_symbol[sym].fx_rate if sym in pnl.by_symbol else None) or Decimal(1)
+
     positions = tuple(
-        Position(sym, u, marks[sym], pnl.by_symbol[sym].cost if sym in pnl.by_symbol else u * marks[sym], sectors.get(sym, "Unknown"))
+        Position(sym, u, marks[sym], pnl.by_symbol[sym].cost if sym in pnl.by_symbol else u * marks[sym], sectors.get(sym, "Unknown"),
+                 fx_rate=fx_of(sym))
         for sym, u in sorted(units.items())
     )
     bench = eod[eod["symbol"] == policy.universe.benchmark]
@@ -126,6 +138,7 @@ def build_inputs(
         timezone=policy.schedule.timezone,
         drawdown_warning=policy.risk.drawdown_warning,
         kill_switch_drawdown=policy.risk.kill_switch_drawdown,
+        fx_effect=pnl.split_to_the_penny()[2] if pnl.trading_fx is not None else None,
     )
 
 

@@ -53,13 +53,17 @@ class Position:
 
     symbol: str
     units: Decimal
-    price: Decimal
-    cost_basis: Decimal  # total cost of the open units (FIFO)
+    price: Decimal  # in the instrument currency (USD)
+    cost_basis: Decimal  # total cost of the open units (FIFO), in the account currency
     sector: str = "Unknown"
+    fx_rate: Decimal = Decimal(1)  # USD per account-currency unit the value is translated at (1: a USD account)
 
     @property
     def value(self) -> Decimal:
-        return self.units * self.price
+        """In the account currency: ``units x price / fx_rate`` (the ledger's rounding, to 8 places)."""
+        if self.fx_rate == 1:
+            return self.units * self.price
+        return (self.units * self.price / self.fx_rate).quantize(Decimal("0.00000001"))
 
     @property
     def unrealized(self) -> Decimal:
@@ -100,14 +104,19 @@ class TradeLine:
     reason: str = ""
     confirmed_at: datetime | None = None
     deadline: datetime | None = None
+    fx_rate: Decimal = Decimal(1)  # USD per account-currency unit of the fill (or the ticket): prices are USD
+
+    def in_account(self, usd: Decimal) -> Decimal:
+        """A dollar amount of this line in the account currency (8 places; unchanged at a rate of 1)."""
+        return usd if self.fx_rate == 1 else (usd / self.fx_rate).quantize(Decimal("0.00000001"))
 
     @property
     def intended_value(self) -> Decimal:
-        return self.intended_units * self.reference_price
+        return self.in_account(self.intended_units * self.reference_price)
 
     @property
     def filled_value(self) -> Decimal:
-        return self.filled_units * self.fill_price if self.fill_price is not None else Decimal(0)
+        return self.in_account(self.filled_units * self.fill_price) if self.fill_price is not None else Decimal(0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,6 +149,10 @@ class ReportInputs:
     timezone: str = "Europe/London"
     drawdown_warning: float = 0.10
     kill_switch_drawdown: float = 0.20
+    # an account in another currency than its instruments': the FX effect in the realized and unrealized
+    # P&L (to the penny; the ledger's PnL.split_to_the_penny) and the currency of the prices
+    fx_effect: Decimal | None = None
+    price_currency: str = "USD"
 
     def __post_init__(self):
         if self.generated_at.tzinfo is None:
@@ -239,6 +252,8 @@ class DailyReport:
     attention: tuple[str, ...]  # lines the owner must not overlook
     plot_file: str
     timezone: str
+    fx_effect: Decimal | None = None  # None: no second currency, no line
+    price_currency: str = "USD"
 
 
 def build_daily(inputs: ReportInputs, plot_file: str = "daily.png") -> DailyReport:
@@ -313,6 +328,8 @@ def build_daily(inputs: ReportInputs, plot_file: str = "daily.png") -> DailyRepo
         attention=tuple(attention),
         plot_file=plot_file,
         timezone=inputs.timezone,
+        fx_effect=inputs.fx_effect,
+        price_currency=inputs.price_currency,
     )
 
 
@@ -391,6 +408,8 @@ class WeeklyReport:
     inception_sessions: int
     plot_file: str
     tearsheet_file: str | None
+    fx_effect: Decimal | None = None  # the FX effect in the P&L to date (None: no second currency)
+    price_currency: str = "USD"
 
 
 def week_start(as_of: date, calendar: ExchangeCalendar) -> date:
@@ -434,12 +453,12 @@ def build_weekly(inputs: ReportInputs, plot_file: str = "weekly.png", tearsheet_
                 line=t,
                 fill_ratio=_ratio(t.filled_units, t.intended_units),
                 slippage_bps=metrics.slippage_bps(t.side, t.reference_price, t.fill_price) if filled else None,
-                slippage_money=metrics.slippage_money(t.side, t.reference_price, t.fill_price, t.filled_units) if filled else None,
+                slippage_money=t.in_account(metrics.slippage_money(t.side, t.reference_price, t.fill_price, t.filled_units)) if filled else None,
             )
         )
     filled_rows = [r for r in rows if r.slippage_money is not None]
     slip_money = sum((r.slippage_money for r in filled_rows), Decimal(0))
-    slip_ref = sum((r.line.reference_price * r.line.filled_units for r in filled_rows), Decimal(0))
+    slip_ref = sum((r.line.in_account(r.line.reference_price * r.line.filled_units) for r in filled_rows), Decimal(0))
     executed_value = sum((r.line.filled_value for r in rows), Decimal(0))
 
     by_ticket: dict[str, list[TradeLine]] = defaultdict(list)
@@ -503,6 +522,8 @@ def build_weekly(inputs: ReportInputs, plot_file: str = "weekly.png", tearsheet_
         inception_sessions=len(eq),
         plot_file=plot_file,
         tearsheet_file=tearsheet_file if enough else None,
+        fx_effect=inputs.fx_effect,
+        price_currency=inputs.price_currency,
     )
 
 

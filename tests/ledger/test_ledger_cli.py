@@ -80,7 +80,7 @@ def test_commands_need_an_initialised_ledger(ws, capsys):
 
 def test_init_twice_keeps_the_data(ws, capsys, db_backend):
     code, out, _ = _run(capsys, "ledger", "init")
-    assert code == 0 and "schema created, at revision 0002" in out
+    assert code == 0 and "schema created, at revision 0003" in out
     if db_backend == "sqlite":
         assert (ws / "data" / "ledger.sqlite").is_file()
     assert _run(capsys, "cash", "add", "deposit", "1000", "--date", "2024-01-02")[0] == 0

@@ -28,7 +28,7 @@ def _fill(line_id: int, **change) -> dict:
     row = {
         "account_id": 1, "line_id": line_id, "symbol": "AAPL", "side": "BUY", "kind": "FILL", "status": "EXECUTED",
         "units": D("10"), "price": D("100"), "amount": D("1000"), "fees": D("0"), "currency": "USD",
-        "filled_at": NOW, "actor": "raw", "created_at": NOW,
+        "instrument_currency": "USD", "fx_rate": D("1"), "account_amount": D("1000"), "filled_at": NOW, "actor": "raw", "created_at": NOW,
     }
     row.update(change)
     return row
@@ -68,12 +68,23 @@ def test_a_sell_cannot_exceed_the_units_held(ledger_engine, line):
 def test_reversal_must_repeat_the_fill_it_reverses(ledger_engine, line):
     with ledger_engine.begin() as conn:
         fill_id = conn.execute(insert(Fill).returning(Fill.id), _fill(line[1])).scalar_one()
-    wrong = _fill(line[1], kind="REVERSAL", reverses_id=fill_id, units=D("9"), amount=D("900"))
-    _refused(ledger_engine, insert(Fill), wrong, "(?i)foreign key")
+    wrong = _fill(line[1], kind="REVERSAL", reverses_id=fill_id, units=D("9"), amount=D("900"), account_amount=D("900"))
+    _refused(ledger_engine, insert(Fill), wrong, "(?i)foreign key|account amount")  # the FK of 0001, or 0003's guard first
     right = _fill(line[1], kind="REVERSAL", reverses_id=fill_id)
     with ledger_engine.begin() as conn:
         conn.execute(insert(Fill), right)
     _refused(ledger_engine, insert(Fill), right, "(?i)unique|duplicate")  # reversed once only
+
+
+def test_fx_rate_and_account_amount_must_agree(ledger_engine, line):
+    """Migration 0003's guard: a same-currency fill books its amount at rate 1; a reversal repeats the rate."""
+    _refused(ledger_engine, insert(Fill), _fill(line[1], account_amount=D("999")), "FX rate or account amount")
+    _refused(ledger_engine, insert(Fill), _fill(line[1], fx_rate=D("1.27")), "FX rate or account amount")
+    _refused(ledger_engine, insert(Fill), _fill(line[1], instrument_currency="USD", currency="GBP", fx_rate=D("0")), "(?i)FX rate|check")
+    with ledger_engine.begin() as conn:
+        fill_id = conn.execute(insert(Fill).returning(Fill.id), _fill(line[1])).scalar_one()
+    wrong = _fill(line[1], kind="REVERSAL", reverses_id=fill_id, account_amount=D("999"))
+    _refused(ledger_engine, insert(Fill), wrong, "FX rate or account amount")
 
 
 @pytest.mark.parametrize("table", ["fills", "events", "cash_movements", "intended_trades"])

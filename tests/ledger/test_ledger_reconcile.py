@@ -151,3 +151,21 @@ def test_against_the_database_last_fill_and_cash_now(session, kit):
     report = api.reconcile_snapshot(session, TOL, now=NOW)
     assert not report.passed and [d.kind for d in report.differences if d.blocking] == ["NEGATIVE_CASH"], report.render()
     assert report.differences[0].ledger == D("-101.00")
+
+
+def test_a_pound_account_shown_in_dollars_is_compared_at_the_snapshots_rate():
+    """Ledger £1,000.00; eToro shows $1,270.00 at 1.2700 USD per GBP: £1,000 x 1.27 = $1,270.00, equal."""
+    ledger = Holdings(T, D("1000.00"), {"AAPL": D("2")}, "GBP")
+    shown = Holdings(T, D("1270.00"), {"AAPL": D("2")}, "USD", fx_rate=D("1.27"))
+    report = reconcile(ledger, shown, TOL, NOW)
+    assert report.passed and report.differences == () and report.matched == ("AAPL",)
+    # $1,264.00: $6.00 short, within the tolerance of £5.00 x 1.27 = $6.35
+    near = reconcile(ledger, Holdings(T, D("1264.00"), {"AAPL": D("2")}, "USD", fx_rate=D("1.27")), TOL, NOW)
+    assert near.passed and [(d.kind, d.ledger, d.broker, d.tolerance) for d in near.differences] == [("CASH", D("1270.00"), D("1264.00"), D("6.35"))]
+    # $1,200.00: $70.00 short (= £55.12 at 1.27, a large gap: a missing buy first)
+    far = _only(reconcile(ledger, Holdings(T, D("1200.00"), {"AAPL": D("2")}, "USD", fx_rate=D("1.27")), TOL, NOW))
+    assert (far.kind, far.blocking, far.diff) == ("CASH", True, D("-70.00"))
+    assert far.likely_cause.startswith("a missing withdrawal or buy fill")
+    assert "the ledger's 1,000.00 GBP at the snapshot's rate 1.27 USD per GBP" in far.likely_cause
+    # no rate with the dollar figures: the currencies cannot be compared
+    assert [d.kind for d in reconcile(ledger, Holdings(T, D("1270.00"), {"AAPL": D("2")}, "USD"), TOL, NOW).differences][0] == "CURRENCY"

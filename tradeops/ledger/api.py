@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timezone, tzinfo
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Iterable, Mapping, Sequence
 
 from sqlalchemy import and_, case, exists, func, null, select, type_coerce
@@ -50,7 +50,7 @@ from .models import (
     SnapshotPosition,
     Ticket,
 )
-from .money import CENT, MONEY_PLACES, PRICE_PLACES, RATIO_PLACES, UNITS_PLACES, ZERO, Money, booked_value, to_decimal
+from .money import CENT, MONEY_PLACES, PRICE_PLACES, RATIO_PLACES, UNITS_PLACES, ZERO, Money, account_value, booked_value, to_decimal
 from .types import UTCDateTime
 
 from .names import DEFAULT_ACCOUNT  # noqa: E402 (shared with the CLI, which must not import this module to show --help)
@@ -124,12 +124,12 @@ _SIGNED_UNITS = type_coerce(
     ),
     UNITS,
 )
-_CASH_EFFECT = type_coerce(
+_CASH_EFFECT = type_coerce(  # in the fill's (account) currency: its account amount and fees
     case(
-        (and_(Fill.side == "BUY", Fill.kind == "FILL"), -Fill.amount - Fill.fees),
-        (and_(Fill.side == "SELL", Fill.kind == "FILL"), Fill.amount - Fill.fees),
-        (and_(Fill.side == "BUY", Fill.kind == "REVERSAL"), Fill.amount + Fill.fees),
-        else_=Fill.fees - Fill.amount,
+        (and_(Fill.side == "BUY", Fill.kind == "FILL"), -Fill.account_amount - Fill.fees),
+        (and_(Fill.side == "SELL", Fill.kind == "FILL"), Fill.account_amount - Fill.fees),
+        (and_(Fill.side == "BUY", Fill.kind == "REVERSAL"), Fill.account_amount + Fill.fees),
+        else_=Fill.fees - Fill.account_amount,
     ),
     MONEY,
 )
@@ -545,9 +545,12 @@ def _check_against_line(fill: FillInput, line: IntendedTrade | None, ticket: Tic
         )
     if line.side == "BUY":
         limit = line.value * (1 + line.band)
-        if fill.units * fill.price > limit:
+        fx = fill.fx_rate if fill.fx_rate is not None else Decimal(1)
+        spent = fill.units * fill.price if fx == 1 else fill.units * fill.price / fx
+        if spent > limit:
+            at = "" if fx == 1 else f" / {fx.normalize():f} (the FX rate)"
             raise ValidationError(
-                f"{where}, field 'units': {fill.units} x {fill.price} = {fill.units * fill.price:.2f} is more than the "
+                f"{where}, field 'units': {fill.units} x {fill.price}{at} = {spent:.2f} is more than the "
                 f"{line.value} the line asks for (at most {limit:.2f} with the band); check it, or give an override_reason"
             )
     elif fill.units > line.approx_units * (1 + line.band):
@@ -598,7 +601,11 @@ def _check_units_timeline(
             )
 
 
-def _new_fill(account_id: int, line: IntendedTrade, fill: FillInput, actor: str, at: datetime, supersedes_id: int | None = None) -> Fill:
+def _new_fill(
+    account_id: int, line: IntendedTrade, fill: FillInput, actor: str, at: datetime, supersedes_id: int | None = None,
+    instrument_currency: str = "USD",
+) -> Fill:
+    fx = fill.fx_rate if fill.fx_rate is not None else Decimal(1)
     return Fill(
         account_id=account_id,
         line_id=line.id,
@@ -611,6 +618,9 @@ def _new_fill(account_id: int, line: IntendedTrade, fill: FillInput, actor: str,
         amount=booked_value(fill.units, fill.price) if fill.price is not None else ZERO,
         fees=fill.fees,
         currency=line.currency,
+        instrument_currency=instrument_currency,
+        fx_rate=fx,
+        account_amount=account_value(fill.units, fill.price, fx) if fill.price is not None else ZERO,
         filled_at=fill.filled_at,
         reason=fill.reason,
         notes=fill.notes,
@@ -623,15 +633,19 @@ def _new_fill(account_id: int, line: IntendedTrade, fill: FillInput, actor: str,
 
 
 def _fill_payload(fill: Fill, line_no: int) -> dict:
-    return {
+    payload = {
         "fill_id": fill.id, "line_no": line_no, "symbol": fill.symbol, "side": fill.side, "status": fill.status,
         "units": fill.units, "price": fill.price, "amount": fill.amount, "fees": fill.fees, "filled_at": fill.filled_at,
         "reason": fill.reason, "notes": fill.notes, "attachment": fill.attachment, "override_reason": fill.override_reason,
     }
+    if fill.instrument_currency != fill.currency:  # a same-currency fill's event stays as it was
+        payload |= {"instrument_currency": fill.instrument_currency, "fx_rate": fill.fx_rate, "account_amount": fill.account_amount}
+    return payload
 
 
-def _cash_effect(side: str, units: Decimal, price: Decimal | None, fees: Decimal) -> Decimal:
-    value = booked_value(units, price) if price is not None else ZERO
+def _cash_effect(side: str, units: Decimal, price: Decimal | None, fees: Decimal, fx_rate: Decimal | None = None) -> Decimal:
+    """What a fill does to the account-currency cash (``fx_rate``: USD per account unit, None = 1)."""
+    value = account_value(units, price, fx_rate if fx_rate is not None else Decimal(1)) if price is not None else ZERO
     return value - fees if side == "SELL" else -(value + fees)
 
 
@@ -643,10 +657,11 @@ def _check_cash(
     ``rows``: (new answer, its line, the cash effect of the fill it replaces, if a correction).  A row
     that lowers the cash must leave at least ``min_cash``; every refused row gets its own message
     (what it needs, the cash after the rows before it, the units the cash allows)."""
-    cash = compute_cash(session, account=acc.name).amount
+    cash = compute_cash(session, account=acc.name).amount  # the account currency's cash line: fills book there
     errors = []
     for fill, line, undone in rows:
-        change = _cash_effect(line.side, fill.units, fill.price, fill.fees) - undone
+        fx = fill.fx_rate if fill.fx_rate is not None else Decimal(1)
+        change = _cash_effect(line.side, fill.units, fill.price, fill.fees, fx) - undone
         if change >= 0 or cash + change >= min_cash:
             cash += change
             continue
@@ -654,14 +669,15 @@ def _check_cash(
         available = cash - min_cash
         floor = f" (keeping the cash buffer of {min_cash.quantize(CENT)})" if min_cash > 0 else ""
         if line.side == "BUY" and fill.price is not None:
-            can = cashplan.affordable_units(max(available - undone, ZERO), fill.price, fill.fees)
+            can = _affordable_units(max(available - undone, ZERO), fill.price, fill.fees, fx)
             allows = (
                 f"the cash allows at most {can.normalize():f} units at {fill.price.normalize():f}: record it as partial with "
                 f"that many units, or as not executed with the reason '{cashplan.NOT_ENOUGH_CASH}'"
                 if can * fill.price >= cashplan.MIN_VALUE
                 else f"record it as not executed with the reason '{cashplan.NOT_ENOUGH_CASH}'"
             )
-            what = f"{fill.units.normalize():f} x {fill.price.normalize():f}" + (f" + fees {fill.fees.normalize():f}" if fill.fees else "")
+            what = f"{fill.units.normalize():f} x {fill.price.normalize():f}" + (f" / {fx.normalize():f}" if fx != 1 else "")
+            what += f" + fees {fill.fees.normalize():f}" if fill.fees else ""
             if undone:
                 what += f", less the {(-undone).quantize(CENT)} of the fill it corrects"
         else:
@@ -675,9 +691,82 @@ def _check_cash(
         raise LedgerError("; ".join(errors) + " (nothing was written)")
 
 
+def _check_instrument_currency(acc: Account, instrument_currency: str) -> None:
+    if instrument_currency not in (acc.currency, "USD"):
+        raise ValidationError(f"instrument currency {instrument_currency!r}: only USD instruments (or the account's {acc.currency}) are supported")
+
+
+def _affordable_units(cash: Decimal, price: Decimal, fees: Decimal, fx_rate: Decimal) -> Decimal:
+    """The most units whose account-currency cost (``units x price / fx_rate`` to the cent, plus fees) is within ``cash``."""
+    if fx_rate == 1:
+        return cashplan.affordable_units(cash, price, fees)
+    if price <= 0 or cash <= fees:
+        return ZERO
+    # the booked amount is rounded to the penny: anything below half a penny more than the cash still fits
+    units = ((cash - fees + CENT / 2) * fx_rate / price).quantize(cashplan.UNIT, ROUND_DOWN)
+    while units > 0 and account_value(units, price, fx_rate) + fees > cash:  # (exactly half a penny rounds up here)
+        units -= cashplan.UNIT
+    return max(units, ZERO)
+
+
+def fill_fx_rate(
+    session: Session, ticket: Ticket, fill: FillInput, *, fx_date: date | None = None, instrument_currency: str = "USD",
+    account: str = DEFAULT_ACCOUNT,
+) -> Decimal:
+    """The FX rate (USD per account-currency unit) a fill of ``ticket`` is booked at.
+
+    An instrument in the account's own currency (a USD account): exactly 1
+    (a different rate typed is refused).  Otherwise, in
+    this order: the rate typed with the fill; the cached rate of ``fx_date``
+    (``store_fx_rates``, GBP/USD; refused when that day has none); the rate
+    the ticket was sized with (its payload's ``fx_rate``); the latest cached
+    rate on or before the fill's exchange date.  No rate at all is refused
+    (LedgerError naming the day)."""
+    acc = get_account(session, account)
+    if acc.currency == instrument_currency:
+        if fill.fx_rate is not None and fill.fx_rate != 1:
+            raise ValidationError(
+                f"{fill.where}, field 'fx_rate': {fill.fx_rate.normalize():f} given, but account {account!r} is in {acc.currency}, "
+                f"the instrument's currency (rate 1)"
+            )
+        return Decimal(1)
+    if fill.fx_rate is not None:
+        return fill.fx_rate
+    rates = load_fx_rates(session, acc.currency, "USD")
+    if fx_date is not None:
+        if fx_date not in rates:
+            raise LedgerError(f"{fill.where}: no {acc.currency}/USD rate cached for {fx_date}; type the fx_rate the broker used")
+        return rates[fx_date]
+    ticket_rate = (ticket.payload or {}).get("fx_rate")
+    if ticket_rate is not None:
+        return to_decimal(str(ticket_rate), "fx_rate", RATIO_PLACES, where=f"ticket {ticket.ticket_id}")
+    day = exchange_date(fill.filled_at)
+    rate = _AsOf(rates).get(day)
+    if rate is None:
+        raise LedgerError(f"{fill.where}: no {acc.currency}/USD rate on or before {day} and none on the ticket; type the fx_rate the broker used")
+    return rate
+
+
+def _with_rates(
+    session: Session, ticket: Ticket, fills: Sequence[FillInput], fx_date: date | None, instrument_currency: str, account: str
+) -> list[FillInput]:
+    """The fills with their FX rates resolved (a bad or missing rate raises before anything is written)."""
+    out, errors = [], []
+    for f in fills:
+        try:
+            rate = fill_fx_rate(session, ticket, f, fx_date=fx_date, instrument_currency=instrument_currency, account=account)
+        except (ValidationError, LedgerError) as err:
+            errors.append(str(err))
+            continue
+        out.append(replace(f, fx_rate=rate))
+    if errors:
+        raise ValidationError("; ".join(errors) + " (nothing was written)")
+    return out
+
+
 def confirm_ticket(
     session: Session, ticket_id: str, fills: Sequence[FillInput], *, account: str = DEFAULT_ACCOUNT, actor: str,
-    min_cash: Decimal = ZERO,
+    min_cash: Decimal = ZERO, fx_date: date | None = None, instrument_currency: str = "USD",
 ) -> list[Fill]:
     """Record the executor's answers for some lines of a ticket (one submission).
 
@@ -686,11 +775,18 @@ def confirm_ticket(
     SELLs of the submission are applied before its BUYs, and a row that would
     take the cash below ``min_cash`` (zero, or the policy's buffer) is refused
     with what it needs and what the cash allows (LedgerError, nothing written).
+
+    Prices are in ``instrument_currency`` (USD); each fill is booked in the
+    account currency at its FX rate (:func:`fill_fx_rate`: typed, else the
+    rate of ``fx_date``, the ticket's, or the day's), and the cash check is
+    made in the account currency.
     """
     acc = _lock(session, account)
     ticket = get_ticket(session, ticket_id, account=account)
     if ticket.status != "OPEN":
         raise LedgerError(f"ticket {ticket_id} is {ticket.status}; confirm the ticket that replaced it")
+    _check_instrument_currency(acc, instrument_currency)
+    fills = _with_rates(session, ticket, fills, fx_date, instrument_currency, account)
     lines = {line.line_no: line for line in ticket.lines}
     errors = []
     for fill in fills:
@@ -717,7 +813,7 @@ def confirm_ticket(
         _check_not_before_split(session, acc.id, line.symbol, fill.filled_at, fill.where)
         if line.side == "SELL" and fill.units > 0:
             _check_units_timeline(session, acc.id, line.symbol, [(fill.filled_at, -fill.units)], fill.where)
-        row = _new_fill(acc.id, line, fill, actor, _now(session))
+        row = _new_fill(acc.id, line, fill, actor, _now(session), instrument_currency=instrument_currency)
         session.add(row)
         _flush(session, f"{fill.where}: line {line.line_no} of {ticket_id}")
         record_event(session, "FILL_RECORDED", _fill_payload(row, line.line_no), actor=actor, account=account, ticket_id=ticket_id)
@@ -743,14 +839,24 @@ def record_fill(
     account: str = DEFAULT_ACCOUNT,
     actor: str,
     min_cash: Decimal = ZERO,
+    fx_rate: Decimal | str | None = None,
+    fx_date: date | None = None,
+    instrument_currency: str = "USD",
 ) -> Fill:
-    """Record what happened to one ticket line: ``executed``, ``partial`` or ``not_executed`` (with a reason)."""
+    """Record what happened to one ticket line: ``executed``, ``partial`` or ``not_executed`` (with a reason).
+
+    ``price`` is in ``instrument_currency`` (USD), ``fees`` in the account
+    currency.  For a GBP account the fill is booked at ``fx_rate`` (USD per
+    pound, e.g. ``"1.2650"``) when given, else at the cached rate of
+    ``fx_date``, else at the ticket's or the day's rate (:func:`fill_fx_rate`)."""
     raw = {
         "line": str(line_no), "status": status, "units": units, "price": price, "fees": fees, "filled_at": filled_at,
-        "reason": reason, "notes": notes, "attachment": attachment, "override_reason": override_reason,
+        "reason": reason, "notes": notes, "attachment": attachment, "override_reason": override_reason, "fx_rate": fx_rate,
     }
     fill = parse_fill(raw, f"{ticket_id} line {line_no}", local_tz, _now(session))
-    return confirm_ticket(session, ticket_id, [fill], account=account, actor=actor, min_cash=min_cash)[0]
+    return confirm_ticket(
+        session, ticket_id, [fill], account=account, actor=actor, min_cash=min_cash, fx_date=fx_date, instrument_currency=instrument_currency
+    )[0]
 
 
 def correct_fill(
@@ -770,6 +876,8 @@ def correct_fill(
     account: str = DEFAULT_ACCOUNT,
     actor: str,
     min_cash: Decimal = ZERO,
+    fx_rate: Decimal | str | None = None,
+    fx_date: date | None = None,
 ) -> tuple[Fill, Fill]:
     """Correct a recorded fill: append its reversal and the corrected fill (both logged).
 
@@ -785,19 +893,23 @@ def correct_fill(
     raw = {
         "line": str(line.line_no), "status": status, "units": units, "price": price, "fees": fees, "filled_at": filled_at,
         "reason": reason if status.lower().startswith("not") else None, "notes": notes, "attachment": attachment,
-        "override_reason": override_reason,
+        "override_reason": override_reason, "fx_rate": fx_rate,
     }
-    return _correct(session, acc, original, parse_fill(raw, where, local_tz, _now(session)), reason, actor=actor, account=account, min_cash=min_cash)
+    fill = parse_fill(raw, where, local_tz, _now(session))
+    (fill,) = _with_rates(session, line.ticket, [fill], fx_date, original.instrument_currency, account)
+    return _correct(session, acc, original, fill, reason, actor=actor, account=account, min_cash=min_cash)
 
 
 def correct_ticket(
     session: Session, ticket_id: str, fills: Sequence[FillInput], reason: str, *, account: str = DEFAULT_ACCOUNT, actor: str,
-    min_cash: Decimal = ZERO,
+    min_cash: Decimal = ZERO, fx_date: date | None = None, instrument_currency: str = "USD",
 ) -> list[tuple[Fill, Fill]]:
     """Correct the current fill of each given line (one submission; every row is checked first)."""
     reason = _text(reason, "reason", f"correction of {ticket_id}")
     acc = _lock(session, account)
     ticket = get_ticket(session, ticket_id, account=account)
+    _check_instrument_currency(acc, instrument_currency)
+    fills = _with_rates(session, ticket, fills, fx_date, instrument_currency, account)
     lines = {line.line_no: line for line in ticket.lines}
     errors = []
     for fill in fills:
@@ -832,15 +944,18 @@ def _correct(
     _check_units_timeline(
         session, acc.id, line.symbol, [(original.filled_at, -sign * original.units), (replacement.filled_at, sign * replacement.units)], where
     )
-    undone = _cash_effect(original.side, original.units, original.price, original.fees)
+    undone = original.account_amount - original.fees if original.side == "SELL" else -(original.account_amount + original.fees)
     _check_cash(session, acc, [(replacement, line, undone)], line.ticket.ticket_id, min_cash)
     reversal = Fill(
         account_id=acc.id, line_id=original.line_id, symbol=original.symbol, side=original.side, kind="REVERSAL",
         status=original.status, units=original.units, price=original.price, amount=original.amount, fees=original.fees,
-        currency=original.currency, filled_at=original.filled_at, reason=reason, reverses_id=original.id,
+        currency=original.currency, instrument_currency=original.instrument_currency, fx_rate=original.fx_rate,
+        account_amount=original.account_amount, filled_at=original.filled_at, reason=reason, reverses_id=original.id,
         actor=actor, created_at=_now(session),
     )
-    new = _new_fill(acc.id, line, replacement, actor, _now(session), supersedes_id=original.id)
+    new = _new_fill(
+        acc.id, line, replacement, actor, _now(session), supersedes_id=original.id, instrument_currency=original.instrument_currency
+    )
     # insert the row that adds units first, so the database's never-negative trigger holds after each insert
     for row in ([new, reversal] if line.side == "BUY" else [reversal, new]):
         session.add(row)
@@ -978,13 +1093,21 @@ def record_snapshot(
     cash: Decimal | str,
     positions: Mapping[str, Decimal | str],
     *,
-    currency: str = "USD",
+    currency: str | None = None,
     source: str = "manual",
     notes: str | None = None,
     account: str = DEFAULT_ACCOUNT,
     actor: str,
+    fx_rate: Decimal | str | None = None,
 ) -> BrokerSnapshot:
-    """Record what the broker shows: cash and units per symbol at ``taken_at``."""
+    """Record what the broker shows: cash and units per symbol at ``taken_at``.
+
+    ``cash`` is in ``currency``, the currency the broker shows it in: the
+    account's (the default), or USD for an account in another currency (eToro
+    can show a pound balance in dollars).  ``fx_rate`` is the USD per
+    account-currency unit shown with the snapshot: exactly 1 for a USD
+    account; for another, the rate typed, else (cash in the account's own
+    currency only) the latest cached rate on or before the snapshot's day."""
     where = "snapshot"
     taken_at = parse_timestamp(taken_at, where, "taken_at", timezone.utc, _now(session))
     cash = to_decimal(cash, "cash", MONEY_PLACES, where=where)
@@ -1001,10 +1124,28 @@ def record_snapshot(
         if units > 0:
             lines[symbol] = units
     acc = _lock(session, account)
-    if currency != acc.currency:
-        raise ValidationError(f"{where}, field 'currency': {currency}, but account {account!r} is in {acc.currency}")
+    currency = currency or acc.currency
+    if currency not in (acc.currency, "USD"):
+        raise ValidationError(f"{where}, field 'currency': {currency}, but account {account!r} is in {acc.currency} (or shown in USD)")
+    if acc.currency == "USD":
+        rate = Decimal(1) if fx_rate is None else to_decimal(fx_rate, "fx_rate", RATIO_PLACES, where=where)
+        if rate != 1:
+            raise ValidationError(f"{where}, field 'fx_rate': {rate} given, but account {account!r} is in USD (rate 1)")
+    elif fx_rate is not None:
+        rate = to_decimal(fx_rate, "fx_rate", RATIO_PLACES, where=where)
+        if rate <= 0:
+            raise ValidationError(f"{where}, field 'fx_rate': {rate} must be above zero")
+    else:
+        cached = _AsOf(load_fx_rates(session, acc.currency, "USD")).get(exchange_date(taken_at)) if currency == acc.currency else None
+        if cached is None:
+            raise ValidationError(
+                f"{where}, field 'fx_rate': required for a {acc.currency} account with cash in {currency} "
+                f"(the USD per {acc.currency} the broker shows)"
+            )
+        rate = cached
     snap = BrokerSnapshot(
-        account_id=acc.id, taken_at=taken_at, cash=cash, currency=currency, source=source, notes=notes, actor=actor, created_at=_now(session),
+        account_id=acc.id, taken_at=taken_at, cash=cash, currency=currency, fx_rate=rate, source=source, notes=notes, actor=actor,
+        created_at=_now(session),
         positions=[SnapshotPosition(symbol=s, units=u) for s, u in sorted(lines.items())],
     )
     session.add(snap)
@@ -1135,16 +1276,26 @@ def compute_positions(session: Session, *, as_of: datetime | None = None, accoun
     return {s: u for s, u in sorted(units.items()) if u != 0}
 
 
-def compute_cash(session: Session, *, as_of: datetime | None = None, account: str = DEFAULT_ACCOUNT) -> Money:
-    """Cash from cash movements and the cash side of fills (amounts and fees)."""
+def compute_cash_balances(session: Session, *, as_of: datetime | None = None, account: str = DEFAULT_ACCOUNT) -> dict[str, Money]:
+    """Cash per currency, as the broker keeps it: cash movements plus the cash side of fills
+    (account amounts and fees, in the fill's account currency).  The account currency always has a line."""
     acc = get_account(session, account)
-    fills = select(func.sum(_CASH_EFFECT)).where(Fill.account_id == acc.id)
-    moves = select(func.sum(CashMovement.amount)).where(CashMovement.account_id == acc.id)
+    fills = select(Fill.currency, func.sum(_CASH_EFFECT)).where(Fill.account_id == acc.id)
+    moves = select(CashMovement.currency, func.sum(CashMovement.amount)).where(CashMovement.account_id == acc.id)
     if as_of is not None:
         fills = fills.where(Fill.filled_at <= as_of)
         moves = moves.where(CashMovement.value_date <= exchange_date(as_of))
-    total = (session.scalar(fills) or ZERO) + (session.scalar(moves) or ZERO)
-    return Money(total, acc.currency)
+    totals: dict[str, Decimal] = {acc.currency: ZERO}
+    for query, group in ((fills, Fill.currency), (moves, CashMovement.currency)):
+        for currency, amount in session.execute(query.group_by(group)):
+            totals[currency] = totals.get(currency, ZERO) + (amount or ZERO)
+    return {c: Money(a, c) for c, a in sorted(totals.items())}
+
+
+def compute_cash(session: Session, *, as_of: datetime | None = None, account: str = DEFAULT_ACCOUNT) -> Money:
+    """Cash in the account currency (the line of :func:`compute_cash_balances` the fills book into)."""
+    acc = get_account(session, account)
+    return compute_cash_balances(session, as_of=as_of, account=account)[acc.currency]
 
 
 def _books(
@@ -1157,7 +1308,9 @@ def _books(
     split_query = select(CorporateAction.symbol, CorporateAction.effective_date, CorporateAction.ratio).where(
         CorporateAction.account_id == account_id
     )
-    fill_query = select(Fill.symbol, Fill.side, Fill.units, Fill.amount).where(Fill.account_id == account_id, _ACTIVE, Fill.units > 0)
+    fill_query = select(
+        Fill.symbol, Fill.side, Fill.units, Fill.account_amount, Fill.amount, Fill.fx_rate, Fill.currency != Fill.instrument_currency
+    ).where(Fill.account_id == account_id, _ACTIVE, Fill.units > 0)
     if symbols is not None:
         split_query = split_query.where(CorporateAction.symbol.in_(symbols))
         fill_query = fill_query.where(Fill.symbol.in_(symbols))
@@ -1172,17 +1325,18 @@ def _books(
     when = type_coerce(case((Fill.symbol.in_(list(splits)), Fill.filled_at), else_=None), UTCDateTime()) if splits else null()
     books: dict[str, Book] = {}
     rows = session.connection().execute(fill_query.add_columns(when).order_by(Fill.symbol, Fill.filled_at, Fill.id))
-    for symbol, side, units, amount, at in rows:
+    for symbol, side, units, amount, amount_ic, fx_rate, foreign, at in rows:
         book = books.get(symbol)
         if book is None:
             book = books[symbol] = Book(symbol)
         pending = splits.get(symbol)
         while pending and pending[0][0] <= at:
             book.split(pending.pop(0)[1])
+        amount_ic = amount_ic if foreign else None  # same currency: one cost (the USD figures stay as they were)
         if side == "BUY":
-            book.buy(units, amount)
+            book.buy(units, amount, amount_ic, fx_rate)
         else:
-            book.sell(units, amount)
+            book.sell(units, amount, amount_ic)
     for symbol, pending in splits.items():  # splits after a symbol's last fill
         book = books.setdefault(symbol, Book(symbol))
         for _, ratio in pending:
@@ -1190,8 +1344,18 @@ def _books(
     return books
 
 
+_SPLIT_FIELDS = ("realized_price", "realized_fx", "unrealized_price", "unrealized_fx", "market_value_usd", "fx_rate")
+
+
 @dataclass(frozen=True)
 class SymbolPnL:
+    """One symbol's P&L in the account currency (mark in the instrument currency).
+
+    For an instrument in another currency than the account's (USD in a GBP
+    account) the split fields are set: realized and unrealized each =
+    price effect + FX effect exactly (definitions in ``tradeops.ledger.fifo``);
+    they are None when there is no currency to split by (a USD account)."""
+
     symbol: str
     units: Decimal
     cost: Decimal  # what the open lots cost (FIFO)
@@ -1199,9 +1363,15 @@ class SymbolPnL:
     market_value: Decimal
     realized: Decimal  # sells minus the FIFO cost of what they sold
     unrealized: Decimal  # market value minus cost
+    realized_price: Decimal | None = None
+    realized_fx: Decimal | None = None
+    unrealized_price: Decimal | None = None
+    unrealized_fx: Decimal | None = None
+    market_value_usd: Decimal | None = None  # units x mark, in the instrument currency
+    fx_rate: Decimal | None = None  # the rate the market value was translated at (USD per account unit)
 
     def to_dict(self) -> dict:
-        return jsonable(self.__dict__)
+        return jsonable({k: v for k, v in self.__dict__.items() if k not in _SPLIT_FIELDS or v is not None})
 
 
 @dataclass(frozen=True)
@@ -1221,6 +1391,11 @@ class PnL:
     fees: Decimal  # paid, as a positive number
     unrealized: Decimal
     by_symbol: dict[str, SymbolPnL] = field(default_factory=dict)
+    # the split of trading (realized) and unrealized P&L by currency: None when no fill is in another currency
+    trading_price: Decimal | None = None
+    trading_fx: Decimal | None = None
+    unrealized_price: Decimal | None = None
+    unrealized_fx: Decimal | None = None
 
     @property
     def realized(self) -> Decimal:
@@ -1230,22 +1405,74 @@ class PnL:
     def total(self) -> Decimal:
         return self.realized + self.unrealized
 
+    @property
+    def fx_effect(self) -> Decimal:
+        """What the exchange rate made of the trading and unrealized P&L (0 without a second currency)."""
+        return (self.trading_fx or ZERO) + (self.unrealized_fx or ZERO)
+
+    @property
+    def price_effect(self) -> Decimal:
+        """The trading and unrealized P&L less the FX effect: the prices' moves, at each lot's booking rate."""
+        return self.trading + self.unrealized - self.fx_effect
+
+    def split_to_the_penny(self) -> tuple[Decimal, Decimal, Decimal]:
+        """``(trading + unrealized, price effect, FX effect)`` each in cents, the first = the other two.
+
+        The price effect and the total are rounded half-even; the FX effect is
+        the total's cents less the price effect's, so the line adds up on paper."""
+        total = (self.trading + self.unrealized).quantize(CENT)
+        price = self.price_effect.quantize(CENT)
+        return total, price, total - price
+
     def to_dict(self) -> dict:
-        return jsonable(
-            {
-                "currency": self.currency, "realized": self.realized, "unrealized": self.unrealized, "total": self.total,
-                "trading": self.trading, "dividends": self.dividends, "interest": self.interest, "fx": self.fx, "fees": self.fees,
-                "by_symbol": {s: p.to_dict() for s, p in self.by_symbol.items()},
+        out = {
+            "currency": self.currency, "realized": self.realized, "unrealized": self.unrealized, "total": self.total,
+            "trading": self.trading, "dividends": self.dividends, "interest": self.interest, "fx": self.fx, "fees": self.fees,
+            "by_symbol": {s: p.to_dict() for s, p in self.by_symbol.items()},
+        }
+        if self.trading_fx is not None:
+            out |= {
+                "trading_price": self.trading_price, "trading_fx": self.trading_fx, "unrealized_price": self.unrealized_price,
+                "unrealized_fx": self.unrealized_fx, "price_effect": self.price_effect, "fx_effect": self.fx_effect,
             }
-        )
+        return jsonable(out)
+
+
+def _foreign(session: Session, account_id: int, until: datetime | None = None) -> bool:
+    """Whether any fill of the account is in another currency than the account's."""
+    query = select(Fill.id).where(Fill.account_id == account_id, Fill.currency != Fill.instrument_currency)
+    if until is not None:
+        query = query.where(Fill.filled_at <= until)
+    return session.scalar(query.limit(1)) is not None
 
 
 def compute_pnl(
-    session: Session, marks: Mapping[str, Decimal], *, as_of: datetime | None = None, account: str = DEFAULT_ACCOUNT
+    session: Session, marks: Mapping[str, Decimal], *, as_of: datetime | None = None, account: str = DEFAULT_ACCOUNT,
+    fx_rate: Decimal | str | None = None,
 ) -> PnL:
-    """Realized (FIFO lots) and unrealized P&L; ``marks`` is a price per held symbol."""
+    """Realized (FIFO lots) and unrealized P&L in the account currency; ``marks`` is a price per
+    held symbol in its instrument currency (USD).
+
+    When fills are in another currency than the account's (USD shares in a GBP
+    account), the open lots are valued at ``fx_rate`` (USD per account unit;
+    default: the latest cached rate on or before ``as_of``'s exchange date) and
+    the trading and unrealized P&L are each split into a price effect and an
+    FX effect that add up exactly (``tradeops.ledger.fifo`` defines them)."""
     acc = get_account(session, account)
     books = _books(session, acc.id, until=as_of, inclusive=True)
+    foreign = acc.currency != "USD" or _foreign(session, acc.id, as_of)  # a split to show (zeros before any fill)
+    rate = Decimal(1)
+    if any(b.units > 0 and b.foreign for b in books.values()):
+        if fx_rate is not None:
+            rate = to_decimal(fx_rate, "fx_rate", RATIO_PLACES, where="P&L")
+            if rate <= 0:
+                raise ValidationError(f"P&L, field 'fx_rate': {rate} must be above zero")
+        else:
+            day = exchange_date(as_of or _now(session))
+            cached = _AsOf(load_fx_rates(session, acc.currency, "USD")).get(day)
+            if cached is None:
+                raise DataError(f"no {acc.currency}/USD rate on or before {day}; the P&L of USD holdings in {acc.currency} needs one")
+            rate = cached
     fee_query = select(func.sum(Fill.fees)).where(Fill.account_id == acc.id, _ACTIVE)
     cash_query = select(CashMovement.kind, func.sum(CashMovement.amount)).where(CashMovement.account_id == acc.id)
     if as_of is not None:
@@ -1254,15 +1481,28 @@ def compute_pnl(
     by_kind = defaultdict(lambda: ZERO, dict(session.execute(cash_query.group_by(CashMovement.kind)).all()))
     fill_fees = session.scalar(fee_query) or ZERO
     per_symbol, unrealized, trading = {}, ZERO, ZERO
+    t_price = t_fx = u_price = u_fx = ZERO
     for symbol, book in sorted(books.items()):
         trading += book.realized
         mark = marks.get(symbol)
         if book.units > 0 and mark is None:
             raise DataError(f"no price for {symbol} (held: {book.units} units); P&L needs a mark for every held symbol")
-        value = book.units * mark if book.units > 0 else ZERO
         cost = book.cost
-        per_symbol[symbol] = SymbolPnL(symbol, book.units, cost, mark, value, book.realized, value - cost)
+        if not foreign:
+            value = book.units * mark if book.units > 0 else ZERO
+            per_symbol[symbol] = SymbolPnL(symbol, book.units, cost, mark, value, book.realized, value - cost)
+            unrealized += value - cost
+            continue
+        book_rate = rate if book.foreign else Decimal(1)  # (an instrument in the account's own currency: no rate)
+        value, price_eff, fx_eff = book.open_split(mark, book_rate) if book.units > 0 else (ZERO, ZERO, ZERO)
+        per_symbol[symbol] = SymbolPnL(
+            symbol, book.units, cost, mark, value, book.realized, value - cost,
+            realized_price=book.realized_price, realized_fx=book.realized_fx, unrealized_price=price_eff, unrealized_fx=fx_eff,
+            market_value_usd=book.units * mark if book.units > 0 else ZERO, fx_rate=book_rate,
+        )
         unrealized += value - cost
+        t_price, t_fx, u_price, u_fx = t_price + book.realized_price, t_fx + book.realized_fx, u_price + price_eff, u_fx + fx_eff
+    split = dict(trading_price=t_price, trading_fx=t_fx, unrealized_price=u_price, unrealized_fx=u_fx) if foreign else {}
     return PnL(
         currency=acc.currency,
         trading=trading,
@@ -1272,6 +1512,7 @@ def compute_pnl(
         fees=fill_fees - by_kind["FEE"],
         unrealized=unrealized,
         by_symbol=per_symbol,
+        **split,
     )
 
 
@@ -1306,14 +1547,24 @@ def compute_equity_curve(
     currency: str | None = None,
     fx: Mapping[date, Decimal] | None = None,
     account: str = DEFAULT_ACCOUNT,
+    instrument_fx: Mapping[date, Decimal] | None = None,
 ) -> list[EquityPoint]:
     """Equity (cash + units x close) at every exchange session from ``start`` to ``end``.
 
     ``prices`` defaults to the price cache.  For a report ``currency`` other
     than the account's, ``fx`` (or the FX cache) gives how many account-currency
     units one report-currency unit buys (GBP/USD), the latest on or before each day.
+
+    An account whose fills are in USD but whose currency is not (a GBP
+    account) values its holdings at ``units x close / rate``, with the rate
+    (USD per account unit) of ``instrument_fx`` (default: the FX cache), the
+    latest on or before each day, rounded to 4 places; its cash is the
+    account-currency cash line.
     """
     acc = get_account(session, account)
+    translate = None
+    if _foreign(session, acc.id):
+        translate = _AsOf(instrument_fx if instrument_fx is not None else load_fx_rates(session, acc.currency, "USD"))
     prices = load_prices(session) if prices is None else prices
     tz = _exchange_tz()
     changes: list[tuple[date, str | None, Decimal, Decimal, Decimal]] = []  # day, symbol, units, cash, flow
@@ -1360,6 +1611,11 @@ def compute_equity_curve(
             if close is None:
                 raise DataError(f"no price for {symbol} on or before {day} (held: {held} units); the equity curve needs one")
             value += held * close
+        if translate is not None and value:
+            r = translate.get(day)
+            if r is None:
+                raise DataError(f"no {acc.currency}/USD rate on or before {day}; the equity of USD holdings in {acc.currency} needs one")
+            value = (value / r).quantize(Decimal(1).scaleb(-MONEY_PLACES))
         point = EquityPoint(day, cash, value, flow, net, acc.currency)
         if rate is not None:
             r = rate.get(day)
@@ -1382,7 +1638,10 @@ def reconcile_snapshot(
     now: datetime | None = None,
     account: str = DEFAULT_ACCOUNT,
 ) -> ReconciliationReport:
-    """Reconcile a snapshot (default: the latest) with the ledger as of its time."""
+    """Reconcile a snapshot (default: the latest) with the ledger as of its time.
+
+    The cash is compared in the currency the snapshot shows (a pound balance
+    shown in dollars: the ledger's pounds at the snapshot's FX rate)."""
     acc = get_account(session, account)
     snap = session.get(BrokerSnapshot, snapshot_id) if snapshot_id is not None else latest_snapshot(session, account=account)
     if snap is None or snap.account_id != acc.id:
@@ -1396,7 +1655,7 @@ def reconcile_snapshot(
         compute_positions(session, as_of=snap.taken_at, account=account),
         acc.currency,
     )
-    broker = Holdings(snap.taken_at, snap.cash, {p.symbol: p.units for p in snap.positions}, snap.currency)
+    broker = Holdings(snap.taken_at, snap.cash, {p.symbol: p.units for p in snap.positions}, snap.currency, fx_rate=snap.fx_rate)
     open_lines = [
         OpenLine(line.ticket.ticket_id, line.line_no, line.side, line.symbol, line.value, line.approx_units)
         for line in unconfirmed_lines(session, account=account)

@@ -6,8 +6,11 @@ field.  The CSV readers check every row and report all bad rows at once.
 
 File formats (header row first; spreadsheet row numbers in messages):
 
-``fills.csv``     line,status,units,price,fees,filled_at[,symbol,side,reason,notes,attachment,override_reason]
-``snapshot.csv``  type,symbol,quantity   (one ``cash,USD,1234.56`` row, then ``position,AAPL,3.5`` rows)
+``fills.csv``     line,status,units,price,fees,filled_at[,symbol,side,reason,notes,attachment,override_reason,fx_rate]
+                  (price in the instrument currency, fees in the account currency; fx_rate: USD per
+                  account-currency unit paid, for a non-USD account; empty = the ticket's/day's rate)
+``snapshot.csv``  type,symbol,quantity   (one ``cash,USD,1234.56`` row, then ``position,AAPL,3.5`` rows;
+                  a non-USD account may add one ``fx,GBPUSD,1.2702`` row: USD per account unit shown)
 ``cash.csv``      kind,amount,date[,symbol,currency,notes]
 """
 
@@ -23,7 +26,7 @@ from typing import Callable, Mapping, TypeVar
 
 from ..clock import SYSTEM
 from ..errors import ValidationError
-from .money import MONEY_PLACES, PRICE_PLACES, UNITS_PLACES, ZERO, to_decimal
+from .money import MONEY_PLACES, PRICE_PLACES, RATIO_PLACES, UNITS_PLACES, ZERO, to_decimal
 
 FILL_STATUSES = {"executed": "EXECUTED", "partial": "PARTIAL", "not_executed": "NOT_EXECUTED"}
 from .names import CASH_KINDS  # noqa: E402
@@ -34,7 +37,7 @@ LINE_RE = re.compile(r"^[1-9][0-9]{0,5}$")
 FUTURE_SLACK = timedelta(minutes=5)
 
 FILL_COLUMNS = ("line", "status", "units", "price", "fees", "filled_at")
-FILL_OPTIONAL = ("symbol", "side", "reason", "notes", "attachment", "override_reason")
+FILL_OPTIONAL = ("symbol", "side", "reason", "notes", "attachment", "override_reason", "fx_rate")
 SNAPSHOT_COLUMNS = ("type", "symbol", "quantity")
 CASH_COLUMNS = ("kind", "amount", "date")
 CASH_OPTIONAL = ("symbol", "currency", "notes")
@@ -57,6 +60,7 @@ class FillInput:
     symbol: str | None = None  # optional cross-checks against the ticket line
     side: str | None = None
     where: str = ""  # "fills.csv row 3": prefix for later messages
+    fx_rate: Decimal | None = None  # USD per account-currency unit paid; None: the ledger's default (api.fill_fx_rate)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class SnapshotInput:
     cash: Decimal
     currency: str
     positions: dict[str, Decimal]
+    fx_rate: Decimal | None = None  # USD per account-currency unit, as the broker showed it (an ``fx`` row)
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,11 @@ def parse_fill(raw: Mapping[str, object], where: str, local_tz: tzinfo, now: dat
         if price <= 0:
             raise _fail(where, "price", f"{price} must be above zero")
         filled_at = parse_timestamp(raw.get("filled_at"), where, "filled_at", local_tz, now)
+    fx_rate = None
+    if isinstance(raw.get("fx_rate"), Decimal) or _text(raw.get("fx_rate")) is not None:
+        fx_rate = to_decimal(raw.get("fx_rate"), "fx_rate", RATIO_PLACES, where=where)
+        if fx_rate <= 0:
+            raise _fail(where, "fx_rate", f"{fx_rate.normalize():f} must be above zero (USD per account-currency unit, e.g. 1.27)")
     symbol = _text(raw.get("symbol"))
     side = (_text(raw.get("side")) or "").upper() or None
     if side is not None and side not in ("BUY", "SELL"):
@@ -184,6 +194,7 @@ def parse_fill(raw: Mapping[str, object], where: str, local_tz: tzinfo, now: dat
         symbol=parse_symbol(symbol, where) if symbol else None,
         side=side,
         where=where,
+        fx_rate=fx_rate,
     )
 
 
@@ -275,6 +286,7 @@ def parse_snapshot_csv(text: str, source: str = "snapshot.csv") -> SnapshotInput
     """One ``cash`` row (symbol = currency) and any number of ``position`` rows."""
     rows = _read_rows(text, source, SNAPSHOT_COLUMNS, ())
     cash: tuple[Decimal, str] | None = None
+    fx_rate: Decimal | None = None
     positions: dict[str, Decimal] = {}
     first_seen: dict[str, int] = {}
     errors = []
@@ -290,6 +302,15 @@ def parse_snapshot_csv(text: str, source: str = "snapshot.csv") -> SnapshotInput
                 if amount < 0:
                     raise _fail(where, "quantity", f"cash {amount} is negative; the account holds no debt")
                 cash = (amount, currency)
+            elif kind == "fx":
+                if fx_rate is not None:
+                    raise _fail(where, "type", "a second fx row; enter the rate once")
+                pair = (_text(row.get("symbol")) or "").upper()
+                if not re.match(r"^[A-Z]{3}USD$", pair) or pair == "USDUSD":
+                    raise _fail(where, "symbol", f"{row.get('symbol')!r} is not a rate against USD such as GBPUSD")
+                fx_rate = to_decimal(row.get("quantity"), "quantity", RATIO_PLACES, where=where)
+                if fx_rate <= 0:
+                    raise _fail(where, "quantity", f"rate {fx_rate.normalize():f} must be above zero (USD per {pair[:3]}, e.g. 1.27)")
             elif kind == "position":
                 symbol = parse_symbol(row.get("symbol"), where)
                 if symbol in first_seen:
@@ -301,11 +322,11 @@ def parse_snapshot_csv(text: str, source: str = "snapshot.csv") -> SnapshotInput
                 if units > 0:
                     positions[symbol] = units
             else:
-                raise _fail(where, "type", f"{row.get('type')!r} is not cash or position")
+                raise _fail(where, "type", f"{row.get('type')!r} is not cash, fx or position")
         except ValidationError as err:
             errors.append(str(err))
     if cash is None and not errors:
         errors.append(f"{source}: no cash row (add a row: cash,USD,<amount>)")
     if errors:
         raise ValidationError("; ".join(errors) + " (nothing was written)")
-    return SnapshotInput(cash=cash[0], currency=cash[1], positions=positions)
+    return SnapshotInput(cash=cash[0], currency=cash[1], positions=positions, fx_rate=fx_rate)

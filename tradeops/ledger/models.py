@@ -17,7 +17,14 @@ Rules the database enforces on its own, whoever writes to it:
   may leave a negative number of units of a symbol (trigger);
 - CHECKs compare only with zero: on SQLite a Fixed column holds a scaled
   integer (see types.py), so any other constant would mean something else.
-- at most one OPEN ticket per account and session date.
+- at most one OPEN ticket per account and session date;
+- a fill's FX rate is above zero, is 1 with ``account_amount = amount`` when
+  the instrument is in the account's currency, and a reversal repeats the
+  rate and account amount of its fill (trigger; migration 0003).
+
+Currencies: a fill's ``price`` and ``amount`` are in ``instrument_currency``
+(USD); ``account_amount`` and ``fees`` in ``currency`` (the account's);
+``fx_rate`` is USD per account-currency unit.
 """
 
 from __future__ import annotations
@@ -206,9 +213,12 @@ class Fill(Base):
     status: Mapped[str] = mapped_column(String(16))
     units: Mapped[Decimal] = mapped_column(UNITS)
     price: Mapped[Decimal | None] = mapped_column(PRICE)
-    amount: Mapped[Decimal] = mapped_column(MONEY)
-    fees: Mapped[Decimal] = mapped_column(MONEY)
-    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal] = mapped_column(MONEY)  # units x price booked, in instrument_currency
+    fees: Mapped[Decimal] = mapped_column(MONEY)  # in the account currency
+    currency: Mapped[str] = mapped_column(String(3))  # the account currency: of account_amount, fees and the cash effect
+    instrument_currency: Mapped[str] = mapped_column(String(3))  # of price and amount
+    fx_rate: Mapped[Decimal] = mapped_column(RATIO)  # USD per account-currency unit paid (1: same currency)
+    account_amount: Mapped[Decimal] = mapped_column(MONEY)  # amount / fx_rate booked to the cent, in currency
     filled_at: Mapped[datetime]
     reason: Mapped[str | None] = mapped_column(Text)
     notes: Mapped[str | None] = mapped_column(Text)
@@ -298,7 +308,8 @@ class BrokerSnapshot(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     taken_at: Mapped[datetime]
     cash: Mapped[Decimal] = mapped_column(MONEY)
-    currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[str] = mapped_column(String(3))  # the currency the broker showed the cash in
+    fx_rate: Mapped[Decimal] = mapped_column(RATIO)  # USD per account-currency unit shown with it (1: USD account)
     source: Mapped[str] = mapped_column(String(64))
     notes: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(64))

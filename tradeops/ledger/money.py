@@ -4,7 +4,8 @@ currency).
 
 The ledger never rounds what it is given: a value with more places than its
 column keeps is refused.  The one rounding rule is the booked value of a
-fill, ``units x price`` rounded half-even to the cent, as the broker books it.
+fill, ``units x price`` rounded half-even to the cent, as the broker books it
+(and in the account currency ``units x price / fx_rate``, also to the cent).
 """
 
 from __future__ import annotations
@@ -56,6 +57,18 @@ def to_decimal(value: object, field: str, places: int, *, where: str = "") -> De
 def booked_value(units: Decimal, price: Decimal) -> Decimal:
     """What the broker books for ``units`` at ``price``: rounded half-even to the cent."""
     return (units * price).quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+def account_value(units: Decimal, price: Decimal, fx_rate: Decimal = Decimal(1)) -> Decimal:
+    """What a fill books in the account currency: ``units x price / fx_rate`` rounded half-even to the cent.
+
+    ``fx_rate`` is USD (the instrument currency) per one unit of the account
+    currency; at a rate of exactly 1 this is :func:`booked_value`."""
+    if fx_rate == 1:
+        return booked_value(units, price)
+    if fx_rate <= 0:
+        raise ValidationError(f"fx_rate {fx_rate} must be above zero")
+    return (units * price / fx_rate).quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
 @dataclass(frozen=True)
