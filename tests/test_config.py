@@ -35,6 +35,7 @@ def test_shipped_policy_holds_the_design_defaults():
     assert p.account.account_currency == "USD" and p.account.reporting_currency == "GBP"
     assert p.portfolio.fractional_units and p.portfolio.reinvest == "all"
     assert isinstance(p.portfolio.min_order_value, Decimal)
+    assert p.account.cash_floor == Decimal(0) and isinstance(p.account.cash_floor, Decimal)  # the ledger's cash floor
     assert p.quality.min_coverage == 0.98 and p.quality.max_duplicate_dates == 0
 
 
@@ -62,6 +63,8 @@ def test_policy_file_and_code_defaults_agree():
         ("schedule", "run_time", "7h30", ["schedule.run_time", "HH:MM"]),
         ("schedule", "timezone", "Mars/Olympus", ["schedule.timezone", "Mars/Olympus"]),
         ("data", "primary", "bloomberg", ["data.primary", "bloomberg"]),
+        ("account", "cash_floor", -1, ["account.cash_floor", "-1", "ge 0"]),
+        ("account", "cash_floor", "100", ["account.cash_floor", "without quotes"]),
     ],
 )
 def test_bad_values_name_the_key_and_bound(section, key, value, expect):

@@ -75,9 +75,8 @@ def missing_confirmations(lines: Iterable[TradeLine], now: datetime) -> list[Ale
                 "critical",
                 f"Confirm {ticket}: {len(items)} trade(s) unconfirmed after the deadline",
                 f"{ticket} has {len(items)} line(s) with no confirmation ({what}); the deadline was "
-                f"{deadline.isoformat(timespec='minutes')}.\n"
-                f"What to do: {messages.CATALOGUE['confirmations'].executor} Until then every run issues a NO-TRADE ticket.\n"
-                f"Who acts: {messages.CATALOGUE['confirmations'].who}.",
+                f"{deadline.isoformat(timespec='minutes')}. Until every line is recorded, each run issues a ticket with no trades.\n"
+                f"What to do:\n{messages.to_do('confirmations')}",
                 now,
             )
         )
@@ -100,13 +99,13 @@ def drawdown_alert(
     peak_equity = float(e[wealth.idxmax()])
     if current <= -risk.kill_switch_drawdown + LEVEL_EPS:
         kind, level, severity = AlertKind.DRAWDOWN_KILL_SWITCH, risk.kill_switch_drawdown, "critical"
-        todo = ("The max-drawdown gate puts the account in HALT: the run's risk-off ticket sells every position "
-                "to cash, and nothing is bought. Review the account and the market; trading restarts only after "
-                "an explicit `tradeops resume --reason ...`.")
+        todo = ("Trading is halted: the next ticket sells every position to cash, and nothing is bought.\n"
+                + messages.to_do("drawdown", executor="Carry out the ticket that sells to cash, then trade nothing more until the owner resumes."))
     elif current <= -risk.drawdown_warning + LEVEL_EPS:
         kind, level, severity = AlertKind.DRAWDOWN_WARNING, risk.drawdown_warning, "warning"
-        todo = (f"No action is forced yet. Review the positions; at {risk.kill_switch_drawdown:.0%} "
-                "the kill switch halts trading.")
+        todo = (f"No action is forced yet.\nFor the executor: nothing changes; carry out the tickets as usual.\n"
+                f"For the owner: review the positions; at {risk.kill_switch_drawdown:.0%} below the peak trading halts.\n"
+                "Who acts: the owner.")
     else:
         return None
     return Alert(
@@ -115,7 +114,7 @@ def drawdown_alert(
         severity,
         f"Drawdown {-current:.1%} is past the {'kill switch' if severity == 'critical' else 'warning level'} ({level:.0%})",
         f"Equity {float(e.iloc[-1]):,.2f} on {e.index[-1].date()} is {-current:.2%} below the peak of "
-        f"{peak_equity:,.2f} on {peak_date} (limit {level:.0%}).\nWhat to do: {todo}",
+        f"{peak_equity:,.2f} on {peak_date} (limit {level:.0%}).\nWhat to do:\n{todo}",
         now,
     )
 
@@ -131,8 +130,8 @@ def data_quality_alert(session: date, failures: Sequence[tuple[str, str]], now: 
         "warning",
         f"Data quality failed for {session}: {', '.join(c for c, _ in failures)}",
         f"The data for session {session} failed {len(failures)} check(s):\n{lines}\n"
-        "What to do: the run issued a NO-TRADE ticket. Look at the quality report in the run folder; "
-        "if a provider was down, re-run later (`tradeops run daily`).",
+        "The run issued a ticket with no trades. If a provider was down, re-run later (`tradeops run daily`).\n"
+        f"What to do:\n{messages.to_do('data_quality')}",
         now,
     )
 
@@ -148,8 +147,7 @@ def reconciliation_alert(snapshot_id: str, differences: Sequence[str], now: date
         "critical",
         f"Broker and ledger disagree (snapshot {snapshot_id})",
         f"Broker snapshot {snapshot_id} differs from the ledger beyond tolerance:\n{lines}\n"
-        f"What to do: {messages.CATALOGUE['reconciliation'].owner} Then enter a fresh snapshot. "
-        f"Trading stays blocked until they agree.\nWho acts: {messages.CATALOGUE['reconciliation'].who}.",
+        f"Trading stays blocked until they agree.\nWhat to do:\n{messages.to_do('reconciliation')}",
         now,
     )
 
@@ -163,8 +161,9 @@ def run_failed_alert(run_date: date, run_id: str, error: str, now: datetime) -> 
         "critical",
         f"The daily run of {run_date} failed",
         f"Run {run_id} failed: {error}\n"
-        f"What to do: read the executed notebooks in runs/ for run {run_id} (the failing stage keeps "
-        "its traceback). The ticket for the day is NO-TRADE; fix the cause and re-run.",
+        f"The ticket for the day has no trades. The executed notebooks in runs/ for run {run_id} keep the failing stage's traceback; "
+        "fix the cause and re-run.\n"
+        f"What to do:\n{messages.to_do('stage')}",
         now,
     )
 

@@ -174,6 +174,8 @@ class Account(_Model):
     reporting_currency: Literal["USD", "GBP", "EUR"] = "GBP"
     starting_cash: Annotated[Amount, Field(ge=0, le=1_000_000_000)] = Decimal("10000")
     fx_fee_bps: Annotated[Amount, Field(ge=0, le=500)] = Decimal("0")  # of the converted amount; a USD account never converts
+    # the ledger refuses a fill, correction, withdrawal or fee that would take cash below this (account currency)
+    cash_floor: Annotated[Amount, Field(ge=0, le=1_000_000_000)] = Decimal("0")
 
 
 class UniverseRef(_Model):

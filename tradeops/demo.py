@@ -134,13 +134,16 @@ def paper_execute(ws: Workspace, result, model: PaperFillModel, snapshot: bool =
     from .ledger import api, db
     from .ledger.inputs import FillInput
 
-    cal = get_calendar(ws.policy().schedule.exchange)
+    policy = ws.policy()
+    cal = get_calendar(policy.schedule.exchange)
+    floor = policy.account.cash_floor
     engine = db.make_engine(ws.db_url())
     with db.transaction(engine) as s:
         if result.ticket_kind == "TRADE":
             ticket = api.get_ticket(s, result.ticket_id).payload
-            rows = model.fills(ticket, cal.market_open(result.session_date), api.compute_cash(s).amount)
-            api.confirm_ticket(s, result.ticket_id, [FillInput(**r, where=f"paper fill line {r['line_no']}") for r in rows], actor=EXECUTOR)
+            rows = model.fills(ticket, cal.market_open(result.session_date), api.compute_cash(s).amount - floor)  # what BUYs may spend
+            fills = [FillInput(**r, where=f"paper fill line {r['line_no']}") for r in rows]
+            api.confirm_ticket(s, result.ticket_id, fills, actor=EXECUTOR, min_cash=floor)
         if snapshot and result.session_date is not None:
             _snapshot(s, cal.market_close(result.session_date))
     engine.dispose()

@@ -121,6 +121,36 @@ def message(name: str) -> Message:
     return CATALOGUE.get(name, UNKNOWN)
 
 
+# the checks as a report's table names them (a passed check reads oddly as "Kill switch is on")
+CHECK_NAMES = {
+    "kill_switch": "Kill switch", "drawdown": "Loss limit (drawdown)", "max_drawdown": "Loss limit (drawdown)", "confirmations": "Previous ticket confirmed",
+    "reconciliation": "eToro and the ledger agree", "data_quality": "Market data checks", "ticket_sanity": "Safety rules on the orders",
+}
+
+
+
+def check_name(name: str) -> str:
+    """A check's name for a table; an unknown one in words ('max_weight' -> 'Max weight')."""
+    return CHECK_NAMES.get(name) or name.replace("_", " ").capitalize()
+
+
+# the operating state as the owner reads it (reports, alerts): never the code's name
+STATE_LABELS = {"RUN": "Trading as planned", "HALT": CATALOGUE["HALT"].title, "SAFE_MODE": CATALOGUE["SAFE_MODE"].title,
+                "DEGRADED_DATA": CATALOGUE["DEGRADED_DATA"].title}
+
+
+def state_label(state: str) -> str:
+    return STATE_LABELS.get(state, UNKNOWN.title)
+
+
+def to_do(name: str, *, executor: str | None = None) -> str:
+    """The 'what to do' of an alert or a report: one sentence for the executor, one for the owner, who acts.
+
+    ``executor`` replaces the catalogue's sentence for the executor where the alert knows more."""
+    m = message(name)
+    return f"For the executor: {executor or m.executor}\nFor the owner: {m.owner}\nWho acts: {m.who}."
+
+
 def title(name: str) -> str:
     return message(name).title
 

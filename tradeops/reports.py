@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from . import metrics
+from . import messages, metrics
 from .calendar import ExchangeCalendar
 from .errors import DataError
 from .files import write_atomic
@@ -75,6 +75,11 @@ class GateResult:
     name: str
     status: str  # pass | fail | skipped
     reasons: tuple[str, ...] = ()
+
+    @property
+    def title(self) -> str:
+        """The check in plain words (tradeops.messages): 'The previous ticket is not fully confirmed', not 'confirmations'."""
+        return messages.check_name(self.name)
 
 
 @dataclass(frozen=True)
@@ -285,17 +290,17 @@ def build_daily(inputs: ReportInputs, plot_file: str = "daily.png") -> DailyRepo
     sectors = tuple(sorted(sector_rows, key=lambda r: (-r.value, r.name)))
     drawdown = float(dd_full[-1])
     attention = []
-    if inputs.state == "HALT":
-        attention.append("State is HALT: no trades until someone resumes explicitly.")
-    elif inputs.state != "RUN":
-        attention.append(f"State is {inputs.state}: tickets are NO-TRADE until the failing gate passes again.")
+    if inputs.state != "RUN":  # the catalogue's words for the owner (tradeops.messages), not the state's code name
+        m = messages.message(inputs.state)
+        attention.append(f"{m.title}. {m.owner}")
     if drawdown <= -inputs.kill_switch_drawdown + LEVEL_EPS:
         attention.append(f"Drawdown {-drawdown:.2%} is past the kill switch ({inputs.kill_switch_drawdown:.0%}).")
     elif drawdown <= -inputs.drawdown_warning + LEVEL_EPS:
         attention.append(f"Drawdown {-drawdown:.2%} is past the warning level ({inputs.drawdown_warning:.0%}).")
     for g in inputs.gates:
         if g.status == "fail":
-            attention.append(f"Gate {g.name} failed: {'; '.join(g.reasons) or 'no reason given'}.")
+            m = messages.message(g.name)
+            attention.append(f"{m.title}: {'; '.join(g.reasons) or 'no reason given'}. {m.owner}")
     return DailyReport(
         as_of=inputs.as_of,
         generated_at=inputs.generated_at,
@@ -590,7 +595,7 @@ def _env():
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(money=fmt_money, pct=fmt_pct, ratio=fmt_ratio, bps=fmt_bps, units=fmt_units, sign=css_sign, cell=md_cell)
+    env.filters.update(money=fmt_money, pct=fmt_pct, ratio=fmt_ratio, bps=fmt_bps, units=fmt_units, sign=css_sign, cell=md_cell, state=messages.state_label)
     return env
 
 

@@ -426,10 +426,10 @@ def _checklists(kind: str, tid: str, window: ExecutionWindow, confirm_by: dateti
     return pre, post, blocked
 
 
-def _what_if(lines: Sequence[TicketLine], cash: Decimal, sign: str) -> tuple[str, ...]:
+def _what_if(lines: Sequence[TicketLine], cash: Decimal, sign: str, floor: Decimal = Decimal(0)) -> tuple[str, ...]:
     """For each SELL the BUYs need: which BUYs to shrink or skip if it is not executed (tradeops.cashplan)."""
     plan = [cashplan.PlanLine(ln.seq, ln.side, ln.symbol, ln.value, ln.sizing_price, ln.band) for ln in lines]
-    return tuple(cashplan.what_if_not_sold(plan, cash, sign=sign))
+    return tuple(cashplan.what_if_not_sold(plan, cash, floor, sign=sign))
 
 
 def _headline(kind: str, lines: Sequence[TicketLine], window: ExecutionWindow, failures: Sequence[Failure]) -> str:
@@ -488,7 +488,7 @@ def build_ticket(
     cash_now = decision.cash_before if decision else Decimal(str(held.get("cash", zero)))
     pre, post, blocked = _checklists(kind, tid, window, confirm_by, cash_now, policy, sign)
     if kind == "TRADE":
-        blocked = blocked[:3] + _what_if(lines, cash_now, sign) + blocked[3:]
+        blocked = blocked[:3] + _what_if(lines, cash_now, sign, policy.account.cash_floor) + blocked[3:]
     d = decision
     acting = d is not None and kind != "NO-TRADE"  # shaping notes and tiny deltas only matter when we act
     why = {

@@ -46,7 +46,23 @@ def test_page_shows_the_ticket_its_lines_in_order_and_the_window(page, demo):
     assert [c.split("</span>")[1].split(":")[0].strip() for c in cards] == ["AAPL", "AVGO", "MSFT"]
     assert "Do not execute if eToro's SELL price is below $137.10" in cards[0]
     assert "Do not execute if eToro's BUY price is above $303.65" in cards[1]
-    assert "Before you start" in page.ticket.before.value and "After you finish" in page.ticket.after.value
+    assert "Before you start" in page.ticket.pre_check.title.value and "After you finish" in page.ticket.post_check.title.value
+    assert [b.description for b in page.ticket.pre_check.boxes] == list(ticket.pre_trade)
+    assert "If something blocks you" in page.ticket.after.value
+
+
+def test_the_checklist_boxes_can_be_ticked_and_stay_ticked_while_the_page_refreshes(page, demo):
+    boxes = page.ticket.pre_check.boxes
+    assert boxes and not any(b.value for b in boxes) and not any(b.disabled for b in boxes)
+    boxes[0].value = True  # what a click in the browser does (test_browser ticks one for real)
+    boxes[-1].value = True
+    post = page.ticket.post_check.boxes
+    post[0].value = True
+    page.refresh(ticket_id=demo.ticket_id)  # what Save and the 20 s tick do
+    assert page.ticket.pre_check.ticked == [boxes[0].description, boxes[-1].description]
+    assert page.ticket.post_check.ticked == [post[0].description]
+    page.ticket.pre_check.boxes[0].value = False  # and un-ticked
+    assert page.ticket.pre_check.ticked == [boxes[-1].description]
     assert "$18,386.00" in page.account_bar.value and "kill switch off" in page.account_bar.value
 
 

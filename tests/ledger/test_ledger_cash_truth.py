@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from datetime import datetime, time, timezone
+from datetime import date, datetime, time, timezone
 from decimal import Decimal as D
 
 import pytest
@@ -23,7 +23,7 @@ from tradeops.calendar import get_calendar
 from tradeops.errors import LedgerError
 from tradeops.ledger import api
 from tradeops.ledger.inputs import parse_fill
-from tradeops.ledger.models import Fill
+from tradeops.ledger.models import CashMovement, Fill
 from tradeops.ledger.money import booked_value
 
 # The -$805.24 ticket: $200.00 cash; two SELLs, then two BUYs that need what the SELLs bring in.
@@ -95,10 +95,71 @@ def test_a_correction_the_cash_cannot_cover_is_refused(short_ticket, kit):
 
 def test_the_policy_floor_is_kept(short_ticket, kit):
     s = short_ticket
-    with pytest.raises(LedgerError, match=r"keeping the cash buffer of 150.00"):
+    with pytest.raises(LedgerError, match=r"keeping the cash floor of 150.00"):
         api.confirm_ticket(s, "T", [_fill(kit, 3, "executed", "1", "100")], actor="t", min_cash=D(150))
     api.confirm_ticket(s, "T", [_fill(kit, 3, "partial", "0.5", "100")], actor="t", min_cash=D(150))
     assert api.compute_cash(s).amount == D(150)
+
+
+def test_a_withdrawal_or_fee_the_cash_cannot_cover_is_refused(session, kit):
+    kit.fund(session, "100.00", "2024-01-02")
+    with pytest.raises(LedgerError) as refused:
+        api.record_cash_movement(session, "WITHDRAWAL", "120", date(2024, 1, 3), actor="t", min_cash=D(10))
+    text = str(refused.value)
+    assert "withdrawal of 120.00 dated 2024-01-03 needs 120.00 but the cash on 2024-01-03 is 100.00" in text
+    assert "keeping the cash floor of 10.00" in text and "would leave -20.00" in text and "at most 90.00" in text
+    with pytest.raises(LedgerError, match=r"fee of 95.00 .* at most 90.00"):
+        api.record_cash_movement(session, "FEE", "95", date(2024, 1, 3), actor="t", min_cash=D(10))
+    api.record_cash_movement(session, "WITHDRAWAL", "90", date(2024, 1, 3), actor="t", min_cash=D(10))
+    assert api.compute_cash(session).amount == D(10)
+    with pytest.raises(LedgerError, match=r"interest of 0.01 .* at most 0.00"):  # a negative interest amount takes cash out too
+        api.record_cash_movement(session, "INTEREST", "-0.01", date(2024, 1, 4), actor="t", min_cash=D(10))
+    assert api.compute_cash(session).amount == D(10)
+
+
+def test_reversing_a_deposit_that_was_spent_is_refused(session, kit):
+    deposit = kit.fund(session, "100.00", "2024-01-02")
+    kit.buy(session, "B1", "2024-01-03", "AAPL", 1, 60)
+    with pytest.raises(LedgerError, match=r"reversal of a deposit of 100.00 dated 2024-01-02 .* would leave -60.00"):
+        api.reverse_cash_movement(session, deposit.id, "typed twice", actor="t")
+    assert api.compute_cash(session).amount == D(40)
+
+
+def test_a_back_dated_entry_is_checked_against_its_day_and_every_later_day(session, kit):
+    # 100 on 2 Jan, a BUY of 80 on 5 Jan; 9 Jan a deposit of 500
+    kit.fund(session, "100.00", "2024-01-02")
+    kit.buy(session, "B1", "2024-01-05", "AAPL", 1, 80)
+    kit.fund(session, "500.00", "2024-01-09")
+    assert api.compute_cash(session).amount == D(520)
+    # today's cash (520) covers a BUY of 50, but on 3 Jan there were 100 and on 5 Jan the cash falls to 20 - 50
+    kit.ticket(session, "T", "2024-01-03", [("BUY", "XOM", "50.00", "1", "50")])
+    late = parse_fill({"line": "1", "status": "executed", "units": "1", "price": "50", "filled_at": kit.at("2024-01-03")}, "T line 1", kit.UTC)
+    with pytest.raises(LedgerError) as refused:
+        api.confirm_ticket(session, "T", [late], actor="t")
+    text = str(refused.value)
+    assert "line 1 of T (BUY XOM) needs 50.00 (1 x 50) but the cash left after the lines saved before it is 20.00 on 2024-01-05" in text
+    assert "dated 2024-01-03" in text and "would leave -30.00" in text and "at most 0.4 units" in text
+    # what the cash allows on every later day: 20 / 50 = 0.4 units
+    part = parse_fill({"line": "1", "status": "partial", "units": "0.4", "price": "50", "filled_at": kit.at("2024-01-03")}, "T line 1", kit.UTC)
+    api.confirm_ticket(session, "T", [part], actor="t")
+    assert api.compute_cash(session, as_of=kit.at("2024-01-05", "23:00")).amount == 0
+    # a withdrawal dated before the big deposit cannot take what is only there later
+    with pytest.raises(LedgerError, match=r"withdrawal of 1.00 dated 2024-01-04 .* on 2024-01-05 \(it is dated 2024-01-04"):
+        api.record_cash_movement(session, "WITHDRAWAL", "1", date(2024, 1, 4), actor="t")
+    api.record_cash_movement(session, "WITHDRAWAL", "1", date(2024, 1, 9), actor="t")
+    assert api.compute_cash(session).amount == D(499)
+
+
+def test_a_correction_moved_to_an_earlier_day_is_checked_there(session, kit):
+    kit.fund(session, "100.00", "2024-01-02")
+    kit.fund(session, "100.00", "2024-01-08")
+    fill = kit.buy(session, "B1", "2024-01-08", "AAPL", 1, 150)
+    assert api.compute_cash(session).amount == D(50)
+    # dated 3 Jan, the same BUY would need 150 when only 100 was there
+    with pytest.raises(LedgerError, match=r"needs 150.00 \(1 x 150\) .* is 100.00 on 2024-01-03, which would leave -50.00: the cash allows at most 0.666666 units"):
+        api.correct_fill(session, fill.id, "wrong day", "executed", units="1", price="150", filled_at=kit.at("2024-01-03"), actor="t")
+    api.correct_fill(session, fill.id, "wrong day", "partial", units="0.5", price="150", filled_at=kit.at("2024-01-03"), actor="t")
+    assert api.compute_cash(session).amount == D(125)
 
 
 # --------------------------------------------------------------------------- the property
@@ -108,89 +169,131 @@ DAYS = get_calendar().sessions("2024-01-02", "2024-03-29")
 _accounts = itertools.count()
 price = st.decimals(min_value=D(1), max_value=D(500), places=2)
 fees = st.decimals(min_value=D(0), max_value=D(5), places=2)
+day = st.integers(1, 25)  # any day, in any order: back-dated entries are common (a late confirmation, a fee booked later)
+amount = st.decimals(min_value=D("0.01"), max_value=D(3000), places=2)
 operation = st.one_of(
-    st.tuples(st.just("buy"), st.sampled_from(SYMBOLS), st.decimals(min_value=D("0.01"), max_value=D(40), places=6), price, fees),
-    st.tuples(st.just("sell"), st.sampled_from(SYMBOLS), st.decimals(min_value=D("0.1"), max_value=D(1), places=2), price, fees),
-    st.tuples(st.just("correct"), st.integers(0, 30), st.decimals(min_value=D("0.1"), max_value=D(3), places=2), price, fees),
-    st.tuples(st.just("deposit"), st.decimals(min_value=D("0.01"), max_value=D(3000), places=2)),
+    st.tuples(st.just("buy"), day, st.sampled_from(SYMBOLS), st.decimals(min_value=D("0.01"), max_value=D(40), places=6), price, fees),
+    st.tuples(st.just("sell"), day, st.sampled_from(SYMBOLS), st.decimals(min_value=D("0.1"), max_value=D(1), places=2), price, fees),
+    st.tuples(st.just("correct"), day, st.integers(0, 30), st.decimals(min_value=D("0.1"), max_value=D(3), places=2), price, fees),
+    st.tuples(st.sampled_from(["deposit", "withdrawal", "fee"]), day, amount),
+    st.tuples(st.just("reverse"), day, st.integers(0, 30)),
 )
 
 
-@given(ops=st.lists(operation, min_size=4, max_size=20), floor=st.sampled_from([D(0), D(0), D("50.00")]))
+def _end_of(d) -> datetime:
+    return datetime.combine(d, time(23, 0), tzinfo=timezone.utc)  # 18:00 in New York: after every entry of that exchange day
+
+
+class Model:
+    """The cash of every day as a plain list of (day, change): what the ledger must agree with."""
+
+    def __init__(self):
+        self.changes: list[tuple] = []
+
+    def cash(self, d, extra=()) -> D:
+        return sum((c for when, c in [*self.changes, *extra] if when <= d), D(0))
+
+    def fits(self, pieces, floor) -> bool:
+        """Lowering the cash is allowed only where every day from the first piece on keeps the floor."""
+        first = min(when for when, _ in pieces)
+        return all(self.cash(d, pieces) >= floor or self.cash(d, pieces) >= self.cash(d) for d in DAYS[:27] if d >= first)
+
+
+@given(ops=st.lists(operation, min_size=4, max_size=20), floor=st.sampled_from([D(0), D(0), D("50.00")]),
+       opening=st.decimals(min_value=D(50), max_value=D(3000), places=2))
 @settings(
     max_examples=int(os.environ.get("LEDGER_MODEL_EXAMPLES", "40")), deadline=None, database=None, derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-def test_accepted_fills_never_take_cash_below_the_floor(session, ops, floor):
+def test_accepted_entries_never_take_cash_below_the_floor(session, ops, floor, opening):
+    """Fills, corrections, deposits, withdrawals, fees and reversals, dated in any order: whatever the ledger
+    accepts keeps the cash of every day at or above the floor, and it refuses only what the cash cannot cover."""
     account = f"cash-{next(_accounts)}"
     api.create_account(session, account, actor="h")
+    first = api.record_cash_movement(session, "DEPOSIT", opening, DAYS[0], account=account, actor="h")
+    model = Model()
+    model.changes.append((DAYS[0], opening))
     fills: list[int] = []
+    moves: list[int] = [first.id]
     for n, op in enumerate(ops):
-        day = DAYS[n]
-        at = datetime.combine(day, time(15, 0), tzinfo=timezone.utc)
-        before = api.compute_cash(session, account=account).amount
-        held = api.compute_positions(session, account=account)
+        d = DAYS[op[1]]
+        at = datetime.combine(d, time(15, 0), tzinfo=timezone.utc)
         savepoint = session.begin_nested()
         try:
-            if op[0] == "deposit":
-                api.record_cash_movement(session, "DEPOSIT", op[1], day, account=account, actor="h")
-                savepoint.commit()
-                continue
-            if op[0] == "correct":
+            if op[0] in ("deposit", "withdrawal", "fee", "reverse"):
+                if op[0] == "reverse":
+                    if not moves:
+                        savepoint.rollback()
+                        continue
+                    original = session.get(CashMovement, moves[op[2] % len(moves)])
+                    pieces = [(original.value_date, -original.amount)]
+                    call = lambda: api.reverse_cash_movement(session, original.id, "property", account=account, actor="h", min_cash=floor)  # noqa: E731
+                else:
+                    signed = op[2] if op[0] == "deposit" else -op[2]
+                    pieces = [(d, signed)]
+                    call = lambda: api.record_cash_movement(session, op[0].upper(), op[2], d, account=account, actor="h", min_cash=floor)  # noqa: E731
+            elif op[0] == "correct":
                 if not fills:
                     savepoint.rollback()
                     continue
-                original = session.get(Fill, fills[op[1] % len(fills)])
-                units = (original.units * op[2]).quantize(D("0.000001"))
-                if units <= 0 or (original.side == "SELL" and units > held.get(original.symbol, D(0)) + original.units):
+                original = session.get(Fill, fills[op[2] % len(fills)])
+                units = (original.units * op[3]).quantize(D("0.000001"))
+                if units <= 0:
                     savepoint.rollback()
                     continue
                 undone = (-original.amount - original.fees) if original.side == "BUY" else (original.amount - original.fees)
-                amount = booked_value(units, op[3])
-                change = (-amount - op[4] if original.side == "BUY" else amount - op[4]) - undone
+                value = booked_value(units, op[4])
+                done = -value - op[5] if original.side == "BUY" else value - op[5]
+                old_day = api.exchange_date(original.filled_at)
+                pieces = [(d, done), (old_day, -undone)]
                 call = lambda: api.correct_fill(  # noqa: E731
-                    session, original.id, "property", "executed", units=units, price=op[3], fees=op[4], filled_at=original.filled_at,
+                    session, original.id, "property", "executed", units=units, price=op[4], fees=op[5], filled_at=at,
                     override_reason="property", account=account, actor="h", min_cash=floor,
                 )[1]
             else:
-                _, symbol, qty, p, fee = op
+                _, _, symbol, qty, p, fee = op
                 side = op[0].upper()
+                held = api.compute_positions(session, account=account)
                 units = qty if side == "BUY" else (held.get(symbol, D(0)) * qty).quantize(D("0.000001"))
                 if units <= 0:
                     savepoint.rollback()
                     continue
-                api.record_ticket(session, f"T{n}", day, "TRADE", "h", account=account)
+                api.record_ticket(session, f"T{n}", DAYS[30 + n], "TRADE", "h", account=account)  # one ticket per session date
                 api.record_intended_trade(session, f"T{n}", 1, side, symbol, booked_value(units, p) * 2 + 1, units, p, "0.03", account=account)
-                amount = booked_value(units, p)
-                change = -amount - fee if side == "BUY" else amount - fee
+                value = booked_value(units, p)
+                pieces = [(d, -value - fee if side == "BUY" else value - fee)]
                 call = lambda: api.record_fill(  # noqa: E731
                     session, f"T{n}", 1, "executed", units=units, price=p, fees=fee, filled_at=at, account=account, actor="h",
                     min_cash=floor,
                 )
-            fits = change >= 0 or before + change >= floor
+            fits = model.fits(pieces, floor)
             try:
-                fill = call()
+                row = call()
             except LedgerError as err:
                 savepoint.rollback()
-                if "units would go negative" in str(err):
-                    event("refused: units")
+                if "units would go negative" in str(err) or "already" in str(err):
+                    event("refused: units or done")
                     continue
                 event("refused: cash")
-                assert not fits, f"refused a fill the cash covers: {op} with {before}: {err}"
-                assert "the cash left after the lines saved before it is" in str(err)
+                assert not fits, f"refused what the cash covers: {op}: {err}"
+                assert "which would leave" in str(err) and "nothing was written" in str(err)
                 continue
             savepoint.commit()
             event("accepted")
-            assert fits, f"accepted a fill the cash does not cover: {op} with {before}"
-            if fill.kind == "FILL":
-                fills = [f for f in fills if f != getattr(fill, "supersedes_id", None)] + [fill.id]
+            assert fits, f"accepted what the cash does not cover: {op}"
+            model.changes.extend(pieces)
+            if isinstance(row, Fill):
+                fills = [f for f in fills if f != row.supersedes_id] + [row.id]
+            elif row.reverses_id is None:
+                moves.append(row.id)
+            else:
+                moves.remove(row.reverses_id)
         except BaseException:
             if savepoint.is_active:
                 savepoint.rollback()
             raise
-        after = api.compute_cash(session, account=account).amount
-        assert after == before + change
-        assert after >= floor or after >= before  # a line that lowers the cash leaves at least the floor
-        assert after >= 0 or before < 0
-    assert api.compute_cash(session, account=account).amount >= 0
+        assert api.compute_cash(session, account=account).amount == model.cash(DAYS[-1])
+    for when in DAYS[:27]:  # the ledger's cash, day by day, is the model's, and never below the floor
+        cash = api.compute_cash(session, as_of=_end_of(when), account=account).amount
+        assert cash == model.cash(when) and cash >= floor, (when, cash, floor)
     session.commit()

@@ -194,3 +194,23 @@ def test_backup_and_restore_commands(ws, capsys):
     assert code == 0 and "current ledger saved to" in out and "restored from" in out
     assert _with_ledger(ws, lambda s: api.compute_cash(s).amount) == 100
     assert list((ws / "data" / "backups").iterdir())  # the pre-restore safety copy
+
+
+def test_the_policys_cash_floor_is_kept_by_confirm_and_cash_add(ws, capsys):
+    """account.cash_floor in policy.yml reaches the ledger: a fill or a withdrawal that would leave less is refused."""
+    policy = ws / "config" / "policy.yml"
+    policy.write_text(policy.read_text().replace("  cash_floor: 0 ", "  cash_floor: 100 "))
+    assert "cash_floor: 100" in policy.read_text()
+    assert _run(capsys, "ledger", "init")[0] == 0
+    assert _run(capsys, "cash", "add", "deposit", "1050", "--date", "2024-01-02")[0] == 0
+    _with_ledger(ws, _issue_ticket)
+    (ws / "fills.csv").write_text(FILLS)  # line 1 costs 10 x 100.50 + 1.00 = 1006.00
+    code, _, err = _run(capsys, "confirm", "TICKET-20240103", "--file", str(ws / "fills.csv"))
+    assert code == 2 and "line 1 of TICKET-20240103 (BUY AAPL) needs 1006.00" in err and "keeping the cash floor of 100.00" in err
+    assert _run(capsys, "cash", "add", "deposit", "150", "--date", "2024-01-02")[0] == 0
+    assert _run(capsys, "confirm", "TICKET-20240103", "--file", str(ws / "fills.csv"))[0] == 0  # 1200 - 1006 leaves 194.00
+    code, _, err = _run(capsys, "cash", "add", "withdrawal", "100", "--date", "2024-01-04")
+    assert code == 2 and "withdrawal of 100.00" in err and "keeping the cash floor of 100.00" in err and "at most 94.00" in err
+    assert _with_ledger(ws, lambda s: api.compute_cash(s).amount) == D("194.00")
+    assert _run(capsys, "cash", "add", "withdrawal", "94", "--date", "2024-01-04")[0] == 0
+    assert _with_ledger(ws, lambda s: api.compute_cash(s).amount) == D("100.00")

@@ -65,6 +65,18 @@ class Model:
         self.entries = []  # dicts: at, symbol, units (signed), cash, fees, fill_id, active
         self.cash = D(0)
         self.net_deposits = D(0)
+        self.cash_log = []  # (exchange day, change): the ledger checks the cash of every day from an entry's day on
+
+    def cash_fits(self, day, change: D) -> bool:
+        """A change dated ``day`` that lowers the cash must keep every day from ``day`` on at or above zero."""
+        if change >= 0:
+            return True
+        days = sorted({d for d, _ in self.cash_log if d >= day} | {day})
+        return all(sum((c for d2, c in self.cash_log if d2 <= d), D(0)) + change >= 0 for d in days)
+
+    def add_cash(self, day, change: D) -> None:
+        self.cash += change
+        self.cash_log.append((day, change))
 
     def never_negative(self, symbol: str, extra=()) -> bool:
         timeline = sorted([(e["at"], e["units"]) for e in self.entries if e["active"] and e["symbol"] == symbol] + list(extra),
@@ -110,7 +122,7 @@ def _apply(session, account: str, model: Model, n: int, op) -> None:
             amount = booked_value(u, p)
             change = (-amount if side == "BUY" else amount) - fee
             units_ok = side == "BUY" or model.never_negative(sym, [(at, -u)])
-            cash_ok = change >= 0 or model.cash + change >= 0
+            cash_ok = model.cash_fits(day, change)
             expect_ok = units_ok and cash_ok
             try:
                 fill = api.record_fill(session, f"T{n}", 1, "executed", units=u, price=p, fees=fee, filled_at=at, account=account, actor="h")
@@ -122,7 +134,7 @@ def _apply(session, account: str, model: Model, n: int, op) -> None:
             assert expect_ok, f"accepted a {side} of {u} {sym} that makes units or cash negative"
             signed = u if side == "BUY" else -u
             model.entries.append({"at": at, "symbol": sym, "units": signed, "fill_id": fill.id, "side": side, "active": True})
-            model.cash += (-amount if side == "BUY" else amount) - fee
+            model.add_cash(day, (-amount if side == "BUY" else amount) - fee)
         elif kind == "correct":
             _, index, factor, p, fee = op
             live = [e for e in model.entries if e["active"]]
@@ -140,7 +152,8 @@ def _apply(session, account: str, model: Model, n: int, op) -> None:
             undone = (-original.amount if old["side"] == "BUY" else original.amount) - original.fees
             amount = booked_value(u, p)
             cash_change = (-amount if old["side"] == "BUY" else amount) - fee - undone
-            expect_ok = model.never_negative(old["symbol"], change) and (cash_change >= 0 or model.cash + cash_change >= 0)
+            old_day = old["at"].date()  # 15:00 UTC: the same exchange day
+            expect_ok = model.never_negative(old["symbol"], change) and model.cash_fits(old_day, cash_change)
             try:
                 _, new = api.correct_fill(
                     session, old["fill_id"], "property test", "executed", units=u, price=p, fees=fee, filled_at=old["at"],
@@ -153,15 +166,22 @@ def _apply(session, account: str, model: Model, n: int, op) -> None:
                 return
             assert expect_ok, f"accepted a correction that makes {old['symbol']} or the cash negative"
             event("accepted: correction")
-            model.cash -= (-original.amount if old["side"] == "BUY" else original.amount) - original.fees
             old["active"] = False
             model.entries.append({"at": old["at"], "symbol": old["symbol"], "units": sign * u, "fill_id": new.id, "side": old["side"], "active": True})
-            model.cash += (-amount if old["side"] == "BUY" else amount) - fee
+            model.add_cash(old_day, cash_change)
         else:
             amount, sym = op[1], (op[2] if kind == "DIVIDEND" else None)
-            api.record_cash_movement(session, kind, abs(amount) if kind != "INTEREST" else amount, day, symbol=sym, account=account, actor="h")
             effect = -amount if kind in ("WITHDRAWAL", "FEE") else amount
-            model.cash += effect
+            expect_ok = model.cash_fits(day, effect)
+            try:
+                api.record_cash_movement(session, kind, abs(amount) if kind != "INTEREST" else amount, day, symbol=sym, account=account, actor="h")
+            except LedgerError as err:
+                event("refused: a movement the cash cannot cover")
+                assert not expect_ok and "which would leave" in str(err), f"refused a {kind} of {amount} with {model.cash}: {err}"
+                savepoint.rollback()
+                return
+            assert expect_ok, f"accepted a {kind} of {amount} that takes the cash ({model.cash}) below zero"
+            model.add_cash(day, effect)
             if kind in ("DEPOSIT", "WITHDRAWAL"):
                 model.net_deposits += effect
         savepoint.commit()

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from tradeops import alerts
+from tradeops import alerts, messages
 from tradeops.alerts import AlertKind, Alerter, JsonAlertStore, MemoryAlertStore
 from tradeops.calendar import get_calendar
 from tradeops.config import Risk, Schedule
@@ -77,7 +77,11 @@ def test_drawdown_levels():
     assert warn.subject == "Drawdown 10.0% is past the warning level (10%)"
     kill = alerts.drawdown_alert(_equity([100, 110, 99, 87.5]), risk, now)  # 87.5 / 110 - 1 = -20.45%
     assert kill.kind is AlertKind.DRAWDOWN_KILL_SWITCH and kill.severity == "critical"
-    assert "HALT" in kill.body and "peak of 110.00 on 2024-04-02" in kill.body
+    assert "Trading is halted" in kill.body and "peak of 110.00 on 2024-04-02" in kill.body
+    assert "HALT" not in kill.body and "gate" not in kill.body  # the catalogue's words, not the code's
+    for sentence in (messages.CATALOGUE["drawdown"].owner, "For the executor: Carry out the ticket that sells to cash", "Who acts: the owner."):
+        assert sentence in kill.body
+    assert "For the executor:" in warn.body and "For the owner:" in warn.body
 
 
 def test_a_deposit_does_not_hide_a_drawdown():
@@ -97,6 +101,11 @@ def test_quality_reconciliation_and_failed_run():
     assert rec.key == "reconciliation:snap-7" and "3,350.25" in rec.body
     failed = alerts.run_failed_alert(date(2024, 5, 6), "20240506T073000-4f2a", "30_signal raised KeyError 'AAPL'", now)
     assert failed.key == "run_failed:2024-05-06" and "KeyError" in failed.body
+    # each says what to do in the catalogue's words: one sentence for the executor, one for the owner, who acts
+    for alert, name in ((q, "data_quality"), (rec, "reconciliation"), (failed, "stage")):
+        m = messages.CATALOGUE[name]
+        assert f"For the executor: {m.executor}\nFor the owner: {m.owner}\nWho acts: {m.who}." in alert.body, alert.body
+        assert "NO-TRADE" not in alert.body and "gate" not in alert.body
 
 
 # ----------------------------------------------------------------- run did not happen

@@ -57,7 +57,11 @@ def test_daily_figures_by_hand(inputs):
     sectors = {s.name: (s.value, s.count) for s in r.sectors}
     assert sectors == {"Information Technology": (D("3800.00"), 2), "Financials": (D("1600.00"), 1), "Energy": (D("1500.00"), 1)}
     assert sum(p.weight for p in r.positions) + r.cash_weight == pytest.approx(1.0)
-    assert r.attention == ("Gate confirmations failed: TICKET-20240503: 1 line unconfirmed (MSFT buy).",)
+    # the catalogue's words for the owner (tradeops.messages), not the gate's code name
+    assert r.attention == (
+        "The previous ticket is not fully confirmed: TICKET-20240503: 1 line unconfirmed (MSFT buy). "
+        "Make sure the executor records every line of the previous ticket; no action is needed in the code.",
+    )
 
 
 def test_daily_golden(inputs):
@@ -86,11 +90,11 @@ def test_halt_and_drawdown_past_the_levels_are_flagged(build_inputs):
     r = reports.build_daily(build_inputs(equity=equity, cash=D("1940.00"), state="HALT", gates=()))
     assert r.drawdown == pytest.approx(-0.15)
     assert r.attention == (
-        "State is HALT: no trades until someone resumes explicitly.",
+        "Trading is halted. Resume trading with a reason (`tradeops ledger resume`) once the cause is dealt with.",
         "Drawdown 15.00% is past the warning level (10%).",
     )
     md = reports.render_daily_md(r)
-    assert "> **Needs attention**" in md and "state **HALT**" in md
+    assert "> **Needs attention**" in md and "**Trading is halted**" in md and "HALT" not in md
 
 
 @pytest.mark.parametrize(

@@ -164,16 +164,18 @@ def restore_cmd(workdir: str, source: str, yes: bool) -> None:
 @actor_option
 def confirm(ticket_id: str, path: str, correct_reason: str | None, workdir: str, account: str, actor: str) -> None:
     """Enter what happened to each line of TICKET_ID (executed, partial, not_executed)."""
-    local_tz = ZoneInfo(workspace(workdir).policy().schedule.timezone)
+    policy = workspace(workdir).policy()
+    local_tz = ZoneInfo(policy.schedule.timezone)
     rows = inputs.parse_fills_csv(_read(path), local_tz, source=Path(path).name)
+    floor = policy.account.cash_floor
     engine = _engine(workdir)
     try:
         with db.transaction(engine) as s:
             if correct_reason:
-                pairs = api.correct_ticket(s, ticket_id, rows, correct_reason, account=account, actor=actor)
+                pairs = api.correct_ticket(s, ticket_id, rows, correct_reason, account=account, actor=actor, min_cash=floor)
                 done = [new for _, new in pairs]
             else:
-                done = api.confirm_ticket(s, ticket_id, rows, account=account, actor=actor)
+                done = api.confirm_ticket(s, ticket_id, rows, account=account, actor=actor, min_cash=floor)
             left = api.unconfirmed_lines(s, ticket_id=ticket_id, account=account)
     finally:
         engine.dispose()
@@ -290,10 +292,11 @@ def cash_add(kind, amount, value_date, symbol, currency, notes, path, workdir, a
         entries = [inputs.parse_cash(raw, "cash add")]
     else:
         raise click.UsageError("give KIND AMOUNT --date YYYY-MM-DD, or --file cash.csv")
+    floor = workspace(workdir).policy().account.cash_floor
     engine = _engine(workdir)
     try:
         with db.transaction(engine) as s:
-            rows = api.record_cash_inputs(s, entries, account=account, actor=actor)
+            rows = api.record_cash_inputs(s, entries, account=account, actor=actor, min_cash=floor)
             total = api.compute_cash(s, account=account)
     finally:
         engine.dispose()

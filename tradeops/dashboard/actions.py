@@ -110,7 +110,7 @@ def confirm(
                         written.append(path)
                     fill = replace(fill, attachment=path.relative_to(root.resolve()).as_posix())
                 fills.append(fill)
-            api.confirm_ticket(s, ticket_id, fills, account=account, actor=actor)
+            api.confirm_ticket(s, ticket_id, fills, account=account, actor=actor, min_cash=policy.account.cash_floor)
     except _Refused as refused:
         return Outcome(False, refused.errors["form"], refused.errors, ticket=refused.ticket)
     except BaseException as err:  # rolled back: remove the screenshots written for it

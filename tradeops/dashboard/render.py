@@ -38,7 +38,11 @@ STYLE = """<style>
 .to-page table { border-collapse: collapse; margin: 4px 0; }
 .to-page th, .to-page td { text-align: left; padding: 4px 10px 4px 0; border-bottom: 1px solid #e2e2e2; vertical-align: top; }
 .to-page td.num, .to-page th.num { text-align: right; }
-.to-page ul.to-check { list-style: none; padding-left: 0; } .to-page ul.to-check li::before { content: "☐  "; }
+.to-page .to-tick { height: auto; margin: 4px 0; } .to-page .to-tick label { display: flex; align-items: flex-start; gap: 10px;
+  white-space: normal; overflow: visible; height: auto; line-height: 1.45; font-size: 17px; cursor: pointer; }
+.to-page .to-tick label span { white-space: normal; overflow: visible; text-overflow: clip; }
+.to-page .to-tick input[type=checkbox] { width: 22px; height: 22px; min-width: 22px; margin: 2px 0 0 0; cursor: pointer; }
+.to-page .to-tick input[type=checkbox]:checked + span { color: #555; text-decoration: line-through; }
 .to-page .widget-text input, .to-page .widget-textarea textarea, .to-page .widget-combobox input { font-size: 17px; min-height: 38px; }
 .to-page .widget-toggle-buttons .widget-toggle-button { font-size: 16px; height: 40px; margin-bottom: 4px; }
 .to-page .jupyter-button.to-big { font-size: 17px; height: auto; min-height: 46px; padding: 10px 16px; line-height: 1.3; font-weight: 600;
@@ -197,12 +201,6 @@ def recorded(line: LineView) -> str:
         extra += f"<br>Screenshot: {escape(fill.attachment)}"
     status = badge(STATUS_LABELS[fill.status].upper(), STATUS_TONES[fill.status])
     return f'<div class="to-card">{line_heading(line)}<p>Recorded: {status} {escape(fill_text(fill))}{extra}</p></div>'
-
-
-def checklist(title: str, items: Sequence[str]) -> str:
-    if not items:
-        return ""
-    return f"<h2>{escape(title)}</h2><ul class='to-check'>" + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>"
 
 
 def blocked(items: Sequence[str]) -> str:

@@ -76,6 +76,40 @@ def _big_button(text: str, style: str) -> w.Button:
     return button
 
 
+class Checklist:
+    """A checklist the executor ticks off as they go: one box per item, each with its whole sentence.
+
+    The ticks belong to the page only (nothing is written to the ledger); they are kept for the same
+    ticket and item while the page refreshes (after Save, every 20 s) and start empty for another ticket."""
+
+    def __init__(self):
+        self.title = w.HTML()
+        self.boxes: list[w.Checkbox] = []
+        self.widget = w.VBox([self.title])
+        self._key: tuple | None = None
+
+    def show(self, key: str | None, title: str, items) -> None:
+        items = tuple(items)
+        if self._key == (key, title) and items == tuple(b.description for b in self.boxes):
+            return  # the same list: keep its boxes as they are (no redraw, no jump)
+        ticked = {b.description for b in self.boxes if b.value} if self._key == (key, title) else set()
+        self._key = (key, title)
+        self.title.value = f"<h2>{escape(title)}</h2>" if items else ""
+        for box in self.boxes:
+            box.close()
+        self.boxes = []
+        for item in items:
+            box = w.Checkbox(value=item in ticked, description=item, indent=False, layout=w.Layout(width="auto", max_width="100%"))
+            box.add_class("to-tick")
+            self.boxes.append(box)
+        self.widget.children = [self.title, *self.boxes]
+        self.widget.layout.display = SHOW if items else HIDE
+
+    @property
+    def ticked(self) -> list[str]:
+        return [b.description for b in self.boxes if b.value]
+
+
 def guarded(result_attr: str) -> Callable:
     """Run a handler; show failures in ``self.<result_attr>`` as a sentence, log the traceback."""
 
@@ -241,11 +275,19 @@ class TicketPanel:
         self.form_error = _error_widget()
         self.save = _big_button("Save confirmation", "success")
         self.after = w.HTML()
+        self.pre_check = Checklist()  # "Before you start", ticked off on the page
+        self.post_check = Checklist()  # "After you finish" (or the one checklist of a HOLD / NO-TRADE ticket)
         self.forms: dict[int, LineForm] = {}
         self.cash = None  # the ledger's cash, for the live budget of the BUYs
         self.plan_box = w.HTML()
-        self.widget = w.VBox([self.chooser_box, self.header, self.before, self.cards, self.plan_box, self.form_error, self.save, self.result, self.after])
+        self.widget = w.VBox(self._children())
         self.chooser.observe(self._on_choose, "value")
+
+    def _children(self) -> list[w.Widget]:
+        return [
+            self.chooser_box, self.header, self.before, self.pre_check.widget, self.cards, self.plan_box, self.form_error, self.save,
+            self.result, self.post_check.widget, self.after,
+        ]
 
     def show(self, ticket: TicketView | None, choices: list[str], now, cash=None) -> None:
         """Rebuild for ``ticket``; ``choices``: ticket ids the executor may switch to; ``cash``: the ledger's.
@@ -263,7 +305,9 @@ class TicketPanel:
         waiting = [c for c in choices if ticket is None or c != ticket.ticket_id]
         warn = render.box(f"<b>Ticket {escape(', '.join(waiting))} still has unconfirmed lines.</b> Choose it above and confirm it.", "amber") if waiting else ""
         trade = ticket is not None and ticket.kind == "TRADE"
-        self.before.value = warn + (render.checklist("Before you start", ticket.pre_trade) if trade and ticket.missing else "")
+        self.before.value = warn
+        key = ticket.ticket_id if ticket is not None else None
+        self.pre_check.show(key, "Before you start", ticket.pre_trade if trade and ticket.missing else ())
         same = ticket is not None and self.ticket is not None and ticket.ticket_id == self.ticket.ticket_id
         self.ticket = ticket
         keep = {n: f for n, f in self.forms.items() if same and trade and n in {ln.line_no for ln in ticket.lines if ln.fill is None}}
@@ -282,13 +326,12 @@ class TicketPanel:
         self.save.on_click(lambda _b: self.submit())
         self.save.layout.display = SHOW if self.forms else HIDE
         self.form_error.value = ""
-        after = ""
         if trade:
-            after = render.checklist("After you finish", ticket.post_trade) + render.blocked(ticket.if_blocked)
-        elif ticket is not None:
-            after = render.checklist("Checklist", ticket.pre_trade + ticket.post_trade)
-        self.after.value = after
-        self.widget.children = [self.chooser_box, self.header, self.before, self.cards, self.plan_box, self.form_error, self.save, self.result, self.after]
+            self.post_check.show(key, "After you finish", ticket.post_trade)
+        else:
+            self.post_check.show(key, "Checklist", ticket.pre_trade + ticket.post_trade if ticket is not None else ())
+        self.after.value = render.blocked(ticket.if_blocked) if trade else ""
+        self.widget.children = self._children()
         self.replan()
 
     def _on_edit(self) -> None:
@@ -300,7 +343,9 @@ class TicketPanel:
         if self.ticket is None or self.ticket.kind != "TRADE" or self.cash is None:
             self.plan_box.value = ""
             return
-        steps = budget.ticket_plan(self.ticket, self.cash, {n: f.entry() for n, f in self.forms.items()})
+        steps = budget.ticket_plan(
+            self.ticket, self.cash, {n: f.entry() for n, f in self.forms.items()}, self.app.policy.account.cash_floor
+        )
         for step in steps:
             form = self.forms.get(step.line.line_no)
             if form is not None and step.line.side == "BUY":
