@@ -72,6 +72,7 @@ class Ranking:
     dropped: dict[str, str]  # symbol -> why it was not ranked
     note: str  # one line for the ticket's "why" section
     risk_off_reasons: list[str] = field(default_factory=list)
+    model: dict | None = None  # the trained model that scored (registry artifact summary), for model-based signals
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,10 @@ class SignalResult:
     note: str
     regime: Regime
     risk_off_reasons: list[str]
+    model: dict | None = None  # Ranking.model: what goes into the ticket's version hash and the run manifest
 
     def meta(self) -> dict:
-        return {
+        out = {
             "session": self.session.isoformat(),
             "strategy": self.strategy,
             "note": self.note,
@@ -105,16 +107,22 @@ class SignalResult:
             "risk_off_reasons": list(self.risk_off_reasons),
             "dropped": dict(sorted(self.dropped.items())),
         }
+        if self.model is not None:
+            out["model"] = dict(self.model)
+        return out
 
 
 SignalFn = Callable[[pd.DataFrame, Policy, date, Universe | None, ExchangeCalendar], Ranking]
 _REGISTRY: dict[str, SignalFn] = {}
 
 
-def register(name: str) -> Callable[[SignalFn], SignalFn]:
-    """Decorator: make a signal function available as ``policy.strategy.signal: name``."""
+def register(name: str, models: bool = False) -> Callable[[SignalFn], SignalFn]:
+    """Decorator: make a signal function available as ``policy.strategy.signal: name``.
+    ``models``: the function scores with trained models and takes ``models_dir=`` (the
+    model registry folder; None: train in memory, keep nothing)."""
 
     def deco(fn: SignalFn) -> SignalFn:
+        fn.uses_models = models
         _REGISTRY[name] = fn
         return fn
 
@@ -335,21 +343,24 @@ def market_regime(history: pd.DataFrame, session: date, benchmark: str, ma_sessi
 
 
 def compute_signal(
-    eod: pd.DataFrame, policy: Policy, session: date | str, universe: Universe | None = None, calendar: ExchangeCalendar | None = None
+    eod: pd.DataFrame, policy: Policy, session: date | str, universe: Universe | None = None, calendar: ExchangeCalendar | None = None,
+    models_dir: str | Path | None = None,
 ) -> SignalResult:
-    """Run ``policy.strategy.signal`` on the data up to and including ``session``."""
+    """Run ``policy.strategy.signal`` on the data up to and including ``session``
+    (``models_dir``: the model registry, for a signal that scores with trained models)."""
     calendar = calendar or get_calendar(policy.schedule.exchange)
     session = pd.Timestamp(session).date()
     if not calendar.is_session(session):
         raise DataError(f"decision session {session} is not a {calendar.name} session")
     history = history_until(eod, session)
     fn = get_signal(policy.strategy.signal)
-    ranking = fn(history, policy, session, universe, calendar)
+    extra = {"models_dir": models_dir} if getattr(fn, "uses_models", False) else {}
+    ranking = fn(history, policy, session, universe, calendar, **extra)
     regime = market_regime(history, session, policy.universe.benchmark, policy.portfolio.risk_off_ma_sessions)
     reasons = list(ranking.risk_off_reasons)
     if regime.below_ma:
         reasons.insert(0, regime.note)
-    return SignalResult(session, policy.strategy.signal, ranking.frame, ranking.dropped, ranking.note, regime, reasons)
+    return SignalResult(session, policy.strategy.signal, ranking.frame, ranking.dropped, ranking.note, regime, reasons, ranking.model)
 
 
 # --------------------------------------------------------------------------- files
@@ -388,16 +399,19 @@ def read_signal(run_dir: str | Path, session: date) -> SignalResult:
         note=meta.get("note", ""),
         regime=Regime(**meta["regime"]),
         risk_off_reasons=list(meta.get("risk_off_reasons", [])),
+        model=meta.get("model"),
     )
 
 
-def run_signal_stage(eod_path: str | Path, policy: Policy, universe: Universe | None, session: date | str, run_dir: str | Path) -> SignalResult:
-    """File in, file out: read the clean parquet, rank, write signals/YYYY-MM-DD.csv + .json."""
+def run_signal_stage(eod_path: str | Path, policy: Policy, universe: Universe | None, session: date | str, run_dir: str | Path,
+                     models_dir: str | Path | None = None) -> SignalResult:
+    """File in, file out: read the clean parquet, rank, write signals/YYYY-MM-DD.csv + .json
+    (``models_dir``: the model registry a model-based signal loads and stores its fits in)."""
     eod_path = Path(eod_path)
     if not eod_path.exists():
         raise DataError(f"clean EOD file not found: {eod_path} (run `tradeops data build` first)")
     eod = pd.read_parquet(eod_path, columns=[c for c in ("symbol", "date", "close", "adj_close", "volume")])
-    result = compute_signal(eod, policy, session, universe)
+    result = compute_signal(eod, policy, session, universe, models_dir=models_dir)
     write_signal(result, run_dir)
     return result
 from .research import model as _qlib_model  # noqa: E402,F401  registers the "qlib_lgbm" signal

@@ -113,10 +113,9 @@ def warmup_sessions(policy: Policy, strategy: str) -> int:
     m = policy.strategy.momentum
     need = max(m.lookback_12w, m.volatility_window, policy.portfolio.risk_off_ma_sessions) + 5
     if strategy == "qlib_lgbm":
-        from .model import WARMUP_SESSIONS
+        from .model import history_needed
 
-        r = policy.research
-        need = max(need, r.train_sessions + WARMUP_SESSIONS + r.label_horizon + 1 + r.purge_sessions)
+        need = max(need, history_needed(policy))
     return need
 
 
@@ -155,6 +154,7 @@ def run_study(
     eod: pd.DataFrame, policy: Policy, universe: Universe, start: date, end: date, strategy: str = "momentum",
     costs: Costs | None = None, source: str = "custom", qlib_dir: str | Path | None = None, calendar: ExchangeCalendar | None = None,
     data: ResearchBars | None = None, sweep: bool = False, benchmark_file: str | Path | None = None, no_benchmark: bool = False,
+    models_dir: str | Path | None = None,
 ) -> Study:
     """Backtest ``strategy`` on ``eod`` over [start, end] and run every validation table.
 
@@ -163,7 +163,9 @@ def run_study(
     ``sweep``: the trials are the pre-registered sweep of :func:`sweep_variants` (what the
     promotion gate needs) instead of the small parameter neighbourhood.  Bars without the
     policy's benchmark stop the study unless ``benchmark_file`` (a Stooq export) or
-    ``no_benchmark`` says what to do (:func:`tradeops.research.benchmark.require_benchmark`)."""
+    ``no_benchmark`` says what to do (:func:`tradeops.research.benchmark.require_benchmark`).
+    ``models_dir``: the model registry the qlib_lgbm fits are stored in and loaded from
+    (the live signal's; the study lists the fits it used)."""
     if strategy not in STRATEGIES:
         raise ValidationError(f"unknown research strategy {strategy!r}; expected one of {STRATEGIES}")
     eod, benchmark_source = require_benchmark(eod, policy, benchmark_file, no_benchmark)
@@ -177,7 +179,8 @@ def run_study(
     quarantine = data.quarantine if data is not None else ()
     ic = None
     if strategy == "qlib_lgbm":
-        scores, ic = _lgbm_scores(eod, policy, universe, start, end, qlib_dir, calendar)
+        scores, ic, fits = _lgbm_scores(eod, policy, universe, start, end, qlib_dir, calendar, models_dir)
+        models_table = pd.DataFrame(list(fits), columns=["retrain_session", "train_start", "train_end", "test_start", "test_end", "test_rows", "model_id"])
         make_ranker = lambda p: scores_ranker(scores, eod, p, universe, "qlib_lgbm")  # noqa: E731
     else:
         momentum = policy.model_copy(update={"strategy": policy.strategy.model_copy(update={"signal": "momentum"})})
@@ -206,6 +209,8 @@ def run_study(
         "Parameter neighbourhood": validation.parameter_neighbourhood(run, policy, costs, start, variants),
         "Regime slices": validation.regime_slices(base.returns),
     }
+    if strategy == "qlib_lgbm":
+        tables["Model fits"] = models_table
     if data is not None:
         tables["Data findings (clean snapshot " + data.snapshot[:16] + ")"] = findings_table(
             data.report, set(universe.symbols), pd.Timestamp(eod["date"].min()).date(), end)
@@ -288,8 +293,11 @@ def _neighbourhood(policy: Policy, strategy: str) -> dict[str, dict]:
     return out
 
 
-def _lgbm_scores(eod, policy, universe, start, end, qlib_dir, calendar) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Rolling purged LightGBM predictions over [start, end] and their IC summary."""
+def _lgbm_scores(eod, policy, universe, start, end, qlib_dir, calendar, models_dir=None) -> tuple[pd.DataFrame, dict[str, float], tuple]:
+    """Rolling purged LightGBM predictions over [start, end], their IC summary and the fits
+    (stored in / loaded from the model registry ``models_dir`` when given)."""
+    from .registry import ModelRegistry
+
     from qlib.workflow import R
 
     from .model import ic_summary, information_coefficient, labels, rolling_predict
@@ -301,11 +309,11 @@ def _lgbm_scores(eod, policy, universe, start, end, qlib_dir, calendar) -> tuple
         folder = Path(qlib_dir) if qlib_dir is not None else Path(tmp) / "qlib"
         dump_to_qlib(frame, folder, calendar)
         init_qlib(folder, folder.parent / "mlruns")
-        result = rolling_predict(stocks, start, end, policy.research, calendar)
+        result = rolling_predict(stocks, start, end, policy.research, calendar, ModelRegistry(models_dir) if models_dir else None)
         label_end = calendar.session_offset(end, -(policy.research.label_horizon + 1))
         ic = information_coefficient(result.predictions.loc[: pd.Timestamp(label_end)], labels(stocks, start, label_end, policy.research.label_horizon))
         R.end_exp()
-    return result.predictions, ic_summary(ic)
+    return result.predictions, ic_summary(ic), result.fits
 
 
 def backtest_study(
@@ -313,7 +321,7 @@ def backtest_study(
     symbols: int = 30, av_dir: str | Path | None = None, policy: Policy | dict | None = None, seed: int = 42,
     report_path: str | Path | None = None, qlib_dir: str | Path | None = None, sweep: bool = False,
     store_dir: str | Path | None = None, corrections_file: str | Path | None = None,
-    benchmark_file: str | Path | None = None, no_benchmark: bool = False,
+    benchmark_file: str | Path | None = None, no_benchmark: bool = False, models_dir: str | Path | None = None,
 ) -> Study:
     """The whole research run (the notebooks' and ``tradeops backtest``'s one call): load
     ``symbols`` stocks from ``source``, backtest ``strategy`` over [start, end], validate, and
@@ -325,7 +333,7 @@ def backtest_study(
     calendar = get_calendar(policy.schedule.exchange)
     eod, universe, data = load_bars(source, start, end, symbols, policy, strategy, av_dir, seed, calendar, store_dir, corrections_file)
     study = run_study(eod, policy, universe, start, end, strategy, source=source, qlib_dir=qlib_dir, calendar=calendar, data=data,
-                      sweep=sweep, benchmark_file=benchmark_file, no_benchmark=no_benchmark)
+                      sweep=sweep, benchmark_file=benchmark_file, no_benchmark=no_benchmark, models_dir=models_dir)
     if report_path:
         from .report import write_report
 
