@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-import warnings
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -143,8 +142,8 @@ def fit_or_load(handler, symbols: list[str], window: FitWindow, research: Resear
     exact fit (spec, window, bars) is stored, else trained on the handler's purged training
     segment (and stored when there is a registry).  Qlib must be initialised on the data."""
     import lightgbm as lgb
-    from qlib.contrib.model.gbdt import LGBModel
     from qlib.data.dataset import DatasetH
+    from qlib.data.dataset.handler import DataHandlerLP
 
     from . import promotion  # not at import time: promotion -> validation -> backtest -> risk -> signals -> this module
 
@@ -157,14 +156,16 @@ def fit_or_load(handler, symbols: list[str], window: FitWindow, research: Resear
     if stored is not None:
         return lgb.Booster(model_str=stored[1]), stored[0]
     dataset = DatasetH(handler, segments={"train": (pd.Timestamp(window.train_start), pd.Timestamp(window.train_end))})
-    model = LGBModel(
-        loss="mse", num_threads=research.lgbm_threads, num_leaves=research.num_leaves, learning_rate=research.learning_rate,
-        seed=LGBM_SEED, deterministic=True, verbosity=-1,
-    )
-    with warnings.catch_warnings():  # LightGBM warns that a training set alone disables early stopping: there is none to do
-        warnings.filterwarnings("ignore", message="Only training set found")
-        model.fit(dataset, num_boost_round=research.num_boost_round, verbose_eval=0)
-    text = model.model.model_to_string()
+    train = dataset.prepare("train", col_set=["feature", "label"], data_key=DataHandlerLP.DK_L)
+    if train.empty:
+        raise DataError(f"qlib_lgbm: no labelled rows to train on in {window.train_start}..{window.train_end}")
+    # LightGBM itself, with the parameters Qlib's LGBModel passes: its fit would open a Qlib
+    # recorder (git diff/status in the working folder, an mlflow row per boosting round) for nothing
+    params = {"objective": "mse", "verbosity": -1, "num_threads": research.lgbm_threads, "num_leaves": research.num_leaves,
+              "learning_rate": research.learning_rate, "seed": LGBM_SEED, "deterministic": True}
+    booster = lgb.train(params, lgb.Dataset(train["feature"].to_numpy(), label=train["label"].to_numpy().ravel()),
+                        num_boost_round=research.num_boost_round)
+    text = booster.model_to_string()
     artifact = ModelArtifact(
         model_id=mid, spec_id=spec, retrain_session=window.retrain_session, train_start=window.train_start, train_end=window.train_end,
         data_hash=data_hash, code_hash=promotion.model_code_hash(), params={**promotion.model_params(research), "seed": LGBM_SEED},
