@@ -12,7 +12,9 @@ risk guard and timing), then the robustness runs of
   12-week lookback x0.75 / x1.25); these trials feed PBO (CSCV) and the
   deflated Sharpe ratio of the base run (on returns over the benchmark when the data has it);
 - the drawdown halts of the base run and the resume the study assumed (``research.halt_resume``);
-- regime slices and walk-forward folds (years, or quarters for windows under two years).
+- regime slices; returns by year (or quarter for windows under two years) with the benchmark's;
+- walk-forward with re-fit: before every fold the variant with the best Sharpe so far is
+  chosen again and its fold is out of sample (:func:`tradeops.research.validation.walk_forward_refit`).
 
 Identical (policy, costs, start) runs are computed once.  For ``qlib_lgbm``
 the LightGBM predictions are made once (rolling, purged) and shared by
@@ -200,9 +202,14 @@ def run_study(
                  f"each sells the book to cash at the next open; {base.resume_rule} (research.halt_resume; live, only `tradeops resume --reason`)")
     starts = sorted({sessions[k] for k in (0, len(sessions) // 12, len(sessions) // 6, len(sessions) // 4)})
     variants = sweep_variants(policy, strategy) if sweep else _neighbourhood(policy, strategy)
+    freq = "YE" if (end - start).days > 730 else "QE"
+    trials = pd.concat({label: run(validation.with_update(policy, upd), costs, start).returns for label, upd in variants.items()}, axis=1).dropna()
+    closes = eod.loc[eod["symbol"] == policy.universe.benchmark].set_index("date")["close"]
+    bench = closes.reindex(base.equity.index).dropna()
     tables = {
         "Drawdown halts": halts_table(base),
-        "Walk-forward": validation.walk_forward(base.returns, "YE" if (end - start).days > 730 else "QE"),
+        ("Returns by year" if freq == "YE" else "Returns by quarter"): validation.returns_by_period(base.returns, bench if len(bench) else None, freq),
+        "Walk-forward (re-fit)": validation.walk_forward_refit(trials, freq),
         "Cost stress": validation.cost_stress(run, policy, costs, start),
         "Execution delay": validation.execution_delay(run, policy, costs, start),
         "Start-date sensitivity": validation.start_sensitivity(run, policy, costs, starts),
@@ -214,9 +221,6 @@ def run_study(
     if data is not None:
         tables["Data findings (clean snapshot " + data.snapshot[:16] + ")"] = findings_table(
             data.report, set(universe.symbols), pd.Timestamp(eod["date"].min()).date(), end)
-    trials = pd.concat({label: run(validation.with_update(policy, upd), costs, start).returns for label, upd in variants.items()}, axis=1).dropna()
-    closes = eod.loc[eod["symbol"] == policy.universe.benchmark].set_index("date")["close"]
-    bench = closes.reindex(base.equity.index).dropna()
     if bench.empty:
         notes.append(f"benchmark {policy.universe.benchmark} is not in the {source} data: the tearsheet has no benchmark")
     pbo = dsr = None
