@@ -35,7 +35,7 @@ def measure(av_dir: Path = AV_DIR) -> dict:
     except Exception:  # a checkout from before the drawdown halt has no such keys
         policy = parse_policy({})
     cal = get_calendar(policy.schedule.exchange)
-    eod, universe = load_bars("alphavantage", START, END, 200, policy, "momentum", av_dir, calendar=cal)
+    eod, universe = load_bars("alphavantage", START, END, 200, policy, "momentum", av_dir, calendar=cal)[:2]  # (bars, universe[, source])
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
