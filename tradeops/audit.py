@@ -65,9 +65,10 @@ def code_hash() -> str:
     return sha256_tree(PACKAGE_DIR, _CODE_SUFFIXES)
 
 
-def version_hash(code: str, config: str, data: str) -> str:
-    """The ticket's version hash: code + config + data."""
-    return sha256_bytes(f"{code}:{config}:{data}".encode())
+def version_hash(code: str, config: str, data: str, model: str = "") -> str:
+    """The ticket's version hash: code + config + data (+ the trained model's id, for a signal
+    that scores with one: a different fit is a different version)."""
+    return sha256_bytes(f"{code}:{config}:{data}".encode() + (f":{model}".encode() if model else b""))
 
 
 def git_state(path: str | Path = PACKAGE_DIR) -> dict:

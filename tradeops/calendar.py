@@ -130,6 +130,11 @@ class ExchangeCalendar:
         i = max(0, j - count)
         return list(self._dates[i:j])
 
+    def session_number(self, d) -> int:
+        """The position of session ``d`` in the calendar (its first session is 0): a fixed count
+        for schedules that must fall on the same sessions whatever window is looked at."""
+        return self._require_session(_as_date(d))
+
     def session_offset(self, d, n: int) -> date:
         """The session n sessions after (n>0) or before (n<0) session d."""
         i = self._require_session(_as_date(d)) + n

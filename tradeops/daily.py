@@ -271,6 +271,8 @@ def _execute_stages(ws, policy, run_id, run_at, session_date, decision, revision
     m.notes += send_after_run(ws, policy, run_dir, m, failure, now=clock.now())
     if (run_dir / "eod.parquet").exists():
         m.hashes["eod.parquet"] = audit.sha256_file(run_dir / "eod.parquet")
+    if stages.signal_model(run_dir, decision):  # the registry artifact that scored (qlib_lgbm)
+        m.hashes["model"] = stages.signal_model(run_dir, decision)
     report_failed = any(s["stage"] == REPORT_STAGE.name and s["status"] != "ok" for s in m.stages)
     if failure or m.ticket_kind is None or report_failed:
         code = EXIT_INTERNAL

@@ -49,3 +49,7 @@ class LedgerError(TradeopsError):
 
 class ValidationError(TradeopsError):
     """User input (fills, snapshots, cash) failed validation; nothing was written."""
+
+
+class ConformanceError(TradeopsError):
+    """The live path and the backtest decided differently (the message names the session and symbols)."""

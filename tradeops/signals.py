@@ -1,9 +1,11 @@
 """Signals: clean end-of-day data up to the decision session -> a ranked list.
 
 A signal is a function registered under a name (``policy.strategy.signal``
-chooses it).  It receives the clean EOD frame *already cut at the decision
-session* (:func:`history_until`), so a bar after that session can never be
-read, and returns a :class:`Ranking`: one row per candidate with ``symbol``,
+chooses it).  It receives the clean EOD history *already cut at the decision
+session* (:func:`history_until`; momentum and rotation take it as
+:class:`Bars`, column arrays with each symbol's row range, which the backtest
+cuts per session with two binary searches), so a bar after that session can
+never be read, and returns a :class:`Ranking`: one row per candidate with ``symbol``,
 ``score``, ``rank`` (1 = best, ties broken by symbol), ``selected`` (what
 the signal wants to hold) and its own factor columns, plus the symbols it
 dropped with a reason.  Add a strategy with ``@register("name")``.
@@ -72,6 +74,7 @@ class Ranking:
     dropped: dict[str, str]  # symbol -> why it was not ranked
     note: str  # one line for the ticket's "why" section
     risk_off_reasons: list[str] = field(default_factory=list)
+    model: dict | None = None  # the trained model that scored (registry artifact summary), for model-based signals
 
 
 @dataclass(frozen=True)
@@ -95,9 +98,10 @@ class SignalResult:
     note: str
     regime: Regime
     risk_off_reasons: list[str]
+    model: dict | None = None  # Ranking.model: what goes into the ticket's version hash and the run manifest
 
     def meta(self) -> dict:
-        return {
+        out = {
             "session": self.session.isoformat(),
             "strategy": self.strategy,
             "note": self.note,
@@ -105,16 +109,23 @@ class SignalResult:
             "risk_off_reasons": list(self.risk_off_reasons),
             "dropped": dict(sorted(self.dropped.items())),
         }
+        if self.model is not None:
+            out["model"] = dict(self.model)
+        return out
 
 
 SignalFn = Callable[[pd.DataFrame, Policy, date, Universe | None, ExchangeCalendar], Ranking]
 _REGISTRY: dict[str, SignalFn] = {}
 
 
-def register(name: str) -> Callable[[SignalFn], SignalFn]:
-    """Decorator: make a signal function available as ``policy.strategy.signal: name``."""
+def register(name: str, models: bool = False, bars: bool = False) -> Callable[[SignalFn], SignalFn]:
+    """Decorator: make a signal function available as ``policy.strategy.signal: name``.
+    It receives the history cut at the decision session as a frame, or as :class:`Bars`
+    with ``bars=True``.  ``models``: the function scores with trained models and takes
+    ``models_dir=`` (the model registry folder; None: train in memory, keep nothing)."""
 
     def deco(fn: SignalFn) -> SignalFn:
+        fn.uses_models, fn.uses_bars = models, bars
         _REGISTRY[name] = fn
         return fn
 
@@ -155,15 +166,19 @@ def _runs(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """Start rows and symbols of the runs of equal consecutive symbols (vectorised: the
     symbol column may be Arrow-backed, where a per-row conversion is slow)."""
     sym = frame["symbol"]
-    starts = np.flatnonzero(~sym.eq(sym.shift()).to_numpy(dtype=bool, na_value=False))
+    if len(sym) == 0:
+        return np.array([], dtype=np.int64), []
+    arrow = getattr(sym.array, "__arrow_array__", None)
+    if arrow is not None:  # Arrow strings (the parquet's): compare in Arrow, 6x faster than through pandas
+        import pyarrow.compute as pc
+
+        col = arrow()
+        change = pc.fill_null(pc.not_equal(col.slice(1), col.slice(0, len(col) - 1)), True).to_numpy(zero_copy_only=False)
+    else:
+        values = sym.to_numpy()
+        change = values[1:] != values[:-1]
+    starts = np.flatnonzero(np.r_[True, np.asarray(change, dtype=bool)])
     return starts, [str(x) for x in sym.iloc[starts]]
-
-
-def _per_symbol(history: pd.DataFrame) -> dict[str, slice]:
-    """symbol -> row slice of a frame sorted by (symbol, date)."""
-    starts, names = _runs(history)
-    ends = np.r_[starts[1:], len(history)]
-    return {name: slice(int(a), int(b)) for name, a, b in zip(names, starts, ends)}
 
 
 def _as_of_index(dates: np.ndarray, day: np.datetime64) -> int:
@@ -171,13 +186,72 @@ def _as_of_index(dates: np.ndarray, day: np.datetime64) -> int:
     return int(np.searchsorted(dates, day, side="right")) - 1
 
 
+class Bars:
+    """Bars sorted by (symbol, date) as column arrays: symbol ``symbols[k]``'s bars are rows
+    ``start[k]:stop[k]``.  A cut (:meth:`until`) only moves ``start``/``stop`` (one binary
+    search over a (symbol, day) key for all symbols), so the backtest slices the history of
+    every decision session without copying or filtering a frame; the live run builds one
+    from the frame cut at the decision session (:func:`history_until`)."""
+
+    __slots__ = ("symbols", "start", "stop", "date", "adj_close", "close", "volume", "_key", "_span", "_base", "_gid", "_frame")
+
+    def __init__(self, symbols, start, stop, date, adj_close, close, volume, key, span, base, gid, frame=None):
+        self.symbols, self.start, self.stop = tuple(symbols), start, stop
+        self.date, self.adj_close, self.close, self.volume = date, adj_close, close, volume
+        self._key, self._span, self._base, self._gid, self._frame = key, span, base, gid, frame
+
+    @classmethod
+    def from_frame(cls, history: pd.DataFrame) -> "Bars":
+        """``history`` sorted by (symbol, date), as :func:`history_until` returns it."""
+        starts, names = _runs(history)
+        stops = np.r_[starts[1:], len(history)].astype(np.int64)
+        date = history["date"].to_numpy("datetime64[ns]")
+        day = date.astype("datetime64[D]").astype(np.int64)
+        base = int(day.min()) if len(day) else 0
+        span = int(day.max()) - base + 2 if len(day) else 2
+        gid = np.arange(len(names), dtype=np.int64)
+        key = np.repeat(gid, stops - starts) * span + (day - base)
+        return cls(names, starts.astype(np.int64), stops, date, history["adj_close"].to_numpy(float), history["close"].to_numpy(float),
+                   history["volume"].to_numpy(float), key, span, base, gid, history)
+
+    def _offset(self, d: date) -> int:
+        return min(max(int(np.datetime64(d, "D").astype(np.int64)) - self._base, -1), self._span - 1)
+
+    def until(self, last: date, first: date | None = None) -> "Bars":
+        """The bars with ``first <= date <= last`` (every bar up to ``last`` without ``first``)."""
+        hi = np.searchsorted(self._key, self._gid * self._span + self._offset(last), side="right")
+        lo = self.start if first is None else np.maximum(self.start, np.searchsorted(self._key, self._gid * self._span + self._offset(first), side="left"))
+        hi = np.minimum(hi, self.stop)
+        keep = hi > lo
+        return Bars([s for s, k in zip(self.symbols, keep) if k], lo[keep], hi[keep], self.date, self.adj_close, self.close, self.volume,
+                    self._key, self._span, self._base, self._gid[keep], self._frame)
+
+    def groups(self) -> dict[str, slice]:
+        return {s: slice(int(a), int(b)) for s, a, b in zip(self.symbols, self.start, self.stop)}
+
+    def frame(self) -> pd.DataFrame:
+        """The rows of this view as a frame of the source's columns, sorted by (symbol, date)."""
+        idx = np.concatenate([np.arange(a, b) for a, b in zip(self.start, self.stop)]) if len(self.start) else np.array([], np.int64)
+        return self._frame.take(idx).reset_index(drop=True)
+
+
 # --------------------------------------------------------------------------- momentum
 
 
 def momentum_factors(
-    history: pd.DataFrame, session: date, policy: Policy, candidates: list[str], calendar: ExchangeCalendar
+    bars: "Bars", session: date, policy: Policy, candidates: list[str], calendar: ExchangeCalendar
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Raw factor values per candidate (see the module docstring) and the dropped symbols."""
+    symbols, cols, dropped = _factor_arrays(bars, session, policy, candidates, calendar)
+    return pd.DataFrame({"symbol": symbols, **cols}, columns=["symbol", *FACTORS]), dropped
+
+
+def _factor_arrays(
+    bars: "Bars", session: date, policy: Policy, candidates: list[str], calendar: ExchangeCalendar
+) -> tuple[list[str], dict[str, np.ndarray], dict[str, str]]:
+    """:func:`momentum_factors` as arrays: the kept symbols, {factor: values}, the dropped.
+    Computed for all candidates at once (one search and one gather per factor window, not a
+    loop of small numpy calls per symbol); the reasons are checked in the module's order."""
     p = policy.strategy.momentum
     lookbacks = {"mom_1w": p.lookback_1w, "mom_4w": p.lookback_4w, "mom_12w": p.lookback_12w, "reversal": p.reversal_window}
     back = calendar.sessions_back(session, max(lookbacks.values()) + 1)
@@ -185,76 +259,135 @@ def momentum_factors(
         raise DataError(f"the calendar has too few sessions before {session} for a {max(lookbacks.values())}-session lookback")
     refs = {k: np.datetime64(back[-1 - n], "ns") for k, n in lookbacks.items()}
     t = np.datetime64(session, "ns")
-    groups = _per_symbol(history)
-    dates_all = history["date"].to_numpy("datetime64[ns]")
-    adj_all = history["adj_close"].to_numpy(float)
-    value_all = history["close"].to_numpy(float) * history["volume"].to_numpy(float)
+    at_all = {sym: k for k, sym in enumerate(bars.symbols)}
+    sel = np.array([at_all[sym] for sym in candidates if sym in at_all], dtype=np.int64)
+    present = [bars.symbols[k] for k in sel]
+    g = len(present)
+    first, stop = bars.start[sel], bars.stop[sel]
+    n, last = stop - first, stop - 1
+    dates_all, adj_all = bars.date, bars.adj_close
+    traded_all = bars.close * bars.volume
+    adj_last = adj_all[last] if g else np.array([])
+    values, found = {}, {}
+    for k, ref in refs.items():
+        # the last bar on or before the reference day inside each symbol's rows: one search on (symbol, day)
+        pos = np.searchsorted(bars._key, bars._gid[sel] * bars._span + bars._offset(pd.Timestamp(ref).date()), side="right") - 1
+        ok = pos >= first
+        i = np.clip(pos, 0, None)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = adj_last / adj_all[i] - 1.0
+        values[k], found[k] = (-r if k == "reversal" else r), ok
+    w, v = p.volatility_window, p.volume_window
 
-    rows, dropped = [], {}
+    def tail(arr: np.ndarray, length: int) -> np.ndarray:
+        idx = last[:, None] - (length - 1) + np.arange(length)[None, :]
+        return arr[np.clip(idx, 0, None)]
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vol = np.std(np.diff(np.log(tail(adj_all, w + 1)), axis=1), axis=1, ddof=1) if g else np.array([])
+    liq = np.median(tail(traded_all, v), axis=1) if g else np.array([])
+    values["volatility"], values["liquidity"] = vol, liq
+
+    # every check at once; the reason of a failing symbol is then worked out below, in order
+    fail = (dates_all[last] != t) | ~(np.isfinite(adj_last) & (adj_last > 0)) | (n < w + 1) | (n < v)
+    for k in refs:
+        fail |= ~found[k]
+    for k in FACTORS:
+        fail |= ~np.isfinite(values[k])
+    at = {s: j for j, s in enumerate(present)}
+    keep, dropped = [], {}
     for sym in candidates:
-        sl = groups.get(sym)
-        if sl is None:
+        j = at.get(sym)
+        if j is None:
             dropped[sym] = f"no bars up to {session}"
             continue
-        dates, adj, traded = dates_all[sl], adj_all[sl], value_all[sl]
-        if dates[-1] != t:
-            dropped[sym] = f"no bar on the decision session {session} (last bar {pd.Timestamp(dates[-1]).date()})"
+        if not fail[j]:
+            keep.append(j)
             continue
-        if not (np.isfinite(adj[-1]) and adj[-1] > 0):
-            dropped[sym] = f"adj_close on {session} is {adj[-1]!r}, not a positive number"
+        if dates_all[last[j]] != t:
+            dropped[sym] = f"no bar on the decision session {session} (last bar {pd.Timestamp(dates_all[last[j]]).date()})"
             continue
-        row, why = {"symbol": sym}, None
-        for key, ref in refs.items():
-            i = _as_of_index(dates, ref)
-            if i < 0:
-                why = f"history starts {pd.Timestamp(dates[0]).date()}; {key} needs a bar on or before {pd.Timestamp(ref).date()} ({lookbacks[key]} sessions back)"
+        if not (np.isfinite(adj_last[j]) and adj_last[j] > 0):
+            dropped[sym] = f"adj_close on {session} is {adj_last[j]!r}, not a positive number"
+            continue
+        why = None
+        for key_, ref in refs.items():
+            if not found[key_][j]:
+                why = (f"history starts {pd.Timestamp(dates_all[first[j]]).date()}; {key_} needs a bar on or before "
+                       f"{pd.Timestamp(ref).date()} ({lookbacks[key_]} sessions back)")
                 break
-            r = adj[-1] / adj[i] - 1.0
-            row[key] = -r if key == "reversal" else r
-        if why is None and len(adj) < p.volatility_window + 1:
-            why = f"only {len(adj)} bars; volatility needs {p.volatility_window + 1}"
-        if why is None and len(adj) < p.volume_window:
-            why = f"only {len(adj)} bars; liquidity needs {p.volume_window}"
+        if why is None and n[j] < w + 1:
+            why = f"only {n[j]} bars; volatility needs {w + 1}"
+        if why is None and n[j] < v:
+            why = f"only {n[j]} bars; liquidity needs {v}"
         if why is None:
-            row["volatility"] = float(np.std(np.diff(np.log(adj[-p.volatility_window - 1 :])), ddof=1))
-            row["liquidity"] = float(np.median(traded[-p.volume_window :]))
-            bad = [k for k in FACTORS if not np.isfinite(row[k])]
+            bad = [k for k in FACTORS if not np.isfinite(values[k][j])]
             if bad:
                 why = f"factor(s) {bad} are not finite (missing or non-positive prices in the window)"
         if why is not None:
             dropped[sym] = why
             continue
-        rows.append(row)
-    frame = pd.DataFrame(rows, columns=["symbol", *FACTORS])
-    return frame, dropped
+        keep.append(j)
+    keep = np.array(keep, dtype=np.int64)
+    return [present[j] for j in keep], {k: np.asarray(values[k], float)[keep] for k in FACTORS}, dropped
 
 
-def combine_scores(factors: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
-    """Percentile-rank each factor, weight, sum, and rank (1 = best; ties by symbol)."""
+def _pct_rank(values: np.ndarray) -> np.ndarray:
+    """``Series.rank(pct=True, method="average")`` of finite values: average rank / count."""
+    from scipy.stats import rankdata
+
+    return rankdata(values, method="average") / len(values) if len(values) else np.array([], float)
+
+
+def _combine_scores_pandas(factors: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
     out = factors.copy()
     score = np.zeros(len(out))
     for f in FACTORS:
-        w = float(weights.get(f, 0.0))
         values = -out[f] if f == "volatility" else out[f]
-        pct = values.rank(pct=True, method="average").to_numpy(float)
-        score = score + w * pct
+        score = score + float(weights.get(f, 0.0)) * values.rank(pct=True, method="average").to_numpy(float)
     out["score"] = np.round(score, SCORE_DECIMALS)
     out = out.sort_values(["score", "symbol"], ascending=[False, True], kind="stable").reset_index(drop=True)
     out["rank"] = np.arange(1, len(out) + 1)
     return out
 
 
-@register("momentum")
-def momentum(history: pd.DataFrame, policy: Policy, session: date, universe: Universe | None, calendar: ExchangeCalendar) -> Ranking:
+def combine_scores(factors: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
+    """Percentile-rank each factor, weight, sum, and rank (1 = best; ties by symbol)."""
+    cols = {f: factors[f].to_numpy(float) for f in FACTORS}
+    if list(factors.columns) != ["symbol", *FACTORS] or not all(np.isfinite(v).all() for v in cols.values()):
+        return _combine_scores_pandas(factors, weights)  # other columns, or a missing factor: pandas ranks around it
+    symbols = factors["symbol"].to_numpy(str)
+    order, score = _score_order(symbols, cols, weights)
+    return pd.DataFrame({"symbol": symbols[order].astype(object), **{f: v[order] for f, v in cols.items()},
+                         "score": score[order], "rank": np.arange(1, len(order) + 1)})
+
+
+def _score_order(symbols: np.ndarray, cols: dict[str, np.ndarray], weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`combine_scores` on finite factor arrays: the row order (best first, ties by
+    symbol) and the score of each row."""
+    score = np.zeros(len(symbols))
+    for f in FACTORS:
+        w = float(weights.get(f, 0.0))
+        score = score + w * _pct_rank(-cols[f] if f == "volatility" else cols[f])
+    score = np.round(score, SCORE_DECIMALS)
+    order = np.lexsort((symbols, -score)) if len(symbols) else np.array([], np.int64)
+    return order, score
+
+
+@register("momentum", bars=True)
+def momentum(bars: "Bars", policy: Policy, session: date, universe: Universe | None, calendar: ExchangeCalendar) -> Ranking:
     # the universe's tradable stocks; without a universe, every symbol in the data but the benchmark
-    pool = universe.tradable if universe is not None else _per_symbol(history)
+    pool = universe.tradable if universe is not None else bars.symbols
     candidates = sorted(s for s in pool if s != policy.universe.benchmark)
-    factors, dropped = momentum_factors(history, session, policy, candidates, calendar)
-    ranked = combine_scores(factors, policy.strategy.momentum.weights)
+    symbols, cols, dropped = _factor_arrays(bars, session, policy, candidates, calendar)
+    names = np.array(symbols, dtype=str)
+    order, score = _score_order(names, cols, policy.strategy.momentum.weights)
     n = policy.portfolio.target_positions
-    ranked["selected"] = ranked["rank"] <= n
-    ranked = ranked[["symbol", "score", "rank", "selected", *FACTORS]]
-    positive = int((ranked["mom_12w"] > 0).sum())
+    rank = np.arange(1, len(order) + 1)
+    # one frame, built once: the combine_scores ranking with the selection
+    ranked = pd.DataFrame({"symbol": names[order].astype(object), "score": score[order], "rank": rank, "selected": rank <= n,
+                           **{f: cols[f][order] for f in FACTORS}})
+    positive = int((cols["mom_12w"] > 0).sum())
     reasons = [] if positive or ranked.empty else [f"no ranked name has positive 12-week momentum ({len(ranked)} ranked)"]
     note = f"momentum: {len(ranked)} names ranked, {len(dropped)} dropped; the top {min(n, len(ranked))} are selected"
     return Ranking(ranked, dropped, note, reasons)
@@ -263,16 +396,15 @@ def momentum(history: pd.DataFrame, policy: Policy, session: date, universe: Uni
 # --------------------------------------------------------------------------- rotation
 
 
-@register("rotation")
-def rotation(history: pd.DataFrame, policy: Policy, session: date, universe: Universe | None, calendar: ExchangeCalendar) -> Ranking:
+@register("rotation", bars=True)
+def rotation(bars: "Bars", policy: Policy, session: date, universe: Universe | None, calendar: ExchangeCalendar) -> Ranking:
     r = policy.strategy.rotation
     lookback = r.lookback_months * SESSIONS_PER_MONTH
     back = calendar.sessions_back(session, lookback + 1)
     ref = np.datetime64(back[0], "ns")
     t = np.datetime64(session, "ns")
-    groups = _per_symbol(history)
-    dates_all = history["date"].to_numpy("datetime64[ns]")
-    adj_all = history["adj_close"].to_numpy(float)
+    groups = bars.groups()
+    dates_all, adj_all = bars.date, bars.adj_close
     names = list(dict.fromkeys([*r.assets, *([r.defensive_asset] if r.defensive_asset else [])]))
     rows, dropped = [], {}
     for sym in names:
@@ -316,15 +448,19 @@ def rotation(history: pd.DataFrame, policy: Policy, session: date, universe: Uni
 # --------------------------------------------------------------------------- regime and driver
 
 
-def market_regime(history: pd.DataFrame, session: date, benchmark: str, ma_sessions: int) -> Regime:
+def market_regime(history: "pd.DataFrame | Bars", session: date, benchmark: str, ma_sessions: int) -> Regime:
     """Benchmark adj_close on ``session`` vs the mean of its last ``ma_sessions`` bars."""
-    bars = history.loc[history["symbol"] == benchmark]
-    if bars.empty:
+    if isinstance(history, Bars):
+        sl = history.groups().get(benchmark)
+        dates, adj = (history.date[sl], history.adj_close[sl]) if sl is not None else (np.array([], "datetime64[ns]"), np.array([]))
+    else:
+        rows = history.loc[history["symbol"] == benchmark]
+        dates, adj = rows["date"].to_numpy("datetime64[ns]"), rows["adj_close"].to_numpy(float)
+    if len(dates) == 0:
         return Regime(benchmark, ma_sessions, None, None, None, f"benchmark {benchmark} has no bars up to {session}")
-    last = pd.Timestamp(bars["date"].iloc[-1]).date()
+    last = pd.Timestamp(dates[-1]).date()
     if last != session:
         return Regime(benchmark, ma_sessions, None, None, None, f"benchmark {benchmark} has no bar on {session} (last {last})")
-    adj = bars["adj_close"].to_numpy(float)
     close = float(adj[-1])
     if len(adj) < ma_sessions:
         return Regime(benchmark, ma_sessions, close, None, None, f"benchmark {benchmark} has {len(adj)} bars, fewer than the {ma_sessions}-session average needs")
@@ -335,21 +471,30 @@ def market_regime(history: pd.DataFrame, session: date, benchmark: str, ma_sessi
 
 
 def compute_signal(
-    eod: pd.DataFrame, policy: Policy, session: date | str, universe: Universe | None = None, calendar: ExchangeCalendar | None = None
+    eod: "pd.DataFrame | Bars", policy: Policy, session: date | str, universe: Universe | None = None, calendar: ExchangeCalendar | None = None,
+    models_dir: str | Path | None = None,
 ) -> SignalResult:
-    """Run ``policy.strategy.signal`` on the data up to and including ``session``."""
+    """Run ``policy.strategy.signal`` on the data up to and including ``session``: ``eod`` is
+    the clean frame, or a :class:`Bars` index of it (the backtest's).  ``models_dir``: the
+    model registry, for a signal that scores with trained models."""
     calendar = calendar or get_calendar(policy.schedule.exchange)
     session = pd.Timestamp(session).date()
     if not calendar.is_session(session):
         raise DataError(f"decision session {session} is not a {calendar.name} session")
-    history = history_until(eod, session)
     fn = get_signal(policy.strategy.signal)
-    ranking = fn(history, policy, session, universe, calendar)
-    regime = market_regime(history, session, policy.universe.benchmark, policy.portfolio.risk_off_ma_sessions)
+    if isinstance(eod, Bars):  # the backtest's index: a cut, no frame
+        bars = eod.until(session)
+        history = bars if getattr(fn, "uses_bars", False) else bars.frame()
+    else:
+        history = history_until(eod, session)
+        bars = Bars.from_frame(history)
+    extra = {"models_dir": models_dir} if getattr(fn, "uses_models", False) else {}
+    ranking = fn(bars if getattr(fn, "uses_bars", False) else history, policy, session, universe, calendar, **extra)
+    regime = market_regime(bars, session, policy.universe.benchmark, policy.portfolio.risk_off_ma_sessions)
     reasons = list(ranking.risk_off_reasons)
     if regime.below_ma:
         reasons.insert(0, regime.note)
-    return SignalResult(session, policy.strategy.signal, ranking.frame, ranking.dropped, ranking.note, regime, reasons)
+    return SignalResult(session, policy.strategy.signal, ranking.frame, ranking.dropped, ranking.note, regime, reasons, ranking.model)
 
 
 # --------------------------------------------------------------------------- files
@@ -388,16 +533,19 @@ def read_signal(run_dir: str | Path, session: date) -> SignalResult:
         note=meta.get("note", ""),
         regime=Regime(**meta["regime"]),
         risk_off_reasons=list(meta.get("risk_off_reasons", [])),
+        model=meta.get("model"),
     )
 
 
-def run_signal_stage(eod_path: str | Path, policy: Policy, universe: Universe | None, session: date | str, run_dir: str | Path) -> SignalResult:
-    """File in, file out: read the clean parquet, rank, write signals/YYYY-MM-DD.csv + .json."""
+def run_signal_stage(eod_path: str | Path, policy: Policy, universe: Universe | None, session: date | str, run_dir: str | Path,
+                     models_dir: str | Path | None = None) -> SignalResult:
+    """File in, file out: read the clean parquet, rank, write signals/YYYY-MM-DD.csv + .json
+    (``models_dir``: the model registry a model-based signal loads and stores its fits in)."""
     eod_path = Path(eod_path)
     if not eod_path.exists():
         raise DataError(f"clean EOD file not found: {eod_path} (run `tradeops data build` first)")
     eod = pd.read_parquet(eod_path, columns=[c for c in ("symbol", "date", "close", "adj_close", "volume")])
-    result = compute_signal(eod, policy, session, universe)
+    result = compute_signal(eod, policy, session, universe, models_dir=models_dir)
     write_signal(result, run_dir)
     return result
 from .research import model as _qlib_model  # noqa: E402,F401  registers the "qlib_lgbm" signal

@@ -311,10 +311,19 @@ def signal(run_dir: str, workdir: str, decision_session: str) -> StageResult:
         write_gates(run_dir, "30_signal", [gate])
         if not gate["passed"]:
             return StageResult("30_signal", f"qlib_lgbm not run: {gate['reasons'][0]}", [gate])
-    result = run_signal_stage(run_dir / "eod.parquet", policy, universe, decision, run_dir)
+    result = run_signal_stage(run_dir / "eod.parquet", policy, universe, decision, run_dir, models_dir=ws.models_dir)
     top = result.ranked.head(25)
     return StageResult("30_signal", f"{policy.strategy.signal}: {len(result.ranked)} ranked; {result.note}", tables={"ranked (top 25)": top},
                        files=[f"signals/{decision.isoformat()}.csv"])
+
+
+def signal_model(run_dir: str | Path, decision: date) -> str:
+    """The id of the trained model that scored the run's signal ("" for a rule-based signal
+    or when the signal stage did not get that far): part of the ticket's version hash."""
+    meta = Path(run_dir) / "signals" / f"{decision.isoformat()}.json"
+    if not meta.exists():
+        return ""
+    return (json.loads(meta.read_text()).get("model") or {}).get("model_id", "")
 
 
 # --------------------------------------------------------------------------- 40 risk
@@ -375,6 +384,9 @@ def ticket(run_dir: str, workdir: str, run_id: str, session_date: str, decision_
         "config": config_hash(ws, policy),
         "data": audit.sha256_file(eod) if eod.exists() else "none",
     }
+    model = signal_model(run_dir, decision)
+    if model:
+        hashes["model"] = model
     out_dir = Path(tickets_dir) if tickets_dir else ws.tickets_dir
     account_path = run_dir / "account.json"
     held = json.loads(account_path.read_text()) if account_path.exists() else None
@@ -382,7 +394,7 @@ def ticket(run_dir: str, workdir: str, run_id: str, session_date: str, decision_
         run_dir, out_dir, policy, universe, decision, gates, hashes["code"], hashes["config"], hashes["data"],
         state=transition.state.value, state_reasons=transition.reasons, stage_errors=stage_errors,
         replace=True, revision=revision,
-        ledger_account={k: Decimal(held[k]) for k in ("cash", "equity")} if held else None,
+        ledger_account={k: Decimal(held[k]) for k in ("cash", "equity")} if held else None, model_id=model,
     )
     if tk.execution_session != session_day:
         raise TradeopsError(f"ticket is for {tk.execution_session}, but the run is for session {session_day}")

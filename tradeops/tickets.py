@@ -458,6 +458,7 @@ def build_ticket(
     stage_errors: Sequence[str] = (),
     revision: int = 1,
     ledger_account: Mapping[str, Decimal] | None = None,
+    model_id: str = "",
 ) -> Ticket:
     """The ticket for ``window.session``, the execution session after ``decision_session``.  Pure.
 
@@ -465,7 +466,8 @@ def build_ticket(
     {name, passed, reasons} mappings or objects; ``state`` is the state machine's answer for
     today; ``stage_errors`` name pipeline stages that failed.  Any failure -> NO-TRADE.
     ``ledger_account`` ({equity, cash} from the ledger) gives the account figures when the
-    risk stage never ran, so a NO-TRADE ticket never shows zeros for an account that holds money."""
+    risk stage never ran, so a NO-TRADE ticket never shows zeros for an account that holds money.
+    ``model_id``: the registry artifact that scored the signal (qlib_lgbm), part of the version."""
     gates = tuple(Gate.of(g) for g in gates)
     state = parse_state(state).value
     failures = _failures(gates, state, state_reasons, decision, stage_errors)
@@ -519,7 +521,8 @@ def build_ticket(
         state=state,
         rebalance=bool(d.rebalance) if d else False,
         strategy=d.strategy if d else policy.strategy.signal,
-        version={"hash": version_hash(code_hash, config_hash, data_hash), "code": code_hash, "config": config_hash, "data": data_hash},
+        version={"hash": version_hash(code_hash, config_hash, data_hash, model_id), "code": code_hash, "config": config_hash, "data": data_hash,
+                 **({"model": model_id} if model_id else {})},
         window=window,
         confirm_by=confirm_by,
         account=account,
@@ -600,6 +603,7 @@ def run_ticket_stage(
     replace: bool = False,
     revision: int = 1,
     ledger_account: Mapping[str, Decimal] | None = None,
+    model_id: str = "",
 ) -> tuple[Ticket, Path, Path]:
     """File in, file out: ``approved.json`` in ``run_dir`` (missing -> NO-TRADE naming it) + gates
     -> TICKET-YYYYMMDD.md/.json in ``tickets_dir``, for the session after ``decision_session``."""
@@ -612,7 +616,7 @@ def run_ticket_stage(
     window = calendar.execution_window(execution, policy.execution.window_start_minutes, policy.execution.window_end_minutes)
     ticket = build_ticket(
         decision, gates, window, policy, universe, code_hash, config_hash, data_hash, decision_session, state, state_reasons, stage_errors,
-        revision, ledger_account,
+        revision, ledger_account, model_id,
     )
     md_path, json_path = write_ticket(ticket, tickets_dir, replace=replace)
     return ticket, md_path, json_path

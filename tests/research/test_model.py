@@ -32,7 +32,7 @@ def test_trains_predicts_reports_ic_and_never_looks_ahead(av_eod, tmp_path):
     assert res.predictions.shape[1] == len(AV_SYMBOLS) and res.predictions.index[0].date() == START
     cal = get_calendar()
     for fit in res.fits:  # purge: the last training label ends before the first test session
-        assert fit["train_end"] == train_end_for(cal, fit["test_start"], R)
+        assert fit["train_end"] == train_end_for(cal, fit["retrain_session"], R) and fit["retrain_session"] <= fit["test_start"]
         assert cal.session_offset(fit["train_end"], R.label_horizon + 1) < fit["test_start"]
     ic = information_coefficient(res.predictions, labels(AV_SYMBOLS, START, END, R.label_horizon))
     summary = ic_summary(ic)

@@ -30,8 +30,15 @@ def test_study_tables_are_consistent_runs_of_the_same_engine(study):
     stress = t["Cost stress"]["total_return"].tolist()
     assert stress[0] > stress[1] > stress[2]  # same trades decisions, dearer fills
     assert list(t["Parameter neighbourhood"]["run"]) == ["base", "1 positions", "11 positions", "12-week lookback 45", "12-week lookback 75"]
-    wf = t["Walk-forward"]  # quarterly folds for a short window; they chain to the whole return
-    assert (1 + wf["total_return"]).prod() - 1 == pytest.approx(base["total_return"])
+    quarters = t["Returns by quarter"]  # a short window: quarters; they chain to the whole return
+    assert quarters["period"].tolist() == ["2023Q1", "2023Q2"]
+    assert (1 + quarters["total_return"]).prod() - 1 == pytest.approx(base["total_return"]) == quarters["cumulative"].iloc[-1]
+    bench = study.benchmark.pct_change()
+    assert quarters["benchmark_return"].iloc[1] == pytest.approx((1 + bench.loc["2023-04"]).prod() - 1)
+    wf = t["Walk-forward (re-fit)"]  # Q2 is out of sample: the variant with the best Q1 Sharpe
+    trials = {label: r for label, r in t["Parameter neighbourhood"].set_index("run")["sharpe"].items()}
+    assert len(wf) == 2 and wf["fold"].iloc[0].startswith("2023-04-03") and wf["chosen"].iloc[0] in trials
+    assert wf["total_return"].iloc[-1] == wf["total_return"].iloc[0]
     assert t["Regime slices"].empty  # 2023 is in none of the named regimes
     assert 0.0 <= study.pbo.pbo <= 1.0 and study.pbo.combinations == 70  # 80 sessions: S = 8 blocks, C(8, 4) and study.dsr.n_trials == 5
     assert 0.0 <= study.dsr.dsr <= 1.0 and study.dsr.n == len(study.returns)
@@ -43,7 +50,7 @@ def test_report_is_the_tearsheet_with_our_tables_written_atomically_and_determin
     path = write_report(study, tmp_path / "reports" / "backtest_latest.html")
     page = path.read_text()
     assert [p.name for p in path.parent.iterdir()] == ["backtest_latest.html"]  # no temporary left behind
-    for title in ("Summary", "Overfitting", "Walk-forward", "Cost stress", "Execution delay", "Start-date sensitivity",
+    for title in ("Summary", "Overfitting", "Returns by quarter", "Walk-forward (re-fit)", "Cost stress", "Execution delay", "Start-date sensitivity",
                   "Parameter neighbourhood", "Regime slices"):
         assert f"<h2>{title}</h2>" in page
     assert "Deflated Sharpe ratio" in page and "Probability of backtest overfitting" in page

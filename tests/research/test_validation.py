@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from tradeops.errors import ValidationError
-from tradeops.research.validation import deflated_sharpe, excess_returns, expected_max_sharpe, pbo_cscv, probabilistic_sharpe, regime_slices, walk_forward
+from tradeops.research.validation import deflated_sharpe, excess_returns, expected_max_sharpe, pbo_cscv, probabilistic_sharpe, regime_slices, returns_by_period, walk_forward_refit
 
 
 def test_deflated_sharpe_numerical_example_of_the_paper():
@@ -102,13 +102,59 @@ def test_excess_returns_are_over_the_benchmark_on_common_sessions():
     np.testing.assert_allclose(out.to_numpy(), [0.0, 0.02, 0.0, 0.0 - 1.0 / 99.99], atol=1e-15)
 
 
-def test_regime_slices_and_walk_forward_cover_only_the_data():
+def test_regime_slices_and_the_year_table_cover_only_the_data():
     import pandas as pd
 
     idx = pd.bdate_range("2019-01-01", "2021-12-31")
     r = pd.Series(np.random.default_rng(5).normal(0, 0.01, len(idx)), index=idx)
     slices = regime_slices(r)
     assert list(slices["regime"]) == ["2020 covid crash", "2020 recovery"]
-    wf = walk_forward(r)
-    assert len(wf) == 3 and wf["fold"].iloc[0].startswith("2019-01-01")
-    assert wf["total_return"].iloc[1] == pytest.approx(np.prod(1 + r.loc["2020"]) - 1)
+    years = returns_by_period(r)
+    assert years["period"].tolist() == ["2019", "2020", "2021"] and "benchmark_return" not in years
+    assert years["total_return"].iloc[1] == pytest.approx(np.prod(1 + r.loc["2020"]) - 1)
+    assert years["cumulative"].iloc[-1] == pytest.approx(np.prod(1 + r) - 1)  # the year table fits the total
+
+
+def test_year_table_by_hand():
+    import pandas as pd
+
+    # 2019: two sessions +10%, -10% -> -1%; 2020: one session +20% -> cumulative 0.99 * 1.2 - 1 = 18.8%
+    days = pd.to_datetime(["2019-12-30", "2019-12-31", "2020-01-02"])
+    r = pd.Series([0.10, -0.10, 0.20], index=days)
+    bench = pd.Series([100.0, 105.0, 105.0, 94.5], index=pd.to_datetime(["2019-12-27", *days.astype(str)]))  # +5%, 0, -10%
+    t = returns_by_period(r, bench)
+    assert t["period"].tolist() == ["2019", "2020"] and t["sessions"].tolist() == [2, 1]
+    np.testing.assert_allclose(t["total_return"], [-0.01, 0.20])
+    np.testing.assert_allclose(t["benchmark_return"], [0.05, -0.10])
+    np.testing.assert_allclose(t["excess_return"], [-0.06, 0.30])
+    np.testing.assert_allclose(t["cumulative"], [-0.01, 0.188])
+    np.testing.assert_allclose(t["max_drawdown"], [-0.10, 0.0])
+
+
+def test_walk_forward_refits_the_parameters_before_every_fold():
+    import pandas as pd
+
+    # three variants over three years of 10 sessions each; each year one variant is the steady
+    # winner (+1% a day, with a small wiggle so Sharpe is defined), the others lose
+    idx = pd.DatetimeIndex(list(pd.bdate_range("2019-03-01", periods=10)) + list(pd.bdate_range("2020-03-02", periods=10))
+                           + list(pd.bdate_range("2021-03-01", periods=10)))
+    wiggle = np.tile([0.001, -0.001], 15)
+    win, lose = 0.01 + wiggle, -0.005 + wiggle
+    cols = {"base": np.r_[win[:10], lose[10:20], lose[20:]], "a": np.r_[lose[:10], win[10:20] - 0.001, lose[20:]], "b": np.r_[lose[:10], lose[10:20], win[20:]]}
+    trials = pd.DataFrame(cols, index=idx)
+    wf = walk_forward_refit(trials, "YE", min_train_sessions=10)
+    # 2019 only trains; 2020 picks "base" (best on 2019) and loses; 2021 picks on 2019-2020 where
+    # "base" (+1% then -0.5% a day: Sharpe 0.25/0.75 per day) still beats "a" (-0.5% then +0.9%: 0.20/0.70)
+    assert wf["chosen"].tolist()[:2] == ["base", "base"] and wf["in_sample_sessions"].tolist()[:2] == [10, 20]
+    np.testing.assert_allclose(wf["total_return"].iloc[0], np.prod(1 + lose[10:20]) - 1)
+    np.testing.assert_allclose(wf["base_total_return"].iloc[0], np.prod(1 + lose[10:20]) - 1)
+    assert wf["fold"].iloc[-1] == "out of sample 2020-03-02..2021-03-12" and wf["chosen"].iloc[-1] == "0 change(s) of variant"
+    np.testing.assert_allclose(wf["total_return"].iloc[-1], np.prod(1 + lose[10:30]) - 1)
+
+    # an edge that persists is picked up: "a" wins every year, so it is chosen for 2020 and 2021
+    trials["a"], trials["base"] = np.r_[win[:10], win[10:20], win[20:]], lose
+    wf = walk_forward_refit(trials, "YE", min_train_sessions=10)
+    assert wf["chosen"].tolist() == ["a", "a", "0 change(s) of variant"]
+    np.testing.assert_allclose(wf["total_return"].iloc[-1], np.prod(1 + win[10:30]) - 1)
+    with pytest.raises(ValidationError, match="base variant 'base' is not among"):
+        walk_forward_refit(trials.drop(columns="base"))

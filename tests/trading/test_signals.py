@@ -240,3 +240,37 @@ def test_nothing_rankable_gives_an_empty_list_that_survives_the_files(eod, polic
     book = PortfolioState(as_of=factory.data_end, cash=Decimal("1000"))
     _, d = decide(back.ranked, book, {}, policy, universe, True, factory.data_end)
     assert d.kind == "HOLD" and d.trades == ()
+
+
+def test_bars_cut_is_the_frame_filter(eod):
+    from hypothesis import given, settings, strategies as st
+
+    ordered = eod.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)
+    bars = signals.Bars.from_frame(ordered)
+    days = sorted(ordered["date"].dt.date.unique())
+    pick = st.sampled_from(days + [date(1995, 1, 3), date(2039, 12, 30)])
+
+    @settings(max_examples=60, deadline=None)
+    @given(first=st.one_of(st.none(), pick), last=pick)
+    def check(first, last):
+        view = bars.until(last, first)
+        keep = (ordered["date"] <= pd.Timestamp(last)) & ((ordered["date"] >= pd.Timestamp(first)) if first else True)
+        expected = ordered.loc[keep].reset_index(drop=True)
+        pd.testing.assert_frame_equal(view.frame(), expected)
+        assert list(view.symbols) == sorted(set(expected["symbol"]))
+        assert [int(b - a) for a, b in zip(view.start, view.stop)] == expected.groupby("symbol", sort=True).size().tolist()
+
+    check()
+
+
+def test_the_backtest_index_and_the_frame_give_the_same_signal(eod, universe, calendar, factory):
+    bars = signals.Bars.from_frame(history_until(eod, factory.data_end))
+    for name in ("momentum", "rotation"):
+        policy = parse_policy({"strategy": {"signal": name, "rotation": {"assets": ["SPY", "AAPL", "MSFT"], "defensive_asset": None}}})
+        for d in calendar.sessions_back(factory.data_end, 60)[::7]:
+            first = calendar.session_offset(d, -150)
+            framed = compute_signal(eod.loc[eod["date"] >= pd.Timestamp(first)], policy, d, universe, calendar)
+            indexed = compute_signal(bars.until(d, first), policy, d, universe, calendar)
+            pd.testing.assert_frame_equal(framed.ranked, indexed.ranked)
+            assert (framed.dropped, framed.note, framed.regime, framed.risk_off_reasons) == (indexed.dropped, indexed.note, indexed.regime, indexed.risk_off_reasons)
+            assert len(framed.ranked) > 0

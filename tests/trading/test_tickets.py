@@ -303,3 +303,15 @@ def test_a_drawdown_breach_gives_a_trade_ticket_of_sells_to_cash(tmp_path, parqu
     assert "Risk-off" in md.read_text()
     t2, _, _ = run_stages(tmp_path / "b", parquet, golden_policy, universe, book, gates=[*gates[:3], GATES_BAD[3], gates[4]], state="HALT")
     assert t2.kind == "NO-TRADE" and t2.lines == () and ("gate", "reconciliation") in [(f.source, f.name) for f in t2.failures]
+
+
+def test_the_scoring_model_is_part_of_the_version(trade_decision, window, golden_policy, universe):
+    import hashlib
+
+    plain = build_ticket(trade_decision, GATES_OK, window, golden_policy, universe, CODE, CONFIG, DATA, SESSION)
+    model = "qlib_lgbm-0123456789ab.20240301.fedcba987654"
+    t = build_ticket(trade_decision, GATES_OK, window, golden_policy, universe, CODE, CONFIG, DATA, SESSION, model_id=model)
+    assert plain.version["hash"] == hashlib.sha256(f"{CODE}:{CONFIG}:{DATA}".encode()).hexdigest() and "model" not in plain.version
+    assert t.version == {"hash": hashlib.sha256(f"{CODE}:{CONFIG}:{DATA}:{model}".encode()).hexdigest(), "code": CODE, "config": CONFIG, "data": DATA, "model": model}
+    validate_ticket(t.to_dict())
+    assert f"model `{model}`" in t.to_markdown()

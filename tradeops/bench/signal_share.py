@@ -4,8 +4,10 @@ Workload: :func:`tradeops.research.backtest.run_backtest` with the live momentum
 signal (:func:`tradeops.research.backtest.live_ranker`), the default policy
 (drawdown halt resumed after 20 sessions: the shared set has no SPY), on the
 104 shared AlphaVantage symbols, 2019-01-02 .. 2020-12-31, under cProfile.
-"In the signal" is the cumulative time of ``compute_signal`` (and the history
-cut it is given) over the cumulative time of ``run_backtest``.  Target: below 30%.
+"In the signal" is the cumulative time of the engine's ranker (``live_ranker``'s
+``rank``/``rank_bars``: the history cut of the session and ``compute_signal`` on it;
+on older code ``compute_signal`` plus the cut) over the cumulative time of
+``run_backtest``.  Target: below 30%.
 
 Runs on any checkout (absolute imports), so the same file measures the code
 before and after a change: ``PYTHONPATH=<tree> python tradeops/bench/signal_share.py``.
@@ -35,7 +37,7 @@ def measure(av_dir: Path = AV_DIR) -> dict:
     except Exception:  # a checkout from before the drawdown halt has no such keys
         policy = parse_policy({})
     cal = get_calendar(policy.schedule.exchange)
-    eod, universe = load_bars("alphavantage", START, END, 200, policy, "momentum", av_dir, calendar=cal)
+    eod, universe = load_bars("alphavantage", START, END, 200, policy, "momentum", av_dir, calendar=cal)[:2]  # (bars, universe[, source])
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
@@ -45,14 +47,18 @@ def measure(av_dir: Path = AV_DIR) -> dict:
     stats = pstats.Stats(prof)
     total = signal = 0.0
     calls = 0
+    rankers = {name: (ncalls, cum) for (path, _, name), (_, ncalls, _, cum, _) in stats.stats.items()
+               if path.endswith("backtest.py") and name in ("rank", "rank_bars")}
     for (path, _, name), (_, ncalls, _, cum, _) in stats.stats.items():
         if name == "run_backtest" and path.endswith("backtest.py"):
             total = max(total, cum)
-        if name == "compute_signal" and path.endswith("signals.py"):
+        if not rankers and name == "compute_signal" and path.endswith("signals.py"):
             signal += cum
             calls += ncalls
-        if name == "cut" and path.endswith("backtest.py"):
-            signal += cum  # the index cut before compute_signal (after the change)
+        if not rankers and name == "cut" and path.endswith("backtest.py"):
+            signal += cum
+    if rankers:  # the engine's ranker: the history cut of the session and compute_signal on it
+        calls, signal = sum(n for n, _ in rankers.values()), sum(c for _, c in rankers.values())
     return {"wall": wall, "engine": total, "signal": signal, "share": signal / total if total else float("nan"), "signal_calls": calls,
             "sessions": len(res.equity), "decisions": len(res.decisions), "fills": len(res.trades), "final_equity": float(res.equity.iloc[-1])}
 

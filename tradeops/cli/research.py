@@ -55,7 +55,7 @@ def _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, 
         source, start.date(), end.date(), strategy, symbols, av_dir, policy, seed,
         report_path=target, qlib_dir=ws.data_dir / "qlib-research" if strategy == "qlib_lgbm" else None, sweep=sweep,
         store_dir=ws.data_dir / "research", corrections_file=ws.config_dir / policy.quality.corrections_file,
-        benchmark_file=benchmark_file, no_benchmark=no_benchmark,
+        benchmark_file=benchmark_file, no_benchmark=no_benchmark, models_dir=ws.models_dir if strategy == "qlib_lgbm" else None,
     )
     return ws, policy, study, target
 
@@ -90,6 +90,8 @@ def promote(workdir: str, source: str, av_dir: str | None, start, end, strategy:
         policy = policy.model_copy(update={"strategy": policy.strategy.model_copy(update={"signal": strategy})})
     now = from_env().now()
     meta = {"source": source, "start": str(study.start), "end": str(study.end), "symbols": len(study.symbols), "report": str(target)}
+    if "Model fits" in study.tables:  # the registry artifacts the study scored with
+        meta["fits"] = study.tables["Model fits"]["model_id"].tolist()
     path = promotion.record(ws.models_dir, study.verdict, policy, now, meta)
     click.echo(study.verdict.summary())
     for c in study.verdict.checks:

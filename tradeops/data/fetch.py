@@ -212,6 +212,17 @@ def _bars_info(bars) -> dict:
     return {"first": str(days[0].as_py()), "last": str(days[-1].as_py()), "rows": bars.num_rows}
 
 
+def history_sessions(policy: Policy) -> int:
+    """Sessions the daily fetch asks for: ``data.history_sessions``, or more when the signal
+    needs more: qlib_lgbm trains live on the backtest's window
+    (:func:`tradeops.research.model.history_needed`)."""
+    if policy.strategy.signal == "qlib_lgbm":
+        from ..research.model import history_needed
+
+        return max(policy.data.history_sessions, history_needed(policy))
+    return policy.data.history_sessions
+
+
 def fetch(
     workspace: Workspace,
     policy: Policy,
@@ -221,7 +232,7 @@ def fetch(
     providers: Sequence[Provider] | None = None,
     full: bool = False,
 ) -> FetchResult:
-    """Stage 1: fetch ``policy.data.history_sessions`` sessions up to ``as_of`` for the universe.
+    """Stage 1: fetch :func:`history_sessions` sessions up to ``as_of`` for the universe.
 
     ``providers`` is ``[primary]`` or ``[primary, secondary]``; by default
     they are built from ``policy.data.primary/secondary``.  ``full`` asks
@@ -242,7 +253,7 @@ def fetch(
     record = fetch_record_path(workspace, as_of, run_id)
     if record.exists():
         raise DataError(f"run {run_id} already fetched {as_of} ({record}); use a new run id")
-    start = cal.sessions_back(as_of, policy.data.history_sessions)[0]
+    start = cal.sessions_back(as_of, history_sessions(policy))[0]
     overlap = policy.data.overlap_sessions
     down: dict[str, int] = {}  # consecutive ProviderUnavailable per source
     tripped: dict[str, str] = {}  # source -> why it is not asked again in this fetch

@@ -37,7 +37,7 @@ from ..config import Policy, Universe
 from ..errors import DataError, ValidationError
 from ..portfolio import PortfolioState
 from ..risk import CENT, FRACTIONAL_UNIT, PRICE_PLACES, Decision, dec, decide, rebalance_due
-from ..signals import SignalResult, compute_signal, market_regime
+from ..signals import Bars, SignalResult, compute_signal, get_signal, market_regime
 
 ZERO = Decimal(0)
 BPS = Decimal("0.0001")
@@ -194,6 +194,13 @@ def live_ranker(eod: pd.DataFrame, policy: Policy, universe: Universe | None, ca
                policy.portfolio.risk_off_ma_sessions, policy.strategy.rotation.lookback_months * 21) + 2
     back = max(policy.data.history_sessions, need)
     lazy = policy.strategy.signal == "qlib_lgbm"  # it sets its own (training) window from the full history
+    if getattr(get_signal(policy.strategy.signal), "uses_bars", False):
+        bars = Bars.from_frame(history.frame)  # the cut of a session: two binary searches, no frame
+
+        def rank_bars(d: date) -> SignalResult:
+            return compute_signal(bars.until(d, calendar.session_offset(d, -back)), policy, d, universe, calendar)
+
+        return rank_bars
 
     def rank(d: date) -> SignalResult:
         first = None if lazy else calendar.session_offset(d, -back)

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .. import audit, files, metrics
-from ..config import Policy, Promotion
+from ..config import Policy, Promotion, Research
 from ..errors import DataError, ValidationError
 from . import validation
 
@@ -125,17 +125,32 @@ def judge(evidence: Evidence, thresholds: Promotion) -> Verdict:
     return Verdict(all(c.passed for c in checks), checks, evidence)
 
 
-def model_id(policy: Policy) -> str:
-    """What the live signal would run: the strategy, its model settings and the model code.
-    Any change to one of them is a different model that needs its own promotion."""
+def model_code_hash() -> str:
+    """sha256 of the model code (:data:`MODEL_FILES`)."""
     root = Path(audit.__file__).resolve().parent
     code = hashlib.sha256()
     for rel in MODEL_FILES:
         code.update(rel.encode() + b"\0" + (root / rel).read_bytes())
-    r = policy.research
-    spec = {"signal": policy.strategy.signal, "research": {k: getattr(r, k) for k in MODEL_KEYS}, "code": code.hexdigest()}
+    return code.hexdigest()
+
+
+def model_params(research: Research) -> dict:
+    """The settings that make the model what it is (:data:`MODEL_KEYS`)."""
+    return {k: getattr(research, k) for k in MODEL_KEYS}
+
+
+def spec_id(research: Research, signal: str = "qlib_lgbm") -> str:
+    """The model spec: the signal, its model settings and the model code.  Any change to one
+    of them is a different model that needs its own promotion; every trained fit of it
+    (:mod:`tradeops.research.registry`) carries this id as its prefix."""
+    spec = {"signal": signal, "research": model_params(research), "code": model_code_hash()}
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-    return f"{policy.strategy.signal}-{digest[:12]}"
+    return f"{signal}-{digest[:12]}"
+
+
+def model_id(policy: Policy) -> str:
+    """What the live signal would run (:func:`spec_id` of the policy's signal and research settings)."""
+    return spec_id(policy.research, policy.strategy.signal)
 
 
 def record(registry: str | Path, verdict: Verdict, policy: Policy, now: datetime, study: dict | None = None) -> Path:

@@ -27,8 +27,9 @@ from ..reports import ReportInputs, tearsheet_html
 if TYPE_CHECKING:
     from .study import Study
 
-PCT = ("total_return", "cagr", "volatility", "max_drawdown", "hit_rate", "drawdown")
-RATIO = ("sharpe", "sortino", "calmar")
+PCT = ("total_return", "cagr", "volatility", "max_drawdown", "hit_rate", "drawdown", "benchmark_return", "excess_return", "cumulative",
+       "base_total_return")
+RATIO = ("sharpe", "sortino", "calmar", "in_sample_sharpe")
 STYLE = """<style>
 .tradeops-research{font-family:DejaVu Sans,Arial,sans-serif;font-size:13px;margin:16px auto;max-width:1100px}
 .tradeops-research table{border-collapse:collapse;margin:6px 0 16px}

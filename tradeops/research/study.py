@@ -12,7 +12,9 @@ risk guard and timing), then the robustness runs of
   12-week lookback x0.75 / x1.25); these trials feed PBO (CSCV) and the
   deflated Sharpe ratio of the base run (on returns over the benchmark when the data has it);
 - the drawdown halts of the base run and the resume the study assumed (``research.halt_resume``);
-- regime slices and walk-forward folds (years, or quarters for windows under two years).
+- regime slices; returns by year (or quarter for windows under two years) with the benchmark's;
+- walk-forward with re-fit: before every fold the variant with the best Sharpe so far is
+  chosen again and its fold is out of sample (:func:`tradeops.research.validation.walk_forward_refit`).
 
 Identical (policy, costs, start) runs are computed once.  For ``qlib_lgbm``
 the LightGBM predictions are made once (rolling, purged) and shared by
@@ -113,10 +115,9 @@ def warmup_sessions(policy: Policy, strategy: str) -> int:
     m = policy.strategy.momentum
     need = max(m.lookback_12w, m.volatility_window, policy.portfolio.risk_off_ma_sessions) + 5
     if strategy == "qlib_lgbm":
-        from .model import WARMUP_SESSIONS
+        from .model import history_needed
 
-        r = policy.research
-        need = max(need, r.train_sessions + WARMUP_SESSIONS + r.label_horizon + 1 + r.purge_sessions)
+        need = max(need, history_needed(policy))
     return need
 
 
@@ -155,6 +156,7 @@ def run_study(
     eod: pd.DataFrame, policy: Policy, universe: Universe, start: date, end: date, strategy: str = "momentum",
     costs: Costs | None = None, source: str = "custom", qlib_dir: str | Path | None = None, calendar: ExchangeCalendar | None = None,
     data: ResearchBars | None = None, sweep: bool = False, benchmark_file: str | Path | None = None, no_benchmark: bool = False,
+    models_dir: str | Path | None = None,
 ) -> Study:
     """Backtest ``strategy`` on ``eod`` over [start, end] and run every validation table.
 
@@ -163,7 +165,9 @@ def run_study(
     ``sweep``: the trials are the pre-registered sweep of :func:`sweep_variants` (what the
     promotion gate needs) instead of the small parameter neighbourhood.  Bars without the
     policy's benchmark stop the study unless ``benchmark_file`` (a Stooq export) or
-    ``no_benchmark`` says what to do (:func:`tradeops.research.benchmark.require_benchmark`)."""
+    ``no_benchmark`` says what to do (:func:`tradeops.research.benchmark.require_benchmark`).
+    ``models_dir``: the model registry the qlib_lgbm fits are stored in and loaded from
+    (the live signal's; the study lists the fits it used)."""
     if strategy not in STRATEGIES:
         raise ValidationError(f"unknown research strategy {strategy!r}; expected one of {STRATEGIES}")
     eod, benchmark_source = require_benchmark(eod, policy, benchmark_file, no_benchmark)
@@ -177,7 +181,8 @@ def run_study(
     quarantine = data.quarantine if data is not None else ()
     ic = None
     if strategy == "qlib_lgbm":
-        scores, ic = _lgbm_scores(eod, policy, universe, start, end, qlib_dir, calendar)
+        scores, ic, fits = _lgbm_scores(eod, policy, universe, start, end, qlib_dir, calendar, models_dir)
+        models_table = pd.DataFrame(list(fits), columns=["retrain_session", "train_start", "train_end", "test_start", "test_end", "test_rows", "model_id"])
         make_ranker = lambda p: scores_ranker(scores, eod, p, universe, "qlib_lgbm")  # noqa: E731
     else:
         momentum = policy.model_copy(update={"strategy": policy.strategy.model_copy(update={"signal": "momentum"})})
@@ -197,21 +202,25 @@ def run_study(
                  f"each sells the book to cash at the next open; {base.resume_rule} (research.halt_resume; live, only `tradeops resume --reason`)")
     starts = sorted({sessions[k] for k in (0, len(sessions) // 12, len(sessions) // 6, len(sessions) // 4)})
     variants = sweep_variants(policy, strategy) if sweep else _neighbourhood(policy, strategy)
+    freq = "YE" if (end - start).days > 730 else "QE"
+    trials = pd.concat({label: run(validation.with_update(policy, upd), costs, start).returns for label, upd in variants.items()}, axis=1).dropna()
+    closes = eod.loc[eod["symbol"] == policy.universe.benchmark].set_index("date")["close"]
+    bench = closes.reindex(base.equity.index).dropna()
     tables = {
         "Drawdown halts": halts_table(base),
-        "Walk-forward": validation.walk_forward(base.returns, "YE" if (end - start).days > 730 else "QE"),
+        ("Returns by year" if freq == "YE" else "Returns by quarter"): validation.returns_by_period(base.returns, bench if len(bench) else None, freq),
+        "Walk-forward (re-fit)": validation.walk_forward_refit(trials, freq),
         "Cost stress": validation.cost_stress(run, policy, costs, start),
         "Execution delay": validation.execution_delay(run, policy, costs, start),
         "Start-date sensitivity": validation.start_sensitivity(run, policy, costs, starts),
         "Parameter neighbourhood": validation.parameter_neighbourhood(run, policy, costs, start, variants),
         "Regime slices": validation.regime_slices(base.returns),
     }
+    if strategy == "qlib_lgbm":
+        tables["Model fits"] = models_table
     if data is not None:
         tables["Data findings (clean snapshot " + data.snapshot[:16] + ")"] = findings_table(
             data.report, set(universe.symbols), pd.Timestamp(eod["date"].min()).date(), end)
-    trials = pd.concat({label: run(validation.with_update(policy, upd), costs, start).returns for label, upd in variants.items()}, axis=1).dropna()
-    closes = eod.loc[eod["symbol"] == policy.universe.benchmark].set_index("date")["close"]
-    bench = closes.reindex(base.equity.index).dropna()
     if bench.empty:
         notes.append(f"benchmark {policy.universe.benchmark} is not in the {source} data: the tearsheet has no benchmark")
     pbo = dsr = None
@@ -288,8 +297,11 @@ def _neighbourhood(policy: Policy, strategy: str) -> dict[str, dict]:
     return out
 
 
-def _lgbm_scores(eod, policy, universe, start, end, qlib_dir, calendar) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Rolling purged LightGBM predictions over [start, end] and their IC summary."""
+def _lgbm_scores(eod, policy, universe, start, end, qlib_dir, calendar, models_dir=None) -> tuple[pd.DataFrame, dict[str, float], tuple]:
+    """Rolling purged LightGBM predictions over [start, end], their IC summary and the fits
+    (stored in / loaded from the model registry ``models_dir`` when given)."""
+    from .registry import ModelRegistry
+
     from qlib.workflow import R
 
     from .model import ic_summary, information_coefficient, labels, rolling_predict
@@ -301,11 +313,11 @@ def _lgbm_scores(eod, policy, universe, start, end, qlib_dir, calendar) -> tuple
         folder = Path(qlib_dir) if qlib_dir is not None else Path(tmp) / "qlib"
         dump_to_qlib(frame, folder, calendar)
         init_qlib(folder, folder.parent / "mlruns")
-        result = rolling_predict(stocks, start, end, policy.research, calendar)
+        result = rolling_predict(stocks, start, end, policy.research, calendar, ModelRegistry(models_dir) if models_dir else None)
         label_end = calendar.session_offset(end, -(policy.research.label_horizon + 1))
         ic = information_coefficient(result.predictions.loc[: pd.Timestamp(label_end)], labels(stocks, start, label_end, policy.research.label_horizon))
         R.end_exp()
-    return result.predictions, ic_summary(ic)
+    return result.predictions, ic_summary(ic), result.fits
 
 
 def backtest_study(
@@ -313,7 +325,7 @@ def backtest_study(
     symbols: int = 30, av_dir: str | Path | None = None, policy: Policy | dict | None = None, seed: int = 42,
     report_path: str | Path | None = None, qlib_dir: str | Path | None = None, sweep: bool = False,
     store_dir: str | Path | None = None, corrections_file: str | Path | None = None,
-    benchmark_file: str | Path | None = None, no_benchmark: bool = False,
+    benchmark_file: str | Path | None = None, no_benchmark: bool = False, models_dir: str | Path | None = None,
 ) -> Study:
     """The whole research run (the notebooks' and ``tradeops backtest``'s one call): load
     ``symbols`` stocks from ``source``, backtest ``strategy`` over [start, end], validate, and
@@ -325,7 +337,7 @@ def backtest_study(
     calendar = get_calendar(policy.schedule.exchange)
     eod, universe, data = load_bars(source, start, end, symbols, policy, strategy, av_dir, seed, calendar, store_dir, corrections_file)
     study = run_study(eod, policy, universe, start, end, strategy, source=source, qlib_dir=qlib_dir, calendar=calendar, data=data,
-                      sweep=sweep, benchmark_file=benchmark_file, no_benchmark=no_benchmark)
+                      sweep=sweep, benchmark_file=benchmark_file, no_benchmark=no_benchmark, models_dir=models_dir)
     if report_path:
         from .report import write_report
 

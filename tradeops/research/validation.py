@@ -22,7 +22,8 @@ Statistics (pure functions on returns):
 
 Robustness (each a table of :func:`tradeops.metrics.summary` rows):
 cost stress (x1, x2, x3), one-session execution delay, start-date
-sensitivity, parameter neighbourhood, regime slices, walk-forward folds.
+sensitivity, parameter neighbourhood, regime slices; :func:`walk_forward_refit`
+(parameters chosen again before every fold) and :func:`returns_by_period` (the year table).
 They take a ``run`` callable (policy, costs, start) -> BacktestResult so the
 same code serves the momentum ranker and LightGBM scores.
 """
@@ -227,10 +228,63 @@ def regime_slices(returns: pd.Series, regimes: Mapping[str, tuple[date, date]] =
     return pd.DataFrame(rows)
 
 
-def walk_forward(returns: pd.Series, freq: str = "YE") -> pd.DataFrame:
-    """Out-of-sample returns (each made by a model trained only before it) summarised per fold."""
-    rows = []
-    for end, part in returns.groupby(pd.Grouper(freq=freq)):
-        if len(part) > 5:
-            rows.append({"fold": f"{part.index[0].date()}..{part.index[-1].date()}", **metrics.summary(part)})
+def returns_by_period(returns: pd.Series, benchmark_closes: pd.Series | None = None, freq: str = "YE") -> pd.DataFrame:
+    """One row per calendar year (``freq="YE"``) or quarter (``"QE"``) of one run: its return,
+    the benchmark's and the difference, the max drawdown inside the period and the cumulative
+    return to its end, so the last ``cumulative`` is the run's total return.  A description
+    of one run, not a walk-forward: nothing is re-fitted between the periods."""
+    returns = returns.dropna()
+    bench = benchmark_closes.dropna().pct_change().reindex(returns.index) if benchmark_closes is not None and len(benchmark_closes.dropna()) > 2 else None
+    rows, growth = [], 1.0
+    for _, part in returns.groupby(pd.Grouper(freq=freq)):
+        if part.empty:
+            continue
+        total = metrics.total_return(part)
+        growth *= 1.0 + total
+        row = {"period": str(part.index[0].year) if freq == "YE" else f"{part.index[0].year}Q{part.index[0].quarter}",
+               "sessions": len(part), "total_return": total}
+        if bench is not None:
+            b = metrics.total_return(bench.loc[part.index].dropna())
+            row.update(benchmark_return=b, excess_return=total - b)
+        row.update(max_drawdown=metrics.max_drawdown(part), cumulative=growth - 1.0)
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def walk_forward_refit(trials: pd.DataFrame, freq: str = "YE", base: str = "base", min_train_sessions: int = 20) -> pd.DataFrame:
+    """Walk-forward with re-fit over the pre-registered variants (columns of ``trials``, daily
+    returns of each variant's backtest): at the start of every fold the parameters are chosen
+    again, as the variant with the best Sharpe on every session before the fold (an anchored
+    window of at least ``min_train_sessions``; a tie goes to the earlier column); that
+    variant's returns in the fold are out of sample.  A fold without enough history only
+    trains.  Rows: fold, the variant chosen, its in-sample Sharpe, its out-of-sample return,
+    Sharpe and max drawdown, and the ``base`` variant's return over the same fold; the last
+    row chains every out-of-sample fold.
+
+    The chosen variant's fold returns come from its run over the whole window (the book it
+    would have held), not from a book restarted at the fold."""
+    if base not in trials.columns:
+        raise ValidationError(f"walk-forward: the base variant {base!r} is not among the trials {list(trials.columns)}")
+    trials = trials.dropna()
+    rows, chosen_returns, base_returns = [], [], []
+    for _, part in trials.groupby(pd.Grouper(freq=freq)):
+        if len(part) <= 5:
+            continue
+        before = trials.loc[trials.index < part.index[0]]
+        if len(before) < min_train_sessions:
+            continue
+        sharpes = pd.Series({c: metrics.sharpe(before[c]) for c in trials.columns}).fillna(-np.inf)
+        pick = str(sharpes.idxmax())
+        oos = part[pick]
+        chosen_returns.append(oos)
+        base_returns.append(part[base])
+        rows.append({"fold": f"{part.index[0].date()}..{part.index[-1].date()}", "chosen": pick, "in_sample_sessions": len(before),
+                     "in_sample_sharpe": float(sharpes[pick]), "total_return": metrics.total_return(oos), "sharpe": metrics.sharpe(oos),
+                     "max_drawdown": metrics.max_drawdown(oos), "base_total_return": metrics.total_return(part[base])})
+    if rows:
+        oos, ref = pd.concat(chosen_returns), pd.concat(base_returns)
+        switches = sum(a["chosen"] != b["chosen"] for a, b in zip(rows, rows[1:]))
+        rows.append({"fold": f"out of sample {oos.index[0].date()}..{oos.index[-1].date()}", "chosen": f"{switches} change(s) of variant",
+                     "in_sample_sessions": None, "in_sample_sharpe": None, "total_return": metrics.total_return(oos), "sharpe": metrics.sharpe(oos),
+                     "max_drawdown": metrics.max_drawdown(oos), "base_total_return": metrics.total_return(ref)})
+    return pd.DataFrame(rows, columns=["fold", "chosen", "in_sample_sessions", "in_sample_sharpe", "total_return", "sharpe", "max_drawdown", "base_total_return"])
