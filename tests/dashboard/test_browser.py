@@ -304,6 +304,12 @@ def _record(served, gates, days_after: int, hold: bool = False):
 
 def test_trade_hold_and_no_trade_read_plainly_at_both_widths(browser, served):
     page = _open(browser, served.url, 1280)
+    # the checklist boxes can be ticked (and un-ticked) with a click
+    tick = page.locator(".to-tick input[type=checkbox]").first
+    assert not tick.is_checked()
+    tick.click()
+    page.wait_for_function("document.querySelector('.to-tick input[type=checkbox]').checked")
+    assert page.locator(".to-tick").count() >= 3
     _shots(page, served.tmp, "trade")
     page.close()
     missing = [f"{served.ticket_id} line {n} (BUY {s} ~1,000.00) has no confirmation" for n, s in ((2, "AVGO"), (3, "MSFT"))]

@@ -47,7 +47,7 @@ def test_page_shows_the_ticket_its_lines_in_order_and_the_window(page, demo):
     assert "Do not execute if eToro's SELL price is below $137.10" in cards[0]
     assert "Do not execute if eToro's BUY price is above $303.65" in cards[1]
     assert "Before you start" in page.ticket.pre_check.title.value and "After you finish" in page.ticket.post_check.title.value
-    assert [b.description for b in page.ticket.pre_check.boxes] == list(ticket.pre_trade)
+    assert page.ticket.pre_check.items == ticket.pre_trade and len(page.ticket.pre_check.boxes) == len(ticket.pre_trade)
     assert "If something blocks you" in page.ticket.after.value
 
 
@@ -59,10 +59,11 @@ def test_the_checklist_boxes_can_be_ticked_and_stay_ticked_while_the_page_refres
     post = page.ticket.post_check.boxes
     post[0].value = True
     page.refresh(ticket_id=demo.ticket_id)  # what Save and the 20 s tick do
-    assert page.ticket.pre_check.ticked == [boxes[0].description, boxes[-1].description]
-    assert page.ticket.post_check.ticked == [post[0].description]
+    pre, after = page.ticket.pre_check.items, page.ticket.post_check.items
+    assert page.ticket.pre_check.ticked == [pre[0], pre[-1]]
+    assert page.ticket.post_check.ticked == [after[0]]
     page.ticket.pre_check.boxes[0].value = False  # and un-ticked
-    assert page.ticket.pre_check.ticked == [boxes[-1].description]
+    assert page.ticket.pre_check.ticked == [pre[-1]]
     assert "$18,386.00" in page.account_bar.value and "kill switch off" in page.account_bar.value
 
 

@@ -27,7 +27,7 @@ from ..calendar import get_calendar
 from .common import PG_URL, machine, postgres_schema
 from ..dashboard import build_app, server
 from ..dashboard.demo import create_demo, record, trade_ticket
-from ..ledger import db
+from ..ledger import api, db
 from ..risk import TradeLine
 
 PAGE_TARGET_S = 5.0
@@ -98,6 +98,8 @@ def _kernel_submits(url: str, root: Path) -> list[float]:
     try:
         with db.transaction(engine) as s:
             first = cal.session_offset(cal.latest_complete_session(SYSTEM.now()), -60)
+            # the ledger checks cash day by day: these back-dated BUYs need cash dated before them (the demo's is recent)
+            api.record_cash_movement(s, "DEPOSIT", Decimal(10000), cal.previous_session(first), notes="bench cash", actor="bench")
             ids = []
             for i in range(KERNEL_SUBMITS):
                 trades = [TradeLine("BUY", sym, Decimal("100.00"), (Decimal(100) / Decimal(p)).quantize(Decimal("0.000001")), Decimal(p))

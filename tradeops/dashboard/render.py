@@ -38,11 +38,9 @@ STYLE = """<style>
 .to-page table { border-collapse: collapse; margin: 4px 0; }
 .to-page th, .to-page td { text-align: left; padding: 4px 10px 4px 0; border-bottom: 1px solid #e2e2e2; vertical-align: top; }
 .to-page td.num, .to-page th.num { text-align: right; }
-.to-page .to-tick { height: auto; margin: 4px 0; } .to-page .to-tick label { display: flex; align-items: flex-start; gap: 10px;
-  white-space: normal; overflow: visible; height: auto; line-height: 1.45; font-size: 17px; cursor: pointer; }
-.to-page .to-tick label span { white-space: normal; overflow: visible; text-overflow: clip; }
-.to-page .to-tick input[type=checkbox] { width: 22px; height: 22px; min-width: 22px; margin: 2px 0 0 0; cursor: pointer; }
-.to-page .to-tick input[type=checkbox]:checked + span { color: #555; text-decoration: line-through; }
+.to-page .to-tick { margin: 4px 0; } .to-page .to-tick .widget-checkbox { height: auto; margin-top: 2px; }
+.to-page .to-tick .to-tick-text { font-size: 17px; line-height: 1.45; } .to-page .to-tick .widget-html { flex: 1 1 auto; min-width: 0; }
+.to-page .to-tick input[type=checkbox] { width: 22px; height: 22px; min-width: 22px; margin: 0; cursor: pointer; }
 .to-page .widget-text input, .to-page .widget-textarea textarea, .to-page .widget-combobox input { font-size: 17px; min-height: 38px; }
 .to-page .widget-toggle-buttons .widget-toggle-button { font-size: 16px; height: 40px; margin-bottom: 4px; }
 .to-page .jupyter-button.to-big { font-size: 17px; height: auto; min-height: 46px; padding: 10px 16px; line-height: 1.3; font-weight: 600;

@@ -85,29 +85,33 @@ class Checklist:
     def __init__(self):
         self.title = w.HTML()
         self.boxes: list[w.Checkbox] = []
+        self.items: tuple[str, ...] = ()
         self.widget = w.VBox([self.title])
         self._key: tuple | None = None
 
     def show(self, key: str | None, title: str, items) -> None:
         items = tuple(items)
-        if self._key == (key, title) and items == tuple(b.description for b in self.boxes):
+        if self._key == (key, title) and items == self.items:
             return  # the same list: keep its boxes as they are (no redraw, no jump)
-        ticked = {b.description for b in self.boxes if b.value} if self._key == (key, title) else set()
+        ticked = set(self.ticked) if self._key == (key, title) else set()
         self._key = (key, title)
         self.title.value = f"<h2>{escape(title)}</h2>" if items else ""
-        for box in self.boxes:
-            box.close()
-        self.boxes = []
+        for row in self.widget.children[1:]:
+            row.close()
+        self.boxes, self.items, rows = [], items, []
         for item in items:
-            box = w.Checkbox(value=item in ticked, description=item, indent=False, layout=w.Layout(width="auto", max_width="100%"))
-            box.add_class("to-tick")
+            # the sentence in an HTML widget beside the box: a checkbox's own description is typeset as TeX ("$18,386.00 ... $5.00")
+            box = w.Checkbox(value=item in ticked, indent=False, layout=w.Layout(width="30px", min_width="30px"))
+            row = w.HBox([box, w.HTML(f'<div class="to-tick-text">{escape(item)}</div>')], layout=w.Layout(align_items="flex-start"))
+            row.add_class("to-tick")
             self.boxes.append(box)
-        self.widget.children = [self.title, *self.boxes]
+            rows.append(row)
+        self.widget.children = [self.title, *rows]
         self.widget.layout.display = SHOW if items else HIDE
 
     @property
     def ticked(self) -> list[str]:
-        return [b.description for b in self.boxes if b.value]
+        return [item for item, b in zip(self.items, self.boxes) if b.value]
 
 
 def guarded(result_attr: str) -> Callable:
