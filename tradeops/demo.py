@@ -124,9 +124,26 @@ def start_ledger(ws: Workspace, first_session: date) -> None:
     before = cal.previous_session(first_session)
     engine = db.init_db(ws.db_url())
     with db.transaction(engine) as s:
-        api.record_cash_movement(s, "DEPOSIT", policy.account.starting_cash, before, notes="demo starting cash", actor=EXECUTOR)
+        api.set_account_currency(s, policy.account.account_currency, actor=EXECUTOR)
+        _cache_demo_fx(s, policy, before)
+        api.record_cash_movement(s, "DEPOSIT", policy.account.starting_cash, before, currency=policy.account.account_currency,
+                                 notes="demo starting cash", actor=EXECUTOR)
         _snapshot(s, cal.market_close(before))
     engine.dispose()
+
+
+def _cache_demo_fx(s, policy, day: date) -> None:
+    """A non-USD demo account: the demo FX series' rates of the days up to ``day`` in the ledger's
+    cache, the rate the broker snapshot of the starting cash is shown at (the runs cache later days)."""
+    from .data import fx
+    from .ledger import api
+
+    currency = policy.account.account_currency
+    pair = fx.pair_for(currency)
+    if pair is None:
+        return
+    series = fx.parse_fx("demo", fx.demo_fx_csv(policy.data.demo_seed, pair, day - timedelta(days=10), day))
+    api.store_fx_rates(s, {r.date.date(): fx.to_rate(r.close) for r in series.itertuples()}, base=currency, quote="USD", source="demo")
 
 
 def paper_execute(ws: Workspace, result, model: PaperFillModel, snapshot: bool = True) -> None:

@@ -437,8 +437,26 @@ def record_ticket_in_ledger(ws: Workspace, tk, gates: list[dict], transition, ru
 # --------------------------------------------------------------------------- 60 report
 
 
+def _cache_fx_rates(run_dir: Path, ws: Workspace, policy: Policy, decision: date) -> None:
+    """A non-USD account: cache the checked FX rates of the last days in the ledger (what a fill's
+    rate defaults to, and the account-currency marks of positions); nothing after a failed check."""
+    from .data import fx
+    from .ledger import api
+    from .ledger.db import transaction
+
+    currency = policy.account.account_currency
+    pair = fx.pair_for(currency)
+    if pair is None or not (run_dir / "fx.json").exists() or fx.load_fx_rate(run_dir / "fx.json") is None:
+        return
+    series = pd.read_parquet(fx.fx_clean_dir(ws) / f"{pair}.parquet", columns=["date", "close"])
+    recent = series[(series["date"] >= pd.Timestamp(decision - timedelta(days=10))) & (series["date"] <= pd.Timestamp(decision))]
+    with transaction(_engine(ws)) as s:
+        api.store_fx_rates(s, {r.date.date(): fx.to_rate(r.close) for r in recent.itertuples()}, base=currency, quote="USD",
+                           source="clean")
+
+
 def report(run_dir: str, workdir: str, session_date: str, decision_session: str) -> StageResult:
-    """Cache the session's closes in the ledger, then rebuild the reports from the ledger alone."""
+    """Cache the session's closes (and FX rates) in the ledger, then rebuild the reports from the ledger alone."""
     from .ledger import api
     from .ledger.db import transaction
     from .reporting_inputs import publish_reports
@@ -451,6 +469,7 @@ def report(run_dir: str, workdir: str, session_date: str, decision_session: str)
         recent = eod[eod["date"] >= pd.Timestamp(decision - timedelta(days=10))]
         with transaction(_engine(ws)) as s:
             api.store_prices(s, ((r.symbol, r.date.date(), Decimal(str(r.close))) for r in recent.itertuples()), source="clean")
+    _cache_fx_rates(run_dir, ws, policy, decision)
     if not ws.clean_path.exists():
         return StageResult("60_report", f"no clean data in {ws.clean_path} yet: reports skipped")
     # on a day stopped before or at the data stages, report as of the latest clean session if possible

@@ -89,6 +89,19 @@ def test_init_twice_keeps_the_data(ws, capsys, db_backend):
     assert _with_ledger(ws, lambda s: api.compute_cash(s).amount) == 1000
 
 
+def test_init_puts_a_new_account_in_the_policys_currency(ws, capsys):
+    policy = ws / "config" / "policy.yml"
+    policy.write_text(policy.read_text().replace("account_currency: USD", "account_currency: GBP", 1))
+    code, out, _ = _run(capsys, "ledger", "init")
+    assert code == 0 and out.rstrip().endswith(", account in GBP")
+    assert _with_ledger(ws, lambda s: api.get_account(s).currency) == "GBP"
+    assert _run(capsys, "cash", "add", "deposit", "1000", "--date", "2024-01-02", "--currency", "GBP")[0] == 0
+    # once the account holds money its currency stays: a USD policy over it is refused, naming why
+    policy.write_text(policy.read_text().replace("account_currency: GBP", "account_currency: USD", 1))
+    code, _, err = _run(capsys, "ledger", "init")
+    assert code != 0 and "is in GBP and already holds cash movements" in err
+
+
 def test_the_executor_path(ws, capsys):
     assert _run(capsys, "ledger", "init")[0] == 0
     code, out, _ = _run(capsys, "cash", "add", "deposit", "10000", "--date", "2024-01-02", "--notes", "first transfer")

@@ -69,16 +69,23 @@ def ledger_group() -> None:
 @ledger_group.command("init")
 @workdir_option
 def init(workdir: str) -> None:
-    """Create the ledger schema, or upgrade it to the current revision (data is kept)."""
-    url = workspace(workdir).db_url()
+    """Create the ledger schema, or upgrade it to the current revision (data is kept); a new
+    ledger's account takes the policy's account currency."""
+    ws = workspace(workdir)
+    url = ws.db_url()
     engine = db.make_engine(url)
     try:
         before = db.current_revision(engine)
         after = db.upgrade(engine)
+        if ws.policy_path.exists():
+            with db.transaction(engine) as s:
+                currency = api.set_account_currency(s, ws.policy().account.account_currency, actor="owner").currency
+        else:
+            currency = None
     finally:
         engine.dispose()
     change = "created" if before is None else ("already current" if before == after else f"upgraded from {before}")
-    click.echo(f"ledger {db.safe_url(url)}: schema {change}, at revision {after}")
+    click.echo(f"ledger {db.safe_url(url)}: schema {change}, at revision {after}" + (f", account in {currency}" if currency else ""))
 
 
 @ledger_group.command("status")

@@ -165,6 +165,30 @@ def create_account(session: Session, name: str, *, broker: str = "eToro", curren
     return account
 
 
+def set_account_currency(session: Session, currency: str, *, actor: str, account: str = DEFAULT_ACCOUNT) -> Account:
+    """Put an empty account in ``currency`` (the policy's ``account.account_currency``): ``ledger init``
+    and a new workspace call it.  Refused once the account holds anything (tickets, fills, cash,
+    snapshots): an account's money never changes unit under it."""
+    acc = _lock(session, account)
+    if currency not in ("USD", "GBP"):
+        raise ValidationError(f"account {account!r}, field 'currency': {currency!r} is not supported (USD or GBP)")
+    if acc.currency == currency:
+        return acc
+    used = [
+        what for what, model in (("tickets", Ticket), ("fills", Fill), ("cash movements", CashMovement), ("broker snapshots", BrokerSnapshot))
+        if session.scalar(select(func.count()).select_from(model).where(model.account_id == acc.id))
+    ]
+    if used:
+        raise LedgerError(
+            f"account {account!r} is in {acc.currency} and already holds {', '.join(used)}: it cannot become {currency} "
+            "(start a new ledger for an account in another currency)"
+        )
+    before, acc.currency = acc.currency, currency
+    _flush(session, f"account {account!r}")
+    record_event(session, "ACCOUNT_CURRENCY_SET", {"name": account, "from": before, "to": currency}, actor=actor, account=account)
+    return acc
+
+
 def record_event(
     session: Session,
     kind: str,
