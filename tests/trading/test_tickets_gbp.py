@@ -42,7 +42,6 @@ NO-TRADE naming the rate, with the ledger's figures (cash £6,000.00, equity £1
 from __future__ import annotations
 
 import json
-import os
 from datetime import date
 from decimal import Decimal as D
 
@@ -56,9 +55,10 @@ from tradeops.portfolio import PortfolioState
 from tradeops.risk import Fx, decide, read_decision, run_risk_stage
 from tradeops.tickets import build_ticket, run_ticket_stage, validate_ticket, write_ticket
 
+from .test_tickets import check_golden
+
 SESSION = date(2024, 3, 15)
 CODE, CONFIG, DATA = "c0de" * 16, "c0f1" * 16, "da7a" * 16
-REGEN = os.environ.get("TRADEOPS_REGEN_GOLDEN") == "1"
 PRICES = {"AAA": D("125.00"), "BBB": D("250.00"), "CCC": D("50.00"), "SPY": D("510.00")}
 FX = Fx("GBP", "GBPUSD", D("1.2500"), SESSION, D("50"))
 BOOK = PortfolioState(as_of=SESSION, cash=D("6000.00"), positions={"CCC": D("100")}, peak_equity=D("10000"),
@@ -83,17 +83,6 @@ def gbp_policy():
 @pytest.fixture(scope="module")
 def window(calendar):
     return calendar.execution_window(date(2024, 3, 18), 5, 60)
-
-
-def check_golden(case, md_path, json_path, factory):
-    folder = factory.golden / case
-    for produced in (md_path, json_path):
-        expected = folder / produced.name
-        if REGEN:
-            folder.mkdir(parents=True, exist_ok=True)
-            expected.write_text(produced.read_text())
-        assert expected.exists(), f"missing golden file {expected}; regenerate with TRADEOPS_REGEN_GOLDEN=1"
-        assert produced.read_text() == expected.read_text(), f"{produced.name} differs from {expected}"
 
 
 def gbp_decision(policy, universe, fx=FX):

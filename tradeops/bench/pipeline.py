@@ -84,10 +84,10 @@ def in_process(n: int, root: Path) -> float:
 # scheduler that called the stages directly would pay (interpreter, imports, work), against
 # the same for the notebook run.  The workspace is prepared beforehand, outside the timing.
 _COLD = """
-import time
-t0 = time.time()
-from datetime import date
 from pathlib import Path
+started = Path({root!r}) / "bench-started"
+started.touch()  # its mtime is the process's start: file times on both ends, no clock read
+from datetime import date
 from tradeops.config import Workspace
 ws = Workspace(Path({root!r}))
 if {notebooks!r}:
@@ -96,7 +96,7 @@ if {notebooks!r}:
 else:
     from tradeops.bench.pipeline import _stages_in_process
     ticket = _stages_in_process(ws) / "ticket.json"
-print(ticket.stat().st_mtime - t0)
+print(ticket.stat().st_mtime - started.stat().st_mtime)
 """
 
 

@@ -46,7 +46,6 @@ import hashlib
 import io
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -62,6 +61,7 @@ import pyarrow.csv as pacsv
 from ..calendar import FIRST_YEAR, LAST_YEAR, get_calendar
 from ..config import Instrument, Policy, Quality, Workspace
 from ..errors import DataError
+from ..files import write_atomic, write_json
 from .fetch import Attempt, _kind
 from .parsers import parse_stooq, parse_yfinance
 from .providers import Payload, Provider, make_provider
@@ -243,11 +243,7 @@ class FxFetch:
             raise DataError(f"FX fetch record is not valid: {type(err).__name__}: {err}") from None
 
     def save(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1))
-        os.replace(tmp, path)
-        return path
+        return write_atomic(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def load(cls, path: str | Path) -> "FxFetch":
@@ -382,8 +378,6 @@ class FxReport:
             raise DataError(f"FX report is not valid: {type(err).__name__}: {err}") from None
 
     def save(self, path: Path) -> Path:
-        from ..files import write_json
-
         return write_json(path, self.to_dict())
 
     @classmethod
@@ -483,10 +477,9 @@ def build_fx_clean(workspace: Workspace, policy: Policy, as_of: date, fetched: F
                 clean = series[(series["date"] <= pd.Timestamp(as_of)) & np.isfinite(series["close"]) & (series["close"] > 0)]
                 clean = clean.drop_duplicates("date", keep="last").sort_values("date").assign(source=chosen.source, raw_file=chosen.raw_file)
                 path = folder / f"{record.pair}.parquet"
-                folder.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-                clean.to_parquet(tmp, index=False)
-                os.replace(tmp, path)
+                buffer = io.BytesIO()
+                clean.to_parquet(buffer, index=False)
+                write_atomic(path, buffer.getvalue())
                 report = FxReport(report.pair, report.as_of, report.checks, report.rate, report.warnings,
                                   {"path": path.relative_to(workspace.root).as_posix(), "rows": len(clean)})
     report.save(folder / "quality.json")
