@@ -196,3 +196,4 @@ def test_live_decisions_from_the_ledger_equal_the_backtest_over_half_a_year(bars
     engine.dispose()
     assert report.sessions == len(result.decisions) >= 120 and report.fills == len(result.trades) >= 20
     assert report.selected >= 24 and report.peak_gap <= Decimal("0.01")
+    assert report.dividends >= 3  # PG, MSFT, HAL and BAC go ex-dividend while held: cash movements in the ledger

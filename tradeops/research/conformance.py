@@ -77,6 +77,8 @@ class ReplayReport:
     trades: int  # trade lines compared
     fills: int  # backtest fills booked in the ledger
     selected: int  # sessions whose selected symbols were compared (the backtest ran the signal)
+    dividends: int  # dividends of held symbols booked as ledger cash movements
+    splits: int  # splits of held symbols booked in the ledger
     peak_gap: Decimal  # largest |ledger peak - backtest peak| (the ledger's is flow-adjusted, on its cached closes)
 
 
@@ -130,13 +132,14 @@ def _same_book(session: date, ledger, engine_state) -> None:
                                f"the backtest's {engine_state.last_rebalance}, {engine_state.state}")
 
 
-def _book_day(s, day: date, result, eod_day: pd.DataFrame, tickets: dict, calendar: ExchangeCalendar) -> int:
+def _book_day(s, day: date, result, eod_day: pd.DataFrame, tickets: dict, calendar: ExchangeCalendar) -> tuple[int, int, int]:
     """Book what the backtest did on ``day`` before its decision: dividends and splits of the held
     symbols (before the open), the fills of the ticket executed that day, then the day's closes."""
     from ..ledger import api
     from ..ledger.inputs import FillInput
 
     held = api.compute_positions(s)
+    dividends = splits = 0
     for row in eod_day.itertuples():
         units = held.get(row.symbol, Decimal(0))
         if units <= 0:
@@ -145,8 +148,10 @@ def _book_day(s, day: date, result, eod_day: pd.DataFrame, tickets: dict, calend
             amount = (units * Decimal(str(float(row.dividend)))).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
             if amount > 0:
                 api.record_cash_movement(s, "DIVIDEND", amount, day, symbol=row.symbol, notes="backtest replay", actor=REPLAY_ACTOR)
+                dividends += 1
         if row.split and float(row.split) > 0 and float(row.split) != 1.0:
             api.record_split(s, row.symbol, Decimal(str(float(row.split))), day, notes="backtest replay", actor=REPLAY_ACTOR)
+            splits += 1
     fills = result.trades.loc[result.trades["session"] == day]
     booked = 0
     if len(fills):
@@ -164,7 +169,7 @@ def _book_day(s, day: date, result, eod_day: pd.DataFrame, tickets: dict, calend
         booked = len(rows)
     closes = [(r.symbol, day, Decimal(str(float(r.close))).quantize(LEDGER_PRICE, ROUND_HALF_EVEN)) for r in eod_day.itertuples() if r.close > 0]
     api.store_prices(s, closes, source="backtest-replay")
-    return booked
+    return booked, dividends, splits
 
 
 def _record_ticket(s, decision, execution: date) -> tuple[str, dict]:
@@ -225,13 +230,14 @@ def check_ledger_replay(
     frame = eod.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)
     by_day = {d.date(): g for d, g in frame.groupby("date", sort=True)}
     tickets: dict[date, tuple[str, dict]] = {}
-    compared = targets = trades = fills = picked = 0
+    compared = targets = trades = fills = picked = dividends = splits = 0
     peak_gap = Decimal(0)
     for d in sessions:
         clock.set(calendar.market_close(d))
         day_bars = by_day.get(d, frame.iloc[:0])
         with transaction(engine, clock) as s:
-            fills += _book_day(s, d, result, day_bars, tickets, calendar)
+            booked = _book_day(s, d, result, day_bars, tickets, calendar)
+        fills, dividends, splits = fills + booked[0], dividends + booked[1], splits + booked[2]
         backtest = result.decisions.get(d)
         if backtest is None:
             continue
@@ -254,4 +260,4 @@ def check_ledger_replay(
             tickets[execution] = _record_ticket(s, backtest, execution)
         if on_session is not None:
             on_session(d)
-    return ReplayReport(compared, targets, trades, fills, picked, peak_gap)
+    return ReplayReport(compared, targets, trades, fills, picked, dividends, splits, peak_gap)
