@@ -163,17 +163,18 @@ def _replay(bars, policy, result, engine, folder):
 
 
 def test_live_decisions_from_the_ledger_equal_the_backtest(bars_spy, ledger_engine, tmp_path):
-    """Four weeks of the 2020 crash (weekly rebalances, SPY falls through its average): every
+    """Three weeks of the 2020 crash (weekly rebalances, SPY falls through its average): every
     session's live decision, on the book the ledger holds after the backtest's fills."""
-    policy, start, end = _policy(), date(2020, 2, 24), date(2020, 3, 20)
+    policy, start, end = _policy(), date(2020, 3, 2), date(2020, 3, 20)
     result = _decisions(bars_spy, policy, start, end, tmp_path / "bt")
+    assert any(d.risk_off.get("reasons") for d in result.decisions.values())  # SPY below its average: the risk-off rule in play
     kinds = [d.kind for d in result.decisions.values()]
     assert kinds.count("TRADE") >= 2 and "HOLD" in kinds and len(result.trades) >= 6
     report = _replay(bars_spy, policy, result, ledger_engine, tmp_path)
     assert report.sessions == len(result.decisions) == len(get_calendar().sessions(start, end)) - 1
     assert report.fills == len(result.trades)  # every backtest fill is in the ledger
     assert report.targets >= report.sessions and report.trades == sum(len(d.trades) for d in result.decisions.values())
-    assert report.selected == sum(d.rebalance for d in result.decisions.values()) >= 3
+    assert report.selected == sum(d.rebalance for d in result.decisions.values()) >= 2
     assert report.peak_gap <= Decimal("0.01")
 
 
