@@ -454,7 +454,9 @@ def verify_run(ws: Workspace, run_id: str, scratch: Path, notebook_dir: Path = N
     snapshot (eod.parquet, whose hash the manifest holds), the gate results
     of the ledger and data stages, and the config files: stages 30..50 are
     executed again on copies of them in ``scratch``, with the same
-    parameters and without touching the ledger.
+    parameters and without touching the ledger.  A run scored by a trained
+    model also gets that model's promotion verdict and stored fit from the
+    workspace's registry (:func:`_copy_model`).
     """
     src = find_run(ws, run_id)
     ok, sealed = check_seal(ws, src)
@@ -467,6 +469,7 @@ def verify_run(ws: Workspace, run_id: str, scratch: Path, notebook_dir: Path = N
         raise TradeopsError(f"run {run_id} issued no ticket ({m.status}); nothing to verify")
     work = Workspace.at(scratch / "workspace").ensure()
     shutil.copytree(src / "inputs", work.config_dir, dirs_exist_ok=True)
+    _copy_model(ws, work, m.hashes.get("model", ""))
     run_dir = scratch / "run"
     run_dir.mkdir(parents=True)
     for name in ("eod.parquet", "portfolio.json", "account.json", "failure.json"):
@@ -494,6 +497,23 @@ def verify_run(ws: Workspace, run_id: str, scratch: Path, notebook_dir: Path = N
     if original == again:
         return True, f"{sealed}; {m.ticket_id}: the re-executed ticket is byte-for-byte identical ({len(again)} bytes)"
     return False, f"{sealed}; {m.ticket_id}: the re-executed ticket differs from the archived one: {ticket_diff(original, again)}"
+
+
+def _copy_model(ws: Workspace, work: Workspace, fit: str) -> None:
+    """A model-scored run (``fit``: the registry id of the fit in its version hash): the scratch
+    workspace gets the model spec's promotion verdict and that stored fit from the workspace's
+    registry, so the re-executed signal stage passes the same gate and loads the same booster
+    (a verdict withdrawn since, or a deleted fit, makes the re-execution fail and say so)."""
+    if not fit:
+        return
+    spec = fit.split(".", 1)[0]
+    verdict = ws.models_dir / spec / "verdict.json"
+    if verdict.exists():
+        (work.models_dir / spec).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(verdict, work.models_dir / spec / "verdict.json")
+    stored = ws.models_dir / spec / "fits" / fit
+    if stored.is_dir():
+        shutil.copytree(stored, work.models_dir / spec / "fits" / fit)
 
 
 def check_seal(ws: Workspace, src: Path) -> tuple[bool, str]:
