@@ -11,7 +11,7 @@ DEMO_DIR ?= demo
 DEMO_SESSIONS ?= 15
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-clock run lab bench dashboard schedule cron clean-demo
+.PHONY: help venv lint demo test test-clock run lab bench dashboard schedule cron clean-demo
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,6 +24,10 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 venv: $(STAMP) ## create .venv and install the pinned stack
+
+lint: $(STAMP) ## ruff (pyflakes, pycodestyle errors) on the package and tests; mypy on the pure core
+	$(VENV)/bin/ruff check tradeops tests
+	$(VENV)/bin/mypy
 
 demo: $(STAMP) ## run the main job end to end offline (demo data, SQLite) in ./demo
 	$(TRADEOPS) demo --workdir $(DEMO_DIR) --sessions $(DEMO_SESSIONS)

@@ -38,7 +38,10 @@ Amount = Annotated[Decimal, BeforeValidator(_number_to_decimal)]
 SOURCES = ("yfinance", "stooq", "alphavantage", "demo")  # data providers (tradeops.data.providers)
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Sessions = Annotated[int, Field(ge=1, le=5000)]
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+Factor = Literal["mom_1w", "mom_4w", "mom_12w", "volatility", "liquidity", "reversal"]
+DEFAULT_WEIGHTS: dict[Factor, float] = {"mom_1w": 0.1, "mom_4w": 0.3, "mom_12w": 0.4, "volatility": 0.1, "liquidity": 0.1, "reversal": 0.0}
 
 
 class _Model(BaseModel):
@@ -50,7 +53,7 @@ class _Model(BaseModel):
 class Schedule(_Model):
     run_time: str = "07:30"
     timezone: str = "Europe/London"
-    run_days: Annotated[tuple[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], ...], Field(strict=False)] = WEEKDAYS[:5]
+    run_days: Annotated[tuple[Weekday, ...], Field(strict=False)] = WEEKDAYS[:5]
     exchange: str = "XNYS"
 
     @field_validator("run_time")
@@ -89,9 +92,7 @@ class MomentumParams(_Model):
     volatility_window: Annotated[int, Field(ge=2, le=5000)] = 60
     volume_window: Sessions = 20
     reversal_window: Sessions = 5
-    weights: dict[Literal["mom_1w", "mom_4w", "mom_12w", "volatility", "liquidity", "reversal"], Annotated[float, Field(ge=-10, le=10)]] = Field(
-        default_factory=lambda: {"mom_1w": 0.1, "mom_4w": 0.3, "mom_12w": 0.4, "volatility": 0.1, "liquidity": 0.1, "reversal": 0.0}
-    )
+    weights: dict[Factor, Annotated[float, Field(ge=-10, le=10)]] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
 
 
 class RotationParams(_Model):

@@ -51,7 +51,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Callable
+from collections.abc import Mapping
+from typing import Callable, cast
 
 import numpy as np
 import pandas as pd
@@ -125,7 +126,8 @@ def register(name: str, models: bool = False, bars: bool = False) -> Callable[[S
     ``models_dir=`` (the model registry folder; None: train in memory, keep nothing)."""
 
     def deco(fn: SignalFn) -> SignalFn:
-        fn.uses_models, fn.uses_bars = models, bars
+        setattr(fn, "uses_models", models)  # read by compute_signal and the backtest
+        setattr(fn, "uses_bars", bars)
         _REGISTRY[name] = fn
         return fn
 
@@ -328,8 +330,8 @@ def _factor_arrays(
             dropped[sym] = why
             continue
         keep.append(j)
-    keep = np.array(keep, dtype=np.int64)
-    return [present[j] for j in keep], {k: np.asarray(values[k], float)[keep] for k in FACTORS}, dropped
+    rows = np.array(keep, dtype=np.int64)
+    return [present[j] for j in rows], {k: np.asarray(values[k], float)[rows] for k in FACTORS}, dropped
 
 
 def _pct_rank(values: np.ndarray) -> np.ndarray:
@@ -350,7 +352,7 @@ def _pct_rank(values: np.ndarray) -> np.ndarray:
     return ranks / n
 
 
-def _combine_scores_pandas(factors: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
+def _combine_scores_pandas(factors: pd.DataFrame, weights: Mapping[str, float]) -> pd.DataFrame:
     out = factors.copy()
     score = np.zeros(len(out))
     for f in FACTORS:
@@ -362,7 +364,7 @@ def _combine_scores_pandas(factors: pd.DataFrame, weights: dict[str, float]) -> 
     return out
 
 
-def combine_scores(factors: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
+def combine_scores(factors: pd.DataFrame, weights: Mapping[str, float]) -> pd.DataFrame:
     """Percentile-rank each factor, weight, sum, and rank (1 = best; ties by symbol)."""
     cols = {f: factors[f].to_numpy(float) for f in FACTORS}
     if list(factors.columns) != ["symbol", *FACTORS] or not all(np.isfinite(v).all() for v in cols.values()):
@@ -373,7 +375,7 @@ def combine_scores(factors: pd.DataFrame, weights: dict[str, float]) -> pd.DataF
                          "score": score[order], "rank": np.arange(1, len(order) + 1)})
 
 
-def _score_order(symbols: np.ndarray, cols: dict[str, np.ndarray], weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+def _score_order(symbols: np.ndarray, cols: dict[str, np.ndarray], weights: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
     """:func:`combine_scores` on finite factor arrays: the row order (best first, ties by
     symbol) and the score of each row."""
     score = np.zeros(len(symbols))
@@ -392,7 +394,7 @@ def momentum(bars: "Bars", policy: Policy, session: date, universe: Universe | N
     candidates = sorted(s for s in pool if s != policy.universe.benchmark)
     symbols, cols, dropped = _factor_arrays(bars, session, policy, candidates, calendar)
     names = np.array(symbols, dtype=str)
-    order, score = _score_order(names, cols, policy.strategy.momentum.weights)
+    order, score = _score_order(names, cols, cast("Mapping[str, float]", policy.strategy.momentum.weights))
     n = policy.portfolio.target_positions
     rank = np.arange(1, len(order) + 1)
     # one frame, built once: the combine_scores ranking with the selection
@@ -489,23 +491,23 @@ def compute_signal(
     the clean frame, or a :class:`Bars` index of it (the backtest's).  ``models_dir``: the
     model registry, for a signal that scores with trained models."""
     calendar = calendar or get_calendar(policy.schedule.exchange)
-    session = pd.Timestamp(session).date()
-    if not calendar.is_session(session):
-        raise DataError(f"decision session {session} is not a {calendar.name} session")
+    day: date = pd.Timestamp(session).date()
+    if not calendar.is_session(day):
+        raise DataError(f"decision session {day} is not a {calendar.name} session")
     fn = get_signal(policy.strategy.signal)
     if isinstance(eod, Bars):  # the backtest's index: a cut, no frame
-        bars = eod.until(session)
+        bars = eod.until(day)
         history = bars if getattr(fn, "uses_bars", False) else bars.frame()
     else:
-        history = history_until(eod, session)
+        history = history_until(eod, day)
         bars = Bars.from_frame(history)
     extra = {"models_dir": models_dir} if getattr(fn, "uses_models", False) else {}
-    ranking = fn(bars if getattr(fn, "uses_bars", False) else history, policy, session, universe, calendar, **extra)
-    regime = market_regime(bars, session, policy.universe.benchmark, policy.portfolio.risk_off_ma_sessions)
+    ranking = fn(bars if getattr(fn, "uses_bars", False) else history, policy, day, universe, calendar, **extra)
+    regime = market_regime(bars, day, policy.universe.benchmark, policy.portfolio.risk_off_ma_sessions)
     reasons = list(ranking.risk_off_reasons)
     if regime.below_ma:
         reasons.insert(0, regime.note)
-    return SignalResult(session, policy.strategy.signal, ranking.frame, ranking.dropped, ranking.note, regime, reasons, ranking.model)
+    return SignalResult(day, policy.strategy.signal, ranking.frame, ranking.dropped, ranking.note, regime, reasons, ranking.model)
 
 
 # --------------------------------------------------------------------------- files

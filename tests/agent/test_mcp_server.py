@@ -269,7 +269,7 @@ def test_research_backtest_and_sweep_match_the_api(pipeline_ws, mcp_call, digest
     assert {k: v for k, v in after["files"].items() if k not in written} == before["files"]
     assert after["ledger"] == before["ledger"]
     page = report.read_text()
-    assert f"Backtest: momentum on" in page and f"{start} .. {end}" in page
+    assert "Backtest: momentum on" in page and f"{start} .. {end}" in page
     assert f"{bt['fills']} fills" in page and "Decisions" in page and "Drawdown halts" in page
     assert "tearsheet" in page.lower() or "quantstats" in page.lower()
     # the same question names the same file with the same bytes

@@ -37,7 +37,7 @@ def test_a_buy_never_spends_cash_that_is_not_there():
 )
 def test_cash_stays_non_negative_and_answers_are_unambiguous(cash, lines, seed):
     # orders of at least the minimum order value, sells first, as on a ticket
-    lines = sorted(((side, (value / price).quantize(D("0.000001")), price) for side, value, price in lines), key=lambda l: l[0] != "SELL")
+    lines = sorted(((side, (value / price).quantize(D("0.000001")), price) for side, value, price in lines), key=lambda line: line[0] != "SELL")
     t = ticket(lines)
     rows = PaperFillModel(seed=seed).fills(t, OPEN, cash)
     assert len(rows) == len(t["lines"])

@@ -103,7 +103,10 @@ def test_engine_matches_an_event_by_event_calculation():
 def test_costs_and_delay_are_validated_and_change_the_result():
     eod = small_market()
     policy = parse_policy({"portfolio": {"target_positions": 1, "min_positions": 1, "max_weight": 0.5, "max_turnover": 2.0}})
-    run = lambda c: run_backtest(eod, policy, universe_for(["A", "B"]), date(2023, 1, 3), date(2023, 1, 31), ranker_for(policy), c)
+
+    def run(c):
+        return run_backtest(eod, policy, universe_for(["A", "B"]), date(2023, 1, 3), date(2023, 1, 31), ranker_for(policy), c)
+
     base, dear, late = run(Costs(10, 5)), run(Costs(30, 15)), run(Costs(10, 5, delay=1))
     assert dear.equity.iloc[-1] < base.equity.iloc[-1]
     assert late.trades["session"].iloc[0] == date(2023, 1, 5)

@@ -18,7 +18,6 @@ selected symbols, trade sides and approved weights.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
