@@ -204,11 +204,9 @@ def money(x: Decimal, sign: str = "$") -> str:
     return f"-{sign}{-q:,.2f}" if q < 0 else f"{sign}{q:,.2f}"
 
 
-def with_usd(line: PlanLine, amount: Decimal, sign: str) -> str:
-    """An account-currency amount, with its dollars beside it when the line converts (eToro quotes USD)."""
-    if line.fx_rate == 1:
-        return money(amount, sign)
-    return f"{money(amount, sign)} (about {money(line.usd(amount))})"
+def _usd(line: PlanLine, amount: Decimal) -> str:
+    """', $X': an account-currency amount in the dollars eToro quotes, when the line converts."""
+    return "" if line.fx_rate == 1 else f", {money(line.usd(amount))}"
 
 
 def advice(step: Step, sign: str = "$") -> str:
@@ -226,7 +224,7 @@ def advice(step: Step, sign: str = "$") -> str:
     spend = fit.units * price if line.fx_rate == 1 else fit.units * price / line.fx_rate
     status = "partial" if fit.status == "PARTIAL" else "executed"
     return (
-        f"{head}: buy only {with_usd(line, spend, sign)} (about {fit.units.normalize():f} shares) instead of "
+        f"{head}: buy only {money(spend, sign)} (about {fit.units.normalize():f} shares{_usd(line, spend)}) instead of "
         f"{money(line.value, sign)}: that is the cash left for it. Record it as “{status}”"
         + (f", reason “{NOT_ENOUGH_CASH}”." if fit.status == "PARTIAL" else ".")
     )
