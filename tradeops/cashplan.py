@@ -59,10 +59,23 @@ def affordable_units(cash: Decimal, price: Decimal, fees: Decimal = ZERO, fx_rat
     """The most units (whole micro-units) whose :func:`cost` is within ``cash``."""
     if price <= 0 or cash <= fees:
         return ZERO
-    units = ((cash - fees) / (1 + fee_rate) * fx_rate / price).quantize(UNIT, ROUND_DOWN)
-    while units > 0 and cost(units, price, fees, fx_rate, fee_rate) > cash:  # the cent roundings can add a cent or so
-        units -= UNIT
-    return max(units, ZERO)
+    if fx_rate == 1 and fee_rate == 0:  # the plain rule (a USD account), as it always was
+        units = ((cash - fees) / price).quantize(UNIT, ROUND_DOWN)
+        while units > 0 and cost(units, price, fees) > cash:  # the cent rounding can add half a cent
+            units -= UNIT
+        return max(units, ZERO)
+    # converted and with a fee rounded up per order: the cost is monotone in the units, and within two
+    # cents of (cash - fees) the exact estimate is; search the micro-units in between
+    def micro(amount: Decimal, rounding: str) -> int:
+        return int((max(amount, ZERO) / (1 + fee_rate) * fx_rate / price / UNIT).to_integral_value(rounding))
+
+    lo, hi = micro(cash - fees - 2 * CENT, ROUND_DOWN), micro(cash - fees + 2 * CENT, ROUND_UP) + 1
+    if cost(lo * UNIT, price, fees, fx_rate, fee_rate) > cash:
+        lo = 0
+    while hi - lo > 1:  # cost(lo) fits, cost(hi) does not
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if cost(mid * UNIT, price, fees, fx_rate, fee_rate) <= cash else (lo, mid)
+    return lo * UNIT
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ import yaml
 
 from .clock import SYSTEM, Clock, FixedClock
 from .calendar import get_calendar
-from .cashplan import fit_buy
+from .cashplan import conversion_fee, fit_buy
 from .config import Workspace
 from .errors import TradeopsError
-from .ledger.money import booked_value
+from .ledger.money import account_value
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[1] / "config"
 MARKER = ".tradeops-demo"
@@ -51,10 +51,19 @@ class PaperFillModel:
         Like the broker, a BUY never spends more than the cash there is: when
         a sell before it came out short, the BUY is filled in part or not at
         all ("not enough cash"), as the ticket's "if blocked" section says.
+
+        A line of a GBP account (it has an ``fx_rate``) is paid in pounds at the
+        ticket's rate: ``cash`` and the line's value are pounds, the price USD,
+        and the fees include the broker's conversion fee (the ticket's
+        ``fx_fee_bps`` of the pound amount, rounded up to the penny), as the
+        ticket and the confirmation page count it.
         """
         rng = np.random.default_rng([self.seed, int(ticket["execution_session"].replace("-", ""))])
+        fee_rate = Decimal(str(ticket.get("fx_fee_bps") or 0)) / 10000
         rows = []
         for line in ticket["lines"]:
+            rate = Decimal(line["fx_rate"]) if line.get("fx_rate") else None
+            fx, conv = (rate, fee_rate) if rate is not None else (Decimal(1), Decimal(0))
             draw, band = rng.random(), float(line["band"])
             ref = Decimal(line["reference_price"])
             slip = max(min(rng.normal(0, self.slippage_bps) / 1e4, band * 0.5), -band * 0.5)
@@ -68,15 +77,17 @@ class PaperFillModel:
                 units = (units * Decimal(str(round(0.5 + 0.3 * rng.random(), 3)))).quantize(UNIT, ROUND_DOWN)
                 status, reason = "PARTIAL", "only part of the order was filled before the window closed"
             if status != "NOT_EXECUTED" and line["side"] == "BUY":
-                fit = fit_buy(cash, units, price, self.fee, Decimal(line["value"]), Decimal(line["band"]))
+                fit = fit_buy(cash, units, price, self.fee, Decimal(line["value"]), Decimal(line["band"]), fx, conv)
                 if fit is not None:
                     status, units, reason = fit.status, fit.units, fit.reason
             if status == "NOT_EXECUTED":
                 rows.append(dict(line_no=line["seq"], status=status, units=Decimal(0), price=None, fees=Decimal(0), filled_at=at, reason=reason))
                 continue
-            value = booked_value(units, price)
-            cash += (value if line["side"] == "SELL" else -value) - self.fee
-            rows.append(dict(line_no=line["seq"], status=status, units=units, price=price, fees=self.fee, filled_at=at, reason=reason))
+            value = account_value(units, price, fx)
+            fees = self.fee + conversion_fee(value, conv)
+            cash += (value if line["side"] == "SELL" else -value) - fees
+            rows.append(dict(line_no=line["seq"], status=status, units=units, price=price, fees=fees, filled_at=at, reason=reason,
+                             **({"fx_rate": rate} if rate is not None else {})))
         return rows
 
 
