@@ -96,6 +96,12 @@ def test_init_puts_a_new_account_in_the_policys_currency(ws, capsys):
     assert code == 0 and out.rstrip().endswith(", account in GBP")
     assert _with_ledger(ws, lambda s: api.get_account(s).currency) == "GBP"
     assert _run(capsys, "cash", "add", "deposit", "1000", "--date", "2024-01-02", "--currency", "GBP")[0] == 0
+    # without --currency a movement is in the account's currency (was always USD), on the command line and in a file
+    code, out, _ = _run(capsys, "cash", "add", "deposit", "250.50", "--date", "2024-01-03")
+    assert code == 0 and "recorded deposit +250.50 GBP on 2024-01-03" in out and "cash now 1,250.50 GBP" in out
+    (ws / "cash.csv").write_text("kind,amount,date\ndeposit,10,2024-01-04\n")
+    code, out, _ = _run(capsys, "cash", "add", "--file", str(ws / "cash.csv"))
+    assert code == 0 and "recorded deposit +10.00 GBP on 2024-01-04" in out and "cash now 1,260.50 GBP" in out
     # once the account holds money its currency stays: a USD policy over it is refused, naming why
     policy.write_text(policy.read_text().replace("account_currency: GBP", "account_currency: USD", 1))
     code, _, err = _run(capsys, "ledger", "init")
