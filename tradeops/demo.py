@@ -109,8 +109,11 @@ class DemoSummary:
         return out
 
 
-def prepare_workspace(workdir: Path, seed: int = 42) -> Workspace:
-    """A fresh demo workspace: project config with the demo provider, its own ledger."""
+def prepare_workspace(workdir: Path, seed: int = 42, account_currency: str | None = None) -> Workspace:
+    """A fresh demo workspace: project config with the demo provider, its own ledger.
+
+    ``account_currency``: the project's (GBP, as a new workspace) unless given; "USD" gives a
+    dollar account (no conversion: ``fx_fee_bps`` 0)."""
     workdir = Path(workdir).resolve()
     if workdir.exists():
         if not (workdir / MARKER).exists():
@@ -121,6 +124,8 @@ def prepare_workspace(workdir: Path, seed: int = 42) -> Workspace:
     shutil.copyfile(PROJECT_CONFIG / "universe.csv", ws.config_dir / "universe.csv")
     policy = yaml.safe_load((PROJECT_CONFIG / "policy.yml").read_text())
     policy["data"].update(primary="demo", secondary=None, demo_seed=seed, cross_check=False)
+    if account_currency is not None and account_currency != policy["account"]["account_currency"]:
+        policy["account"].update(account_currency=account_currency, **({"fx_fee_bps": 0} if account_currency == "USD" else {}))
     ws.policy_path.write_text("# demo workspace: the project's policy with the offline demo data provider\n" + yaml.safe_dump(policy, sort_keys=False))
     return ws
 
@@ -178,7 +183,8 @@ def paper_execute(ws: Workspace, result, model: PaperFillModel, snapshot: bool =
 
 
 def run_demo(
-    workdir: Path, sessions: int = 15, end: date | None = None, seed: int = 42, echo=print, clock: Clock = SYSTEM
+    workdir: Path, sessions: int = 15, end: date | None = None, seed: int = 42, echo=print, clock: Clock = SYSTEM,
+    account_currency: str | None = None,
 ) -> DemoSummary:
     """Run the daily loop over the last ``sessions`` sessions up to ``end`` (default: the latest complete one
     at ``clock``'s now).  Each session's run sees the time of its own schedule (07:30 UK that day), so its
@@ -186,7 +192,7 @@ def run_demo(
     from .daily import run_daily
     from .stages import run_time
 
-    ws = prepare_workspace(workdir, seed)
+    ws = prepare_workspace(workdir, seed, account_currency)
     os.environ["TRADEOPS_DB_URL"] = ws.default_db_url  # the demo's own ledger, for this process and its kernels
     cal = get_calendar(ws.policy().schedule.exchange)
     end = end or cal.latest_complete_session(clock.now())

@@ -25,7 +25,9 @@ FILLS = """line,status,units,price,fees,filled_at,reason,notes
 def ws(tmp_path, db_url, db_backend, monkeypatch):
     """A workspace with the project's policy; the ledger is TRADEOPS_DB_URL (PostgreSQL) or data/ledger.sqlite."""
     (tmp_path / "config").mkdir()
-    shutil.copy(REPO / "config" / "policy.yml", tmp_path / "config" / "policy.yml")
+    shipped = (REPO / "config" / "policy.yml").read_text()  # a new workspace is in GBP; these tests are of a USD one
+    (tmp_path / "config" / "policy.yml").write_text(
+        shipped.replace("account_currency: GBP", "account_currency: USD", 1).replace("fx_fee_bps: 50", "fx_fee_bps: 0", 1))
     monkeypatch.setenv("TRADEOPS_HOME", str(tmp_path))
     monkeypatch.setenv("TRADEOPS_ACTOR", "cli-test")
     if db_backend == "postgresql":

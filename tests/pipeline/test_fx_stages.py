@@ -109,7 +109,7 @@ def test_a_gbp_workspace_without_a_rate_for_t_minus_1_gets_a_no_trade_naming_it(
 
 
 def test_a_usd_workspace_fetches_no_fx(tmp_path):
-    ws = prepare_workspace(tmp_path / "ws")
+    ws = prepare_workspace(tmp_path / "ws", account_currency="USD")
     run = tmp_path / "run"
     run.mkdir()
     stages.fetch(str(run), str(ws.root), "r1", str(DECISION))
