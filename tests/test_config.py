@@ -32,7 +32,7 @@ def test_shipped_policy_holds_the_design_defaults():
     assert p.portfolio.max_turnover == 0.50 and p.risk.kill_switch_drawdown == 0.20
     assert (p.execution.window_start_minutes, p.execution.window_end_minutes) == (5, 60)
     assert p.universe.benchmark == "SPY"
-    assert p.account.account_currency == "USD" and p.account.reporting_currency == "GBP"
+    assert p.account.account_currency == "GBP" and p.account.reporting_currency == "GBP"  # a new workspace is in pounds (issue 12)
     assert p.portfolio.fractional_units and p.portfolio.reinvest == "all"
     assert isinstance(p.portfolio.min_order_value, Decimal)
     assert p.account.cash_floor == Decimal(0) and isinstance(p.account.cash_floor, Decimal)  # the ledger's cash floor
@@ -45,9 +45,17 @@ def test_policy_is_frozen():
         p.portfolio.max_weight = 0.5  # type: ignore[misc]
 
 
+# a new workspace (the shipped policy.yml) is in pounds, as the operating model asks (issue 12), while a
+# policy that does not name its currency stays USD: an existing USD workspace keeps working unchanged
+NEW_WORKSPACE = {"account_currency": "GBP", "fx_fee_bps": Decimal("50")}
+
+
 def test_policy_file_and_code_defaults_agree():
-    """policy.yml spells out every key; its values equal the code's defaults."""
-    assert load_policy(POLICY) == Policy()
+    """policy.yml spells out every key; its values equal the code's defaults but the account's currency."""
+    shipped_policy = load_policy(POLICY)
+    assert shipped_policy.account.model_dump(include=set(NEW_WORKSPACE)) == NEW_WORKSPACE
+    assert shipped_policy == Policy().model_copy(update={"account": Policy().account.model_copy(update=NEW_WORKSPACE)})
+    assert Policy().account.account_currency == "USD" and Policy().account.fx_fee_bps == 0
 
 
 @pytest.mark.parametrize(

@@ -451,7 +451,8 @@ def verify_run(ws: Workspace, run_id: str, scratch: Path, notebook_dir: Path = N
     """Re-execute a run's decision stages from its archived inputs; compare the ticket byte for byte.
 
     The archive holds the ledger's state (portfolio.json), the clean data
-    snapshot (eod.parquet, whose hash the manifest holds), the gate results
+    snapshot (eod.parquet, whose hash the manifest holds), a non-USD
+    account's checked FX rate (fx.json), the gate results
     of the ledger and data stages, and the config files: stages 30..50 are
     executed again on copies of them in ``scratch``, with the same
     parameters and without touching the ledger.  A run scored by a trained
@@ -472,7 +473,7 @@ def verify_run(ws: Workspace, run_id: str, scratch: Path, notebook_dir: Path = N
     _copy_model(ws, work, m.hashes.get("model", ""))
     run_dir = scratch / "run"
     run_dir.mkdir(parents=True)
-    for name in ("eod.parquet", "portfolio.json", "account.json", "failure.json"):
+    for name in ("eod.parquet", "portfolio.json", "account.json", "failure.json", "fx.json"):  # fx.json: a non-USD account's checked rate
         if (src / name).exists():
             shutil.copyfile(src / name, run_dir / name)
     (run_dir / "gates").mkdir()

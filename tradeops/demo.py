@@ -24,10 +24,10 @@ import yaml
 
 from .clock import SYSTEM, Clock, FixedClock
 from .calendar import get_calendar
-from .cashplan import fit_buy
+from .cashplan import conversion_fee, fit_buy
 from .config import Workspace
 from .errors import TradeopsError
-from .ledger.money import booked_value
+from .ledger.money import account_value
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[1] / "config"
 MARKER = ".tradeops-demo"
@@ -51,10 +51,19 @@ class PaperFillModel:
         Like the broker, a BUY never spends more than the cash there is: when
         a sell before it came out short, the BUY is filled in part or not at
         all ("not enough cash"), as the ticket's "if blocked" section says.
+
+        A line of a GBP account (it has an ``fx_rate``) is paid in pounds at the
+        ticket's rate: ``cash`` and the line's value are pounds, the price USD,
+        and the fees include the broker's conversion fee (the ticket's
+        ``fx_fee_bps`` of the pound amount, rounded up to the penny), as the
+        ticket and the confirmation page count it.
         """
         rng = np.random.default_rng([self.seed, int(ticket["execution_session"].replace("-", ""))])
+        fee_rate = Decimal(str(ticket.get("fx_fee_bps") or 0)) / 10000
         rows = []
         for line in ticket["lines"]:
+            rate = Decimal(line["fx_rate"]) if line.get("fx_rate") else None
+            fx, conv = (rate, fee_rate) if rate is not None else (Decimal(1), Decimal(0))
             draw, band = rng.random(), float(line["band"])
             ref = Decimal(line["reference_price"])
             slip = max(min(rng.normal(0, self.slippage_bps) / 1e4, band * 0.5), -band * 0.5)
@@ -68,15 +77,17 @@ class PaperFillModel:
                 units = (units * Decimal(str(round(0.5 + 0.3 * rng.random(), 3)))).quantize(UNIT, ROUND_DOWN)
                 status, reason = "PARTIAL", "only part of the order was filled before the window closed"
             if status != "NOT_EXECUTED" and line["side"] == "BUY":
-                fit = fit_buy(cash, units, price, self.fee, Decimal(line["value"]), Decimal(line["band"]))
+                fit = fit_buy(cash, units, price, self.fee, Decimal(line["value"]), Decimal(line["band"]), fx, conv)
                 if fit is not None:
                     status, units, reason = fit.status, fit.units, fit.reason
             if status == "NOT_EXECUTED":
                 rows.append(dict(line_no=line["seq"], status=status, units=Decimal(0), price=None, fees=Decimal(0), filled_at=at, reason=reason))
                 continue
-            value = booked_value(units, price)
-            cash += (value if line["side"] == "SELL" else -value) - self.fee
-            rows.append(dict(line_no=line["seq"], status=status, units=units, price=price, fees=self.fee, filled_at=at, reason=reason))
+            value = account_value(units, price, fx)
+            fees = self.fee + conversion_fee(value, conv)
+            cash += (value if line["side"] == "SELL" else -value) - fees
+            rows.append(dict(line_no=line["seq"], status=status, units=units, price=price, fees=fees, filled_at=at, reason=reason,
+                             **({"fx_rate": rate} if rate is not None else {})))
         return rows
 
 
@@ -98,8 +109,11 @@ class DemoSummary:
         return out
 
 
-def prepare_workspace(workdir: Path, seed: int = 42) -> Workspace:
-    """A fresh demo workspace: project config with the demo provider, its own ledger."""
+def prepare_workspace(workdir: Path, seed: int = 42, account_currency: str | None = None) -> Workspace:
+    """A fresh demo workspace: project config with the demo provider, its own ledger.
+
+    ``account_currency``: the project's (GBP, as a new workspace) unless given; "USD" gives a
+    dollar account (no conversion: ``fx_fee_bps`` 0)."""
     workdir = Path(workdir).resolve()
     if workdir.exists():
         if not (workdir / MARKER).exists():
@@ -110,6 +124,8 @@ def prepare_workspace(workdir: Path, seed: int = 42) -> Workspace:
     shutil.copyfile(PROJECT_CONFIG / "universe.csv", ws.config_dir / "universe.csv")
     policy = yaml.safe_load((PROJECT_CONFIG / "policy.yml").read_text())
     policy["data"].update(primary="demo", secondary=None, demo_seed=seed, cross_check=False)
+    if account_currency is not None and account_currency != policy["account"]["account_currency"]:
+        policy["account"].update(account_currency=account_currency, **({"fx_fee_bps": 0} if account_currency == "USD" else {}))
     ws.policy_path.write_text("# demo workspace: the project's policy with the offline demo data provider\n" + yaml.safe_dump(policy, sort_keys=False))
     return ws
 
@@ -167,7 +183,8 @@ def paper_execute(ws: Workspace, result, model: PaperFillModel, snapshot: bool =
 
 
 def run_demo(
-    workdir: Path, sessions: int = 15, end: date | None = None, seed: int = 42, echo=print, clock: Clock = SYSTEM
+    workdir: Path, sessions: int = 15, end: date | None = None, seed: int = 42, echo=print, clock: Clock = SYSTEM,
+    account_currency: str | None = None,
 ) -> DemoSummary:
     """Run the daily loop over the last ``sessions`` sessions up to ``end`` (default: the latest complete one
     at ``clock``'s now).  Each session's run sees the time of its own schedule (07:30 UK that day), so its
@@ -175,7 +192,7 @@ def run_demo(
     from .daily import run_daily
     from .stages import run_time
 
-    ws = prepare_workspace(workdir, seed)
+    ws = prepare_workspace(workdir, seed, account_currency)
     os.environ["TRADEOPS_DB_URL"] = ws.default_db_url  # the demo's own ledger, for this process and its kernels
     cal = get_calendar(ws.policy().schedule.exchange)
     end = end or cal.latest_complete_session(clock.now())

@@ -186,7 +186,8 @@ def longest_streak(rows: list[RunRow]) -> int:
     return best
 
 
-def render(rows: list[RunRow], config_events: list[ConfigFailure] = ()) -> str:
+def render(rows: list[RunRow], config_events: list[ConfigFailure] = (), currency: str = "USD") -> str:
+    """The summary; ``currency``: the account's (the cash drift is in it; a non-USD account says so)."""
     if not rows and not config_events:
         return "No completed runs yet."
     streak = longest_streak(rows)
@@ -196,6 +197,8 @@ def render(rows: list[RunRow], config_events: list[ConfigFailure] = ()) -> str:
         f"{median([r.seconds_to_ticket for r in rows if r.seconds_to_ticket > 0] or [0]):.1f} s; "
         f"longest streak of sessions meeting the exit criterion: {streak} (needed: {REQUIRED_STREAK}) -> "
         + ("**exit criterion HOLDS**" if streak >= REQUIRED_STREAK else "**exit criterion not met yet**"), "",
+        *([f"Cash drift in {currency}, the account's currency (in USD where a snapshot gave the cash in dollars, compared at its rate).", ""]
+          if currency != "USD" else []),
         "| session | ticket | kind | exit | to ticket (s) | symbols passing QA | DQ | recon | confirmed | reports | cash drift | unknown positions | confirm latency (min) |",
         "| --- | --- | --- | ---: | ---: | ---: | --- | --- | --- | --- | ---: | ---: | ---: |",
     ]

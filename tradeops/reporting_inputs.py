@@ -87,6 +87,8 @@ def build_inputs(
         cash = api.compute_cash(s, as_of=close_at)
         units = api.compute_positions(s, as_of=close_at)
         pnl = api.compute_pnl(s, {k: marks[k] for k in units if k in marks}, as_of=close_at)
+        # the benchmark's return in the account currency: its USD closes at the day's cached rate (a GBP account)
+        rates = api.load_fx_rates(s, cash.currency, "USD") if cash.currency != "USD" else {}
         state = api.current_state(s).value or "RUN"
         trades = []
         ticket = api.latest_ticket(s, before=cal.next_session(as_of))
@@ -139,6 +141,7 @@ def build_inputs(
         drawdown_warning=policy.risk.drawdown_warning,
         kill_switch_drawdown=policy.risk.kill_switch_drawdown,
         fx_effect=pnl.split_to_the_penny()[2] if pnl.trading_fx is not None else None,
+        benchmark_fx=pd.Series(list(rates.values()), index=pd.DatetimeIndex(list(rates)), dtype=object) if rates else None,
     )
 
 

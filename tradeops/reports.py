@@ -158,6 +158,9 @@ class ReportInputs:
     # P&L (to the penny; the ledger's PnL.split_to_the_penny) and the currency of the prices
     fx_effect: Decimal | None = None
     price_currency: str = "USD"
+    # the benchmark's closes are in ``price_currency``; for an account in another currency, the day's rate
+    # (``price_currency`` per account-currency unit, by date: GBPUSD) turns them into the account's currency
+    benchmark_fx: pd.Series | None = None
 
     def __post_init__(self):
         if self.generated_at.tzinfo is None:
@@ -192,11 +195,21 @@ class ReportInputs:
         """Time-weighted daily returns (deposits and withdrawals neutralised)."""
         return metrics.returns_from_equity(self.equity_series(), self.cash_flows)
 
+    @property
+    def benchmark_converted(self) -> bool:
+        """Whether the benchmark's return is translated into the account currency (a GBP account)."""
+        return self.benchmark_fx is not None and len(self.benchmark_fx) > 0 and self.currency != self.price_currency
+
     def benchmark_returns(self) -> pd.Series:
-        """Benchmark returns on the account's sessions (NaN where the benchmark has no bar)."""
+        """Benchmark returns on the account's sessions (NaN where the benchmark has no bar), in the
+        account currency: each close divided by the latest rate on or before its day (a GBP account)."""
         closes = pd.Series(self.benchmark, dtype=float)
         closes.index = pd.DatetimeIndex(closes.index)
-        closes = closes.reindex(self.equity_series().index)
+        index = self.equity_series().index
+        closes = closes.reindex(index)
+        if self.benchmark_converted:
+            fx = pd.Series([float(v) for v in self.benchmark_fx.to_numpy()], index=pd.DatetimeIndex(self.benchmark_fx.index), dtype=float)
+            closes = closes / fx.sort_index().reindex(index, method="ffill")
         return (closes / closes.shift(1) - 1.0).iloc[1:]
 
 
@@ -415,6 +428,7 @@ class WeeklyReport:
     tearsheet_file: str | None
     fx_effect: Decimal | None = None  # the FX effect in the P&L to date (None: no second currency)
     price_currency: str = "USD"
+    benchmark_in: str | None = None  # the benchmark's return translated into this currency (None: as quoted)
 
 
 def week_start(as_of: date, calendar: ExchangeCalendar) -> date:
@@ -529,6 +543,7 @@ def build_weekly(inputs: ReportInputs, plot_file: str = "weekly.png", tearsheet_
         tearsheet_file=tearsheet_file if enough else None,
         fx_effect=inputs.fx_effect,
         price_currency=inputs.price_currency,
+        benchmark_in=inputs.currency if inputs.benchmark_converted else None,
     )
 
 
@@ -691,6 +706,17 @@ def _plot_style():
 # --------------------------------------------------------------------------- tearsheet
 
 
+def tearsheet_title(inputs: ReportInputs, title: str = "Account vs benchmark") -> str:
+    """The tearsheet's title; an account in another currency than its prices says so, with the FX effect
+    in its P&L as a figure of its own (a USD account: the title as given)."""
+    if inputs.currency == inputs.price_currency and inputs.fx_effect is None:
+        return title
+    out = f"{title} (returns in {inputs.currency}"
+    if inputs.fx_effect is not None:
+        out += f"; FX effect in the P&L to date {fmt_money(inputs.fx_effect, signed=True)} {inputs.currency}"
+    return out + ")"
+
+
 def tearsheet_html(inputs: ReportInputs, title: str = "Account vs benchmark") -> str:
     """quantstats HTML tearsheet of the account's returns against the benchmark.
 
@@ -700,14 +726,16 @@ def tearsheet_html(inputs: ReportInputs, title: str = "Account vs benchmark") ->
     import quantstats as qs
 
     returns = inputs.returns().rename("Account")
-    bench = inputs.benchmark_returns().rename(inputs.benchmark_symbol)
+    bench_title = inputs.benchmark_symbol + (f" in {inputs.currency}" if inputs.benchmark_converted else "")
+    bench = inputs.benchmark_returns().rename(bench_title)
     if bench.isna().all():
         bench = None  # no benchmark bars for these sessions: account alone
+    title = tearsheet_title(inputs, title)
     with tempfile.TemporaryDirectory() as tmp, _plot_style(), _quiet(), _source_date(inputs.generated_at):
         out = Path(tmp) / "tearsheet.html"
         qs.reports.html(
             returns, benchmark=bench, title=title, output=str(out), download_filename="tearsheet.html",
-            strategy_title="Account", benchmark_title=inputs.benchmark_symbol,
+            strategy_title="Account", benchmark_title=bench_title,
             match_dates=False,  # keep the all-cash first days, as the weekly report's metrics do
         )
         return out.read_text()

@@ -17,6 +17,7 @@ gate that failed       state           leaves it when
 ``confirmations``      SAFE_MODE       the gate passes (automatic)
 ``reconciliation``     SAFE_MODE       the gate passes (automatic)
 ``data_quality``       DEGRADED_DATA   the gate passes (automatic)
+``fx_rate``            DEGRADED_DATA   the gate passes (automatic; a non-USD account's FX rate)
 (nothing failed)       RUN
 =====================  ==============  =========================================
 
@@ -48,6 +49,7 @@ DRAWDOWN = "drawdown"
 CONFIRMATIONS = "confirmations"
 RECONCILIATION = "reconciliation"
 DATA_QUALITY = "data_quality"
+FX_RATE = "fx_rate"  # a non-USD account's FX series (tradeops.data.fx): bad data like a bad bar
 
 # Gates whose failure changes the state, in precedence order.
 PRECEDENCE: tuple[tuple[str, State], ...] = (
@@ -56,6 +58,7 @@ PRECEDENCE: tuple[tuple[str, State], ...] = (
     (CONFIRMATIONS, State.SAFE_MODE),
     (RECONCILIATION, State.SAFE_MODE),
     (DATA_QUALITY, State.DEGRADED_DATA),
+    (FX_RATE, State.DEGRADED_DATA),
 )
 
 

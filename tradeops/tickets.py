@@ -426,9 +426,14 @@ def _checklists(kind: str, tid: str, window: ExecutionWindow, confirm_by: dateti
     return pre, post, blocked
 
 
-def _what_if(lines: Sequence[TicketLine], cash: Decimal, sign: str, floor: Decimal = Decimal(0)) -> tuple[str, ...]:
-    """For each SELL the BUYs need: which BUYs to shrink or skip if it is not executed (tradeops.cashplan)."""
-    plan = [cashplan.PlanLine(ln.seq, ln.side, ln.symbol, ln.value, ln.sizing_price, ln.band) for ln in lines]
+def _what_if(lines: Sequence[TicketLine], cash: Decimal, sign: str, floor: Decimal = Decimal(0), fee_rate: Decimal = Decimal(0)) -> tuple[str, ...]:
+    """For each SELL the BUYs need: which BUYs to shrink or skip if it is not executed (tradeops.cashplan).
+    A converting line (a GBP account) pays the conversion fee ``fee_rate`` on what it spends, as the sizing counted it."""
+    plan = [
+        cashplan.PlanLine(ln.seq, ln.side, ln.symbol, ln.value, ln.reference_price, ln.band, fx_rate=ln.fx_rate, fee_rate=fee_rate)
+        if ln.fx_rate is not None else cashplan.PlanLine(ln.seq, ln.side, ln.symbol, ln.value, ln.sizing_price, ln.band)
+        for ln in lines
+    ]
     return tuple(cashplan.what_if_not_sold(plan, cash, floor, sign=sign))
 
 
@@ -490,7 +495,8 @@ def build_ticket(
     cash_now = decision.cash_before if decision else Decimal(str(held.get("cash", zero)))
     pre, post, blocked = _checklists(kind, tid, window, confirm_by, cash_now, policy, sign)
     if kind == "TRADE":
-        blocked = blocked[:3] + _what_if(lines, cash_now, sign, policy.account.cash_floor) + blocked[3:]
+        fee_rate = Decimal(str(fx["fee_bps"])) / 10000 if fx is not None else Decimal(0)
+        blocked = blocked[:3] + _what_if(lines, cash_now, sign, policy.account.cash_floor, fee_rate) + blocked[3:]
     d = decision
     acting = d is not None and kind != "NO-TRADE"  # shaping notes and tiny deltas only matter when we act
     why = {

@@ -41,7 +41,7 @@ def pipeline_ws(tmp_path_factory):
     from tradeops.stages import run_time
 
     with pytest.MonkeyPatch.context() as mp:
-        ws = prepare_workspace(tmp_path_factory.mktemp("agent") / "pipeline")
+        ws = prepare_workspace(tmp_path_factory.mktemp("agent") / "pipeline", account_currency="USD")
         mp.setenv("TRADEOPS_DB_URL", ws.default_db_url)
         start_ledger(ws, SESSION)
         result = run_daily(ws, SESSION, clock=FixedClock(run_time(ws.policy(), SESSION)))

@@ -20,6 +20,7 @@ def workdir(tmp_path) -> str:
     shutil.copy(ROOT / "config" / "universe.csv", tmp_path / "config" / "universe.csv")
     policy = yaml.safe_load((ROOT / "config" / "policy.yml").read_text())
     policy["data"].update(primary="demo", secondary=None)
+    policy["account"].update(account_currency="USD", fx_fee_bps=0)  # a USD workspace (a new one is GBP: tests/data/test_data_fx.py)
     (tmp_path / "config" / "policy.yml").write_text(yaml.safe_dump(policy))
     return str(tmp_path)
 

@@ -25,7 +25,9 @@ FILLS = """line,status,units,price,fees,filled_at,reason,notes
 def ws(tmp_path, db_url, db_backend, monkeypatch):
     """A workspace with the project's policy; the ledger is TRADEOPS_DB_URL (PostgreSQL) or data/ledger.sqlite."""
     (tmp_path / "config").mkdir()
-    shutil.copy(REPO / "config" / "policy.yml", tmp_path / "config" / "policy.yml")
+    shipped = (REPO / "config" / "policy.yml").read_text()  # a new workspace is in GBP; these tests are of a USD one
+    (tmp_path / "config" / "policy.yml").write_text(
+        shipped.replace("account_currency: GBP", "account_currency: USD", 1).replace("fx_fee_bps: 50", "fx_fee_bps: 0", 1))
     monkeypatch.setenv("TRADEOPS_HOME", str(tmp_path))
     monkeypatch.setenv("TRADEOPS_ACTOR", "cli-test")
     if db_backend == "postgresql":
@@ -96,6 +98,12 @@ def test_init_puts_a_new_account_in_the_policys_currency(ws, capsys):
     assert code == 0 and out.rstrip().endswith(", account in GBP")
     assert _with_ledger(ws, lambda s: api.get_account(s).currency) == "GBP"
     assert _run(capsys, "cash", "add", "deposit", "1000", "--date", "2024-01-02", "--currency", "GBP")[0] == 0
+    # without --currency a movement is in the account's currency (was always USD), on the command line and in a file
+    code, out, _ = _run(capsys, "cash", "add", "deposit", "250.50", "--date", "2024-01-03")
+    assert code == 0 and "recorded deposit +250.50 GBP on 2024-01-03" in out and "cash now 1,250.50 GBP" in out
+    (ws / "cash.csv").write_text("kind,amount,date\ndeposit,10,2024-01-04\n")
+    code, out, _ = _run(capsys, "cash", "add", "--file", str(ws / "cash.csv"))
+    assert code == 0 and "recorded deposit +10.00 GBP on 2024-01-04" in out and "cash now 1,260.50 GBP" in out
     # once the account holds money its currency stays: a USD policy over it is refused, naming why
     policy.write_text(policy.read_text().replace("account_currency: GBP", "account_currency: USD", 1))
     code, _, err = _run(capsys, "ledger", "init")

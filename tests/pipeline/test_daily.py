@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from sqlalchemy import select
 
 from tradeops.clock import FixedClock
 from tradeops.config import Workspace
@@ -25,6 +26,7 @@ from tradeops.daily import list_runs, run_daily, verify_run
 from tradeops.demo import PaperFillModel, paper_execute, prepare_workspace, run_demo, start_ledger
 from tradeops.errors import TradeopsError
 from tradeops.ledger import api, db
+from tradeops.ledger.models import Fill
 from tradeops.runner import EXIT_INTERNAL, EXIT_NO_TRADE, EXIT_OK, NOTEBOOK_DIR
 from tradeops.stages import run_time
 
@@ -40,14 +42,17 @@ def run_on_schedule(ws, day: date, **kwargs):
     return run_daily(ws, day, clock=FixedClock(run_time(ws.policy(), day)), **kwargs)
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """run_demo over 6..10 Jan 2025 (9 Jan closed) with secrets in the environment."""
+@pytest.fixture(scope="module", params=["GBP", "USD"])
+def demo(request, tmp_path_factory):
+    """run_demo over 6..10 Jan 2025 (9 Jan closed) with secrets in the environment, on a GBP workspace
+    (a new one's default) and on a USD one (``account_currency``)."""
     with pytest.MonkeyPatch.context() as mp:
         for k, v in SECRETS.items():
             mp.setenv(k, v)
         mp.setenv("TRADEOPS_DB_URL", "placeholder")  # run_demo points it at its own ledger; restored afterwards
-        summary = run_demo(tmp_path_factory.mktemp("demo") / "demo", sessions=4, end=date(2025, 1, 10), echo=lambda *_: None)
+        summary = run_demo(tmp_path_factory.mktemp("demo") / "demo", sessions=4, end=date(2025, 1, 10), echo=lambda *_: None,
+                           account_currency=request.param)
+        summary.account_currency = request.param
         yield summary
 
 
@@ -113,6 +118,18 @@ def test_fills_and_reports_follow_the_tickets(demo):
     trade = json.loads((demo.workdir / "tickets" / "TICKET-20250106.json").read_text())
     assert fills == len(trade["lines"]) and len(positions) >= 1
     assert Decimal(0) < cash < Decimal(10000)
+    assert trade["account_currency"] == demo.account_currency and ("fx_rate" in trade) == (demo.account_currency == "GBP")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRADEOPS_DB_URL", ws.default_db_url)
+        engine = db.make_engine(ws.db_url())
+        with db.transaction(engine) as s:
+            assert api.get_account(s).currency == api.compute_cash(s).currency == demo.account_currency
+            booked = [f for f in s.scalars(select(Fill)) if f.status != "NOT_EXECUTED"]
+        engine.dispose()
+    assert booked and {f.currency for f in booked} == {demo.account_currency}
+    if demo.account_currency == "GBP":  # the paper fills paid in pounds at the ticket's rate, the conversion fee in the fees
+        assert Decimal(trade["fx_rate"]) in {f.fx_rate for f in booked}
+        assert all(f.fx_rate != 1 and f.fees > 0 for f in booked)
     assert (demo.workdir / "reports" / "daily.md").exists() and (demo.workdir / "reports" / "weekly.md").exists()
 
 

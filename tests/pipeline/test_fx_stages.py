@@ -100,14 +100,16 @@ def test_a_gbp_workspace_without_a_rate_for_t_minus_1_gets_a_no_trade_naming_it(
     assert risk.headline == "nothing sized: no valid GBPUSD rate (no rate, no trade)" and not (run / "approved.json").exists()
     ticket = json.loads((gbp_ws.tickets_dir / "TICKET-20250110.json").read_text())
     assert ticket["kind"] == "NO-TRADE" and ticket["lines"] == []
-    assert [(f["source"], f["name"]) for f in ticket["failures"]] == [("gate", "fx_rate")]
-    assert ticket["failures"][0]["reasons"] == fx_gate["reasons"]
+    # bad FX data moves the state as bad bars do (DEGRADED_DATA), with the gate's reasons
+    assert [(f["source"], f["name"]) for f in ticket["failures"]] == [("gate", "fx_rate"), ("state", "DEGRADED_DATA")]
+    assert ticket["failures"][0]["reasons"] == fx_gate["reasons"] == ticket["failures"][1]["reasons"]
+    assert ticket["state"] == "DEGRADED_DATA"
     assert "no valid pound-dollar exchange rate" in ticket["headline"]
     assert not (gbp_ws.root / "data/clean/fx/GBPUSD.parquet").exists()
 
 
 def test_a_usd_workspace_fetches_no_fx(tmp_path):
-    ws = prepare_workspace(tmp_path / "ws")
+    ws = prepare_workspace(tmp_path / "ws", account_currency="USD")
     run = tmp_path / "run"
     run.mkdir()
     stages.fetch(str(run), str(ws.root), "r1", str(DECISION))

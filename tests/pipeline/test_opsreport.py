@@ -64,6 +64,9 @@ def test_drift_is_read_from_the_gate_records_with_upper_case_kinds_and_unknown_p
     text = render(list(rows.values()))
     assert "| 3.00 | 0 |" in text and "| 60 | 2 |" in text
     assert "reconciliation: " in text and "unknown position TSLA" in text
+    assert "Cash drift in" not in text  # a USD account: as it always was
+    gbp = render(list(rows.values()), currency="GBP")
+    assert "Cash drift in GBP, the account's currency" in gbp and gbp.replace(gbp.split("\n")[4] + "\n\n", "", 1) == text
 
 
 def test_exit_4_and_bad_config_runs_are_listed_with_their_stage(ws):

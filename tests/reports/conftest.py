@@ -150,3 +150,18 @@ def inputs() -> ReportInputs:
 def build_inputs():
     """The factory: ``build_inputs(state="HALT")`` changes one field."""
     return make_inputs
+
+
+@pytest.fixture(params=["USD", "GBP"])
+def account_inputs(request) -> ReportInputs:
+    """The same account on a USD workspace and on a GBP one (``account_currency``).
+
+    The GBP case keeps every figure (read as pounds, positions and fills at a rate of 1) and gives the
+    benchmark a constant GBPUSD of 1.2500: dividing every close by the same rate leaves its returns,
+    drawdowns and ratios as they are, so every figure worked out above holds on both workspaces."""
+    if request.param == "USD":
+        return make_inputs()
+    idx = pd.DatetimeIndex([d for d, _, _ in HISTORY])
+    inputs = make_inputs(currency="GBP", price_currency="USD", fx_effect=D("0.00"), benchmark_fx=pd.Series([D("1.2500")] * len(idx), index=idx))
+    assert inputs.benchmark_converted
+    return inputs

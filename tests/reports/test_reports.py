@@ -112,7 +112,8 @@ def test_inconsistent_inputs_are_refused(build_inputs, change, message):
 # ----------------------------------------------------------------- weekly
 
 
-def test_weekly_figures_by_hand(inputs):
+def test_weekly_figures_by_hand(account_inputs):
+    inputs = account_inputs
     w = reports.build_weekly(inputs)
     assert (w.equity_start, w.equity_start_date, w.equity_end) == (D("9880.00"), date(2024, 4, 26), D("10250.25"))
     slip = {t.line.symbol: (round(t.slippage_bps, 4), t.slippage_money) for t in w.trades if t.slippage_money is not None}
@@ -142,7 +143,8 @@ def test_weekly_figures_by_hand(inputs):
     assert w.tearsheet_file == "tearsheet.html"
 
 
-def test_weekly_metrics_match_quantstats(inputs):
+def test_weekly_metrics_match_quantstats(account_inputs):
+    inputs = account_inputs
     """The since-start column is what quantstats says for the same returns."""
     import quantstats as qs
 

@@ -102,3 +102,30 @@ def test_weekly_trades_in_pounds_at_each_fills_rate():
     assert "| 7 @ 121.00 | 683.06 | 7 @ 120.00 | 677.42 |" in row and "| +5.65 | 1.00 |" in row
     assert "Intended (units @ reference USD)" in md and "Slippage (GBP)" in md
     assert "FX effect in the P&amp;L to date" in reports.render_weekly_html(w)
+
+
+# the benchmark's return in pounds: its USD closes over the day's GBPUSD (the latest rate on or before the day)
+RATES = pd.Series([D("1.2500"), D("1.2000"), D("1.2400")], index=pd.DatetimeIndex(["2024-01-02", "2024-01-29", "2024-01-31"]))
+
+
+def test_the_benchmark_return_is_in_pounds_at_each_days_rate():
+    """By hand: SPY $470, $480, $481, $482 -> £376.00 (470 / 1.25), £400.00 (480 / 1.20),
+    £400.8333 (481 / 1.20: no rate on 01-30, the 29th's holds), £388.7097 (482 / 1.24).
+    Returns: 400 / 376 - 1 = +6.3830%; 400.8333 / 400 - 1 = +0.2083%;
+    (482 / 1.24) / (481 / 1.20) - 1 = 578.40 / 596.44 - 1 = -3.0246%
+    (in dollars they were +2.1277%, +0.2083%, +0.2079%: the pound's rise on the 31st cost 3.2%).
+    Since the start: 482 / (376 x 1.24) - 1 = 482 / 466.24 - 1 = +3.3802% (in dollars 482 / 470 - 1 = +2.5532%)."""
+    usd = _inputs().benchmark_returns()
+    gbp = _inputs(benchmark_fx=RATES).benchmark_returns()
+    assert [round(x, 6) for x in usd] == [0.021277, 0.002083, 0.002079]
+    assert [round(x, 6) for x in gbp] == [0.06383, 0.002083, -0.030246]
+    assert round((1 + gbp).prod() - 1, 6) == 0.033802
+    w = reports.build_weekly(_inputs(benchmark_fx=RATES, period_start=date(2024, 1, 29)), tearsheet_file=None)
+    assert w.benchmark_in == "GBP"
+    assert "benchmark SPY (its return in GBP, at each day's rate)" in reports.render_weekly_md(w)
+    # no rates (a USD account, or none cached): as quoted, and the line says nothing more
+    assert reports.build_weekly(_inputs(period_start=date(2024, 1, 29)), tearsheet_file=None).benchmark_in is None
+
+
+def test_the_tearsheet_title_names_the_currency_and_the_fx_effect():
+    assert reports.tearsheet_title(_inputs()) == "Account vs benchmark (returns in GBP; FX effect in the P&L to date +74.42 GBP)"

@@ -13,6 +13,7 @@ from tradeops.state import (
     CONFIRMATIONS,
     DATA_QUALITY,
     DRAWDOWN,
+    FX_RATE,
     KILL_SWITCH,
     RECONCILIATION,
     Gate,
@@ -21,7 +22,7 @@ from tradeops.state import (
     next_state,
 )
 
-ALL = (KILL_SWITCH, DRAWDOWN, CONFIRMATIONS, RECONCILIATION, DATA_QUALITY, "ticket_sanity")
+ALL = (KILL_SWITCH, DRAWDOWN, CONFIRMATIONS, RECONCILIATION, DATA_QUALITY, FX_RATE, "ticket_sanity")
 
 
 def gates(*failing: str) -> list[dict]:
@@ -49,6 +50,9 @@ def test_kill_switch_beats_everything():
         ((CONFIRMATIONS, DATA_QUALITY), State.SAFE_MODE, CONFIRMATIONS),
         ((RECONCILIATION, DATA_QUALITY), State.SAFE_MODE, RECONCILIATION),
         ((DATA_QUALITY,), State.DEGRADED_DATA, DATA_QUALITY),
+        ((DATA_QUALITY, FX_RATE), State.DEGRADED_DATA, DATA_QUALITY),
+        ((FX_RATE,), State.DEGRADED_DATA, FX_RATE),  # no FX rate: bad data, as a bad bar (issue 12)
+        ((RECONCILIATION, FX_RATE), State.SAFE_MODE, RECONCILIATION),
         (("ticket_sanity",), State.RUN, "normal"),  # a day's NO-TRADE, not a state
     ],
 )
@@ -132,7 +136,7 @@ def test_precedence_table_holds_for_every_combination(previous, failing, resume)
         expected = State.HALT
     elif {CONFIRMATIONS, RECONCILIATION} & failing:
         expected = State.SAFE_MODE
-    elif DATA_QUALITY in failing:
+    elif {DATA_QUALITY, FX_RATE} & failing:
         expected = State.DEGRADED_DATA
     else:
         expected = State.RUN

@@ -29,8 +29,13 @@ Policy: max_weight 0.5, max_turnover 2.0, min_cash_buffer 0.02, price_band 0.03.
 7. Bands, in USD as eToro quotes them: SELL CCC not below 50.00 x 0.97 = $48.50; BUY AAA not
    above 125.00 x 1.03 = $128.75; BUY BBB not above 250.00 x 1.03 = $257.50.
 8. Turnover (4,000.00 + 4,865.50 + 4,865.50) / 2 / 10,000.00 = 68.655% <= 200%.
-9. If the SELL of CCC is not executed: 6,000.00 - 4,865.50 (AAA) = £1,134.50 is left for BBB
-   (the what-if line; like the confirmation page's cash plan it does not count the fee).
+9. If the SELL of CCC is not executed, the what-if line counts the conversion fee as the sizing
+   does: AAA takes 4,865.50 + 24.33 = £4,889.83, leaving 6,000.00 - 4,889.83 = £1,110.17 for BBB.
+   BBB at £200.00 a unit (in micro-units) must cost, rounded half-even to the penny, plus its fee
+   rounded up, at most 1,110.17: 5.523225 units = £1,104.645 -> £1,104.64, fee 1,104.64 x 0.005 =
+   5.5232 -> £5.53, total £1,110.17 (fits); 5.523226 units = £1,104.6452 -> £1,104.65, + £5.53 =
+   £1,110.18 (does not).  So "buy only about £1,104.64" (1,104.645 shown half-even)
+   (was £1,134.50 before the fee was counted).
 
 The NO-TRADE case
 -----------------
@@ -114,7 +119,7 @@ def test_golden_gbp_trade_ticket(tmp_path, gbp_policy, gbp_universe, window, fac
     assert "| FX rate | 1 GBP = 1.2500 USD (GBPUSD of Friday 15 March 2024); conversion fee 50 bps |" in text
     assert "Cash after all orders: about £200.34." in text and "about £68.66 on these orders" in text
     assert "check that the available cash is £6,000.00 (within £5.00)" in text
-    assert "If line 1 (SELL CCC) is not executed: buy only about £1,134.50 on line 3 (BBB)." in text
+    assert "If line 1 (SELL CCC) is not executed: buy only about £1,104.64 on line 3 (BBB)." in text
     check_golden("gbp_trade", md, js, factory)
     rec = t.ledger_record()["lines"][1]
     assert rec["currency"] == "GBP" and rec["value"] == D("4865.50") and rec["reference_price"] == D("125.00")

@@ -279,7 +279,7 @@ def cash_group() -> None:
 @click.argument("amount", required=False)
 @click.option("--date", "value_date", help="Value date (YYYY-MM-DD).")
 @click.option("--symbol", help="The symbol that paid a dividend.")
-@click.option("--currency", default="USD", show_default=True)
+@click.option("--currency", default=None, help="Default: the account's currency (the ledger's, set from the policy by `tradeops ledger init`).")
 @click.option("--notes")
 @click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), help="cash.csv: kind,amount,date[,symbol,currency,notes].")
 @workdir_option
@@ -289,20 +289,22 @@ def cash_add(kind, amount, value_date, symbol, currency, notes, path, workdir, a
     """Add one movement (KIND AMOUNT --date ...) or every row of --file.
 
     Amounts are positive; the kind gives the direction (interest and fx may be negative).
+    Without --currency (or a file row's currency) the movement is in the account's currency.
     """
     if path and (kind or amount):
         raise click.UsageError("give either KIND AMOUNT or --file, not both")
-    if path:
-        entries = inputs.parse_cash_csv(_read(path), source=Path(path).name)
-    elif kind and amount and value_date:
-        raw = {"kind": kind, "amount": amount, "date": value_date, "symbol": symbol, "currency": currency, "notes": notes}
-        entries = [inputs.parse_cash(raw, "cash add")]
-    else:
+    if not path and not (kind and amount and value_date):
         raise click.UsageError("give KIND AMOUNT --date YYYY-MM-DD, or --file cash.csv")
     floor = workspace(workdir).policy().account.cash_floor
     engine = _engine(workdir)
     try:
         with db.transaction(engine) as s:
+            own = api.get_account(s, account).currency
+            if path:
+                entries = inputs.parse_cash_csv(_read(path), source=Path(path).name, default_currency=own)
+            else:
+                raw = {"kind": kind, "amount": amount, "date": value_date, "symbol": symbol, "currency": currency, "notes": notes}
+                entries = [inputs.parse_cash(raw, "cash add", default_currency=own)]
             rows = api.record_cash_inputs(s, entries, account=account, actor=actor, min_cash=floor)
             total = api.compute_cash(s, account=account)
     finally:

@@ -203,7 +203,7 @@ def ops_report(workdir: str) -> None:
     from ..opsreport import collect, config_failures, render
 
     ws = workspace(workdir)
-    click.echo(render(collect(ws), config_failures(ws)))
+    click.echo(render(collect(ws), config_failures(ws), ws.policy().account.account_currency))
 
 
 COMMANDS = [run, runs, demo, schedule, ops_report]

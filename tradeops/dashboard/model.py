@@ -21,6 +21,8 @@ from ..ledger import api
 from ..ledger.models import Fill, IntendedTrade, Ticket
 
 CENT = Decimal("0.01")
+BPS = Decimal(10000)
+CURRENCY_SIGN = {"USD": "$", "GBP": "£", "EUR": "€"}  # as the ticket writes them (tradeops.tickets)
 FILL_EVENTS = ("FILL_RECORDED", "FILL_REVERSED", "FILL_CORRECTED")
 
 
@@ -39,13 +41,21 @@ class FillView:
     attachment: str | None
     override_reason: str | None
     actor: str
+    fx_rate: Decimal = Decimal(1)  # USD per account-currency unit it was booked at (1: same currency)
+    currency: str = "USD"  # the account currency: of the fees and the booked amount
+    account_amount: Decimal | None = None  # units x price / fx_rate, to the cent, as the ledger booked it
 
     @classmethod
     def of(cls, fill: Fill, tz: tzinfo) -> "FillView":
         return cls(
             fill.id, fill.status, fill.units, fill.price, fill.fees, fill.filled_at.astimezone(tz), fill.reason,
             fill.notes, fill.attachment, fill.override_reason, fill.actor,
+            fill.fx_rate if fill.fx_rate is not None else Decimal(1), fill.currency or "USD", fill.account_amount,
         )
+
+    @property
+    def converts(self) -> bool:
+        return self.fx_rate != 1
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,24 @@ class LineView:
     order_type: str
     fill: FillView | None = None
     company: str = ""  # the company's name, from the universe (tickets since issue 18)
+    # a non-USD account (issue 12): ``value`` is in ``currency``, the prices stay in USD
+    currency: str = "USD"
+    fx_rate: Decimal | None = None  # USD per ``currency`` unit the line was sized at (None: no conversion)
+    fx_fee: Decimal = Decimal(0)  # the conversion fee the ticket counted on the line, in ``currency``
+
+    @property
+    def converts(self) -> bool:
+        """Whether the line is paid in another currency than its USD price (a GBP account)."""
+        return self.fx_rate is not None
+
+    @property
+    def sign(self) -> str:
+        return CURRENCY_SIGN.get(self.currency, self.currency + " ")
+
+    @property
+    def rate(self) -> Decimal:
+        """The ticket's rate (1 when the line does not convert)."""
+        return self.fx_rate if self.fx_rate is not None else Decimal(1)
 
     @property
     def price_low(self) -> Decimal:
@@ -113,6 +141,16 @@ class TicketView:
     post_trade: tuple[str, ...] = ()
     if_blocked: tuple[str, ...] = ()
     account: Mapping = field(default_factory=dict)  # the ticket's account figures {equity, cash_before, ...}
+    fx_fee_bps: Decimal = Decimal(0)  # the broker's conversion fee the ticket was sized with (a GBP account)
+
+    @property
+    def fee_rate(self) -> Decimal:
+        """The conversion fee as a fraction of the converted amount."""
+        return self.fx_fee_bps / BPS
+
+    @property
+    def sign(self) -> str:
+        return CURRENCY_SIGN.get(self.currency, self.currency + " ")
 
     @property
     def missing(self) -> tuple[LineView, ...]:
@@ -176,6 +214,7 @@ def _window(ticket: Ticket, payload: Mapping, policy: Policy, tz: tzinfo) -> Win
 
 def _line(line: IntendedTrade, stated: Mapping, fill: Fill | None, tz: tzinfo) -> LineView:
     details = line.details or {}
+    rate = details.get("fx_rate") or stated.get("fx_rate")
     factor = 1 + line.band if line.side == "BUY" else 1 - line.band
     band_price = details.get("band_price") or (line.reference_price * factor).quantize(CENT, ROUND_HALF_EVEN)
     return LineView(
@@ -193,6 +232,9 @@ def _line(line: IntendedTrade, stated: Mapping, fill: Fill | None, tz: tzinfo) -
         order_type=line.order_type,
         fill=FillView.of(fill, tz) if fill is not None else None,
         company=stated.get("company") or "",
+        currency=line.currency or "USD",
+        fx_rate=Decimal(str(rate)) if rate else None,
+        fx_fee=Decimal(str(details.get("fx_fee") or stated.get("fx_fee") or 0)),
     )
 
 
@@ -220,6 +262,7 @@ def ticket_view(session: Session, ticket_id: str, policy: Policy, tz: tzinfo, *,
         post_trade=tuple(checklists.get("post_trade") or ()),
         if_blocked=tuple(payload.get("if_blocked") or ()),
         account=dict(payload.get("account") or {}),
+        fx_fee_bps=Decimal(str(payload.get("fx_fee_bps") or 0)),
     )
 
 

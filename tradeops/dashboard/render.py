@@ -15,7 +15,8 @@ from typing import Iterable, Sequence
 from .. import messages
 from ..reconcile import ReconciliationReport
 from .model import AccountView, FillView, HistoryEntry, LineView, TicketView, Window
-from .validation import STATUS_LABELS, clean_text, hhmm, money, units_text
+from .model import CURRENCY_SIGN
+from .validation import STATUS_LABELS, clean_text, hhmm, money, rate_text, units_text
 
 STYLE = """<style>
 .to-page { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; font-size: 17px;
@@ -141,26 +142,30 @@ def ticket_account(ticket: TicketView) -> str:
     if not acc.get("cash_before"):
         return ""
     return (
-        f'<p class="to-account">The ticket\'s account figures: equity <b>{money(Decimal(acc.get("equity", "0")))}</b>, '
-        f'cash <b>{money(Decimal(acc["cash_before"]))}</b>.</p>'
+        f'<p class="to-account">The ticket\'s account figures: equity <b>{money(Decimal(acc.get("equity", "0")), ticket.sign)}</b>, '
+        f'cash <b>{money(Decimal(acc["cash_before"]), ticket.sign)}</b>.</p>'
     )
 
 
 def line_heading(line: LineView) -> str:
     """'1. SELL AAPL': what to do, the eToro search name and the do-not-execute price."""
     side = badge(line.side, "red" if line.side == "SELL" else "green")
+    value = money(line.value, line.sign)
+    if line.converts:  # pounds to enter; the dollars eToro quotes the price in, beside them
+        value += f" ≈ {money(line.value * line.rate)} at {rate_text(line.rate)} USD per {line.currency}"
     if line.close_position:
-        what = f"close the whole position: all {units_text(line.approx_units)} shares (about {money(line.value)})"
+        what = f"close the whole position: all {units_text(line.approx_units)} shares (about {value})"
     elif line.enter_by == "units":
-        what = f"{units_text(line.approx_units)} shares (about {money(line.value)})"
+        what = f"{units_text(line.approx_units)} shares (about {value})"
     else:
-        what = f"{money(line.value)} (about {units_text(line.approx_units)} shares)"
+        what = f"{value} (about {units_text(line.approx_units)} shares)"
+    fee = f" · conversion fee about {money(line.fx_fee, line.sign)}" if line.converts and line.fx_fee else ""
     direction = "above" if line.side == "BUY" else "below"
     company = f" ({escape(line.company)})" if line.company else ""
     return (
         f"<h3>{line.line_no}. {side} {escape(line.symbol)}: {escape(what)}</h3>"
         f'<p class="to-hint">eToro search: “{escape(line.search_name)}”{company} · reference price {money(line.reference_price)} · '
-        f"{escape(line.order_type)} order</p>"
+        f"{escape(line.order_type)} order{escape(fee)}</p>"
         f"<p><b>Do not execute if eToro's {line.side} price is {direction} {money(line.band_price)}.</b></p>"
     )
 
@@ -181,8 +186,10 @@ def plan_summary(sentences: Sequence[str]) -> str:
 def fill_text(fill: FillView) -> str:
     if fill.status == "NOT_EXECUTED":
         return f"reason: {fill.reason}"
+    sign = CURRENCY_SIGN.get(fill.currency, fill.currency + " ")
+    paid = f" = {money(fill.account_amount, sign)} at {rate_text(fill.fx_rate)} USD per {fill.currency}" if fill.converts and fill.account_amount is not None else ""
     return (
-        f"{units_text(fill.units)} shares at {money(fill.price)}, fees {money(fill.fees)}, "
+        f"{units_text(fill.units)} shares at {money(fill.price)}{paid}, fees {money(fill.fees, sign)}, "
         f"at {hhmm(fill.filled_at)} UK time on {fill.filled_at:%d %b %Y}"
     )
 
@@ -207,11 +214,15 @@ def blocked(items: Sequence[str]) -> str:
     return "<h2>If something blocks you</h2><ul>" + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>"
 
 
+def _sign(currency: str) -> str:
+    return CURRENCY_SIGN.get(currency, currency + " ")
+
+
 def positions_table(account: AccountView) -> str:
     rows = "".join(f"<tr><td>{escape(s)}</td><td class='num'>{units_text(u)}</td></tr>" for s, u in account.positions.items())
     rows = rows or "<tr><td colspan='2'>no positions</td></tr>"
     return (
-        f"<p>Cash: <b>{money(account.cash)}</b> ({escape(account.currency)})</p>"
+        f"<p>Cash: <b>{money(account.cash, _sign(account.currency))}</b> ({escape(account.currency)})</p>"
         f"<table><tr><th>Symbol</th><th class='num'>Units (shares)</th></tr>{rows}</table>"
     )
 
@@ -222,7 +233,7 @@ def account_bar(account: AccountView, now: datetime) -> str:
     value = account.state.value or "RUN"
     state = badge("trading allowed" if value == "RUN" else messages.title(value).lower(), "green" if value == "RUN" else "red")
     snap = f"last broker snapshot {duration(now - account.last_snapshot)} ago" if account.last_snapshot else "no broker snapshot yet"
-    return f"<p>Ledger cash <b>{money(account.cash)}</b> · {kill} {state} · {escape(snap)}</p>"
+    return f"<p>Ledger cash <b>{money(account.cash, _sign(account.currency))}</b> · {kill} {state} · {escape(snap)}</p>"
 
 
 def saved(message: str, ticket: TicketView | None, account: AccountView | None) -> str:
@@ -261,7 +272,7 @@ def kill_status(account: AccountView) -> str:
     return box("<b>The kill switch is OFF</b>: the daily run may trade when every check passes.", "green")
 
 
-def _event(item) -> str:
+def _event(item, sign: str = "$") -> str:
     p = item.payload
     label = {"FILL_RECORDED": "confirmed", "FILL_REVERSED": "reversed", "FILL_CORRECTED": "corrected"}[item.kind]
     if item.kind == "FILL_REVERSED":
@@ -271,7 +282,9 @@ def _event(item) -> str:
     else:
         what = (
             f"line {p.get('line_no')} {p.get('side')} {p.get('symbol')}: {str(p.get('status', '')).lower().replace('_', ' ')} "
-            f"{units_text(Decimal(p['units']))} @ {money(Decimal(p['price']))}, fees {money(Decimal(p['fees']))}"
+            f"{units_text(Decimal(p['units']))} @ {money(Decimal(p['price']))}"
+            + (f" = {money(Decimal(str(p['account_amount'])), sign)} at {rate_text(Decimal(str(p['fx_rate'])))}" if p.get("fx_rate") is not None else "")
+            + f", fees {money(Decimal(p['fees']), sign)}"
         )
     return f"<li>{item.at:%d %b %Y %H:%M} UK · {escape(label)} by {escape(item.actor)}: {escape(what)}</li>"
 
@@ -285,12 +298,12 @@ def history(entries: Iterable[HistoryEntry]) -> str:
         counts = f"{done}/{len(t.lines)} confirmed" if t.lines else "no lines"
         status = "" if t.status == "OPEN" else " " + badge(t.status, "grey")
         rows = "".join(
-            f"<tr><td>{ln.line_no}</td><td>{escape(ln.side)} {escape(ln.symbol)}</td><td class='num'>{money(ln.value)}</td>"
+            f"<tr><td>{ln.line_no}</td><td>{escape(ln.side)} {escape(ln.symbol)}</td><td class='num'>{money(ln.value, ln.sign)}</td>"
             f"<td>{badge(STATUS_LABELS[ln.fill.status].upper(), STATUS_TONES[ln.fill.status]) + ' ' + escape(fill_text(ln.fill)) if ln.fill else badge('MISSING', 'amber')}</td></tr>"
             for ln in t.lines
         )
         table = f"<table><tr><th>#</th><th>Order</th><th class='num'>Asked</th><th>Answer</th></tr>{rows}</table>" if rows else ""
-        log = "<ul>" + "".join(_event(i) for i in entry.items) + "</ul>" if entry.items else ""
+        log = "<ul>" + "".join(_event(i, t.sign) for i in entry.items) + "</ul>" if entry.items else ""
         parts.append(
             f"<details class='to-card'><summary><b>{escape(t.ticket_id)}</b> {badge(t.kind, KIND_TONES.get(t.kind, 'grey'))}{status} "
             f"· {day(t.session_date)} · {counts}</summary><p>{escape(t.headline)}</p>{table}{log}</details>"

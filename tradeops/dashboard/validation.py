@@ -13,6 +13,14 @@ numbers are always refused.  A fill time outside the ticket's execution
 window (the ticket had expired, or was not open yet) also needs an
 explanation, and so does an answer the confirmations gate would call
 ambiguous (EXECUTED for a fraction of the line, PARTIAL for all of it).
+
+A line of a GBP account (it converts: ``LineView.fx_rate``) is paid in pounds
+for a USD price: its FX rate (USD per pound) is typed as eToro showed it,
+defaulted from the ticket's rate, and a rate more than :data:`FX_SLACK` from
+the ticket's needs an explanation; what a BUY spends is compared in pounds
+(``units x price / rate``), and empty fees mean the broker's conversion fee
+(``account.fx_fee_bps`` of the pound amount, rounded up to the penny: the fee
+the ticket and the page's cash plan count).
 """
 
 from __future__ import annotations
@@ -25,13 +33,15 @@ from typing import Mapping, Sequence
 
 from ..errors import ValidationError
 from ..ledger.inputs import FUTURE_SLACK, FillInput, parse_symbol
-from ..ledger.money import MONEY_PLACES, PRICE_PLACES, UNITS_PLACES, ZERO
+from ..cashplan import conversion_fee
+from ..ledger.money import MONEY_PLACES, PRICE_PLACES, RATIO_PLACES, UNITS_PLACES, ZERO, account_value
 from .model import LineView, TicketView
 
 STATUSES = {"executed": "EXECUTED", "partial": "PARTIAL", "not_executed": "NOT_EXECUTED"}
 STATUS_LABELS = {"EXECUTED": "executed", "PARTIAL": "partial", "NOT_EXECUTED": "not executed"}
 EXPLAIN = "If that is really what happened, say why in “Explain an exception”."
 MIN_REASON = 3
+FX_SLACK = Decimal("0.05")  # a typed FX rate this far (as a fraction) from the ticket's needs an explanation
 TEXT_LIMITS = {"reason": 200, "notes": 500, "explanation": 300}  # characters, after cleaning
 # bidirectional controls (they reorder the text shown around them) and other invisible controls but newline and tab
 _CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\x00-\x08\x0b-\x1f\x7f]")
@@ -54,6 +64,7 @@ class LineEntry:
     reason: str = ""
     notes: str = ""
     explanation: str = ""
+    fx_rate: str = ""  # USD per account-currency unit, as eToro showed it (a converting line; empty: the ticket's)
 
 
 @dataclass(frozen=True)
@@ -128,8 +139,28 @@ def parse_clock(text: str) -> time:
     return time(hour, minute, second)
 
 
-def money(x: Decimal) -> str:
-    return f"${x.quantize(Decimal('0.01')):,}"
+def money(x: Decimal, sign: str = "$") -> str:
+    return f"{sign}{x.quantize(Decimal('0.01')):,}"
+
+
+def rate_text(x: Decimal) -> str:
+    """An FX rate with at least 4 decimals (1.25 -> 1.2500), as the ticket writes it."""
+    return f"{x:.4f}" if x == x.quantize(Decimal("0.0001")) else format(x.normalize(), "f")
+
+
+def fill_rate(entry: LineEntry, line: LineView) -> Decimal:
+    """The FX rate of a converting line's fill: the one typed, else the ticket's (FieldError if unreadable)."""
+    if not (entry.fx_rate or "").strip():
+        return line.rate
+    return parse_number(entry.fx_rate, RATIO_PLACES, positive=True)
+
+
+def default_fees(line: LineView, units: Decimal | None, price: Decimal | None, fx_rate: Decimal, fee_rate: Decimal) -> Decimal:
+    """The fees of a fill typed without any: the conversion fee on its pound amount for a converting
+    line (0 when the units or price are not readable yet), nothing for a USD one."""
+    if not line.converts or units is None or price is None:
+        return ZERO
+    return conversion_fee(account_value(units, price, fx_rate), fee_rate)
 
 
 def units_text(x: Decimal) -> str:
@@ -148,7 +179,8 @@ def _fill_summary(line: LineView) -> str:
     f = line.fill
     if f.status == "NOT_EXECUTED":
         return f"not executed: {f.reason}"
-    return f"{STATUS_LABELS[f.status]}, {units_text(f.units)} shares at {money(f.price)}"
+    return f"{STATUS_LABELS[f.status]}, {units_text(f.units)} shares at {money(f.price)}" + (
+        f" ({money(f.account_amount, line.sign)} at {rate_text(f.fx_rate)})" if f.converts and f.account_amount is not None else "")
 
 
 def check_line(entry: LineEntry, line: LineView, ticket: TicketView, held: Decimal, now: datetime) -> tuple[FillInput | None, dict[str, str]]:
@@ -177,11 +209,27 @@ def check_line(entry: LineEntry, line: LineView, ticket: TicketView, held: Decim
     hard: dict[str, str] = dict(too_long)
     soft: dict[str, str] = {}  # accepted with an explanation
     values = {}
-    for name, places, positive, default in (("units", UNITS_PLACES, True, None), ("price", PRICE_PLACES, True, None), ("fees", MONEY_PLACES, False, ZERO)):
+    for name, places, positive, default in (("units", UNITS_PLACES, True, None), ("price", PRICE_PLACES, True, None)):
         try:
             values[name] = parse_number(getattr(entry, name), places, positive=positive, default=default)
         except FieldError as err:
             hard[name] = str(err)
+    rate = line.rate
+    if line.converts:
+        try:
+            rate = fill_rate(entry, line)
+        except FieldError as err:
+            hard["fx_rate"] = str(err)
+        else:
+            if abs(rate - line.rate) > line.rate * FX_SLACK:
+                soft["fx_rate"] = (
+                    f"{rate_text(rate)} USD per {line.currency} is more than {units_text(FX_SLACK * 100)}% from the ticket's rate "
+                    f"{rate_text(line.rate)}. Check the rate eToro used for this order."
+                )
+    try:
+        values["fees"] = parse_number(entry.fees, MONEY_PLACES, default=default_fees(line, values.get("units"), values.get("price"), rate, ticket.fee_rate))
+    except FieldError as err:
+        hard["fees"] = str(err)
     window = ticket.window
     try:
         clock = parse_clock(entry.time)
@@ -209,17 +257,19 @@ def check_line(entry: LineEntry, line: LineView, ticket: TicketView, held: Decim
             "Check the units in eToro."
         )
     elif units is not None and price is not None:
-        done, asked = (units * price, line.value) if line.side == "BUY" else (units, line.approx_units)
+        paid = units * price if not line.converts else units * price / rate  # in the account currency
+        done, asked = (paid, line.value) if line.side == "BUY" else (units, line.approx_units)
         if line.side == "BUY" and done > line.max_value:
+            spent = f"{money(units * price)} = {money(done, line.sign)} at {rate_text(rate)}" if line.converts else money(done)
             soft["units"] = (
-                f"{units_text(units)} shares × {money(price)} = {money(done)} is more than this line asks for "
-                f"({money(line.value)}, at most {money(line.max_value)} with the band)."
+                f"{units_text(units)} shares × {money(price)} = {spent} is more than this line asks for "
+                f"({money(line.value, line.sign)}, at most {money(line.max_value, line.sign)} with the band)."
             )
         elif line.side == "SELL" and units > line.max_units:
             soft["units"] = f"{units_text(units)} shares is more than this line asks to sell (about {units_text(line.approx_units)})."
         elif status == "EXECUTED" and done < asked * (1 - line.band):
-            what = money(done) if line.side == "BUY" else f"{units_text(done)} shares"
-            whole = money(asked) if line.side == "BUY" else f"{units_text(asked)} shares"
+            what = money(done, line.sign) if line.side == "BUY" else f"{units_text(done)} shares"
+            whole = money(asked, line.sign) if line.side == "BUY" else f"{units_text(asked)} shares"
             soft["status"] = f"“Executed” means all of it, but {what} is well short of {whole}. If only part was filled, choose Partial."
         elif status == "PARTIAL" and done >= asked * (1 - line.band):
             soft["status"] = "“Partial” means only part was filled, but this is (nearly) all of the line. If it was all filled, choose Executed."
@@ -230,7 +280,7 @@ def check_line(entry: LineEntry, line: LineView, ticket: TicketView, held: Decim
         return None, errors
     fill = FillInput(
         line.line_no, status, units, price, values["fees"], filled_at.astimezone(timezone.utc),
-        notes=notes, override_reason=explanation, where=where,
+        notes=notes, override_reason=explanation, where=where, fx_rate=rate if line.converts else None,
     )
     return fill, {}
 

@@ -23,7 +23,7 @@ from . import budget, render
 from .actions import Outcome
 from .model import AccountView, HistoryEntry, LineView, TicketView
 from .uploads import MAX_BYTES
-from .validation import TEXT_LIMITS, LineEntry, units_text
+from .validation import TEXT_LIMITS, LineEntry, rate_text, units_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from .app import Dashboard
@@ -143,9 +143,9 @@ def guarded(result_attr: str) -> Callable:
 class LineForm:
     """The inputs of one unconfirmed line: status, units, price, fees, time, reason, notes, screenshot."""
 
-    FIELDS = ("status", "units", "price", "fees", "time", "reason", "notes", "explanation", "screenshot")
+    FIELDS = ("status", "units", "price", "fees", "time", "reason", "notes", "explanation", "screenshot", "fx_rate")
 
-    TEXT_FIELDS = ("status", "units", "price", "fees", "time", "reason", "notes", "explanation")
+    TEXT_FIELDS = ("status", "units", "price", "fees", "time", "reason", "notes", "explanation", "fx_rate")
 
     def __init__(self, line: LineView, on_edit: Callable[[], None] = lambda: None):
         self.line = line
@@ -159,7 +159,9 @@ class LineForm:
         )
         self.units = w.Text(placeholder="shares, e.g. 2.5", layout=_wide())
         self.price = w.Text(placeholder=f"price, e.g. {line.reference_price.normalize():f}", layout=_wide())
-        self.fees = w.Text(placeholder="fees, empty if none", layout=_wide())
+        self.fees = w.Text(placeholder="fees, empty if none" if not line.converts else "empty: the conversion fee", layout=_wide())
+        # a GBP line: the rate eToro converted at, prefilled with the ticket's (the executor changes it if eToro's differs)
+        self.fx_rate = w.Text(value=self._default_rate(), placeholder="USD per " + line.currency, layout=_wide())
         self.time = w.Text(placeholder="HH:MM, e.g. 14:40", layout=_wide())
         self.reason = w.Combobox(options=REASONS, placeholder="pick a reason or type your own", ensure_option=False, layout=_wide())
         self.notes = w.Textarea(placeholder="anything unusual (optional)", layout=_wide())
@@ -178,7 +180,9 @@ class LineForm:
         self._filled = w.VBox([
             _field("Units filled (shares)", self.units, e["units"], "as eToro shows them"),
             _field("Average price per share, in USD", self.price, e["price"]),
-            _field("Fees, in USD", self.fees, e["fees"], "0 or empty if none"),
+            _field(f"Fees, in {line.currency}", self.fees, e["fees"], "0 or empty if none" if not line.converts else "empty: the conversion fee"),
+            *([_field(f"FX rate: USD per {line.currency}", self.fx_rate, e["fx_rate"], "as eToro shows it; the ticket's rate is filled in")]
+              if line.converts else []),
             _field("Time of the fill, UK time (HH:MM)", self.time, e["time"], "24-hour clock"),
         ])
         self._not_done = w.VBox([_field("Why was it not executed?", self.reason, w.VBox([self.counters["reason"], e["reason"]]))])
@@ -202,10 +206,13 @@ class LineForm:
         if name in self.counters:
             self.counters[name].value = _count(getattr(self, name).value or "", TEXT_LIMITS[name])
 
+    def _default_rate(self) -> str:
+        return rate_text(self.line.fx_rate) if self.line.converts else ""
+
     def clear_line(self) -> None:
         """Back to "not answered": a stray status is un-chosen, nothing is saved, the other lines keep what was typed."""
         for name in self.TEXT_FIELDS:
-            getattr(self, name).value = None if name == "status" else ""
+            getattr(self, name).value = None if name == "status" else self._default_rate() if name == "fx_rate" else ""
         self.screenshot.value = ()
         self.show_errors({})
 
@@ -240,12 +247,12 @@ class LineForm:
     def entry(self) -> LineEntry:
         return LineEntry(
             status=self.status.value, units=self.units.value, price=self.price.value, fees=self.fees.value, time=self.time.value,
-            reason=self.reason.value, notes=self.notes.value, explanation=self.explanation.value,
+            reason=self.reason.value, notes=self.notes.value, explanation=self.explanation.value, fx_rate=self.fx_rate.value,
         )
 
     def fill_from(self, entry: LineEntry) -> None:
         """Put back what was typed (after the page reloaded the ticket)."""
-        for name in ("status", "units", "price", "fees", "time", "reason", "notes", "explanation"):
+        for name in ("status", "units", "price", "fees", "time", "reason", "notes", "explanation", "fx_rate"):
             getattr(self, name).value = getattr(entry, name)
 
     def screenshot_content(self) -> bytes | None:
@@ -354,8 +361,8 @@ class TicketPanel:
             form = self.forms.get(step.line.line_no)
             if form is not None and step.line.side == "BUY":
                 typed_ok = step.line.known and step.over == 0
-                form.show_budget(budget.budget_text(step), None if typed_ok or step.line.status == "NOT_EXECUTED" else step.fit)
-        self.plan_box.value = render.plan_summary(budget.summary(steps))
+                form.show_budget(budget.budget_text(step, self.ticket.sign), None if typed_ok or step.line.status == "NOT_EXECUTED" else step.fit)
+        self.plan_box.value = render.plan_summary(budget.summary(steps, self.ticket.sign))
 
     def tick(self, now) -> None:
         """Refresh the countdown only (the form keeps what was typed)."""

@@ -198,8 +198,9 @@ def parse_fill(raw: Mapping[str, object], where: str, local_tz: tzinfo, now: dat
     )
 
 
-def parse_cash(raw: Mapping[str, object], where: str) -> CashInput:
-    """Check one cash movement; ``raw`` has the cash.csv column names."""
+def parse_cash(raw: Mapping[str, object], where: str, default_currency: str = "USD") -> CashInput:
+    """Check one cash movement; ``raw`` has the cash.csv column names (no currency: ``default_currency``,
+    the account's for the CLI)."""
     kind = (_text(raw.get("kind")) or "").upper()
     if kind not in CASH_KINDS:
         raise _fail(where, "kind", f"{raw.get('kind')!r} is not one of {', '.join(k.lower() for k in CASH_KINDS)}")
@@ -217,7 +218,7 @@ def parse_cash(raw: Mapping[str, object], where: str) -> CashInput:
         kind=kind,
         amount=amount,
         value_date=parse_date(raw.get("date"), where, "date"),
-        currency=parse_currency(currency, where) if _text(currency) else "USD",
+        currency=parse_currency(currency, where) if _text(currency) else default_currency,
         symbol=parse_symbol(symbol, where) if symbol else None,
         notes=_text(raw.get("notes")),
         where=where,
@@ -278,8 +279,9 @@ def parse_fills_csv(text: str, local_tz: tzinfo, source: str = "fills.csv", now:
     return fills
 
 
-def parse_cash_csv(text: str, source: str = "cash.csv") -> list[CashInput]:
-    return _collect(_read_rows(text, source, CASH_COLUMNS, CASH_OPTIONAL), source, parse_cash)
+def parse_cash_csv(text: str, source: str = "cash.csv", default_currency: str = "USD") -> list[CashInput]:
+    return _collect(_read_rows(text, source, CASH_COLUMNS, CASH_OPTIONAL), source,
+                    lambda row, where: parse_cash(row, where, default_currency))
 
 
 def parse_snapshot_csv(text: str, source: str = "snapshot.csv") -> SnapshotInput:
