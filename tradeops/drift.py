@@ -160,7 +160,7 @@ class DriftInputs:
     opens: PriceSeries  # USD (the archive's; a missing open leaves a late fill's whole price gap in slippage)
     fx: Mapping[date, Decimal]  # USD per account unit (empty for a USD account)
     live_equity: Mapping[date, Decimal]  # the ledger's equity curve
-    cash_moves: Sequence[tuple[date, str, Decimal]]  # (value date, kind, signed amount) booked after the start
+    cash_moves: Sequence[tuple[date, str, Decimal]]  # (value date, kind, signed amount) after the start book's day
     lines: Sequence[Line]
     model: Model = Model()
     benchmark: Mapping[date, Decimal] = field(default_factory=dict)
@@ -320,7 +320,7 @@ def attribute(inputs: DriftInputs) -> Drift:
         for ln in inputs.lines:
             for k, v in line_components(ln, inputs, day).items():
                 exact[k] += v
-        exact["cash_movements"] = sum((a for d, _, a in inputs.cash_moves if inputs.start <= d <= day), ZERO)
+        exact["cash_movements"] = sum((a for d, _, a in inputs.cash_moves if d <= day), ZERO)
         comps = {k: cents(v) for k, v in exact.items()}
         live, shadow_day = inputs.live_equity[day], shadow[day]
         comps["residual"] = cents(live - shadow_day) - sum(comps.values(), ZERO)
@@ -438,18 +438,21 @@ def _archive_opens(runs_dir: Path | None) -> dict[str, dict[date, Decimal]]:
 
 
 def load_inputs(session, policy, *, since: date | None = None, end: date | None = None, tickets_dir: Path | None = None,
-                runs_dir: Path | None = None, opens: PriceSeries | None = None, closes: PriceSeries | None = None) -> DriftInputs | None:
+                runs_dir: Path | None = None, opens: PriceSeries | None = None, closes: PriceSeries | None = None,
+                account: str | None = None) -> DriftInputs | None:
     """Everything :func:`attribute` needs, from the ledger (public API) and the archive; None without live tickets."""
     from .calendar import get_calendar
     from .ledger import api
 
+    acct = {"account": account} if account else {}
     cal = get_calendar(policy.schedule.exchange)
-    tickets = [t for t in api.tickets_between(session, since, end)]
+    tickets = api.tickets_between(session, since, end, **acct)
     if not tickets:
         return None
     start = tickets[0].session_date
-    acc = api.get_account(session)
-    before = cal.market_close(cal.previous_session(start))
+    acc = api.get_account(session, **({"name": account} if account else {}))
+    prev = cal.previous_session(start)
+    before = cal.market_close(prev)
     closes = api.load_prices(session) if closes is None else closes
     last = max((max(s) for s in closes.values() if s), default=start)
     end = min(end, last) if end else last
@@ -466,7 +469,7 @@ def load_inputs(session, policy, *, since: date | None = None, end: date | None 
         window = payload.get("window", {}).get("start")
         wstart = datetime.fromisoformat(window) if window else cal.execution_window(
             t.session_date, policy.execution.window_start_minutes, policy.execution.window_end_minutes).start
-        for st in api.line_statuses(session, t.ticket_id):
+        for st in api.line_statuses(session, t.ticket_id, **acct):
             ln, f = st.line, st.fill
             details = ln.details or {}
             rate = Decimal(str(details["fx_rate"])) if details.get("fx_rate") else ONE
@@ -485,13 +488,13 @@ def load_inputs(session, policy, *, since: date | None = None, end: date | None 
                 if ln["seq"] not in known:
                     lines.append(Line(t.ticket_id, t.session_date, ln["seq"], ln["side"], ln["symbol"], ZERO, Decimal(ln["reference_price"]),
                                       wstart, archived_units=Decimal(ln["units"]), status="NOT_IN_LEDGER"))
-    curve = api.compute_equity_curve(session, closes, start=start, end=end)
-    moves = [(m.value_date, m.kind, m.amount) for m in api.cash_movements(session, start, end) if m.currency == acc.currency]
+    curve = api.compute_equity_curve(session, closes, start=start, end=end, **acct)
+    moves = [(m.value_date, m.kind, m.amount) for m in api.cash_movements(session, prev + timedelta(days=1), end, **acct) if m.currency == acc.currency]
     bench = closes.get(policy.universe.benchmark, {})
     return DriftInputs(
         start=start, currency=acc.currency,
-        start_cash=api.compute_cash(session, as_of=before).amount,
-        start_units=api.compute_positions(session, as_of=before),
+        start_cash=api.compute_cash(session, as_of=before, **acct).amount,
+        start_units=api.compute_positions(session, as_of=before, **acct),
         sessions=sessions, closes=closes, opens=opens if opens is not None else _archive_opens(runs_dir), fx=fx,
         live_equity={p.day: p.equity for p in curve}, cash_moves=moves, lines=tuple(lines), model=model, benchmark=bench,
     )
