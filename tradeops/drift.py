@@ -498,3 +498,17 @@ def load_inputs(session, policy, *, since: date | None = None, end: date | None 
         sessions=sessions, closes=closes, opens=opens if opens is not None else _archive_opens(runs_dir), fx=fx,
         live_equity={p.day: p.equity for p in curve}, cash_moves=moves, lines=tuple(lines), model=model, benchmark=bench,
     )
+
+
+def from_workspace(ws, policy=None, *, since: date | None = None, end: date | None = None) -> Drift | None:
+    """The drift of a workspace: its ledger, its tickets/ and runs/ archive; None without live tickets."""
+    from .ledger.db import make_engine, transaction
+
+    policy = policy or ws.policy()
+    engine = make_engine(ws.db_url())
+    try:
+        with transaction(engine) as s:
+            inputs = load_inputs(s, policy, since=since, end=end, tickets_dir=ws.tickets_dir, runs_dir=ws.runs_dir)
+            return attribute(inputs) if inputs is not None else None
+    finally:
+        engine.dispose()

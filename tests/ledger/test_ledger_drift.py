@@ -195,3 +195,28 @@ def _random_outcomes(session, outcomes):
     for row in result.rows:
         assert sum(row.components.values()) == row.total == (row.live - row.shadow).quantize(D("0.01"))
         assert abs(row.components["residual"]) <= D("0.01") * (len(drift.COMPONENTS) + 5)
+
+
+def test_drift_command_prints_the_table(db_url, session, tmp_path, monkeypatch, capsys):
+    """`tradeops drift` on the worked example's ledger with closes from the ledger's price cache and no run
+    archive (so no opens): the late SELL's whole price gap stays in slippage, 4 (101 - 103.896) = -11.584, with the
+    partial's -0.75: -12.33; delay 0; the rest as in the worked example."""
+    import yaml
+
+    from tradeops.cli import main
+    from tradeops.config import Workspace, policy_yaml_data
+
+    _three_weeks(session)
+    api.store_prices(session, ((sym, day, close) for sym, series in CLOSES.items() for day, close in series.items()), source="test")
+    session.commit()
+    ws = Workspace.at(tmp_path).ensure()
+    ws.policy_path.write_text(yaml.safe_dump(policy_yaml_data(POLICY)))
+    monkeypatch.setenv("TRADEOPS_DB_URL", db_url)
+    assert main(["drift", "--workdir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = {line[:44].strip(): line[44:].split() for line in out.splitlines() if line[:44].strip() in drift.LABELS.values()}
+    assert rows[drift.LABELS["slippage"]][0] == "-12.33" and rows[drift.LABELS["delay"]][0] == "+0.00"
+    assert rows[drift.LABELS["not_executed"]][0] == "-58.00" and rows[drift.LABELS["fees"]][0] == "-3.38"
+    assert "difference -60.96" in out and "2024-03-22" in out
+    assert main(["drift", "--workdir", str(tmp_path), "--since", "2024-03-11"]) == 0
+    assert "Live vs shadow, 2024-03-11 to 2024-03-22" in capsys.readouterr().out
