@@ -158,6 +158,7 @@ class ReportInputs:
     # P&L (to the penny; the ledger's PnL.split_to_the_penny) and the currency of the prices
     fx_effect: Decimal | None = None
     price_currency: str = "USD"
+    drift: object | None = None  # tradeops.drift.Section: live vs the shadow portfolio (None: no live tickets)
 
     def __post_init__(self):
         if self.generated_at.tzinfo is None:
@@ -415,6 +416,7 @@ class WeeklyReport:
     tearsheet_file: str | None
     fx_effect: Decimal | None = None  # the FX effect in the P&L to date (None: no second currency)
     price_currency: str = "USD"
+    drift: object | None = None  # tradeops.drift.Section (None: the section is left out)
 
 
 def week_start(as_of: date, calendar: ExchangeCalendar) -> date:
@@ -529,6 +531,7 @@ def build_weekly(inputs: ReportInputs, plot_file: str = "weekly.png", tearsheet_
         tearsheet_file=tearsheet_file if enough else None,
         fx_effect=inputs.fx_effect,
         price_currency=inputs.price_currency,
+        drift=inputs.drift,
     )
 
 
@@ -764,6 +767,10 @@ def publish_weekly(inputs: ReportInputs, reports_dir: Path, tearsheet: bool = Tr
     written = [write_atomic(reports_dir / "weekly.png", equity_drawdown_png(inputs, f"Equity and drawdown to {inputs.as_of}"))]
     if report.tearsheet_file:
         written.append(write_atomic(reports_dir / report.tearsheet_file, tearsheet_html(inputs)))
+    if report.drift is not None and report.drift.drift is not None:
+        from .drift import chart_png
+
+        written.append(write_atomic(reports_dir / report.drift.chart_file, chart_png(report.drift.drift, inputs.as_of, inputs.benchmark_symbol)))
     written.insert(0, write_atomic(reports_dir / "weekly.html", render_weekly_html(report)))
     written.insert(0, write_atomic(reports_dir / "weekly.md", render_weekly_md(report)))
     return written
