@@ -54,11 +54,12 @@ from pathlib import Path
 from statistics import median
 from typing import Mapping, Sequence
 
-from .ledger.money import CENT, MONEY_PLACES, booked_value
+from .ledger.money import CENT, MONEY_PLACES, PRICE_PLACES, account_value
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
 BPS = Decimal("0.0001")
+PRICE_Q = Decimal(1).scaleb(-PRICE_PLACES)
 COMPONENTS = ("signal", "not_executed", "partial", "slippage", "delay", "fees", "fx", "cash_movements", "residual")
 LABELS = {
     "signal": "Signal differences (conformance)",
@@ -106,7 +107,7 @@ class Model:
     def price(self, side: str, reference: Decimal) -> Decimal:
         """The model's execution price: the reference moved against the trade by the slippage."""
         s = ONE if side == "BUY" else -ONE
-        return reference * (ONE + s * self.slippage_bps * BPS)
+        return (reference * (ONE + s * self.slippage_bps * BPS)).quantize(PRICE_Q, ROUND_HALF_EVEN)  # as the ledger books a price
 
 
 @dataclass(frozen=True)
@@ -172,8 +173,7 @@ class DriftInputs:
 def shadow_fill(line: Line, model: Model) -> tuple[Decimal, Decimal, Decimal]:
     """(price USD, account amount, fees) of the shadow's execution of ``line`` as issued."""
     price = model.price(line.side, line.reference_price)
-    usd = booked_value(line.shadow_units, price)
-    amount = usd if line.sizing_rate == ONE else cents(usd / line.sizing_rate)
+    amount = account_value(line.shadow_units, price, line.sizing_rate)  # the ledger's own booking rule
     fees = cents(amount * model.fee_bps * BPS) + line.model_fx_fee
     return price, amount, fees
 
