@@ -220,3 +220,23 @@ def test_drift_command_prints_the_table(db_url, session, tmp_path, monkeypatch, 
     assert "difference -60.96" in out and "2024-03-22" in out
     assert main(["drift", "--workdir", str(tmp_path), "--since", "2024-03-11"]) == 0
     assert "Live vs shadow, 2024-03-11 to 2024-03-22" in capsys.readouterr().out
+
+
+def test_gbp_account_fx_component(session):
+    """A GBP account: BUY 10 AAA @ ref 100 sized at 1.25 USD/GBP, filled as the model (100.10, fees 0.80) but at
+    1.26.  Shadow: account_value(10, 100.10, 1.25) = 800.80, F_s = cents(800.80 x 0.001) = 0.80.  Live books
+    1001 / 1.26 = 794.44.  FX = -10 x 100.10 x (1/1.26 - 1/1.25) = +6.3556 -> +6.36.  Both hold 10 AAA, marked
+    at 102 / 1.25 = 816.00: live 10000 - 794.44 - 0.80 + 816 = 10,020.76, shadow 10000 - 800.80 - 0.80 + 816 =
+    10,014.40: total +6.36, all of it FX, residual 0.00."""
+    api.set_account_currency(session, "GBP", actor="t")
+    api.store_fx_rates(session, {date(2024, 3, 1): D("1.25")}, base="GBP", quote="USD", source="test")
+    api.record_cash_movement(session, "DEPOSIT", "10000", date(2024, 3, 1), currency="GBP", actor="t")
+    api.record_ticket(session, "T1", date(2024, 3, 4), "TRADE", "h", {"window": {"start": WINDOW["2024-03-04"]}}, actor="t")
+    api.record_intended_trade(session, "T1", 1, "BUY", "AAA", "800.00", "10", "100", "0.03", currency="GBP",
+                              details={"instrument_currency": "USD", "fx_rate": "1.25", "fx_fee": "0.00"}, actor="t")
+    api.record_fill(session, "T1", 1, "executed", units="10", price="100.10", fees="0.80", fx_rate="1.26",
+                    filled_at=_at("2024-03-04", "14:40"), actor="t")
+    last = drift.attribute(drift.load_inputs(session, POLICY, opens={}, closes=CLOSES, end=date(2024, 3, 8))).last
+    assert (last.live, last.shadow, last.currency) == (D("10020.76"), D("10014.40"), "GBP")
+    assert last.components["fx"] == D("6.36") and last.total == D("6.36") and last.components["residual"] == 0
+    assert all(v == 0 for k, v in last.components.items() if k not in ("fx",))
