@@ -240,3 +240,24 @@ def test_gbp_account_fx_component(session):
     assert (last.live, last.shadow, last.currency) == (D("10020.76"), D("10014.40"), "GBP")
     assert last.components["fx"] == D("6.36") and last.total == D("6.36") and last.components["residual"] == 0
     assert all(v == 0 for k, v in last.components.items() if k not in ("fx",))
+
+
+def test_run_alerts_include_drift_past_the_policy(db_url, session, tmp_path, monkeypatch):
+    """After a run (tradeops.outbox): with the defaults (2% per component, 0.1% residual) the worked example
+    raises nothing; at 0.1% per component (10.01 of 10,013.80) the skipped line (-58.00 = -0.58%), the
+    slippage (no opens: -12.33 = -0.12%) and the partial fill (+10.25 = +0.102%) pass it; the fees (-3.38)
+    and the dividend (+2.50) do not."""
+    from tradeops import outbox
+    from tradeops.config import Workspace
+
+    _three_weeks(session)
+    api.store_prices(session, ((sym, day, close) for sym, series in CLOSES.items() for day, close in series.items()), source="test")
+    session.commit()
+    monkeypatch.setenv("TRADEOPS_DB_URL", db_url)
+    ws = Workspace.at(tmp_path).ensure()
+    now = datetime(2024, 3, 25, 7, 30, tzinfo=UTC)
+    assert outbox._drift_alerts(ws, POLICY, now) == []
+    tight = POLICY.model_copy(update={"drift": POLICY.drift.model_copy(update={"max_component_share": 0.001})})
+    keys = sorted(a.key for a in outbox._drift_alerts(ws, tight, now))
+    assert keys == ["drift:Execution price vs reference (slippage):2024-03-18", "drift:Lines not executed:2024-03-18",
+                    "drift:Partial fills:2024-03-18"]
