@@ -47,7 +47,9 @@ ledger (through ``tradeops.ledger.api``) and the archive.
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -80,13 +82,20 @@ def cents(x: Decimal) -> Decimal:
 
 
 def _asof(series: Mapping[date, Decimal] | None, day: date) -> Decimal | None:
+    """The last value of a dated series on or before ``day``."""
     if not series:
         return None
-    best = None
-    for d in series:  # small series (a few months of sessions); kept simple
-        if d <= day and (best is None or d > best):
-            best = d
-    return series[best] if best is not None else None
+    return _AsOf(series).get(day)
+
+
+class _AsOf:
+    def __init__(self, series: Mapping[date, Decimal]):
+        self.days = sorted(series)
+        self.values = [series[d] for d in self.days]
+
+    def get(self, day: date) -> Decimal | None:
+        i = bisect_right(self.days, day)
+        return self.values[i - 1] if i else None
 
 
 # --------------------------------------------------------------------------- inputs
@@ -166,6 +175,14 @@ class DriftInputs:
     model: Model = Model()
     benchmark: Mapping[date, Decimal] = field(default_factory=dict)
 
+    @cached_property
+    def _closes(self) -> dict[str, _AsOf]:
+        return {sym: _AsOf(series) for sym, series in self.closes.items()}
+
+    @cached_property
+    def _fx(self) -> _AsOf:
+        return _AsOf(self.fx)
+
 
 # --------------------------------------------------------------------------- the shadow
 
@@ -179,13 +196,14 @@ def shadow_fill(line: Line, model: Model) -> tuple[Decimal, Decimal, Decimal]:
 
 
 def _mark(inputs: DriftInputs, symbol: str, day: date) -> Decimal | None:
-    return _asof(inputs.closes.get(symbol), day)
+    series = inputs._closes.get(symbol)
+    return series.get(day) if series is not None else None
 
 
 def _rate(inputs: DriftInputs, day: date) -> Decimal:
     if inputs.currency == "USD" or not inputs.fx:
         return ONE
-    r = _asof(inputs.fx, day)
+    r = inputs._fx.get(day)
     return r if r is not None else ONE
 
 
@@ -312,6 +330,7 @@ class Drift:
 def attribute(inputs: DriftInputs) -> Drift:
     """Live minus shadow at every session's close, split by cause; components sum to the total to the cent."""
     shadow = shadow_equity(inputs)
+    bench = _AsOf(inputs.benchmark)
     rows = []
     for day in inputs.sessions:
         if day not in inputs.live_equity:
@@ -324,7 +343,7 @@ def attribute(inputs: DriftInputs) -> Drift:
         comps = {k: cents(v) for k, v in exact.items()}
         live, shadow_day = inputs.live_equity[day], shadow[day]
         comps["residual"] = cents(live - shadow_day) - sum(comps.values(), ZERO)
-        rows.append(DriftRow(day, live, shadow_day, comps, inputs.currency, _asof(inputs.benchmark, day)))
+        rows.append(DriftRow(day, live, shadow_day, comps, inputs.currency, bench.get(day)))
     return Drift(tuple(rows), tuple(inputs.lines), inputs.currency)
 
 

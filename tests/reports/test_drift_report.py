@@ -8,6 +8,7 @@ equity given is the shadow's plus what the lines explain, which here cancels (sl
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal as D
 
@@ -31,7 +32,7 @@ def _drift() -> drift.Drift:
                              opens={}, fx={}, live_equity={}, cash_moves=(), lines=tuple(lines),
                              benchmark={MONDAYS[0]: D(500), date(2024, 5, 3): D(510)})
     shadow = drift.shadow_equity(base)
-    return drift.attribute(drift.DriftInputs(**{**base.__dict__, "live_equity": shadow}))
+    return drift.attribute(replace(base, live_equity=shadow))
 
 
 def test_section_and_alerts():
