@@ -226,15 +226,14 @@ def shadow_equity(inputs: DriftInputs) -> dict[date, Decimal]:
     """The shadow portfolio's equity at each session's close (account currency)."""
     out = {}
     lines = sorted(inputs.lines, key=lambda ln: (ln.session, ln.ticket_id, ln.line_no))
-    for day in inputs.sessions:
-        cash = inputs.start_cash
-        units = dict(inputs.start_units)
-        for ln in lines:
-            if ln.session > day:
-                break
+    cash, units, i = inputs.start_cash, dict(inputs.start_units), 0
+    for day in sorted(inputs.sessions):  # one pass: each line enters on its session
+        while i < len(lines) and lines[i].session <= day:
+            ln = lines[i]
             _, amount, fees = shadow_fill(ln, inputs.model)
             units[ln.symbol] = units.get(ln.symbol, ZERO) + ln.sign * ln.shadow_units
             cash += -ln.sign * amount - fees
+            i += 1
         out[day] = cash + _market_value(inputs, units, day)
     return out
 
@@ -242,14 +241,15 @@ def shadow_equity(inputs: DriftInputs) -> dict[date, Decimal]:
 # --------------------------------------------------------------------------- attribution
 
 
-def line_components(ln: Line, inputs: DriftInputs, day: date) -> dict[str, Decimal]:
-    """One line's exact (unrounded) share of live minus shadow at ``day``'s close."""
+def line_components(ln: Line, inputs: DriftInputs, day: date, shadow: tuple | None = None) -> dict[str, Decimal]:
+    """One line's exact (unrounded) share of live minus shadow at ``day``'s close (``shadow``: its
+    :func:`shadow_fill`, when already computed)."""
     out = dict.fromkeys(COMPONENTS[:-2], ZERO)
     if ln.session > day:
         return out
     model = inputs.model
     s = ln.sign
-    p_s, _, f_s = shadow_fill(ln, model)
+    p_s, _, f_s = shadow or shadow_fill(ln, model)
     mark = _mark(inputs, ln.symbol, day)
     m = (mark / _rate(inputs, day)) if mark is not None else ZERO
     q = p_s / ln.sizing_rate
@@ -331,13 +331,16 @@ def attribute(inputs: DriftInputs) -> Drift:
     """Live minus shadow at every session's close, split by cause; components sum to the total to the cent."""
     shadow = shadow_equity(inputs)
     bench = _AsOf(inputs.benchmark)
+    fills = [shadow_fill(ln, inputs.model) for ln in inputs.lines]
     rows = []
     for day in inputs.sessions:
         if day not in inputs.live_equity:
             continue
         exact = dict.fromkeys(COMPONENTS[:-1], ZERO)
-        for ln in inputs.lines:
-            for k, v in line_components(ln, inputs, day).items():
+        for ln, sf in zip(inputs.lines, fills):
+            if ln.session > day:
+                continue
+            for k, v in line_components(ln, inputs, day, sf).items():
                 exact[k] += v
         exact["cash_movements"] = sum((a for d, _, a in inputs.cash_moves if d <= day), ZERO)
         comps = {k: cents(v) for k, v in exact.items()}
