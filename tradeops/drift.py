@@ -524,10 +524,10 @@ def load_inputs(session, policy, *, since: date | None = None, end: date | None 
 
 def from_workspace(ws, policy=None, *, since: date | None = None, end: date | None = None) -> Drift | None:
     """The drift of a workspace: its ledger, its tickets/ and runs/ archive; None without live tickets."""
-    from .ledger.db import make_engine, transaction
+    from .ledger.db import open_at_head, transaction
 
     policy = policy or ws.policy()
-    engine = make_engine(ws.db_url())
+    engine = open_at_head(ws.db_url())  # a ledger not initialised: a LedgerError naming `tradeops ledger init`
     try:
         with transaction(engine) as s:
             inputs = load_inputs(s, policy, since=since, end=end, tickets_dir=ws.tickets_dir, runs_dir=ws.runs_dir)
