@@ -8,7 +8,13 @@ a BUY pays more, a SELL gets less), paying the policy's commission
 (``research.cost_bps`` of the value) plus the line's own FX conversion fee,
 at the line's sizing rate, in the ticket's session (the live timing).  It
 is rebuilt each time from the ledger and the run archive alone; it keeps no
-state of its own.
+state of its own.  It is a book of its own, not the research engine's loop:
+the engine would re-decide from its own book, while the shadow must trade
+the tickets as issued (a SELL sized to a live book that a partial fill left
+larger may take the shadow's units below zero; the arithmetic still holds).
+The open a late fill is priced at comes from the newest archived clean
+snapshot (``runs/*/*/eod.parquet``); without it the whole price gap of a
+late fill stays in slippage.
 
 Live equity minus shadow equity at each session's close is attributed to
 (per line, ``s`` = +1 for a BUY and -1 for a SELL, every figure in the
