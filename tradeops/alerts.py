@@ -43,6 +43,8 @@ class AlertKind(StrEnum):
     RECONCILIATION_DRIFT = "reconciliation_drift"
     RUN_FAILED = "run_failed"
     RUN_MISSING = "run_missing"
+    DRIFT = "drift"
+    DRIFT_EROSION = "drift_erosion"
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,30 @@ def drawdown_alert(
         f"{peak_equity:,.2f} on {peak_date} (limit {level:.0%}).\nWhat to do:\n{todo}",
         now,
     )
+
+
+def drift_alerts(section, now: datetime) -> list[Alert]:
+    """Live vs shadow (tradeops.drift.Section): a component past its policy threshold (one alert per
+    component and week), and a silent-erosion indicator worse for ``drift.erosion_weeks`` weeks running."""
+    if section is None:
+        return []
+    out = []
+    week = section.weeks[-1].start if section.weeks else section.as_of
+    for text in section.breaches:
+        component = text.split(":")[0]
+        out.append(Alert(
+            AlertKind.DRIFT, f"drift:{component}:{week}", "warning", f"Drift vs the shadow portfolio: {component}",
+            f"Live equity {section.live:,.2f} vs shadow {section.shadow:,.2f} {section.currency} on {section.as_of}: {text}.\n"
+            "What to do:\nFor the owner: read the weekly report's drift table; a large residual means the ledger or the "
+            "archive holds something the attribution does not explain.\nWho acts: the owner.", now))
+    for name in section.eroding:
+        words = name.replace("_", " ")
+        values = ", ".join("n/a" if getattr(w, name) is None else f"{getattr(w, name):.4g}" for w in section.weeks)
+        out.append(Alert(
+            AlertKind.DRIFT_EROSION, f"drift_erosion:{name}:{week}", "warning", f"Silent erosion: {words} worse every week",
+            f"{words} by week (oldest first): {values}.\nWhat to do:\nFor the executor: execute at the window's start, "
+            "in full.\nFor the owner: check the execution assumptions (slippage, turnover).\nWho acts: the owner.", now))
+    return out
 
 
 def data_quality_alert(session: date, failures: Sequence[tuple[str, str]], now: datetime) -> Alert | None:

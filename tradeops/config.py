@@ -285,6 +285,15 @@ class Promotion(_Model):
     holdout_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3  # the last share of the sessions
 
 
+class DriftPolicy(_Model):
+    """Live vs shadow drift (tradeops.drift): what counts as late, and when the weekly report alerts."""
+
+    late_after_minutes: Annotated[int, Field(ge=0, le=390)] = 30  # a fill this long after the window's start is late
+    max_residual_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.001  # |residual| / equity
+    max_component_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.02  # |any component| / equity
+    erosion_weeks: Annotated[int, Field(ge=2, le=26)] = 4  # slippage, turnover or unfilled share worse this many weeks running
+
+
 class Policy(_Model):
     schedule: Schedule = Schedule()
     rebalance: Rebalance = Rebalance()
@@ -300,10 +309,15 @@ class Policy(_Model):
     confirmations: Confirmations = Confirmations()
     research: Research = Research()
     promotion: Promotion = Promotion()
+    drift: DriftPolicy = DriftPolicy()
 
     def hash(self) -> str:
-        """sha256 of the canonical JSON form: equal policies hash equal."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """sha256 of the canonical JSON form: equal policies hash equal.  The drift section (reporting
+        thresholds only) is left out while it has its defaults, so older policies keep their hash."""
+        data = self.model_dump(mode="json")
+        if self.drift == DriftPolicy():
+            data.pop("drift")
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -91,6 +91,29 @@ class PaperFillModel:
         return rows
 
 
+@dataclass(frozen=True)
+class PerfectFillModel:
+    """The executor the shadow portfolio assumes (tradeops.drift): every line in full at the window's start,
+    at the reference price moved by the policy's slippage, paying the policy's fees; its demo shows zero drift."""
+
+    model: object  # tradeops.drift.Model
+
+    def fills(self, ticket: dict, session_open: datetime, cash: Decimal) -> list[dict]:
+        from .drift import Line, shadow_fill
+
+        start = datetime.fromisoformat(ticket["window"]["start"])
+        rows = []
+        for line in ticket["lines"]:
+            ln = Line(ticket["ticket_id"], date.fromisoformat(ticket["execution_session"]), line["seq"], line["side"], line["symbol"],
+                      Decimal(line["units"]), Decimal(line["reference_price"]), start,
+                      sizing_rate=Decimal(line["fx_rate"]) if line.get("fx_rate") else Decimal(1),
+                      model_fx_fee=Decimal(line.get("fx_fee", "0")))
+            price, _, fees = shadow_fill(ln, self.model)
+            rows.append(dict(line_no=line["seq"], status="EXECUTED", units=ln.units, price=price, fees=fees, filled_at=start, reason=None,
+                             **({"fx_rate": ln.sizing_rate} if line.get("fx_rate") else {})))
+        return rows
+
+
 @dataclass
 class DemoSummary:
     workdir: Path
@@ -185,6 +208,7 @@ def paper_execute(ws: Workspace, result, model: PaperFillModel, snapshot: bool =
 def run_demo(
     workdir: Path, sessions: int = 15, end: date | None = None, seed: int = 42, echo=print, clock: Clock = SYSTEM,
     account_currency: str | None = None,
+    fill_model=None,
 ) -> DemoSummary:
     """Run the daily loop over the last ``sessions`` sessions up to ``end`` (default: the latest complete one
     at ``clock``'s now).  Each session's run sees the time of its own schedule (07:30 UK that day), so its
@@ -198,7 +222,7 @@ def run_demo(
     end = end or cal.latest_complete_session(clock.now())
     days = cal.sessions_back(end, sessions)
     start_ledger(ws, days[0])
-    model = PaperFillModel(seed=seed)
+    model = fill_model or PaperFillModel(seed=seed)  # (PerfectFillModel: the drift test's executor)
     summary = DemoSummary(ws.root, days)
     for day in days:
         result = run_daily(ws, day, clock=FixedClock(run_time(ws.policy(), day)))

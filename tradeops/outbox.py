@@ -55,6 +55,20 @@ def _ledger_alerts(ws: Workspace, policy: Policy, now: datetime) -> list:
     return out
 
 
+def _drift_alerts(ws: Workspace, policy: Policy, now: datetime) -> list:
+    """Live vs shadow past a policy threshold, and silent erosion (tradeops.drift, tradeops.alerts.drift_alerts)."""
+    from . import drift
+
+    result = drift.from_workspace(ws, policy)
+    if result is None or result.last is None:
+        return []
+    cal = get_calendar(policy.schedule.exchange)
+    from .reports import week_start
+
+    day = result.last.day
+    return alerts.drift_alerts(drift.section(result, day, week_start(day, cal), policy.drift), now)
+
+
 def run_alerts(ws: Workspace, policy: Policy, manifest, failure: str | None, now: datetime) -> list:
     """Every alert this run gives cause for (None entries are fine: nothing to say)."""
     gates = manifest.gates
@@ -70,6 +84,10 @@ def run_alerts(ws: Workspace, policy: Policy, manifest, failure: str | None, now
         found.append(alerts.run_failed_alert(date.fromisoformat(manifest.session_date), manifest.run_id, failure, now))
     cal = get_calendar(policy.schedule.exchange)
     found += alerts.run_missing_alerts(policy.schedule, cal, _runs_started(ws), (now - timedelta(days=14)).date(), now)
+    try:
+        found += _drift_alerts(ws, policy, now)
+    except Exception as err:  # noqa: BLE001 - drift alerts never stop the run's other alerts
+        log.warning("drift alerts skipped: %s: %s", type(err).__name__, err)
     try:
         found += _ledger_alerts(ws, policy, now)
     except TradeopsError as err:  # an unreachable ledger is already the run's failure

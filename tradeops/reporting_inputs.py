@@ -142,7 +142,25 @@ def build_inputs(
         kill_switch_drawdown=policy.risk.kill_switch_drawdown,
         fx_effect=pnl.split_to_the_penny()[2] if pnl.trading_fx is not None else None,
         benchmark_fx=pd.Series(list(rates.values()), index=pd.DatetimeIndex(list(rates)), dtype=object) if rates else None,
+        drift=drift_section(ws, policy, as_of, period_start),
     )
+
+
+def drift_section(ws: Workspace, policy: Policy, as_of: date, period_start: date):
+    """The weekly report's live-vs-shadow section (tradeops.drift), or None without live tickets.  A drift
+    that cannot be computed (a price missing from the ledger's cache) leaves the section out and says why
+    in the log; it never stops a report."""
+    import logging
+
+    from . import drift
+    from .errors import TradeopsError
+
+    try:
+        result = drift.from_workspace(ws, policy, end=as_of)
+    except TradeopsError as err:
+        logging.getLogger(__name__).warning("drift section left out: %s", err)
+        return None
+    return drift.section(result, as_of, period_start, policy.drift) if result is not None else None
 
 
 def is_week_end(as_of: date, policy: Policy) -> bool:

@@ -161,6 +161,7 @@ class ReportInputs:
     # the benchmark's closes are in ``price_currency``; for an account in another currency, the day's rate
     # (``price_currency`` per account-currency unit, by date: GBPUSD) turns them into the account's currency
     benchmark_fx: pd.Series | None = None
+    drift: object | None = None  # tradeops.drift.Section: live vs the shadow portfolio (None: no live tickets)
 
     def __post_init__(self):
         if self.generated_at.tzinfo is None:
@@ -429,6 +430,7 @@ class WeeklyReport:
     fx_effect: Decimal | None = None  # the FX effect in the P&L to date (None: no second currency)
     price_currency: str = "USD"
     benchmark_in: str | None = None  # the benchmark's return translated into this currency (None: as quoted)
+    drift: object | None = None  # tradeops.drift.Section (None: the section is left out)
 
 
 def week_start(as_of: date, calendar: ExchangeCalendar) -> date:
@@ -544,6 +546,7 @@ def build_weekly(inputs: ReportInputs, plot_file: str = "weekly.png", tearsheet_
         fx_effect=inputs.fx_effect,
         price_currency=inputs.price_currency,
         benchmark_in=inputs.currency if inputs.benchmark_converted else None,
+        drift=inputs.drift,
     )
 
 
@@ -792,6 +795,10 @@ def publish_weekly(inputs: ReportInputs, reports_dir: Path, tearsheet: bool = Tr
     written = [write_atomic(reports_dir / "weekly.png", equity_drawdown_png(inputs, f"Equity and drawdown to {inputs.as_of}"))]
     if report.tearsheet_file:
         written.append(write_atomic(reports_dir / report.tearsheet_file, tearsheet_html(inputs)))
+    if report.drift is not None and report.drift.drift is not None:
+        from .drift import chart_png
+
+        written.append(write_atomic(reports_dir / report.drift.chart_file, chart_png(report.drift.drift, inputs.as_of, inputs.benchmark_symbol)))
     written.insert(0, write_atomic(reports_dir / "weekly.html", render_weekly_html(report)))
     written.insert(0, write_atomic(reports_dir / "weekly.md", render_weekly_md(report)))
     return written

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schedule": ("pipeline", "The unattended daily run: a systemd timer or cron entries (install, show, remove)."),
     "ops-report": ("pipeline", "Phase A dry-run summary: time to ticket, data quality, blocks, confirmations, drift, exit criterion."),
     "report": ("reporting", "Daily and weekly reports, rebuilt from the ledger and clean data."),
+    "drift": ("drift", "Live vs the shadow portfolio (tickets executed as issued): the difference by cause."),
     "backtest": ("research", "Backtest a strategy, validate it, write reports/backtest_latest.html."),
     "model": ("research", "The model registry (data/models): promotion verdicts for the live qlib_lgbm signal."),
     "mcp": ("mcp", "Serve the MCP tools (market data, ledger, research, risk what-if, ticket 'why') for the workspace."),

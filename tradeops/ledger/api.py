@@ -356,6 +356,18 @@ def latest_ticket(session: Session, *, before: date | None = None, account: str 
     return session.scalar(query.order_by(Ticket.session_date.desc()).limit(1))
 
 
+def tickets_between(
+    session: Session, start: date | None = None, end: date | None = None, *, account: str = DEFAULT_ACCOUNT
+) -> list[Ticket]:
+    """The OPEN (not superseded, not voided) tickets with a session date in ``[start, end]``, oldest first."""
+    query = select(Ticket).where(Ticket.account_id == get_account(session, account).id, Ticket.status == "OPEN")
+    if start is not None:
+        query = query.where(Ticket.session_date >= start)
+    if end is not None:
+        query = query.where(Ticket.session_date <= end)
+    return list(session.scalars(query.order_by(Ticket.session_date, Ticket.id)))
+
+
 def _ticket_has_fills(session: Session, ticket: Ticket) -> bool:
     query = select(Fill.id).join(IntendedTrade, IntendedTrade.id == Fill.line_id).where(IntendedTrade.ticket_pk == ticket.id).limit(1)
     return session.scalar(query) is not None
@@ -1114,6 +1126,30 @@ def record_cash_inputs(
 ) -> list[CashMovement]:
     """Record already-parsed cash movements (e.g. a cash.csv) in the caller's transaction, in file order."""
     return [_record_cash(session, entry, account=account, actor=actor, min_cash=min_cash) for entry in entries]
+
+
+@dataclass(frozen=True)
+class CashRow:
+    """One booked cash movement (a reversal carries the opposite sign)."""
+
+    value_date: date
+    kind: str
+    amount: Decimal  # signed effect on cash
+    currency: str
+    symbol: str | None
+
+
+def cash_movements(
+    session: Session, start: date | None = None, end: date | None = None, *, account: str = DEFAULT_ACCOUNT
+) -> list[CashRow]:
+    """Every cash movement (and reversal) with a value date in ``[start, end]``, in booking order."""
+    query = select(CashMovement).where(CashMovement.account_id == get_account(session, account).id)
+    if start is not None:
+        query = query.where(CashMovement.value_date >= start)
+    if end is not None:
+        query = query.where(CashMovement.value_date <= end)
+    return [CashRow(m.value_date, m.kind, m.amount, m.currency, m.symbol)
+            for m in session.scalars(query.order_by(CashMovement.value_date, CashMovement.id))]
 
 
 def _check_cash_movement(session: Session, acc: Account, where: str, kind: str, signed: Decimal, day: date, min_cash: Decimal) -> None:
