@@ -1,7 +1,8 @@
 """`tradeops backtest`: a research run from the command line, as the research notebooks make it.
 
 Runs :func:`tradeops.research.study.backtest_study` (backtest with the live
-risk guard, then cost stress, delay, start-date, parameter neighbourhood,
+risk guard's rules: the array engine by default, ``--engine exact`` for the
+Decimal guard itself on every decision, then cost stress, delay, start-date, parameter neighbourhood,
 regimes, walk-forward, PBO and deflated Sharpe), writes
 ``reports/backtest_latest.html`` in the workspace and prints a summary.
 With ``--source alphavantage`` the folder is first fetched, built and
@@ -17,7 +18,7 @@ from __future__ import annotations
 import click
 
 from ..config import parse_policy
-from ..research.study import SOURCES, STRATEGIES, backtest_study
+from ..research.study import ENGINES, SOURCES, STRATEGIES, backtest_study
 from .common import workdir_option, workspace
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
@@ -35,17 +36,19 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
 @click.option("--sweep/--no-sweep", default=False, show_default=True, help="Trials: the 16 pre-registered variants the promotion gate needs (slower), not the small neighbourhood.")
 @click.option("--benchmark-file", default=None, type=click.Path(exists=True, dir_okay=False), help="Stooq daily CSV of the policy's benchmark, for bars that lack it (e.g. ../shared/data/stooq-spy/spy.us.csv).")
 @click.option("--no-benchmark", is_flag=True, help="Run without the benchmark (no risk-off rule, no benchmark line); the report says so in its headline.")
+@click.option("--engine", type=click.Choice(ENGINES), default="array", show_default=True,
+              help="array: numpy/numba, the live guard's rules (conformance-tested; momentum, else exact with a note); exact: the live Decimal guard on every decision (audits).")
 def backtest(workdir: str, source: str, av_dir: str | None, start, end, strategy: str, symbols: int, seed: int, sweep: bool,
-             benchmark_file: str | None, no_benchmark: bool) -> None:
+             benchmark_file: str | None, no_benchmark: bool, engine: str) -> None:
     """Backtest a strategy, validate it, write reports/backtest_latest.html."""
-    _, _, study, target = _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, benchmark_file, no_benchmark)
+    _, _, study, target = _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, benchmark_file, no_benchmark, engine)
     click.echo(study.summary_text())
     for note in study.notes:
         click.echo(f"note: {note}")
     click.echo(f"report: {target}")
 
 
-def _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, benchmark_file=None, no_benchmark=False):
+def _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, benchmark_file=None, no_benchmark=False, engine="array"):
     if source == "alphavantage" and not av_dir:
         raise click.UsageError("--source alphavantage needs --av-dir (the folder of DA-<SYMBOL>-T-*.csv files)")
     ws = workspace(workdir)
@@ -56,6 +59,7 @@ def _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, 
         report_path=target, qlib_dir=ws.data_dir / "qlib-research" if strategy == "qlib_lgbm" else None, sweep=sweep,
         store_dir=ws.data_dir / "research", corrections_file=ws.config_dir / policy.quality.corrections_file,
         benchmark_file=benchmark_file, no_benchmark=no_benchmark, models_dir=ws.models_dir if strategy == "qlib_lgbm" else None,
+        engine=engine,
     )
     return ws, policy, study, target
 
