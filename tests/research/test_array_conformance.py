@@ -11,6 +11,7 @@ hypothesis property test over small random markets, books and policies.
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from decimal import Decimal
 
@@ -185,7 +186,7 @@ def _market(seed: int, n_sym: int, sessions, splits: bool):
     return eod, syms[:-1]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("TRADEOPS_ARRAY_EXAMPLES", "25")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10**6), n_sym=st.integers(3, 8), target=st.integers(1, 6), max_pos=st.integers(1, 6),
     max_weight=st.sampled_from([0.1, 0.2, 0.35, 0.5, 1.0]), buffer=st.sampled_from([0.0, 0.02, 0.1, 0.3]),

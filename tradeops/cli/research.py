@@ -15,6 +15,9 @@ defaults.
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import click
 
 from ..config import parse_policy
@@ -24,7 +27,8 @@ from .common import workdir_option, workspace
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
-@click.command("backtest")
+@click.group("backtest", invoke_without_command=True)
+@click.pass_context
 @workdir_option
 @click.option("--source", type=click.Choice(SOURCES), default="demo", show_default=True, help="Bars: the seeded demo market or AlphaVantage files.")
 @click.option("--av-dir", default=None, type=click.Path(exists=True, file_okay=False), help="Folder of DA-<SYMBOL>-T-*.csv files (source alphavantage).")
@@ -38,14 +42,61 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
 @click.option("--no-benchmark", is_flag=True, help="Run without the benchmark (no risk-off rule, no benchmark line); the report says so in its headline.")
 @click.option("--engine", type=click.Choice(ENGINES), default="array", show_default=True,
               help="array: numpy/numba, the live guard's rules (conformance-tested; momentum, else exact with a note); exact: the live Decimal guard on every decision (audits).")
-def backtest(workdir: str, source: str, av_dir: str | None, start, end, strategy: str, symbols: int, seed: int, sweep: bool,
+def backtest(ctx, workdir: str, source: str, av_dir: str | None, start, end, strategy: str, symbols: int, seed: int, sweep: bool,
              benchmark_file: str | None, no_benchmark: bool, engine: str) -> None:
-    """Backtest a strategy, validate it, write reports/backtest_latest.html."""
+    """Backtest a strategy, validate it, write reports/backtest_latest.html (`backtest sweep`: a parameter grid)."""
+    if ctx.invoked_subcommand is not None:
+        return
     _, _, study, target = _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, benchmark_file, no_benchmark, engine)
     click.echo(study.summary_text())
     for note in study.notes:
         click.echo(f"note: {note}")
     click.echo(f"report: {target}")
+
+
+@backtest.command("sweep")
+@workdir_option
+@click.option("--source", type=click.Choice(SOURCES), default="demo", show_default=True)
+@click.option("--av-dir", default=None, type=click.Path(exists=True, file_okay=False))
+@click.option("--start", type=DATE, default="2019-01-02", show_default=True)
+@click.option("--end", type=DATE, default="2021-04-16", show_default=True)
+@click.option("--symbols", type=click.IntRange(2, 2000), default=30, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--lookbacks", default="40,60,90,120", show_default=True, help="strategy.momentum.lookback_12w values (lookback_4w = a third).")
+@click.option("--tops", default="10,15", show_default=True, help="portfolio.target_positions values.")
+@click.option("--frequencies", default="weekly,monthly", show_default=True, help="rebalance.frequency values.")
+@click.option("--cost-multiples", default="1,2,3,4", show_default=True, help="multiples of the policy's commission and slippage.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=2, show_default=True, help="local processes (joblib).")
+@click.option("--dask", "dask_address", default=None, help="address of an existing Dask scheduler (tcp://host:8786): the tasks run there.")
+@click.option("--benchmark-file", default=None, type=click.Path(exists=True, dir_okay=False))
+@click.option("--no-benchmark", is_flag=True)
+def sweep_command(workdir, source, av_dir, start, end, symbols, seed, lookbacks, tops, frequencies, cost_multiples, jobs, dask_address,
+                  benchmark_file, no_benchmark) -> None:
+    """Momentum over a grid on the array engine; PBO, deflated Sharpe and the promotion gate on the
+    best variant; returns, parameters, data and code hashes in reports/sweep-<hash>/."""
+    from ..research import sweep
+    from ..research.benchmark import require_benchmark
+    from ..research.study import load_bars
+
+    if source == "alphavantage" and not av_dir:
+        raise click.UsageError("--source alphavantage needs --av-dir (the folder of DA-<SYMBOL>-T-*.csv files)")
+    ws = workspace(workdir)
+    policy = ws.policy() if ws.policy_path.exists() else parse_policy({})
+    variants = sweep.grid(sweep.parse_list(lookbacks), sweep.parse_list(tops), sweep.parse_list(frequencies, str), sweep.parse_list(cost_multiples, float))
+    longest = max(v.lookback for v in variants)
+    base = policy.model_copy(update={"strategy": policy.strategy.model_copy(update={"momentum": policy.strategy.momentum.model_copy(update={"lookback_12w": longest})})})
+    eod, universe, data = load_bars(source, start.date(), end.date(), symbols, base, "momentum", av_dir, seed, None, ws.data_dir / "research",
+                                    ws.config_dir / policy.quality.corrections_file)
+    eod, _ = require_benchmark(eod, policy, benchmark_file, no_benchmark)
+    returns = sweep.run_sweep(eod, policy, universe, start.date(), end.date(), variants, n_jobs=jobs, dask=dask_address)
+    bench = eod.loc[eod["symbol"] == policy.universe.benchmark].set_index("date")["close"]
+    report = sweep.judge_sweep(returns, policy, bench if len(bench) else None)
+    params = {"source": source, "start": str(start.date()), "end": str(end.date()), "symbols": symbols, "seed": seed, "lookbacks": lookbacks,
+              "tops": tops, "frequencies": frequencies, "cost_multiples": cost_multiples, "policy_hash": policy.hash(), "engine": "array"}
+    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+    path = sweep.write_outputs(ws.reports_dir / f"sweep-{key}", report, params, eod, data.snapshot)
+    click.echo(report.text())
+    click.echo(f"outputs: {path.parent}")
 
 
 def _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, benchmark_file=None, no_benchmark=False, engine="array"):
