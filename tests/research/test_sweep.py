@@ -64,3 +64,24 @@ def test_local_processes_and_a_dask_cluster_give_the_same_returns(bars, tmp_path
     assert np.allclose(back.to_numpy(), report.returns.to_numpy())
     assert sweep.data_hash(eod.sample(frac=1.0, random_state=1)) == meta["data_hash"]  # row order does not matter
     assert sweep.data_hash(eod.assign(close=eod["close"] * 1.0001)) != meta["data_hash"]
+
+
+@pytest.mark.slow
+def test_the_sweep_command_reports_the_candidate_and_the_gate(tmp_path):
+    from click.testing import CliRunner
+
+    from tradeops.cli import cli
+
+    work = tmp_path / "w"
+    (work / "config").mkdir(parents=True)
+    (work / "config" / "policy.yml").write_text("portfolio:\n  target_positions: 4\n  min_positions: 2\n  risk_off_ma_sessions: 40\n")
+    args = ["backtest", "sweep", "--workdir", str(work), "--start", "2022-06-01", "--end", "2023-05-31", "--symbols", "12",
+            "--lookbacks", "20,40", "--tops", "3,5", "--frequencies", "weekly", "--cost-multiples", "1,2", "--jobs", "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("sweep: 8 variants x ") and lines[1].startswith("would be promoted: lb")
+    assert any(line.startswith("promotion gate: ") for line in lines)
+    out = next(line for line in lines if line.startswith("outputs: ")).removeprefix("outputs: ")
+    meta = json.loads((__import__("pathlib").Path(out) / "sweep.json").read_text())
+    assert meta["n_trials"] == 8 and meta["params"]["lookbacks"] == "20,40" and meta["snapshot"] and len(meta["code_hash"]) == 64
