@@ -20,8 +20,10 @@ What is exact and what is float:
 
 The momentum signal is computed for every session at once (:func:`momentum_panel`), on
 the same window of bars the live ranker cuts (``data.history_sessions``), with the same
-numpy reductions, so the scores equal the live signal's bit for bit.  Other strategies and
-quarantined ranges fall back to the exact engine (:func:`supports`).
+numpy reductions, so the scores equal the live signal's bit for bit.  Quarantined ranges are
+honoured as the exact engine honours them (a sell of every unit at the open before a range a
+position may not be carried across, no buy until it ends); other strategies fall back to the
+exact engine (:func:`supports`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from ..calendar import ExchangeCalendar, get_calendar
 from ..config import Policy, Universe
 from ..errors import DataError
 from ..signals import FACTORS, SCORE_DECIMALS
-from .backtest import Costs, HaltResume, Market, _benchmark_above_ma
+from .backtest import Costs, HaltResume, Market, _benchmark_above_ma, _quarantine_rows
 
 SUPPORTED = ("momentum",)
 
@@ -59,8 +61,6 @@ def supports(strategy: str, quarantine=()) -> tuple[bool, str]:
     """Whether the array engine runs ``strategy`` (else the exact engine does, with this note)."""
     if strategy not in SUPPORTED:
         return False, f"the array engine supports {', '.join(SUPPORTED)}; {strategy} runs on the exact (Decimal) engine"
-    if any(getattr(f, "verdict", "quarantined") == "quarantined" and not getattr(f, "carry", False) for f in quarantine):
-        return False, "quarantined ranges that a position may not be carried across run on the exact (Decimal) engine"
     return True, ""
 
 
@@ -530,7 +530,7 @@ def _small(n_sym, t_side, t_value, t_close, eq, tiny_value, tiny_weight, min_ord
 def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_den, split_f, ranks, selected, risk_off, no_buy,
          exec_ord, due_ord, due_ok, bench_ok, cash_c0, slip, fee_num, fee_den, delay, daily_checks,
          max_positions, max_weight, buffer, max_turnover, tiny_value, tiny_weight, min_order, risk_off_keep,
-         max_dd, resume_rule, resume_min, ctx):
+         max_dd, resume_rule, resume_min, ctx, exits, blocked):
     S, N = open_.shape
     W = i1 - i0 + 1
     equity = np.zeros(W)
@@ -567,6 +567,19 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
     priced = np.zeros(N, np.bool_)
     for w in range(W):
         i = i0 + w
+        # a quarantine exit: sell every unit at the open of the session before a range it may not be carried across
+        for j in range(N):
+            if exits[i, j] and units[j] > 0 and open_[i, j] > 0:
+                px = open_[i, j] * (1.0 - slip)
+                n = units[j]
+                value = np.int64(_rhe(n * px / 1e4))
+                fee = _rhe_div(value * fee_num, fee_den)
+                cash += value - fee
+                units[j] = 0
+                fill_units[w, j] = -n
+                fill_price[w, j] = px
+                fill_value[w, j] = value
+                fill_fee[w, j] = fee
         # corporate actions before the open
         for j in range(N):
             if units[j] != 0:
@@ -600,7 +613,7 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
                     fill_fee[w, j] = fee
             want = 0.0
             for j in range(N):
-                if p_side[j] > 0 and open_[i, j] > 0:
+                if p_side[j] > 0 and open_[i, j] > 0 and not blocked[i, j]:
                     want += p_value[j]
             scale = 1.0
             fee_rate = fee_num / fee_den
@@ -609,7 +622,7 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
                 if s_ < 1.0:
                     scale = s_
             for j in range(N):
-                if p_side[j] > 0 and open_[i, j] > 0:
+                if p_side[j] > 0 and open_[i, j] > 0 and not blocked[i, j]:
                     px = open_[i, j] * (1.0 + slip)
                     if scale == 1.0:
                         n = np.int64(_floor_grid(p_value[j] / px * 1e6))
@@ -828,7 +841,7 @@ def _due_arrays(calendar: ExchangeCalendar, market: Market, sessions: list[date]
 def run_array_backtest(
     eod: pd.DataFrame, policy: Policy, universe: Universe, start: date, end: date, costs: Costs | None = None,
     cash: Decimal | None = None, calendar: ExchangeCalendar | None = None, daily_checks: bool = True,
-    resume: HaltResume | None = None, market: Market | None = None, signal: SignalPanel | None = None,
+    resume: HaltResume | None = None, market: Market | None = None, signal: SignalPanel | None = None, quarantine=(),
 ) -> ArrayResult:
     """:func:`tradeops.research.backtest.run_backtest` (momentum, no quarantine) over arrays.
     ``market`` / ``signal``: built once by the caller to reuse across runs of a sweep."""
@@ -869,6 +882,13 @@ def run_array_backtest(
     no_buy = np.array([s in set(p.no_buy) for s in market.symbols], np.bool_)
     keep = float(1 - Decimal(repr(float(p.risk_off_cash_fraction)))) if (p.risk_off_to_cash and p.risk_off_cash_fraction > 0) else 1.0
     cash_c = int((Decimal(cash if cash is not None else policy.account.starting_cash) * 100).to_integral_value())
+    exits = np.zeros((S, len(market.symbols)), np.bool_)
+    blocked = np.zeros((S, len(market.symbols)), np.bool_)
+    q_exits, q_blocked = _quarantine_rows(quarantine, market)
+    for r, syms in q_exits.items():
+        exits[r, [market.col[x] for x in syms]] = True
+    for r, syms in q_blocked.items():
+        blocked[r, [market.col[x] for x in syms]] = True
     ctx = next(_IDS)
     _CONTEXTS[ctx] = (market, signal, policy, universe)
     try:
@@ -876,7 +896,7 @@ def run_array_backtest(
                    signal.selected, signal.risk_off, no_buy, exec_ord, due_ord, due_ok, bench_ok, cash_c, slip, fee_num, fee_den, costs.delay,
                    daily_checks, p.max_positions, float(p.max_weight), float(p.min_cash_buffer), float(p.max_turnover), float(p.tiny_delta_value),
                    float(p.tiny_delta_weight), float(p.min_order_value), keep, float(policy.risk.kill_switch_drawdown),
-                   0 if resume.rule == "sessions" else 1, resume.min_sessions, ctx)
+                   0 if resume.rule == "sessions" else 1, resume.min_sessions, ctx, exits, blocked)
     finally:
         _CONTEXTS.pop(ctx, None)
     (equity, kind, rebal, halt, flags, approved, side, tvalue, f_units, f_price, f_value, f_fee, b_cash, b_units, halt_rows, halt_vals) = out

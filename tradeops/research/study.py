@@ -215,7 +215,8 @@ def run_study(
                 sig = array_engine.signal_key(p)
                 if sig not in arrays:
                     arrays[sig] = array_engine.momentum_panel(eod, p, universe, arrays["market"])
-                cache[key] = array_engine.run_array_backtest(eod, p, universe, s, end, c, calendar=calendar, market=arrays["market"], signal=arrays[sig])
+                cache[key] = array_engine.run_array_backtest(eod, p, universe, s, end, c, calendar=calendar, market=arrays["market"], signal=arrays[sig],
+                                                             quarantine=quarantine)
             else:
                 cache[key] = run_backtest(eod, p, universe, s, end, make_ranker(p), c, calendar=calendar, quarantine=quarantine)
         return cache[key]
