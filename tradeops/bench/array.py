@@ -126,6 +126,7 @@ def _live(label: str, eod: pd.DataFrame, stocks: list[str]) -> str:
 
 
 def run() -> str:
+    before = "load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     cal = get_calendar()
     first = cal.session_offset(START, -(max(LOOKBACK, 300) + 5))
     cases = []
@@ -140,7 +141,7 @@ def run() -> str:
         vb = f"vectorbt {vectorbt.__version__}"
     except ImportError:
         vb = "vectorbt not installed (`pip install -e '.[bench]'`)"
-    load = "load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    load = before
     return "\n".join([
         "## Research: array engine vs exact engine vs vectorbt vs numpy (issue 11)",
         "",
