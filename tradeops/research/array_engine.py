@@ -153,8 +153,8 @@ def momentum_panel(eod: pd.DataFrame, policy: Policy, universe: Universe | None,
     weights = policy.strategy.momentum.weights
     score = np.zeros((S, N))
     for f in FACTORS:
-        x = np.where(kept, -values[f] if f == "volatility" else values[f], np.nan)
-        pct = pd.DataFrame(x).rank(axis=1, pct=True, method="average").to_numpy(float)
+        x = np.where(kept, -values[f] if f == "volatility" else values[f], np.inf)
+        pct = _pct_rank_rows(x, kept)
         score = score + float(weights.get(f, 0.0)) * pct
     score = np.where(kept, np.round(score, SCORE_DECIMALS), np.nan)
     key = np.where(kept, -score, np.inf)
@@ -168,6 +168,32 @@ def momentum_panel(eod: pd.DataFrame, policy: Policy, universe: Universe | None,
     risk_off = (n_ranked > 0) & (positive == 0)
     risk_off |= _regime_below(eod, bench, p.risk_off_ma_sessions, back, market)
     return SignalPanel(score, rank, selected, risk_off, {f: np.where(kept, values[f], np.nan) for f in FACTORS})
+
+
+@njit(cache=True)
+def _pct_rank_rows(x, kept):
+    """Per row, over the kept cells: ``rank(pct=True, method="average")`` (ties averaged,
+    divided by the count), the same floats as pandas' and :func:`tradeops.signals._pct_rank`."""
+    S, N = x.shape
+    out = np.full((S, N), np.nan)
+    for i in range(S):
+        n = 0
+        for j in range(N):
+            if kept[i, j]:
+                n += 1
+        if n == 0:
+            continue
+        idx = np.argsort(x[i], kind="mergesort")
+        k = 0
+        while k < n:
+            e = k
+            while e + 1 < n and x[i, idx[e + 1]] == x[i, idx[k]]:
+                e += 1
+            r = (k + e + 2) / 2.0
+            for t in range(k, e + 1):
+                out[i, idx[t]] = r / n
+            k = e + 1
+    return out
 
 
 def _regime_below(eod: pd.DataFrame, bench: str, ma: int, back: int, market: Market) -> np.ndarray:
