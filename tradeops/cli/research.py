@@ -15,9 +15,6 @@ defaults.
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import click
 
 from ..config import parse_policy
@@ -75,26 +72,14 @@ def sweep_command(workdir, source, av_dir, start, end, symbols, seed, lookbacks,
     """Momentum over a grid on the array engine; PBO, deflated Sharpe and the promotion gate on the
     best variant; returns, parameters, data and code hashes in reports/sweep-<hash>/."""
     from ..research import sweep
-    from ..research.benchmark import require_benchmark
-    from ..research.study import load_bars
 
     if source == "alphavantage" and not av_dir:
         raise click.UsageError("--source alphavantage needs --av-dir (the folder of DA-<SYMBOL>-T-*.csv files)")
     ws = workspace(workdir)
     policy = ws.policy() if ws.policy_path.exists() else parse_policy({})
-    variants = sweep.grid(sweep.parse_list(lookbacks), sweep.parse_list(tops), sweep.parse_list(frequencies, str), sweep.parse_list(cost_multiples, float))
-    longest = max(v.lookback for v in variants)
-    base = policy.model_copy(update={"strategy": policy.strategy.model_copy(update={"momentum": policy.strategy.momentum.model_copy(update={"lookback_12w": longest})})})
-    eod, universe, data = load_bars(source, start.date(), end.date(), symbols, base, "momentum", av_dir, seed, None, ws.data_dir / "research",
-                                    ws.config_dir / policy.quality.corrections_file)
-    eod, _ = require_benchmark(eod, policy, benchmark_file, no_benchmark)
-    returns = sweep.run_sweep(eod, policy, universe, start.date(), end.date(), variants, n_jobs=jobs, dask=dask_address)
-    bench = eod.loc[eod["symbol"] == policy.universe.benchmark].set_index("date")["close"]
-    report = sweep.judge_sweep(returns, policy, bench if len(bench) else None)
-    params = {"source": source, "start": str(start.date()), "end": str(end.date()), "symbols": symbols, "seed": seed, "lookbacks": lookbacks,
-              "tops": tops, "frequencies": frequencies, "cost_multiples": cost_multiples, "policy_hash": policy.hash(), "engine": "array"}
-    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
-    path = sweep.write_outputs(ws.reports_dir / f"sweep-{key}", report, params, eod, data.snapshot)
+    report, path = sweep.sweep_study(source, start.date(), end.date(), symbols, av_dir, policy, seed, lookbacks, tops, frequencies, cost_multiples,
+                                     ws.reports_dir, jobs, dask_address, ws.data_dir / "research", ws.config_dir / policy.quality.corrections_file,
+                                     benchmark_file, no_benchmark)
     click.echo(report.text())
     click.echo(f"outputs: {path.parent}")
 

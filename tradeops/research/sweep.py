@@ -108,6 +108,14 @@ class SweepReport:
     dsr: float | None
     note: str
 
+    def __repr__(self) -> str:
+        return self.text()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(self.text())}</pre>" + self.table.sort_values("sharpe", ascending=False).to_html(float_format="%.4f")
+
     def text(self) -> str:
         lines = [f"sweep: {self.returns.shape[1]} variants x {self.returns.shape[0]} sessions", f"would be promoted: {self.candidate} (best in-sample Sharpe)"]
         if self.verdict is not None:
@@ -168,3 +176,31 @@ def parse_list(text: str, kind=int) -> tuple:
     except ValueError as err:
         raise ValidationError(f"cannot read {text!r} as a comma-separated list of {kind.__name__}: {err}") from None
 
+
+
+def sweep_study(source: str = "demo", start: date | str = "2019-01-02", end: date | str = "2021-04-16", symbols: int = 30, av_dir=None,
+                policy: Policy | dict | None = None, seed: int = 42, lookbacks: str = "40,60,90,120", tops: str = "10,15",
+                frequencies: str = "weekly,monthly", cost_multiples: str = "1,2,3,4", reports_dir: str | Path = "reports", n_jobs: int = 2,
+                dask: str | None = None, store_dir=None, corrections_file=None, benchmark_file=None, no_benchmark: bool = False) -> tuple[SweepReport, Path]:
+    """The whole sweep (``tradeops backtest sweep``'s and the sweep notebook's one call): load the
+    bars through the clean store, run the grid, judge it, write ``reports_dir/sweep-<key>/``."""
+    from ..config import parse_policy
+    from .benchmark import require_benchmark
+    from .study import load_bars
+
+    policy = policy if isinstance(policy, Policy) else parse_policy(policy or {})
+    start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
+    variants = grid(parse_list(lookbacks), parse_list(tops), parse_list(frequencies, str), parse_list(cost_multiples, float))
+    longest = max(v.lookback for v in variants)
+    base = validation.with_update(policy, {"strategy": {"momentum": {"lookback_12w": max(longest, policy.strategy.momentum.lookback_12w)}}})
+    eod, universe, data = load_bars(source, start, end, symbols, base, "momentum", av_dir, seed, None, store_dir, corrections_file)
+    eod, _ = require_benchmark(eod, policy, benchmark_file, no_benchmark)
+    returns = run_sweep(eod, policy, universe, start, end, variants, n_jobs=n_jobs, dask=dask)
+    bench = eod.loc[eod["symbol"] == policy.universe.benchmark].set_index("date")["close"]
+    report = judge_sweep(returns, policy, bench if len(bench) else None)
+    params = {"source": source, "start": str(start), "end": str(end), "symbols": symbols, "seed": seed, "lookbacks": lookbacks, "tops": tops,
+              "frequencies": frequencies, "cost_multiples": cost_multiples, "policy_hash": policy.hash(), "engine": "array",
+              "trials": [v.label for v in variants]}
+    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+    path = write_outputs(Path(reports_dir) / f"sweep-{key}", report, params, eod, data.snapshot)
+    return report, path
