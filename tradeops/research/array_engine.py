@@ -57,10 +57,12 @@ RULE_FLAGS = (
 F = {name: 1 << k for k, name in enumerate(RULE_FLAGS)}
 
 
-def supports(strategy: str, quarantine=()) -> tuple[bool, str]:
-    """Whether the array engine runs ``strategy`` (else the exact engine does, with this note)."""
+def supports(strategy: str, policy: Policy | None = None) -> tuple[bool, str]:
+    """Whether the array engine runs ``strategy`` under ``policy`` (else the exact engine does, with this note)."""
     if strategy not in SUPPORTED:
         return False, f"the array engine supports {', '.join(SUPPORTED)}; {strategy} runs on the exact (Decimal) engine"
+    if policy is not None and (not policy.portfolio.fractional_units or policy.account.account_currency != "USD"):
+        return False, "the array engine runs USD accounts with fractional units; this policy runs on the exact (Decimal) engine"
     return True, ""
 
 

@@ -199,7 +199,7 @@ def run_study(
         raise ValidationError(f"unknown backtest engine {engine!r}; expected one of {ENGINES}")
     use_array = False
     if engine == "array":
-        use_array, why = array_engine.supports(strategy, quarantine)
+        use_array, why = array_engine.supports(strategy, policy)
         if not use_array:
             notes.append(f"engine: {why}")
     notes.append("engine: array (numpy/numba; the live guard's rules, conformance-tested)" if use_array else "engine: exact (the live Decimal guard on every decision)")
