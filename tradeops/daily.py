@@ -136,6 +136,20 @@ def run_daily(
         if not fired.is_slot:
             return RunResult(EXIT_OK, "not_the_slot", fired.message)
         run_at = clock.now()
+    # the run's kernel starts now: its start-up and imports overlap the calendar, lock and
+    # ledger checks below; a run that ends before its stages shuts it down unused
+    t0 = time.perf_counter()
+    ws.runs_dir.mkdir(parents=True, exist_ok=True)
+    kernel = RunKernel(ws.runs_dir, log=ws.runs_dir / f".kernel-{uuid.uuid4().hex[:12]}.log").start()
+    try:
+        return _run(ws, policy, session, run_at, supersede_reason, notebook_dir, stage_timeout, clock, kernel, t0)
+    finally:
+        kernel.retire()
+        if kernel.log.parent == ws.runs_dir:  # never bound to a run folder: no run to keep its log
+            kernel.log.unlink(missing_ok=True)
+
+
+def _run(ws, policy, session, run_at, supersede_reason, notebook_dir, stage_timeout, clock, kernel, t0) -> RunResult:
     cal = get_calendar(policy.schedule.exchange)
     tz = ZoneInfo(policy.schedule.timezone)
     if session is not None:
@@ -172,15 +186,9 @@ def run_daily(
             if has_fills:
                 raise TradeopsError(f"{tid} cannot be superseded: fills have been recorded against it")
             revision = max(revision, next_revision(tid))
-        return _execute(ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason, notebook_dir, stage_timeout, clock)
-
-
-def _execute(ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason, notebook_dir, stage_timeout, clock) -> RunResult:
-    t0 = time.perf_counter()
-    run_dir = ws.runs_dir / session_date.isoformat() / run_id
-    (run_dir / "inputs").mkdir(parents=True)
-    # the run's kernel starts now, so its start-up overlaps the set-up below
-    with RunKernel(run_dir) as kernel:
+        run_dir = ws.runs_dir / session_date.isoformat() / run_id
+        (run_dir / "inputs").mkdir(parents=True)
+        kernel.bind(run_dir)
         return _execute_stages(ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason,
                                notebook_dir, stage_timeout, clock, t0, run_dir, kernel)
 
@@ -255,7 +263,7 @@ def _execute_stages(ws, policy, run_id, run_at, session_date, decision, revision
     if not outcome.ok:
         failure = redact(failure or f"stage {TICKET_STAGE.name} {outcome.status.replace('_', ' ')}: {outcome.error}")
         _fallback_ticket(run_dir, ws, common, revision, supersede_reason, failure, m)
-    m.seconds_to_ticket = round(time.perf_counter() - t0, 1)
+    m.seconds_to_ticket = round(time.perf_counter() - t0, 2)  # from the run's start, kernel start-up included
 
     if (run_dir / "ticket.json").exists() and not failure:
         outcome = run_stage(REPORT_STAGE, common)
@@ -446,7 +454,9 @@ def verify_run(ws: Workspace, run_id: str, scratch: Path, notebook_dir: Path = N
     snapshot (eod.parquet, whose hash the manifest holds), the gate results
     of the ledger and data stages, and the config files: stages 30..50 are
     executed again on copies of them in ``scratch``, with the same
-    parameters and without touching the ledger.
+    parameters and without touching the ledger.  A run scored by a trained
+    model also gets that model's promotion verdict and stored fit from the
+    workspace's registry (:func:`_copy_model`).
     """
     src = find_run(ws, run_id)
     ok, sealed = check_seal(ws, src)
@@ -459,6 +469,7 @@ def verify_run(ws: Workspace, run_id: str, scratch: Path, notebook_dir: Path = N
         raise TradeopsError(f"run {run_id} issued no ticket ({m.status}); nothing to verify")
     work = Workspace.at(scratch / "workspace").ensure()
     shutil.copytree(src / "inputs", work.config_dir, dirs_exist_ok=True)
+    _copy_model(ws, work, m.hashes.get("model", ""))
     run_dir = scratch / "run"
     run_dir.mkdir(parents=True)
     for name in ("eod.parquet", "portfolio.json", "account.json", "failure.json"):
@@ -486,6 +497,23 @@ def verify_run(ws: Workspace, run_id: str, scratch: Path, notebook_dir: Path = N
     if original == again:
         return True, f"{sealed}; {m.ticket_id}: the re-executed ticket is byte-for-byte identical ({len(again)} bytes)"
     return False, f"{sealed}; {m.ticket_id}: the re-executed ticket differs from the archived one: {ticket_diff(original, again)}"
+
+
+def _copy_model(ws: Workspace, work: Workspace, fit: str) -> None:
+    """A model-scored run (``fit``: the registry id of the fit in its version hash): the scratch
+    workspace gets the model spec's promotion verdict and that stored fit from the workspace's
+    registry, so the re-executed signal stage passes the same gate and loads the same booster
+    (a verdict withdrawn since, or a deleted fit, makes the re-execution fail and say so)."""
+    if not fit:
+        return
+    spec = fit.split(".", 1)[0]
+    verdict = ws.models_dir / spec / "verdict.json"
+    if verdict.exists():
+        (work.models_dir / spec).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(verdict, work.models_dir / spec / "verdict.json")
+    stored = ws.models_dir / spec / "fits" / fit
+    if stored.is_dir():
+        shutil.copytree(stored, work.models_dir / spec / "fits" / fit)
 
 
 def check_seal(ws: Workspace, src: Path) -> tuple[bool, str]:

@@ -150,6 +150,11 @@ def export_outcome(run_dir: Path, outcome: StageOutcome) -> None:
 
 
 RESET_NAMESPACE = "get_ipython().reset(new_session=True)"
+# What a run's kernel imports while it starts: the modules the stages call, and the heavy
+# ones they import on first use (the ledger with SQLAlchemy and Alembic, the calendars,
+# parquet, the ticket schema's validator), so that no stage waits for an import.
+PRELOAD = ("import tradeops.stages, tradeops.ledger.api, tradeops.ledger.db, tradeops.tickets, tradeops.data.fetch, "
+           "tradeops.data.fx, tradeops.calendar, pyarrow.parquet, pandas_market_calendars, jsonschema, alembic.command")
 
 
 def _run_kernel_manager():
@@ -193,39 +198,56 @@ def _run_kernel_manager():
 class RunKernel:
     """One kernel for all of a run's stages, with a clean namespace for each.
 
-    The kernel starts when the run starts (its start-up overlaps the run's own
-    set-up) with the package imported once (``preload``).  Before every stage
-    after the first, the kernel's user namespace is reset (variables, history,
-    execution count), so a stage sees nothing of the stage before but the files
-    it wrote; only the imported modules stay warm.  A stage that did not end
-    ``ok`` (a failed cell, a timeout, a dead kernel) retires the kernel, and the
-    next stage gets a new process.  ``runs verify`` re-executes every stage in a
-    kernel of its own and compares the artifacts byte for byte: that is the
-    standing proof that sharing the process changed nothing.  Use as a context
-    manager.
+    The kernel starts as soon as the run knows it will run (:func:`tradeops.daily.run_daily`
+    starts it before its calendar and ledger checks, so the kernel's start-up and the
+    package's imports overlap the parent's own work), in ``cwd`` with the modules the stages
+    use imported once (``preload``).  :meth:`bind` gives it the run folder once there is
+    one.  Before every stage the kernel moves to the run folder and its user namespace is
+    reset (variables, history, execution count), so a stage sees nothing of the stage before
+    but the files it wrote; only the imported modules stay warm.  A stage that did not end
+    ``ok`` (a failed cell, a timeout, a dead kernel) retires the kernel, and the next stage
+    gets a new process.  ``runs verify`` re-executes every stage in a kernel of its own and
+    compares the artifacts byte for byte: that is the standing proof that sharing the
+    process changed nothing.  Use as a context manager.
     """
 
-    def __init__(self, run_dir: Path, preload: str = "import tradeops.stages", ready_timeout: float = 60):
-        self.run_dir, self.preload, self.ready_timeout = run_dir, preload, ready_timeout
+    def __init__(self, run_dir: Path, preload: str = PRELOAD, ready_timeout: float = 60, log: Path | None = None):
+        self.run_dir, self.preload, self.ready_timeout = Path(run_dir), preload, ready_timeout
+        self.log = log or self.run_dir / "kernels.log"  # the kernels' own chatter, kept with the run
         self._km = None
-        self._used = False
         self.started = 0  # kernel processes started for this run (tests read it)
 
     def _start(self):
         from jupyter_core.utils import run_sync
 
         km = _run_kernel_manager()
-        with open(self.run_dir / "kernels.log", "ab") as log:  # the kernels' own chatter, kept with the run
+        with open(self.log, "ab") as log:
             run_sync(km.start_kernel)(
                 cwd=str(self.run_dir), extra_arguments=[f"--IPKernelApp.exec_lines={self.preload}"], stdout=log, stderr=log
             )
         self.started += 1
         return km
 
-    async def _reset(self, km) -> bool:
+    def start(self) -> "RunKernel":
+        """Start the kernel now (it is started on first use otherwise)."""
+        if self._km is None:
+            self._km = self._start()
+        return self
+
+    def bind(self, run_dir: Path) -> None:
+        """The run folder is known: the next stages run in it, and the kernel's log moves there."""
+        run_dir = Path(run_dir)
+        if self.log != run_dir / "kernels.log" and self.log.exists():
+            self.log.rename(run_dir / "kernels.log")  # the kernel keeps writing to it: same file, new name
+        self.run_dir, self.log = run_dir, run_dir / "kernels.log"
+
+    async def _prepare(self, km) -> bool:
         kc = km.client()  # the run's one client: its channels are open and the kernel has answered
+        code = f"__import__('os').chdir({str(self.run_dir)!r}); {RESET_NAMESPACE}"
         try:
-            msg_id = kc.execute(RESET_NAMESPACE, silent=True, store_history=False)
+            kc.start_channels()
+            await kc.wait_for_ready(timeout=self.ready_timeout)
+            msg_id = kc.execute(code, silent=True, store_history=False)
             while True:
                 reply = await kc.get_shell_msg(timeout=self.ready_timeout)
                 if reply["parent_header"].get("msg_id") == msg_id:
@@ -234,15 +256,15 @@ class RunKernel:
             return False
 
     def take(self):
-        """The kernel for the next stage: the run's kernel with a clean namespace, or a new one."""
+        """The kernel for the next stage, in the run folder with a clean namespace (a new one if it will not answer)."""
         from jupyter_core.utils import run_sync
 
-        if self._km is not None and self._used and not run_sync(self._reset)(self._km):
+        for _ in range(2):
+            self.start()
+            if run_sync(self._prepare)(self._km):
+                return self._km
             self.retire()
-        if self._km is None:
-            self._km = self._start()
-        self._used = True
-        return self._km
+        raise PipelineError(f"no kernel answered within {self.ready_timeout:g} s (twice); see {self.log}")
 
     def done(self, ok: bool) -> None:
         """After a stage: a stage that did not end ok retires the kernel."""
@@ -252,7 +274,7 @@ class RunKernel:
     def retire(self) -> None:
         if self._km is not None:
             self.release(self._km)
-        self._km, self._used = None, False
+        self._km = None
 
     @staticmethod
     def release(km) -> None:
@@ -267,8 +289,7 @@ class RunKernel:
             pass
 
     def __enter__(self) -> "RunKernel":
-        self._km = self._start()
-        return self
+        return self.start()
 
     def __exit__(self, *exc) -> None:
         self.retire()

@@ -154,9 +154,32 @@ def peak_equivalent(points) -> Decimal:
     return (dd.current_equity / (1 - dd.drawdown)).quantize(Decimal("0.01"))
 
 
+def ledger_book(s, session_day: date, decision: date) -> tuple[PortfolioState, list]:
+    """The book the run derives from the ledger (open transaction ``s``) for the decision
+    session: cash, positions, the flow-adjusted peak since the last resume, state, kill switch
+    and last rebalance; with the equity curve points it was measured on."""
+    from .ledger import api
+
+    cash = api.compute_cash(s)
+    state, switch = api.current_state(s), api.kill_switch(s)
+    points = api.compute_equity_curve(s, start=api.last_resume(s), end=decision)
+    portfolio = PortfolioState(
+        as_of=decision,
+        cash=cash.amount,
+        positions=api.compute_positions(s),
+        peak_equity=peak_equivalent(points),
+        account_currency=cash.currency,
+        state=state.value or "RUN",
+        kill_switch=switch.value == "ON",
+        kill_switch_reason=switch.reason,
+        last_rebalance=last_rebalance(s, session_day),
+    )
+    return portfolio, points
+
+
 def preflight(run_dir: str, workdir: str, session_date: str, decision_session: str) -> StageResult:
     """Gates that need only the ledger, and ``portfolio.json`` for the later stages."""
-    from .ledger import api, gates
+    from .ledger import gates
 
     run_dir, session_day, decision = Path(run_dir), _day(session_date), _day(decision_session)
     ws, policy, _ = _context(workdir)
@@ -170,26 +193,13 @@ def preflight(run_dir: str, workdir: str, session_date: str, decision_session: s
             gates.confirmations_gate(s, before=session_day),
             gates.reconciliation_gate(s, policy.reconciliation, now=run_time(policy, session_day)),
         ]
-        cash = api.compute_cash(s)
-        state, switch = api.current_state(s), api.kill_switch(s)
-        points = api.compute_equity_curve(s, start=api.last_resume(s), end=decision)
-        portfolio = PortfolioState(
-            as_of=decision,
-            cash=cash.amount,
-            positions=api.compute_positions(s),
-            peak_equity=peak_equivalent(points),
-            account_currency=cash.currency,
-            state=state.value or "RUN",
-            kill_switch=switch.value == "ON",
-            kill_switch_reason=switch.reason,
-            last_rebalance=last_rebalance(s, session_day),
-        )
+        portfolio, points = ledger_book(s, session_day, decision)
     gate_dicts = [g.to_dict() for g in results]
     portfolio.write(run_dir / "portfolio.json")
     # the ledger's figures for every ticket kind (a NO-TRADE ticket whose run stopped early shows them too)
     # equity: the ledger's cash now plus its positions at the last close it has prices for
-    equity = cash.amount + (points[-1].market_value if points else Decimal(0))
-    write_json(run_dir / "account.json", {"cash": str(cash.amount), "equity": str(equity), "currency": cash.currency})
+    equity = portfolio.cash + (points[-1].market_value if points else Decimal(0))
+    write_json(run_dir / "account.json", {"cash": str(portfolio.cash), "equity": str(equity), "currency": portfolio.account_currency})
     write_gates(run_dir, "00_preflight", gate_dicts)
     failed = [g["name"] for g in gate_dicts if not g["passed"]]
     positions = pd.DataFrame(

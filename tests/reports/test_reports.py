@@ -1,9 +1,9 @@
 """Daily and weekly reports on the fixed ledger of conftest.py: hand-checked
 figures, golden files, determinism and atomic writes.
 
-Regenerate the golden files after a deliberate change with
-``TRADEOPS_UPDATE_GOLDEN=1 pytest tests/reports/test_reports.py`` and read
-the diff before committing it.
+After a deliberate change, ``TRADEOPS_REGEN_GOLDEN=1 pytest tests/reports/test_reports.py``
+writes each differing output beside its golden as ``.new`` (tests/golden.py); read
+the diff, then move it into place.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from .. import golden
 from tradeops import reports
 from tradeops.calendar import get_calendar
 from tradeops.errors import DataError
@@ -28,10 +29,7 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
 def _golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("TRADEOPS_UPDATE_GOLDEN") == "1":
-        path.write_text(text)
-    assert text == path.read_text(), f"{name} differs from the golden file (see the module docstring to update it)"
+    golden.check(GOLDEN / name, text)
 
 
 # ----------------------------------------------------------------- daily

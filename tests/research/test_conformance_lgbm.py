@@ -3,12 +3,18 @@
 The live path is the signal stage's own call (compute_signal on a frame cut at the
 decision session); the backtest is rolling_predict over the whole (uncut) frame.  Both
 fit on the calendar's retrain sessions with the same training window, so every score
-agrees; a backtest whose model trained on another window fails the check by name."""
+agrees; a backtest whose model trained on another window fails the check by name.
+
+The ledger replay (check_ledger_replay) goes on to the decisions: the backtest's fills are
+booked in a real ledger (SQLite and PostgreSQL), the book of every decision session is the
+one the preflight derives from it, and the live signal and risk stages on the cut bars must
+approve the backtest's targets (selected symbols, trade sides, weights within 1e-9)."""
 
 from __future__ import annotations
 
 import json
 from datetime import date, datetime, timezone
+from decimal import Decimal
 
 import pandas as pd
 import pytest
@@ -17,8 +23,11 @@ from tradeops import stages
 from tradeops.calendar import get_calendar
 from tradeops.config import parse_policy
 from tradeops.errors import ConformanceError, DataError, ValidationError
+from tradeops.ledger.db import init_db
 from tradeops.research import promotion
-from tradeops.research.conformance import check_scores
+from tradeops.research.backtest import run_backtest, scores_ranker
+from tradeops.research.benchmark import require_benchmark
+from tradeops.research.conformance import check_ledger_replay, check_scores
 from tradeops.research.model import fit_window, history_needed, rolling_predict
 from tradeops.research.qlib_data import dump_to_qlib, init_qlib
 from tradeops.research.registry import ModelRegistry
@@ -120,3 +129,72 @@ def test_the_daily_fetch_asks_for_the_live_training_window():
     assert history_sessions(parse_policy({"strategy": {"signal": "qlib_lgbm"}})) == 851
     assert history_sessions(parse_policy({"strategy": {"signal": "qlib_lgbm"}, "data": {"history_sessions": 2000}})) == 2000
     assert history_sessions(parse_policy({})) == 300  # momentum: data.history_sessions as set
+
+
+# --------------------------------------------------------------------------- decisions through a ledger
+
+EVIDENCE = promotion.Evidence("base", 16, 500, 0.01, 0.99, "returns over SPY", 150, 1.2, 0.1)
+DECIDED = datetime(2026, 1, 5, 18, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def bars_spy(bars, shared_data):
+    """The six stocks and SPY (Stooq's export): the live regime check has its benchmark."""
+    return require_benchmark(bars, _policy(), shared_data / "stooq-spy" / "spy.us.csv")[0]
+
+
+def _decisions(bars, policy, start, end, folder, scored_by=None):
+    """The study's qlib_lgbm backtest: rolling_predict's scores (of ``scored_by``'s model, default
+    the policy's) ranked by scores_ranker, run through the engine with its states kept."""
+    dump_to_qlib(bars, folder / "qlib")
+    init_qlib(folder / "qlib", folder / "mlruns")
+    scores = rolling_predict(SYMBOLS, start, end, (scored_by or policy).research, get_calendar()).predictions
+    universe = universe_for(SYMBOLS)
+    return run_backtest(bars, policy, universe, start, end, scores_ranker(scores, bars, policy, universe, "qlib_lgbm"), keep_states=True)
+
+
+def _promoted(folder, policy):
+    promotion.record(folder, promotion.judge(EVIDENCE, policy.promotion), policy, DECIDED)
+    return folder
+
+
+def _replay(bars, policy, result, engine, folder):
+    return check_ledger_replay(bars, policy, universe_for(SYMBOLS), result, engine, folder / "runs", models_dir=_promoted(folder / "models", policy))
+
+
+def test_live_decisions_from_the_ledger_equal_the_backtest(bars_spy, ledger_engine, tmp_path):
+    """Three weeks of the 2020 crash (weekly rebalances, SPY falls through its average): every
+    session's live decision, on the book the ledger holds after the backtest's fills."""
+    policy, start, end = _policy(), date(2020, 3, 2), date(2020, 3, 20)
+    result = _decisions(bars_spy, policy, start, end, tmp_path / "bt")
+    assert any(d.risk_off.get("reasons") for d in result.decisions.values())  # SPY below its average: the risk-off rule in play
+    kinds = [d.kind for d in result.decisions.values()]
+    assert kinds.count("TRADE") >= 2 and "HOLD" in kinds and len(result.trades) >= 6
+    report = _replay(bars_spy, policy, result, ledger_engine, tmp_path)
+    assert report.sessions == len(result.decisions) == len(get_calendar().sessions(start, end)) - 1
+    assert report.fills == len(result.trades)  # every backtest fill is in the ledger
+    assert report.targets >= report.sessions and report.trades == sum(len(d.trades) for d in result.decisions.values())
+    assert report.selected == sum(d.rebalance for d in result.decisions.values()) >= 2
+    assert report.peak_gap <= Decimal("0.01")
+
+
+def test_a_backtest_scored_by_a_model_of_another_window_fails_by_session_and_symbol(bars_spy, tmp_path):
+    policy, start, end = _policy(), date(2020, 2, 24), date(2020, 3, 20)
+    other = _decisions(bars_spy, policy, start, end, tmp_path / "bt", scored_by=_policy(train_sessions=180))
+    engine = init_db(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    with pytest.raises(ConformanceError, match=r"conformance: session 2020-\d\d-\d\d: (selected live|\d+ of \d+ approved weights)") as err:
+        _replay(bars_spy, policy, other, engine, tmp_path)
+    engine.dispose()
+    assert any(s in str(err.value) for s in SYMBOLS), err.value
+
+
+@pytest.mark.slow
+def test_live_decisions_from_the_ledger_equal_the_backtest_over_half_a_year(bars_spy, tmp_path):
+    policy, start, end = _policy(), date(2020, 1, 2), date(2020, 6, 30)
+    result = _decisions(bars_spy, policy, start, end, tmp_path / "bt")
+    engine = init_db(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    report = _replay(bars_spy, policy, result, engine, tmp_path)
+    engine.dispose()
+    assert report.sessions == len(result.decisions) >= 120 and report.fills == len(result.trades) >= 20
+    assert report.selected >= 24 and report.peak_gap <= Decimal("0.01")
+    assert report.dividends >= 3  # PG, MSFT, HAL and BAC go ex-dividend while held: cash movements in the ledger

@@ -52,3 +52,18 @@ def test_trains_predicts_reports_ic_and_never_looks_ahead(av_eod, tmp_path):
     ranking = ranking_from_scores(res.predictions.iloc[-1], parse_policy({"portfolio": {"target_positions": 3, "min_positions": 1}}), AV_SYMBOLS + ["XYZ"])
     assert list(ranking.frame.columns) == ["symbol", "score", "rank", "selected"]
     assert ranking.frame["selected"].sum() == 3 and "XYZ" in ranking.dropped
+
+
+def test_features_read_only_the_close_and_the_volume():
+    """The live signal stage reads close, adj_close and volume from the clean parquet: a feature on
+    $open/$high/$low/$vwap would be NaN live and real in research (Qlib's Min($low, d) op is named
+    LOW, not MIN: it was in the feature set and made live scores differ from the backtest's)."""
+    import re
+
+    from tradeops.research.model import feature_config
+
+    fields, names = feature_config()
+    fields_read = {f for expr in fields for f in re.findall(r"\$([a-z]+)", expr)}
+    assert fields_read == {"close", "volume"}, fields_read
+    assert len(fields) == len(set(names)) == 4 + 23 * 5  # 4 volume lags, 23 close/volume rolling ops x 5 windows
+    assert not any(n.startswith(("MIN", "MAX", "RSV", "IMAX", "IMIN", "IMXD", "KMID")) for n in names)

@@ -274,3 +274,26 @@ def test_the_backtest_index_and_the_frame_give_the_same_signal(eod, universe, ca
             pd.testing.assert_frame_equal(framed.ranked, indexed.ranked)
             assert (framed.dropped, framed.note, framed.regime, framed.risk_off_reasons) == (indexed.dropped, indexed.note, indexed.regime, indexed.risk_off_reasons)
             assert len(framed.ranked) > 0
+
+
+def test_percentile_rank_is_pandas_average_rank_over_count():
+    """The factor ranks (ties share the mean of the ranks they span) equal pandas' and
+    scipy's, value for value, for any finite values with or without ties."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from scipy.stats import rankdata
+
+    # hand-worked: 3.0 ranks 4th of 4; the tied 1.0s share ranks 1 and 2 -> 1.5; 2.0 ranks 3rd
+    assert signals._pct_rank(np.array([3.0, 1.0, 2.0, 1.0])).tolist() == [1.0, 0.375, 0.75, 0.375]
+    assert signals._pct_rank(np.array([])).tolist() == []
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.one_of(st.integers(-3, 3).map(float), st.floats(-1e6, 1e6, allow_nan=False)), max_size=40))
+    def check(xs):
+        v = np.array(xs, float)
+        got = signals._pct_rank(v)
+        assert got.tolist() == pd.Series(v).rank(pct=True, method="average").tolist()
+        if len(v):
+            assert got.tolist() == (rankdata(v, method="average") / len(v)).tolist()
+
+    check()

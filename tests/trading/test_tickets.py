@@ -1,7 +1,8 @@
 """Tickets: golden TRADE / HOLD / NO-TRADE tickets through the file stages, schema, one per session.
 
-Golden files live in tests/trading/golden/<case>/TICKET-20240318.{md,json}.  Regenerate them
-on purpose only, and read the diff before committing:
+Golden files live in tests/trading/golden/<case>/TICKET-20240318.{md,json}.  After a deliberate
+change, this writes each differing ticket beside its golden as ``.new`` and fails with the diff
+(tests/golden.py); read it, then move the file into place:
 
     TRADEOPS_REGEN_GOLDEN=1 .venv/bin/python -m pytest tests/trading/test_tickets.py -k golden
 """
@@ -9,13 +10,13 @@ on purpose only, and read the diff before committing:
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal as D
 
 import pytest
 
+from .. import golden
 from tradeops.errors import ValidationError
 from tradeops.portfolio import PortfolioState
 from tradeops.risk import run_risk_stage
@@ -24,7 +25,6 @@ from tradeops.tickets import build_ticket, read_gates, run_ticket_stage, validat
 
 SESSION = date(2024, 3, 15)  # decision session (Friday); the ticket is for Monday 18 March
 CODE, CONFIG, DATA = "c0de" * 16, "c0f1" * 16, "da7a" * 16
-REGEN = os.environ.get("TRADEOPS_REGEN_GOLDEN") == "1"
 
 # Prices on 2024-03-15 in the seeded market: TXN 297.31, KO 230.70, AAPL 141.34, XOM 123.94,
 # JNJ 94.53, PEP 224.23.  Equity is 20,000.00 (to the cent); the target weight is 0.98 / 15.
@@ -76,14 +76,8 @@ def run_stages(tmp_path, parquet, policy, universe, book, rebalance=None, gates=
 
 
 def check_golden(case, md_path, json_path, factory):
-    folder = factory.golden / case
     for produced in (md_path, json_path):
-        expected = folder / produced.name
-        if REGEN:
-            folder.mkdir(parents=True, exist_ok=True)
-            expected.write_text(produced.read_text())
-        assert expected.exists(), f"missing golden file {expected}; regenerate with TRADEOPS_REGEN_GOLDEN=1"
-        assert produced.read_text() == expected.read_text(), f"{produced.name} differs from {expected}"
+        golden.check(factory.golden / case / produced.name, produced.read_text())
 
 
 def test_golden_trade_ticket(tmp_path, parquet, golden_policy, universe, factory):

@@ -4,7 +4,7 @@ Features are Qlib's Alpha158 operators that need only the adjusted close and
 the volume (the columns the live signal stage reads): ROC, MA, STD, BETA,
 RSQR, RESI, QTLU, QTLD, RANK, CORR, CORD, CNTP/N/D, SUMP/N/D, VMA, VSTD,
 WVMA, VSUMP/N/D over 5/10/20/30/60 sessions, plus 4 lagged volume ratios.
-The K-bar and high/low operators (KMID, RSV, MAX, MIN, IMAX, ...) are left
+The K-bar and high/low operators (KMID, RSV, MAX, LOW (MIN5..60), IMAX, ...) are left
 out, so research and the live run see exactly the same inputs.
 
 Label on feature date ``d`` (the decision session): the return from the close
@@ -45,7 +45,7 @@ from .qlib_data import dump_to_qlib, init_qlib
 from .registry import ModelArtifact, ModelRegistry, artifact_id
 
 ROLLING_WINDOWS = (5, 10, 20, 30, 60)
-HIGH_LOW_OPS = ("MAX", "MIN", "RSV", "IMAX", "IMIN", "IMXD")
+HIGH_LOW_OPS = ("MAX", "LOW", "RSV", "IMAX", "IMIN", "IMXD")  # Qlib names Min($low, d) "LOW" (its features MIN5..MIN60)
 WARMUP_SESSIONS = 70  # the longest feature window (60) plus slack
 
 
