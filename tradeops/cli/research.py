@@ -41,7 +41,9 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
               help="array: numpy/numba, the live guard's rules (conformance-tested; momentum, else exact with a note); exact: the live Decimal guard on every decision (audits).")
 def backtest(ctx, workdir: str, source: str, av_dir: str | None, start, end, strategy: str, symbols: int, seed: int, sweep: bool,
              benchmark_file: str | None, no_benchmark: bool, engine: str) -> None:
-    """Backtest a strategy, validate it, write reports/backtest_latest.html (`backtest sweep`: a parameter grid)."""
+    """Backtest a strategy, validate it, write reports/backtest_latest.html.
+
+    `tradeops backtest sweep`: a momentum parameter grid on the array engine."""
     if ctx.invoked_subcommand is not None:
         return
     _, _, study, target = _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, benchmark_file, no_benchmark, engine)
