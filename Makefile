@@ -61,7 +61,8 @@ run: $(STAMP) ## the scheduled daily run in the current workspace
 lab: $(STAMP) ## JupyterLab for research
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
-bench: $(STAMP) ## benchmarks; figures go to BENCHMARKS.md
+bench: $(STAMP) ## benchmarks; figures go to BENCHMARKS.md (installs the bench extra: vectorbt)
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev,bench]'
 	$(PY) -m tradeops.bench
 
 dashboard: $(STAMP) ## the executor's confirmation page (Voila, 127.0.0.1:8866)

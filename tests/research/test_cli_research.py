@@ -50,3 +50,21 @@ def test_bars_without_the_benchmark_stop_the_backtest_unless_the_study_says_so(t
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "the bars have no SPY" in err and "--benchmark-file" in err and "--no-benchmark" in err
+
+
+@pytest.mark.slow
+def test_the_array_engine_is_the_default_and_exact_agrees_to_the_printed_figure(tmp_path):
+    """The same study on both engines: the array engine by default, ``--engine exact`` for the
+    Decimal guard; the summary (total return, CAGR, Sharpe, drawdown, fills) is the same."""
+    out = {}
+    for engine in ("array", "exact"):
+        work = tmp_path / engine
+        (work / "config").mkdir(parents=True)
+        (work / "config" / "policy.yml").write_text("portfolio:\n  target_positions: 4\n  min_positions: 2\n  risk_off_ma_sessions: 40\n")
+        args = ["backtest", "--workdir", str(work), "--start", "2023-03-01", "--end", "2023-05-31", "--symbols", "8"]
+        result = CliRunner().invoke(cli, args + (["--engine", "exact"] if engine == "exact" else []))
+        assert result.exit_code == 0, result.output
+        out[engine] = result.output.splitlines()
+    assert out["array"][0] == out["exact"][0] and out["array"][2] == out["exact"][2]
+    assert "note: engine: array (numpy/numba; the live guard's rules, conformance-tested)" in out["array"]
+    assert "note: engine: exact (the live Decimal guard on every decision)" in out["exact"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..clock import SYSTEM
 from .common import machine
 
-AREAS = ["cli", "data", "fetch", "ledger", "trading", "pipeline", "dashboard", "reports", "research"]
+AREAS = ["cli", "data", "fetch", "ledger", "trading", "pipeline", "dashboard", "reports", "research", "array"]
 OUT = Path(__file__).resolve().parents[2] / "BENCHMARKS.md"
 
 

@@ -1,7 +1,8 @@
 """`tradeops backtest`: a research run from the command line, as the research notebooks make it.
 
 Runs :func:`tradeops.research.study.backtest_study` (backtest with the live
-risk guard, then cost stress, delay, start-date, parameter neighbourhood,
+risk guard's rules: the array engine by default, ``--engine exact`` for the
+Decimal guard itself on every decision, then cost stress, delay, start-date, parameter neighbourhood,
 regimes, walk-forward, PBO and deflated Sharpe), writes
 ``reports/backtest_latest.html`` in the workspace and prints a summary.
 With ``--source alphavantage`` the folder is first fetched, built and
@@ -17,13 +18,14 @@ from __future__ import annotations
 import click
 
 from ..config import parse_policy
-from ..research.study import SOURCES, STRATEGIES, backtest_study
+from ..research.study import ENGINES, SOURCES, STRATEGIES, backtest_study
 from .common import workdir_option, workspace
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
-@click.command("backtest")
+@click.group("backtest", invoke_without_command=True)
+@click.pass_context
 @workdir_option
 @click.option("--source", type=click.Choice(SOURCES), default="demo", show_default=True, help="Bars: the seeded demo market or AlphaVantage files.")
 @click.option("--av-dir", default=None, type=click.Path(exists=True, file_okay=False), help="Folder of DA-<SYMBOL>-T-*.csv files (source alphavantage).")
@@ -35,17 +37,56 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
 @click.option("--sweep/--no-sweep", default=False, show_default=True, help="Trials: the 16 pre-registered variants the promotion gate needs (slower), not the small neighbourhood.")
 @click.option("--benchmark-file", default=None, type=click.Path(exists=True, dir_okay=False), help="Stooq daily CSV of the policy's benchmark, for bars that lack it (e.g. ../shared/data/stooq-spy/spy.us.csv).")
 @click.option("--no-benchmark", is_flag=True, help="Run without the benchmark (no risk-off rule, no benchmark line); the report says so in its headline.")
-def backtest(workdir: str, source: str, av_dir: str | None, start, end, strategy: str, symbols: int, seed: int, sweep: bool,
-             benchmark_file: str | None, no_benchmark: bool) -> None:
-    """Backtest a strategy, validate it, write reports/backtest_latest.html."""
-    _, _, study, target = _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, benchmark_file, no_benchmark)
+@click.option("--engine", type=click.Choice(ENGINES), default="array", show_default=True,
+              help="array: numpy/numba, the live guard's rules (conformance-tested; momentum, else exact with a note); exact: the live Decimal guard on every decision (audits).")
+def backtest(ctx, workdir: str, source: str, av_dir: str | None, start, end, strategy: str, symbols: int, seed: int, sweep: bool,
+             benchmark_file: str | None, no_benchmark: bool, engine: str) -> None:
+    """Backtest a strategy, validate it, write reports/backtest_latest.html.
+
+    `tradeops backtest sweep`: a momentum parameter grid on the array engine."""
+    if ctx.invoked_subcommand is not None:
+        return
+    _, _, study, target = _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, benchmark_file, no_benchmark, engine)
     click.echo(study.summary_text())
     for note in study.notes:
         click.echo(f"note: {note}")
     click.echo(f"report: {target}")
 
 
-def _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, benchmark_file=None, no_benchmark=False):
+@backtest.command("sweep")
+@workdir_option
+@click.option("--source", type=click.Choice(SOURCES), default="demo", show_default=True)
+@click.option("--av-dir", default=None, type=click.Path(exists=True, file_okay=False))
+@click.option("--start", type=DATE, default="2019-01-02", show_default=True)
+@click.option("--end", type=DATE, default="2021-04-16", show_default=True)
+@click.option("--symbols", type=click.IntRange(2, 2000), default=30, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--lookbacks", default="40,60,90,120", show_default=True, help="strategy.momentum.lookback_12w values (lookback_4w = a third).")
+@click.option("--tops", default="10,15", show_default=True, help="portfolio.target_positions values.")
+@click.option("--frequencies", default="weekly,monthly", show_default=True, help="rebalance.frequency values.")
+@click.option("--cost-multiples", default="1,2,3,4", show_default=True, help="multiples of the policy's commission and slippage.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=2, show_default=True, help="local processes (joblib).")
+@click.option("--dask", "dask_address", default=None, help="address of an existing Dask scheduler (tcp://host:8786): the tasks run there.")
+@click.option("--benchmark-file", default=None, type=click.Path(exists=True, dir_okay=False))
+@click.option("--no-benchmark", is_flag=True)
+def sweep_command(workdir, source, av_dir, start, end, symbols, seed, lookbacks, tops, frequencies, cost_multiples, jobs, dask_address,
+                  benchmark_file, no_benchmark) -> None:
+    """Momentum over a grid on the array engine; PBO, deflated Sharpe and the promotion gate on the
+    best variant; returns, parameters, data and code hashes in reports/sweep-<hash>/."""
+    from ..research import sweep
+
+    if source == "alphavantage" and not av_dir:
+        raise click.UsageError("--source alphavantage needs --av-dir (the folder of DA-<SYMBOL>-T-*.csv files)")
+    ws = workspace(workdir)
+    policy = ws.policy() if ws.policy_path.exists() else parse_policy({})
+    report, path = sweep.sweep_study(source, start.date(), end.date(), symbols, av_dir, policy, seed, lookbacks, tops, frequencies, cost_multiples,
+                                     ws.reports_dir, jobs, dask_address, ws.data_dir / "research", ws.config_dir / policy.quality.corrections_file,
+                                     benchmark_file, no_benchmark)
+    click.echo(report.text())
+    click.echo(f"outputs: {path.parent}")
+
+
+def _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, benchmark_file=None, no_benchmark=False, engine="array"):
     if source == "alphavantage" and not av_dir:
         raise click.UsageError("--source alphavantage needs --av-dir (the folder of DA-<SYMBOL>-T-*.csv files)")
     ws = workspace(workdir)
@@ -56,6 +97,7 @@ def _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, 
         report_path=target, qlib_dir=ws.data_dir / "qlib-research" if strategy == "qlib_lgbm" else None, sweep=sweep,
         store_dir=ws.data_dir / "research", corrections_file=ws.config_dir / policy.quality.corrections_file,
         benchmark_file=benchmark_file, no_benchmark=no_benchmark, models_dir=ws.models_dir if strategy == "qlib_lgbm" else None,
+        engine=engine,
     )
     return ws, policy, study, target
 

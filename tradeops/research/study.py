@@ -37,11 +37,13 @@ from ..config import Policy, Universe, parse_policy, parse_universe, universe_cs
 from ..errors import DataError, ValidationError
 from . import promotion, validation
 from .benchmark import require_benchmark
-from .backtest import BacktestResult, Costs, live_ranker, run_backtest, scores_ranker
+from . import array_engine
+from .backtest import BacktestResult, Costs, Market, live_ranker, run_backtest, scores_ranker
 from .sources import alphavantage_symbols
 from .store import ResearchBars, clean_research_bars, findings_table
 
 SOURCES = ("demo", "alphavantage")
+ENGINES = ("array", "exact")
 STRATEGIES = ("momentum", "qlib_lgbm")
 
 
@@ -156,9 +158,13 @@ def run_study(
     eod: pd.DataFrame, policy: Policy, universe: Universe, start: date, end: date, strategy: str = "momentum",
     costs: Costs | None = None, source: str = "custom", qlib_dir: str | Path | None = None, calendar: ExchangeCalendar | None = None,
     data: ResearchBars | None = None, sweep: bool = False, benchmark_file: str | Path | None = None, no_benchmark: bool = False,
-    models_dir: str | Path | None = None,
+    models_dir: str | Path | None = None, engine: str = "array",
 ) -> Study:
     """Backtest ``strategy`` on ``eod`` over [start, end] and run every validation table.
+
+    ``engine``: ``array`` (default; :mod:`tradeops.research.array_engine`, held to the live
+    guard by the conformance test) for the strategies it supports, else the exact engine with
+    a note; ``exact``: every backtest through the live Decimal guard (audits).
 
     ``data``: where ``eod`` came from in the clean store; its quarantined ranges are honoured
     by every backtest, and its snapshot hash, notes and findings go into the study.
@@ -189,12 +195,30 @@ def run_study(
         policy = momentum
         make_ranker = lambda p: live_ranker(eod, p, universe, calendar)  # noqa: E731
 
+    if engine not in ENGINES:
+        raise ValidationError(f"unknown backtest engine {engine!r}; expected one of {ENGINES}")
+    use_array = False
+    if engine == "array":
+        use_array, why = array_engine.supports(strategy, policy)
+        if not use_array:
+            notes.append(f"engine: {why}")
+    notes.append("engine: array (numpy/numba; the live guard's rules, conformance-tested)" if use_array else "engine: exact (the live Decimal guard on every decision)")
     cache: dict[tuple, BacktestResult] = {}
+    arrays: dict = {}
 
     def run(p: Policy, c: Costs, s: date) -> BacktestResult:
         key = (p.hash(), c, s)
         if key not in cache:
-            cache[key] = run_backtest(eod, p, universe, s, end, make_ranker(p), c, calendar=calendar, quarantine=quarantine)
+            if use_array:
+                if "market" not in arrays:
+                    arrays["market"] = Market(eod, calendar)
+                sig = array_engine.signal_key(p)
+                if sig not in arrays:
+                    arrays[sig] = array_engine.momentum_panel(eod, p, universe, arrays["market"])
+                cache[key] = array_engine.run_array_backtest(eod, p, universe, s, end, c, calendar=calendar, market=arrays["market"], signal=arrays[sig],
+                                                             quarantine=quarantine)
+            else:
+                cache[key] = run_backtest(eod, p, universe, s, end, make_ranker(p), c, calendar=calendar, quarantine=quarantine)
         return cache[key]
 
     base = run(policy, costs, start)
@@ -326,6 +350,7 @@ def backtest_study(
     report_path: str | Path | None = None, qlib_dir: str | Path | None = None, sweep: bool = False,
     store_dir: str | Path | None = None, corrections_file: str | Path | None = None,
     benchmark_file: str | Path | None = None, no_benchmark: bool = False, models_dir: str | Path | None = None,
+    engine: str = "array",
 ) -> Study:
     """The whole research run (the notebooks' and ``tradeops backtest``'s one call): load
     ``symbols`` stocks from ``source``, backtest ``strategy`` over [start, end], validate, and
@@ -337,7 +362,7 @@ def backtest_study(
     calendar = get_calendar(policy.schedule.exchange)
     eod, universe, data = load_bars(source, start, end, symbols, policy, strategy, av_dir, seed, calendar, store_dir, corrections_file)
     study = run_study(eod, policy, universe, start, end, strategy, source=source, qlib_dir=qlib_dir, calendar=calendar, data=data,
-                      sweep=sweep, benchmark_file=benchmark_file, no_benchmark=no_benchmark, models_dir=models_dir)
+                      sweep=sweep, benchmark_file=benchmark_file, no_benchmark=no_benchmark, models_dir=models_dir, engine=engine)
     if report_path:
         from .report import write_report
 
