@@ -28,7 +28,6 @@ Figures worked out by hand:
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal as D
 from html import unescape
 

@@ -94,7 +94,7 @@ def test_a_gbp_line_is_paid_in_pounds_with_the_conversion_fee():
     seed=st.integers(0, 1000),
 )
 def test_gbp_cash_in_pounds_stays_non_negative(cash, rate, fee_bps, lines, seed):
-    lines = sorted(((side, (value * rate / price).quantize(D("0.000001")), price) for side, value, price in lines), key=lambda l: l[0] != "SELL")
+    lines = sorted(((side, (value * rate / price).quantize(D("0.000001")), price) for side, value, price in lines), key=lambda line: line[0] != "SELL")
     t = gbp_ticket(lines, rate, fee_bps)
     rows = PaperFillModel(seed=seed).fills(t, OPEN, cash)
     fee = D(fee_bps) / 10000

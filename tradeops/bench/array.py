@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import time
 import tracemalloc
-from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -33,7 +32,7 @@ import pandas as pd
 from ..calendar import get_calendar
 from ..config import parse_policy
 from ..research import array_engine as ae
-from ..research.backtest import Costs, Market, live_ranker, run_backtest
+from ..research.backtest import Costs, Market, run_backtest
 from ..research.sources import alphavantage_symbols, from_alphavantage_dir, from_demo
 from ..research.study import universe_of
 from .research import AV_DIR, COST_BPS, END, LOOKBACK, POLICY, START, TOP, _grids, _numpy, _ours, _rebalance_days, momentum_scores

@@ -89,7 +89,7 @@ def run_sweep(eod: pd.DataFrame, policy: Policy, universe: Universe, start: date
     if dask:
         from distributed import Client
 
-        with Client(dask) as client, parallel_config(backend="dask", wait_for_workers_timeout=60):
+        with Client(dask), parallel_config(backend="dask", wait_for_workers_timeout=60):
             parts = Parallel()(tasks)
     else:
         with parallel_config(backend="loky", n_jobs=n_jobs):
