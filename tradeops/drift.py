@@ -53,7 +53,6 @@ ledger (through ``tradeops.ledger.api``) and the archive.
 from __future__ import annotations
 
 import json
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import date, datetime, timedelta
@@ -62,7 +61,7 @@ from pathlib import Path
 from statistics import median
 from typing import Mapping, Sequence
 
-from .ledger.money import CENT, MONEY_PLACES, PRICE_PLACES, account_value
+from .ledger.money import CENT, MONEY_PLACES, AsOf, PRICE_PLACES, account_value
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -91,17 +90,7 @@ def _asof(series: Mapping[date, Decimal] | None, day: date) -> Decimal | None:
     """The last value of a dated series on or before ``day``."""
     if not series:
         return None
-    return _AsOf(series).get(day)
-
-
-class _AsOf:
-    def __init__(self, series: Mapping[date, Decimal]):
-        self.days = sorted(series)
-        self.values = [series[d] for d in self.days]
-
-    def get(self, day: date) -> Decimal | None:
-        i = bisect_right(self.days, day)
-        return self.values[i - 1] if i else None
+    return AsOf(series).get(day)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -182,12 +171,12 @@ class DriftInputs:
     benchmark: Mapping[date, Decimal] = field(default_factory=dict)
 
     @cached_property
-    def _closes(self) -> dict[str, _AsOf]:
-        return {sym: _AsOf(series) for sym, series in self.closes.items()}
+    def _closes(self) -> dict[str, AsOf]:
+        return {sym: AsOf(series) for sym, series in self.closes.items()}
 
     @cached_property
-    def _fx(self) -> _AsOf:
-        return _AsOf(self.fx)
+    def _fx(self) -> AsOf:
+        return AsOf(self.fx)
 
 
 # --------------------------------------------------------------------------- the shadow
@@ -336,7 +325,7 @@ class Drift:
 def attribute(inputs: DriftInputs) -> Drift:
     """Live minus shadow at every session's close, split by cause; components sum to the total to the cent."""
     shadow = shadow_equity(inputs)
-    bench = _AsOf(inputs.benchmark)
+    bench = AsOf(inputs.benchmark)
     fills = [shadow_fill(ln, inputs.model) for ln in inputs.lines]
     rows = []
     for day in inputs.sessions:

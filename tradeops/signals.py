@@ -345,8 +345,9 @@ def _pct_rank(values: np.ndarray) -> np.ndarray:
         return np.array([], float)
     order = np.argsort(values, kind="mergesort")
     ordered = values[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1], True])  # each tie group's first position, then n
-    group = np.cumsum(np.r_[True, ordered[1:] != ordered[:-1]]) - 1  # the group of each sorted position
+    first = np.r_[True, ordered[1:] != ordered[:-1]]  # where each tie group starts
+    starts = np.r_[np.flatnonzero(first), n]  # each group's first position, then n
+    group = np.cumsum(first) - 1  # the group of each sorted position
     ranks = np.empty(n)
     ranks[order] = ((starts[:-1] + starts[1:] + 1) / 2.0)[group]
     return ranks / n

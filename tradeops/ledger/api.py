@@ -14,7 +14,6 @@ exchange (New York) dates, and the equity curve runs over exchange sessions.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timezone, tzinfo
@@ -50,7 +49,7 @@ from .models import (
     SnapshotPosition,
     Ticket,
 )
-from .money import CENT, MONEY_PLACES, PRICE_PLACES, RATIO_PLACES, UNITS_PLACES, ZERO, Money, account_value, booked_value, to_decimal
+from .money import CENT, MONEY_PLACES, AsOf, PRICE_PLACES, RATIO_PLACES, UNITS_PLACES, ZERO, Money, account_value, booked_value, to_decimal
 from .types import UTCDateTime
 
 from .names import DEFAULT_ACCOUNT  # noqa: E402 (shared with the CLI, which must not import this module to show --help)
@@ -859,7 +858,7 @@ def fill_fx_rate(
     if ticket_rate is not None:
         return to_decimal(str(ticket_rate), "fx_rate", RATIO_PLACES, where=f"ticket {ticket.ticket_id}")
     day = exchange_date(fill.filled_at)
-    rate = _AsOf(rates).get(day)
+    rate = AsOf(rates).get(day)
     if rate is None:
         raise LedgerError(f"{fill.where}: no {acc.currency}/USD rate on or before {day} and none on the ticket; type the fx_rate the broker used")
     return rate
@@ -1304,7 +1303,7 @@ def record_snapshot(
         if rate <= 0:
             raise ValidationError(f"{where}, field 'fx_rate': {rate} must be above zero")
     else:
-        cached = _AsOf(load_fx_rates(session, acc.currency, "USD")).get(exchange_date(taken_at)) if currency == acc.currency else None
+        cached = AsOf(load_fx_rates(session, acc.currency, "USD")).get(exchange_date(taken_at)) if currency == acc.currency else None
         if cached is None:
             raise ValidationError(
                 f"{where}, field 'fx_rate': required for a {acc.currency} account with cash in {currency} "
@@ -1404,23 +1403,11 @@ def load_fx_rates(session: Session, base: str, quote: str) -> dict[date, Decimal
     return {day: rate for day, rate in session.execute(query)}
 
 
-class _AsOf:
-    """The last value of a dated series on or before a day."""
-
-    def __init__(self, series: Mapping[date, Decimal]):
-        self.days = sorted(series)
-        self.values = [series[d] for d in self.days]
-
-    def get(self, day: date) -> Decimal | None:
-        i = bisect_right(self.days, day)
-        return self.values[i - 1] if i else None
-
-
 def marks_on(prices: PriceSeries, day: date) -> dict[str, Decimal]:
     """The last close of every symbol on or before ``day``."""
     out = {}
     for symbol, series in prices.items():
-        value = _AsOf(series).get(day)
+        value = AsOf(series).get(day)
         if value is not None:
             out[symbol] = value
     return out
@@ -1637,7 +1624,7 @@ def compute_pnl(
                 raise ValidationError(f"P&L, field 'fx_rate': {rate} must be above zero")
         else:
             day = exchange_date(as_of or _now(session))
-            cached = _AsOf(load_fx_rates(session, acc.currency, "USD")).get(day)
+            cached = AsOf(load_fx_rates(session, acc.currency, "USD")).get(day)
             if cached is None:
                 raise DataError(f"no {acc.currency}/USD rate on or before {day}; the P&L of USD holdings in {acc.currency} needs one")
             rate = cached
@@ -1732,7 +1719,7 @@ def compute_equity_curve(
     acc = get_account(session, account)
     translate = None
     if _foreign(session, acc.id):
-        translate = _AsOf(instrument_fx if instrument_fx is not None else load_fx_rates(session, acc.currency, "USD"))
+        translate = AsOf(instrument_fx if instrument_fx is not None else load_fx_rates(session, acc.currency, "USD"))
     prices = load_prices(session) if prices is None else prices
     tz = _exchange_tz()
     changes: list[tuple[date, str | None, Decimal, Decimal, Decimal]] = []  # day, symbol, units, cash, flow
@@ -1756,8 +1743,8 @@ def compute_equity_curve(
     report = currency or acc.currency
     rate = None
     if report != acc.currency:
-        rate = _AsOf(fx if fx is not None else load_fx_rates(session, report, acc.currency))
-    closes = {symbol: _AsOf(series) for symbol, series in prices.items()}
+        rate = AsOf(fx if fx is not None else load_fx_rates(session, report, acc.currency))
+    closes = {symbol: AsOf(series) for symbol, series in prices.items()}
     units: dict[str, Decimal] = defaultdict(lambda: ZERO)
     cash = net = ZERO
     i, points = 0, []

@@ -10,7 +10,10 @@ fill, ``units x price`` rounded half-even to the cent, as the broker books it
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from ..errors import ValidationError
@@ -95,3 +98,15 @@ class Money:
 
     def to_dict(self) -> dict[str, str]:
         return {"amount": str(self.amount), "currency": self.currency}
+
+
+class AsOf:
+    """The last value of a dated series (closes, FX rates) on or before a day."""
+
+    def __init__(self, series: Mapping[date, Decimal]):
+        self.days = sorted(series)
+        self.values = [series[d] for d in self.days]
+
+    def get(self, day: date) -> Decimal | None:
+        i = bisect_right(self.days, day)
+        return self.values[i - 1] if i else None
