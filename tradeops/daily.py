@@ -22,10 +22,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .clock import SYSTEM, Clock
-from . import __version__, audit, stages
-from .calendar import get_calendar
+from . import __version__, audit
 from .config import Workspace
-from .outbox import send_after_run
 from .redact import install_logging, redact
 from .errors import ConfigError, TradeopsError
 from .runner import (
@@ -150,6 +148,9 @@ def run_daily(
 
 
 def _run(ws, policy, session, run_at, supersede_reason, notebook_dir, stage_timeout, clock, kernel, t0) -> RunResult:
+    from . import stages
+    from .calendar import get_calendar
+
     cal = get_calendar(policy.schedule.exchange)
     tz = ZoneInfo(policy.schedule.timezone)
     if session is not None:
@@ -195,6 +196,9 @@ def _run(ws, policy, session, run_at, supersede_reason, notebook_dir, stage_time
 
 def _execute_stages(ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason, notebook_dir,
                     stage_timeout, clock, t0, run_dir, kernel) -> RunResult:
+    from . import stages
+    from .outbox import send_after_run
+
     universe_file = ws.config_dir / policy.universe.file
     shutil.copyfile(ws.policy_path, run_dir / "inputs" / "policy.yml")
     shutil.copyfile(universe_file, run_dir / "inputs" / universe_file.name)
@@ -324,6 +328,7 @@ def _config_invalid(ws: Workspace, err: ConfigError, session, run_at, on_schedul
     Without a policy the run uses the default schedule (07:30 Europe/London,
     weekdays, XNYS) to know whether this firing is the slot and which session it is for."""
     from . import config_failure, notify
+    from .calendar import get_calendar
     from .config import Schedule
     from .schedule import slot
 
@@ -416,6 +421,8 @@ def _stage_gates(run_dir: Path, stage: Stage) -> list[dict]:
 def _fallback_ticket(run_dir, ws, common, revision, supersede_reason, failure, m) -> None:
     """The ticket notebook itself failed: write the NO-TRADE ticket in-process, recording it
     in the ledger if the ledger can be reached."""
+    from . import stages
+
     stages.write_json(run_dir / "failure.json", [failure])
     args = dict(run_dir=common["run_dir"], workdir=common["workdir"], run_id=common["run_id"],
                 session_date=common["session_date"], decision_session=common["decision_session"],

@@ -2,6 +2,8 @@
 any kernel starts, failed and killed stages kept in the archive with HTML."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -65,6 +67,12 @@ def test_ok_failed_and_dead_kernel_stages_are_archived(tmp_path):
     assert killed.status == "dead_kernel", killed.error
     assert (run / "killed.ipynb").exists()
 
+    # the executed notebook is written once, when the notebook ends: also after a cell timed out
+    make_notebook(src, "slow", "value = 0\n", "print('started', value)\nimport time\ntime.sleep(30)")
+    slow = execute_stage(Stage("slow"), run, {"value": 3}, notebook_dir=src, timeout=2)
+    assert slow.status == "failed" and "Timeout" in slow.error, slow.error
+    assert "started 3" in (run / "slow.ipynb").read_text()  # the output before the timeout is archived
+
 
 def test_run_lock_allows_one_run_at_a_time(tmp_path):
     with RunLock(tmp_path):
@@ -114,3 +122,11 @@ def test_one_kernel_per_run_with_a_clean_namespace_per_stage(tmp_path):
         after = stage(kernel, "look", "f")
         assert after.ok, after.error
         assert pid_of("f") != pid_of("e") and kernel.started == 3
+
+
+def test_the_daily_run_module_imports_no_pandas_before_its_kernel_starts():
+    # run_daily starts the run's kernel right after the configuration and slot checks; what
+    # brings in pandas (stages, calendar, outbox) is imported after that, so the two overlap
+    code = "import sys, tradeops.daily; print(sorted(m for m in ('pandas', 'numpy', 'papermill') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
