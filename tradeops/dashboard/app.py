@@ -84,10 +84,11 @@ class Dashboard:
                 ticket = None
             ticket = ticket or model.current_ticket(s, self.policy, self.tz, account=self.account)
             account = model.account_view(s, account=self.account)
+            spendable = model.budget_cash(s, ticket, account=self.account)
             history = model.history(s, self.policy, self.tz, account=self.account)
         now = self.now()
         self.account_bar.value = render.account_bar(account, now)
-        self.ticket.show(ticket, waiting, now, account.cash)
+        self.ticket.show(ticket, waiting, now, spendable)
         self.snapshot_panel.show(account, ticket)
         self.kill.show(account)
         self.history.show(history)
