@@ -234,3 +234,15 @@ class ExchangeCalendar:
 @lru_cache(maxsize=4)
 def get_calendar(name: str = "XNYS") -> ExchangeCalendar:
     return ExchangeCalendar(name)
+
+
+# the time zone of the exchanges in use, so the zone alone does not build the calendar (its schedule
+# from pandas-market-calendars costs a second of CPU in a fresh process: the page's first paint needs
+# only the zone); tests/test_calendar.py checks each against pandas-market-calendars
+EXCHANGE_TZ = {"XNYS": "America/New_York", "NYSE": "America/New_York", "NASDAQ": "America/New_York", "XLON": "Europe/London"}
+
+
+def exchange_tz(name: str = "XNYS") -> ZoneInfo:
+    """The exchange's time zone (the calendar's own, without building the calendar when known)."""
+    zone = EXCHANGE_TZ.get(name)
+    return ZoneInfo(zone) if zone else get_calendar(name).tz

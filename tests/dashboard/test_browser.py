@@ -334,3 +334,39 @@ def test_trade_hold_and_no_trade_read_plainly_at_both_widths(browser, served):
     page.get_by_text("HOLD: do nothing on eToro today").wait_for()
     _shots(page, served.tmp, "hold")
     page.close()
+
+
+def _wait_for_log(log: Path, text: str, seconds: float = 60.0) -> str:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        got = log.read_text(errors="replace") if log.exists() else ""
+        if text in got:
+            return got
+        time.sleep(0.1)
+    pytest.fail(f"{text!r} not in the server's log within {seconds:.0f} s")
+
+
+def test_the_pre_heated_kernel_reads_the_ledger_when_the_page_is_asked_for(browser, served):
+    """Voilà starts a kernel ahead (--preheat_kernel); it imports the package and waits before it
+    reads the ledger, so a fill and a deposit recorded while it waits are on the page it serves."""
+    from datetime import timedelta
+
+    from tradeops.dashboard.app import WAITING
+
+    log = served.tmp / "voila.log"
+    _wait_for_log(log, WAITING)
+    t = _fill_time(served.engine, served.ticket_id)
+    at = datetime.combine(DEMO_SESSION, datetime.strptime(t, "%H:%M").time(), tzinfo=ZoneInfo("Europe/London"))
+    with db.transaction(served.engine, FixedClock(DEMO_NOW)) as s:
+        api.record_cash_movement(s, "DEPOSIT", D("500.00"), DEMO_SESSION - timedelta(days=3), notes="while the kernel waits", actor="test")
+        api.record_fill(s, served.ticket_id, 1, "executed", units="5", price="141.20", fees="0", filled_at=at, actor="test")
+        cash = api.compute_cash(s).amount
+    assert cash == D("18386.00") + D("500.00") + D("706.00")
+    page = _open(browser, served.url)
+    assert "Using pre-heated kernel" in log.read_text(errors="replace")  # this page was served by the waiting kernel
+    assert page.get_by_text(f"Ledger cash ${cash:,.2f}").is_visible()  # the deposit and the fill
+    assert page.locator(".to-card", has_text="AAPL").get_by_text("Recorded: EXECUTED").is_visible()
+    assert page.get_by_role("button", name="Executed", exact=True).count() == 2  # only AVGO and MSFT still open
+    page.close()

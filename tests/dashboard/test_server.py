@@ -19,7 +19,8 @@ TOKEN = "a-long-enough-secret-token"
 def test_localhost_needs_no_token_and_hides_tracebacks(tmp_path):
     launch = server.launch_spec(tmp_path, environ={"PATH": "/bin", "TRADEOPS_DB_URL": "postgresql+psycopg://x@db/l"})
     argv = " ".join(launch.argv)
-    assert launch.argv[:3] == [sys.executable, "-m", "voila"] and str(server.NOTEBOOK) in launch.argv
+    assert launch.argv[:3] == [sys.executable, "-m", "tradeops.dashboard.serve"] and str(server.NOTEBOOK) in launch.argv
+    assert "--preheat_kernel=True" in launch.argv and "--pool_size=1" in launch.argv
     assert "--Voila.ip=127.0.0.1" in argv and "--port=8866" in argv and "--show_tracebacks=False" in argv
     assert "--strip_sources=True" in argv and "--token" not in launch.argv and not launch.token
     assert f"'websocket_max_message_size': {server.WEBSOCKET_MAX_BYTES}" in argv  # an oversized screenshot reaches the page's check
@@ -70,5 +71,5 @@ def test_the_notebook_is_thin():
     imports = [n for n in tree.body if isinstance(n, ast.ImportFrom)]
     assert [i.module for i in imports] == ["tradeops.dashboard"]
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
-    assert [c.func.id for c in calls] == ["app_from_env"]
+    assert [c.func.id for c in calls] == ["wait_for_request", "app_from_env"]  # wait (a pre-heated kernel), then read the ledger
     assert "select" not in code[0].source.lower() and "parameters" not in code[0].metadata.get("tags", [])

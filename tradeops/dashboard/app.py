@@ -1,6 +1,7 @@
 """The page: a title, the account line, and four tabs (ticket, snapshot, kill switch, history).
 
-:func:`app_from_env` is what ``notebooks/dashboard.ipynb`` calls: the
+:func:`app_from_env` is what ``notebooks/dashboard.ipynb`` calls (after
+:func:`wait_for_request`, which in Voilà's pre-heated kernel waits for the page request): the
 workspace is ``TRADEOPS_HOME`` (default: the current folder), the database
 ``TRADEOPS_DB_URL`` or the workspace's SQLite file.  When the page cannot
 start (no policy, a ledger that is not initialised) it shows one plain
@@ -23,6 +24,7 @@ import ipywidgets as w
 from sqlalchemy import Engine
 
 from .. import clock
+from ..calendar import get_calendar
 from ..clock import SYSTEM, Clock
 from ..config import Policy, Workspace
 from ..errors import LedgerError, TradeopsError
@@ -158,6 +160,27 @@ def _log_to_server() -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         log.addHandler(handler)
         log.propagate = False
+
+
+PREHEAT_ENV = "VOILA_PREHEAT"  # "True" in the kernel Voilà starts ahead, for the next page request
+WAITING = "dashboard: kernel ready, waiting for a page request"
+
+
+def wait_for_request(environ: Mapping[str, str] = os.environ) -> None:
+    """In Voilà's pre-heated kernel: load what does not depend on the ledger, then wait for a page request.
+
+    The package is imported by then (this module) and the exchange calendar (the submit needs it) is
+    loaded here; the ledger is read only after a page asks (:func:`app_from_env`), so a kernel that
+    waited an hour still shows what was recorded meanwhile.  In a kernel started for a request (no
+    pool, or the pool used up) it returns at once."""
+    if environ.get(PREHEAT_ENV) != "True":
+        return
+    _log_to_server()
+    get_calendar(api.EXCHANGE)
+    print(WAITING, file=sys.__stderr__, flush=True)  # the server's log: the browser test waits for it
+    from voila.utils import wait_for_request as voila_wait
+
+    voila_wait()
 
 
 def app_from_env(environ: Mapping[str, str] = os.environ) -> w.Widget:

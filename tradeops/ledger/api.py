@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from .. import cashplan
-from ..calendar import get_calendar
+from ..calendar import exchange_tz, get_calendar
 from ..errors import DataError, LedgerError, ValidationError
 from ..reconcile import Holdings, OpenLine, ReconciliationReport, Tolerances, reconcile
 from .db import clock_of
@@ -69,7 +69,7 @@ def _now(session: Session) -> datetime:
 
 
 def _exchange_tz() -> tzinfo:
-    return get_calendar(EXCHANGE).tz
+    return exchange_tz(EXCHANGE)
 
 
 def exchange_date(instant: datetime) -> date:
