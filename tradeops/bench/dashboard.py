@@ -209,7 +209,7 @@ def run() -> str:
         if Path(CHROMIUM).exists():
             runs = _browser_runs(tmp)
             rows.append(_row("server start → listening on its port", [r.listening for r in runs], None))
-            rows.append(_row("server start → pre-heated kernel ready (started, package imported, calendar loaded)", [r.kernel_ready for r in runs], None))
+            rows.append(_row("server start → pre-heated kernel ready (started, package imported)", [r.kernel_ready for r in runs], None))
             rows.append(_row("server start → page read from the ledger and built in the kernel", [r.built_at for r in runs], None))
             rows.append(_row("  of which reading the ledger and building the widgets (kernel)", [r.build for r in runs], None))
             rows.append(_row("server start → Voilà's page loaded in Chromium (load event)", [r.html for r in runs], None))
