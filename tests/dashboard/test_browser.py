@@ -137,6 +137,9 @@ def _events(engine, kind: str | None = None) -> list:
 def test_confirming_three_lines_in_the_browser(browser, served):
     t = _fill_time(served.engine, served.ticket_id)
     page = _open(browser, served.url)
+    # opened as soon as the server listens: served by the pre-heated kernel, no second kernel started beside it
+    # (without the wait in tradeops.dashboard.serve a second one starts only when the first is slow to start: a loaded machine)
+    assert (served.tmp / "voila.log").read_text(errors="replace").count("Kernel started:") == 1
     assert page.locator("h2", has_text=served.ticket_id).is_visible()
     assert page.get_by_text("Do not execute if eToro's SELL price is below $137.10").is_visible()
 
