@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tradeops.calendar import UK, get_calendar
+from tradeops.calendar import EXCHANGE_TZ, UK, exchange_tz, get_calendar
 from tradeops.errors import CalendarError
 
 NY = ZoneInfo("America/New_York")
@@ -112,3 +112,11 @@ def test_session_navigation(cal):
         cal.market_open("2025-01-09")
     with pytest.raises(CalendarError, match="outside the calendar's range"):
         cal.is_session("2099-01-01")
+
+
+@pytest.mark.parametrize("name", sorted(EXCHANGE_TZ))
+def test_the_light_exchange_zone_is_the_calendars_own(name):
+    """exchange_tz answers without building the calendar; it must give the calendar's own zone."""
+    import pandas_market_calendars as mcal
+
+    assert exchange_tz(name) == ZoneInfo(str(mcal.get_calendar(name).tz))

@@ -12,12 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import numpy as np
-import pandas as pd
-
 from .errors import CalendarError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# numpy and pandas are imported where the schedule is built or searched, not with this module: the
+# confirmation page imports the ledger (and so this module) but needs only exchange_tz at first paint
 
 UK = ZoneInfo("Europe/London")
 FIRST_YEAR = 1990
@@ -27,9 +31,7 @@ LAST_YEAR = 2040
 def _as_date(d: date | datetime | str | pd.Timestamp) -> date:
     if isinstance(d, str):
         return date.fromisoformat(d[:10])
-    if isinstance(d, pd.Timestamp):
-        return d.date()
-    if isinstance(d, datetime):
+    if isinstance(d, datetime):  # a pandas Timestamp too (a datetime subclass)
         return d.date()
     return d
 
@@ -57,6 +59,8 @@ class ExchangeCalendar:
     """Sessions of one exchange, precomputed for FIRST_YEAR..LAST_YEAR."""
 
     def __init__(self, name: str = "XNYS"):
+        import numpy as np
+        import pandas as pd
         import pandas_market_calendars as mcal
 
         self.name = name
@@ -95,6 +99,8 @@ class ExchangeCalendar:
 
     def _searchsorted(self, d: date, side: str) -> int:
         self._check_range(d)
+        import pandas as pd
+
         return int(self._index.searchsorted(pd.Timestamp(d), side=side))
 
     def sessions(self, start, end) -> list[date]:
@@ -196,6 +202,8 @@ class ExchangeCalendar:
 
     # ------------------------------------------------------------------ rebalancing
     def _period_key(self, idx: pd.DatetimeIndex, frequency: str):
+        import numpy as np
+
         if frequency == "daily":
             return np.arange(len(idx))
         if frequency == "weekly":
@@ -207,6 +215,8 @@ class ExchangeCalendar:
 
     def rebalance_sessions(self, start, end, frequency: str) -> list[date]:
         """First session of each period (week or month) between start and end."""
+        import numpy as np
+
         start, end = _as_date(start), _as_date(end)
         # widen to whole periods so the first session of a period is seen
         lo = self._searchsorted(start - timedelta(days=31), "left")
@@ -234,3 +244,15 @@ class ExchangeCalendar:
 @lru_cache(maxsize=4)
 def get_calendar(name: str = "XNYS") -> ExchangeCalendar:
     return ExchangeCalendar(name)
+
+
+# the time zone of the exchanges in use, so the zone alone does not build the calendar (its schedule
+# from pandas-market-calendars costs a second of CPU in a fresh process: the page's first paint needs
+# only the zone); tests/test_calendar.py checks each against pandas-market-calendars
+EXCHANGE_TZ = {"XNYS": "America/New_York", "NYSE": "America/New_York", "NASDAQ": "America/New_York", "XLON": "Europe/London"}
+
+
+def exchange_tz(name: str = "XNYS") -> ZoneInfo:
+    """The exchange's time zone (the calendar's own, without building the calendar when known)."""
+    zone = EXCHANGE_TZ.get(name)
+    return ZoneInfo(zone) if zone else get_calendar(name).tz

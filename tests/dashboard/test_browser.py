@@ -137,6 +137,9 @@ def _events(engine, kind: str | None = None) -> list:
 def test_confirming_three_lines_in_the_browser(browser, served):
     t = _fill_time(served.engine, served.ticket_id)
     page = _open(browser, served.url)
+    # opened as soon as the server listens: served by the pre-heated kernel, no second kernel started beside it
+    # (without the wait in tradeops.dashboard.serve a second one starts only when the first is slow to start: a loaded machine)
+    assert (served.tmp / "voila.log").read_text(errors="replace").count("Kernel started:") == 1
     assert page.locator("h2", has_text=served.ticket_id).is_visible()
     assert page.get_by_text("Do not execute if eToro's SELL price is below $137.10").is_visible()
 
@@ -334,3 +337,108 @@ def test_trade_hold_and_no_trade_read_plainly_at_both_widths(browser, served):
     page.get_by_text("HOLD: do nothing on eToro today").wait_for()
     _shots(page, served.tmp, "hold")
     page.close()
+
+
+def _wait_for_log(log: Path, text: str, seconds: float = 60.0) -> str:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        got = log.read_text(errors="replace") if log.exists() else ""
+        if text in got:
+            return got
+        time.sleep(0.1)
+    pytest.fail(f"{text!r} not in the server's log within {seconds:.0f} s")
+
+
+def test_the_pre_heated_kernel_reads_the_ledger_when_the_page_is_asked_for(browser, served):
+    """Voilà starts a kernel ahead (--preheat_kernel); it imports the package and waits before it
+    reads the ledger, so a fill and a deposit recorded while it waits are on the page it serves."""
+    from datetime import timedelta
+
+    from tradeops.dashboard.app import WAITING
+
+    log = served.tmp / "voila.log"
+    _wait_for_log(log, WAITING)
+    t = _fill_time(served.engine, served.ticket_id)
+    at = datetime.combine(DEMO_SESSION, datetime.strptime(t, "%H:%M").time(), tzinfo=ZoneInfo("Europe/London"))
+    with db.transaction(served.engine, FixedClock(DEMO_NOW)) as s:
+        api.record_cash_movement(s, "DEPOSIT", D("500.00"), DEMO_SESSION - timedelta(days=3), notes="while the kernel waits", actor="test")
+        api.record_fill(s, served.ticket_id, 1, "executed", units="5", price="141.20", fees="0", filled_at=at, actor="test")
+        cash = api.compute_cash(s).amount
+    assert cash == D("18386.00") + D("500.00") + D("706.00")
+    page = _open(browser, served.url)
+    assert "Using pre-heated kernel" in log.read_text(errors="replace")  # this page was served by the waiting kernel
+    assert page.get_by_text(f"Ledger cash ${cash:,.2f}").is_visible()  # the deposit and the fill
+    assert page.locator(".to-card", has_text="AAPL").get_by_text("Recorded: EXECUTED").is_visible()
+    assert page.get_by_role("button", name="Executed", exact=True).count() == 2  # only AVGO and MSFT still open
+    page.close()
+
+
+def _gbp_workspace(root: Path):
+    """The GBP ledger and ticket of tests/dashboard/test_gbp_page.py (figures worked out there): a GBP
+    account with £1,000.00 and a TRADE ticket sized at GBPUSD 1.2500, fee 50 bps: BUY AAPL £600.00 at
+    $125.00 (6 units, fee £3.00), BUY MSFT £390.00 at $250.00 (1.95 units, fee £1.95)."""
+    from tradeops.calendar import get_calendar
+    from tradeops.config import Workspace
+    from tradeops.dashboard.demo import record, universe
+    from tradeops.risk import Decision, TradeLine
+    from tradeops.tickets import build_ticket
+
+    ws = Workspace.at(root).ensure()
+    ws.policy_path.write_text("account:\n  account_currency: GBP\n  fx_fee_bps: 50\n")
+    policy = ws.policy()
+    cal = get_calendar(policy.schedule.exchange)
+    decision_session = cal.previous_session(DEMO_SESSION)
+    trades = (
+        TradeLine("BUY", "AAPL", D("600.00"), D("6"), D("100.00000000"), instrument_price=D("125.00")),
+        TradeLine("BUY", "MSFT", D("390.00"), D("1.95"), D("200.00000000"), instrument_price=D("250.00")),
+    )
+    decision = Decision(
+        session=decision_session, kind="TRADE", rebalance=True, strategy="momentum", account_currency="GBP", equity=D("1000.00"),
+        cash_before=D("1000.00"), cash_after=D("1000.00") - D("990.00") - D("4.95"), drawdown=D(0), trades=trades, blocked=(),
+        suppressed=(), notes=(), rules=(), targets=(), risk_off={"applied": False, "reasons": []}, top_ranks=(),
+        changes={"entering": ["AAPL", "MSFT"], "leaving": [], "resized": []}, signal_note="demo ticket",
+        fx={"currency": "GBP", "pair": "GBPUSD", "rate": "1.2500", "date": decision_session.isoformat(), "fee_bps": "50", "fees": "4.95"},
+    )
+    engine = db.init_db(ws.db_url())
+    with db.transaction(engine, FixedClock(DEMO_NOW)) as s:
+        api.set_account_currency(s, "GBP", actor="test")
+        api.record_cash_movement(s, "DEPOSIT", D("1000.00"), cal.session_offset(DEMO_SESSION, -3), currency="GBP", actor="test")
+        window = cal.execution_window(DEMO_SESSION, policy.execution.window_start_minutes, policy.execution.window_end_minutes)
+        ticket_id = record(s, build_ticket(decision, [], window, policy, universe(), "c", "c", "d", decision_session))
+    return ws, engine, ticket_id
+
+
+def test_a_gbp_account_in_the_browser(browser, tmp_path):
+    """Pounds to enter, dollar prices, the fill's rate: the GBP figures of test_gbp_page.py, typed in Chromium.
+
+    AAPL filled 6 x $126.25 at 1.2400 USD per pound, fees empty (the conversion fee): 757.50 / 1.24 =
+    £610.89, fee 610.89 x 0.005 = 3.05445 -> £3.06; cash 1,000.00 - 610.89 - 3.06 = £386.05, which is
+    what MSFT may spend next (it needs £391.95: shrink it)."""
+    ws, engine, ticket_id = _gbp_workspace(tmp_path / "ws")
+    env = {k: v for k, v in os.environ.items() if k != "TRADEOPS_DB_URL"} | {FIXED_NOW_ENV: DEMO_NOW.isoformat()}
+    launch = server.launch_spec(ws.root, "127.0.0.1", server.free_port(), environ=env)
+    try:
+        with server.running(launch, tmp_path / "voila.log"):
+            page = _open(browser, launch.url, 1280)
+            text = page.locator(".to-page").inner_text()
+            assert "Ledger cash £1,000.00" in text
+            assert "Cash for this BUY, after the lines above (the conversion fee counted): £397.00. It covers the order." in text
+            aapl = _card(page, "AAPL")
+            _enter(aapl, "Executed", units="6", price="126.25", time=_fill_time(engine, ticket_id))
+            aapl.locator("input[placeholder^='USD per']").fill("1.2400")
+            page.wait_for_timeout(300)  # the typed values reach the kernel
+            page.get_by_role("button", name="Save confirmation").click()
+            page.get_by_text(f"Saved 1 line of {ticket_id}").wait_for()
+            with db.transaction(engine) as s:
+                fill = api.line_statuses(s, ticket_id)[0].fill
+                cash = api.compute_cash(s)
+            assert (fill.account_amount, fill.fees, fill.fx_rate) == (D("610.89"), D("3.06"), D("1.24"))
+            assert (cash.amount, cash.currency) == (D("386.05"), "GBP")
+            page.get_by_text("after the lines above (the conversion fee counted): £386.05.").wait_for()
+            assert "Ledger cash £386.05" in page.locator(".to-page").inner_text()
+            _shots(page, tmp_path, "gbp")
+            page.close()
+    finally:
+        engine.dispose()

@@ -12,6 +12,7 @@ DEMO_NOW (conftest).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN
 from decimal import Decimal as D
 from html import unescape
@@ -133,3 +134,46 @@ def test_the_ticket_says_which_buys_to_shrink_or_skip_if_a_sell_is_not_executed(
     left = cash + 5 * D("141.34") - D("1333.33")
     assert f"If line 2 (SELL KO) is not executed: buy only about ${left:,.2f} on line 4 (MSFT)." in text
     assert "SELL" in ticket.to_markdown().split("## If blocked")[1]
+
+
+def test_a_deposit_dated_after_the_session_does_not_pay_for_its_buys(short, kit):
+    """The page's live budget and the ledger's refusal use one rule: the lowest cash from the session on.
+
+    Worked by hand: $1,104.40 of cash before the ticket (session 2026-11-30).  A deposit of $2,000.00
+    dated 2026-12-01, the day after, makes today's cash $3,104.40, but a BUY filled on 2026-11-30 must
+    leave cash >= 0 at the end of 2026-11-30 too, where the cash is still $1,104.40.  Both SELLs are not
+    executed, so AVGO (1333.33 / 294.81 = 4.522676 units, $1,333.33) may spend $1,104.40, not $3,104.40.
+    What the cash allows: 1104.40 / 294.81 = 3.7461415..., rounded down to micro-units 3.746141, which
+    costs 3.746141 x 294.81 = 1,104.39982821, booked as $1,104.40: it fits, and leaves $0.00 that day.
+    """
+    page, engine, ticket_id = short
+    day_after = kit.session + timedelta(days=1)
+    with db.transaction(engine) as s:
+        api.record_cash_movement(s, "DEPOSIT", D("2000.00"), day_after, notes="arrives the day after", actor="test")
+        assert api.compute_cash(s).amount == D("3104.40")  # today's cash counts the deposit
+        assert api.lowest_cash_from(s, kit.session).amount == D("1104.40")  # the session's BUYs cannot use it
+        assert api.lowest_cash_from(s, day_after).amount == D("3104.40")
+    page.refresh()
+    t = kit.fill_time(page)
+    kit.enter(page.ticket.forms[1], "not_executed", reason="price outside band")
+    kit.enter(page.ticket.forms[2], "not_executed", reason="price outside band")
+    assert page.ticket.submit().ok
+    avgo = page.ticket.ticket.line(3)
+    assert (avgo.approx_units, avgo.value) == (D("4.522676"), D("1333.33"))
+    form = page.ticket.forms[3]
+    budget = unescape(form.budget.value)
+    assert "after the lines above: $1,104.40." in budget and "$3,104.40" not in budget
+    assert form.proposal is not None and form.proposal.units == D("3.746141")
+    # the executor enters AVGO in full anyway: the ledger refuses it with the same figures
+    kit.enter(form, "executed", units=str(avgo.approx_units), price=str(avgo.reference_price), time=t)
+    assert not page.ticket.submit().ok
+    message = unescape(form.errors["units"].value)
+    assert "the cash left after the lines saved before it is 1104.40" in message
+    assert "the cash allows at most 3.746141 units at 294.81" in message
+    assert _cash(engine) == D("3104.40")  # nothing written
+    form.apply_proposal()
+    assert form.status.value == "partial" and form.units.value == "3.746141"
+    assert page.ticket.submit().ok
+    with db.transaction(engine) as s:
+        assert api.lowest_cash_from(s, kit.session).amount == D("0.00")  # 1,104.40 - 1,104.40 at the end of the session
+        assert api.compute_cash(s).amount == D("2000.00")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
 import sys
 
 import nbformat
@@ -19,7 +21,8 @@ TOKEN = "a-long-enough-secret-token"
 def test_localhost_needs_no_token_and_hides_tracebacks(tmp_path):
     launch = server.launch_spec(tmp_path, environ={"PATH": "/bin", "TRADEOPS_DB_URL": "postgresql+psycopg://x@db/l"})
     argv = " ".join(launch.argv)
-    assert launch.argv[:3] == [sys.executable, "-m", "voila"] and str(server.NOTEBOOK) in launch.argv
+    assert launch.argv[:3] == [sys.executable, "-m", "tradeops.dashboard.serve"] and str(server.NOTEBOOK) in launch.argv
+    assert "--preheat_kernel=True" in launch.argv and "--pool_size=1" in launch.argv
     assert "--Voila.ip=127.0.0.1" in argv and "--port=8866" in argv and "--show_tracebacks=False" in argv
     assert "--strip_sources=True" in argv and "--token" not in launch.argv and not launch.token
     assert f"'websocket_max_message_size': {server.WEBSOCKET_MAX_BYTES}" in argv  # an oversized screenshot reaches the page's check
@@ -70,5 +73,25 @@ def test_the_notebook_is_thin():
     imports = [n for n in tree.body if isinstance(n, ast.ImportFrom)]
     assert [i.module for i in imports] == ["tradeops.dashboard"]
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
-    assert [c.func.id for c in calls] == ["app_from_env"]
+    assert [c.func.id for c in calls] == ["wait_for_request", "app_from_env"]  # wait (a pre-heated kernel), then read the ledger
     assert "select" not in code[0].source.lower() and "parameters" not in code[0].metadata.get("tags", [])
+
+
+def test_the_page_imports_neither_pandas_nor_numpy_before_it_is_shown(tmp_path):
+    """First paint: the package import (the pre-heated kernel's wait) and the page's build from a demo ledger
+    stay clear of pandas and numpy (a second or more of CPU on a busy machine); the exchange calendar, which
+    needs them, loads in the background once the page is shown."""
+    from tradeops.dashboard.demo import create_demo
+
+    ws, _url, _ticket = create_demo(tmp_path / "ws")
+    code = (
+        "import sys, threading\n"
+        "from tradeops.dashboard import app_from_env\n"
+        "threading.Thread.start = lambda self: None  # the background calendar load: after first paint\n"
+        "app_from_env()\n"
+        "print(sorted(m for m in ('pandas', 'numpy', 'pandas_market_calendars') if m in sys.modules))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TRADEOPS_DB_URL"} | {"TRADEOPS_HOME": str(ws.root)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -15,10 +15,10 @@ ledger functions as the CLI.
 - ``server``: how Voilà is started (localhost by default, a token when exposed);
 - ``demo``: a small demo ledger for the benchmark, the browser test and trying the page.
 
-``notebooks/dashboard.ipynb`` only calls :func:`app_from_env`.
+``notebooks/dashboard.ipynb`` only calls :func:`wait_for_request` and :func:`app_from_env`.
 """
 
-__all__ = ["Dashboard", "app_from_env", "build_app"]
+__all__ = ["Dashboard", "app_from_env", "build_app", "wait_for_request"]
 
 
 def __getattr__(name: str):

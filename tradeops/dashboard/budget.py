@@ -1,8 +1,10 @@
 """What the BUYs of the ticket on the page may spend, live, from what is saved and what is typed.
 
-Pure: a :class:`~tradeops.dashboard.model.TicketView`, the ledger's cash and
-the typed entries in; the plan of :mod:`tradeops.cashplan` (the same rule as
-the paper fills and the ledger's refusal) and plain sentences out.
+Pure: a :class:`~tradeops.dashboard.model.TicketView`, the ledger's cash (the
+lowest from the ticket's session on: the ledger's day-by-day rule, so a deposit
+dated later does not count) and the typed entries in; the plan of
+:mod:`tradeops.cashplan` (the same rule as the paper fills and the ledger's
+refusal) and plain sentences out.
 
 A GBP account's lines convert: the cash and each line's value are in pounds,
 the prices in USD; a saved fill counts at the rate it was booked at, a typed
@@ -55,7 +57,8 @@ def plan_line(line: LineView, entry: LineEntry | None = None, fee_rate: Decimal 
 
 
 def cash_before(ticket: TicketView, cash_now: Decimal) -> Decimal:
-    """The cash before the ticket: the ledger's cash less what the saved lines of it did."""
+    """The cash before the ticket: ``cash_now`` (the ledger's lowest cash from the ticket's session on,
+    :func:`tradeops.dashboard.model.budget_cash`) less what the saved lines of it did."""
     return cash_now - sum((plan_line(ln, None, ticket.fee_rate).cash_effect() for ln in ticket.lines if ln.fill is not None), ZERO)
 
 

@@ -290,6 +290,15 @@ def account_view(session: Session, *, account: str = api.DEFAULT_ACCOUNT) -> Acc
     )
 
 
+def budget_cash(session: Session, ticket: TicketView | None, *, account: str = api.DEFAULT_ACCOUNT) -> Decimal | None:
+    """The cash the BUYs of a TRADE ticket may spend from, by the ledger's day-by-day rule: the lowest
+    cash from the ticket's session on (:func:`~tradeops.ledger.api.lowest_cash_from`, the figure the
+    ledger's refusal names); None for other tickets."""
+    if ticket is None or ticket.kind != "TRADE":
+        return None
+    return api.lowest_cash_from(session, ticket.session_date, account=account).amount
+
+
 def history(session: Session, policy: Policy, tz: tzinfo, *, limit: int = 20, account: str = api.DEFAULT_ACCOUNT) -> list[HistoryEntry]:
     """The latest ``limit`` tickets, newest first, each with its fill events (oldest first)."""
     out = []

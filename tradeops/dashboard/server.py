@@ -41,6 +41,10 @@ DEFAULT_PORT = 8866
 # a browser message bigger than this closes the page's connection; well above uploads.MAX_BYTES, so an
 # oversized screenshot reaches the page and is refused with a message instead of vanishing
 WEBSOCKET_MAX_BYTES = 64 * 1024 * 1024
+# after a page takes the pre-heated kernel, start the next one this much later: not while the page
+# being opened (and the executor's first entries) still compete for the CPU: a kernel start is 2-4 s of CPU on
+# a busy 2-core machine (a page opened sooner gets a kernel started for it, as before)
+REFILL_DELAY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ def launch_spec(
     env = {k: v for k, v in environ.items() if k not in ("JUPYTER_TOKEN", "JUPYTER_TOKEN_FILE", TOKEN_ENV)}
     env["TRADEOPS_HOME"] = str(Path(workdir).resolve())
     argv = [
-        sys.executable, "-m", "voila", str(notebook),
+        sys.executable, "-m", "tradeops.dashboard.serve", str(notebook),
         "--no-browser",
         f"--port={int(port)}",
         f"--Voila.ip={host}",
@@ -89,6 +93,11 @@ def launch_spec(
         "--theme=light",
         "--VoilaConfiguration.file_allowlist=[]",
         f"--Voila.tornado_settings={{'websocket_max_message_size': {WEBSOCKET_MAX_BYTES}}}",
+        # one kernel started with the server and kept waiting: it imports the package ahead and reads the
+        # ledger only when a page asks for it (notebooks/dashboard.ipynb waits for the request)
+        "--preheat_kernel=True",
+        "--pool_size=1",
+        f"--VoilaKernelManager.fill_delay={REFILL_DELAY_S}",
     ]
     if token:
         env["JUPYTER_TOKEN"] = token

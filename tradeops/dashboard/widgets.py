@@ -17,6 +17,7 @@ from html import escape
 from typing import TYPE_CHECKING, Callable
 
 import ipywidgets as w
+from ipywidgets.widgets.widget_string import HTMLStyle, TextStyle  # (not exported at ipywidgets 8's top level)
 
 from ..errors import TradeopsError
 from . import budget, render
@@ -39,9 +40,29 @@ REASONS = (
 )
 
 
+@functools.cache
+def _shared(kind: str) -> w.Widget:
+    """One layout or style model for all the page's pieces that never change theirs (labels, messages,
+    counters, inputs of the same width, the boxes around a field): each widget otherwise brings its own
+    layout and style, and the page had about 700 models for the browser to create at start (issue 18).
+    Nothing changes these models afterwards (a piece shown or hidden keeps a layout of its own)."""
+    return {
+        "wide": lambda: w.Layout(width="calc(100% - 8px)", max_width="460px"),
+        "plain": w.Layout,
+        "html": HTMLStyle,
+        "text": TextStyle,
+        "tick": lambda: w.Layout(align_items="flex-start"),
+    }[kind]()
+
+
 def _wide() -> w.Layout:
-    """Full width on a phone, at most 460 px on a laptop."""
+    """Full width on a phone, at most 460 px on a laptop: a layout of its own (to show or hide the widget)."""
     return w.Layout(width="calc(100% - 8px)", max_width="460px")
+
+
+def _html(value: str = "") -> w.HTML:
+    """A piece of HTML that is never shown or hidden on its own: the shared layout and style."""
+    return w.HTML(value, layout=_shared("plain"), style=_shared("html"))
 
 
 SHOW, HIDE = "flex", "none"
@@ -49,15 +70,15 @@ SHOW, HIDE = "flex", "none"
 
 def _label(text: str, hint: str = "") -> w.HTML:
     hint_html = f' <span class="to-hint">{escape(hint)}</span>' if hint else ""
-    return w.HTML(f'<div class="to-label">{escape(text)}{hint_html}</div>')
+    return _html(f'<div class="to-label">{escape(text)}{hint_html}</div>')
 
 
-def _field(label: str, widget: w.Widget, error: w.HTML, hint: str = "") -> w.VBox:
-    return w.VBox([_label(label, hint), widget, error])
+def _field(label: str, widget: w.Widget, error: w.Widget, hint: str = "") -> w.VBox:
+    return w.VBox([_label(label, hint), widget, error], layout=_shared("plain"))
 
 
 def _error_widget() -> w.HTML:
-    return w.HTML("")
+    return _html()
 
 
 def show_error(widget: w.HTML, message: str | None) -> None:
@@ -83,7 +104,7 @@ class Checklist:
     ticket and item while the page refreshes (after Save, every 20 s) and start empty for another ticket."""
 
     def __init__(self):
-        self.title = w.HTML()
+        self.title = _html()
         self.boxes: list[w.Checkbox] = []
         self.items: tuple[str, ...] = ()
         self.widget = w.VBox([self.title])
@@ -102,7 +123,7 @@ class Checklist:
         for item in items:
             # the sentence in an HTML widget beside the box: a checkbox's own description is typeset as TeX ("$18,386.00 ... $5.00")
             box = w.Checkbox(value=item in ticked, indent=False, layout=w.Layout(width="30px", min_width="30px"))
-            row = w.HBox([box, w.HTML(f'<div class="to-tick-text">{escape(item)}</div>')], layout=w.Layout(align_items="flex-start"))
+            row = w.HBox([box, _html(f'<div class="to-tick-text">{escape(item)}</div>')], layout=_shared("tick"))
             row.add_class("to-tick")
             self.boxes.append(box)
             rows.append(row)
@@ -157,22 +178,22 @@ class LineForm:
             tooltips=["All of it was filled", "Only part was filled", "Nothing was done for this line"],
             style={"button_width": "auto"},
         )
-        self.units = w.Text(placeholder="shares, e.g. 2.5", layout=_wide())
-        self.price = w.Text(placeholder=f"price, e.g. {line.reference_price.normalize():f}", layout=_wide())
-        self.fees = w.Text(placeholder="fees, empty if none" if not line.converts else "empty: the conversion fee", layout=_wide())
+        self.units = w.Text(placeholder="shares, e.g. 2.5", layout=_shared("wide"), style=_shared("text"))
+        self.price = w.Text(placeholder=f"price, e.g. {line.reference_price.normalize():f}", layout=_shared("wide"), style=_shared("text"))
+        self.fees = w.Text(placeholder="fees, empty if none" if not line.converts else "empty: the conversion fee", layout=_shared("wide"), style=_shared("text"))
         # a GBP line: the rate eToro converted at, prefilled with the ticket's (the executor changes it if eToro's differs)
-        self.fx_rate = w.Text(value=self._default_rate(), placeholder="USD per " + line.currency, layout=_wide())
-        self.time = w.Text(placeholder="HH:MM, e.g. 14:40", layout=_wide())
-        self.reason = w.Combobox(options=REASONS, placeholder="pick a reason or type your own", ensure_option=False, layout=_wide())
-        self.notes = w.Textarea(placeholder="anything unusual (optional)", layout=_wide())
-        self.explanation = w.Text(placeholder="only when a red message asks for it", layout=_wide())
+        self.fx_rate = w.Text(value=self._default_rate(), placeholder="USD per " + line.currency, layout=_shared("wide"), style=_shared("text"))
+        self.time = w.Text(placeholder="HH:MM, e.g. 14:40", layout=_shared("wide"), style=_shared("text"))
+        self.reason = w.Combobox(options=REASONS, placeholder="pick a reason or type your own", ensure_option=False, layout=_shared("wide"), style=_shared("text"))
+        self.notes = w.Textarea(placeholder="anything unusual (optional)", layout=_shared("wide"), style=_shared("text"))
+        self.explanation = w.Text(placeholder="only when a red message asks for it", layout=_shared("wide"), style=_shared("text"))
         self.screenshot = w.FileUpload(accept="image/png,image/jpeg,image/webp,application/pdf", multiple=False, description="Add screenshot")
         self.errors = {name: _error_widget() for name in self.FIELDS}
-        self.counters = {name: w.HTML(_count("", TEXT_LIMITS[name])) for name in TEXT_LIMITS}
+        self.counters = {name: _html(_count("", TEXT_LIMITS[name])) for name in TEXT_LIMITS}
         self.clear = w.Button(description="Clear this line", icon="undo", layout=w.Layout(width="auto", align_self="flex-start"),
                               tooltip="Un-choose the status and empty the fields of this line (nothing is saved)")
         self.clear.on_click(lambda _b: self.clear_line())
-        self.budget = w.HTML()
+        self.budget = _html()
         self.use_proposal = w.Button(description="Fill in what the cash allows", button_style="warning", layout=w.Layout(width="auto", align_self="flex-start"))
         self.use_proposal.on_click(lambda _b: self.apply_proposal())
         self.use_proposal.layout.display = HIDE
@@ -185,15 +206,15 @@ class LineForm:
               if line.converts else []),
             _field("Time of the fill, UK time (HH:MM)", self.time, e["time"], "24-hour clock"),
         ])
-        self._not_done = w.VBox([_field("Why was it not executed?", self.reason, w.VBox([self.counters["reason"], e["reason"]]))])
+        self._not_done = w.VBox([_field("Why was it not executed?", self.reason, w.VBox([self.counters["reason"], e["reason"]], layout=_shared("plain")))])
         self._common = w.VBox([
-            _field("Notes", self.notes, w.VBox([self.counters["notes"], e["notes"]]), "optional"),
-            _field("Explain an exception", self.explanation, w.VBox([self.counters["explanation"], e["explanation"]]), "only if asked"),
+            _field("Notes", self.notes, w.VBox([self.counters["notes"], e["notes"]], layout=_shared("plain")), "optional"),
+            _field("Explain an exception", self.explanation, w.VBox([self.counters["explanation"], e["explanation"]], layout=_shared("plain")), "only if asked"),
             _field("Screenshot", self.screenshot, e["screenshot"], f"optional: PNG, JPEG, WebP or PDF, up to {MAX_BYTES // 1024 // 1024} MB"),
         ])
         budget = [w.VBox([self.budget, self.use_proposal])] if line.side == "BUY" else []
         self.widget = w.VBox([
-            w.HTML(render.line_heading(line)), *budget, _field("What happened?", self.status, e["status"]), self._filled, self._not_done,
+            _html(render.line_heading(line)), *budget, _field("What happened?", self.status, e["status"]), self._filled, self._not_done,
             self._common, self.clear,
         ])
         self.widget.add_class("to-card")
@@ -279,18 +300,18 @@ class TicketPanel:
         self.chooser = w.Dropdown(description="", layout=_wide())
         self.chooser_label = _label("Ticket", "older tickets still waiting for a confirmation are listed too")
         self.chooser_box = w.VBox([self.chooser_label, self.chooser])
-        self.header = w.HTML()
-        self.before = w.HTML()
+        self.header = _html()
+        self.before = _html()
         self.cards = w.VBox()
-        self.result = w.HTML()
+        self.result = _html()
         self.form_error = _error_widget()
         self.save = _big_button("Save confirmation", "success")
-        self.after = w.HTML()
+        self.after = _html()
         self.pre_check = Checklist()  # "Before you start", ticked off on the page
         self.post_check = Checklist()  # "After you finish" (or the one checklist of a HOLD / NO-TRADE ticket)
         self.forms: dict[int, LineForm] = {}
         self.cash = None  # the ledger's cash, for the live budget of the BUYs
-        self.plan_box = w.HTML()
+        self.plan_box = _html()
         self.widget = w.VBox(self._children())
         self.chooser.observe(self._on_choose, "value")
 
@@ -328,8 +349,8 @@ class TicketPanel:
         self.forms = {ln.line_no: keep.get(ln.line_no) or LineForm(ln, self._on_edit) for ln in ticket.lines if ln.fill is None} if trade else {}
         cards = []
         for line in ticket.lines if trade else ():
-            cards.append(self.forms[line.line_no].widget if line.line_no in self.forms else w.HTML(render.recorded(line)))
-        heading = self.cards.children[0] if same and self.cards.children else w.HTML("<h2>Orders, in this order</h2>")
+            cards.append(self.forms[line.line_no].widget if line.line_no in self.forms else _html(render.recorded(line)))
+        heading = self.cards.children[0] if same and self.cards.children else _html("<h2>Orders, in this order</h2>")
         self.cards.children = ([heading] if cards else []) + cards
         # a fresh button each time: a click queued on the old one cannot submit the new form
         self.save.close()
@@ -408,11 +429,11 @@ class SnapshotPanel:
 
     def __init__(self, app: "Dashboard"):
         self.app = app
-        self.intro = w.HTML(
+        self.intro = _html(
             "<h2>Broker snapshot</h2><p>Open your eToro portfolio. The boxes show what the ledger expects: "
             "<b>change only what eToro shows differently</b>, then press the button.</p>"
         )
-        self.cash = w.Text(layout=_wide())
+        self.cash = w.Text(layout=_shared("wide"), style=_shared("text"))
         self.units: dict[str, w.Text] = {}
         self.extra: list[tuple[w.Text, w.Text]] = []
         self.errors: dict[str, w.HTML] = {}
@@ -422,7 +443,7 @@ class SnapshotPanel:
         self.save = _big_button("Save snapshot and check it", "primary")
         self.save.on_click(lambda _b: self.submit())
         self.form_error = _error_widget()
-        self.result = w.HTML()
+        self.result = _html()
         self.widget = w.VBox([self.intro, self.rows, self.add_row, self.form_error, self.save, self.result])
 
     def show(self, account: AccountView, ticket: TicketView | None) -> None:
@@ -431,7 +452,7 @@ class SnapshotPanel:
         self.cash.value = f"{account.cash.quantize(Decimal('0.01')):f}"
         if symbols != list(self.units):
             self.errors = {"cash": _error_widget()}
-            self.units = {s: w.Text(layout=_wide()) for s in symbols}
+            self.units = {s: w.Text(layout=_shared("wide"), style=_shared("text")) for s in symbols}
             children = [_field(f"Cash available, in {account.currency}", self.cash, self.errors["cash"], "as eToro shows it")]
             for s, box in self.units.items():
                 self.errors[f"units:{s}"] = _error_widget()
@@ -450,7 +471,7 @@ class SnapshotPanel:
 
     def _add_extra(self) -> None:
         i = len(self.extra)
-        symbol, units = w.Text(placeholder="symbol, e.g. AAPL", layout=_wide()), w.Text(placeholder="units (shares)", layout=_wide())
+        symbol, units = w.Text(placeholder="symbol, e.g. AAPL", layout=_shared("wide"), style=_shared("text")), w.Text(placeholder="units (shares)", layout=_shared("wide"), style=_shared("text"))
         self.extra.append((symbol, units))
         self.errors[f"extra:{i}:symbol"], self.errors[f"extra:{i}:units"] = _error_widget(), _error_widget()
         row = w.VBox([
@@ -481,16 +502,16 @@ class KillSwitchPanel:
 
     def __init__(self, app: "Dashboard"):
         self.app = app
-        self.status = w.HTML()
-        self.reason = w.Text(placeholder="why, in a few words", layout=_wide())
+        self.status = _html()
+        self.reason = w.Text(placeholder="why, in a few words", layout=_shared("wide"), style=_shared("text"))
         self.confirm = w.Checkbox(value=False, description="I have checked with the owner: trading may resume at the next run", indent=False, layout=_wide())
         self.errors = {"reason": _error_widget(), "confirm": _error_widget(), "form": _error_widget()}
         self.button = _big_button("Turn the kill switch ON", "danger")
         self.button.on_click(lambda _b: self.submit())
-        self.result = w.HTML()
+        self.result = _html()
         self._confirm_box = w.VBox([self.confirm, self.errors["confirm"]])
         self.widget = w.VBox([
-            w.HTML("<h2>Kill switch</h2><p>While the kill switch is ON, the daily run issues NO-TRADE tickets.</p>"),
+            _html("<h2>Kill switch</h2><p>While the kill switch is ON, the daily run issues NO-TRADE tickets.</p>"),
             self.status, _field("Reason", self.reason, self.errors["reason"], "required, goes in the log"),
             self._confirm_box, self.errors["form"], self.button, self.result,
         ])
@@ -526,8 +547,8 @@ class HistoryPanel:
     """Read-only: past tickets with their confirmations."""
 
     def __init__(self):
-        self.body = w.HTML()
-        self.widget = w.VBox([w.HTML("<h2>History</h2><p>The latest tickets, newest first. Click one to see its lines.</p>"), self.body])
+        self.body = _html()
+        self.widget = w.VBox([_html("<h2>History</h2><p>The latest tickets, newest first. Click one to see its lines.</p>"), self.body])
 
     def show(self, entries: list[HistoryEntry]) -> None:
         self.body.value = render.history(entries)

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from .. import cashplan
-from ..calendar import get_calendar
+from ..calendar import exchange_tz, get_calendar
 from ..errors import DataError, LedgerError, ValidationError
 from ..reconcile import Holdings, OpenLine, ReconciliationReport, Tolerances, reconcile
 from .db import clock_of
@@ -69,7 +69,7 @@ def _now(session: Session) -> datetime:
 
 
 def _exchange_tz() -> tzinfo:
-    return get_calendar(EXCHANGE).tz
+    return exchange_tz(EXCHANGE)
 
 
 def exchange_date(instant: datetime) -> date:
@@ -737,9 +737,22 @@ class _CashTimeline:
                 worst = (day, old[day], cash)
         return worst
 
+    def lowest_from(self, day: date, extra: Sequence[tuple[date, Decimal]] = ()) -> Decimal:
+        """The lowest cash at the end of ``day`` or of any later day (``extra`` changes added): the most
+        a change dated ``day`` may take out before the floor, since the cash of every later day must hold too."""
+        return min(cash for d, cash in self.balances([*extra, (day, ZERO)]) if d >= day)
+
     def add(self, pieces: Sequence[tuple[date, Decimal]]) -> None:
         for day, delta in pieces:
             self.days[day] += delta
+
+
+def lowest_cash_from(session: Session, from_date: date, *, account: str = DEFAULT_ACCOUNT) -> Money:
+    """The lowest cash of the ledger at the end of ``from_date`` or of any later day: what fills and
+    withdrawals dated ``from_date`` may spend before ``account.cash_floor``, by the rule the ledger's own
+    cash check applies (a deposit dated after ``from_date`` does not pay for them).  The page's live budget."""
+    acc = get_account(session, account)
+    return Money(_CashTimeline(session, acc.id, from_date).lowest_from(from_date), acc.currency)
 
 
 def _floor_words(min_cash: Decimal) -> str:
@@ -782,10 +795,7 @@ def _check_cash(
             when += f" (the line is dated {own}, and the cash of every later day must stay at or above the floor too)"
         if line.side == "BUY" and fill.price is not None:
             # what the row itself may spend: the lowest cash from its day on, less the floor, plus what the correction gives back
-            room = min(
-                c - min_cash - (undone if original is not None and pieces[1][0] <= d else ZERO)
-                for d, c in timeline.balances([(own, ZERO)]) if d >= own
-            )
+            room = timeline.lowest_from(own, pieces[1:]) - min_cash
             can = _affordable_units(max(room, ZERO), fill.price, fill.fees, fx)
             allows = (
                 f"the cash allows at most {can.normalize():f} units at {fill.price.normalize():f}: record it as partial with "
@@ -1160,7 +1170,7 @@ def _check_cash_movement(session: Session, acc: Account, where: str, kind: str, 
     if short is None:
         return
     low, cash, after = short
-    room = max(min(c for d, c in timeline.balances() if d >= day) - min_cash, ZERO)
+    room = max(timeline.lowest_from(day) - min_cash, ZERO)
     when = f"on {day}" if low == day else f"on {low} (it is dated {day}, and the cash of every later day must stay at or above the floor too)"
     raise LedgerError(
         f"{where}, field 'amount': {kind.lower()} of {(-signed).quantize(CENT)} dated {day} needs {(-signed).quantize(CENT)} "
