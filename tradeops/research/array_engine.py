@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -233,14 +234,40 @@ def _fraction(x: float, limit: int = 10**7) -> tuple[int, int]:
 
 def _fractions(a: np.ndarray, neutral: float) -> tuple[np.ndarray, np.ndarray]:
     """Per cell: ``dec(x)`` as num / den, or den 0 when it has too many decimals (then the
-    loop uses the float, e.g. a 0.333333333333 split)."""
+    loop uses the float, e.g. a 0.333333333333 split).
+
+    Vectorised for the cells whose shortest repr has at most 6 decimals (every dividend and
+    split in practice): the smallest k <= 6 for which ``rint(x * 10**k) / 10**k == x`` is the
+    number of decimals of ``repr(x)`` (a k-decimal string that round-trips is the shortest
+    one, and only one can: 10**-k is far above the float spacing below 10**6), and IEEE
+    division of two exact integers rounds as ``float(str)`` does; the fraction is then
+    reduced as :class:`fractions.Fraction` reduces it.  Every other cell (more decimals, NaN,
+    too large) goes through :func:`_fraction` as before."""
     num = np.zeros(a.shape, np.int64)
     den = np.ones(a.shape, np.int64)
-    for idx in zip(*np.nonzero(a != neutral)):
+    idx = np.nonzero(a != neutral)
+    x = a[idx]
+    n_out = np.zeros(len(x), np.int64)
+    d_out = np.zeros(len(x), np.int64)
+    todo = np.ones(len(x), bool)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for k in range(7):
+            scale = float(10**k)
+            cand = np.rint(x * scale)
+            hit = todo & np.isfinite(cand) & (np.abs(cand) <= 1e12) & (cand / scale == x)
+            n_out[hit] = cand[hit].astype(np.int64)
+            d_out[hit] = 10**k
+            todo &= ~hit
+    g = np.gcd(n_out, d_out)
+    g[g == 0] = 1
+    n_out //= g
+    d_out //= g
+    for t in np.flatnonzero(todo):
         try:
-            num[idx], den[idx] = _fraction(a[idx], 10**6)
+            n_out[t], d_out[t] = _fraction(x[t], 10**6)
         except DataError:
-            num[idx], den[idx] = 0, 0
+            n_out[t], d_out[t] = 0, 0
+    num[idx], den[idx] = n_out, d_out
     num[a == neutral] = int(neutral)
     return num, den
 
@@ -566,15 +593,22 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
     rebal = np.zeros(W, np.bool_)
     halt_dec = np.zeros(W, np.bool_)
     flags = np.zeros(W, np.int64)
-    approved = np.full((W, N), np.nan)
-    side = np.zeros((W, N), np.int8)
-    tvalue = np.zeros((W, N))
-    fill_units = np.zeros((W, N), np.int64)  # signed micro-units
-    fill_price = np.zeros((W, N))
-    fill_value = np.zeros((W, N), np.int64)  # cents
-    fill_fee = np.zeros((W, N), np.int64)
+    # session x symbol outputs, packed: one row per decision session (dec_w: its row of the
+    # window) and one per session that may fill (fill_w); np.empty, so the pages of rows never
+    # written are never touched (a dense W x N array per output cost most of the loop's time)
+    dec_w = np.empty(W, np.int64)
+    approved = np.empty((W, N))
+    side = np.empty((W, N), np.int8)
+    tvalue = np.empty((W, N))
+    book_units = np.empty((W, N), np.int64)
+    nd = 0
+    fill_w = np.empty(W, np.int64)
+    fill_units = np.empty((W, N), np.int64)  # signed micro-units
+    fill_price = np.empty((W, N))
+    fill_value = np.empty((W, N), np.int64)  # cents
+    fill_fee = np.empty((W, N), np.int64)
+    nf = 0
     book_cash = np.zeros(W, np.int64)
-    book_units = np.zeros((W, N), np.int64)
     halt_rows_out = np.full((W, 4), -1, np.int64)  # breach, in_cash, resumed, sessions_halted
     halt_vals = np.zeros((W, 3))  # drawdown, equity, peak at the breach
     n_halts = 0
@@ -595,6 +629,19 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
     priced = np.zeros(N, np.bool_)
     for w in range(W):
         i = i0 + w
+        f = -1  # this session's packed fill row
+        may_fill = pend_row == i
+        if not may_fill:
+            for j in range(N):
+                if exits[i, j]:
+                    may_fill = True
+                    break
+        if may_fill:
+            f = nf
+            nf += 1
+            fill_w[f] = w
+            for j in range(N):
+                fill_units[f, j] = 0; fill_price[f, j] = 0.0; fill_value[f, j] = 0; fill_fee[f, j] = 0
         # a quarantine exit: sell every unit at the open of the session before a range it may not be carried across
         for j in range(N):
             if exits[i, j] and units[j] > 0 and open_[i, j] > 0:
@@ -604,10 +651,10 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
                 fee = _rhe_div(value * fee_num, fee_den)
                 cash += value - fee
                 units[j] = 0
-                fill_units[w, j] = -n
-                fill_price[w, j] = px
-                fill_value[w, j] = value
-                fill_fee[w, j] = fee
+                fill_units[f, j] = -n
+                fill_price[f, j] = px
+                fill_value[f, j] = value
+                fill_fee[f, j] = fee
         # corporate actions before the open
         for j in range(N):
             if units[j] != 0:
@@ -635,10 +682,10 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
                     fee = _rhe_div(value * fee_num, fee_den)
                     cash += value - fee
                     units[j] = held - n
-                    fill_units[w, j] = -n
-                    fill_price[w, j] = px
-                    fill_value[w, j] = value
-                    fill_fee[w, j] = fee
+                    fill_units[f, j] = -n
+                    fill_price[f, j] = px
+                    fill_value[f, j] = value
+                    fill_fee[f, j] = fee
             want = 0.0
             for j in range(N):
                 if p_side[j] > 0 and open_[i, j] > 0 and not blocked[i, j]:
@@ -662,10 +709,10 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
                     fee = _rhe_div(value * fee_num, fee_den)
                     cash -= value + fee
                     units[j] += n
-                    fill_units[w, j] += n
-                    fill_price[w, j] = px
-                    fill_value[w, j] = value
-                    fill_fee[w, j] = fee
+                    fill_units[f, j] += n
+                    fill_price[f, j] = px
+                    fill_value[f, j] = value
+                    fill_fee[f, j] = fee
             pend_row = -1
         val = 0.0
         anyheld = False
@@ -702,8 +749,9 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
         if not (rebalance or daily_checks or in_halt):
             continue
         book_cash[w] = cash
+        dec_w[nd] = w
         for j in range(N):
-            book_units[w, j] = units[j]
+            book_units[nd, j] = units[j]
         dd = (peak - book) / peak if peak > 0 else 0.0
         is_halt = False
         if in_halt or dd >= max_dd:
@@ -752,9 +800,13 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
                     v += t_value[j]
                 else:
                     v -= t_value[j]
-                side[w, j] = t_side[j]
-                tvalue[w, j] = t_value[j]
-            approved[w, j] = v / eq if eq > 0 else 0.0
+                side[nd, j] = t_side[j]
+                tvalue[nd, j] = t_value[j]
+            else:
+                side[nd, j] = 0
+                tvalue[nd, j] = 0.0
+            approved[nd, j] = v / eq if eq > 0 else 0.0
+        nd += 1
         if k == KIND_TRADE_ and i + 1 + delay < S:
             pend_row = i + 1 + delay
             for j in range(N):
@@ -763,8 +815,8 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
             last_reb = exec_ord[i]
     if in_halt:
         halt_rows_out[n_halts - 1, 3] = halt_rows
-    return (equity, kind, rebal, halt_dec, flags, approved, side, tvalue, fill_units, fill_price, fill_value, fill_fee,
-            book_cash, book_units, halt_rows_out[:n_halts], halt_vals[:n_halts])
+    return (equity, kind, rebal, halt_dec, flags, dec_w[:nd], approved[:nd], side[:nd], tvalue[:nd], fill_w[:nf], fill_units[:nf],
+            fill_price[:nf], fill_value[:nf], fill_fee[:nf], book_cash, book_units[:nd], halt_rows_out[:n_halts], halt_vals[:n_halts])
 
 
 # --------------------------------------------------------------------------- the live guard, for a hair's-breadth decision
@@ -812,16 +864,41 @@ class ArrayResult:
     rebalance: np.ndarray
     halt: np.ndarray
     flags: np.ndarray
-    approved: np.ndarray  # session x symbol: approved weight (NaN: no decision)
-    side: np.ndarray  # session x symbol: +1 BUY, -1 SELL, 0
-    trade_value: np.ndarray
+    decision_rows: np.ndarray  # the rows (sessions) with a decision; the packed arrays below have one row each
+    approved_packed: np.ndarray  # decision x symbol: approved weight
+    side_packed: np.ndarray  # decision x symbol: +1 BUY, -1 SELL, 0
+    trade_value_packed: np.ndarray
     selected: np.ndarray  # session x symbol: what the signal selected (decision sessions)
     fills: pd.DataFrame
     book_cash: np.ndarray  # cents, the book the guard saw
-    book_units: np.ndarray  # micro-units
+    book_units_packed: np.ndarray  # decision x symbol: micro-units
     halts: list[dict]
     resume_rule: str = ""
     engine: str = "array"
+
+    def _dense(self, packed: np.ndarray, fill) -> np.ndarray:
+        out = np.full((len(self.sessions), packed.shape[1]), fill, dtype=packed.dtype if fill == 0 else float)
+        out[self.decision_rows] = packed
+        return out
+
+    @cached_property
+    def approved(self) -> np.ndarray:
+        """Session x symbol: the approved weight (NaN: no decision that session)."""
+        return self._dense(self.approved_packed, np.nan)
+
+    @cached_property
+    def side(self) -> np.ndarray:
+        """Session x symbol: +1 BUY, -1 SELL, 0."""
+        return self._dense(self.side_packed, 0)
+
+    @cached_property
+    def trade_value(self) -> np.ndarray:
+        return self._dense(self.trade_value_packed, 0)
+
+    @cached_property
+    def book_units(self) -> np.ndarray:
+        """Session x symbol: the micro-units of the book the guard saw (0 where no decision)."""
+        return self._dense(self.book_units_packed, 0)
 
     @property
     def returns(self) -> pd.Series:
@@ -847,22 +924,25 @@ class ArrayResult:
 def _due_arrays(calendar: ExchangeCalendar, market: Market, sessions: list[date], frequency: str):
     """Per market row: the ordinal of the next session (the execution of a decision there) and
     of the rebalance session :func:`tradeops.risk.rebalance_due` compares ``last_rebalance`` with."""
-    import bisect
-
     due = calendar.rebalance_sessions(sessions[0] - timedelta(days=62), calendar.next_session(sessions[-1]), frequency)
     S = len(market.sessions)
     exec_ord = np.zeros(S, np.int64)
     due_ord = np.zeros(S, np.int64)
     due_ok = np.zeros(S, np.bool_)
-    days = [d.date() for d in market.sessions]
+    epoch = date(1970, 1, 1).toordinal()
+    ords = market.sessions.to_numpy("datetime64[D]").astype(np.int64) + epoch  # date.toordinal() of every row
     lo, hi = market.row[sessions[0]], market.row[sessions[-1]]
-    for i in range(lo, hi + 1):
-        e = days[i + 1] if i + 1 < S else calendar.next_session(days[i])
-        exec_ord[i] = e.toordinal()
-        k = bisect.bisect_right(due, e)
-        if k > 0 and (e - due[k - 1]).days <= 62:
-            due_ok[i] = True
-            due_ord[i] = due[k - 1].toordinal()
+    rows = np.arange(lo, hi + 1)
+    e = np.where(rows + 1 < S, ords[np.minimum(rows + 1, S - 1)], 0)
+    if hi + 1 >= S:
+        e[-1] = calendar.next_session(market.sessions[hi].date()).toordinal()
+    exec_ord[rows] = e
+    due_arr = np.array([d.toordinal() for d in due], np.int64)
+    k = np.searchsorted(due_arr, e, "right")
+    prev = due_arr[np.maximum(k - 1, 0)] if len(due_arr) else np.zeros(len(e), np.int64)
+    ok = (k > 0) & (e - prev <= 62)
+    due_ok[rows[ok]] = True
+    due_ord[rows[ok]] = prev[ok]
     return exec_ord, due_ord, due_ok
 
 
@@ -927,13 +1007,17 @@ def run_array_backtest(
                    0 if resume.rule == "sessions" else 1, resume.min_sessions, ctx, exits, blocked)
     finally:
         _CONTEXTS.pop(ctx, None)
-    (equity, kind, rebal, halt, flags, approved, side, tvalue, f_units, f_price, f_value, f_fee, b_cash, b_units, halt_rows, halt_vals) = out
+    (equity, kind, rebal, halt, flags, dec_w, approved, side, tvalue, fill_w, f_units, f_price, f_value, f_fee, b_cash, b_units, halt_rows,
+     halt_vals) = out
     if len(halt_rows) and halted_bench is not None:
         _benchmark_above_ma(eod, halted_bench, resume.ma_sessions, market)  # raises the exact engine's DataError
     idx = pd.DatetimeIndex(sessions, name="session")
     r, c = np.nonzero(f_units)
+    day = np.empty(len(sessions), object)
+    day[:] = sessions
+    names = np.array(market.symbols, object)
     fills = pd.DataFrame({
-        "session": [sessions[k] for k in r], "symbol": [market.symbols[k] for k in c],
+        "session": day[fill_w[r]], "symbol": names[c],
         "side": np.where(f_units[r, c] > 0, "BUY", "SELL"), "units": np.abs(f_units[r, c]) / 1e6,
         "price": f_price[r, c], "value": f_value[r, c] / 100.0, "fee": f_fee[r, c] / 100.0,
     })
@@ -950,5 +1034,5 @@ def run_array_backtest(
                       "in_cash": sessions[in_cash] if in_cash >= 0 else None, "resumed": sessions[resumed] if resumed >= 0 else None,
                       "sessions_halted": int(n) if n >= 0 else None, "resume_reason": why})
     sel = signal.selected[i0:i1 + 1] & (kind >= 0)[:, None] & rebal[:, None] & ~halt[:, None]
-    return ArrayResult(pd.Series(equity, index=idx, name="equity"), idx, list(market.symbols), kind, rebal, halt, flags, approved, side,
+    return ArrayResult(pd.Series(equity, index=idx, name="equity"), idx, list(market.symbols), kind, rebal, halt, flags, dec_w, approved, side,
                        tvalue, sel, fills, b_cash, b_units, halts, resume.describe(policy.universe.benchmark))
