@@ -243,7 +243,7 @@ def _fractions(a: np.ndarray, neutral: float) -> tuple[np.ndarray, np.ndarray]:
     division of two exact integers rounds as ``float(str)`` does; the fraction is then
     reduced as :class:`fractions.Fraction` reduces it.  Every other cell (more decimals, NaN,
     too large) goes through :func:`_fraction` as before."""
-    num = np.zeros(a.shape, np.int64)
+    num = np.full(a.shape, int(neutral), np.int64)
     den = np.ones(a.shape, np.int64)
     idx = np.nonzero(a != neutral)
     x = a[idx]
@@ -268,7 +268,6 @@ def _fractions(a: np.ndarray, neutral: float) -> tuple[np.ndarray, np.ndarray]:
         except DataError:
             n_out[t], d_out[t] = 0, 0
     num[idx], den[idx] = n_out, d_out
-    num[a == neutral] = int(neutral)
     return num, den
 
 
@@ -979,7 +978,7 @@ def run_array_backtest(
     if resume.rule == "benchmark_ma":
         halted_bench = None  # computed only when needed: a run that never halts needs no benchmark
         bench_ok = np.zeros(S, np.bool_)
-        has_bench = (eod["symbol"] == policy.universe.benchmark).any()
+        has_bench = policy.universe.benchmark in market.col  # the market is built from these bars: its symbols are theirs
         if has_bench:
             bench_ok = np.nan_to_num(_benchmark_above_ma(eod, policy.universe.benchmark, resume.ma_sessions, market).astype(float)).astype(bool)
         else:
