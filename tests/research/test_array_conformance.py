@@ -156,18 +156,27 @@ def test_quarantined_ranges_are_honoured_alike(short_eod, shared):
     assert len(exits) >= 2 and len(array.fills) == len(exact.trades)
 
 
-def test_the_scores_equal_the_live_signal(short_eod, shared):
-    policy = parse_policy(POLICY)
+@pytest.mark.parametrize("momentum", [{}, {"volume_window": 21, "volatility_window": 45, "lookback_12w": 50}], ids=["default", "odd-windows"])
+def test_the_scores_equal_the_live_signal(short_eod, shared, momentum):
+    """The vectorised panel against the live signal (tradeops.signals.momentum, the definition)
+    on real bars: the same scores, ranks, selection, factor values (bit for bit) and risk-off."""
+    policy = parse_policy({**POLICY, "strategy": {"momentum": momentum}})
     cal = get_calendar()
     market = Market(short_eod, cal)
     panel = ae.momentum_panel(short_eod, policy, shared[1], market)
     rank = live_ranker(short_eod, policy, shared[1], cal)
-    for d in cal.sessions("2019-01-02", "2020-12-31")[::15]:
-        live = rank(d).ranked
+    for d in cal.sessions("2019-01-02", "2020-12-31")[::5]:
+        signal = rank(d)
+        live = signal.ranked
         i = market.row[d]
-        mine = {market.symbols[j]: panel.score[i, j] for j in np.nonzero(panel.rank[i])[0]}
-        assert dict(zip(live["symbol"], live["score"])) == mine, d
-        assert {market.symbols[j]: int(panel.rank[i, j]) for j in np.nonzero(panel.rank[i])[0]} == dict(zip(live["symbol"], live["rank"]))
+        cols = np.nonzero(panel.rank[i])[0]
+        mine = {market.symbols[j]: panel.score[i, j] for j in cols}
+        assert len(live) > 50 and dict(zip(live["symbol"], live["score"])) == mine, d
+        assert {market.symbols[j]: int(panel.rank[i, j]) for j in cols} == dict(zip(live["symbol"], live["rank"])), d
+        assert {market.symbols[j] for j in np.nonzero(panel.selected[i])[0]} == set(live.loc[live["selected"], "symbol"]), d
+        for f in panel.factors:
+            assert {market.symbols[j]: panel.factors[f][i, j] for j in cols} == dict(zip(live["symbol"], live[f])), (d, f)
+        assert bool(panel.risk_off[i]) == bool(signal.risk_off_reasons), d
 
 
 @pytest.mark.slow

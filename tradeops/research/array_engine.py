@@ -144,10 +144,7 @@ def momentum_panel(eod: pd.DataFrame, policy: Policy, universe: Universe | None,
             win = _windows(d, w)
             if len(win):
                 vol[w:] = np.std(win, axis=1, ddof=1)
-        liq = np.full(nb, np.nan)
-        win = _windows(traded, v)
-        if len(win):
-            liq[v - 1:] = np.median(win, axis=1)
+        liq = _rolling_median(traded, v)
         values["volatility"][i, j] = vol
         values["liquidity"][i, j] = liq
         for f in FACTORS:
@@ -170,13 +167,56 @@ def momentum_panel(eod: pd.DataFrame, policy: Policy, universe: Universe | None,
     positive = (kept & (values["mom_12w"] > 0)).sum(axis=1)
     risk_off = (n_ranked > 0) & (positive == 0)
     risk_off |= _regime_below(eod, bench, p.risk_off_ma_sessions, back, market)
-    return SignalPanel(score, rank, selected, risk_off, {f: np.where(kept, values[f], np.nan) for f in FACTORS})
+    for f in FACTORS:
+        values[f][~kept] = np.nan  # in place: the factor arrays are this call's own
+    return SignalPanel(score, rank, selected, risk_off, values)
 
 
 @njit(cache=True)
-def _pct_rank_rows(x, kept):
+def _rolling_median(x, v):
+    """``np.median`` of every window of ``v`` consecutive values (NaN before the first full one,
+    and where a window holds a NaN), from one sorted window kept up to date: the same floats
+    as numpy's (the middle value, or the sum of the two middle ones divided by 2)."""
+    nb = len(x)
+    out = np.full(nb, np.nan)
+    srt = np.empty(v)
+    m = 0  # non-NaN values in the window
+    nans = 0
+    for b in range(nb):
+        if b >= v:  # drop the value leaving the window
+            old = x[b - v]
+            if old != old:
+                nans -= 1
+            else:
+                k = np.searchsorted(srt[:m], old)
+                for t in range(k, m - 1):
+                    srt[t] = srt[t + 1]
+                m -= 1
+        new = x[b]
+        if new != new:
+            nans += 1
+        else:
+            k = np.searchsorted(srt[:m], new)
+            for t in range(m, k, -1):
+                srt[t] = srt[t - 1]
+            srt[k] = new
+            m += 1
+        if b >= v - 1 and nans == 0:
+            h = v // 2
+            out[b] = srt[h] if v % 2 == 1 else (srt[h - 1] + srt[h]) / 2.0
+    return out
+
+
+def _pct_rank_rows(x: np.ndarray, kept: np.ndarray) -> np.ndarray:
     """Per row, over the kept cells: ``rank(pct=True, method="average")`` (ties averaged,
-    divided by the count), the same floats as pandas' and :func:`tradeops.signals._pct_rank`."""
+    divided by the count), the same floats as pandas' and :func:`tradeops.signals._pct_rank`.
+    The rows are sorted by numpy at once (any order within a tie group gives the same
+    average), the tie groups walked in the compiled loop."""
+    return _pct_rank_sorted(x, kept, np.argsort(x, axis=1))
+
+
+@njit(cache=True)
+def _pct_rank_sorted(x, kept, order):
     S, N = x.shape
     out = np.full((S, N), np.nan)
     for i in range(S):
@@ -186,7 +226,7 @@ def _pct_rank_rows(x, kept):
                 n += 1
         if n == 0:
             continue
-        idx = np.argsort(x[i], kind="mergesort")
+        idx = order[i]
         k = 0
         while k < n:
             e = k
