@@ -621,7 +621,7 @@ def _small(n_sym, t_side, t_value, t_close, eq, tiny_value, tiny_weight, min_ord
 
 
 @njit(cache=True)
-def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_den, split_f, ranks, selected, risk_off, no_buy,
+def _run(i0, i1, open_, refp, mark, ca_ptr, ca_col, div_num, div_den, div_f, split_num, split_den, split_f, ranks, selected, risk_off, no_buy,
          exec_ord, due_ord, due_ok, bench_ok, cash_c0, slip, fee_num, fee_den, delay, daily_checks,
          max_positions, max_weight, buffer, max_turnover, tiny_value, tiny_weight, min_order, risk_off_keep,
          max_dd, resume_rule, resume_min, ctx, exits, blocked):
@@ -694,17 +694,18 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
                 fill_price[f, j] = px
                 fill_value[f, j] = value
                 fill_fee[f, j] = fee
-        # corporate actions before the open
-        for j in range(N):
+        # corporate actions before the open (the row's cells with a dividend or a split, by symbol)
+        for c in range(ca_ptr[i], ca_ptr[i + 1]):
+            j = ca_col[c]
             if units[j] != 0:
-                if div_den[i, j] == 0:
-                    cash += np.int64(_rhe(units[j] * div_f[i, j] / 1e4))
-                elif div_num[i, j] != 0:
-                    cash += _rhe_div(units[j] * div_num[i, j], div_den[i, j] * 10000)
-                if split_den[i, j] == 0:
-                    units[j] = np.int64(np.floor(units[j] * split_f[i, j]))
-                elif split_num[i, j] != split_den[i, j]:
-                    units[j] = (units[j] * split_num[i, j]) // split_den[i, j]
+                if div_den[c] == 0:
+                    cash += np.int64(_rhe(units[j] * div_f[c] / 1e4))
+                elif div_num[c] != 0:
+                    cash += _rhe_div(units[j] * div_num[c], div_den[c] * 10000)
+                if split_den[c] == 0:
+                    units[j] = np.int64(np.floor(units[j] * split_f[c]))
+                elif split_num[c] != split_den[c]:
+                    units[j] = (units[j] * split_num[c]) // split_den[c]
         if pend_row == i:
             # sells first
             for j in range(N):
@@ -1007,9 +1008,12 @@ def run_array_backtest(
     i0, i1 = market.row[sessions[0]], market.row[sessions[-1]]
     with np.errstate(invalid="ignore"):
         refp = np.where(market.close > 0, np.round(market.close, 4), np.nan)
-    div_num, div_den = _fractions(market.dividend, 0.0)
-    split_num, split_den = _fractions(market.split, 1.0)
-    split_num[market.split == 1.0], split_den[market.split == 1.0] = 1, 1
+    # the corporate actions, sparse: the cells with a dividend or a split, row by row (CSR)
+    ca_rows, ca_col = np.nonzero((market.dividend != 0.0) | (market.split != 1.0))
+    ca_ptr = np.searchsorted(ca_rows, np.arange(len(market.sessions) + 1)).astype(np.int64)
+    div_f, split_f = market.dividend[ca_rows, ca_col], market.split[ca_rows, ca_col]
+    div_num, div_den = _fractions(div_f, 0.0)
+    split_num, split_den = _fractions(split_f, 1.0)
     fee_num, fee_den = _fraction(costs.commission_bps)
     fee_den *= 10000
     slip = float(Decimal(repr(float(costs.slippage_bps))) * Decimal("0.0001"))
@@ -1039,8 +1043,8 @@ def run_array_backtest(
     ctx = next(_IDS)
     _CONTEXTS[ctx] = (market, signal, policy, universe)
     try:
-        out = _run(i0, i1, market.open, refp, market.mark, div_num, div_den, market.dividend, split_num, split_den, market.split, signal.rank,
-                   signal.selected, signal.risk_off, no_buy, exec_ord, due_ord, due_ok, bench_ok, cash_c, slip, fee_num, fee_den, costs.delay,
+        out = _run(i0, i1, market.open, refp, market.mark, ca_ptr, ca_col.astype(np.int64), div_num, div_den, div_f, split_num, split_den, split_f,
+                   signal.rank, signal.selected, signal.risk_off, no_buy, exec_ord, due_ord, due_ok, bench_ok, cash_c, slip, fee_num, fee_den, costs.delay,
                    daily_checks, p.max_positions, float(p.max_weight), float(p.min_cash_buffer), float(p.max_turnover), float(p.tiny_delta_value),
                    float(p.tiny_delta_weight), float(p.min_order_value), keep, float(policy.risk.kill_switch_drawdown),
                    0 if resume.rule == "sessions" else 1, resume.min_sessions, ctx, exits, blocked)
