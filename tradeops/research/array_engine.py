@@ -19,8 +19,10 @@ What is exact and what is float:
   (value / price exactly a whole micro-unit) is recognised within 1e-7 micro-units.
 
 The momentum signal is computed for every session at once (:func:`momentum_panel`), on
-the same window of bars the live ranker cuts (``data.history_sessions``), with the same
-numpy reductions, so the scores equal the live signal's bit for bit.  Quarantined ranges are
+the same window of bars the live ranker cuts (``data.history_sessions``), with reductions
+that give the same floats (numpy's std over the same windows; the median of traded value from
+a sorted window, the same middle values and the same halving), so the scores, ranks, factors
+and selection equal the live signal's bit for bit (tests/research/test_array_conformance.py).  Quarantined ranges are
 honoured as the exact engine honours them (a sell of every unit at the open before a range a
 position may not be carried across, no buy until it ends); other strategies fall back to the
 exact engine (:func:`supports`).
