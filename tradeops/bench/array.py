@@ -267,7 +267,7 @@ def run() -> str:
         "| ---: | ---: | ---: | ---: | --- | ---: | --- |",
         *sweeps,
         "",
-        "Command: `make bench` (`python -m tradeops.bench array`).  load average after: {:.2f} {:.2f} {:.2f}.".format(*os.getloadavg()),
+        "Command: `make bench` (all sections), or this section alone: `nice -n 10 python -m tradeops.bench.array` (prints it).  load average after: {:.2f} {:.2f} {:.2f}.".format(*os.getloadavg()),
     ])
 
 
