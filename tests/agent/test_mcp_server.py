@@ -492,3 +492,31 @@ def test_streamable_http_needs_loopback_and_the_token(pipeline_ws, tmp_path):
         proc.terminate()
         proc.wait(30)
         log.close()
+
+
+def test_research_backtest_runs_the_engine_the_cli_would(pipeline_ws):
+    """The research tools backtest on the array engine where `tradeops backtest` would (the one
+    rule, tradeops.research.study.choose_engine): it decides like the exact engine (the same
+    fills and decisions, equity within 1e-6), and a whole-units or non-USD policy falls back to
+    the exact engine."""
+    from tradeops.agent.tools import Toolbox, _decision_counts
+    from tradeops.research.array_engine import ArrayResult
+    from tradeops.research.backtest import BacktestResult, run_backtest
+    from tradeops.research.study import choose_engine
+
+    box = Toolbox(pipeline_ws.ws)
+    policy = box.policy()
+    start, end = date(2024, 11, 15), date(2025, 1, 3)
+    assert choose_engine("array", policy.strategy.signal, policy)[0]
+    answer = box._backtest(policy, start, end)
+    assert answer["engine"] == "array" and isinstance(box._run_backtest(policy, start, end), ArrayResult)
+    exact = run_backtest(box.eod(), policy, box.universe(policy), start, end)
+    assert answer["fills"] == len(exact.trades) > 0
+    assert answer["decisions"] == _decision_counts(exact)
+    assert answer["final_equity"] == pytest.approx(float(exact.equity.iloc[-1]), rel=1e-6)
+    whole = policy.model_copy(update={"portfolio": policy.portfolio.model_copy(update={"fractional_units": False})})
+    gbp = policy.model_copy(update={"account": policy.account.model_copy(update={"account_currency": "GBP"})})
+    assert not choose_engine("array", gbp.strategy.signal, gbp)[0]  # (a research backtest of it needs FX rates: not run here)
+    assert not choose_engine("array", whole.strategy.signal, whole)[0]
+    assert isinstance(box._run_backtest(whole, start, end), BacktestResult)
+    assert box._backtest(whole, start, end)["engine"] == "exact"

@@ -156,18 +156,27 @@ def test_quarantined_ranges_are_honoured_alike(short_eod, shared):
     assert len(exits) >= 2 and len(array.fills) == len(exact.trades)
 
 
-def test_the_scores_equal_the_live_signal(short_eod, shared):
-    policy = parse_policy(POLICY)
+@pytest.mark.parametrize("momentum", [{}, {"volume_window": 21, "volatility_window": 45, "lookback_12w": 50}], ids=["default", "odd-windows"])
+def test_the_scores_equal_the_live_signal(short_eod, shared, momentum):
+    """The vectorised panel against the live signal (tradeops.signals.momentum, the definition)
+    on real bars: the same scores, ranks, selection, factor values (bit for bit) and risk-off."""
+    policy = parse_policy({**POLICY, "strategy": {"momentum": momentum}})
     cal = get_calendar()
     market = Market(short_eod, cal)
     panel = ae.momentum_panel(short_eod, policy, shared[1], market)
     rank = live_ranker(short_eod, policy, shared[1], cal)
-    for d in cal.sessions("2019-01-02", "2020-12-31")[::15]:
-        live = rank(d).ranked
+    for d in cal.sessions("2019-01-02", "2020-12-31")[::5]:
+        signal = rank(d)
+        live = signal.ranked
         i = market.row[d]
-        mine = {market.symbols[j]: panel.score[i, j] for j in np.nonzero(panel.rank[i])[0]}
-        assert dict(zip(live["symbol"], live["score"])) == mine, d
-        assert {market.symbols[j]: int(panel.rank[i, j]) for j in np.nonzero(panel.rank[i])[0]} == dict(zip(live["symbol"], live["rank"]))
+        cols = np.nonzero(panel.rank[i])[0]
+        mine = {market.symbols[j]: panel.score[i, j] for j in cols}
+        assert len(live) > 50 and dict(zip(live["symbol"], live["score"])) == mine, d
+        assert {market.symbols[j]: int(panel.rank[i, j]) for j in cols} == dict(zip(live["symbol"], live["rank"])), d
+        assert {market.symbols[j] for j in np.nonzero(panel.selected[i])[0]} == set(live.loc[live["selected"], "symbol"]), d
+        for f in panel.factors:
+            assert {market.symbols[j]: panel.factors[f][i, j] for j in cols} == dict(zip(live["symbol"], live[f])), (d, f)
+        assert bool(panel.risk_off[i]) == bool(signal.risk_off_reasons), d
 
 
 @pytest.mark.slow
@@ -237,3 +246,37 @@ def test_random_markets_books_and_policies_agree(seed, n_sym, target, max_pos, m
     })
     exact, array, bad = both(eod, policy, universe, sessions[30], sessions[-1], daily_checks=daily_checks, costs=Costs(*bps, delay=delay), cash=cash)
     assert not bad, "\n".join(bad)
+
+
+def _fractions_cell_by_cell(a: np.ndarray, neutral: float) -> tuple[np.ndarray, np.ndarray]:
+    """The definition :func:`ae._fractions` vectorises: ``ae._fraction`` (Decimal(repr(x)) as a
+    reduced fraction) on every cell, den 0 where it has too many decimals."""
+    num, den = np.zeros(a.shape, np.int64), np.ones(a.shape, np.int64)
+    for idx in zip(*np.nonzero(a != neutral)):
+        try:
+            num[idx], den[idx] = ae._fraction(a[idx], 10**6)
+        except Exception:
+            num[idx], den[idx] = 0, 0
+    num[a == neutral] = int(neutral)
+    return num, den
+
+
+def test_fractions_of_the_real_dividends_and_splits_equal_the_cell_by_cell_definition(short_eod):
+    market = Market(short_eod, get_calendar())
+    for grid, neutral in ((market.dividend, 0.0), (market.split, 1.0)):
+        assert (grid != neutral).any()
+        want, got = _fractions_cell_by_cell(grid, neutral), ae._fractions(grid, neutral)
+        assert np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1])
+
+
+@settings(max_examples=int(os.environ.get("TRADEOPS_ARRAY_EXAMPLES", "25")) * 4, deadline=None)
+@given(st.lists(st.one_of(
+    st.builds(lambda n, k: n / 10**k, st.integers(-10**9, 10**9), st.integers(0, 9)),  # decimals, 0 to 9 places
+    st.floats(-1e13, 1e13, allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0078125, 1 / 3, 1 / 524288, 1e12, 1e12 + 1, 1e-7, 2.0, 0.5, 1.0]),  # a 7-decimal 1/128, >1e12, a repeating split
+), min_size=1, max_size=40))
+def test_fractions_equal_the_cell_by_cell_definition(values):
+    a = np.array(values, float).reshape(1, -1)
+    for neutral in (0.0, 1.0):
+        want, got = _fractions_cell_by_cell(a, neutral), ae._fractions(a, neutral)
+        assert np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1]), values

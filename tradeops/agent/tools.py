@@ -92,7 +92,13 @@ def with_overrides(policy: Policy, overrides: Mapping[str, object]) -> Policy:
 
 def _decision_counts(result) -> dict[str, int]:
     """How many sessions of a backtest ended in each decision kind (TRADE, HOLD, NO-TRADE ...), most first."""
-    kinds = pd.Series([d.kind for d in result.decisions.values()], dtype=object).value_counts()
+    if hasattr(result, "decisions"):  # the exact engine's result
+        found = [d.kind for d in result.decisions.values()]
+    else:  # the array engine's: a decision kind per session, -1 where none
+        from ..research.array_engine import KINDS
+
+        found = [KINDS[int(k)] for k in result.kind if k >= 0]
+    kinds = pd.Series(found, dtype=object).value_counts()
     return {str(k): int(v) for k, v in kinds.items()}
 
 
@@ -365,9 +371,13 @@ class Toolbox:
         return start, end
 
     def _run_backtest(self, policy: Policy, start: date, end: date):
-        from ..research.backtest import run_backtest
+        """The policy's backtest on the engine ``tradeops backtest`` would use: the array engine
+        where it supports the policy (momentum, USD, fractional units), else the exact one
+        (:func:`tradeops.research.study.choose_engine`, the CLI's rule)."""
+        from ..research.study import run_one_backtest
 
-        return run_backtest(self.eod(), policy, self.universe(policy), start, end)
+        result, _ = run_one_backtest(self.eod(), policy, self.universe(policy), start, end, calendar=get_calendar(policy.schedule.exchange))
+        return result
 
     @staticmethod
     def _backtest_answer(result) -> dict:
@@ -376,7 +386,7 @@ class Toolbox:
         summary = {k: _num(v) for k, v in metrics.summary(result.returns).items()}
         return {
             "metrics": summary, "fills": len(result.trades), "final_equity": _num(result.equity.iloc[-1]),
-            "decisions": _decision_counts(result),
+            "decisions": _decision_counts(result), "engine": getattr(result, "engine", "exact"),
         }
 
     def _backtest(self, policy: Policy, start: date, end: date) -> dict:

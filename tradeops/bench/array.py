@@ -16,15 +16,28 @@ demo symbols, 2005-01-03 .. 2021-04-16.  Two workloads:
   :func:`~tradeops.research.array_engine.momentum_panel` (the panel's time included).
 
 The array engine's numba functions are compiled once and cached on disk (``__pycache__``);
-the first call's time (compile, or load from the cache) is reported apart.  Peak memory: the
-``tracemalloc`` peak of each step (numpy and pandas allocations; numba's own are not seen).
+the first call's time (compile, or load from the cache) is reported apart.  The timings run
+without ``tracemalloc`` (it slows every Python allocation, so it would tax the Python-heavy
+engines more).
+
+Peak memory (:func:`peak_rss_step`): each engine's step in a process of its own (``python -m
+tradeops.bench.array --peak CASE ENGINE``), on the same bars built the same way: one warm-up
+run (numba compile or cache load, vectorbt's kernels), the freed heap handed back to the
+system (``malloc_trim``), the kernel's resident high-water mark reset (``/proc/self/clear_refs``),
+then one run; the figure is the high-water mark (``VmHWM``) minus the resident size before
+that run.  Resident memory sees every allocation, numba's (NRT) and pyarrow's included,
+which ``tracemalloc`` does not.  Linux only (elsewhere the column says so).
 """
 
 from __future__ import annotations
 
+import ctypes
+import gc
+import json
 import os
+import subprocess
+import sys
 import time
-import tracemalloc
 
 import numpy as np
 import pandas as pd
@@ -39,13 +52,75 @@ from .research import AV_DIR, COST_BPS, END, LOOKBACK, POLICY, START, TOP, _grid
 
 
 def _measure(fn, *args):
-    tracemalloc.start()
     t0 = time.perf_counter()
     value = fn(*args)
-    dt = time.perf_counter() - t0
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return dt, peak / 2**20, value
+    return time.perf_counter() - t0, None, value
+
+
+def _status_mib(*keys: str) -> list[float]:
+    found = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            k, _, v = line.partition(":")
+            if k in keys:
+                found[k] = int(v.split()[0]) / 1024  # kB
+    return [found[k] for k in keys]
+
+
+def peak_rss_step(fn, *args) -> float:
+    """MiB of resident memory one run of ``fn(*args)`` adds at its peak, after a warm-up run
+    (see the module's docstring)."""
+    fn(*args)
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the freed heap stays, the figure is a floor
+        pass
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")  # reset VmHWM to the current resident size
+    (before,) = _status_mib("VmRSS")
+    fn(*args)
+    (hwm,) = _status_mib("VmHWM")
+    return hwm - before
+
+
+CASES = ("shared", "demo")
+ENGINES_MEASURED = ("array", "exact", "vectorbt", "numpy")
+
+
+def _inputs(case: str):
+    """The bars, stocks, scores, grids, market and panel of a case, built as :func:`run` builds them."""
+    cal = get_calendar()
+    first = cal.session_offset(START, -(max(LOOKBACK, 300) + 5))
+    if case == "shared":
+        stocks = alphavantage_symbols(AV_DIR)
+        eod = from_alphavantage_dir(AV_DIR, stocks, first, END)
+    else:
+        stocks = [f"D{i:03d}" for i in range(500)]
+        eod = from_demo(stocks + ["SPY"], first, END, 42, "SPY")
+    scores = momentum_scores(eod)
+    grids = _grids(eod, scores, stocks)
+    market = Market(eod, cal)
+    return eod, stocks, scores, grids, market, _panel(scores, market, stocks)
+
+
+def _peak_child(case: str, engine: str) -> float:
+    eod, stocks, scores, grids, market, panel = _inputs(case)
+    steps = {"array": (_array, eod, stocks, panel, market), "exact": (_ours, eod, scores, stocks), "vectorbt": (_vectorbt, *grids),
+             "numpy": (_numpy, *grids)}
+    fn, *args = steps[engine]
+    return peak_rss_step(fn, *args)
+
+
+def peak_rss(case: str, engine: str) -> str:
+    """The peak-memory figure of one engine on one case, from a process of its own."""
+    if not os.path.exists("/proc/self/clear_refs"):
+        return "n/a (Linux only)"
+    out = subprocess.run([sys.executable, "-m", "tradeops.bench.array", "--peak", case, engine], capture_output=True, text=True)
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["?"])[-1]
+        return "not installed" if "ModuleNotFoundError" in last else f"failed ({last[:60]})"
+    return f"{json.loads(out.stdout.strip().splitlines()[-1])['peak_mib']:.0f}"
 
 
 def _panel(scores: pd.DataFrame, market: Market, stocks: list[str]) -> ae.SignalPanel:
@@ -85,27 +160,31 @@ def _vectorbt(sessions, opens, closes, scores) -> float:
     return float(pf.value().iloc[-1])
 
 
-def _case(label: str, eod: pd.DataFrame, stocks: list[str]) -> tuple[str, str]:
-    scores = momentum_scores(eod)
-    grids = _grids(eod, scores, stocks)
-    market = Market(eod, get_calendar())
-    panel = _panel(scores, market, stocks)
+def _case(label: str, case: str) -> tuple[str, str, str]:
+    eod, stocks, scores, grids, market, panel = _inputs(case)
     t_first, _, _ = _measure(_array, eod, stocks, panel, market)  # compile (or load the on-disk cache) + run
-    t_arr, m_arr, e_arr = _measure(_array, eod, stocks, panel, market)
-    t_ex, m_ex, e_ex = _measure(_ours, eod, scores, stocks)
-    t_np, m_np, e_np = _measure(_numpy, *grids)
+    t_arr, _, e_arr = _measure(_array, eod, stocks, panel, market)
+    t_ex, _, e_ex = _measure(_ours, eod, scores, stocks)
+    t_np, _, e_np = _measure(_numpy, *grids)
     try:
         _vectorbt(*grids)  # numba warm-up of vectorbt's own kernels, as ours above
-        t_vb, m_vb, e_vb = _measure(_vectorbt, *grids)
-        vb = f"{t_vb:.3f} | {m_vb:.0f}"
+        t_vb, _, e_vb = _measure(_vectorbt, *grids)
+        vb = f"{t_vb:.3f}"
         ratio = f"{t_arr / t_vb:.2f}"
     except ImportError:
-        vb, ratio, e_vb = "not installed | -", "-", float("nan")
+        vb, ratio, e_vb = "not installed", "-", float("nan")
     rel = abs(e_arr / e_ex - 1)
-    row = (f"| {label} | {len(stocks)} | {len(grids[0])} | {t_first - t_arr:.2f} | {t_arr:.3f} | {m_arr:.0f} | {t_ex:.2f} | {m_ex:.0f} | "
+    row = (f"| {label} | {len(stocks)} | {len(grids[0])} | {t_first - t_arr:.2f} | {t_arr:.3f} | {t_ex:.2f} | "
            f"{vb} | {t_np:.3f} | {ratio} | {t_arr / t_np:.1f} | {t_ex / t_arr:.0f}x | {e_arr:,.2f} / {e_ex:,.2f} ({rel:.1e}) / {e_vb:,.0f} / {e_np:,.0f} |")
     live = _live(label, eod, stocks)
-    return row, live
+    del eod, scores, grids, market, panel
+    peaks = {e: peak_rss(case, e) for e in ENGINES_MEASURED}
+    try:
+        verdict = "yes" if float(peaks["array"]) <= float(peaks["vectorbt"]) else "no"
+    except ValueError:
+        verdict = "-"
+    mem = f"| {label} | {len(stocks)} | " + " | ".join(peaks[e] for e in ENGINES_MEASURED) + f" | {verdict} |"
+    return row, live, mem
 
 
 def _live(label: str, eod: pd.DataFrame, stocks: list[str]) -> str:
@@ -146,12 +225,10 @@ def run() -> str:
     first = cal.session_offset(START, -(max(LOOKBACK, 300) + 5))
     cases, sweeps = [], []
     if AV_DIR.is_dir():
+        cases.append(_case("AlphaVantage (shared)", "shared"))
         stocks = alphavantage_symbols(AV_DIR)
-        av = from_alphavantage_dir(AV_DIR, stocks, first, END)
-        cases.append(_case("AlphaVantage (shared)", av, stocks))
-        sweeps.append(_sweep(av, stocks))
-    demo = [f"D{i:03d}" for i in range(500)]
-    cases.append(_case("demo (seeded)", from_demo(demo + ["SPY"], first, END, 42, "SPY"), demo))
+        sweeps.append(_sweep(from_alphavantage_dir(AV_DIR, stocks, first, END), stocks))
+    cases.append(_case("demo (seeded)", "demo"))
     try:
         import vectorbt
 
@@ -162,12 +239,19 @@ def run() -> str:
     return "\n".join([
         "## Research: array engine vs exact engine vs vectorbt vs numpy (issue 11)",
         "",
-        f"12-1 momentum, top {TOP}, weekly, {COST_BPS:g} bps, {START}..{END}, one process, same bars; seconds, tracemalloc peak MiB ({vb}; {load}).",
+        f"12-1 momentum, top {TOP}, weekly, {COST_BPS:g} bps, {START}..{END}, one process, same bars; seconds ({vb}; {load}).",
         "Targets: array / vectorbt <= 1.0, array / numpy <= 3, array peak memory <= vectorbt's; array and exact final equity within 1e-6.",
         "",
-        "| data | symbols | sessions | array compile/load (s) | array (s) | array MiB | exact (s) | exact MiB | vectorbt (s) | vectorbt MiB | numpy (s) | array / vectorbt | array / numpy | exact / array | final equity array / exact (rel) / vectorbt / numpy |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| data | symbols | sessions | array compile/load (s) | array (s) | exact (s) | vectorbt (s) | numpy (s) | array / vectorbt | array / numpy | exact / array | final equity array / exact (rel) / vectorbt / numpy |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         *(c[0] for c in cases),
+        "",
+        "Peak memory of each step, MiB of resident memory above the process's size before the step (VmHWM after a reset), "
+        "each engine in a process of its own after one warm-up run (numba's allocations included; see tradeops/bench/array.py).",
+        "",
+        "| data | symbols | array | exact | vectorbt | numpy loop | array <= vectorbt |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        *(c[2] for c in cases),
         "",
         "Live momentum (default policy, the live signal, weekly, drawdown halt on): the array engine with its vectorised signal "
         "(panel time included) against the exact engine with the live ranker.",
@@ -183,9 +267,15 @@ def run() -> str:
         "| ---: | ---: | ---: | ---: | --- | ---: | --- |",
         *sweeps,
         "",
-        "Command: `make bench` (`python -m tradeops.bench array`).  load average after: {:.2f} {:.2f} {:.2f}.".format(*os.getloadavg()),
+        "Command: `make bench` (all sections), or this section alone: `nice -n 10 python -m tradeops.bench.array` (prints it).  load average after: {:.2f} {:.2f} {:.2f}.".format(*os.getloadavg()),
     ])
 
 
 if __name__ == "__main__":  # pragma: no cover
-    print(run())
+    if sys.argv[1:2] == ["--peak"]:
+        case, engine = sys.argv[2], sys.argv[3]
+        if case not in CASES or engine not in ENGINES_MEASURED:
+            sys.exit(f"usage: python -m tradeops.bench.array --peak {{{','.join(CASES)}}} {{{','.join(ENGINES_MEASURED)}}}")
+        print(json.dumps({"case": case, "engine": engine, "peak_mib": _peak_child(case, engine)}))
+    else:
+        print(run())

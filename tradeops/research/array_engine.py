@@ -19,8 +19,10 @@ What is exact and what is float:
   (value / price exactly a whole micro-unit) is recognised within 1e-7 micro-units.
 
 The momentum signal is computed for every session at once (:func:`momentum_panel`), on
-the same window of bars the live ranker cuts (``data.history_sessions``), with the same
-numpy reductions, so the scores equal the live signal's bit for bit.  Quarantined ranges are
+the same window of bars the live ranker cuts (``data.history_sessions``), with reductions
+that give the same floats (numpy's std over the same windows; the median of traded value from
+a sorted window, the same middle values and the same halving), so the scores, ranks, factors
+and selection equal the live signal's bit for bit (tests/research/test_array_conformance.py).  Quarantined ranges are
 honoured as the exact engine honours them (a sell of every unit at the open before a range a
 position may not be carried across, no buy until it ends); other strategies fall back to the
 exact engine (:func:`supports`).
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -143,10 +146,7 @@ def momentum_panel(eod: pd.DataFrame, policy: Policy, universe: Universe | None,
             win = _windows(d, w)
             if len(win):
                 vol[w:] = np.std(win, axis=1, ddof=1)
-        liq = np.full(nb, np.nan)
-        win = _windows(traded, v)
-        if len(win):
-            liq[v - 1:] = np.median(win, axis=1)
+        liq = _rolling_median(traded, v)
         values["volatility"][i, j] = vol
         values["liquidity"][i, j] = liq
         for f in FACTORS:
@@ -169,13 +169,56 @@ def momentum_panel(eod: pd.DataFrame, policy: Policy, universe: Universe | None,
     positive = (kept & (values["mom_12w"] > 0)).sum(axis=1)
     risk_off = (n_ranked > 0) & (positive == 0)
     risk_off |= _regime_below(eod, bench, p.risk_off_ma_sessions, back, market)
-    return SignalPanel(score, rank, selected, risk_off, {f: np.where(kept, values[f], np.nan) for f in FACTORS})
+    for f in FACTORS:
+        values[f][~kept] = np.nan  # in place: the factor arrays are this call's own
+    return SignalPanel(score, rank, selected, risk_off, values)
 
 
 @njit(cache=True)
-def _pct_rank_rows(x, kept):
+def _rolling_median(x, v):
+    """``np.median`` of every window of ``v`` consecutive values (NaN before the first full one,
+    and where a window holds a NaN), from one sorted window kept up to date: the same floats
+    as numpy's (the middle value, or the sum of the two middle ones divided by 2)."""
+    nb = len(x)
+    out = np.full(nb, np.nan)
+    srt = np.empty(v)
+    m = 0  # non-NaN values in the window
+    nans = 0
+    for b in range(nb):
+        if b >= v:  # drop the value leaving the window
+            old = x[b - v]
+            if old != old:
+                nans -= 1
+            else:
+                k = np.searchsorted(srt[:m], old)
+                for t in range(k, m - 1):
+                    srt[t] = srt[t + 1]
+                m -= 1
+        new = x[b]
+        if new != new:
+            nans += 1
+        else:
+            k = np.searchsorted(srt[:m], new)
+            for t in range(m, k, -1):
+                srt[t] = srt[t - 1]
+            srt[k] = new
+            m += 1
+        if b >= v - 1 and nans == 0:
+            h = v // 2
+            out[b] = srt[h] if v % 2 == 1 else (srt[h - 1] + srt[h]) / 2.0
+    return out
+
+
+def _pct_rank_rows(x: np.ndarray, kept: np.ndarray) -> np.ndarray:
     """Per row, over the kept cells: ``rank(pct=True, method="average")`` (ties averaged,
-    divided by the count), the same floats as pandas' and :func:`tradeops.signals._pct_rank`."""
+    divided by the count), the same floats as pandas' and :func:`tradeops.signals._pct_rank`.
+    The rows are sorted by numpy at once (any order within a tie group gives the same
+    average), the tie groups walked in the compiled loop."""
+    return _pct_rank_sorted(x, kept, np.argsort(x, axis=1))
+
+
+@njit(cache=True)
+def _pct_rank_sorted(x, kept, order):
     S, N = x.shape
     out = np.full((S, N), np.nan)
     for i in range(S):
@@ -185,7 +228,7 @@ def _pct_rank_rows(x, kept):
                 n += 1
         if n == 0:
             continue
-        idx = np.argsort(x[i], kind="mergesort")
+        idx = order[i]
         k = 0
         while k < n:
             e = k
@@ -233,15 +276,40 @@ def _fraction(x: float, limit: int = 10**7) -> tuple[int, int]:
 
 def _fractions(a: np.ndarray, neutral: float) -> tuple[np.ndarray, np.ndarray]:
     """Per cell: ``dec(x)`` as num / den, or den 0 when it has too many decimals (then the
-    loop uses the float, e.g. a 0.333333333333 split)."""
-    num = np.zeros(a.shape, np.int64)
+    loop uses the float, e.g. a 0.333333333333 split).
+
+    Vectorised for the cells whose shortest repr has at most 6 decimals (every dividend and
+    split in practice): the smallest k <= 6 for which ``rint(x * 10**k) / 10**k == x`` is the
+    number of decimals of ``repr(x)`` (a k-decimal string that round-trips is the shortest
+    one, and only one can: 10**-k is far above the float spacing below 10**6), and IEEE
+    division of two exact integers rounds as ``float(str)`` does; the fraction is then
+    reduced as :class:`fractions.Fraction` reduces it.  Every other cell (more decimals, NaN,
+    too large) goes through :func:`_fraction` as before."""
+    num = np.full(a.shape, int(neutral), np.int64)
     den = np.ones(a.shape, np.int64)
-    for idx in zip(*np.nonzero(a != neutral)):
+    idx = np.nonzero(a != neutral)
+    x = a[idx]
+    n_out = np.zeros(len(x), np.int64)
+    d_out = np.zeros(len(x), np.int64)
+    todo = np.ones(len(x), bool)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for k in range(7):
+            scale = float(10**k)
+            cand = np.rint(x * scale)
+            hit = todo & np.isfinite(cand) & (np.abs(cand) <= 1e12) & (cand / scale == x)
+            n_out[hit] = cand[hit].astype(np.int64)
+            d_out[hit] = 10**k
+            todo &= ~hit
+    g = np.gcd(n_out, d_out)
+    g[g == 0] = 1
+    n_out //= g
+    d_out //= g
+    for t in np.flatnonzero(todo):
         try:
-            num[idx], den[idx] = _fraction(a[idx], 10**6)
+            n_out[t], d_out[t] = _fraction(x[t], 10**6)
         except DataError:
-            num[idx], den[idx] = 0, 0
-    num[a == neutral] = int(neutral)
+            n_out[t], d_out[t] = 0, 0
+    num[idx], den[idx] = n_out, d_out
     return num, den
 
 
@@ -555,7 +623,7 @@ def _small(n_sym, t_side, t_value, t_close, eq, tiny_value, tiny_weight, min_ord
 
 
 @njit(cache=True)
-def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_den, split_f, ranks, selected, risk_off, no_buy,
+def _run(i0, i1, open_, refp, mark, ca_ptr, ca_col, div_num, div_den, div_f, split_num, split_den, split_f, ranks, selected, risk_off, no_buy,
          exec_ord, due_ord, due_ok, bench_ok, cash_c0, slip, fee_num, fee_den, delay, daily_checks,
          max_positions, max_weight, buffer, max_turnover, tiny_value, tiny_weight, min_order, risk_off_keep,
          max_dd, resume_rule, resume_min, ctx, exits, blocked):
@@ -566,15 +634,22 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
     rebal = np.zeros(W, np.bool_)
     halt_dec = np.zeros(W, np.bool_)
     flags = np.zeros(W, np.int64)
-    approved = np.full((W, N), np.nan)
-    side = np.zeros((W, N), np.int8)
-    tvalue = np.zeros((W, N))
-    fill_units = np.zeros((W, N), np.int64)  # signed micro-units
-    fill_price = np.zeros((W, N))
-    fill_value = np.zeros((W, N), np.int64)  # cents
-    fill_fee = np.zeros((W, N), np.int64)
+    # session x symbol outputs, packed: one row per decision session (dec_w: its row of the
+    # window) and one per session that may fill (fill_w); np.empty, so the pages of rows never
+    # written are never touched (a dense W x N array per output cost most of the loop's time)
+    dec_w = np.empty(W, np.int64)
+    approved = np.empty((W, N))
+    side = np.empty((W, N), np.int8)
+    tvalue = np.empty((W, N))
+    book_units = np.empty((W, N), np.int64)
+    nd = 0
+    fill_w = np.empty(W, np.int64)
+    fill_units = np.empty((W, N), np.int64)  # signed micro-units
+    fill_price = np.empty((W, N))
+    fill_value = np.empty((W, N), np.int64)  # cents
+    fill_fee = np.empty((W, N), np.int64)
+    nf = 0
     book_cash = np.zeros(W, np.int64)
-    book_units = np.zeros((W, N), np.int64)
     halt_rows_out = np.full((W, 4), -1, np.int64)  # breach, in_cash, resumed, sessions_halted
     halt_vals = np.zeros((W, 3))  # drawdown, equity, peak at the breach
     n_halts = 0
@@ -595,6 +670,19 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
     priced = np.zeros(N, np.bool_)
     for w in range(W):
         i = i0 + w
+        f = -1  # this session's packed fill row
+        may_fill = pend_row == i
+        if not may_fill:
+            for j in range(N):
+                if exits[i, j]:
+                    may_fill = True
+                    break
+        if may_fill:
+            f = nf
+            nf += 1
+            fill_w[f] = w
+            for j in range(N):
+                fill_units[f, j] = 0; fill_price[f, j] = 0.0; fill_value[f, j] = 0; fill_fee[f, j] = 0
         # a quarantine exit: sell every unit at the open of the session before a range it may not be carried across
         for j in range(N):
             if exits[i, j] and units[j] > 0 and open_[i, j] > 0:
@@ -604,21 +692,22 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
                 fee = _rhe_div(value * fee_num, fee_den)
                 cash += value - fee
                 units[j] = 0
-                fill_units[w, j] = -n
-                fill_price[w, j] = px
-                fill_value[w, j] = value
-                fill_fee[w, j] = fee
-        # corporate actions before the open
-        for j in range(N):
+                fill_units[f, j] = -n
+                fill_price[f, j] = px
+                fill_value[f, j] = value
+                fill_fee[f, j] = fee
+        # corporate actions before the open (the row's cells with a dividend or a split, by symbol)
+        for c in range(ca_ptr[i], ca_ptr[i + 1]):
+            j = ca_col[c]
             if units[j] != 0:
-                if div_den[i, j] == 0:
-                    cash += np.int64(_rhe(units[j] * div_f[i, j] / 1e4))
-                elif div_num[i, j] != 0:
-                    cash += _rhe_div(units[j] * div_num[i, j], div_den[i, j] * 10000)
-                if split_den[i, j] == 0:
-                    units[j] = np.int64(np.floor(units[j] * split_f[i, j]))
-                elif split_num[i, j] != split_den[i, j]:
-                    units[j] = (units[j] * split_num[i, j]) // split_den[i, j]
+                if div_den[c] == 0:
+                    cash += np.int64(_rhe(units[j] * div_f[c] / 1e4))
+                elif div_num[c] != 0:
+                    cash += _rhe_div(units[j] * div_num[c], div_den[c] * 10000)
+                if split_den[c] == 0:
+                    units[j] = np.int64(np.floor(units[j] * split_f[c]))
+                elif split_num[c] != split_den[c]:
+                    units[j] = (units[j] * split_num[c]) // split_den[c]
         if pend_row == i:
             # sells first
             for j in range(N):
@@ -635,10 +724,10 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
                     fee = _rhe_div(value * fee_num, fee_den)
                     cash += value - fee
                     units[j] = held - n
-                    fill_units[w, j] = -n
-                    fill_price[w, j] = px
-                    fill_value[w, j] = value
-                    fill_fee[w, j] = fee
+                    fill_units[f, j] = -n
+                    fill_price[f, j] = px
+                    fill_value[f, j] = value
+                    fill_fee[f, j] = fee
             want = 0.0
             for j in range(N):
                 if p_side[j] > 0 and open_[i, j] > 0 and not blocked[i, j]:
@@ -662,10 +751,10 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
                     fee = _rhe_div(value * fee_num, fee_den)
                     cash -= value + fee
                     units[j] += n
-                    fill_units[w, j] += n
-                    fill_price[w, j] = px
-                    fill_value[w, j] = value
-                    fill_fee[w, j] = fee
+                    fill_units[f, j] += n
+                    fill_price[f, j] = px
+                    fill_value[f, j] = value
+                    fill_fee[f, j] = fee
             pend_row = -1
         val = 0.0
         anyheld = False
@@ -702,8 +791,9 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
         if not (rebalance or daily_checks or in_halt):
             continue
         book_cash[w] = cash
+        dec_w[nd] = w
         for j in range(N):
-            book_units[w, j] = units[j]
+            book_units[nd, j] = units[j]
         dd = (peak - book) / peak if peak > 0 else 0.0
         is_halt = False
         if in_halt or dd >= max_dd:
@@ -752,9 +842,13 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
                     v += t_value[j]
                 else:
                     v -= t_value[j]
-                side[w, j] = t_side[j]
-                tvalue[w, j] = t_value[j]
-            approved[w, j] = v / eq if eq > 0 else 0.0
+                side[nd, j] = t_side[j]
+                tvalue[nd, j] = t_value[j]
+            else:
+                side[nd, j] = 0
+                tvalue[nd, j] = 0.0
+            approved[nd, j] = v / eq if eq > 0 else 0.0
+        nd += 1
         if k == KIND_TRADE_ and i + 1 + delay < S:
             pend_row = i + 1 + delay
             for j in range(N):
@@ -763,8 +857,8 @@ def _run(i0, i1, open_, refp, mark, div_num, div_den, div_f, split_num, split_de
             last_reb = exec_ord[i]
     if in_halt:
         halt_rows_out[n_halts - 1, 3] = halt_rows
-    return (equity, kind, rebal, halt_dec, flags, approved, side, tvalue, fill_units, fill_price, fill_value, fill_fee,
-            book_cash, book_units, halt_rows_out[:n_halts], halt_vals[:n_halts])
+    return (equity, kind, rebal, halt_dec, flags, dec_w[:nd], approved[:nd], side[:nd], tvalue[:nd], fill_w[:nf], fill_units[:nf],
+            fill_price[:nf], fill_value[:nf], fill_fee[:nf], book_cash, book_units[:nd], halt_rows_out[:n_halts], halt_vals[:n_halts])
 
 
 # --------------------------------------------------------------------------- the live guard, for a hair's-breadth decision
@@ -812,16 +906,41 @@ class ArrayResult:
     rebalance: np.ndarray
     halt: np.ndarray
     flags: np.ndarray
-    approved: np.ndarray  # session x symbol: approved weight (NaN: no decision)
-    side: np.ndarray  # session x symbol: +1 BUY, -1 SELL, 0
-    trade_value: np.ndarray
+    decision_rows: np.ndarray  # the rows (sessions) with a decision; the packed arrays below have one row each
+    approved_packed: np.ndarray  # decision x symbol: approved weight
+    side_packed: np.ndarray  # decision x symbol: +1 BUY, -1 SELL, 0
+    trade_value_packed: np.ndarray
     selected: np.ndarray  # session x symbol: what the signal selected (decision sessions)
     fills: pd.DataFrame
     book_cash: np.ndarray  # cents, the book the guard saw
-    book_units: np.ndarray  # micro-units
+    book_units_packed: np.ndarray  # decision x symbol: micro-units
     halts: list[dict]
     resume_rule: str = ""
     engine: str = "array"
+
+    def _dense(self, packed: np.ndarray, fill) -> np.ndarray:
+        out = np.full((len(self.sessions), packed.shape[1]), fill, dtype=packed.dtype if fill == 0 else float)
+        out[self.decision_rows] = packed
+        return out
+
+    @cached_property
+    def approved(self) -> np.ndarray:
+        """Session x symbol: the approved weight (NaN: no decision that session)."""
+        return self._dense(self.approved_packed, np.nan)
+
+    @cached_property
+    def side(self) -> np.ndarray:
+        """Session x symbol: +1 BUY, -1 SELL, 0."""
+        return self._dense(self.side_packed, 0)
+
+    @cached_property
+    def trade_value(self) -> np.ndarray:
+        return self._dense(self.trade_value_packed, 0)
+
+    @cached_property
+    def book_units(self) -> np.ndarray:
+        """Session x symbol: the micro-units of the book the guard saw (0 where no decision)."""
+        return self._dense(self.book_units_packed, 0)
 
     @property
     def returns(self) -> pd.Series:
@@ -847,22 +966,25 @@ class ArrayResult:
 def _due_arrays(calendar: ExchangeCalendar, market: Market, sessions: list[date], frequency: str):
     """Per market row: the ordinal of the next session (the execution of a decision there) and
     of the rebalance session :func:`tradeops.risk.rebalance_due` compares ``last_rebalance`` with."""
-    import bisect
-
     due = calendar.rebalance_sessions(sessions[0] - timedelta(days=62), calendar.next_session(sessions[-1]), frequency)
     S = len(market.sessions)
     exec_ord = np.zeros(S, np.int64)
     due_ord = np.zeros(S, np.int64)
     due_ok = np.zeros(S, np.bool_)
-    days = [d.date() for d in market.sessions]
+    epoch = date(1970, 1, 1).toordinal()
+    ords = market.sessions.to_numpy("datetime64[D]").astype(np.int64) + epoch  # date.toordinal() of every row
     lo, hi = market.row[sessions[0]], market.row[sessions[-1]]
-    for i in range(lo, hi + 1):
-        e = days[i + 1] if i + 1 < S else calendar.next_session(days[i])
-        exec_ord[i] = e.toordinal()
-        k = bisect.bisect_right(due, e)
-        if k > 0 and (e - due[k - 1]).days <= 62:
-            due_ok[i] = True
-            due_ord[i] = due[k - 1].toordinal()
+    rows = np.arange(lo, hi + 1)
+    e = np.where(rows + 1 < S, ords[np.minimum(rows + 1, S - 1)], 0)
+    if hi + 1 >= S:
+        e[-1] = calendar.next_session(market.sessions[hi].date()).toordinal()
+    exec_ord[rows] = e
+    due_arr = np.array([d.toordinal() for d in due], np.int64)
+    k = np.searchsorted(due_arr, e, "right")
+    prev = due_arr[np.maximum(k - 1, 0)] if len(due_arr) else np.zeros(len(e), np.int64)
+    ok = (k > 0) & (e - prev <= 62)
+    due_ok[rows[ok]] = True
+    due_ord[rows[ok]] = prev[ok]
     return exec_ord, due_ord, due_ok
 
 
@@ -888,9 +1010,12 @@ def run_array_backtest(
     i0, i1 = market.row[sessions[0]], market.row[sessions[-1]]
     with np.errstate(invalid="ignore"):
         refp = np.where(market.close > 0, np.round(market.close, 4), np.nan)
-    div_num, div_den = _fractions(market.dividend, 0.0)
-    split_num, split_den = _fractions(market.split, 1.0)
-    split_num[market.split == 1.0], split_den[market.split == 1.0] = 1, 1
+    # the corporate actions, sparse: the cells with a dividend or a split, row by row (CSR)
+    ca_rows, ca_col = np.nonzero((market.dividend != 0.0) | (market.split != 1.0))
+    ca_ptr = np.searchsorted(ca_rows, np.arange(len(market.sessions) + 1)).astype(np.int64)
+    div_f, split_f = market.dividend[ca_rows, ca_col], market.split[ca_rows, ca_col]
+    div_num, div_den = _fractions(div_f, 0.0)
+    split_num, split_den = _fractions(split_f, 1.0)
     fee_num, fee_den = _fraction(costs.commission_bps)
     fee_den *= 10000
     slip = float(Decimal(repr(float(costs.slippage_bps))) * Decimal("0.0001"))
@@ -899,7 +1024,7 @@ def run_array_backtest(
     if resume.rule == "benchmark_ma":
         halted_bench = None  # computed only when needed: a run that never halts needs no benchmark
         bench_ok = np.zeros(S, np.bool_)
-        has_bench = (eod["symbol"] == policy.universe.benchmark).any()
+        has_bench = policy.universe.benchmark in market.col  # the market is built from these bars: its symbols are theirs
         if has_bench:
             bench_ok = np.nan_to_num(_benchmark_above_ma(eod, policy.universe.benchmark, resume.ma_sessions, market).astype(float)).astype(bool)
         else:
@@ -920,20 +1045,24 @@ def run_array_backtest(
     ctx = next(_IDS)
     _CONTEXTS[ctx] = (market, signal, policy, universe)
     try:
-        out = _run(i0, i1, market.open, refp, market.mark, div_num, div_den, market.dividend, split_num, split_den, market.split, signal.rank,
-                   signal.selected, signal.risk_off, no_buy, exec_ord, due_ord, due_ok, bench_ok, cash_c, slip, fee_num, fee_den, costs.delay,
+        out = _run(i0, i1, market.open, refp, market.mark, ca_ptr, ca_col.astype(np.int64), div_num, div_den, div_f, split_num, split_den, split_f,
+                   signal.rank, signal.selected, signal.risk_off, no_buy, exec_ord, due_ord, due_ok, bench_ok, cash_c, slip, fee_num, fee_den, costs.delay,
                    daily_checks, p.max_positions, float(p.max_weight), float(p.min_cash_buffer), float(p.max_turnover), float(p.tiny_delta_value),
                    float(p.tiny_delta_weight), float(p.min_order_value), keep, float(policy.risk.kill_switch_drawdown),
                    0 if resume.rule == "sessions" else 1, resume.min_sessions, ctx, exits, blocked)
     finally:
         _CONTEXTS.pop(ctx, None)
-    (equity, kind, rebal, halt, flags, approved, side, tvalue, f_units, f_price, f_value, f_fee, b_cash, b_units, halt_rows, halt_vals) = out
+    (equity, kind, rebal, halt, flags, dec_w, approved, side, tvalue, fill_w, f_units, f_price, f_value, f_fee, b_cash, b_units, halt_rows,
+     halt_vals) = out
     if len(halt_rows) and halted_bench is not None:
         _benchmark_above_ma(eod, halted_bench, resume.ma_sessions, market)  # raises the exact engine's DataError
     idx = pd.DatetimeIndex(sessions, name="session")
     r, c = np.nonzero(f_units)
+    day = np.empty(len(sessions), object)
+    day[:] = sessions
+    names = np.array(market.symbols, object)
     fills = pd.DataFrame({
-        "session": [sessions[k] for k in r], "symbol": [market.symbols[k] for k in c],
+        "session": day[fill_w[r]], "symbol": names[c],
         "side": np.where(f_units[r, c] > 0, "BUY", "SELL"), "units": np.abs(f_units[r, c]) / 1e6,
         "price": f_price[r, c], "value": f_value[r, c] / 100.0, "fee": f_fee[r, c] / 100.0,
     })
@@ -950,5 +1079,5 @@ def run_array_backtest(
                       "in_cash": sessions[in_cash] if in_cash >= 0 else None, "resumed": sessions[resumed] if resumed >= 0 else None,
                       "sessions_halted": int(n) if n >= 0 else None, "resume_reason": why})
     sel = signal.selected[i0:i1 + 1] & (kind >= 0)[:, None] & rebal[:, None] & ~halt[:, None]
-    return ArrayResult(pd.Series(equity, index=idx, name="equity"), idx, list(market.symbols), kind, rebal, halt, flags, approved, side,
+    return ArrayResult(pd.Series(equity, index=idx, name="equity"), idx, list(market.symbols), kind, rebal, halt, flags, dec_w, approved, side,
                        tvalue, sel, fills, b_cash, b_units, halts, resume.describe(policy.universe.benchmark))

@@ -195,14 +195,8 @@ def run_study(
         policy = momentum
         make_ranker = lambda p: live_ranker(eod, p, universe, calendar)  # noqa: E731
 
-    if engine not in ENGINES:
-        raise ValidationError(f"unknown backtest engine {engine!r}; expected one of {ENGINES}")
-    use_array = False
-    if engine == "array":
-        use_array, why = array_engine.supports(strategy, policy)
-        if not use_array:
-            notes.append(f"engine: {why}")
-    notes.append("engine: array (numpy/numba; the live guard's rules, conformance-tested)" if use_array else "engine: exact (the live Decimal guard on every decision)")
+    use_array, engine_notes = choose_engine(engine, strategy, policy)
+    notes.extend(engine_notes)
     cache: dict[tuple, BacktestResult] = {}
     arrays: dict = {}
 
@@ -266,6 +260,37 @@ def run_study(
         tables = {"Promotion gate": verdict.table(), **tables}
     return Study(strategy, source, start, end, symbols, policy.universe.benchmark, costs, base, bench, tables, pbo, dsr, ic, notes,
                  data.snapshot if data is not None else None, verdict, benchmark_source)
+
+
+def choose_engine(engine: str, strategy: str, policy: Policy) -> tuple[bool, list[str]]:
+    """Whether a backtest of ``strategy`` under ``policy`` runs on the array engine, and the notes
+    saying which engine ran and why: ``array`` (the default of ``tradeops backtest`` and the
+    agent's research tools) where :func:`tradeops.research.array_engine.supports` it (momentum,
+    USD accounts, fractional units), else the exact engine; ``exact``: the live Decimal guard on
+    every decision (audits)."""
+    if engine not in ENGINES:
+        raise ValidationError(f"unknown backtest engine {engine!r}; expected one of {ENGINES}")
+    notes = []
+    use_array = False
+    if engine == "array":
+        use_array, why = array_engine.supports(strategy, policy)
+        if not use_array:
+            notes.append(f"engine: {why}")
+    notes.append("engine: array (numpy/numba; the live guard's rules, conformance-tested)" if use_array else "engine: exact (the live Decimal guard on every decision)")
+    return use_array, notes
+
+
+def run_one_backtest(
+    eod: pd.DataFrame, policy: Policy, universe: Universe, start: date, end: date, engine: str = "array",
+    calendar: ExchangeCalendar | None = None,
+) -> tuple[BacktestResult | array_engine.ArrayResult, list[str]]:
+    """One backtest of the policy's own signal with the live ranker's inputs, on the engine
+    :func:`choose_engine` picks (the agent's research tools; :func:`run_study` for the CLI and the
+    notebooks).  Returns the result and the engine notes."""
+    use_array, notes = choose_engine(engine, policy.strategy.signal, policy)
+    if use_array:
+        return array_engine.run_array_backtest(eod, policy, universe, start, end, calendar=calendar), notes
+    return run_backtest(eod, policy, universe, start, end, calendar=calendar), notes
 
 
 def sweep_variants(policy: Policy, strategy: str) -> dict[str, dict]:
