@@ -17,6 +17,7 @@ import pandas as pd
 from .calendar import get_calendar
 from .config import Policy, Universe, Workspace
 from .errors import DataError
+from .runfolder import read_all_gates
 from .reports import GateResult, Position, ReportInputs, RunInfo, TradeLine, publish_daily, publish_weekly, week_start
 
 _STATUS = {"EXECUTED": "executed", "PARTIAL": "partial", "NOT_EXECUTED": "not_executed"}
@@ -32,8 +33,6 @@ def _clean_prices(ws: Workspace, as_of: date) -> pd.DataFrame:
 def _run_facts(run_dir: Path | None) -> tuple[tuple[GateResult, ...], RunInfo | None]:
     if run_dir is None:
         return (), None
-    from .stages import read_all_gates
-
     gates = tuple(GateResult(g["name"], "pass" if g["passed"] else "fail", tuple(g["reasons"])) for g in read_all_gates(run_dir))
     info = None
     ticket_file = run_dir / "ticket.json"

@@ -47,6 +47,7 @@ guard turns "below the average" or "no positive momentum" into risk-off.
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -57,6 +58,7 @@ from typing import Callable, cast
 import numpy as np
 import pandas as pd
 
+from . import files
 from .calendar import ExchangeCalendar, get_calendar
 from .config import Policy, Universe
 from .errors import ConfigError, DataError
@@ -117,6 +119,17 @@ class SignalResult:
 
 SignalFn = Callable[[pd.DataFrame, Policy, date, Universe | None, ExchangeCalendar], Ranking]
 _REGISTRY: dict[str, SignalFn] = {}
+# signals defined outside this module, by the module that registers them on import: loaded on
+# first lookup, so the live signal module never imports research code (and no import cycle:
+# tradeops.research.model imports this module to register into it, never the other way)
+PROVIDERS: dict[str, str] = {"qlib_lgbm": "tradeops.research.model"}
+_loaded: set[str] = set()
+
+
+def _load_providers() -> None:
+    for module in sorted(set(PROVIDERS.values()) - _loaded):
+        importlib.import_module(module)
+        _loaded.add(module)
 
 
 def register(name: str, models: bool = False, bars: bool = False) -> Callable[[SignalFn], SignalFn]:
@@ -135,10 +148,13 @@ def register(name: str, models: bool = False, bars: bool = False) -> Callable[[S
 
 
 def available() -> list[str]:
+    _load_providers()
     return sorted(_REGISTRY)
 
 
 def get_signal(name: str) -> SignalFn:
+    if name not in _REGISTRY and name in PROVIDERS:
+        _load_providers()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -522,9 +538,8 @@ def signal_paths(run_dir: str | Path, session: date) -> tuple[Path, Path]:
 
 def write_signal(result: SignalResult, run_dir: str | Path) -> Path:
     csv_path, meta_path = signal_paths(run_dir, result.session)
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    result.ranked.to_csv(csv_path, index=False)
-    meta_path.write_text(json.dumps(result.meta(), indent=2) + "\n")
+    files.write_atomic(csv_path, result.ranked.to_csv(index=False))
+    files.write_json(meta_path, result.meta())
     return csv_path
 
 
@@ -562,4 +577,3 @@ def run_signal_stage(eod_path: str | Path, policy: Policy, universe: Universe | 
     result = compute_signal(eod, policy, session, universe, models_dir=models_dir)
     write_signal(result, run_dir)
     return result
-from .research import model as _qlib_model  # noqa: E402,F401  registers the "qlib_lgbm" signal

@@ -37,14 +37,11 @@ from . import audit
 from .config import Policy, Universe, Workspace
 from .errors import DataError, TradeopsError
 from .portfolio import PortfolioState
+from .runfolder import GATE_ORDER, read_all_gates, write_gates, write_json  # noqa: F401  re-exported: the run folder's files
 
 ACTOR = "pipeline"
 # Gate precedence (DESIGN.md §2): the ticket lists failures in this order.
 DRAWDOWN_GATE = "drawdown"  # its failure alone does not stop the run: the risk stage issues the risk-off ticket
-GATE_ORDER = ("kill_switch", "drawdown", "confirmations", "reconciliation", "data_quality", "fx_rate", "model_promotion", "ticket_sanity",
-              "stage_failure")
-
-
 # --------------------------------------------------------------------------- results
 
 
@@ -84,25 +81,6 @@ def _context(workdir: str) -> tuple[Workspace, Policy, Universe]:
 
 def _day(value: str | date) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
-def write_json(path: Path, obj) -> Path:
-    from .runner import write_json_atomic
-
-    return write_json_atomic(path, obj)
-
-
-def write_gates(run_dir: Path, stage: str, gates: list[dict]) -> Path:
-    return write_json(run_dir / "gates" / f"{stage}.json", gates)
-
-
-def read_all_gates(run_dir: Path) -> list[dict]:
-    """Every gate result of the run, in precedence order."""
-    gates = []
-    for path in sorted((run_dir / "gates").glob("*.json")):
-        gates.extend(json.loads(path.read_text()))
-    rank = {name: i for i, name in enumerate(GATE_ORDER)}
-    return sorted(gates, key=lambda g: rank.get(g["name"], len(rank)))
 
 
 def run_time(policy: Policy, session_date: date) -> datetime:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..clock import SYSTEM
+from ..files import write_atomic
 from .common import machine
 
 AREAS = ["cli", "data", "fetch", "ledger", "trading", "pipeline", "dashboard", "reports", "research", "array"]
@@ -31,7 +32,7 @@ def main(argv: list[str]) -> int:
         f"Made by `make bench` (`python -m tradeops.bench`) on {stamp}; machine: {machine()}.\n"
         "Targets come from the issues; each section says whether it holds.\n\n" + "\n".join(sections)
     )
-    OUT.write_text(text)
+    write_atomic(OUT, text)
     print(text)
     return 0
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..clock import SYSTEM, Clock
 from ..calendar import get_calendar
+from ..files import write_atomic
 from ..config import UNIVERSE_COLUMNS, Policy, Workspace, parse_universe
 from ..ledger import api, db
 from ..risk import Decision, TradeLine
@@ -107,7 +108,7 @@ def create_demo(
     """A workspace at ``root`` (default policy) whose ledger holds the demo; returns (workspace, db url, ticket id)."""
     ws = Workspace.at(root).ensure()
     if not ws.policy_path.exists():
-        ws.policy_path.write_text("# demo workspace: every key at its default (see config/policy.yml in the project)\n{}\n")
+        write_atomic(ws.policy_path, "# demo workspace: every key at its default (see config/policy.yml in the project)\n{}\n")
     url = db_url or ws.default_db_url
     engine = db.init_db(url)
     try:

@@ -14,10 +14,12 @@ import functools
 import logging
 from decimal import Decimal
 from html import escape
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Mapping
+from typing import Callable, Protocol
 
 import ipywidgets as w
 
+from ..config import Policy
 from ..errors import TradeopsError
 from . import budget, render
 from .actions import Outcome
@@ -25,10 +27,22 @@ from .model import AccountView, HistoryEntry, LineView, TicketView
 from .uploads import MAX_BYTES
 from .validation import TEXT_LIMITS, LineEntry, rate_text, units_text
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .app import Dashboard
-
 log = logging.getLogger("tradeops.dashboard")
+
+
+class Page(Protocol):
+    """What a panel asks of the page (:class:`tradeops.dashboard.app.Dashboard`): the policy,
+    a refresh and the three writes.  A protocol, so the page imports the panels and not back."""
+
+    policy: Policy
+
+    def refresh(self, ticket_id: str | None = None) -> None: ...
+
+    def confirm(self, ticket_id: str, entries: Mapping[int, LineEntry], screenshots: Mapping[int, bytes]) -> Outcome: ...
+
+    def snapshot(self, cash: str, units: Mapping[str, str], extra: list[tuple[str, str]]) -> Outcome: ...
+
+    def kill_switch(self, turn_on: bool, reason: str, confirmed: bool) -> Outcome: ...
 
 REASONS = (
     "price outside band",
@@ -273,7 +287,7 @@ class LineForm:
 class TicketPanel:
     """What to do today, one card per line in execution order, the checklists, and Save."""
 
-    def __init__(self, app: "Dashboard"):
+    def __init__(self, app: Page):
         self.app = app
         self.ticket: TicketView | None = None
         self.chooser = w.Dropdown(description="", layout=_wide())
@@ -406,7 +420,7 @@ class SnapshotPanel:
 
     EXTRA_ROWS = 2
 
-    def __init__(self, app: "Dashboard"):
+    def __init__(self, app: Page):
         self.app = app
         self.intro = w.HTML(
             "<h2>Broker snapshot</h2><p>Open your eToro portfolio. The boxes show what the ledger expects: "
@@ -479,7 +493,7 @@ class SnapshotPanel:
 class KillSwitchPanel:
     """On with a reason; off with a reason and a confirmation."""
 
-    def __init__(self, app: "Dashboard"):
+    def __init__(self, app: Page):
         self.app = app
         self.status = w.HTML()
         self.reason = w.Text(placeholder="why, in a few words", layout=_wide())

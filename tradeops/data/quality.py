@@ -25,7 +25,6 @@ whether the secondary really answered (a warning, or a gate with
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -34,6 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .. import files
 from ..clock import SYSTEM
 from ..calendar import FIRST_YEAR, LAST_YEAR, get_calendar
 from ..config import Quality
@@ -775,10 +775,7 @@ class QualityReport:
 
     def save(self, folder: Path) -> tuple[Path, Path]:
         """Write quality.json and quality.md atomically into ``folder``."""
-        folder.mkdir(parents=True, exist_ok=True)
         paths = folder / "quality.json", folder / "quality.md"
         for path, text in zip(paths, (json.dumps(self.to_dict(), indent=1, default=str), self.to_markdown())):
-            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-            tmp.write_text(text)
-            os.replace(tmp, path)
+            files.write_atomic(path, text)
         return paths
