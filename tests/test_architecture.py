@@ -30,9 +30,7 @@ TOO_LONG = {
     "tradeops.drift": 627,
     "tradeops.dashboard.widgets": 548,
     "tradeops.ledger.api": 1821,
-    "tradeops.reports": 804,
     "tradeops.research.array_engine": 954,
-    "tradeops.risk": 1210,
     "tradeops.signals": 579,
     "tradeops.tickets": 628,
 }
