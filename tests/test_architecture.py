@@ -29,7 +29,6 @@ TOO_LONG = {
     "tradeops.data.quality": 782,
     "tradeops.drift": 627,
     "tradeops.dashboard.widgets": 548,
-    "tradeops.ledger.api": 1821,
     "tradeops.research.array_engine": 954,
     "tradeops.signals": 579,
     "tradeops.tickets": 628,
