@@ -341,8 +341,8 @@ def decision_gates(decision) -> list[dict]:
     from .risk import DrawdownKillSwitch
 
     failed = [r for r in decision.rules if not r.passed]
-    dd = [r.reason for r in failed if r.rule == DrawdownKillSwitch.name]
-    other = [f"{r.rule}: {r.reason}" for r in failed if r.rule != DrawdownKillSwitch.name]
+    dd = [r.message for r in failed if r.code == DrawdownKillSwitch.name]
+    other = [f"{r.code}: {r.message}" for r in failed if r.code != DrawdownKillSwitch.name]
     gates = [{"name": "ticket_sanity", "passed": not other, "reasons": other}]
     if dd:
         gates.insert(0, {"name": "drawdown", "passed": False, "reasons": dd})

@@ -33,7 +33,7 @@ from .config import Policy, Universe
 from .errors import ValidationError
 from . import cashplan, messages
 from .files import write_atomic
-from .risk import CENT, Decision, TradeLine, conversion_fee, read_decision
+from .risk import CENT, Decision, TradeLine, conversion_fee, read_decision, rule_to_dict
 from .state import Gate, State, parse_state
 
 SCHEMA_VERSION = 1
@@ -347,7 +347,7 @@ def _failures(gates: Sequence[Gate], state: str, state_reasons: Sequence[str], d
     if decision is None and not out:
         out.append(Failure("stage", "risk", ("there are no approved trades: the risk stage did not run",), ACTIONS["stage"]))
     if decision is not None:
-        out += [Failure("rule", r.rule, (r.reason,), ACTIONS["rule"]) for r in decision.failed]
+        out += [Failure("rule", r.code, (r.message,), ACTIONS["rule"]) for r in decision.failed]
     return out
 
 
@@ -535,7 +535,7 @@ def build_ticket(
         lines=lines,
         failures=tuple(failures),
         gates=gates,
-        rules=tuple(r.to_dict() for r in d.rules) if d else (),
+        rules=tuple(rule_to_dict(r) for r in d.rules) if d else (),
         tiny_deltas=tuple({k: (_cents(Decimal(s[k])) if k == "value" else s[k]) for k in ("side", "symbol", "value", "reason")} for s in d.suppressed) if acting else (),
         why=why,
         pre_trade=pre,

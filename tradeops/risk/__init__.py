@@ -42,7 +42,7 @@ for) apart from *checking* (saying yes or no):
    decision, not noise.
 3. **Checking**: every rule (also ``drawdown_kill_switch`` and
    ``known_tradable``, which only check) looks at the final trade list and
-   returns a :class:`RuleResult` with its reason.  Any failure makes the
+   returns a :class:`tradeops.checks.Check` (source ``risk``) with its reason.  Any failure makes the
    decision NO-TRADE; the trades it would have made are kept as ``blocked``
    for the audit, never shown as orders.
 
@@ -62,7 +62,7 @@ delta, and otherwise at the next rebalance.
 
 from __future__ import annotations
 
-from .book import ACCOUNT_PRICE_PLACES, Book, BPS, CENT, conversion_fee, dec, DUST, FRACTIONAL_UNIT, Fx, HALF_CENT, make_book, MAX_FX_FEE_BPS, money, ONE, pct, PRICE_PLACES, RuleResult, Targets, TradeLine, WEIGHT_PLACES, WHOLE_UNIT, ZERO
+from .book import ACCOUNT_PRICE_PLACES, Book, BPS, CENT, conversion_fee, dec, DUST, FRACTIONAL_UNIT, Fx, HALF_CENT, make_book, MAX_FX_FEE_BPS, money, ONE, pct, PRICE_PLACES, rule_from_dict, rule_result, rule_to_dict, Targets, TradeLine, WEIGHT_PLACES, WHOLE_UNIT, ZERO
 from .sizing import make_trades, order_trades
 from .rules import CashBuffer, DrawdownKillSwitch, KnownTradable, LongOnly, MaxPositions, MaxTurnover, MaxWeight, MinOrderValue, NoBuy, Rule, rules_from_policy, SmallTradeFilter, TinyDeltas, turnover
 from .guard import apply_risk_off, decide, Decision, halt_trades, raw_targets, shape
@@ -91,7 +91,9 @@ __all__ = [
     "ONE",
     "PRICE_PLACES",
     "Rule",
-    "RuleResult",
+    "rule_from_dict",
+    "rule_result",
+    "rule_to_dict",
     "SmallTradeFilter",
     "Targets",
     "TinyDeltas",

@@ -10,6 +10,7 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
+from ..checks import Check
 from ..errors import ConfigError, DataError
 from ..portfolio import PortfolioState
 
@@ -93,14 +94,19 @@ def conversion_fee(value: Decimal, fee: Decimal) -> Decimal:
 # --------------------------------------------------------------------------- data
 
 
-@dataclass(frozen=True)
-class RuleResult:
-    rule: str
-    passed: bool
-    reason: str
+def rule_result(rule: str, passed: bool, reason: str) -> Check:
+    """A rule's verdict: the one check record (:class:`tradeops.checks.Check`, source ``risk``,
+    code the rule's name, message its reason)."""
+    return Check.verdict("risk", rule, passed, reason)
 
-    def to_dict(self) -> dict:
-        return {"rule": self.rule, "passed": self.passed, "reason": self.reason}
+
+def rule_to_dict(check: Check) -> dict:
+    """``approved.json``'s form of a rule's verdict."""
+    return {"rule": check.code, "passed": check.passed, "reason": check.message}
+
+
+def rule_from_dict(d: Mapping) -> Check:
+    return rule_result(d["rule"], d["passed"], d["reason"])
 
 
 @dataclass(frozen=True)

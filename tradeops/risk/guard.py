@@ -12,7 +12,8 @@ import pandas as pd
 from ..config import Policy, Universe
 from ..errors import DataError
 from ..portfolio import PortfolioState
-from .book import Book, CENT, DUST, Fx, ONE, RuleResult, Targets, TradeLine, WEIGHT_PLACES, ZERO, dec, make_book, money
+from ..checks import Check
+from .book import Book, CENT, DUST, Fx, ONE, rule_from_dict, rule_to_dict, Targets, TradeLine, WEIGHT_PLACES, ZERO, dec, make_book, money
 from .sizing import _with_instrument_prices, make_trades, order_trades
 from .rules import DrawdownKillSwitch, LongOnly, Rule, SmallTradeFilter, rules_from_policy
 
@@ -37,7 +38,7 @@ class Decision:
     blocked: tuple[TradeLine, ...]
     suppressed: tuple[dict, ...]  # small trades not made: side, symbol, value, reason, rule
     notes: tuple[str, ...]
-    rules: tuple[RuleResult, ...]
+    rules: tuple[Check, ...]  # one record per rule (tradeops.checks), in the order they ran
     targets: tuple[dict, ...]
     risk_off: dict
     top_ranks: tuple[dict, ...]
@@ -48,7 +49,7 @@ class Decision:
     fx: dict | None = None  # a non-USD account: Fx.to_dict() plus "fees" (the conversion fees of the trades)
 
     @property
-    def failed(self) -> list[RuleResult]:
+    def failed(self) -> list[Check]:
         return [r for r in self.rules if not r.passed]
 
     def to_dict(self) -> dict:
@@ -66,7 +67,7 @@ class Decision:
             "blocked": [t.to_dict() for t in self.blocked],
             "suppressed": list(self.suppressed),
             "notes": list(self.notes),
-            "rules": [r.to_dict() for r in self.rules],
+            "rules": [rule_to_dict(r) for r in self.rules],
             "targets": list(self.targets),
             "risk_off": self.risk_off,
             "top_ranks": list(self.top_ranks),
@@ -93,7 +94,7 @@ class Decision:
             blocked=tuple(TradeLine.from_dict(t) for t in d["blocked"]),
             suppressed=tuple(d["suppressed"]),
             notes=tuple(d["notes"]),
-            rules=tuple(RuleResult(r["rule"], r["passed"], r["reason"]) for r in d["rules"]),
+            rules=tuple(rule_from_dict(r) for r in d["rules"]),
             targets=tuple(d["targets"]),
             risk_off=d["risk_off"],
             top_ranks=tuple(d["top_ranks"]),
@@ -309,7 +310,7 @@ def _halt_decision(book, portfolio, policy, rebalance, session, dd_rule, breach_
     kind = "TRADE" if trades and results[1].passed else "NO-TRADE"
     done = trades if kind == "TRADE" else []
     _, cash_after = book.after(done)
-    reason = results[0].reason
+    reason = results[0].message
     risk_off = {"applied": True, "reasons": [reason], "cash_fraction": 1.0, "halt": True}
     proposed = {
         "session": session.isoformat(),

@@ -9,7 +9,8 @@ from typing import ClassVar, Iterable, Sequence
 
 from ..config import Policy, Universe
 from ..errors import ConfigError
-from .book import Book, DUST, ONE, RuleResult, Targets, TradeLine, ZERO, dec, money, pct
+from ..checks import Check
+from .book import Book, DUST, ONE, rule_result, Targets, TradeLine, ZERO, dec, money, pct
 from .sizing import _shrink
 
 
@@ -33,11 +34,11 @@ class Rule:
     def shape_trades(self, trades: list[TradeLine], book: Book) -> tuple[list[TradeLine], list[str]]:
         return trades, []
 
-    def check(self, trades: Sequence[TradeLine], book: Book) -> RuleResult:
+    def check(self, trades: Sequence[TradeLine], book: Book) -> Check:
         raise NotImplementedError
 
-    def _result(self, passed: bool, reason: str) -> RuleResult:
-        return RuleResult(self.name, passed, reason)
+    def _result(self, passed: bool, reason: str) -> Check:
+        return rule_result(self.name, passed, reason)
 
 
 def _bounded(rule: str, key: str, value, lo, hi, lo_open: bool = False, hi_open: bool = False):
@@ -72,7 +73,7 @@ class DrawdownKillSwitch(Rule):
     def breached(self, book: Book) -> bool:
         return book.drawdown >= self.max_drawdown
 
-    def check_halt(self, trades: Sequence[TradeLine], book: Book, breach_reason: str = "") -> RuleResult:
+    def check_halt(self, trades: Sequence[TradeLine], book: Book, breach_reason: str = "") -> Check:
         """The verdict on a breach (kill switch off): failed, so the state enters HALT, with the
         risk-off ticket's reason."""
         why = breach_reason or (
