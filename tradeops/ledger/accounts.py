@@ -9,6 +9,7 @@ from typing import Mapping
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..clock import Clock
 from ..errors import LedgerError, ValidationError
 from .models import (
     STATES,
@@ -86,11 +87,13 @@ def record_event(
     actor: str,
     account: str | None = DEFAULT_ACCOUNT,
     ticket_id: str | None = None,
+    clock: Clock | None = None,
 ) -> Event:
-    """Append to the event log (who, what, when); the payload is stored as JSON."""
+    """Append to the event log (who, what, when); the payload is stored as JSON.  The time is
+    ``clock``'s (default: the session's clock)."""
     account_id = get_account(session, account).id if account else None
     event = Event(
-        at=_now(session),
+        at=_now(session, clock),
         account_id=account_id,
         kind=_text(kind, "kind", "event"),
         actor=_text(actor, "actor", "event"),
@@ -166,7 +169,7 @@ def _latest(session: Session, account: str, kinds: tuple[str, ...]) -> Event | N
     return session.scalar(query)
 
 
-def set_state(session: Session, state: str, reason: str, *, actor: str, account: str = DEFAULT_ACCOUNT) -> Event:
+def set_state(session: Session, state: str, reason: str, *, actor: str, account: str = DEFAULT_ACCOUNT, clock: Clock | None = None) -> Event:
     """Record a transition of the run state machine (RUN, DEGRADED_DATA, SAFE_MODE, HALT)."""
     if state not in STATES:
         raise ValidationError(f"state {state!r} is unknown; allowed {', '.join(STATES)}")
@@ -174,7 +177,7 @@ def set_state(session: Session, state: str, reason: str, *, actor: str, account:
     previous = current_state(session, account=account).value
     return record_event(
         session, "STATE_CHANGED", {"state": state, "previous": previous, "reason": _text(reason, "reason", "state change")},
-        actor=actor, account=account,
+        actor=actor, account=account, clock=clock,
     )
 
 
@@ -186,15 +189,16 @@ def current_state(session: Session, *, account: str = DEFAULT_ACCOUNT) -> Flag:
     return Flag(event.payload["state"], event.payload.get("reason"), event.at, event.actor)
 
 
-def resume(session: Session, reason: str, *, actor: str, account: str = DEFAULT_ACCOUNT) -> Event:
-    """Leave HALT explicitly: state back to RUN, and the drawdown peak restarts from today."""
+def resume(session: Session, reason: str, *, actor: str, account: str = DEFAULT_ACCOUNT, clock: Clock | None = None) -> Event:
+    """Leave HALT explicitly: state back to RUN, and the drawdown peak restarts from today
+    (``clock``'s, default the session's)."""
     reason = _text(reason, "reason", "resume")
     if current_state(session, account=account).value != "HALT":
         raise LedgerError(f"the state is {current_state(session, account=account).value}, not HALT: there is nothing to resume")
     if kill_switch(session, account=account).value == "ON":
         raise LedgerError("the kill switch is ON: turn it off (with a reason) before resuming")
-    record_event(session, "RESUMED", {"reason": reason}, actor=actor, account=account)
-    return set_state(session, "RUN", f"resumed from HALT: {reason}", actor=actor, account=account)
+    record_event(session, "RESUMED", {"reason": reason}, actor=actor, account=account, clock=clock)
+    return set_state(session, "RUN", f"resumed from HALT: {reason}", actor=actor, account=account, clock=clock)
 
 
 def last_resume(session: Session, *, account: str = DEFAULT_ACCOUNT) -> date | None:

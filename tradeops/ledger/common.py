@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from ..calendar import get_calendar
+from ..clock import Clock
 from ..errors import LedgerError, ValidationError
 from .db import clock_of
 from .models import (
@@ -32,9 +33,10 @@ PriceSeries = Mapping[str, Mapping[date, Decimal]]  # symbol -> session date -> 
 # --------------------------------------------------------------------------- helpers
 
 
-def _now(session: Session) -> datetime:
-    """The session's clock (``db.transaction(engine, clock=...)``), the machine's by default."""
-    return clock_of(session).now()
+def _now(session: Session, clock: Clock | None = None) -> datetime:
+    """``clock``'s time when one is passed, else the session's clock (``db.transaction(engine,
+    clock=...)``), the machine's by default."""
+    return (clock or clock_of(session)).now()
 
 
 def _exchange_tz() -> tzinfo:
