@@ -167,7 +167,7 @@ class Execution(_Model):
         return self
 
 
-class Account(_Model):
+class AccountSettings(_Model):
     broker: str = "eToro"
     # USD: the instruments' own currency, no conversion.  GBP: sized in pounds at the day's GBPUSD rate
     # (tradeops.data.fx), every trade of a USD instrument paying the broker's conversion fee fx_fee_bps.
@@ -301,7 +301,7 @@ class Policy(_Model):
     portfolio: Portfolio = Portfolio()
     risk: Risk = Risk()
     execution: Execution = Execution()
-    account: Account = Account()
+    account: AccountSettings = AccountSettings()
     universe: UniverseRef = UniverseRef()
     data: DataCfg = DataCfg()
     quality: Quality = Quality()

@@ -18,7 +18,7 @@ from .calendar import get_calendar
 from .config import Policy, Universe, Workspace
 from .errors import DataError
 from .runfolder import read_all_gates
-from .reports import GateResult, Position, ReportInputs, RunInfo, TradeLine, publish_daily, publish_weekly, week_start
+from .reports import GateResult, Position, ReportInputs, RunInfo, ReportLine, publish_daily, publish_weekly, week_start
 
 _STATUS = {"EXECUTED": "executed", "PARTIAL": "partial", "NOT_EXECUTED": "not_executed"}
 
@@ -95,7 +95,7 @@ def build_inputs(
             deadline = confirmation_deadline(ticket.payload or {}, ticket.session_date, policy)
             for st in api.line_statuses(s, ticket.ticket_id):
                 line, fill = st.line, st.fill
-                trades.append(TradeLine(
+                trades.append(ReportLine(
                     ticket_id=ticket.ticket_id, session=ticket.session_date, symbol=line.symbol, side=line.side.lower(),
                     intended_units=line.approx_units, reference_price=line.reference_price,
                     status=_STATUS[fill.status] if fill else "unconfirmed",

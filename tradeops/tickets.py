@@ -3,7 +3,7 @@
 :func:`build_ticket` is pure: it takes the risk guard's :class:`~tradeops.risk.Decision`
 (or ``None`` when the risk stage never ran), the gate results, the operating
 state, the execution window and the code/config/data hashes, and returns a
-:class:`Ticket`.  :func:`write_ticket` renders ``TICKET-YYYYMMDD.md`` for the
+:class:`IssuedTicket`.  :func:`write_ticket` renders ``TICKET-YYYYMMDD.md`` for the
 person (jinja2 template ``templates/ticket.md.j2``) and ``.json`` for the
 machine, validated against ``schemas/ticket-v1.json`` before anything is
 written.
@@ -133,7 +133,7 @@ class TicketLine:
 
 
 @dataclass(frozen=True)
-class Ticket:
+class IssuedTicket:
     ticket_id: str
     kind: str
     headline: str
@@ -464,7 +464,7 @@ def build_ticket(
     revision: int = 1,
     ledger_account: Mapping[str, Decimal] | None = None,
     model_id: str = "",
-) -> Ticket:
+) -> IssuedTicket:
     """The ticket for ``window.session``, the execution session after ``decision_session``.  Pure.
 
     ``decision`` is approved.json (None when the risk stage never ran); ``gates`` are
@@ -516,7 +516,7 @@ def build_ticket(
     }
     if fx is not None and kind != "NO-TRADE":
         account["fx_fees"] = _cents(Decimal(fx["fees"]) if kind == "TRADE" else Decimal("0"))
-    return Ticket(
+    return IssuedTicket(
         ticket_id=tid,
         kind=kind,
         headline=_headline(kind, lines, window, failures) + (HALT_HEADLINE if halt else ""),
@@ -555,7 +555,7 @@ def ticket_paths(folder: str | Path, execution_session: date, revision: int = 1)
     return base.with_suffix(".md"), base.with_suffix(".json")
 
 
-def write_ticket(ticket: Ticket, folder: str | Path, replace: bool = False) -> tuple[Path, Path]:
+def write_ticket(ticket: IssuedTicket, folder: str | Path, replace: bool = False) -> tuple[Path, Path]:
     """Validate, then write TICKET-YYYYMMDD.md and .json.  One ticket per session: an existing,
     different ticket is only replaced with ``replace=True`` (the ledger decides whether that is allowed)."""
     text_json = ticket.to_json()  # validates
@@ -610,7 +610,7 @@ def run_ticket_stage(
     revision: int = 1,
     ledger_account: Mapping[str, Decimal] | None = None,
     model_id: str = "",
-) -> tuple[Ticket, Path, Path]:
+) -> tuple[IssuedTicket, Path, Path]:
     """File in, file out: ``approved.json`` in ``run_dir`` (missing -> NO-TRADE naming it) + gates
     -> TICKET-YYYYMMDD.md/.json in ``tickets_dir``, for the session after ``decision_session``."""
     calendar = calendar or get_calendar(policy.schedule.exchange)

@@ -12,7 +12,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from ..errors import LedgerError, ValidationError
-from .fifo import Book
+from .fifo import FifoBook
 from .inputs import FillInput, parse_fill, parse_symbol
 from .models import (
     Account,
@@ -471,7 +471,7 @@ def record_split(
         raise ValidationError(f"{where}, field 'ratio': {ratio} must be above zero and not 1")
     acc = _lock(session, account)
     _check_not_before_split(session, acc.id, symbol, _day_start(effective_date), where)
-    book = _books(session, acc.id, until=_day_start(effective_date), symbols=[symbol]).get(symbol, Book(symbol))
+    book = _books(session, acc.id, until=_day_start(effective_date), symbols=[symbol]).get(symbol, FifoBook(symbol))
     before = book.units
     delta = book.split(ratio)
     row = CorporateAction(

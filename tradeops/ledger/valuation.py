@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ..calendar import get_calendar
 from ..errors import DataError, ValidationError
-from .fifo import Book
+from .fifo import FifoBook
 from .models import (
     CashMovement,
     CorporateAction,
@@ -70,7 +70,7 @@ def compute_cash(session: Session, *, as_of: datetime | None = None, account: st
 
 def _books(
     session: Session, account_id: int, *, until: datetime | None = None, symbols: Sequence[str] | None = None, inclusive: bool = False
-) -> dict[str, Book]:
+) -> dict[str, FifoBook]:
     """FIFO books per symbol from active fills and splits before ``until`` (or up to it, if inclusive).
 
     One ordered pass; fill times are fetched only for symbols that have splits.
@@ -93,12 +93,12 @@ def _books(
         if until is None or start < until or (inclusive and start == until):
             splits[symbol].append((start, ratio))
     when = type_coerce(case((Fill.symbol.in_(list(splits)), Fill.filled_at), else_=None), UTCDateTime()) if splits else null()
-    books: dict[str, Book] = {}
+    books: dict[str, FifoBook] = {}
     rows = session.connection().execute(fill_query.add_columns(when).order_by(Fill.symbol, Fill.filled_at, Fill.id))
     for symbol, side, units, amount, amount_ic, fx_rate, foreign, at in rows:
         book = books.get(symbol)
         if book is None:
-            book = books[symbol] = Book(symbol)
+            book = books[symbol] = FifoBook(symbol)
         pending = splits.get(symbol)
         while pending and pending[0][0] <= at:
             book.split(pending.pop(0)[1])
@@ -108,7 +108,7 @@ def _books(
         else:
             book.sell(units, amount, amount_ic)
     for symbol, pending in splits.items():  # splits after a symbol's last fill
-        book = books.setdefault(symbol, Book(symbol))
+        book = books.setdefault(symbol, FifoBook(symbol))
         for _, ratio in pending:
             book.split(ratio)
     return books

@@ -14,7 +14,7 @@ import pandas as pd
 from .. import messages, metrics
 from ..calendar import ExchangeCalendar
 from ..errors import DataError
-from .inputs import GateResult, LEVEL_EPS, LINE_STATUSES, MIN_RETURNS_FOR_RATIOS, Position, ReportInputs, RunInfo, TradeLine, _money, _ratio
+from .inputs import GateResult, LEVEL_EPS, LINE_STATUSES, MIN_RETURNS_FOR_RATIOS, Position, ReportInputs, RunInfo, ReportLine, _money, _ratio
 
 
 # --------------------------------------------------------------------------- daily
@@ -152,7 +152,7 @@ def build_daily(inputs: ReportInputs, plot_file: str = "daily.png") -> DailyRepo
 
 @dataclass(frozen=True)
 class TradeRow:
-    line: TradeLine
+    line: ReportLine
     fill_ratio: float
     slippage_bps: float | None  # None when nothing was filled
     slippage_money: Decimal | None
@@ -233,7 +233,7 @@ def week_start(as_of: date, calendar: ExchangeCalendar) -> date:
     return calendar.rebalance_sessions(calendar.sessions_back(as_of, 5)[0], as_of, "weekly")[-1]
 
 
-def _compliance(ticket_id: str, lines: list[TradeLine], now: datetime) -> ComplianceRow:
+def _compliance(ticket_id: str, lines: list[ReportLine], now: datetime) -> ComplianceRow:
     deadline = min((t.deadline for t in lines if t.deadline), default=None)
     times = [t.confirmed_at for t in lines]
     if any(t is None for t in times):
@@ -277,7 +277,7 @@ def build_weekly(inputs: ReportInputs, plot_file: str = "weekly.png", tearsheet_
     slip_ref = sum((r.line.in_account(r.line.reference_price * r.line.filled_units) for r in filled_rows), Decimal(0))
     executed_value = sum((r.line.filled_value for r in rows), Decimal(0))
 
-    by_ticket: dict[str, list[TradeLine]] = defaultdict(list)
+    by_ticket: dict[str, list[ReportLine]] = defaultdict(list)
     for t in lines:
         by_ticket[t.ticket_id].append(t)
     compliance = tuple(_compliance(k, v, inputs.generated_at) for k, v in by_ticket.items())

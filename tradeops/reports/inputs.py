@@ -72,7 +72,7 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
-class TradeLine:
+class ReportLine:
     """One intended trade of a ticket and what the executor reported."""
 
     ticket_id: str
@@ -127,7 +127,7 @@ class ReportInputs:
     gates: tuple[GateResult, ...] = ()
     last_run: RunInfo | None = None
     next_rebalance: date | None = None
-    trades: tuple[TradeLine, ...] = ()
+    trades: tuple[ReportLine, ...] = ()
     period_start: date | None = None  # first session of the weekly period
     currency: str = "USD"
     timezone: str = "Europe/London"
