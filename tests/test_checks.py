@@ -30,3 +30,20 @@ def test_a_rule_verdict_keeps_approved_json_s_form():
     assert (r.source, r.code, r.message, r.severity) == ("risk", "max_weight", "AAPL would be 12.0%", ERROR)
     d = rule_to_dict(r)
     assert d == {"rule": "max_weight", "passed": False, "reason": "AAPL would be 12.0%"} and rule_from_dict(d) == r
+
+
+def test_a_gate_aggregates_check_records_and_keeps_its_file_forms():
+    from tradeops.checks import Gate
+
+    failed = Gate.of_reasons("confirmations", False, ["TICKET-20240503: 1 line unconfirmed", "TICKET-20240506: late"],
+                             {"missing": 2}, source="ledger")
+    assert not failed.passed and [c.severity for c in failed.checks] == [ERROR, ERROR] and failed.checks[0].source == "ledger"
+    assert failed.reasons == ("TICKET-20240503: 1 line unconfirmed", "TICKET-20240506: late")
+    assert failed.to_dict() == {"name": "confirmations", "passed": False, "reasons": list(failed.reasons), "details": {"missing": 2}}
+    assert Gate.from_dict(failed.to_dict(), source="ledger") == failed
+    # as the state machine and the ticket see it: no details, the same verdict and reasons
+    seen = Gate.of(failed)
+    assert seen.to_dict() == {"name": "confirmations", "passed": False, "reasons": list(failed.reasons)}
+    quiet = Gate.of({"name": "kill_switch", "passed": True, "reasons": []})
+    assert quiet.passed and quiet.reasons == () and len(quiet.checks) == 1 and quiet.checks[0].severity == OK
+    assert Gate.of_reasons("model_promotion", True, ["model m promoted on 2026-03-02"]).passed  # a pass may say why

@@ -406,7 +406,7 @@ def record_ticket_in_ledger(ws: Workspace, tk, gates: list[dict], transition, ru
     """One transaction: the ticket, its lines, every gate result and the state transition."""
     from .ledger import api
     from .ledger.db import transaction
-    from .ledger.gates import GateResult, record_gate_result
+    from .ledger.gates import from_dict, record_gate_result
 
     engine = _engine(ws)
     rec = tk.ledger_record()
@@ -417,7 +417,7 @@ def record_ticket_in_ledger(ws: Workspace, tk, gates: list[dict], transition, ru
             for line in rec["lines"]:
                 api.record_intended_trade(s, tk.ticket_id, **line)
         for g in gates:
-            record_gate_result(s, GateResult.from_dict(g), actor=ACTOR, run_id=run_id, ticket_id=tk.ticket_id)
+            record_gate_result(s, from_dict(g), actor=ACTOR, run_id=run_id, ticket_id=tk.ticket_id)
         if transition.state.value != transition.previous.value:
             api.set_state(s, transition.state.value, "; ".join(transition.reasons) or transition.cause, actor=ACTOR)
 
