@@ -47,3 +47,13 @@ def test_a_gate_aggregates_check_records_and_keeps_its_file_forms():
     quiet = Gate.of({"name": "kill_switch", "passed": True, "reasons": []})
     assert quiet.passed and quiet.reasons == () and len(quiet.checks) == 1 and quiet.checks[0].severity == OK
     assert Gate.of_reasons("model_promotion", True, ["model m promoted on 2026-03-02"]).passed  # a pass may say why
+
+
+def test_a_report_lists_gates_as_passed_failed_or_skipped():
+    from tradeops.reports import gate
+
+    assert [gate("kill_switch", s, ("why",)).status for s in ("pass", "fail", "skipped")] == ["pass", "fail", "skipped"]
+    skipped = gate("reconciliation", "skipped")
+    assert skipped.checks == () and skipped.reasons == () and skipped.title == "eToro and the ledger agree"
+    with pytest.raises(ValueError, match="status 'maybe'"):
+        gate("x", "maybe")

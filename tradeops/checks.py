@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from . import messages
 from .errors import ValidationError
 
 OK = "ok"  # passed
@@ -84,6 +85,16 @@ class Gate:
     @property
     def reasons(self) -> tuple[str, ...]:
         return tuple(c.message for c in self.checks if c.message)
+
+    @property
+    def status(self) -> str:
+        """pass | fail | skipped (a gate with no check records did not run)."""
+        return "skipped" if not self.checks else "pass" if self.passed else "fail"
+
+    @property
+    def title(self) -> str:
+        """The check in plain words (tradeops.messages): 'The previous ticket is not fully confirmed', not 'confirmations'."""
+        return messages.check_name(self.name)
 
     def to_dict(self) -> dict:
         out: dict[str, Any] = {"name": self.name, "passed": self.passed, "reasons": list(self.reasons)}

@@ -18,7 +18,8 @@ from .calendar import get_calendar
 from .config import Policy, Universe, Workspace
 from .errors import DataError
 from .runfolder import read_all_gates
-from .reports import GateResult, Position, ReportInputs, RunInfo, ReportLine, publish_daily, publish_weekly, week_start
+from .checks import Gate
+from .reports import Position, ReportInputs, RunInfo, ReportLine, publish_daily, publish_weekly, week_start
 
 _STATUS = {"EXECUTED": "executed", "PARTIAL": "partial", "NOT_EXECUTED": "not_executed"}
 
@@ -30,10 +31,10 @@ def _clean_prices(ws: Workspace, as_of: date) -> pd.DataFrame:
     return eod[eod["date"] <= pd.Timestamp(as_of)]
 
 
-def _run_facts(run_dir: Path | None) -> tuple[tuple[GateResult, ...], RunInfo | None]:
+def _run_facts(run_dir: Path | None) -> tuple[tuple[Gate, ...], RunInfo | None]:
     if run_dir is None:
         return (), None
-    gates = tuple(GateResult(g["name"], "pass" if g["passed"] else "fail", tuple(g["reasons"])) for g in read_all_gates(run_dir))
+    gates = tuple(Gate.of(g) for g in read_all_gates(run_dir))
     info = None
     ticket_file = run_dir / "ticket.json"
     manifest = run_dir / "manifest.json"

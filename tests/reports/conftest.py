@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from tradeops.reports import GateResult, Position, ReportInputs, RunInfo, ReportLine
+from tradeops.reports import gate, Position, ReportInputs, RunInfo, ReportLine
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -109,12 +109,12 @@ TRADES = (
 )
 
 GATES = (
-    GateResult("kill_switch", "pass", ("state RUN, no manual flag",)),
-    GateResult("max_drawdown", "pass", ("drawdown 1.44% < 20%",)),
-    GateResult("confirmations", "fail", ("TICKET-20240503: 1 line unconfirmed (MSFT buy)",)),
-    GateResult("reconciliation", "skipped"),
-    GateResult("data_quality", "skipped"),
-    GateResult("ticket_sanity", "skipped"),
+    gate("kill_switch", "pass", ("state RUN, no manual flag",)),
+    gate("max_drawdown", "pass", ("drawdown 1.44% < 20%",)),
+    gate("confirmations", "fail", ("TICKET-20240503: 1 line unconfirmed (MSFT buy)",)),
+    gate("reconciliation", "skipped"),
+    gate("data_quality", "skipped"),
+    gate("ticket_sanity", "skipped"),
 )
 
 

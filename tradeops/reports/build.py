@@ -13,8 +13,9 @@ import pandas as pd
 
 from .. import messages, metrics
 from ..calendar import ExchangeCalendar
+from ..checks import Gate
 from ..errors import DataError
-from .inputs import GateResult, LEVEL_EPS, LINE_STATUSES, MIN_RETURNS_FOR_RATIOS, Position, ReportInputs, RunInfo, ReportLine, _money, _ratio
+from .inputs import LEVEL_EPS, LINE_STATUSES, MIN_RETURNS_FOR_RATIOS, Position, ReportInputs, RunInfo, ReportLine, _money, _ratio
 
 
 # --------------------------------------------------------------------------- daily
@@ -60,7 +61,7 @@ class DailyReport:
     kill_switch_drawdown: float
     positions: tuple[ExposureRow, ...]
     sectors: tuple[ExposureRow, ...]
-    gates: tuple[GateResult, ...]
+    gates: tuple[Gate, ...]
     last_run: RunInfo | None
     next_rebalance: date | None
     attention: tuple[str, ...]  # lines the owner must not overlook

@@ -3,7 +3,7 @@ facts: positions, gates, the run, the ticket lines), and the report constants.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import messages, metrics
+from .. import metrics
+from ..checks import Gate
 from ..errors import DataError
 
 
@@ -49,16 +50,17 @@ class Position:
         return self.value - self.cost_basis
 
 
-@dataclass(frozen=True)
-class GateResult:
-    name: str
-    status: str  # pass | fail | skipped
-    reasons: tuple[str, ...] = ()
+GATE_STATUSES = ("pass", "fail", "skipped")
 
-    @property
-    def title(self) -> str:
-        """The check in plain words (tradeops.messages): 'The previous ticket is not fully confirmed', not 'confirmations'."""
-        return messages.check_name(self.name)
+
+def gate(name: str, status: str, reasons: Sequence[str] = ()) -> Gate:
+    """A gate as a report lists it (:class:`tradeops.checks.Gate`): passed, failed with its
+    reasons, or skipped (no check records: it did not run)."""
+    if status not in GATE_STATUSES:
+        raise ValueError(f"gate {name!r}: status {status!r} is not one of {GATE_STATUSES}")
+    if status == "skipped":
+        return Gate(name)
+    return Gate.of_reasons(name, status == "pass", reasons, source="report")
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ class ReportInputs:
     benchmark: pd.Series
     benchmark_symbol: str = "SPY"
     cash_flows: Mapping[date, Decimal] = field(default_factory=dict)
-    gates: tuple[GateResult, ...] = ()
+    gates: tuple[Gate, ...] = ()
     last_run: RunInfo | None = None
     next_rebalance: date | None = None
     trades: tuple[ReportLine, ...] = ()
