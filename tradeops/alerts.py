@@ -28,7 +28,7 @@ from .calendar import ExchangeCalendar
 from .config import Risk, Schedule
 from .errors import DataError
 from .files import write_atomic
-from .reports import LEVEL_EPS, TradeLine
+from .reports import LEVEL_EPS, ReportLine
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,9 @@ class Alert:
 # --------------------------------------------------------------------------- detectors
 
 
-def missing_confirmations(lines: Iterable[TradeLine], now: datetime) -> list[Alert]:
+def missing_confirmations(lines: Iterable[ReportLine], now: datetime) -> list[Alert]:
     """One alert per ticket whose confirmation deadline passed with lines unconfirmed."""
-    late: dict[str, list[TradeLine]] = {}
+    late: dict[str, list[ReportLine]] = {}
     for line in lines:
         if line.confirmed_at is None and line.deadline is not None and line.deadline < now:
             late.setdefault(line.ticket_id, []).append(line)

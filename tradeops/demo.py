@@ -27,6 +27,7 @@ from .calendar import get_calendar
 from .cashplan import conversion_fee, fit_buy
 from .config import Workspace
 from .errors import TradeopsError
+from .files import write_atomic
 from .ledger.money import account_value
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[1] / "config"
@@ -143,13 +144,13 @@ def prepare_workspace(workdir: Path, seed: int = 42, account_currency: str | Non
             raise TradeopsError(f"{workdir} exists and is not a demo workspace (no {MARKER}); refusing to touch it")
         shutil.rmtree(workdir)
     ws = Workspace.at(workdir).ensure()
-    (workdir / MARKER).write_text("created by `tradeops demo`; safe to delete\n")
+    write_atomic(workdir / MARKER, "created by `tradeops demo`; safe to delete\n")
     shutil.copyfile(PROJECT_CONFIG / "universe.csv", ws.config_dir / "universe.csv")
     policy = yaml.safe_load((PROJECT_CONFIG / "policy.yml").read_text())
     policy["data"].update(primary="demo", secondary=None, demo_seed=seed, cross_check=False)
     if account_currency is not None and account_currency != policy["account"]["account_currency"]:
         policy["account"].update(account_currency=account_currency, **({"fx_fee_bps": 0} if account_currency == "USD" else {}))
-    ws.policy_path.write_text("# demo workspace: the project's policy with the offline demo data provider\n" + yaml.safe_dump(policy, sort_keys=False))
+    write_atomic(ws.policy_path, "# demo workspace: the project's policy with the offline demo data provider\n" + yaml.safe_dump(policy, sort_keys=False))
     return ws
 
 

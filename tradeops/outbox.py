@@ -21,7 +21,7 @@ from .calendar import get_calendar
 from .config import Policy, Workspace
 from .errors import ConfigError, TradeopsError
 from .redact import redact
-from .reports import TradeLine
+from .reports import ReportLine
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def _ledger_alerts(ws: Workspace, policy: Policy, now: datetime) -> list:
         lines = []
         for line in api.unconfirmed_lines(s):
             confirm_by = (line.ticket.payload or {}).get("confirm_by")
-            lines.append(TradeLine(
+            lines.append(ReportLine(
                 ticket_id=line.ticket.ticket_id, session=line.ticket.session_date, symbol=line.symbol, side=line.side.lower(),
                 intended_units=line.approx_units, reference_price=line.reference_price, status="unconfirmed",
                 deadline=datetime.fromisoformat(confirm_by) if confirm_by else None,

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from . import files
 from .errors import ValidationError
 from .state import State
 
@@ -153,10 +154,7 @@ class PortfolioState:
         return cls.from_dict(data)
 
     def write(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json())
-        return path
+        return files.write_atomic(path, self.to_json())
 
     @classmethod
     def read(cls, path: str | Path) -> "PortfolioState":

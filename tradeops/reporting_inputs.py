@@ -17,7 +17,9 @@ import pandas as pd
 from .calendar import get_calendar
 from .config import Policy, Universe, Workspace
 from .errors import DataError
-from .reports import GateResult, Position, ReportInputs, RunInfo, TradeLine, publish_daily, publish_weekly, week_start
+from .runfolder import read_all_gates
+from .checks import Gate
+from .reports import Position, ReportInputs, RunInfo, ReportLine, publish_daily, publish_weekly, week_start
 
 _STATUS = {"EXECUTED": "executed", "PARTIAL": "partial", "NOT_EXECUTED": "not_executed"}
 
@@ -29,12 +31,10 @@ def _clean_prices(ws: Workspace, as_of: date) -> pd.DataFrame:
     return eod[eod["date"] <= pd.Timestamp(as_of)]
 
 
-def _run_facts(run_dir: Path | None) -> tuple[tuple[GateResult, ...], RunInfo | None]:
+def _run_facts(run_dir: Path | None) -> tuple[tuple[Gate, ...], RunInfo | None]:
     if run_dir is None:
         return (), None
-    from .stages import read_all_gates
-
-    gates = tuple(GateResult(g["name"], "pass" if g["passed"] else "fail", tuple(g["reasons"])) for g in read_all_gates(run_dir))
+    gates = tuple(Gate.of(g) for g in read_all_gates(run_dir))
     info = None
     ticket_file = run_dir / "ticket.json"
     manifest = run_dir / "manifest.json"
@@ -96,7 +96,7 @@ def build_inputs(
             deadline = confirmation_deadline(ticket.payload or {}, ticket.session_date, policy)
             for st in api.line_statuses(s, ticket.ticket_id):
                 line, fill = st.line, st.fill
-                trades.append(TradeLine(
+                trades.append(ReportLine(
                     ticket_id=ticket.ticket_id, session=ticket.session_date, symbol=line.symbol, side=line.side.lower(),
                     intended_units=line.approx_units, reference_price=line.reference_price,
                     status=_STATUS[fill.status] if fill else "unconfirmed",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .clock import SYSTEM, Clock
 from .errors import TradeopsError
-from .files import write_json
+from .files import write_atomic, write_json
 from .redact import redact
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
@@ -98,7 +98,7 @@ def export_html(notebook: Path) -> Path:
     nb = nbformat.read(notebook, as_version=4)
     body, _ = HTMLExporter().from_notebook_node(nb)
     out = notebook.with_suffix(".html")
-    out.write_text(body, encoding="utf-8")
+    write_atomic(out, body)
     return out
 
 

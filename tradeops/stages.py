@@ -37,14 +37,11 @@ from . import audit
 from .config import Policy, Universe, Workspace
 from .errors import DataError, TradeopsError
 from .portfolio import PortfolioState
+from .runfolder import GATE_ORDER, read_all_gates, write_gates, write_json  # noqa: F401  re-exported: the run folder's files
 
 ACTOR = "pipeline"
 # Gate precedence (DESIGN.md §2): the ticket lists failures in this order.
 DRAWDOWN_GATE = "drawdown"  # its failure alone does not stop the run: the risk stage issues the risk-off ticket
-GATE_ORDER = ("kill_switch", "drawdown", "confirmations", "reconciliation", "data_quality", "fx_rate", "model_promotion", "ticket_sanity",
-              "stage_failure")
-
-
 # --------------------------------------------------------------------------- results
 
 
@@ -84,25 +81,6 @@ def _context(workdir: str) -> tuple[Workspace, Policy, Universe]:
 
 def _day(value: str | date) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
-def write_json(path: Path, obj) -> Path:
-    from .runner import write_json_atomic
-
-    return write_json_atomic(path, obj)
-
-
-def write_gates(run_dir: Path, stage: str, gates: list[dict]) -> Path:
-    return write_json(run_dir / "gates" / f"{stage}.json", gates)
-
-
-def read_all_gates(run_dir: Path) -> list[dict]:
-    """Every gate result of the run, in precedence order."""
-    gates = []
-    for path in sorted((run_dir / "gates").glob("*.json")):
-        gates.extend(json.loads(path.read_text()))
-    rank = {name: i for i, name in enumerate(GATE_ORDER)}
-    return sorted(gates, key=lambda g: rank.get(g["name"], len(rank)))
 
 
 def run_time(policy: Policy, session_date: date) -> datetime:
@@ -363,8 +341,8 @@ def decision_gates(decision) -> list[dict]:
     from .risk import DrawdownKillSwitch
 
     failed = [r for r in decision.rules if not r.passed]
-    dd = [r.reason for r in failed if r.rule == DrawdownKillSwitch.name]
-    other = [f"{r.rule}: {r.reason}" for r in failed if r.rule != DrawdownKillSwitch.name]
+    dd = [r.message for r in failed if r.code == DrawdownKillSwitch.name]
+    other = [f"{r.code}: {r.message}" for r in failed if r.code != DrawdownKillSwitch.name]
     gates = [{"name": "ticket_sanity", "passed": not other, "reasons": other}]
     if dd:
         gates.insert(0, {"name": "drawdown", "passed": False, "reasons": dd})
@@ -428,7 +406,7 @@ def record_ticket_in_ledger(ws: Workspace, tk, gates: list[dict], transition, ru
     """One transaction: the ticket, its lines, every gate result and the state transition."""
     from .ledger import api
     from .ledger.db import transaction
-    from .ledger.gates import GateResult, record_gate_result
+    from .ledger.gates import from_dict, record_gate_result
 
     engine = _engine(ws)
     rec = tk.ledger_record()
@@ -439,7 +417,7 @@ def record_ticket_in_ledger(ws: Workspace, tk, gates: list[dict], transition, ru
             for line in rec["lines"]:
                 api.record_intended_trade(s, tk.ticket_id, **line)
         for g in gates:
-            record_gate_result(s, GateResult.from_dict(g), actor=ACTOR, run_id=run_id, ticket_id=tk.ticket_id)
+            record_gate_result(s, from_dict(g), actor=ACTOR, run_id=run_id, ticket_id=tk.ticket_id)
         if transition.state.value != transition.previous.value:
             api.set_state(s, transition.state.value, "; ".join(transition.reasons) or transition.cause, actor=ACTOR)
 

@@ -32,8 +32,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
+from .checks import Gate  # noqa: F401  (a gate: the check records it aggregates; re-exported)
 from .errors import ValidationError
 
 
@@ -60,32 +61,6 @@ PRECEDENCE: tuple[tuple[str, State], ...] = (
     (DATA_QUALITY, State.DEGRADED_DATA),
     (FX_RATE, State.DEGRADED_DATA),
 )
-
-
-@dataclass(frozen=True)
-class Gate:
-    """One gate's outcome as the state machine and the ticket see it."""
-
-    name: str
-    passed: bool
-    reasons: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, g: Any) -> "Gate":
-        """Accept a Gate, a mapping {name, passed, reasons} or any object with those attributes."""
-        if isinstance(g, Gate):
-            return g
-        get = g.get if isinstance(g, Mapping) else lambda k, d=None: getattr(g, k, d)
-        name, passed = get("name"), get("passed")
-        if not isinstance(name, str) or not name or not isinstance(passed, bool):
-            raise ValidationError(f"a gate result needs a non-empty 'name' and a boolean 'passed'; got {g!r}")
-        reasons = get("reasons") or ()
-        if isinstance(reasons, str):
-            reasons = (reasons,)
-        return cls(name, passed, tuple(str(r) for r in reasons))
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "passed": self.passed, "reasons": list(self.reasons)}
 
 
 @dataclass(frozen=True)

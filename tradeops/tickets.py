@@ -3,7 +3,7 @@
 :func:`build_ticket` is pure: it takes the risk guard's :class:`~tradeops.risk.Decision`
 (or ``None`` when the risk stage never ran), the gate results, the operating
 state, the execution window and the code/config/data hashes, and returns a
-:class:`Ticket`.  :func:`write_ticket` renders ``TICKET-YYYYMMDD.md`` for the
+:class:`IssuedTicket`.  :func:`write_ticket` renders ``TICKET-YYYYMMDD.md`` for the
 person (jinja2 template ``templates/ticket.md.j2``) and ``.json`` for the
 machine, validated against ``schemas/ticket-v1.json`` before anything is
 written.
@@ -17,15 +17,11 @@ named with what to do), TRADE when there are lines, HOLD otherwise.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-import jinja2
-import jsonschema
 
 from .audit import version_hash
 from .calendar import ExchangeCalendar, ExecutionWindow, get_calendar
@@ -33,309 +29,13 @@ from .config import Policy, Universe
 from .errors import ValidationError
 from . import cashplan, messages
 from .files import write_atomic
-from .risk import CENT, Decision, TradeLine, conversion_fee, read_decision
+from .risk import CENT, Decision, TradeLine, conversion_fee, read_decision, rule_to_dict
 from .state import Gate, State, parse_state
 
-SCHEMA_VERSION = 1
-SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "ticket-v1.json"
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
-CURRENCY_SIGN = {"USD": "$", "GBP": "£", "EUR": "€"}
-
-# What the executor does when a gate, the state or a rule stops trading: the message catalogue's words.
-ACTIONS = {name: m.executor for name, m in messages.CATALOGUE.items()}
-DEFAULT_ACTION = "Do nothing in eToro and tell the owner."
-# A drawdown halt's risk-off ticket: these failures are why every position is sold.
-_HALT_FAILURES = {("gate", "drawdown"), ("state", "HALT"), ("rule", "drawdown_kill_switch")}
-HALT_HEADLINE = (" Risk-off: the account fell past its drawdown limit, so every position is sold to cash;"
-                 " after this ticket trading is halted (nothing is bought) until the owner resumes it with a reason.")
-
-
-# --------------------------------------------------------------------------- model
-
-
-@dataclass(frozen=True)
-class Failure:
-    source: str  # gate | state | rule | stage
-    name: str
-    reasons: tuple[str, ...]
-    action: str
-
-    def to_dict(self) -> dict:
-        return {"source": self.source, "name": self.name, "reasons": list(self.reasons), "action": self.action}
-
-
-def explained(failures: Sequence[Failure]) -> list[messages.Explained]:
-    """The failures in plain words, one item per cause (see tradeops.messages.explain)."""
-    return messages.explain(f.to_dict() for f in failures)
-
-
-@dataclass(frozen=True)
-class TicketLine:
-    seq: int
-    side: str
-    symbol: str
-    etoro_search_name: str
-    value: Decimal
-    units: Decimal
-    close_position: bool
-    reference_price: Decimal
-    order_type: str
-    band: Decimal
-    band_price: Decimal  # do not execute above it (BUY) or below it (SELL)
-    enter_by: str = "amount"  # how to size it in eToro: "amount" (fractional units) or "units"
-    rank: int | None = None
-    company: str = ""  # the company's name, from the universe
-    # a non-USD account: ``value`` is in ``currency`` (the amount to enter), the prices stay in USD
-    currency: str = "USD"
-    fx_rate: Decimal | None = None  # USD per 1 unit of ``currency``, the rate the line was sized at
-    account_price: Decimal | None = None  # reference_price / fx_rate: the price the sizing used
-    fx_fee: Decimal = Decimal("0")  # the broker's conversion fee on this line, in ``currency``
-
-    @property
-    def compare_with(self) -> str:
-        """Which of eToro's two prices to compare with the band: the one this order gets."""
-        return "eToro's BUY price (the higher one, what you pay)" if self.side == "BUY" else "eToro's SELL price (the lower one, what you get)"
-
-    @property
-    def band_side(self) -> str:
-        return "above" if self.side == "BUY" else "below"
-
-    @property
-    def limit_price(self) -> Decimal | None:
-        return self.band_price if self.order_type == "limit" else None
-
-    def to_dict(self) -> dict:
-        return {
-            "seq": self.seq,
-            "side": self.side,
-            "symbol": self.symbol,
-            "etoro_search_name": self.etoro_search_name,
-            "value": _cents(self.value),
-            "units": _plain(self.units),
-            "close_position": self.close_position,
-            "reference_price": _price(self.reference_price),
-            "order_type": self.order_type,
-            "limit_price": _cents(self.limit_price) if self.limit_price is not None else None,
-            "band": _plain(self.band),
-            "do_not_execute_if": {"price": _cents(self.band_price), "is": self.band_side},
-            "enter_by": self.enter_by,
-            "rank": self.rank,
-            "company": self.company,
-            "compare_price": "buy" if self.side == "BUY" else "sell",
-            **({"amount": _cents(self.value), "amount_currency": self.currency, "instrument_currency": "USD",
-                "fx_rate": _plain_rate(self.fx_rate), "fx_fee": _cents(self.fx_fee)} if self.fx_rate is not None else {}),
-        }
-
-    @property
-    def sizing_price(self) -> Decimal:
-        """The price in the account currency (what value / units mean)."""
-        return self.account_price if self.account_price is not None else self.reference_price
-
-
-@dataclass(frozen=True)
-class Ticket:
-    ticket_id: str
-    kind: str
-    headline: str
-    execution_session: date
-    decision_session: date
-    broker: str
-    account_currency: str
-    state: str
-    rebalance: bool
-    strategy: str
-    version: dict
-    window: ExecutionWindow
-    confirm_by: datetime
-    account: dict
-    lines: tuple[TicketLine, ...]
-    failures: tuple[Failure, ...]
-    gates: tuple[Gate, ...]
-    rules: tuple[dict, ...]
-    tiny_deltas: tuple[dict, ...]
-    why: dict
-    pre_trade: tuple[str, ...]
-    post_trade: tuple[str, ...]
-    if_blocked: tuple[str, ...]
-    fx: Mapping[str, str] | None = None  # a non-USD account that sized: pair, rate, date, fee_bps, fees
-
-    @property
-    def explained(self) -> list[messages.Explained]:
-        """The failures in plain words: one item per cause, nothing repeated."""
-        return explained(self.failures)
-
-    @property
-    def state_words(self) -> str:
-        return "normal: trading allowed" if self.state == "RUN" else messages.title(self.state).lower()
-
-    @property
-    def expires_at(self) -> datetime:
-        return self.window.end
-
-    def to_dict(self) -> dict:
-        return {
-            "schema": "tradeops/ticket",
-            "schema_version": SCHEMA_VERSION,
-            "ticket_id": self.ticket_id,
-            "kind": self.kind,
-            "headline": self.headline,
-            "execution_session": self.execution_session.isoformat(),
-            "decision_session": self.decision_session.isoformat(),
-            "broker": self.broker,
-            "account_currency": self.account_currency,
-            **({"fx_pair": self.fx["pair"], "fx_rate": _plain_rate(Decimal(self.fx["rate"])), "fx_date": self.fx["date"],
-                "fx_fee_bps": _plain(Decimal(self.fx["fee_bps"]))} if self.fx else {}),
-            "state": self.state,
-            "rebalance": self.rebalance,
-            "strategy": self.strategy,
-            "version": dict(self.version),
-            "window": {
-                "timezone": "Europe/London",
-                "start": _iso(self.window.start),
-                "end": _iso(self.window.end),
-                "market_open": _iso(self.window.market_open),
-                "early_close": self.window.early_close,
-            },
-            "expires_at": _iso(self.expires_at),
-            "confirm_by": _iso(self.confirm_by),
-            "account": dict(self.account),
-            "lines": [line.to_dict() for line in self.lines],
-            "failures": [f.to_dict() for f in self.failures],
-            "explained": [e.to_dict() for e in self.explained],
-            "gates": [g.to_dict() for g in self.gates],
-            "rules": list(self.rules),
-            "tiny_deltas": list(self.tiny_deltas),
-            "why": self.why,
-            "checklists": {"pre_trade": list(self.pre_trade), "post_trade": list(self.post_trade)},
-            "if_blocked": list(self.if_blocked),
-        }
-
-    def to_json(self) -> str:
-        data = self.to_dict()
-        validate_ticket(data)
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-
-    def to_markdown(self) -> str:
-        return _template().render(t=self, sign=CURRENCY_SIGN.get(self.account_currency, self.account_currency + " "))
-
-    def ledger_record(self) -> dict:
-        """Keyword arguments for the ledger: ``record_ticket(session, **rec["ticket"])``, then
-        ``record_intended_trade(session, rec["ticket"]["ticket_id"], **line)`` per line."""
-        return {
-            "ticket": {
-                "ticket_id": self.ticket_id,
-                "session_date": self.execution_session,
-                "kind": self.kind,
-                "version_hash": self.version["hash"],
-                "payload": self.to_dict(),
-            },
-            "lines": [
-                {
-                    "line_no": line.seq,
-                    "side": line.side,
-                    "symbol": line.symbol,
-                    "value": line.value.quantize(CENT, ROUND_HALF_EVEN),
-                    "approx_units": line.units,
-                    "reference_price": line.reference_price,
-                    "band": line.band,
-                    "order_type": line.order_type,
-                    "currency": self.account_currency,
-                    "details": {"close_position": line.close_position, "enter_by": line.enter_by, "band_price": _cents(line.band_price),
-                                **({"instrument_currency": "USD", "fx_rate": _plain_rate(line.fx_rate), "fx_fee": _cents(line.fx_fee)}
-                                   if line.fx_rate is not None else {})},
-                }
-                for line in self.lines
-            ],
-        }
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def _iso(dt: datetime) -> str:
-    return dt.isoformat(timespec="seconds")
-
-
-def _cents(x: Decimal) -> str:
-    return str(x.quantize(CENT, ROUND_HALF_EVEN))
-
-
-def _price(x: Decimal) -> str:
-    q = x.quantize(Decimal("0.0001"), ROUND_HALF_EVEN)
-    return str(q.quantize(CENT)) if q == q.quantize(CENT) else str(q)
-
-
-def _plain_rate(x: Decimal) -> str:
-    """An FX rate to at least 4 decimals: 1.25 -> 1.2500, 1.27345 -> 1.27345."""
-    return str(x.quantize(Decimal("0.0001"))) if x == x.quantize(Decimal("0.0001")) else _plain(x)
-
-
-def _plain(x: Decimal) -> str:
-    """A decimal without exponent or trailing zeros: 5.123456, 12, 0.03."""
-    return format(x.normalize(), "f")
-
-
-def fmt_money(x: Decimal | str, sign: str = "$") -> str:
-    """$1,234.56 (money to cents, thousands separated)."""
-    q = Decimal(str(x)).quantize(CENT, ROUND_HALF_EVEN)
-    return f"-{sign}{-q:,}" if q < 0 else f"{sign}{q:,}"
-
-
-def fmt_price(x: Decimal | str, sign: str = "$") -> str:
-    """A price to cents, or to 4 decimals when it has them."""
-    return f"{sign}{Decimal(_price(Decimal(str(x)))):,}"
-
-
-def fmt_pct(x: Decimal | float | str) -> str:
-    """0.03 -> 3%, 0.025 -> 2.5%."""
-    return _plain(Decimal(str(x)) * 100) + "%"
-
-
-def fmt_time(dt: datetime) -> str:
-    return dt.strftime("%H:%M")
-
-
-def fmt_day(d: date | datetime) -> str:
-    return f"{d:%A} {d.day} {d:%B %Y}"
-
-
-@lru_cache(maxsize=1)
-def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters.update(money=fmt_money, price=fmt_price, pct=fmt_pct, hhmm=fmt_time, day=fmt_day, plain=lambda x: _plain(Decimal(str(x))),
-                       rate=lambda x: _plain_rate(Decimal(str(x))), isoday=date.fromisoformat, title=messages.title,
-                       words=lambda name: str(name).replace("_", " "))
-    return env.get_template("ticket.md.j2")
-
-
-@lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
-    schema = json.loads(SCHEMA_PATH.read_text())
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema)
-
-
-def validate_ticket(data: Mapping) -> None:
-    """Raise ValidationError naming every place where ``data`` breaks ticket-v1.json."""
-    errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        msgs = [f"{'/'.join(map(str, e.absolute_path)) or '<ticket>'}: {e.message}" for e in errors[:10]]
-        raise ValidationError(f"ticket does not match {SCHEMA_PATH.name}: " + "; ".join(msgs))
-
-
+from .ticket_format import _cents, _iso, _plain, _plain_rate, _price, _template, fmt_day, fmt_money, fmt_pct, fmt_price, fmt_time, SCHEMA_PATH, TEMPLATE_DIR, validate_ticket  # noqa: F401  (re-exported)
+from .ticket_model import _HALT_FAILURES, ACTIONS, CURRENCY_SIGN, DEFAULT_ACTION, explained, Failure, HALT_HEADLINE, IssuedTicket, SCHEMA_VERSION, ticket_id, TicketLine  # noqa: F401  (re-exported)
 # --------------------------------------------------------------------------- building
 
-
-def ticket_id(execution_session: date, revision: int = 1) -> str:
-    """TICKET-YYYYMMDD; a ticket that supersedes an earlier one for the same session gets -R2, -R3..."""
-    return f"TICKET-{execution_session:%Y%m%d}" + (f"-R{revision}" if revision > 1 else "")
 
 
 def _failures(gates: Sequence[Gate], state: str, state_reasons: Sequence[str], decision: Decision | None, stage_errors: Sequence[str]) -> list[Failure]:
@@ -347,7 +47,7 @@ def _failures(gates: Sequence[Gate], state: str, state_reasons: Sequence[str], d
     if decision is None and not out:
         out.append(Failure("stage", "risk", ("there are no approved trades: the risk stage did not run",), ACTIONS["stage"]))
     if decision is not None:
-        out += [Failure("rule", r.rule, (r.reason,), ACTIONS["rule"]) for r in decision.failed]
+        out += [Failure("rule", r.code, (r.message,), ACTIONS["rule"]) for r in decision.failed]
     return out
 
 
@@ -464,7 +164,7 @@ def build_ticket(
     revision: int = 1,
     ledger_account: Mapping[str, Decimal] | None = None,
     model_id: str = "",
-) -> Ticket:
+) -> IssuedTicket:
     """The ticket for ``window.session``, the execution session after ``decision_session``.  Pure.
 
     ``decision`` is approved.json (None when the risk stage never ran); ``gates`` are
@@ -516,7 +216,7 @@ def build_ticket(
     }
     if fx is not None and kind != "NO-TRADE":
         account["fx_fees"] = _cents(Decimal(fx["fees"]) if kind == "TRADE" else Decimal("0"))
-    return Ticket(
+    return IssuedTicket(
         ticket_id=tid,
         kind=kind,
         headline=_headline(kind, lines, window, failures) + (HALT_HEADLINE if halt else ""),
@@ -535,7 +235,7 @@ def build_ticket(
         lines=lines,
         failures=tuple(failures),
         gates=gates,
-        rules=tuple(r.to_dict() for r in d.rules) if d else (),
+        rules=tuple(rule_to_dict(r) for r in d.rules) if d else (),
         tiny_deltas=tuple({k: (_cents(Decimal(s[k])) if k == "value" else s[k]) for k in ("side", "symbol", "value", "reason")} for s in d.suppressed) if acting else (),
         why=why,
         pre_trade=pre,
@@ -555,7 +255,7 @@ def ticket_paths(folder: str | Path, execution_session: date, revision: int = 1)
     return base.with_suffix(".md"), base.with_suffix(".json")
 
 
-def write_ticket(ticket: Ticket, folder: str | Path, replace: bool = False) -> tuple[Path, Path]:
+def write_ticket(ticket: IssuedTicket, folder: str | Path, replace: bool = False) -> tuple[Path, Path]:
     """Validate, then write TICKET-YYYYMMDD.md and .json.  One ticket per session: an existing,
     different ticket is only replaced with ``replace=True`` (the ledger decides whether that is allowed)."""
     text_json = ticket.to_json()  # validates
@@ -610,7 +310,7 @@ def run_ticket_stage(
     revision: int = 1,
     ledger_account: Mapping[str, Decimal] | None = None,
     model_id: str = "",
-) -> tuple[Ticket, Path, Path]:
+) -> tuple[IssuedTicket, Path, Path]:
     """File in, file out: ``approved.json`` in ``run_dir`` (missing -> NO-TRADE naming it) + gates
     -> TICKET-YYYYMMDD.md/.json in ``tickets_dir``, for the session after ``decision_session``."""
     calendar = calendar or get_calendar(policy.schedule.exchange)

@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradeops.errors import LedgerError
-from tradeops.ledger.fifo import Book
+from tradeops.ledger.fifo import FifoBook
 
 
 def test_oldest_lots_go_first_and_a_partial_lot_keeps_the_rest_of_its_cost():
-    book = Book("AAPL")
+    book = FifoBook("AAPL")
     book.buy(D(3), D("100.00"))  # 33.33... each
     book.buy(D(2), D("90.00"))
     book.sell(D(1), D("40.00"))  # takes 1/3 of 100.00 = 33.33333333
@@ -27,7 +27,7 @@ def test_oldest_lots_go_first_and_a_partial_lot_keeps_the_rest_of_its_cost():
 
 
 def test_split_multiplies_each_lot_and_keeps_its_cost():
-    book = Book("AAPL")
+    book = FifoBook("AAPL")
     book.buy(D("3.5"), D("350.00"))
     book.buy(D("0.12345678"), D("12.00"))
     # the real 2014 AAPL ratio: 3.5 x 7.00000700001 = 24.500024500035 -> 24.50002450;
@@ -51,7 +51,7 @@ trades = st.lists(
 @given(trades)
 @settings(max_examples=200, deadline=None, database=None)
 def test_cost_is_never_created_or_lost(ops):
-    book, paid, proceeds = Book("X"), D(0), D(0)
+    book, paid, proceeds = FifoBook("X"), D(0), D(0)
     for kind, units, amount, ratio in ops:
         if kind == "buy":
             book.buy(units, amount)

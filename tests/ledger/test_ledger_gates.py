@@ -1,4 +1,4 @@
-"""Gates return GateResult data (never raise) that the manifest can hold as JSON."""
+"""Gates return Gate data (check records; never raise) that the manifest can hold as JSON."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from decimal import Decimal as D
 
 from tradeops.config import Reconciliation, Risk
 from tradeops.ledger import api, gates
-from tradeops.ledger.gates import GateResult
+from tradeops.checks import Gate
+from tradeops.ledger.gates import from_dict
 
 RISK = Risk()  # kill switch at 20%, warning at 10%
 
 
-def _json_round_trip(result: GateResult) -> GateResult:
-    back = GateResult.from_dict(json.loads(result.to_json()))
+def _json_round_trip(result: Gate) -> Gate:
+    back = from_dict(json.loads(result.to_json()))
     assert back == result
     return back
 

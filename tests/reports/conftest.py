@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from tradeops.reports import GateResult, Position, ReportInputs, RunInfo, TradeLine
+from tradeops.reports import gate, Position, ReportInputs, RunInfo, ReportLine
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -91,30 +91,30 @@ POSITIONS = (
 # Compliance: TICKET-20240429 confirmed 18:05 (on time); TICKET-20240502 confirmed the next
 # morning 09:10 (late); TICKET-20240503 still unconfirmed on Monday morning (missing).
 TRADES = (
-    TradeLine("TICKET-20240429", date(2024, 4, 29), "MSFT", "sell", D("2"), D("402.00"), "executed",
+    ReportLine("TICKET-20240429", date(2024, 4, 29), "MSFT", "sell", D("2"), D("402.00"), "executed",
               D("2"), D("401.00"), D("1.00"), "", uk(2024, 4, 29, 18, 5), uk(2024, 4, 29, 19, 30)),
-    TradeLine("TICKET-20240429", date(2024, 4, 29), "XOM", "buy", D("12.5"), D("118.00"), "executed",
+    ReportLine("TICKET-20240429", date(2024, 4, 29), "XOM", "buy", D("12.5"), D("118.00"), "executed",
               D("12.5"), D("118.60"), D("0"), "", uk(2024, 4, 29, 18, 5), uk(2024, 4, 29, 19, 30)),
-    TradeLine("TICKET-20240429", date(2024, 4, 29), "JPM", "buy", D("10"), D("198.00"), "partial",
+    ReportLine("TICKET-20240429", date(2024, 4, 29), "JPM", "buy", D("10"), D("198.00"), "partial",
               D("8"), D("197.50"), D("0"), "only 8 units filled before the window closed",
               uk(2024, 4, 29, 18, 5), uk(2024, 4, 29, 19, 30)),
-    TradeLine("TICKET-20240429", date(2024, 4, 29), "AMZN", "buy", D("5"), D("180.00"), "not_executed",
+    ReportLine("TICKET-20240429", date(2024, 4, 29), "AMZN", "buy", D("5"), D("180.00"), "not_executed",
               D("0"), None, D("0"), "price 3.4% above the reference, beyond the 3% band",
               uk(2024, 4, 29, 18, 5), uk(2024, 4, 29, 19, 30)),
-    TradeLine("TICKET-20240502", date(2024, 5, 2), "AAPL", "sell", D("2"), D("181.00"), "not_executed",
+    ReportLine("TICKET-20240502", date(2024, 5, 2), "AAPL", "sell", D("2"), D("181.00"), "not_executed",
               D("0"), None, D("0"), "broker app unavailable during the window",
               uk(2024, 5, 3, 9, 10), uk(2024, 5, 2, 19, 30)),
-    TradeLine("TICKET-20240503", date(2024, 5, 3), "MSFT", "buy", D("1"), D("405.00"), "unconfirmed",
+    ReportLine("TICKET-20240503", date(2024, 5, 3), "MSFT", "buy", D("1"), D("405.00"), "unconfirmed",
               deadline=uk(2024, 5, 3, 19, 30)),
 )
 
 GATES = (
-    GateResult("kill_switch", "pass", ("state RUN, no manual flag",)),
-    GateResult("max_drawdown", "pass", ("drawdown 1.44% < 20%",)),
-    GateResult("confirmations", "fail", ("TICKET-20240503: 1 line unconfirmed (MSFT buy)",)),
-    GateResult("reconciliation", "skipped"),
-    GateResult("data_quality", "skipped"),
-    GateResult("ticket_sanity", "skipped"),
+    gate("kill_switch", "pass", ("state RUN, no manual flag",)),
+    gate("max_drawdown", "pass", ("drawdown 1.44% < 20%",)),
+    gate("confirmations", "fail", ("TICKET-20240503: 1 line unconfirmed (MSFT buy)",)),
+    gate("reconciliation", "skipped"),
+    gate("data_quality", "skipped"),
+    gate("ticket_sanity", "skipped"),
 )
 
 

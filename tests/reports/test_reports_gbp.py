@@ -90,7 +90,7 @@ def test_weekly_trades_in_pounds_at_each_fills_rate():
     """The week 2024-01-29..31 has one line: SELL 7 AAPL, reference $121.00, filled at $120.00, rate 1.2400, fee £1.00.
     Intended 7 x 121 / 1.24 = £683.06451613 -> 683.06; filled 7 x 120 / 1.24 = £677.41935484 -> 677.42;
     slippage (a sell below the reference is a cost) $7.00 / 1.24 = +£5.65 = 1/121 = 82.6 bps (the rate cancels)."""
-    line = reports.TradeLine("T3", date(2024, 1, 30), "AAPL", "sell", D("7"), D("121.00"), "executed", D("7"), D("120.00"), D("1.00"),
+    line = reports.ReportLine("T3", date(2024, 1, 30), "AAPL", "sell", D("7"), D("121.00"), "executed", D("7"), D("120.00"), D("1.00"),
                              confirmed_at=datetime(2024, 1, 30, 18, 0, tzinfo=LONDON), deadline=datetime(2024, 1, 30, 19, 30, tzinfo=LONDON),
                              fx_rate=D("1.24"))
     w = reports.build_weekly(_inputs(trades=(line,), period_start=date(2024, 1, 29)), tearsheet_file=None)

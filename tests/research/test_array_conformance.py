@@ -43,7 +43,7 @@ def mismatches(exact, array, eod, policy, calendar, limit: int = 10) -> list[str
         d = day.date()
         dx = exact.decisions.get(d)
         ka = ae.KINDS.get(int(array.kind[w]))
-        rules = f"array rules {array.rules_named(w)}; exact notes {list(dx.notes) if dx else []}, failed {[r.rule for r in dx.failed] if dx else []}"
+        rules = f"array rules {array.rules_named(w)}; exact notes {list(dx.notes) if dx else []}, failed {[r.code for r in dx.failed] if dx else []}"
         if dx is None or ka is None:
             if (dx is None) != (ka is None):
                 out.append(f"{d}: exact decision {dx.kind if dx else None}, array {ka}")

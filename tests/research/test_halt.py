@@ -61,7 +61,7 @@ def test_a_breach_moves_the_book_to_cash_within_one_session_and_nothing_freezes(
     # no frozen spell: every decision the drawdown rule refused holds nothing, except the breach itself
     breaches = {h["breach"] for h in res.halts}
     for d, dec_ in res.decisions.items():
-        refused = any(r.rule == "drawdown_kill_switch" and not r.passed for r in dec_.rules)
+        refused = any(r.code == "drawdown_kill_switch" and not r.passed for r in dec_.rules)
         if refused:
             assert dec_.halt
             assert d in breaches or not res.states[d].positions, f"{d}: refused while holding {res.states[d].positions}"

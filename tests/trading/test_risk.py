@@ -101,31 +101,31 @@ def test_checks_return_reasons_instead_of_raising():
     book = _book(pf(cash="1000", AAPL="10"))  # equity 2000
     buy = TradeLine("BUY", "MSFT", D("900"), D("4.5"), D("200"))
     short = TradeLine("SELL", "AAPL", D("1500"), D("15"), D("100"))
-    assert MaxWeight(0.4).check([buy], book).reason.startswith("MSFT would be 45.0% of equity")
+    assert MaxWeight(0.4).check([buy], book).message.startswith("MSFT would be 45.0% of equity")
     assert not MaxWeight(0.4).check([buy], book).passed
     r = CashBuffer(0.1).check([buy], book)
-    assert not r.passed and "cash after trading 100.00 is below the buffer 200.00" in r.reason
+    assert not r.passed and "cash after trading 100.00 is below the buffer 200.00" in r.message
     r = LongOnly().check([short], book)
-    assert not r.passed and "SELL AAPL 1,500.00 is more than the 1,000.00 held" in r.reason
+    assert not r.passed and "SELL AAPL 1,500.00 is more than the 1,000.00 held" in r.message
     r = MaxTurnover(0.2).check([buy], book)
-    assert not r.passed and "turnover 22.50% above the cap 20.0%" in r.reason
-    assert NoBuy(["MSFT"]).check([buy], book).reason == "BUY of MSFT, which the policy lists under portfolio.no_buy"
+    assert not r.passed and "turnover 22.50% above the cap 20.0%" in r.message
+    assert NoBuy(["MSFT"]).check([buy], book).message == "BUY of MSFT, which the policy lists under portfolio.no_buy"
     r = MaxPositions(1).check([buy], book)
-    assert not r.passed and "2 positions after trading > max 1, and the ticket opens MSFT" in r.reason
+    assert not r.passed and "2 positions after trading > max 1, and the ticket opens MSFT" in r.message
     r = KnownTradable(["AAPL", "SPY"], ["AAPL"]).check([buy], book)
-    assert not r.passed and "MSFT is not in the universe" in r.reason
+    assert not r.passed and "MSFT is not in the universe" in r.message
     r = MinOrderValue(D("1000")).check([buy], book)
-    assert not r.passed and "small trades left on the ticket: BUY MSFT 900.00 (below the minimum order 1,000.00)" in r.reason
+    assert not r.passed and "small trades left on the ticket: BUY MSFT 900.00 (below the minimum order 1,000.00)" in r.message
     assert all(rule.check([], book).passed for rule in (MaxWeight(0.4), CashBuffer(0.1), LongOnly(), MaxTurnover(0.2), MaxPositions(1)))
 
 
 def test_drawdown_and_kill_switch_fail_even_with_no_trades():
     deep = _book(pf(cash="7900", peak="10000"))
     r = DrawdownKillSwitch(0.2).check([], deep)
-    assert not r.passed and r.reason == "drawdown 21.0% from peak equity 10,000.00 is at or past the kill-switch limit 20.0%"
+    assert not r.passed and r.message == "drawdown 21.0% from peak equity 10,000.00 is at or past the kill-switch limit 20.0%"
     on = make_book(PortfolioState(SESSION, D("100"), kill_switch=True, kill_switch_reason="owner on holiday"), PRICES, ranked([]), SESSION)
     r = DrawdownKillSwitch(0.2).check([], on)
-    assert not r.passed and "kill switch is on (owner on holiday)" in r.reason
+    assert not r.passed and "kill switch is on (owner on holiday)" in r.message
 
 
 # --------------------------------------------------------------------------- the guard
@@ -234,7 +234,7 @@ def test_risk_off_moves_targets_to_cash(factory, universe):
 def test_a_failed_rule_gives_no_trade_with_its_reason(policy, universe, portfolio, symbols, rule, text):
     d = run(policy, universe, portfolio, symbols)
     assert d.kind == "NO-TRADE" and d.trades == ()
-    failed = {r.rule: r.reason for r in d.failed}
+    failed = {r.code: r.message for r in d.failed}
     assert rule in failed and text in failed[rule]
 
 
@@ -242,7 +242,7 @@ def test_unknown_held_symbol_blocks_the_rebalance(policy, universe):
     prices = dict(PRICES, ZZZ=D("10"))
     d = run(policy, universe, pf(cash="1000", ZZZ="3"), ["AAPL"], prices=prices)
     assert d.kind == "NO-TRADE"
-    assert "SELL ZZZ: ZZZ is not in the universe" in {r.rule: r.reason for r in d.failed}["known_tradable"]
+    assert "SELL ZZZ: ZZZ is not in the universe" in {r.code: r.message for r in d.failed}["known_tradable"]
     assert [t.symbol for t in d.blocked] == ["ZZZ", "AAPL"]  # kept for the audit, not as orders
 
 
@@ -325,7 +325,7 @@ def test_a_drawdown_breach_sells_every_position_to_cash(factory, universe):
         ("SELL", "AAPL", D("5"), D("500"), True), ("SELL", "MSFT", D("2"), D("400"), True)]
     assert d.cash_after == D("7900")
     (rule,) = d.failed
-    assert rule.rule == "drawdown_kill_switch" and "drawdown 21.0%" in rule.reason and "sold to cash" in rule.reason and "then HALT" in rule.reason
+    assert rule.code == "drawdown_kill_switch" and "drawdown 21.0%" in rule.message and "sold to cash" in rule.message and "then HALT" in rule.message
     assert d.risk_off["applied"] and d.risk_off["halt"]
     assert json.loads(json.dumps(d.to_dict()))["halt"] is True
     from tradeops.risk import Decision
@@ -335,16 +335,16 @@ def test_a_drawdown_breach_sells_every_position_to_cash(factory, universe):
 def test_the_ledger_drawdown_gate_alone_triggers_the_halt(policy, universe):
     """The preflight gate (ledger equity curve) failed although today's prices show no breach."""
     d = run(policy, universe, pf(cash="1000", AAPL="5"), ["AAPL"], drawdown_breach="equity 9,000 is 21% below its peak")
-    assert d.halt and [t.symbol for t in d.trades] == ["AAPL"] and "equity 9,000 is 21% below its peak" in d.failed[0].reason
+    assert d.halt and [t.symbol for t in d.trades] == ["AAPL"] and "equity 9,000 is 21% below its peak" in d.failed[0].message
 
 
 def test_a_breach_in_cash_is_no_trade_and_the_kill_switch_does_nothing(policy, universe):
     flat = run(policy, universe, pf(cash="7900", peak="10000"), ["AAPL"])
-    assert flat.halt and flat.kind == "NO-TRADE" and flat.trades == () and "holds nothing to sell" in flat.failed[0].reason
+    assert flat.halt and flat.kind == "NO-TRADE" and flat.trades == () and "holds nothing to sell" in flat.failed[0].message
     kill = PortfolioState(SESSION, D("7000"), {"AAPL": D("5")}, D("10000"), kill_switch=True, kill_switch_reason="owner on holiday")
     d = run(policy, universe, kill, ["AAPL"])
     assert not d.halt and d.kind == "NO-TRADE" and d.trades == ()
-    assert "owner on holiday" in {r.rule: r.reason for r in d.failed}["drawdown_kill_switch"]
+    assert "owner on holiday" in {r.code: r.message for r in d.failed}["drawdown_kill_switch"]
 
 
 @pytest.mark.parametrize("frequency", ["daily", "weekly", "monthly"])

@@ -92,21 +92,21 @@ def test_approved_trades_respect_every_limit(factory, sc):
     proposed, d = decide(sc["ranked"], pf, prices, policy, universe, sc["rebalance"], SESSION, risk_off_reasons=sc["risk_off"])
 
     failed = [r for r in d.rules if not r.passed]
-    event(f"{d.kind} {'+'.join(r.rule for r in failed)}{' halt' if d.halt else ''}")
+    event(f"{d.kind} {'+'.join(r.code for r in failed)}{' halt' if d.halt else ''}")
     valued = {s: u * prices[s] for s, u in pf.positions.items() if s in prices}
     equity = pf.cash + sum(valued.values(), D(0))
     peak = max(pf.peak_equity, equity)
     breach = peak > 0 and (peak - equity) / peak >= D("0.2")
     assert d.halt == (breach and not pf.kill_switch)
     if d.halt:  # the drawdown halt: every priced holding closed, nothing bought, no shaping
-        assert [r.rule for r in failed] == ["drawdown_kill_switch"] and "then HALT" in failed[0].reason
+        assert [r.code for r in failed] == ["drawdown_kill_switch"] and "then HALT" in failed[0].message
         want = {s for s, v in valued.items() if v >= D("0.01")}
         assert d.kind == ("TRADE" if want else "NO-TRADE")
         assert {(t.side, t.symbol, t.close_position, t.units) for t in d.trades} == {("SELL", s, True, pf.positions[s]) for s in want}
         assert d.cash_after == pf.cash + sum((valued[s] for s in want), D(0))
         return
     assert (d.kind == "NO-TRADE") == bool(failed)
-    assert all(r.reason for r in d.rules)
+    assert all(r.message for r in d.rules)
     if failed:
         assert d.trades == () and d.cash_after == pf.cash
         return
@@ -166,5 +166,5 @@ def test_no_trade_names_the_rule_and_its_reason(factory, sc):
     halted = PortfolioState(pf.as_of, pf.cash, dict(pf.positions), pf.peak_equity, kill_switch=True, kill_switch_reason="owner pressed it")
     _, d = decide(sc["ranked"], halted, sc["prices"], sc["policy"], universe, sc["rebalance"], SESSION)
     assert d.kind == "NO-TRADE" and d.trades == ()
-    reasons = {r.rule: r.reason for r in d.failed}
+    reasons = {r.code: r.message for r in d.failed}
     assert "owner pressed it" in reasons["drawdown_kill_switch"]

@@ -112,7 +112,7 @@ def test_gate_inputs_are_checked():
     with pytest.raises(ValidationError, match="boolean 'passed'"):
         next_state("RUN", [{"name": "x", "passed": "no"}])
 
-    class Obj:  # the ledger's GateResult dataclass has these attributes
+    class Obj:  # any object with these attributes (a ledger gate has them)
         name, passed, reasons, details = DATA_QUALITY, False, ["coverage 90% < 98%"], {}
 
     t = next_state("RUN", [Obj()])

@@ -208,9 +208,9 @@ def test_no_trade_when_the_risk_stage_never_ran(window, golden_policy, universe)
 
 
 def test_no_trade_names_a_failed_risk_rule(trade_decision, window, golden_policy, universe):
-    from tradeops.risk import RuleResult
+    from tradeops.risk import rule_result
 
-    bad = replace(trade_decision, kind="NO-TRADE", trades=(), rules=trade_decision.rules + (RuleResult("max_weight", False, "AAPL would be 12.0%"),))
+    bad = replace(trade_decision, kind="NO-TRADE", trades=(), rules=trade_decision.rules + (rule_result("max_weight", False, "AAPL would be 12.0%"),))
     t = build_ticket(bad, GATES_OK, window, golden_policy, universe, CODE, CONFIG, DATA, SESSION)
     assert t.kind == "NO-TRADE" and [(f.source, f.name, f.reasons) for f in t.failures] == [("rule", "max_weight", ("AAPL would be 12.0%",))]
 

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from ..calendar import get_calendar
+from ..files import write_control
 from ..config import parse_policy
 from ..research import array_engine as ae
 from ..research.backtest import Costs, Market, run_backtest
@@ -76,8 +77,7 @@ def peak_rss_step(fn, *args) -> float:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: the freed heap stays, the figure is a floor
         pass
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")  # reset VmHWM to the current resident size
+    write_control("/proc/self/clear_refs", "5")  # reset VmHWM to the current resident size
     (before,) = _status_mib("VmRSS")
     fn(*args)
     (hwm,) = _status_mib("VmHWM")

@@ -21,6 +21,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from ..files import write_atomic
+
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 AV_AS_OF = date(2021, 4, 21)
 DEMO_AS_OF = date(2024, 12, 31)
@@ -34,8 +36,8 @@ def _write_workspace(root: Path, universe_text: str, data: dict) -> None:
     import yaml
 
     (root / "config").mkdir(parents=True)
-    (root / "config" / "universe.csv").write_text(universe_text)
-    (root / "config" / "policy.yml").write_text(yaml.safe_dump({"data": data}))
+    write_atomic(root / "config" / "universe.csv", universe_text)
+    write_atomic(root / "config" / "policy.yml", yaml.safe_dump({"data": data}))
 
 
 class _StooqFile:

@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from ..config import Workspace
+from ..files import write_atomic
 from ..demo import PROJECT_CONFIG, prepare_workspace, start_ledger
 
 SESSION = date(2025, 1, 6)
@@ -36,7 +37,7 @@ def _universe_with(n: int, ws: Workspace) -> None:
     w = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
     w.writeheader()
     w.writerows(stocks[:n] + etfs)
-    (ws.config_dir / "universe.csv").write_text(out.getvalue())
+    write_atomic(ws.config_dir / "universe.csv", out.getvalue())
 
 
 def _workspace(root: Path, n: int) -> Workspace:

@@ -46,7 +46,7 @@ def _inputs(sessions: list, rng: np.random.Generator) -> reports.ReportInputs:
     cash = equity.iloc[-1] - invested
     as_of = idx[-1].date()
     lines = tuple(
-        reports.TradeLine(f"TICKET-{as_of:%Y%m%d}", as_of, f"S{i:02d}", "buy" if i % 2 else "sell", Decimal(5), Decimal(100),
+        reports.ReportLine(f"TICKET-{as_of:%Y%m%d}", as_of, f"S{i:02d}", "buy" if i % 2 else "sell", Decimal(5), Decimal(100),
                           "executed", Decimal(5), Decimal("100.10"), confirmed_at=datetime(2024, 1, 1, tzinfo=timezone.utc),
                           deadline=datetime(2024, 1, 1, tzinfo=timezone.utc))
         for i in range(20)

@@ -70,7 +70,7 @@ def risk(workdir: str, session, run_dir: Path, eod_path: Path | None, portfolio_
         return
     click.echo(f"{run_dir / 'approved.json'}: {decision.kind}, {len(decision.trades)} trade(s), rebalance={decision.rebalance}")
     for r in decision.failed:
-        click.echo(f"  FAILED {r.rule}: {r.reason}")
+        click.echo(f"  FAILED {r.code}: {r.message}")
 
 
 @click.command("ticket")

@@ -5,7 +5,7 @@ earlier ticket that bought AAPL and KO (confirmed), and a TRADE ticket for
 ``session`` (default: the latest complete US session, so its window has
 passed and its fills can be entered) with three lines, made by the real
 ticket builder (:func:`tradeops.tickets.build_ticket`) and recorded with
-``Ticket.ledger_record()`` exactly as the pipeline records them.
+``IssuedTicket.ledger_record()`` exactly as the pipeline records them.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from pathlib import Path
 
 from ..clock import SYSTEM, Clock
 from ..calendar import get_calendar
+from ..files import write_atomic
 from ..config import UNIVERSE_COLUMNS, Policy, Workspace, parse_universe
 from ..ledger import api, db
 from ..risk import Decision, TradeLine
-from ..tickets import Ticket, build_ticket
+from ..tickets import IssuedTicket, build_ticket
 
 ACTOR = "demo"
 DEPOSIT = Decimal("20000")
@@ -51,7 +52,7 @@ def _decision(session: date, trades: list[TradeLine], cash: Decimal, equity: Dec
     )
 
 
-def trade_ticket(execution: date, trades: list[TradeLine], cash: Decimal, equity: Decimal, policy: Policy) -> Ticket:
+def trade_ticket(execution: date, trades: list[TradeLine], cash: Decimal, equity: Decimal, policy: Policy) -> IssuedTicket:
     """The TRADE ticket the pipeline would issue for ``execution`` with these trades."""
     cal = get_calendar(policy.schedule.exchange)
     window = cal.execution_window(execution, policy.execution.window_start_minutes, policy.execution.window_end_minutes)
@@ -59,7 +60,7 @@ def trade_ticket(execution: date, trades: list[TradeLine], cash: Decimal, equity
     return build_ticket(_decision(decision_session, trades, cash, equity), [], window, policy, universe(), "demo-code", "demo-config", "demo-data", decision_session)
 
 
-def record(session, ticket: Ticket) -> str:
+def record(session, ticket: IssuedTicket) -> str:
     """Record a built ticket and its lines in the ledger, as the pipeline does."""
     rec = ticket.ledger_record()
     api.record_ticket(session, **rec["ticket"], actor=ACTOR)
@@ -107,7 +108,7 @@ def create_demo(
     """A workspace at ``root`` (default policy) whose ledger holds the demo; returns (workspace, db url, ticket id)."""
     ws = Workspace.at(root).ensure()
     if not ws.policy_path.exists():
-        ws.policy_path.write_text("# demo workspace: every key at its default (see config/policy.yml in the project)\n{}\n")
+        write_atomic(ws.policy_path, "# demo workspace: every key at its default (see config/policy.yml in the project)\n{}\n")
     url = db_url or ws.default_db_url
     engine = db.init_db(url)
     try:

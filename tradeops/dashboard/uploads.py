@@ -10,10 +10,10 @@ ticket's folder.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 
+from .. import files
 from ..errors import ValidationError
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -57,8 +57,5 @@ def save_screenshot(path: Path, content: bytes) -> bool:
     """Write ``content`` at ``path`` (atomically); False when the same file was already there."""
     if path.exists():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(content)
-    os.replace(tmp, path)
+    files.write_atomic(path, content)
     return True

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from ..config import Policy, Universe, Workspace
 from ..errors import DataError, VendorError
-from ..files import write_atomic
+from ..files import open_atomic, write_atomic
 from .fetch import FetchResult, latest_fetch_record
 from .parsers import BAR_COLUMNS, parse_bars
 from . import snapshots
@@ -198,11 +198,9 @@ class _Hashing(io.RawIOBase):
 
 
 def write_clean(panel: Panel, keep: np.ndarray, lineage: dict[str, tuple[str, str]], path: Path, hasher=None) -> int:
-    """Write the kept rows to ``path`` atomically (temp file + os.replace), a row group at a time; returns rows written.
+    """Write the kept rows to ``path`` atomically (:func:`tradeops.files.open_atomic`), a row group at a time; returns rows written.
 
     ``hasher`` (e.g. ``hashlib.sha256()``) is updated with the file's bytes as they are written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     cuts = [0]
     for end in panel.offsets[1:]:
         if end - cuts[-1] >= ROW_GROUP:
@@ -210,23 +208,18 @@ def write_clean(panel: Panel, keep: np.ndarray, lineage: dict[str, tuple[str, st
     if cuts[-1] != panel.offsets[-1] or len(cuts) == 1:
         cuts.append(int(panel.offsets[-1]))
     rows = 0
-    try:
-        writer = None
-        with open(tmp, "wb") as fh:
-            sink = _Hashing(fh, hasher) if hasher is not None else fh
-            for lo, hi in zip(cuts[:-1], cuts[1:]):
-                table = clean_table(panel, keep, lineage, lo, hi)
-                if writer is None:
-                    # no stored arrow schema: the dictionary columns read back as plain strings
-                    writer = pq.ParquetWriter(sink, table.schema, compression="none", store_schema=False,
-                                              use_dictionary=["symbol", "source", "raw_file"])
-                writer.write_table(table)
-                rows += table.num_rows
-            writer.close()
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    writer = None
+    with open_atomic(path) as fh:
+        sink = _Hashing(fh, hasher) if hasher is not None else fh
+        for lo, hi in zip(cuts[:-1], cuts[1:]):
+            table = clean_table(panel, keep, lineage, lo, hi)
+            if writer is None:
+                # no stored arrow schema: the dictionary columns read back as plain strings
+                writer = pq.ParquetWriter(sink, table.schema, compression="none", store_schema=False,
+                                          use_dictionary=["symbol", "source", "raw_file"])
+            writer.write_table(table)
+            rows += table.num_rows
+        writer.close()
     return rows
 
 

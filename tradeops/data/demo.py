@@ -32,7 +32,7 @@ from ..calendar import FIRST_YEAR, LAST_YEAR
 from ..config import Instrument
 from ..errors import DataError
 from .parsers import AV_HEADER
-from .providers import Payload
+from .payload import Payload
 from .quality import session_days
 
 MISSING_BAR_RATE = 1 / 3000

@@ -35,13 +35,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Literal, Sequence
 
+from .. import files
 from ..calendar import get_calendar
 from ..config import Policy, Universe, Workspace
 from ..errors import DataError, MissingApiKey, ProviderUnavailable, RateLimited, SymbolNotFound, VendorError
@@ -156,11 +156,7 @@ class FetchResult:
             raise DataError(f"fetch record is not valid: {type(err).__name__}: {err}") from None
 
     def save(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1))
-        os.replace(tmp, path)
-        return path
+        return files.write_atomic(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def load(cls, path: str | Path) -> "FetchResult":

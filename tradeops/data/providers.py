@@ -36,41 +36,21 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 import pandas as pd
 import requests
 from tenacity import Retrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from .. import files
 from ..clock import SYSTEM
 from ..calendar import get_calendar
 from ..config import SOURCES, Instrument, Policy, Universe, Workspace, canonical_symbol
 from ..errors import ConfigError, DataError, MissingApiKey, ProviderUnavailable, RateLimited, SymbolNotFound, VendorError
 from .parsers import YF_HEADER, classify_answer
+from .payload import Payload, Provider, utc_now  # noqa: F401  re-exported: what a provider returns and is
 
 STOOQ_URL = "https://stooq.com/q/d/l/"
-
-
-def utc_now() -> str:
-    return SYSTEM.now().isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True)
-class Payload:
-    """What a provider received for one symbol: the bytes and how they were asked for."""
-
-    data: bytes
-    request: dict[str, Any]  # never holds secrets
-    received_at: str = field(default_factory=utc_now)
-    from_cache: bool = False
-
-
-class Provider(Protocol):
-    name: str  # the source: picks the parser and the universe's vendor-symbol column
-
-    def download(self, instrument: Instrument, start: date, end: date) -> Payload:
-        """Daily bars for ``instrument`` from ``start`` to ``end`` (both sessions, inclusive)."""
-        ...
 
 
 # --------------------------------------------------------------------------- symbols
@@ -277,10 +257,7 @@ class YFinanceProvider:
         frame = _with_retries(call, f"yfinance history({symbol})", self.retries, self.backoff, self._sleep)
         data = yfinance_csv(frame)
         if cached is not None and len(frame):
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_bytes(data)
-            os.replace(tmp, cached)
+            files.write_atomic(cached, data)
         return Payload(data, request)
 
 

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from .. import files
 from ..config import Workspace
 from ..errors import DataError
 from .incremental import stitch
@@ -42,19 +41,10 @@ def _safe(kind: str, value: str) -> str:
 
 def _create(path: Path, data: bytes) -> None:
     """Write ``data`` to a new file ``path``; DataError if it already exists."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o444)  # read-only: raw data is evidence
-        os.link(tmp, path)
+        files.create_new(path, data, read_only=True)  # read-only: raw data is evidence
     except FileExistsError:
         raise DataError(f"raw file {path} already exists; raw data is never overwritten") from None
-    finally:
-        os.unlink(tmp)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..config import Workspace
 from ..errors import DataError
-from ..files import write_json
+from ..files import move_into, write_json
 
 ID_LENGTH = 16
 KEEP = 10  # snapshots kept besides the current one (newest first); run folders keep their own copies
@@ -58,8 +58,7 @@ def store(ws: Workspace, written: Path, digest: str | None = None) -> tuple[str,
     if target.exists() and target.stat().st_size == written.stat().st_size:
         written.unlink()  # the same bytes are already stored (the folder is named by their hash)
     else:
-        folder.mkdir(parents=True, exist_ok=True)
-        os.replace(written, target)
+        move_into(written, target)
     return digest, folder
 
 

@@ -69,7 +69,7 @@ def split_units(units: Decimal, ratio: Decimal) -> Decimal:
 
 
 @dataclass
-class Book:
+class FifoBook:
     """Open lots and realized trading P&L of one symbol; feed it entries in time order."""
 
     symbol: str

@@ -1,53 +1,44 @@
 """The pipeline's ledger gates: kill switch, drawdown, confirmations, reconciliation.
 
-Each gate reads the ledger and RETURNS a :class:`GateResult` (it never raises
+Each gate reads the ledger and RETURNS a :class:`tradeops.checks.Gate` (it never raises
 for a failed check, and never writes); the pipeline puts ``to_dict()`` into
 the run manifest and records it with :func:`record_gate_result`.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..checks import Gate
 from ..errors import DataError, LedgerError
 from ..reconcile import Tolerances
 from . import api
 from .models import Event, Ticket
 
 
-@dataclass(frozen=True)
-class GateResult:
-    """Outcome of one gate: JSON-safe (``details`` holds only str, numbers, bools, lists, dicts)."""
-
-    name: str
-    passed: bool
-    reasons: list[str] = field(default_factory=list)
-    details: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "passed": self.passed, "reasons": list(self.reasons), "details": api.jsonable(self.details)}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "GateResult":
-        return cls(data["name"], bool(data["passed"]), list(data.get("reasons", [])), dict(data.get("details", {})))
+def _gate(name: str, passed: bool, reasons: Iterable[str], details: Mapping) -> Gate:
+    """A ledger gate: one check record (source ``ledger``) per reason, JSON-safe details
+    (only str, numbers, bools, lists, dicts)."""
+    return Gate.of_reasons(name, passed, list(reasons), api.jsonable(details), source="ledger")
 
 
-def _result(name: str, reasons: list[str], **details) -> GateResult:
-    return GateResult(name, not reasons, reasons, api.jsonable(details))
+def from_dict(data: Mapping) -> Gate:
+    """A ledger gate read back from its ``to_dict()`` (a gates file, the event log)."""
+    return Gate.from_dict(data, source="ledger")
+
+
+def _result(name: str, reasons: list[str], **details) -> Gate:
+    return _gate(name, not reasons, reasons, details)
 
 
 def record_gate_result(
-    session: Session, result: GateResult, *, actor: str, run_id: str | None = None, ticket_id: str | None = None, account: str = api.DEFAULT_ACCOUNT
+    session: Session, result: Gate, *, actor: str, run_id: str | None = None, ticket_id: str | None = None, account: str = api.DEFAULT_ACCOUNT
 ) -> Event:
     """Append a gate result to the event log."""
     return api.record_event(session, "GATE_RESULT", {**result.to_dict(), "run_id": run_id}, actor=actor, account=account, ticket_id=ticket_id)
@@ -56,7 +47,7 @@ def record_gate_result(
 # --------------------------------------------------------------------------- kill switch
 
 
-def kill_switch_gate(session: Session, *, account: str = api.DEFAULT_ACCOUNT) -> GateResult:
+def kill_switch_gate(session: Session, *, account: str = api.DEFAULT_ACCOUNT) -> Gate:
     """Fails while the manual kill switch is on or the state is HALT."""
     switch = api.kill_switch(session, account=account)
     state = api.current_state(session, account=account)
@@ -107,7 +98,7 @@ def drawdown(points: Iterable[api.EquityPoint]) -> Drawdown | None:
 
 def drawdown_gate(
     session: Session, risk, prices: api.PriceSeries | None = None, *, as_of: date | None = None, account: str = api.DEFAULT_ACCOUNT
-) -> GateResult:
+) -> Gate:
     """Fails when equity is ``risk.kill_switch_drawdown`` or more below its peak (warns from
     ``risk.drawdown_warning``).  The peak is taken since the latest explicit resume from HALT."""
     limit, warn = Decimal(str(risk.kill_switch_drawdown)), Decimal(str(risk.drawdown_warning))
@@ -149,7 +140,7 @@ def _ambiguity(line, fill) -> str | None:
     return None
 
 
-def confirmations_gate(session: Session, *, before: date | None = None, account: str = api.DEFAULT_ACCOUNT) -> GateResult:
+def confirmations_gate(session: Session, *, before: date | None = None, account: str = api.DEFAULT_ACCOUNT) -> Gate:
     """Fails while an earlier TRADE ticket has a line with no confirmation or a contradictory one."""
     account_id = api.get_account(session, account).id
     query = select(Ticket).where(Ticket.account_id == account_id, Ticket.status == "OPEN", Ticket.kind == "TRADE")
@@ -177,10 +168,10 @@ def confirmations_gate(session: Session, *, before: date | None = None, account:
 
 def reconciliation_gate(
     session: Session, tolerances: Tolerances, *, now: datetime | None = None, account: str = api.DEFAULT_ACCOUNT
-) -> GateResult:
+) -> Gate:
     """Fails when the latest snapshot is missing, too old, or disagrees with the ledger beyond tolerance."""
     try:
         report = api.reconcile_snapshot(session, tolerances, now=now, account=account)
     except LedgerError as err:
         return _result("reconciliation", [str(err)])
-    return GateResult("reconciliation", report.passed, report.reasons, report.to_dict())
+    return _gate("reconciliation", report.passed, report.reasons, report.to_dict())

@@ -42,7 +42,7 @@ from ..config import Policy, Research, Universe
 from ..errors import DataError, ValidationError
 from ..signals import Ranking, register
 from .qlib_data import dump_to_qlib, init_qlib
-from .registry import ModelArtifact, ModelRegistry, artifact_id
+from .registry import ModelArtifact, ModelRegistry, artifact_id, model_code_hash, model_params, promotion_gate, spec_id
 
 ROLLING_WINDOWS = (5, 10, 20, 30, 60)
 HIGH_LOW_OPS = ("MAX", "LOW", "RSV", "IMAX", "IMIN", "IMXD")  # Qlib names Min($low, d) "LOW" (its features MIN5..MIN60)
@@ -145,9 +145,7 @@ def fit_or_load(handler, symbols: list[str], window: FitWindow, research: Resear
     from qlib.data.dataset import DatasetH
     from qlib.data.dataset.handler import DataHandlerLP
 
-    from . import promotion  # not at import time: promotion -> validation -> backtest -> risk -> signals -> this module
-
-    spec = promotion.spec_id(research)
+    spec = spec_id(research)
     data_hash, present = bars_hash(symbols, window.data_start, window.data_end)
     if not present:
         raise DataError(f"qlib_lgbm: no bars for {len(symbols)} symbols between {window.data_start} and {window.data_end} to train on")
@@ -168,7 +166,7 @@ def fit_or_load(handler, symbols: list[str], window: FitWindow, research: Resear
     text = booster.model_to_string()
     artifact = ModelArtifact(
         model_id=mid, spec_id=spec, retrain_session=window.retrain_session, train_start=window.train_start, train_end=window.train_end,
-        data_hash=data_hash, code_hash=promotion.model_code_hash(), params={**promotion.model_params(research), "seed": LGBM_SEED},
+        data_hash=data_hash, code_hash=model_code_hash(), params={**model_params(research), "seed": LGBM_SEED},
         symbols=tuple(present),
     )
     if registry is not None:
@@ -325,9 +323,7 @@ def qlib_lgbm(history: pd.DataFrame, policy: Policy, session: date, universe: Un
     candidates = sorted(s for s in pool if s != policy.universe.benchmark)
     registry = None
     if models_dir is not None:
-        from . import promotion
-
-        gate = promotion.promotion_gate(models_dir, policy)
+        gate = promotion_gate(models_dir, policy)
         if not gate["passed"]:
             raise ValidationError(f"qlib_lgbm may only score with a promoted model: {gate['reasons'][0]}")
         registry = ModelRegistry(models_dir)

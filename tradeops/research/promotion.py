@@ -25,8 +25,6 @@ signal stage asks: is the model the policy would run today promoted?
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,14 +32,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import audit, files, metrics
-from ..config import Policy, Promotion, Research
+from .. import files, metrics
+from ..config import Policy, Promotion
 from ..errors import DataError, ValidationError
 from . import validation
+# the model spec, its id and the live gate live with the registry (tradeops.research.model needs
+# them, and importing this module would pull validation -> backtest -> risk back into the model)
+from .registry import MODEL_FILES, MODEL_KEYS, model_code_hash, model_id, model_params, promotion_gate, spec_id  # noqa: F401  re-exported
 
-MODEL_FILES = ("research/model.py", "research/qlib_data.py", "signals.py")
-# the policy keys that change what the model is (not how the book is run)
-MODEL_KEYS = ("train_sessions", "purge_sessions", "label_horizon", "retrain_every", "num_boost_round", "num_leaves", "learning_rate")
 
 
 @dataclass(frozen=True)
@@ -125,34 +123,6 @@ def judge(evidence: Evidence, thresholds: Promotion) -> Verdict:
     return Verdict(all(c.passed for c in checks), checks, evidence)
 
 
-def model_code_hash() -> str:
-    """sha256 of the model code (:data:`MODEL_FILES`)."""
-    root = Path(audit.__file__).resolve().parent
-    code = hashlib.sha256()
-    for rel in MODEL_FILES:
-        code.update(rel.encode() + b"\0" + (root / rel).read_bytes())
-    return code.hexdigest()
-
-
-def model_params(research: Research) -> dict:
-    """The settings that make the model what it is (:data:`MODEL_KEYS`)."""
-    return {k: getattr(research, k) for k in MODEL_KEYS}
-
-
-def spec_id(research: Research, signal: str = "qlib_lgbm") -> str:
-    """The model spec: the signal, its model settings and the model code.  Any change to one
-    of them is a different model that needs its own promotion; every trained fit of it
-    (:mod:`tradeops.research.registry`) carries this id as its prefix."""
-    spec = {"signal": signal, "research": model_params(research), "code": model_code_hash()}
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-    return f"{signal}-{digest[:12]}"
-
-
-def model_id(policy: Policy) -> str:
-    """What the live signal would run (:func:`spec_id` of the policy's signal and research settings)."""
-    return spec_id(policy.research, policy.strategy.signal)
-
-
 def record(registry: str | Path, verdict: Verdict, policy: Policy, now: datetime, study: dict | None = None) -> Path:
     """Write the verdict to ``registry/<model_id>/verdict.json`` (and ``current.json`` when granted)."""
     if now.tzinfo is None:
@@ -164,18 +134,3 @@ def record(registry: str | Path, verdict: Verdict, policy: Policy, now: datetime
     if verdict.granted:
         files.write_json(registry / "current.json", {"model_id": mid, "decided_at": body["decided_at"]})
     return path
-
-
-def promotion_gate(registry: str | Path, policy: Policy) -> dict:
-    """The live signal's gate: the model ``policy`` would run must have a GRANTED verdict."""
-    mid = model_id(policy)
-    path = Path(registry) / mid / "verdict.json"
-    if not path.exists():
-        return {"name": "model_promotion", "passed": False,
-                "reasons": [f"model {mid} has no promotion verdict in {Path(registry)}: run `tradeops model promote` first"], "details": {"model_id": mid}}
-    body = json.loads(path.read_text())
-    if body.get("verdict") != "GRANTED":
-        failed = [c["reason"] for c in body.get("checks", []) if not c["passed"]]
-        return {"name": "model_promotion", "passed": False,
-                "reasons": [f"model {mid} was refused promotion on {body.get('decided_at')}: " + "; ".join(failed)], "details": {"model_id": mid}}
-    return {"name": "model_promotion", "passed": True, "reasons": [f"model {mid} promoted on {body.get('decided_at')}"], "details": {"model_id": mid}}

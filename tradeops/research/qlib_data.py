@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import files
 from ..calendar import ExchangeCalendar, get_calendar
 from ..config import Workspace
 from ..errors import DataError
@@ -90,9 +91,7 @@ def _write_symbol(folder: Path, fields: pd.DataFrame, sessions: pd.DatetimeIndex
     grid = fields.reindex(sessions[start:])
     for f in FIELDS:
         data = np.concatenate([[start], grid[f].to_numpy(float)]).astype("<f4")
-        tmp = folder / f"{f}.day.bin.tmp"
-        data.tofile(tmp)
-        tmp.replace(folder / f"{f}.day.bin")
+        files.write_atomic(folder / f"{f}.day.bin", data.tobytes())
 
 
 def _append_symbol(folder: Path, fields: pd.DataFrame, sessions: pd.DatetimeIndex, old_end: int) -> None:
@@ -149,13 +148,10 @@ def dump_to_qlib(eod: pd.DataFrame, target: str | Path, calendar: ExchangeCalend
             written.append(sym)
         entries[sym] = entry
 
-    (target / "calendars").mkdir(parents=True, exist_ok=True)
-    (target / "instruments").mkdir(parents=True, exist_ok=True)
-    (target / "calendars" / "day.txt").write_text("\n".join(day_txt) + "\n")
-    (target / "instruments" / "all.txt").write_text(
-        "".join(f"{s}\t{day_txt[e['start']]}\t{day_txt[e['end']]}\n" for s, e in sorted(entries.items()))
-    )
-    manifest_path.write_text(json.dumps({"sessions": day_txt, "symbols": entries}, indent=1, sort_keys=True) + "\n")
+    files.write_atomic(target / "calendars" / "day.txt", "\n".join(day_txt) + "\n")
+    files.write_atomic(target / "instruments" / "all.txt",
+                       "".join(f"{s}\t{day_txt[e['start']]}\t{day_txt[e['end']]}\n" for s, e in sorted(entries.items())))
+    files.write_atomic(manifest_path, json.dumps({"sessions": day_txt, "symbols": entries}, indent=1, sort_keys=True) + "\n")
     return DumpResult(target, len(sessions), tuple(written), tuple(appended), tuple(unchanged))
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime, time, timezone
+from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pandas as pd
 
@@ -25,7 +25,32 @@ from ..files import write_atomic
 from ..reports import ReportInputs, tearsheet_html
 
 if TYPE_CHECKING:
-    from .study import Study
+    from .backtest import BacktestResult, Costs
+    from .validation import DeflatedSharpe, PBOResult
+
+
+class Study(Protocol):
+    """What the page reads of a :class:`tradeops.research.study.Study` (a protocol: the study
+    imports this module to display itself, so this module does not import it back)."""
+
+    strategy: str
+    source: str
+    start: date
+    end: date
+    symbols: tuple[str, ...]
+    benchmark_symbol: str
+    benchmark_source: str
+    costs: Costs
+    result: BacktestResult
+    benchmark: pd.Series
+    tables: dict[str, pd.DataFrame]
+    pbo: PBOResult | None
+    dsr: DeflatedSharpe | None
+    ic: dict[str, float] | None
+    notes: list[str]
+    data_snapshot: str | None
+
+    def summary(self) -> dict[str, float]: ...
 
 PCT = ("total_return", "cagr", "volatility", "max_drawdown", "hit_rate", "drawdown", "benchmark_return", "excess_return", "cumulative",
        "base_total_return")
@@ -53,7 +78,7 @@ def table_html(df: pd.DataFrame) -> str:
     return df.to_html(index=False, escape=False, na_rep="", formatters={c: _fmt(c) for c in df.columns}, border=0)
 
 
-def summary_table(study: "Study") -> pd.DataFrame:
+def summary_table(study: Study) -> pd.DataFrame:
     rows = [{"series": f"{study.strategy} (net of costs)", **study.summary()}]
     if not study.benchmark.empty:
         bench = study.benchmark.pct_change().dropna()
@@ -61,7 +86,7 @@ def summary_table(study: "Study") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def study_html(study: "Study") -> str:
+def study_html(study: Study) -> str:
     """Our section: run description, summary metrics, overfitting statistics, validation tables."""
     c = study.costs
     parts = [
@@ -98,7 +123,7 @@ def study_html(study: "Study") -> str:
     return "\n".join(parts)
 
 
-def tearsheet_inputs(study: "Study") -> ReportInputs:
+def tearsheet_inputs(study: Study) -> ReportInputs:
     """The backtest as the tearsheet helper's inputs (all cash at the end; stamped with the last session)."""
     equity = study.result.equity
     return ReportInputs(
@@ -114,7 +139,7 @@ def tearsheet_inputs(study: "Study") -> ReportInputs:
     )
 
 
-def report_html(study: "Study") -> str:
+def report_html(study: Study) -> str:
     """The whole page: quantstats' tearsheet with our section at the top of its body."""
     page = tearsheet_html(tearsheet_inputs(study), title=f"Backtest {study.strategy} {study.start}..{study.end}")
     ours = study_html(study)
@@ -122,6 +147,6 @@ def report_html(study: "Study") -> str:
     return page[: body.end()] + ours + page[body.end() :] if body else ours + page
 
 
-def write_report(study: "Study", path: str | Path) -> Path:
+def write_report(study: Study, path: str | Path) -> Path:
     """Write :func:`report_html` to ``path`` atomically (usually reports/backtest_latest.html)."""
     return write_atomic(Path(path), report_html(study))
