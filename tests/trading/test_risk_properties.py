@@ -168,3 +168,19 @@ def test_no_trade_names_the_rule_and_its_reason(factory, sc):
     assert d.kind == "NO-TRADE" and d.trades == ()
     reasons = {r.code: r.message for r in d.failed}
     assert "owner pressed it" in reasons["drawdown_kill_switch"]
+
+
+def test_a_holding_worth_under_a_cent_is_never_sold(factory):
+    """Found by the property above: 0.000198 ACN at 40.41 ($0.008) over a 5% max weight was
+    closed by a SELL of $0.008; a holding under a cent is never traded, whatever the reason
+    to sell it (as for a zero target and under the drawdown halt)."""
+    universe = factory.universe(stocks=tuple(SYMS))
+    prices = {s: D("0.50") for s in SYMS} | {"ACN": D("40.41")}
+    state = PortfolioState(as_of=SESSION, cash=D("0.00"), positions={"AAPL": D("0.000001"), "ACN": D("0.000198")}, peak_equity=D("0.01"))
+    ranked = pd.DataFrame({"symbol": [], "score": [], "rank": [], "selected": []})
+    for fractional in (False, True):
+        policy = parse_policy({"portfolio": {"max_positions": 1, "target_positions": 1, "min_positions": 1, "max_weight": 0.05,
+                                             "min_cash_buffer": 0.0, "max_turnover": 0.5, "min_order_value": D("0"),
+                                             "tiny_delta_value": D("0"), "tiny_delta_weight": 0.0, "fractional_units": fractional}})
+        _, d = decide(ranked, state, prices, policy, universe, False, SESSION, risk_off_reasons=[])
+        assert d.kind == "HOLD" and d.trades == (), (fractional, d.trades)

@@ -249,7 +249,8 @@ def _decide(n_sym, cash_c, units, price, priced, is_rebalance, ranks, selected, 
             near |= _near(-delta * 100.0)
             value = _ceil_grid(-delta * 100.0) / 100.0
             if u >= held or value >= cur:
-                t_side[j] = -1; t_value[j] = cur; t_close[j] = True
+                if cur >= 0.01:  # as the live guard: a holding worth less than a cent is never traded
+                    t_side[j] = -1; t_value[j] = cur; t_close[j] = True
             elif value > 0:
                 t_side[j] = -1; t_value[j] = value
     # ---- shape trades: max_turnover, tiny_deltas, min_order_value, cash_buffer, then the small filters again

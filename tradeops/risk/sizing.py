@@ -60,7 +60,8 @@ def make_trades(targets: Targets, book: Book) -> list[TradeLine]:
             units = min(_units(-delta, price, step, ROUND_UP), held)
             value = (-delta).quantize(CENT, ROUND_UP) if fractional else units * price
             if units >= held or value >= cur:
-                out.append(TradeLine("SELL", s, cur, held, price, True, rank))
+                if cur >= DUST:  # a holding worth less than a cent is never traded (as with a zero target above)
+                    out.append(TradeLine("SELL", s, cur, held, price, True, rank))
             elif value > 0:
                 out.append(TradeLine("SELL", s, value, units, price, False, rank))
     return order_trades(_with_instrument_prices(out, book))
