@@ -25,8 +25,9 @@ $(STAMP): pyproject.toml requirements.lock
 
 venv: $(STAMP) ## create .venv and install the pinned stack
 
-lint: $(STAMP) ## ruff (pyflakes, pycodestyle errors) on the package and tests; mypy on the pure core
+lint: $(STAMP) ## ruff (pyflakes, pycodestyle errors, and the formatter's check) on the package and tests; mypy on the pure core
 	$(VENV)/bin/ruff check tradeops tests
+	$(VENV)/bin/ruff format --check tradeops tests
 	$(VENV)/bin/mypy
 
 demo: $(STAMP) ## run the main job end to end offline (demo data, SQLite) in ./demo

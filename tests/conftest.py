@@ -33,8 +33,7 @@ BACKENDS = ("sqlite", "postgresql")
 
 def pytest_addoption(parser):
     parser.addoption(
-        "--fake-now", default=None, metavar="ISO",
-        help="move the wall clock to this instant for the whole session (e.g. 2026-12-01T23:30:00+00:00)",
+        "--fake-now", default=None, metavar="ISO", help="move the wall clock to this instant for the whole session (e.g. 2026-12-01T23:30:00+00:00)"
     )
 
 
@@ -81,9 +80,7 @@ def _postgres_error() -> str | None:
 
     url = make_url(PG_URL)
     try:
-        psycopg.connect(
-            host=url.host, port=url.port or 5432, user=url.username, password=url.password, dbname=url.database, connect_timeout=3
-        ).close()
+        psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password, dbname=url.database, connect_timeout=3).close()
     except psycopg.Error as err:
         return str(err).strip().splitlines()[0]
     return None

@@ -172,10 +172,18 @@ def test_every_write_goes_through_the_one_writer():
     assert not offenders, f"write through {WRITER} (write_atomic, write_json, open_atomic, create_new, move_into): {offenders}"
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("p.write_text('x')", 1), ("os.replace(a, b)", 1), ("open(p, 'w')", 1), ("open(p, mode='wb')", 1),
-    ("open(p)", 0), ("open(p, 'ab')", 0), ("s.replace('a', 'b')", 0),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("p.write_text('x')", 1),
+        ("os.replace(a, b)", 1),
+        ("open(p, 'w')", 1),
+        ("open(p, mode='wb')", 1),
+        ("open(p)", 0),
+        ("open(p, 'ab')", 0),
+        ("s.replace('a', 'b')", 0),
+    ],
+)
 def test_the_write_check_sees_writes(tmp_path, source, expected):
     module = tmp_path / "m.py"
     module.write_text(f"import os\n{source}\n")

@@ -20,8 +20,21 @@ def cal():
 
 @pytest.mark.parametrize(
     "day",
-    ["2024-01-01", "2024-01-15", "2024-03-29", "2024-07-04", "2024-11-28", "2024-12-25",
-     "2025-01-09", "2025-04-18", "2025-06-19", "2018-12-05", "2012-10-29", "2012-10-30", "2001-09-11"],
+    [
+        "2024-01-01",
+        "2024-01-15",
+        "2024-03-29",
+        "2024-07-04",
+        "2024-11-28",
+        "2024-12-25",
+        "2025-01-09",
+        "2025-04-18",
+        "2025-06-19",
+        "2018-12-05",
+        "2012-10-29",
+        "2012-10-30",
+        "2001-09-11",
+    ],
 )
 def test_known_closures(cal, day):
     assert not cal.is_session(day)
@@ -32,9 +45,7 @@ def test_known_sessions(cal, day):
     assert cal.is_session(day)
 
 
-@pytest.mark.parametrize(
-    "day,early", [("2024-07-03", True), ("2024-11-29", True), ("2024-12-24", True), ("2025-07-03", True), ("2024-07-05", False)]
-)
+@pytest.mark.parametrize("day,early", [("2024-07-03", True), ("2024-11-29", True), ("2024-12-24", True), ("2025-07-03", True), ("2024-07-05", False)])
 def test_early_closes(cal, day, early):
     assert cal.is_early_close(day) is early
     close_ny = cal.market_close(day).astimezone(NY).time()
@@ -93,7 +104,10 @@ def test_window_never_runs_past_an_early_close(cal):
 
 def test_weekly_and_monthly_rebalance(cal):
     assert cal.rebalance_sessions("2025-01-01", "2025-01-31", "weekly") == [
-        date(2025, 1, 6), date(2025, 1, 13), date(2025, 1, 21), date(2025, 1, 27)
+        date(2025, 1, 6),
+        date(2025, 1, 13),
+        date(2025, 1, 21),
+        date(2025, 1, 27),
     ]  # 2 Jan is mid-week (the week began on 30 Dec); 20 Jan is MLK day: that week starts on Tuesday
     assert cal.next_rebalance("2025-01-14", "weekly") == date(2025, 1, 21)
     assert cal.next_rebalance("2025-01-21", "weekly") == date(2025, 1, 21)

@@ -35,8 +35,7 @@ def test_a_rule_verdict_keeps_approved_json_s_form():
 def test_a_gate_aggregates_check_records_and_keeps_its_file_forms():
     from tradeops.checks import Gate
 
-    failed = Gate.of_reasons("confirmations", False, ["TICKET-20240503: 1 line unconfirmed", "TICKET-20240506: late"],
-                             {"missing": 2}, source="ledger")
+    failed = Gate.of_reasons("confirmations", False, ["TICKET-20240503: 1 line unconfirmed", "TICKET-20240506: late"], {"missing": 2}, source="ledger")
     assert not failed.passed and [c.severity for c in failed.checks] == [ERROR, ERROR] and failed.checks[0].source == "ledger"
     assert failed.reasons == ("TICKET-20240503: 1 line unconfirmed", "TICKET-20240506: late")
     assert failed.to_dict() == {"name": "confirmations", "passed": False, "reasons": list(failed.reasons), "details": {"missing": 2}}

@@ -16,8 +16,7 @@ import pytest
 from tradeops.cli import COMMANDS, cli
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("pandas", "numpy", "scipy", "sqlalchemy", "pyarrow", "pydantic", "tradeops.ledger.api", "tradeops.research",
-         "tradeops.data", "tradeops.calendar")
+HEAVY = ("pandas", "numpy", "scipy", "sqlalchemy", "pyarrow", "pydantic", "tradeops.ledger.api", "tradeops.research", "tradeops.data", "tradeops.calendar")
 
 
 def _modules_after(argv: list[str]) -> set[str]:

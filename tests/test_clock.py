@@ -16,8 +16,17 @@ from tradeops.ledger import api, db
 
 PACKAGE = Path(clock_mod.__file__).resolve().parent
 # attribute calls that read the machine's clock
-WALL_CLOCK = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today"),
-              ("time", "time"), ("time", "time_ns"), ("Timestamp", "now"), ("Timestamp", "today"), ("Timestamp", "utcnow")}
+WALL_CLOCK = {
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("datetime", "today"),
+    ("date", "today"),
+    ("time", "time"),
+    ("time", "time_ns"),
+    ("Timestamp", "now"),
+    ("Timestamp", "today"),
+    ("Timestamp", "utcnow"),
+}
 
 
 def _wall_clock_reads(path: Path) -> list[str]:
@@ -96,5 +105,4 @@ def test_the_ledger_stamps_rows_with_the_session_clock(db_url):
             stamps = sorted((e.at, e.payload.get("what")) for e in api.events(s, kind="NOTE"))
     finally:
         engine.dispose()
-    assert stamps == [(datetime(2026, 12, 1, 23, 30, tzinfo=timezone.utc), "pinned"),
-                      (datetime(2026, 12, 2, 0, 15, tzinfo=timezone.utc), "later")]
+    assert stamps == [(datetime(2026, 12, 1, 23, 30, tzinfo=timezone.utc), "pinned"), (datetime(2026, 12, 2, 0, 15, tzinfo=timezone.utc), "later")]

@@ -167,8 +167,12 @@ def test_quoted_numbers_and_booleans_are_refused_naming_the_key(section, key, va
 
 
 def test_issue_examples_of_coercion_are_refused():
-    for section, key, value in (("data", "history_sessions", "300"), ("data", "cross_check", "no"),
-                                ("account", "starting_cash", "10000"), ("data", "retries", True)):
+    for section, key, value in (
+        ("data", "history_sessions", "300"),
+        ("data", "cross_check", "no"),
+        ("account", "starting_cash", "10000"),
+        ("data", "retries", True),
+    ):
         raw = shipped()
         raw[section][key] = value
         with pytest.raises(ConfigError, match=rf"policy key '{section}\.{key}'.*\(got {value!r}\)"):
@@ -197,7 +201,9 @@ def test_local_files_policy_entry():
 
 # --------------------------------------------------------------------- universe
 
-HEADER = "internal_symbol,yahoo_symbol,stooq_symbol,alphavantage_symbol,etoro_search_name,exchange,currency,instrument_type,tradable_as_underlying,sector,notes\n"
+HEADER = (
+    "internal_symbol,yahoo_symbol,stooq_symbol,alphavantage_symbol,etoro_search_name,exchange,currency,instrument_type,tradable_as_underlying,sector,notes\n"
+)
 ROW = "{s},{s},{s}.us,{s},{s},NYSE,USD,{t},{tr},Tech,\n"
 
 

@@ -14,8 +14,10 @@ HOOK = "https://hooks.slack.com/services/T0AAAA111/B0BBBB222/xyzSecretPath999"
 
 
 def test_a_requests_error_loses_the_webhook_path():
-    err = ("HTTPSConnectionPool(host='hooks.slack.com', port=443): Max retries exceeded with url: "
-           "/services/T0AAAA111/B0BBBB222/xyzSecretPath999 (Caused by NewConnectionError('refused'))")
+    err = (
+        "HTTPSConnectionPool(host='hooks.slack.com', port=443): Max retries exceeded with url: "
+        "/services/T0AAAA111/B0BBBB222/xyzSecretPath999 (Caused by NewConnectionError('refused'))"
+    )
     for env in ({"TRADEOPS_WEBHOOK_URL": HOOK}, {}):  # known value, and the generic pattern alone
         out = redact(err, env)
         assert "xyzSecretPath999" not in out and "T0AAAA111" not in out and "/services" not in out
@@ -24,8 +26,10 @@ def test_a_requests_error_loses_the_webhook_path():
 
 def test_dsn_password_pairs_and_urls():
     env = {"TRADEOPS_DB_URL": "postgresql+psycopg://trader:pw-9911zz@db:5432/ledger", "TRADEOPS_SMTP_PASSWORD": "mailpw-4242"}
-    text = ("connect to postgresql+psycopg://trader:pw-9911zz@db:5432/ledger failed; login mailpw-4242 refused; "
-            "password=hunter22 token: abcdef123 see " + HOOK + "?x=1")
+    text = (
+        "connect to postgresql+psycopg://trader:pw-9911zz@db:5432/ledger failed; login mailpw-4242 refused; "
+        "password=hunter22 token: abcdef123 see " + HOOK + "?x=1"
+    )
     out = redact(text, env)
     for secret in ("pw-9911zz", "mailpw-4242", "hunter22", "abcdef123", "xyzSecretPath999", "x=1"):
         assert secret not in out, out
@@ -41,8 +45,7 @@ def test_schedule_show_never_prints_a_secret_in_full():
     assert mask_value("TRADEOPS_SMTP_HOST", "smtp.example.org") == "smtp.example.org"
 
 
-@given(st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=8, max_size=40),
-       st.text(alphabet=string.printable, max_size=60))
+@given(st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=8, max_size=40), st.text(alphabet=string.printable, max_size=60))
 def test_any_webhook_path_segment_is_scrubbed_wherever_it_appears(segment, noise):
     url = f"https://hooks.example.org/services/{segment}"
     for text in (f"{noise} {url} {noise}", f"{noise}url: /services/{segment}", f"{segment}{noise}"):

@@ -31,8 +31,22 @@ def test_environment_yml_and_pyproject_list_the_same_pins():
 
 def test_the_chosen_stack_is_pinned():
     names = {_name(r) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
-    for pkg in ["jupyterlab", "papermill", "nbconvert", "ipywidgets", "voila", "pandas", "pyarrow", "yfinance",
-                "pandas-market-calendars", "lightgbm", "pyqlib", "quantstats", "sqlalchemy", "psycopg"]:
+    for pkg in [
+        "jupyterlab",
+        "papermill",
+        "nbconvert",
+        "ipywidgets",
+        "voila",
+        "pandas",
+        "pyarrow",
+        "yfinance",
+        "pandas-market-calendars",
+        "lightgbm",
+        "pyqlib",
+        "quantstats",
+        "sqlalchemy",
+        "psycopg",
+    ]:
         assert pkg in names
 
 
@@ -50,9 +64,7 @@ def test_qlib_reads_a_tiny_dataset(tmp_path):
     (tmp_path / "calendars").mkdir()
     (tmp_path / "calendars" / "day.txt").write_text("\n".join(d.strftime("%Y-%m-%d") for d in days) + "\n")
     (tmp_path / "instruments").mkdir()
-    (tmp_path / "instruments" / "all.txt").write_text(
-        "AAPL\t2021-01-04\t2021-01-11\nMSFT\t2021-01-05\t2021-01-11\n"
-    )
+    (tmp_path / "instruments" / "all.txt").write_text("AAPL\t2021-01-04\t2021-01-11\nMSFT\t2021-01-05\t2021-01-11\n")
     for sym, start, closes in [("aapl", 0, [1, 2, 3, 4, 5, 6]), ("msft", 1, [10, 11, 12, 13, 14])]:
         (tmp_path / "features" / sym).mkdir(parents=True)
         _write_bin(tmp_path / "features" / sym / "close.day.bin", start, closes)

@@ -42,8 +42,20 @@ def run(capsys):
 
 def test_from_the_alphavantage_folder_with_sectors_and_benchmarks(tmp_path, av, run):
     folder, listing = av
-    code, out = run("universe", "build", "--workdir", str(tmp_path), "--alphavantage-dir", str(folder),
-                     "--constituents", str(listing), "--benchmark", "SPY", "--benchmark", "QQQ")
+    code, out = run(
+        "universe",
+        "build",
+        "--workdir",
+        str(tmp_path),
+        "--alphavantage-dir",
+        str(folder),
+        "--constituents",
+        str(listing),
+        "--benchmark",
+        "SPY",
+        "--benchmark",
+        "QQQ",
+    )
     assert code == 0, out
     files = sorted(re.match(r"DA-(.+)-T-", p.name)[1] for p in folder.glob("DA-*-T-*.csv"))
     known = _constituents(listing)

@@ -85,9 +85,7 @@ def missing_confirmations(lines: Iterable[ReportLine], now: datetime) -> list[Al
     return alerts
 
 
-def drawdown_alert(
-    equity: pd.Series, risk: Risk, now: datetime, flows: Mapping[date, object] | None = None
-) -> Alert | None:
+def drawdown_alert(equity: pd.Series, risk: Risk, now: datetime, flows: Mapping[date, object] | None = None) -> Alert | None:
     """The worse of kill switch / warning for the current drawdown, keyed by the
     drawdown's peak date: one alert per level per drawdown episode."""
     e = pd.Series(equity, dtype=float)
@@ -101,13 +99,16 @@ def drawdown_alert(
     peak_equity = float(e[wealth.idxmax()])
     if current <= -risk.kill_switch_drawdown + LEVEL_EPS:
         kind, level, severity = AlertKind.DRAWDOWN_KILL_SWITCH, risk.kill_switch_drawdown, "critical"
-        todo = ("Trading is halted: the next ticket sells every position to cash, and nothing is bought.\n"
-                + messages.to_do("drawdown", executor="Carry out the ticket that sells to cash, then trade nothing more until the owner resumes."))
+        todo = "Trading is halted: the next ticket sells every position to cash, and nothing is bought.\n" + messages.to_do(
+            "drawdown", executor="Carry out the ticket that sells to cash, then trade nothing more until the owner resumes."
+        )
     elif current <= -risk.drawdown_warning + LEVEL_EPS:
         kind, level, severity = AlertKind.DRAWDOWN_WARNING, risk.drawdown_warning, "warning"
-        todo = (f"No action is forced yet.\nFor the executor: nothing changes; carry out the tickets as usual.\n"
-                f"For the owner: review the positions; at {risk.kill_switch_drawdown:.0%} below the peak trading halts.\n"
-                "Who acts: the owner.")
+        todo = (
+            f"No action is forced yet.\nFor the executor: nothing changes; carry out the tickets as usual.\n"
+            f"For the owner: review the positions; at {risk.kill_switch_drawdown:.0%} below the peak trading halts.\n"
+            "Who acts: the owner."
+        )
     else:
         return None
     return Alert(
@@ -122,7 +123,7 @@ def drawdown_alert(
 
 
 def drift_alerts(section, now: datetime) -> list[Alert]:
-    """Live vs shadow (tradeops.drift.Section): a component past its policy threshold (one alert per
+    """Live vs shadow (tradeops.drift_section.Section): a component past its policy threshold (one alert per
     component and week), and a silent-erosion indicator worse for ``drift.erosion_weeks`` weeks running."""
     if section is None:
         return []
@@ -130,18 +131,32 @@ def drift_alerts(section, now: datetime) -> list[Alert]:
     week = section.weeks[-1].start if section.weeks else section.as_of
     for text in section.breaches:
         component = text.split(":")[0]
-        out.append(Alert(
-            AlertKind.DRIFT, f"drift:{component}:{week}", "warning", f"Drift vs the shadow portfolio: {component}",
-            f"Live equity {section.live:,.2f} vs shadow {section.shadow:,.2f} {section.currency} on {section.as_of}: {text}.\n"
-            "What to do:\nFor the owner: read the weekly report's drift table; a large residual means the ledger or the "
-            "archive holds something the attribution does not explain.\nWho acts: the owner.", now))
+        out.append(
+            Alert(
+                AlertKind.DRIFT,
+                f"drift:{component}:{week}",
+                "warning",
+                f"Drift vs the shadow portfolio: {component}",
+                f"Live equity {section.live:,.2f} vs shadow {section.shadow:,.2f} {section.currency} on {section.as_of}: {text}.\n"
+                "What to do:\nFor the owner: read the weekly report's drift table; a large residual means the ledger or the "
+                "archive holds something the attribution does not explain.\nWho acts: the owner.",
+                now,
+            )
+        )
     for name in section.eroding:
         words = name.replace("_", " ")
         values = ", ".join("n/a" if getattr(w, name) is None else f"{getattr(w, name):.4g}" for w in section.weeks)
-        out.append(Alert(
-            AlertKind.DRIFT_EROSION, f"drift_erosion:{name}:{week}", "warning", f"Silent erosion: {words} worse every week",
-            f"{words} by week (oldest first): {values}.\nWhat to do:\nFor the executor: execute at the window's start, "
-            "in full.\nFor the owner: check the execution assumptions (slippage, turnover).\nWho acts: the owner.", now))
+        out.append(
+            Alert(
+                AlertKind.DRIFT_EROSION,
+                f"drift_erosion:{name}:{week}",
+                "warning",
+                f"Silent erosion: {words} worse every week",
+                f"{words} by week (oldest first): {values}.\nWhat to do:\nFor the executor: execute at the window's start, "
+                "in full.\nFor the owner: check the execution assumptions (slippage, turnover).\nWho acts: the owner.",
+                now,
+            )
+        )
     return out
 
 
@@ -195,12 +210,7 @@ def run_failed_alert(run_date: date, run_id: str, error: str, now: datetime) -> 
 
 
 def run_missing_alerts(
-    schedule: Schedule,
-    calendar: ExchangeCalendar,
-    runs_started: Iterable[datetime],
-    since: date,
-    now: datetime,
-    grace: timedelta = timedelta(hours=1),
+    schedule: Schedule, calendar: ExchangeCalendar, runs_started: Iterable[datetime], since: date, now: datetime, grace: timedelta = timedelta(hours=1)
 ) -> list[Alert]:
     """Session days since ``since`` whose scheduled run did not start.
 

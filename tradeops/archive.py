@@ -10,10 +10,7 @@ from pathlib import Path
 from . import audit
 from .config import Workspace
 from .errors import TradeopsError
-from .runner import (
-    Manifest,
-)
-
+from .runner import Manifest
 
 
 # --------------------------------------------------------------------------- archive
@@ -31,6 +28,7 @@ def list_runs(ws: Workspace) -> list[Manifest]:
     for path in sorted(ws.runs_dir.glob("*/*/manifest.json")):
         out.append(Manifest.read(path.parent))
     return sorted(out, key=lambda m: m.started_at)
+
 
 def _copy_model(ws: Workspace, work: Workspace, fit: str) -> None:
     """A model-scored run (``fit``: the registry id of the fit in its version hash): the scratch

@@ -44,9 +44,7 @@ def file_hashes(folder: str | Path, exclude: tuple[str, ...] = ("manifest.json",
     """``{relative posix path: sha256}`` of every file under ``folder`` (a run folder's inventory)."""
     folder = Path(folder)
     return {
-        p.relative_to(folder).as_posix(): sha256_file(p)
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.relative_to(folder).as_posix() not in exclude
+        p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file() and p.relative_to(folder).as_posix() not in exclude
     }
 
 
@@ -73,6 +71,7 @@ def version_hash(code: str, config: str, data: str, model: str = "") -> str:
 
 def git_state(path: str | Path = PACKAGE_DIR) -> dict:
     """{'commit': sha or None, 'dirty': bool or None} for the checkout holding ``path``."""
+
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, timeout=10)

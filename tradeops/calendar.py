@@ -208,7 +208,7 @@ class ExchangeCalendar:
             return np.arange(len(idx))
         if frequency == "weekly":
             iso = idx.isocalendar()
-            return (iso["year"].to_numpy() * 100 + iso["week"].to_numpy())
+            return iso["year"].to_numpy() * 100 + iso["week"].to_numpy()
         if frequency == "monthly":
             return idx.year * 100 + idx.month
         raise CalendarError(f"rebalance frequency {frequency!r} is unknown; allowed daily, weekly, monthly")

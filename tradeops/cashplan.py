@@ -64,6 +64,7 @@ def affordable_units(cash: Decimal, price: Decimal, fees: Decimal = ZERO, fx_rat
         while units > 0 and cost(units, price, fees) > cash:  # the cent rounding can add half a cent
             units -= UNIT
         return max(units, ZERO)
+
     # converted and with a fee rounded up per order: the cost is monotone in the units, and within two
     # cents of (cash - fees) the exact estimate is; search the micro-units in between
     def micro(amount: Decimal, rounding: str) -> int:
@@ -92,8 +93,7 @@ class Fit:
 
 
 def fit_buy(
-    cash: Decimal, units: Decimal, price: Decimal, fees: Decimal, value: Decimal, band: Decimal, fx_rate: Decimal = ONE,
-    fee_rate: Decimal = ZERO,
+    cash: Decimal, units: Decimal, price: Decimal, fees: Decimal, value: Decimal, band: Decimal, fx_rate: Decimal = ONE, fee_rate: Decimal = ZERO
 ) -> Fit | None:
     """None when ``units`` at ``price`` (USD; ``fx_rate`` USD per account unit) plus ``fees`` and the
     conversion fee fit in ``cash``; else what the cash allows.  ``value``: the line's, in the account currency."""
@@ -229,10 +229,7 @@ def advice(step: Step, sign: str = "$") -> str:
     if fit is None:
         return f"{head}: the cash covers it ({money(step.may_spend or ZERO, sign)} available)."
     if fit.skipped:
-        return (
-            f"{head}: skip it. Only {money(step.may_spend, sign)} is left for it, so record it as "
-            f"“not executed”, reason “{NOT_ENOUGH_CASH}”."
-        )
+        return f"{head}: skip it. Only {money(step.may_spend, sign)} is left for it, so record it as “not executed”, reason “{NOT_ENOUGH_CASH}”."
     price = line.price or line.reference_price
     spend = fit.units * price if line.fx_rate == 1 else fit.units * price / line.fx_rate
     status = "partial" if fit.status == "PARTIAL" else "executed"
@@ -252,7 +249,8 @@ def what_if_not_sold(lines: Sequence[PlanLine], cash: Decimal, floor: Decimal = 
         if not short:
             continue
         todo = ", ".join(
-            f"skip line {s.line.line_no} ({s.line.symbol})" if s.fit.skipped
+            f"skip line {s.line.line_no} ({s.line.symbol})"
+            if s.fit.skipped
             else f"buy only about {money(s.fit.units * s.line.account_price, sign)} on line {s.line.line_no} ({s.line.symbol})"
             for s in short
         )

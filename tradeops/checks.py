@@ -71,8 +71,7 @@ class Gate:
     details: Mapping[str, Any] | None = None
 
     @classmethod
-    def of_reasons(cls, name: str, passed: bool, reasons: Iterable[str] = (), details: Mapping[str, Any] | None = None,
-                   source: str = "gate") -> "Gate":
+    def of_reasons(cls, name: str, passed: bool, reasons: Iterable[str] = (), details: Mapping[str, Any] | None = None, source: str = "gate") -> "Gate":
         """One check record per reason (one without words when there is none), all with the gate's verdict."""
         severity = OK if passed else ERROR
         records = tuple(Check(source, name, str(r), severity) for r in reasons) or (Check(source, name, "", severity),)

@@ -23,6 +23,8 @@ from .errors import ConfigError
 
 
 from .instruments import canonical_symbol, Instrument, INSTRUMENT_TYPES, load_universe, parse_universe, Universe, UNIVERSE_COLUMNS, universe_csv  # noqa: F401  (re-exported)
+
+
 def _number_to_decimal(v: object) -> object:
     """Money values: a YAML int or float (or a Decimal) becomes a Decimal; a string or bool is refused."""
     if isinstance(v, bool) or isinstance(v, str):
@@ -143,10 +145,7 @@ class Risk(_Model):
     @model_validator(mode="after")
     def _warning_below_kill(self) -> "Risk":
         if self.drawdown_warning >= self.kill_switch_drawdown:
-            raise ValueError(
-                f"risk.drawdown_warning ({self.drawdown_warning}) must be below "
-                f"risk.kill_switch_drawdown ({self.kill_switch_drawdown})"
-            )
+            raise ValueError(f"risk.drawdown_warning ({self.drawdown_warning}) must be below risk.kill_switch_drawdown ({self.kill_switch_drawdown})")
         return self
 
 
@@ -159,8 +158,7 @@ class Execution(_Model):
     def _window(self) -> "Execution":
         if self.window_end_minutes <= self.window_start_minutes:
             raise ValueError(
-                f"execution.window_end_minutes ({self.window_end_minutes}) must be after "
-                f"execution.window_start_minutes ({self.window_start_minutes})"
+                f"execution.window_end_minutes ({self.window_end_minutes}) must be after execution.window_start_minutes ({self.window_start_minutes})"
             )
         return self
 

@@ -27,8 +27,7 @@ def ticket_id(session_date: date, run_id: str) -> str:
 
 def plain_words(message: str) -> str:
     """The loader's message, led by what it means for the reader."""
-    return (f"The settings could not be loaded, so nothing was decided today. "
-            f"The loader said: {message.strip().rstrip('.')}.")
+    return f"The settings could not be loaded, so nothing was decided today. The loader said: {message.strip().rstrip('.')}."
 
 
 def ticket_payload(session_date: date, run_id: str, message: str, created_at: datetime) -> dict:

@@ -32,20 +32,10 @@ from . import __version__, audit
 from .config import Workspace
 from .redact import install_logging, redact
 from .errors import ConfigError, TradeopsError
-from .runner import (
-    EXIT_INTERNAL,
-    EXIT_NO_TRADE,
-    EXIT_OK,
-    NOTEBOOK_DIR,
-    Manifest,
-    RunLock,
-    Stage,
-    RunKernel,
-    execute_stage,
-    export_outcome,
-)
+from .runner import EXIT_INTERNAL, EXIT_NO_TRADE, EXIT_OK, NOTEBOOK_DIR, Manifest, RunLock, Stage, RunKernel, execute_stage, export_outcome
 
 from .archive import _copy_model, check_seal, find_run, list_runs, ticket_diff  # noqa: F401  (re-exported)
+from .revisions import _existing_ticket, issued_ticket_ids, new_run_id, next_revision, revision_of
 
 log = logging.getLogger(__name__)
 
@@ -66,49 +56,6 @@ class RunResult:
     ticket_kind: str | None = None
     run_dir: Path | None = None
     seal: str | None = None  # sha256 of the final manifest, recorded in the ledger's event log
-
-
-def new_run_id(run_at: datetime) -> str:
-    return f"{run_at:%Y%m%dT%H%M}-{uuid.uuid4().hex[:6]}"
-
-
-def _existing_ticket(ws: Workspace, session_date: date) -> tuple[str, str, bool] | None:
-    """The ledger's OPEN ticket for the session as (ticket_id, kind, has_fills), or None."""
-    from .ledger import api
-    from .ledger.db import make_engine, transaction
-
-    with transaction(make_engine(ws.db_url())) as s:
-        t = api.open_ticket(s, session_date)
-        if t is None:
-            return None
-        return t.ticket_id, t.kind, any(st.fill is not None for st in api.line_statuses(s, t.ticket_id))
-
-
-def revision_of(ticket_id: str) -> int:
-    """TICKET-YYYYMMDD -> 1, TICKET-YYYYMMDD-R3 -> 3; a configuration ticket (-CONFIG-...) -> 0 (its id is its own)."""
-    if "-CONFIG-" in ticket_id:
-        return 0
-    _, _, rest = ticket_id.partition("-R")
-    return int(rest) if rest.isdigit() else 1
-
-
-def issued_ticket_ids(ws: Workspace, session_date: date) -> list[str]:
-    """Every ticket id the archive shows issued for the session (recorded in the ledger or not)."""
-    out = []
-    for path in sorted((ws.runs_dir / session_date.isoformat()).glob("*/manifest.json")):
-        try:
-            tid = json.loads(path.read_text()).get("ticket_id")
-        except (OSError, ValueError):
-            continue
-        if tid:
-            out.append(tid)
-    return out
-
-
-def next_revision(ticket_id: str) -> int:
-    """TICKET-YYYYMMDD -> 2, TICKET-YYYYMMDD-R2 -> 3."""
-    _, _, rest = ticket_id.partition("-R")
-    return int(rest) + 1 if rest else 2
 
 
 def run_daily(
@@ -187,10 +134,12 @@ def _run(ws, policy, session, run_at, supersede_reason, notebook_dir, stage_time
             tid, kind, has_fills = existing
             if not supersede_reason:
                 return RunResult(
-                    EXIT_OK, "existing_ticket",
-                    f"{tid} ({kind}) already exists for {session_date}; no second ticket issued "
-                    "(use --supersede --reason to replace it while it has no fills)",
-                    session_date, tid, kind,
+                    EXIT_OK,
+                    "existing_ticket",
+                    f"{tid} ({kind}) already exists for {session_date}; no second ticket issued (use --supersede --reason to replace it while it has no fills)",
+                    session_date,
+                    tid,
+                    kind,
                 )
             if has_fills:
                 raise TradeopsError(f"{tid} cannot be superseded: fills have been recorded against it")
@@ -198,12 +147,14 @@ def _run(ws, policy, session, run_at, supersede_reason, notebook_dir, stage_time
         run_dir = ws.runs_dir / session_date.isoformat() / run_id
         (run_dir / "inputs").mkdir(parents=True)
         kernel.bind(run_dir)
-        return _execute_stages(ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason,
-                               notebook_dir, stage_timeout, clock, t0, run_dir, kernel)
+        return _execute_stages(
+            ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason, notebook_dir, stage_timeout, clock, t0, run_dir, kernel
+        )
 
 
-def _execute_stages(ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason, notebook_dir,
-                    stage_timeout, clock, t0, run_dir, kernel) -> RunResult:
+def _execute_stages(
+    ws, policy, run_id, run_at, session_date, decision, revision, supersede_reason, notebook_dir, stage_timeout, clock, t0, run_dir, kernel
+) -> RunResult:
     from . import stages
     from .outbox import send_after_run
 
@@ -214,15 +165,22 @@ def _execute_stages(ws, policy, run_id, run_at, session_date, decision, revision
     if corrections_file.exists():
         shutil.copyfile(corrections_file, run_dir / "inputs" / corrections_file.name)
     common = {
-        "run_dir": str(run_dir), "workdir": str(ws.root), "run_id": run_id,
-        "session_date": session_date.isoformat(), "decision_session": decision.isoformat(),
+        "run_dir": str(run_dir),
+        "workdir": str(ws.root),
+        "run_id": run_id,
+        "session_date": session_date.isoformat(),
+        "decision_session": decision.isoformat(),
     }
     m = Manifest(
-        run_id=run_id, session_date=session_date.isoformat(), decision_session=decision.isoformat(),
-        started_at=clock.now().isoformat(timespec="seconds"), git=audit.git_state(), package_version=__version__,
-        code_hash=audit.code_hash(), parameters=dict(common, scheduled_at=run_at.isoformat()),
-        hashes={"policy.yml": audit.sha256_file(ws.policy_path), universe_file.name: audit.sha256_file(universe_file),
-                "policy_canonical": policy.hash()},
+        run_id=run_id,
+        session_date=session_date.isoformat(),
+        decision_session=decision.isoformat(),
+        started_at=clock.now().isoformat(timespec="seconds"),
+        git=audit.git_state(),
+        package_version=__version__,
+        code_hash=audit.code_hash(),
+        parameters=dict(common, scheduled_at=run_at.isoformat()),
+        hashes={"policy.yml": audit.sha256_file(ws.policy_path), universe_file.name: audit.sha256_file(universe_file), "policy_canonical": policy.hash()},
     )
     if corrections_file.exists():
         m.hashes["corrections.csv"] = audit.sha256_file(corrections_file)
@@ -236,8 +194,7 @@ def _execute_stages(ws, policy, run_id, run_at, session_date, decision, revision
     def run_stage(stage: Stage, params: dict):
         ok = False
         try:
-            outcome = execute_stage(stage, run_dir, params, notebook_dir, timeout=stage_timeout, export=False,
-                                    km=kernel.take(), clock=clock)
+            outcome = execute_stage(stage, run_dir, params, notebook_dir, timeout=stage_timeout, export=False, km=kernel.take(), clock=clock)
             ok = outcome.ok
         finally:
             kernel.done(ok)
@@ -361,9 +318,14 @@ def _config_invalid(ws: Workspace, err: ConfigError, session, run_at, on_schedul
     except Exception:  # noqa: BLE001 - an unreachable ledger: the ticket below still says why
         existing = None
     if existing is not None:
-        return RunResult(EXIT_CONFIG, "existing_ticket",
-                         f"{existing[0]} ({existing[1]}) already exists for {session_date}; no second ticket issued, "
-                         f"but the configuration is now invalid: {message}", session_date, existing[0], existing[1])
+        return RunResult(
+            EXIT_CONFIG,
+            "existing_ticket",
+            f"{existing[0]} ({existing[1]}) already exists for {session_date}; no second ticket issued, but the configuration is now invalid: {message}",
+            session_date,
+            existing[0],
+            existing[1],
+        )
     with RunLock(ws.runs_dir):
         (run_dir / "inputs").mkdir(parents=True)
         hashes = {}
@@ -372,10 +334,15 @@ def _config_invalid(ws: Workspace, err: ConfigError, session, run_at, on_schedul
                 shutil.copyfile(found, run_dir / "inputs" / found.name)
                 hashes[found.name] = audit.sha256_file(found)
         m = Manifest(
-            run_id=run_id, session_date=session_date.isoformat(),
+            run_id=run_id,
+            session_date=session_date.isoformat(),
             decision_session=dates.decision_session.isoformat() if dates else None,
-            started_at=clock.now().isoformat(timespec="seconds"), status="config_invalid", git=audit.git_state(),
-            package_version=__version__, code_hash=audit.code_hash(), hashes=hashes,
+            started_at=clock.now().isoformat(timespec="seconds"),
+            status="config_invalid",
+            git=audit.git_state(),
+            package_version=__version__,
+            code_hash=audit.code_hash(),
+            hashes=hashes,
             parameters={"run_id": run_id, "session_date": session_date.isoformat(), "scheduled_at": run_at.isoformat()},
         )
         m.notes.append(f"{config_failure.REASON}: {message}")
@@ -432,9 +399,15 @@ def _fallback_ticket(run_dir, ws, common, revision, supersede_reason, failure, m
     from . import stages
 
     stages.write_json(run_dir / "failure.json", [failure])
-    args = dict(run_dir=common["run_dir"], workdir=common["workdir"], run_id=common["run_id"],
-                session_date=common["session_date"], decision_session=common["decision_session"],
-                revision=revision, supersede_reason=supersede_reason or "")
+    args = dict(
+        run_dir=common["run_dir"],
+        workdir=common["workdir"],
+        run_id=common["run_id"],
+        session_date=common["session_date"],
+        decision_session=common["decision_session"],
+        revision=revision,
+        supersede_reason=supersede_reason or "",
+    )
     try:
         stages.ticket(**args, record_in_ledger=True)
     except Exception as err:
@@ -496,5 +469,3 @@ def verify_run(ws: Workspace, run_id: str, scratch: Path, notebook_dir: Path = N
     if original == again:
         return True, f"{sealed}; {m.ticket_id}: the re-executed ticket is byte-for-byte identical ({len(again)} bytes)"
     return False, f"{sealed}; {m.ticket_id}: the re-executed ticket differs from the archived one: {ticket_diff(original, again)}"
-
-

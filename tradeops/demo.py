@@ -87,8 +87,18 @@ class PaperFillModel:
             value = account_value(units, price, fx)
             fees = self.fee + conversion_fee(value, conv)
             cash += (value if line["side"] == "SELL" else -value) - fees
-            rows.append(dict(line_no=line["seq"], status=status, units=units, price=price, fees=fees, filled_at=at, reason=reason,
-                             **({"fx_rate": rate} if rate is not None else {})))
+            rows.append(
+                dict(
+                    line_no=line["seq"],
+                    status=status,
+                    units=units,
+                    price=price,
+                    fees=fees,
+                    filled_at=at,
+                    reason=reason,
+                    **({"fx_rate": rate} if rate is not None else {}),
+                )
+            )
         return rows
 
 
@@ -105,13 +115,31 @@ class PerfectFillModel:
         start = datetime.fromisoformat(ticket["window"]["start"])
         rows = []
         for line in ticket["lines"]:
-            ln = Line(ticket["ticket_id"], date.fromisoformat(ticket["execution_session"]), line["seq"], line["side"], line["symbol"],
-                      Decimal(line["units"]), Decimal(line["reference_price"]), start,
-                      sizing_rate=Decimal(line["fx_rate"]) if line.get("fx_rate") else Decimal(1),
-                      model_fx_fee=Decimal(line.get("fx_fee", "0")))
+            ln = Line(
+                ticket["ticket_id"],
+                date.fromisoformat(ticket["execution_session"]),
+                line["seq"],
+                line["side"],
+                line["symbol"],
+                Decimal(line["units"]),
+                Decimal(line["reference_price"]),
+                start,
+                sizing_rate=Decimal(line["fx_rate"]) if line.get("fx_rate") else Decimal(1),
+                model_fx_fee=Decimal(line.get("fx_fee", "0")),
+            )
             price, _, fees = shadow_fill(ln, self.model)
-            rows.append(dict(line_no=line["seq"], status="EXECUTED", units=ln.units, price=price, fees=fees, filled_at=start, reason=None,
-                             **({"fx_rate": ln.sizing_rate} if line.get("fx_rate") else {})))
+            rows.append(
+                dict(
+                    line_no=line["seq"],
+                    status="EXECUTED",
+                    units=ln.units,
+                    price=price,
+                    fees=fees,
+                    filled_at=start,
+                    reason=None,
+                    **({"fx_rate": ln.sizing_rate} if line.get("fx_rate") else {}),
+                )
+            )
         return rows
 
 
@@ -166,8 +194,9 @@ def start_ledger(ws: Workspace, first_session: date) -> None:
     with db.transaction(engine) as s:
         api.set_account_currency(s, policy.account.account_currency, actor=EXECUTOR)
         _cache_demo_fx(s, policy, before)
-        api.record_cash_movement(s, "DEPOSIT", policy.account.starting_cash, before, currency=policy.account.account_currency,
-                                 notes="demo starting cash", actor=EXECUTOR)
+        api.record_cash_movement(
+            s, "DEPOSIT", policy.account.starting_cash, before, currency=policy.account.account_currency, notes="demo starting cash", actor=EXECUTOR
+        )
         _snapshot(s, cal.market_close(before))
     engine.dispose()
 
@@ -207,7 +236,12 @@ def paper_execute(ws: Workspace, result, model: PaperFillModel, snapshot: bool =
 
 
 def run_demo(
-    workdir: Path, sessions: int = 15, end: date | None = None, seed: int = 42, echo=print, clock: Clock = SYSTEM,
+    workdir: Path,
+    sessions: int = 15,
+    end: date | None = None,
+    seed: int = 42,
+    echo=print,
+    clock: Clock = SYSTEM,
     account_currency: str | None = None,
     fill_model=None,
 ) -> DemoSummary:

@@ -53,7 +53,7 @@ ledger (through ``tradeops.ledger.api``) and the archive.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -124,8 +124,14 @@ class DriftRow:
         return float(self.components[name] / self.live) if self.live else float("nan")
 
     def to_dict(self) -> dict:
-        return {"day": self.day.isoformat(), "live": str(self.live), "shadow": str(self.shadow), "total": str(self.total),
-                "currency": self.currency, "components": {k: str(v) for k, v in self.components.items()}}
+        return {
+            "day": self.day.isoformat(),
+            "live": str(self.live),
+            "shadow": str(self.shadow),
+            "total": str(self.total),
+            "currency": self.currency,
+            "components": {k: str(v) for k, v in self.components.items()},
+        }
 
 
 @dataclass(frozen=True)
@@ -148,8 +154,11 @@ class Drift:
         return out
 
     def not_executed_reasons(self) -> list[tuple[str, int, str, str]]:
-        return [(ln.ticket_id, ln.line_no, ln.symbol, ln.reason or ("not confirmed" if ln.status == "UNCONFIRMED" else ""))
-                for ln in self.lines if ln.status in ("NOT_EXECUTED", "UNCONFIRMED")]
+        return [
+            (ln.ticket_id, ln.line_no, ln.symbol, ln.reason or ("not confirmed" if ln.status == "UNCONFIRMED" else ""))
+            for ln in self.lines
+            if ln.status in ("NOT_EXECUTED", "UNCONFIRMED")
+        ]
 
 
 def attribute(inputs: DriftInputs) -> Drift:
@@ -200,13 +209,18 @@ def compliance(lines: Sequence[Line], start: date, equity: Decimal, late_after_m
     n = len(lines)
     filled = [ln for ln in lines if ln.status in ("EXECUTED", "PARTIAL") and ln.filled_units > 0 and ln.fill_price is not None]
     delays = [ln.delay_minutes for ln in filled if ln.delay_minutes is not None]
-    on_time = [ln for ln in filled if ln.status == "EXECUTED" and ln.filled_units == ln.units
-               and ln.delay_minutes is not None and 0 <= ln.delay_minutes <= late_after_minutes]
+    on_time = [
+        ln
+        for ln in filled
+        if ln.status == "EXECUTED" and ln.filled_units == ln.units and ln.delay_minutes is not None and 0 <= ln.delay_minutes <= late_after_minutes
+    ]
     intended = sum((ln.units * ln.reference_price / ln.sizing_rate for ln in lines), ZERO)
     done = sum((ln.filled_units * ln.reference_price / ln.sizing_rate for ln in filled), ZERO)
     traded = sum((ln.filled_units * ln.fill_price / ln.fill_rate for ln in filled), ZERO)
     return Compliance(
-        start, n, len(on_time) / n if n else float("nan"),
+        start,
+        n,
+        len(on_time) / n if n else float("nan"),
         median(delays) if delays else None,
         median(_slip_bps(ln) for ln in filled) if filled else None,
         float(1 - done / intended) if intended else 0.0,
@@ -227,7 +241,7 @@ def weekly_compliance(drift: Drift, week_starts: Sequence[date], late_after_minu
 
 def worsening(values: Sequence[float | None], weeks: int = 4) -> bool:
     """True when the last ``weeks`` values each rose above the one before (``weeks`` + 1 values needed)."""
-    tail = [v for v in values if v is not None][-(weeks + 1):]
+    tail = [v for v in values if v is not None][-(weeks + 1) :]
     return len(tail) == weeks + 1 and all(b > a for a, b in zip(tail, tail[1:]))
 
 
@@ -240,18 +254,20 @@ def table(drift: Drift, since: date | None = None) -> str:
     if last is None:
         return "no live tickets yet: nothing to compare with a shadow portfolio"
     cur = drift.currency
-    out = [f"Live vs shadow, {drift.rows[0].day} to {last.day} ({cur})",
-           f"live equity {last.live:,.2f}  shadow equity {last.shadow:,.2f}  difference {last.total:+,.2f} "
-           f"({float(last.total / last.live) if last.live else float('nan'):+.3%} of equity)", "",
-           f"{'component':<44}{'money':>14}{'of equity':>12}"]
+    out = [
+        f"Live vs shadow, {drift.rows[0].day} to {last.day} ({cur})",
+        f"live equity {last.live:,.2f}  shadow equity {last.shadow:,.2f}  difference {last.total:+,.2f} "
+        f"({float(last.total / last.live) if last.live else float('nan'):+.3%} of equity)",
+        "",
+        f"{'component':<44}{'money':>14}{'of equity':>12}",
+    ]
     for k in COMPONENTS:
         out.append(f"{LABELS[k]:<44}{last.components[k]:>+14,.2f}{last.share(k):>+12.3%}")
     out.append(f"{'Total (live - shadow)':<44}{last.total:>+14,.2f}{float(last.total / last.live) if last.live else 0:>+12.3%}")
     reasons = drift.not_executed_reasons()
     if reasons:
         out += ["", "Lines not executed:"] + [f"  {t} line {n} {sym}: {why}" for t, n, sym, why in reasons]
-    out += ["", "Per session (change since the previous close):",
-            "session     " + "".join(f"{k[:10]:>11}" for k in COMPONENTS) + f"{'total':>11}"]
+    out += ["", "Per session (change since the previous close):", "session     " + "".join(f"{k[:10]:>11}" for k in COMPONENTS) + f"{'total':>11}"]
     for day, delta in drift.per_session():
         if since is None or day >= since:
             out.append(f"{day}  " + "".join(f"{delta[k]:>+11,.2f}" for k in COMPONENTS) + f"{delta['total']:>+11,.2f}")
@@ -284,9 +300,18 @@ def _archive_opens(runs_dir: Path | None) -> dict[str, dict[date, Decimal]]:
     return out
 
 
-def load_inputs(session, policy, *, since: date | None = None, end: date | None = None, tickets_dir: Path | None = None,
-                runs_dir: Path | None = None, opens: PriceSeries | None = None, closes: PriceSeries | None = None,
-                account: str | None = None) -> DriftInputs | None:
+def load_inputs(
+    session,
+    policy,
+    *,
+    since: date | None = None,
+    end: date | None = None,
+    tickets_dir: Path | None = None,
+    runs_dir: Path | None = None,
+    opens: PriceSeries | None = None,
+    closes: PriceSeries | None = None,
+    account: str | None = None,
+) -> DriftInputs | None:
     """Everything :func:`attribute` needs, from the ledger (public API) and the archive; None without live tickets."""
     from .calendar import get_calendar
     from .ledger import api
@@ -314,36 +339,76 @@ def load_inputs(session, policy, *, since: date | None = None, end: date | None 
         archived = _archived(tickets_dir, t.ticket_id)
         arch_units = {ln["seq"]: Decimal(ln["units"]) for ln in archived["lines"]} if archived else None
         window = payload.get("window", {}).get("start")
-        wstart = datetime.fromisoformat(window) if window else cal.execution_window(
-            t.session_date, policy.execution.window_start_minutes, policy.execution.window_end_minutes).start
+        wstart = (
+            datetime.fromisoformat(window)
+            if window
+            else cal.execution_window(t.session_date, policy.execution.window_start_minutes, policy.execution.window_end_minutes).start
+        )
         for st in api.line_statuses(session, t.ticket_id, **acct):
             ln, f = st.line, st.fill
             details = ln.details or {}
             rate = Decimal(str(details["fx_rate"])) if details.get("fx_rate") else ONE
-            kw = dict(ticket_id=t.ticket_id, session=t.session_date, line_no=ln.line_no, side=ln.side, symbol=ln.symbol,
-                      units=ln.approx_units, reference_price=ln.reference_price, window_start=wstart,
-                      archived_units=(arch_units.get(ln.line_no, ZERO) if arch_units is not None else None),
-                      sizing_rate=rate, model_fx_fee=Decimal(str(details.get("fx_fee", "0"))))
+            kw = dict(
+                ticket_id=t.ticket_id,
+                session=t.session_date,
+                line_no=ln.line_no,
+                side=ln.side,
+                symbol=ln.symbol,
+                units=ln.approx_units,
+                reference_price=ln.reference_price,
+                window_start=wstart,
+                archived_units=(arch_units.get(ln.line_no, ZERO) if arch_units is not None else None),
+                sizing_rate=rate,
+                model_fx_fee=Decimal(str(details.get("fx_fee", "0"))),
+            )
             if f is not None:
-                kw |= dict(status=f.status, filled_units=f.units, fill_price=f.price, fees=f.fees, fill_rate=f.fx_rate,
-                           account_amount=f.account_amount, filled_at=f.filled_at, filled_on=api.exchange_date(f.filled_at),
-                           reason=f.reason or "")
+                kw |= dict(
+                    status=f.status,
+                    filled_units=f.units,
+                    fill_price=f.price,
+                    fees=f.fees,
+                    fill_rate=f.fx_rate,
+                    account_amount=f.account_amount,
+                    filled_at=f.filled_at,
+                    filled_on=api.exchange_date(f.filled_at),
+                    reason=f.reason or "",
+                )
             lines.append(Line(**kw))
         if arch_units is not None:  # archived lines the ledger never recorded: a signal difference
             known = {ln.line_no for ln in t.lines}
             for ln in archived["lines"]:
                 if ln["seq"] not in known:
-                    lines.append(Line(t.ticket_id, t.session_date, ln["seq"], ln["side"], ln["symbol"], ZERO, Decimal(ln["reference_price"]),
-                                      wstart, archived_units=Decimal(ln["units"]), status="NOT_IN_LEDGER"))
+                    lines.append(
+                        Line(
+                            t.ticket_id,
+                            t.session_date,
+                            ln["seq"],
+                            ln["side"],
+                            ln["symbol"],
+                            ZERO,
+                            Decimal(ln["reference_price"]),
+                            wstart,
+                            archived_units=Decimal(ln["units"]),
+                            status="NOT_IN_LEDGER",
+                        )
+                    )
     curve = api.compute_equity_curve(session, closes, start=start, end=end, **acct)
     moves = [(m.value_date, m.kind, m.amount) for m in api.cash_movements(session, prev + timedelta(days=1), end, **acct) if m.currency == acc.currency]
     bench = closes.get(policy.universe.benchmark, {})
     return DriftInputs(
-        start=start, currency=acc.currency,
+        start=start,
+        currency=acc.currency,
         start_cash=api.compute_cash(session, as_of=before, **acct).amount,
         start_units=api.compute_positions(session, as_of=before, **acct),
-        sessions=sessions, closes=closes, opens=opens if opens is not None else _archive_opens(runs_dir), fx=fx,
-        live_equity={p.day: p.equity for p in curve}, cash_moves=moves, lines=tuple(lines), model=model, benchmark=bench,
+        sessions=sessions,
+        closes=closes,
+        opens=opens if opens is not None else _archive_opens(runs_dir),
+        fx=fx,
+        live_equity={p.day: p.equity for p in curve},
+        cash_moves=moves,
+        lines=tuple(lines),
+        model=model,
+        benchmark=bench,
     )
 
 
@@ -364,94 +429,3 @@ def from_workspace(ws, policy=None, *, since: date | None = None, end: date | No
 # --------------------------------------------------------------------------- the weekly report's section
 
 EROSION = ("median_slippage_bps", "turnover", "unfilled_share")
-
-
-@dataclass(frozen=True)
-class Section:
-    """What the weekly report shows of the drift (and what the drift alerts look at)."""
-
-    as_of: date
-    currency: str
-    live: Decimal
-    shadow: Decimal
-    total: Decimal
-    rows: tuple[tuple[str, str, Decimal, float], ...]  # key, label, money, share of live equity (cumulative)
-    week: tuple[tuple[str, str, Decimal], ...]  # key, label, change over the report's week
-    weeks: tuple[Compliance, ...]  # the last 8 weeks, oldest first
-    not_executed: tuple[tuple[str, int, str, str], ...]
-    breaches: tuple[str, ...]  # components past their policy threshold, in words
-    eroding: tuple[str, ...]  # silent-erosion indicators worse each of the last ``erosion_weeks`` weeks
-    chart_file: str = "drift.png"
-    drift: Drift | None = field(default=None, repr=False, compare=False)  # for the chart
-
-    @property
-    def share(self) -> float:
-        return float(self.total / self.live) if self.live else float("nan")
-
-
-def _week_starts(days: Sequence[date]) -> list[date]:
-    seen, out = set(), []
-    for d in days:
-        key = d.isocalendar()[:2]
-        if key not in seen:
-            seen.add(key)
-            out.append(d)
-    return out
-
-
-def section(drift: Drift, as_of: date, period_start: date, thresholds) -> Section | None:
-    """The report's section as of ``as_of`` (None when the drift has no row by then); ``thresholds`` is the
-    policy's ``drift`` block (``max_residual_share``, ``max_component_share``, ``erosion_weeks``)."""
-    rows = [r for r in drift.rows if r.day <= as_of]
-    if not rows:
-        return None
-    last = rows[-1]
-    before = next((r for r in reversed(rows) if r.day < period_start), None)
-    prev = before.components if before else dict.fromkeys(COMPONENTS, ZERO)
-    starts = _week_starts([r.day for r in rows])
-    weekly = weekly_compliance(Drift(tuple(rows), tuple(ln for ln in drift.lines if ln.session <= as_of), drift.currency), starts,
-                               thresholds.late_after_minutes)
-    breaches = []
-    for k in COMPONENTS:
-        limit = thresholds.max_residual_share if k == "residual" else thresholds.max_component_share
-        share = last.share(k)
-        if share == share and abs(share) > limit:
-            breaches.append(f"{LABELS[k]}: {last.components[k]:+,.2f} {drift.currency} = {share:+.3%} of equity "
-                            f"(limit {limit:.3%})")
-    eroding = tuple(name for name in EROSION if worsening([getattr(w, name) for w in weekly], thresholds.erosion_weeks))
-    return Section(
-        as_of=last.day, currency=drift.currency, live=last.live, shadow=last.shadow, total=last.total,
-        rows=tuple((k, LABELS[k], last.components[k], last.share(k)) for k in COMPONENTS),
-        week=tuple((k, LABELS[k], last.components[k] - prev[k]) for k in COMPONENTS),
-        weeks=tuple(weekly[-8:]), not_executed=tuple(t for t in drift.not_executed_reasons()
-                                                     if any(ln.ticket_id == t[0] and ln.session <= as_of for ln in drift.lines)),
-        breaches=tuple(breaches), eroding=eroding, drift=drift,
-    )
-
-
-def chart_png(drift: Drift, as_of: date, benchmark_symbol: str = "SPY") -> bytes:
-    """Cumulative live, shadow and the benchmark (rebased to the live start), deterministic bytes."""
-    import io
-
-    import pandas as pd
-    from matplotlib.figure import Figure
-
-    rows = [r for r in drift.rows if r.day <= as_of]
-    idx = pd.DatetimeIndex([pd.Timestamp(r.day) for r in rows])
-    live = [float(r.live) for r in rows]
-    fig = Figure(figsize=(9.0, 3.6), dpi=100, layout="constrained")
-    ax = fig.subplots()
-    ax.plot(idx, live, color="#1f4e79", lw=1.8, label="Live (the account)")
-    ax.plot(idx, [float(r.shadow) for r in rows], color="#27ae60", lw=1.4, label="Shadow (tickets as issued)")
-    bench = [r.benchmark for r in rows]
-    first = next((i for i, b in enumerate(bench) if b), None)
-    if first is not None:
-        ax.plot(idx, [float(b / bench[first]) * live[first] if b else float("nan") for b in bench], color="#9a9a9a", lw=1.2,
-                ls="--", label=f"{benchmark_symbol} (rebased)")
-    ax.set_title(f"Live vs shadow to {as_of}", loc="left", fontsize=12, fontweight="bold")
-    ax.set_ylabel(drift.currency)
-    ax.legend(loc="upper left", frameon=False, fontsize=9)
-    ax.grid(True, color="#e5e5e5", lw=0.8)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()

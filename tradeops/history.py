@@ -82,8 +82,20 @@ class Bars:
         span = int(day.max()) - base + 2 if len(day) else 2
         gid = np.arange(len(names), dtype=np.int64)
         key = np.repeat(gid, stops - starts) * span + (day - base)
-        return cls(names, starts.astype(np.int64), stops, date, history["adj_close"].to_numpy(float), history["close"].to_numpy(float),
-                   history["volume"].to_numpy(float), key, span, base, gid, history)
+        return cls(
+            names,
+            starts.astype(np.int64),
+            stops,
+            date,
+            history["adj_close"].to_numpy(float),
+            history["close"].to_numpy(float),
+            history["volume"].to_numpy(float),
+            key,
+            span,
+            base,
+            gid,
+            history,
+        )
 
     def _offset(self, d: date) -> int:
         return min(max(int(np.datetime64(d, "D").astype(np.int64)) - self._base, -1), self._span - 1)
@@ -94,8 +106,20 @@ class Bars:
         lo = self.start if first is None else np.maximum(self.start, np.searchsorted(self._key, self._gid * self._span + self._offset(first), side="left"))
         hi = np.minimum(hi, self.stop)
         keep = hi > lo
-        return Bars([s for s, k in zip(self.symbols, keep) if k], lo[keep], hi[keep], self.date, self.adj_close, self.close, self.volume,
-                    self._key, self._span, self._base, self._gid[keep], self._frame)
+        return Bars(
+            [s for s, k in zip(self.symbols, keep) if k],
+            lo[keep],
+            hi[keep],
+            self.date,
+            self.adj_close,
+            self.close,
+            self.volume,
+            self._key,
+            self._span,
+            self._base,
+            self._gid[keep],
+            self._frame,
+        )
 
     def groups(self) -> dict[str, slice]:
         return {s: slice(int(a), int(b)) for s, a, b in zip(self.symbols, self.start, self.stop)}

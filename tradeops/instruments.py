@@ -46,12 +46,7 @@ class Instrument:
     notes: str
 
     def vendor_symbol(self, source: str) -> str:
-        return {
-            "yfinance": self.yahoo_symbol,
-            "stooq": self.stooq_symbol,
-            "alphavantage": self.alphavantage_symbol,
-            "demo": self.internal_symbol,
-        }[source]
+        return {"yfinance": self.yahoo_symbol, "stooq": self.stooq_symbol, "alphavantage": self.alphavantage_symbol, "demo": self.internal_symbol}[source]
 
 
 @dataclass(frozen=True)
@@ -107,8 +102,21 @@ def universe_csv(
     w.writerow(UNIVERSE_COLUMNS)
     for sym, itype, sector in rows:
         where = exchange if isinstance(exchange, str) else exchange.get(sym, "NYSE")
-        w.writerow([sym, sym.replace(".", "-"), sym.lower().replace(".", "-") + ".us", alphavantage.get(sym, sym), sym, where, "USD",
-                    itype, "true", sector, names.get(sym, notes)])
+        w.writerow(
+            [
+                sym,
+                sym.replace(".", "-"),
+                sym.lower().replace(".", "-") + ".us",
+                alphavantage.get(sym, sym),
+                sym,
+                where,
+                "USD",
+                itype,
+                "true",
+                sector,
+                names.get(sym, notes),
+            ]
+        )
     return buf.getvalue()
 
 

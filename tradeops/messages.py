@@ -111,10 +111,7 @@ CATALOGUE: dict[str, Message] = {
 UNKNOWN = Message("Trading is blocked", f"{NOTHING} Tell the owner.", "Look at the run folder.", "the owner")
 
 # what put the account in SAFE_MODE decides what gets it out
-SAFE_MODE_BY_CAUSE = {
-    "confirmations": CATALOGUE["confirmations"],
-    "reconciliation": CATALOGUE["reconciliation"],
-}
+SAFE_MODE_BY_CAUSE = {"confirmations": CATALOGUE["confirmations"], "reconciliation": CATALOGUE["reconciliation"]}
 
 
 def message(name: str) -> Message:
@@ -123,10 +120,14 @@ def message(name: str) -> Message:
 
 # the checks as a report's table names them (a passed check reads oddly as "Kill switch is on")
 CHECK_NAMES = {
-    "kill_switch": "Kill switch", "drawdown": "Loss limit (drawdown)", "max_drawdown": "Loss limit (drawdown)", "confirmations": "Previous ticket confirmed",
-    "reconciliation": "eToro and the ledger agree", "data_quality": "Market data checks", "ticket_sanity": "Safety rules on the orders",
+    "kill_switch": "Kill switch",
+    "drawdown": "Loss limit (drawdown)",
+    "max_drawdown": "Loss limit (drawdown)",
+    "confirmations": "Previous ticket confirmed",
+    "reconciliation": "eToro and the ledger agree",
+    "data_quality": "Market data checks",
+    "ticket_sanity": "Safety rules on the orders",
 }
-
 
 
 def check_name(name: str) -> str:
@@ -135,8 +136,12 @@ def check_name(name: str) -> str:
 
 
 # the operating state as the owner reads it (reports, alerts): never the code's name
-STATE_LABELS = {"RUN": "Trading as planned", "HALT": CATALOGUE["HALT"].title, "SAFE_MODE": CATALOGUE["SAFE_MODE"].title,
-                "DEGRADED_DATA": CATALOGUE["DEGRADED_DATA"].title}
+STATE_LABELS = {
+    "RUN": "Trading as planned",
+    "HALT": CATALOGUE["HALT"].title,
+    "SAFE_MODE": CATALOGUE["SAFE_MODE"].title,
+    "DEGRADED_DATA": CATALOGUE["DEGRADED_DATA"].title,
+}
 
 
 def state_label(state: str) -> str:

@@ -93,8 +93,7 @@ class NotifySettings:
             starttls = tls_text in _TRUE
             if not starttls and user and host not in _LOOPBACK:
                 raise ConfigError(
-                    f"TRADEOPS_SMTP_STARTTLS is false for {host}: refusing to send the password unencrypted "
-                    "(plain SMTP is only allowed to localhost)"
+                    f"TRADEOPS_SMTP_STARTTLS is false for {host}: refusing to send the password unencrypted (plain SMTP is only allowed to localhost)"
                 )
             smtp = SmtpSettings(host, int(port_text), sender, recipients, user, get("SMTP_PASSWORD"), starttls)
         return cls(smtp=smtp, webhook_url=get("WEBHOOK_URL"), dashboard_url=get("DASHBOARD_URL"))

@@ -137,8 +137,16 @@ def config_failures(ws: Workspace) -> list[ConfigFailure]:
         try:
             with transaction(engine) as s:
                 events = api.config_failures(s)
-                return [ConfigFailure(e.at.isoformat(timespec="seconds"), e.payload.get("session_date", ""), e.payload.get("run_id", ""),
-                                      e.ticket_id or "", e.payload.get("message", "")) for e in events]
+                return [
+                    ConfigFailure(
+                        e.at.isoformat(timespec="seconds"),
+                        e.payload.get("session_date", ""),
+                        e.payload.get("run_id", ""),
+                        e.ticket_id or "",
+                        e.payload.get("message", ""),
+                    )
+                    for e in events
+                ]
         finally:
             engine.dispose()
     except Exception:  # noqa: BLE001 - an unreachable ledger: the archive's rows still stand
@@ -157,15 +165,25 @@ def collect(ws: Workspace) -> list[RunRow]:
         upto_ticket = m.seconds_to_ticket or sum(s["seconds"] for s in m.stages if s["stage"] <= "50_ticket")
         dq, rec = _gate(m, "data_quality"), _gate(m, "reconciliation")
         answered, minutes = confirmations.get(m.ticket_id, (False, None))
-        rows.append(RunRow(
-            session=m.session_date, run_id=m.run_id, ticket=m.ticket_id or "", kind=m.ticket_kind or "",
-            seconds_to_ticket=round(upto_ticket, 1), quality_pass_share=_quality_share(run_dir),
-            data_quality=bool(dq and dq["passed"]), reconciliation=bool(rec and rec["passed"]),
-            confirmed=answered, reports=any(s["stage"] == "60_report" and s["status"] == "ok" for s in m.stages),
-            blocked=tuple(_run_failure(m) + [f"{g['name']}: {'; '.join(g['reasons'])}" for g in m.gates if not g["passed"]]),
-            cash_drift=_cash_drift(rec), confirmation_minutes=minutes, unknown_positions=_unknown_positions(rec),
-            exit_code=m.exit_code,
-        ))
+        rows.append(
+            RunRow(
+                session=m.session_date,
+                run_id=m.run_id,
+                ticket=m.ticket_id or "",
+                kind=m.ticket_kind or "",
+                seconds_to_ticket=round(upto_ticket, 1),
+                quality_pass_share=_quality_share(run_dir),
+                data_quality=bool(dq and dq["passed"]),
+                reconciliation=bool(rec and rec["passed"]),
+                confirmed=answered,
+                reports=any(s["stage"] == "60_report" and s["status"] == "ok" for s in m.stages),
+                blocked=tuple(_run_failure(m) + [f"{g['name']}: {'; '.join(g['reasons'])}" for g in m.gates if not g["passed"]]),
+                cash_drift=_cash_drift(rec),
+                confirmation_minutes=minutes,
+                unknown_positions=_unknown_positions(rec),
+                exit_code=m.exit_code,
+            )
+        )
     return rows
 
 
@@ -192,13 +210,18 @@ def render(rows: list[RunRow], config_events: list[ConfigFailure] = (), currency
         return "No completed runs yet."
     streak = longest_streak(rows)
     lines = [
-        "# Phase A dry-run summary", "",
+        "# Phase A dry-run summary",
+        "",
         f"Runs: {len(rows)} over {len(per_session(rows))} sessions; median time to ticket "
         f"{median([r.seconds_to_ticket for r in rows if r.seconds_to_ticket > 0] or [0]):.1f} s; "
         f"longest streak of sessions meeting the exit criterion: {streak} (needed: {REQUIRED_STREAK}) -> "
-        + ("**exit criterion HOLDS**" if streak >= REQUIRED_STREAK else "**exit criterion not met yet**"), "",
-        *([f"Cash drift in {currency}, the account's currency (in USD where a snapshot gave the cash in dollars, compared at its rate).", ""]
-          if currency != "USD" else []),
+        + ("**exit criterion HOLDS**" if streak >= REQUIRED_STREAK else "**exit criterion not met yet**"),
+        "",
+        *(
+            [f"Cash drift in {currency}, the account's currency (in USD where a snapshot gave the cash in dollars, compared at its rate).", ""]
+            if currency != "USD"
+            else []
+        ),
         "| session | ticket | kind | exit | to ticket (s) | symbols passing QA | DQ | recon | confirmed | reports | cash drift | unknown positions | confirm latency (min) |",
         "| --- | --- | --- | ---: | ---: | ---: | --- | --- | --- | --- | ---: | ---: | ---: |",
     ]
@@ -214,5 +237,6 @@ def render(rows: list[RunRow], config_events: list[ConfigFailure] = (), currency
     blocked = [(r.session, b) for r in rows for b in r.blocked]
     lines += ["", "## Blocked trades and why", ""] + ([f"- {s}: {b}" for s, b in blocked] or ["- none"])
     lines += ["", "## Invalid configuration (the ledger's event log)", ""] + (
-        [f"- {e.at}: session {e.session}, run {e.run_id}, {e.ticket or 'no ticket'}: {e.message}" for e in config_events] or ["- none"])
+        [f"- {e.at}: session {e.session}, run {e.run_id}, {e.ticket or 'no ticket'}: {e.message}" for e in config_events] or ["- none"]
+    )
     return "\n".join(lines) + "\n"

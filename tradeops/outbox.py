@@ -40,11 +40,18 @@ def _ledger_alerts(ws: Workspace, policy: Policy, now: datetime) -> list:
         lines = []
         for line in api.unconfirmed_lines(s):
             confirm_by = (line.ticket.payload or {}).get("confirm_by")
-            lines.append(ReportLine(
-                ticket_id=line.ticket.ticket_id, session=line.ticket.session_date, symbol=line.symbol, side=line.side.lower(),
-                intended_units=line.approx_units, reference_price=line.reference_price, status="unconfirmed",
-                deadline=datetime.fromisoformat(confirm_by) if confirm_by else None,
-            ))
+            lines.append(
+                ReportLine(
+                    ticket_id=line.ticket.ticket_id,
+                    session=line.ticket.session_date,
+                    symbol=line.symbol,
+                    side=line.side.lower(),
+                    intended_units=line.approx_units,
+                    reference_price=line.reference_price,
+                    status="unconfirmed",
+                    deadline=datetime.fromisoformat(confirm_by) if confirm_by else None,
+                )
+            )
         out += alerts.missing_confirmations(lines, now)
         if ws.clean_path.exists():
             prices = api.price_series_from_frame(pd.read_parquet(ws.clean_path, columns=["symbol", "date", "close"]))
@@ -58,6 +65,7 @@ def _ledger_alerts(ws: Workspace, policy: Policy, now: datetime) -> list:
 def _drift_alerts(ws: Workspace, policy: Policy, now: datetime) -> list:
     """Live vs shadow past a policy threshold, and silent erosion (tradeops.drift, tradeops.alerts.drift_alerts)."""
     from . import drift
+    from .drift_section import section
 
     result = drift.from_workspace(ws, policy)
     if result is None or result.last is None:
@@ -66,7 +74,7 @@ def _drift_alerts(ws: Workspace, policy: Policy, now: datetime) -> list:
     from .reports import week_start
 
     day = result.last.day
-    return alerts.drift_alerts(drift.section(result, day, week_start(day, cal), policy.drift), now)
+    return alerts.drift_alerts(section(result, day, week_start(day, cal), policy.drift), now)
 
 
 def run_alerts(ws: Workspace, policy: Policy, manifest, failure: str | None, now: datetime) -> list:
@@ -110,8 +118,7 @@ def _runs_started(ws: Workspace) -> list[datetime]:
     return out
 
 
-def send_after_run(ws: Workspace, policy: Policy, run_dir: Path, manifest, failure: str | None,
-                   now: datetime | None = None) -> list[str]:
+def send_after_run(ws: Workspace, policy: Policy, run_dir: Path, manifest, failure: str | None, now: datetime | None = None) -> list[str]:
     """Send the ticket and the run's alerts; return notes for the manifest (never raises)."""
     now = now or SYSTEM.now()
     try:

@@ -226,7 +226,12 @@ def reconcile(
     if ledger_cash_now is not None and ledger_cash_now < 0:
         diffs.append(
             Difference(
-                "NEGATIVE_CASH", None, ledger_cash_now, None, ZERO, True,
+                "NEGATIVE_CASH",
+                None,
+                ledger_cash_now,
+                None,
+                ZERO,
+                True,
                 f"the ledger's own cash is {ledger_cash_now} {ledger.currency} (below zero): a fill, fee or withdrawal was "
                 "recorded that the cash could not cover; check the latest confirmations and cash entries",
             )
@@ -234,7 +239,12 @@ def reconcile(
     if last_fill_at is not None and last_fill_at > broker.at:
         diffs.append(
             Difference(
-                "SNAPSHOT_BEFORE_FILLS", None, None, None, None, False,
+                "SNAPSHOT_BEFORE_FILLS",
+                None,
+                None,
+                None,
+                None,
+                False,
                 f"the snapshot (taken {broker.at:%Y-%m-%d %H:%M} UTC) is older than the last fill "
                 f"({last_fill_at:%Y-%m-%d %H:%M} UTC), so it cannot show it: enter a fresh snapshot",
             )
@@ -244,7 +254,12 @@ def reconcile(
     if age > max_age:
         diffs.append(
             Difference(
-                "STALE_SNAPSHOT", None, None, None, None, True,
+                "STALE_SNAPSHOT",
+                None,
+                None,
+                None,
+                None,
+                True,
                 f"the snapshot is {age.days} days old (taken {broker.at:%Y-%m-%d %H:%M} UTC), older than "
                 f"reconciliation.max_snapshot_age_days = {tolerances.max_snapshot_age_days}: enter a fresh snapshot",
             )
@@ -255,7 +270,12 @@ def reconcile(
         if rate is None:
             diffs.append(
                 Difference(
-                    "CURRENCY", None, None, None, None, True,
+                    "CURRENCY",
+                    None,
+                    None,
+                    None,
+                    None,
+                    True,
                     f"the snapshot is in {broker.currency} but the account is in {ledger.currency}: enter the broker's {ledger.currency} figures",
                 )
             )

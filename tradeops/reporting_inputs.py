@@ -42,8 +42,11 @@ def _run_facts(run_dir: Path | None) -> tuple[tuple[Gate, ...], RunInfo | None]:
         m = json.loads(manifest.read_text())
         t = json.loads(ticket_file.read_text()) if ticket_file.exists() else {}
         info = RunInfo(
-            run_id=m["run_id"], started_at=datetime.fromisoformat(m["started_at"]),
-            decision_session=date.fromisoformat(m["decision_session"]), ticket_id=t.get("ticket_id"), ticket_kind=t.get("kind"),
+            run_id=m["run_id"],
+            started_at=datetime.fromisoformat(m["started_at"]),
+            decision_session=date.fromisoformat(m["decision_session"]),
+            ticket_id=t.get("ticket_id"),
+            ticket_kind=t.get("kind"),
         )
     return gates, info
 
@@ -54,9 +57,7 @@ def confirmation_deadline(payload, session: date, policy: Policy) -> datetime:
     stated = payload.get("confirm_by")
     if stated:
         return datetime.fromisoformat(stated)
-    window = get_calendar(policy.schedule.exchange).execution_window(
-        session, policy.execution.window_start_minutes, policy.execution.window_end_minutes
-    )
+    window = get_calendar(policy.schedule.exchange).execution_window(session, policy.execution.window_start_minutes, policy.execution.window_end_minutes)
     return window.end + timedelta(minutes=policy.confirmations.deadline_minutes_after_window)
 
 
@@ -67,9 +68,7 @@ def _line_rate(fill, payload) -> Decimal:
     return Decimal(str(payload["fx_rate"])) if payload.get("fx_rate") else Decimal(1)
 
 
-def build_inputs(
-    ws: Workspace, policy: Policy, universe: Universe, as_of: date, generated_at: datetime, run_dir: Path | None = None
-) -> ReportInputs:
+def build_inputs(ws: Workspace, policy: Policy, universe: Universe, as_of: date, generated_at: datetime, run_dir: Path | None = None) -> ReportInputs:
     """Everything the daily and weekly reports show, as of the close of session ``as_of``."""
     from .ledger import api
     from .ledger.db import make_engine, transaction
@@ -96,26 +95,35 @@ def build_inputs(
             deadline = confirmation_deadline(ticket.payload or {}, ticket.session_date, policy)
             for st in api.line_statuses(s, ticket.ticket_id):
                 line, fill = st.line, st.fill
-                trades.append(ReportLine(
-                    ticket_id=ticket.ticket_id, session=ticket.session_date, symbol=line.symbol, side=line.side.lower(),
-                    intended_units=line.approx_units, reference_price=line.reference_price,
-                    status=_STATUS[fill.status] if fill else "unconfirmed",
-                    filled_units=fill.units if fill else Decimal(0), fill_price=fill.price if fill else None,
-                    fees=fill.fees if fill else Decimal(0), reason=(fill.reason or "") if fill else "",
-                    confirmed_at=fill.created_at if fill else None, deadline=deadline,
-                    fx_rate=_line_rate(fill, ticket.payload or {}),
-                ))
+                trades.append(
+                    ReportLine(
+                        ticket_id=ticket.ticket_id,
+                        session=ticket.session_date,
+                        symbol=line.symbol,
+                        side=line.side.lower(),
+                        intended_units=line.approx_units,
+                        reference_price=line.reference_price,
+                        status=_STATUS[fill.status] if fill else "unconfirmed",
+                        filled_units=fill.units if fill else Decimal(0),
+                        fill_price=fill.price if fill else None,
+                        fees=fill.fees if fill else Decimal(0),
+                        reason=(fill.reason or "") if fill else "",
+                        confirmed_at=fill.created_at if fill else None,
+                        deadline=deadline,
+                        fx_rate=_line_rate(fill, ticket.payload or {}),
+                    )
+                )
             ticket = api.latest_ticket(s, before=ticket.session_date)
     missing = sorted(k for k in units if k not in marks)
     if missing:
         raise DataError(f"no close on {as_of} for held symbols {missing} in {ws.clean_path}")
     sectors = universe.sectors()
+
     def fx_of(sym: str) -> Decimal:  # the rate the ledger valued the holding at (1 in a USD account)
         return (pnl.by_symbol[sym].fx_rate if sym in pnl.by_symbol else None) or Decimal(1)
 
     positions = tuple(
-        Position(sym, u, marks[sym], pnl.by_symbol[sym].cost if sym in pnl.by_symbol else u * marks[sym], sectors.get(sym, "Unknown"),
-                 fx_rate=fx_of(sym))
+        Position(sym, u, marks[sym], pnl.by_symbol[sym].cost if sym in pnl.by_symbol else u * marks[sym], sectors.get(sym, "Unknown"), fx_rate=fx_of(sym))
         for sym, u in sorted(units.items())
     )
     bench = eod[eod["symbol"] == policy.universe.benchmark]
@@ -153,6 +161,7 @@ def drift_section(ws: Workspace, policy: Policy, as_of: date, period_start: date
     import logging
 
     from . import drift
+    from .drift_section import section
     from .errors import TradeopsError
 
     try:
@@ -160,7 +169,7 @@ def drift_section(ws: Workspace, policy: Policy, as_of: date, period_start: date
     except TradeopsError as err:
         logging.getLogger(__name__).warning("drift section left out: %s", err)
         return None
-    return drift.section(result, as_of, period_start, policy.drift) if result is not None else None
+    return section(result, as_of, period_start, policy.drift) if result is not None else None
 
 
 def is_week_end(as_of: date, policy: Policy) -> bool:
@@ -169,9 +178,7 @@ def is_week_end(as_of: date, policy: Policy) -> bool:
     return cal.is_rebalance_session(cal.next_session(as_of), "weekly")
 
 
-def publish_reports(
-    ws: Workspace, policy: Policy, universe: Universe, as_of: date, generated_at: datetime, run_dir: Path | None = None
-) -> list[Path]:
+def publish_reports(ws: Workspace, policy: Policy, universe: Universe, as_of: date, generated_at: datetime, run_dir: Path | None = None) -> list[Path]:
     """The daily report, and the weekly one (with tearsheet) on the week's last session."""
     inputs = build_inputs(ws, policy, universe, as_of, generated_at, run_dir)
     written = publish_daily(inputs, ws.reports_dir)

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from . import files
 
-GATE_ORDER = ("kill_switch", "drawdown", "confirmations", "reconciliation", "data_quality", "fx_rate", "model_promotion", "ticket_sanity",
-              "stage_failure")
+GATE_ORDER = ("kill_switch", "drawdown", "confirmations", "reconciliation", "data_quality", "fx_rate", "model_promotion", "ticket_sanity", "stage_failure")
 
 
 def write_json(path: Path, obj) -> Path:

@@ -103,14 +103,7 @@ def export_html(notebook: Path) -> Path:
 
 
 def execute_stage(
-    stage: Stage,
-    run_dir: Path,
-    parameters: dict,
-    notebook_dir: Path = NOTEBOOK_DIR,
-    timeout: int = 900,
-    export: bool = True,
-    km=None,
-    clock: Clock = SYSTEM,
+    stage: Stage, run_dir: Path, parameters: dict, notebook_dir: Path = NOTEBOOK_DIR, timeout: int = 900, export: bool = True, km=None, clock: Clock = SYSTEM
 ) -> StageOutcome:
     """Execute one stage notebook into ``run_dir``; never raises for a failing cell.
 
@@ -183,11 +176,9 @@ def _engine_name() -> str:
 
     class SaveAtEndEngine(NBClientEngine):
         @classmethod
-        def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False,
-                             autosave_cell_every=30, **kwargs):
+        def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False, autosave_cell_every=30, **kwargs):
             # papermill's Engine.execute_notebook, with the manager above
-            nb_man = SaveAtEnd(nb, output_path=output_path, progress_bar=progress_bar, log_output=log_output,
-                               autosave_cell_every=autosave_cell_every)
+            nb_man = SaveAtEnd(nb, output_path=output_path, progress_bar=progress_bar, log_output=log_output, autosave_cell_every=autosave_cell_every)
             nb_man.notebook_start()
             try:
                 cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
@@ -207,9 +198,11 @@ RESET_NAMESPACE = "get_ipython().reset(new_session=True)"
 # The last step freezes what the imports allocated out of the garbage collector's sight
 # (gc.freeze): the namespace reset before every stage collects garbage, and without it each
 # collection walked every object of pandas, SQLAlchemy and the rest, about 0.07 s per stage.
-PRELOAD = ("import tradeops.stages, tradeops.ledger.api, tradeops.ledger.db, tradeops.tickets, tradeops.data.fetch, "
-           "tradeops.data.fx, tradeops.calendar, pyarrow.parquet, pandas_market_calendars, jsonschema, alembic.command; "
-           "import gc; gc.freeze()")
+PRELOAD = (
+    "import tradeops.stages, tradeops.ledger.api, tradeops.ledger.db, tradeops.tickets, tradeops.data.fetch, "
+    "tradeops.data.fx, tradeops.calendar, pyarrow.parquet, pandas_market_calendars, jsonschema, alembic.command; "
+    "import gc; gc.freeze()"
+)
 
 
 def _run_kernel_manager():
@@ -277,9 +270,7 @@ class RunKernel:
 
         km = _run_kernel_manager()
         with open(self.log, "ab") as log:
-            run_sync(km.start_kernel)(
-                cwd=str(self.run_dir), extra_arguments=[f"--IPKernelApp.exec_lines={self.preload}"], stdout=log, stderr=log
-            )
+            run_sync(km.start_kernel)(cwd=str(self.run_dir), extra_arguments=[f"--IPKernelApp.exec_lines={self.preload}"], stdout=log, stderr=log)
         self.started += 1
         return km
 

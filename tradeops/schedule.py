@@ -81,9 +81,12 @@ def slot(policy: Policy | Schedule, now: datetime, grace: timedelta = GRACE) -> 
         return Slot(False, scheduled, f"not the scheduled slot: {when} is not a run day ({rule}); nothing done")
     if scheduled <= local < scheduled + grace:
         return Slot(True, scheduled, f"scheduled slot: {when} (run time {rule})")
-    return Slot(False, scheduled,
-                f"not the scheduled slot: {when} is not {sched.run_time} {sched.timezone} "
-                "(cron fires at every machine time that can be the slot; this firing is the other one); nothing done")
+    return Slot(
+        False,
+        scheduled,
+        f"not the scheduled slot: {when} is not {sched.run_time} {sched.timezone} "
+        "(cron fires at every machine time that can be the slot; this firing is the other one); nothing done",
+    )
 
 
 # --------------------------------------------------------------------------- what gets installed
@@ -179,14 +182,7 @@ def systemd_units(policy: Policy, ws: Workspace, exe: Path) -> dict[str, str]:
     name = unit_name(ws)
     script = job_script(ws, exe).replace("%", "%%").replace("$", "$$")
     script = script.replace("\\", "\\\\").replace('"', '\\"')
-    service = (
-        "[Unit]\n"
-        f"Description=tradeops daily run for {ws.root}\n\n"
-        "[Service]\n"
-        "Type=oneshot\n"
-        f"WorkingDirectory={ws.root}\n"
-        f'ExecStart=/bin/sh -c "{script}"\n'
-    )
+    service = f'[Unit]\nDescription=tradeops daily run for {ws.root}\n\n[Service]\nType=oneshot\nWorkingDirectory={ws.root}\nExecStart=/bin/sh -c "{script}"\n'
     timer = (
         "[Unit]\n"
         f"Description=tradeops daily run for {ws.root} ({policy.schedule.run_time} {policy.schedule.timezone})\n\n"
@@ -202,8 +198,7 @@ def systemd_units(policy: Policy, ws: Workspace, exe: Path) -> dict[str, str]:
 def job_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The variables the job needs, taken from ``environ``."""
     environ = os.environ if environ is None else environ
-    return {k: v for k, v in sorted(environ.items())
-            if v and (k.startswith(ENV_PREFIXES) or k in ENV_EXTRA or k in SECRET_VARIABLES)}
+    return {k: v for k, v in sorted(environ.items()) if v and (k.startswith(ENV_PREFIXES) or k in ENV_EXTRA or k in SECRET_VARIABLES)}
 
 
 def env_file_text(env: Mapping[str, str]) -> str:

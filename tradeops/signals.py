@@ -64,6 +64,7 @@ from .config import Policy, Universe
 from .errors import ConfigError, DataError
 
 from .history import _as_of_index, Bars, EOD_COLUMNS, history_until  # noqa: F401  (re-exported)
+
 FACTORS = ("mom_1w", "mom_4w", "mom_12w", "volatility", "liquidity", "reversal")
 SCORE_DECIMALS = 12
 SESSIONS_PER_MONTH = 21
@@ -164,9 +165,7 @@ def get_signal(name: str) -> SignalFn:
 # --------------------------------------------------------------------------- momentum
 
 
-def momentum_factors(
-    bars: "Bars", session: date, policy: Policy, candidates: list[str], calendar: ExchangeCalendar
-) -> tuple[pd.DataFrame, dict[str, str]]:
+def momentum_factors(bars: "Bars", session: date, policy: Policy, candidates: list[str], calendar: ExchangeCalendar) -> tuple[pd.DataFrame, dict[str, str]]:
     """Raw factor values per candidate (see the module docstring) and the dropped symbols."""
     symbols, cols, dropped = _factor_arrays(bars, session, policy, candidates, calendar)
     return pd.DataFrame({"symbol": symbols, **cols}, columns=["symbol", *FACTORS]), dropped
@@ -239,8 +238,10 @@ def _factor_arrays(
         why = None
         for key_, ref in refs.items():
             if not found[key_][j]:
-                why = (f"history starts {pd.Timestamp(dates_all[first[j]]).date()}; {key_} needs a bar on or before "
-                       f"{pd.Timestamp(ref).date()} ({lookbacks[key_]} sessions back)")
+                why = (
+                    f"history starts {pd.Timestamp(dates_all[first[j]]).date()}; {key_} needs a bar on or before "
+                    f"{pd.Timestamp(ref).date()} ({lookbacks[key_]} sessions back)"
+                )
                 break
         if why is None and n[j] < w + 1:
             why = f"only {n[j]} bars; volatility needs {w + 1}"
@@ -296,8 +297,9 @@ def combine_scores(factors: pd.DataFrame, weights: Mapping[str, float]) -> pd.Da
         return _combine_scores_pandas(factors, weights)  # other columns, or a missing factor: pandas ranks around it
     symbols = factors["symbol"].to_numpy(str)
     order, score = _score_order(symbols, cols, weights)
-    return pd.DataFrame({"symbol": symbols[order].astype(object), **{f: v[order] for f, v in cols.items()},
-                         "score": score[order], "rank": np.arange(1, len(order) + 1)})
+    return pd.DataFrame(
+        {"symbol": symbols[order].astype(object), **{f: v[order] for f, v in cols.items()}, "score": score[order], "rank": np.arange(1, len(order) + 1)}
+    )
 
 
 def _score_order(symbols: np.ndarray, cols: dict[str, np.ndarray], weights: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -323,8 +325,9 @@ def momentum(bars: "Bars", policy: Policy, session: date, universe: Universe | N
     n = policy.portfolio.target_positions
     rank = np.arange(1, len(order) + 1)
     # one frame, built once: the combine_scores ranking with the selection
-    ranked = pd.DataFrame({"symbol": names[order].astype(object), "score": score[order], "rank": rank, "selected": rank <= n,
-                           **{f: cols[f][order] for f in FACTORS}})
+    ranked = pd.DataFrame(
+        {"symbol": names[order].astype(object), "score": score[order], "rank": rank, "selected": rank <= n, **{f: cols[f][order] for f in FACTORS}}
+    )
     positive = int((cols["mom_12w"] > 0).sum())
     reasons = [] if positive or ranked.empty else [f"no ranked name has positive 12-week momentum ({len(ranked)} ranked)"]
     note = f"momentum: {len(ranked)} names ranked, {len(dropped)} dropped; the top {min(n, len(ranked))} are selected"
@@ -401,7 +404,9 @@ def market_regime(history: "pd.DataFrame | Bars", session: date, benchmark: str,
         return Regime(benchmark, ma_sessions, None, None, None, f"benchmark {benchmark} has no bar on {session} (last {last})")
     close = float(adj[-1])
     if len(adj) < ma_sessions:
-        return Regime(benchmark, ma_sessions, close, None, None, f"benchmark {benchmark} has {len(adj)} bars, fewer than the {ma_sessions}-session average needs")
+        return Regime(
+            benchmark, ma_sessions, close, None, None, f"benchmark {benchmark} has {len(adj)} bars, fewer than the {ma_sessions}-session average needs"
+        )
     ma = float(np.mean(adj[-ma_sessions:]))
     below = close < ma
     word = "below" if below else "above"
@@ -409,7 +414,11 @@ def market_regime(history: "pd.DataFrame | Bars", session: date, benchmark: str,
 
 
 def compute_signal(
-    eod: "pd.DataFrame | Bars", policy: Policy, session: date | str, universe: Universe | None = None, calendar: ExchangeCalendar | None = None,
+    eod: "pd.DataFrame | Bars",
+    policy: Policy,
+    session: date | str,
+    universe: Universe | None = None,
+    calendar: ExchangeCalendar | None = None,
     models_dir: str | Path | None = None,
 ) -> SignalResult:
     """Run ``policy.strategy.signal`` on the data up to and including ``session``: ``eod`` is
@@ -474,8 +483,9 @@ def read_signal(run_dir: str | Path, session: date) -> SignalResult:
     )
 
 
-def run_signal_stage(eod_path: str | Path, policy: Policy, universe: Universe | None, session: date | str, run_dir: str | Path,
-                     models_dir: str | Path | None = None) -> SignalResult:
+def run_signal_stage(
+    eod_path: str | Path, policy: Policy, universe: Universe | None, session: date | str, run_dir: str | Path, models_dir: str | Path | None = None
+) -> SignalResult:
     """File in, file out: read the clean parquet, rank, write signals/YYYY-MM-DD.csv + .json
     (``models_dir``: the model registry a model-based signal loads and stores its fits in)."""
     eod_path = Path(eod_path)

@@ -38,6 +38,7 @@ from .config import Policy, Universe, Workspace
 from .errors import DataError, TradeopsError
 from .portfolio import PortfolioState
 from .runfolder import GATE_ORDER, read_all_gates, write_gates, write_json  # noqa: F401  re-exported: the run folder's files
+from .ledger_book import ledger_book
 
 ACTOR = "pipeline"
 # Gate precedence (DESIGN.md §2): the ticket lists failures in this order.
@@ -95,64 +96,12 @@ def _engine(ws: Workspace):
     current = db.current_revision(engine)
     if current != db.head_revision():
         raise TradeopsError(
-            f"the ledger at {db.safe_url(engine)} is at schema revision {current!r}, not {db.head_revision()!r}: "
-            "run `tradeops ledger init` first"
+            f"the ledger at {db.safe_url(engine)} is at schema revision {current!r}, not {db.head_revision()!r}: run `tradeops ledger init` first"
         )
     return engine
 
 
 # --------------------------------------------------------------------------- 00 preflight
-
-
-def last_rebalance(session, before: date) -> date | None:
-    """The session of the last TRADE/HOLD ticket before ``before`` that was a rebalance (None: never)."""
-    from .ledger import api
-
-    ticket = api.latest_ticket(session, before=before)
-    while ticket is not None:
-        payload = ticket.payload or {}
-        if payload.get("rebalance") and ticket.kind in ("TRADE", "HOLD"):
-            return ticket.session_date
-        ticket = api.latest_ticket(session, before=ticket.session_date)
-    return None
-
-
-def peak_equivalent(points) -> Decimal:
-    """The flow-adjusted peak of the equity curve, in today's money.
-
-    The drawdown the guard checks with fresh prices is then
-    ``1 - equity_now / peak``: deposits never hide a loss and withdrawals
-    are never a drawdown (the same definition as the ledger's gate and the reports).
-    """
-    from .ledger.gates import drawdown
-
-    dd = drawdown(points)
-    if dd is None or dd.current_equity <= 0:
-        return Decimal(0)
-    return (dd.current_equity / (1 - dd.drawdown)).quantize(Decimal("0.01"))
-
-
-def ledger_book(s, session_day: date, decision: date) -> tuple[PortfolioState, list]:
-    """The book the run derives from the ledger (open transaction ``s``) for the decision
-    session: cash, positions, the flow-adjusted peak since the last resume, state, kill switch
-    and last rebalance; with the equity curve points it was measured on."""
-    from .ledger import api
-
-    cash = api.compute_cash(s)
-    state, switch = api.current_state(s), api.kill_switch(s)
-    points = api.compute_equity_curve(s, start=api.last_resume(s), end=decision)
-    portfolio = PortfolioState(
-        as_of=decision,
-        cash=cash.amount,
-        positions=api.compute_positions(s),
-        peak_equity=peak_equivalent(points),
-        account_currency=cash.currency,
-        state=state.value or "RUN",
-        kill_switch=switch.value == "ON",
-        kill_switch_reason=switch.reason,
-        last_rebalance=last_rebalance(s, session_day),
-    )
-    return portfolio, points
 
 
 def preflight(run_dir: str, workdir: str, session_date: str, decision_session: str) -> StageResult:
@@ -180,9 +129,7 @@ def preflight(run_dir: str, workdir: str, session_date: str, decision_session: s
     write_json(run_dir / "account.json", {"cash": str(portfolio.cash), "equity": str(equity), "currency": portfolio.account_currency})
     write_gates(run_dir, "00_preflight", gate_dicts)
     failed = [g["name"] for g in gate_dicts if not g["passed"]]
-    positions = pd.DataFrame(
-        [{"symbol": k, "units": str(v)} for k, v in portfolio.positions.items()], columns=["symbol", "units"]
-    )
+    positions = pd.DataFrame([{"symbol": k, "units": str(v)} for k, v in portfolio.positions.items()], columns=["symbol", "units"])
     headline = f"state {portfolio.state}, cash {portfolio.cash} {portfolio.account_currency}, {len(portfolio.positions)} positions; " + (
         f"FAILED: {', '.join(failed)}" if failed else "all ledger gates pass"
     )
@@ -204,15 +151,19 @@ def fetch(run_dir: str, workdir: str, run_id: str, decision_session: str) -> Sta
     write_json(run_dir / "fetch.json", {"record": str(record), "sha256": audit.sha256_file(record)})
     fx_note = _fetch_fx(run_dir, ws, policy, decision, run_id)
     table = pd.DataFrame(
-        [{"symbol": a.symbol, "source": a.source, "role": a.role, "result": a.kind, "error": a.error or "", "raw_file": a.raw_file or ""}
-         for a in result.attempts]
+        [
+            {"symbol": a.symbol, "source": a.source, "role": a.role, "result": a.kind, "error": a.error or "", "raw_file": a.raw_file or ""}
+            for a in result.attempts
+        ]
     )
     ok = {a.symbol for a in result.attempts if a.ok}
     headline = f"{len(ok)} of {len(result.symbols)} symbols answered ({result.primary}" + (f", fallback {result.secondary})" if result.secondary else ")")
     headline += f"; {result.stored_bytes:,} bytes stored" + fx_note
     failed = table[table["result"] != "ok"] if not table.empty else table
-    findings = pd.DataFrame([{"symbol": f.symbol, "source": f.source, "kind": f.kind, "finding": f.message} for f in result.findings],
-                            columns=["symbol", "source", "kind", "finding"])
+    findings = pd.DataFrame(
+        [{"symbol": f.symbol, "source": f.source, "kind": f.kind, "finding": f.message} for f in result.findings],
+        columns=["symbol", "source", "kind", "finding"],
+    )
     return StageResult("10_fetch", headline, tables={"failed attempts": failed, "findings": findings}, files=["fetch.json", str(record)])
 
 
@@ -276,12 +227,21 @@ def clean_qa(run_dir: str, workdir: str, decision_session: str) -> StageResult:
     fx_gate = _fx_gate(run_dir, ws, policy, decision)
     write_gates(run_dir, "20_clean_qa", [gate] + ([fx_gate] if fx_gate else []))
     checks = pd.DataFrame([c.__dict__ for c in report.checks])
-    headline = ("data quality " + ("PASS" if report.trade_allowed else "FAIL") + f"; {len(report.excluded)} symbols excluded; snapshot {report.output['snapshot']}"
-                + (f"; {report.output['kept']}" if report.output.get("kept") else " is now current"))
+    headline = (
+        "data quality "
+        + ("PASS" if report.trade_allowed else "FAIL")
+        + f"; {len(report.excluded)} symbols excluded; snapshot {report.output['snapshot']}"
+        + (f"; {report.output['kept']}" if report.output.get("kept") else " is now current")
+    )
     if fx_gate:
         headline += f"; FX {fx_gate['details']['pair']} " + (f"{fx_gate['details']['rate']} on {fx_gate['details']['date']}" if fx_gate["passed"] else "FAIL")
-    return StageResult("20_clean_qa", headline, [gate] + ([fx_gate] if fx_gate else []), {"checks": checks},
-                       ["eod.parquet", "quality.json", "quality.md", "snapshot.json"] + (["fx.json"] if fx_gate else []))
+    return StageResult(
+        "20_clean_qa",
+        headline,
+        [gate] + ([fx_gate] if fx_gate else []),
+        {"checks": checks},
+        ["eod.parquet", "quality.json", "quality.md", "snapshot.json"] + (["fx.json"] if fx_gate else []),
+    )
 
 
 # --------------------------------------------------------------------------- 30 signal
@@ -301,8 +261,12 @@ def signal(run_dir: str, workdir: str, decision_session: str) -> StageResult:
             return StageResult("30_signal", f"qlib_lgbm not run: {gate['reasons'][0]}", [gate])
     result = run_signal_stage(run_dir / "eod.parquet", policy, universe, decision, run_dir, models_dir=ws.models_dir)
     top = result.ranked.head(25)
-    return StageResult("30_signal", f"{policy.strategy.signal}: {len(result.ranked)} ranked; {result.note}", tables={"ranked (top 25)": top},
-                       files=[f"signals/{decision.isoformat()}.csv"])
+    return StageResult(
+        "30_signal",
+        f"{policy.strategy.signal}: {len(result.ranked)} ranked; {result.note}",
+        tables={"ranked (top 25)": top},
+        files=[f"signals/{decision.isoformat()}.csv"],
+    )
 
 
 def signal_model(run_dir: str | Path, decision: date) -> str:
@@ -330,8 +294,9 @@ def risk(run_dir: str, workdir: str, session_date: str, decision_session: str) -
     gates = decision_gates(decision_obj)
     write_gates(run_dir, "40_risk", gates)
     trades = pd.DataFrame([t.to_dict() for t in decision_obj.trades])
-    headline = (f"{decision_obj.kind}: {len(decision_obj.trades)} trades, equity {decision_obj.equity}, drawdown {decision_obj.drawdown:.2%}"
-                + (" (rebalance day)" if decision_obj.rebalance else ""))
+    headline = f"{decision_obj.kind}: {len(decision_obj.trades)} trades, equity {decision_obj.equity}, drawdown {decision_obj.drawdown:.2%}" + (
+        " (rebalance day)" if decision_obj.rebalance else ""
+    )
     return StageResult("40_risk", headline, gates, {"trade list (sells first)": trades}, ["proposed.json", "approved.json"])
 
 
@@ -352,8 +317,17 @@ def decision_gates(decision) -> list[dict]:
 # --------------------------------------------------------------------------- 50 ticket
 
 
-def ticket(run_dir: str, workdir: str, run_id: str, session_date: str, decision_session: str, record_in_ledger: bool = True,
-           tickets_dir: str = "", revision: int = 1, supersede_reason: str = "") -> StageResult:
+def ticket(
+    run_dir: str,
+    workdir: str,
+    run_id: str,
+    session_date: str,
+    decision_session: str,
+    record_in_ledger: bool = True,
+    tickets_dir: str = "",
+    revision: int = 1,
+    supersede_reason: str = "",
+) -> StageResult:
     """Exactly one ticket for the session, recorded in the ledger with the gate results and state."""
     from .state import next_state
     from .tickets import run_ticket_stage
@@ -367,11 +341,7 @@ def ticket(run_dir: str, workdir: str, run_id: str, session_date: str, decision_
     previous = PortfolioState.read(portfolio_path).state if portfolio_path.exists() else "RUN"
     transition = next_state(previous, gates, session=decision)
     eod = run_dir / "eod.parquet"
-    hashes = {
-        "code": audit.code_hash(),
-        "config": config_hash(ws, policy),
-        "data": audit.sha256_file(eod) if eod.exists() else "none",
-    }
+    hashes = {"code": audit.code_hash(), "config": config_hash(ws, policy), "data": audit.sha256_file(eod) if eod.exists() else "none"}
     model = signal_model(run_dir, decision)
     if model:
         hashes["model"] = model
@@ -379,10 +349,22 @@ def ticket(run_dir: str, workdir: str, run_id: str, session_date: str, decision_
     account_path = run_dir / "account.json"
     held = json.loads(account_path.read_text()) if account_path.exists() else None
     tk, md_path, json_path = run_ticket_stage(
-        run_dir, out_dir, policy, universe, decision, gates, hashes["code"], hashes["config"], hashes["data"],
-        state=transition.state.value, state_reasons=transition.reasons, stage_errors=stage_errors,
-        replace=True, revision=revision,
-        ledger_account={k: Decimal(held[k]) for k in ("cash", "equity")} if held else None, model_id=model,
+        run_dir,
+        out_dir,
+        policy,
+        universe,
+        decision,
+        gates,
+        hashes["code"],
+        hashes["config"],
+        hashes["data"],
+        state=transition.state.value,
+        state_reasons=transition.reasons,
+        stage_errors=stage_errors,
+        replace=True,
+        revision=revision,
+        ledger_account={k: Decimal(held[k]) for k in ("cash", "equity")} if held else None,
+        model_id=model,
     )
     if tk.execution_session != session_day:
         raise TradeopsError(f"ticket is for {tk.execution_session}, but the run is for session {session_day}")
@@ -439,8 +421,7 @@ def _cache_fx_rates(run_dir: Path, ws: Workspace, policy: Policy, decision: date
     series = pd.read_parquet(fx.fx_clean_dir(ws) / f"{pair}.parquet", columns=["date", "close"])
     recent = series[(series["date"] >= pd.Timestamp(decision - timedelta(days=10))) & (series["date"] <= pd.Timestamp(decision))]
     with transaction(_engine(ws)) as s:
-        api.store_fx_rates(s, {r.date.date(): fx.to_rate(r.close) for r in recent.itertuples()}, base=currency, quote="USD",
-                           source="clean")
+        api.store_fx_rates(s, {r.date.date(): fx.to_rate(r.close) for r in recent.itertuples()}, base=currency, quote="USD", source="clean")
 
 
 def report(run_dir: str, workdir: str, session_date: str, decision_session: str) -> StageResult:

@@ -81,9 +81,18 @@ def _template() -> jinja2.Template:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters.update(money=fmt_money, price=fmt_price, pct=fmt_pct, hhmm=fmt_time, day=fmt_day, plain=lambda x: _plain(Decimal(str(x))),
-                       rate=lambda x: _plain_rate(Decimal(str(x))), isoday=date.fromisoformat, title=messages.title,
-                       words=lambda name: str(name).replace("_", " "))
+    env.filters.update(
+        money=fmt_money,
+        price=fmt_price,
+        pct=fmt_pct,
+        hhmm=fmt_time,
+        day=fmt_day,
+        plain=lambda x: _plain(Decimal(str(x))),
+        rate=lambda x: _plain_rate(Decimal(str(x))),
+        isoday=date.fromisoformat,
+        title=messages.title,
+        words=lambda name: str(name).replace("_", " "),
+    )
     return env.get_template("ticket.md.j2")
 
 

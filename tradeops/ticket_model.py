@@ -27,8 +27,10 @@ ACTIONS = {name: m.executor for name, m in messages.CATALOGUE.items()}
 DEFAULT_ACTION = "Do nothing in eToro and tell the owner."
 # A drawdown halt's risk-off ticket: these failures are why every position is sold.
 _HALT_FAILURES = {("gate", "drawdown"), ("state", "HALT"), ("rule", "drawdown_kill_switch")}
-HALT_HEADLINE = (" Risk-off: the account fell past its drawdown limit, so every position is sold to cash;"
-                 " after this ticket trading is halted (nothing is bought) until the owner resumes it with a reason.")
+HALT_HEADLINE = (
+    " Risk-off: the account fell past its drawdown limit, so every position is sold to cash;"
+    " after this ticket trading is halted (nothing is bought) until the owner resumes it with a reason."
+)
 
 
 # --------------------------------------------------------------------------- model
@@ -103,8 +105,17 @@ class TicketLine:
             "rank": self.rank,
             "company": self.company,
             "compare_price": "buy" if self.side == "BUY" else "sell",
-            **({"amount": _cents(self.value), "amount_currency": self.currency, "instrument_currency": "USD",
-                "fx_rate": _plain_rate(self.fx_rate), "fx_fee": _cents(self.fx_fee)} if self.fx_rate is not None else {}),
+            **(
+                {
+                    "amount": _cents(self.value),
+                    "amount_currency": self.currency,
+                    "instrument_currency": "USD",
+                    "fx_rate": _plain_rate(self.fx_rate),
+                    "fx_fee": _cents(self.fx_fee),
+                }
+                if self.fx_rate is not None
+                else {}
+            ),
         }
 
     @property
@@ -164,8 +175,16 @@ class IssuedTicket:
             "decision_session": self.decision_session.isoformat(),
             "broker": self.broker,
             "account_currency": self.account_currency,
-            **({"fx_pair": self.fx["pair"], "fx_rate": _plain_rate(Decimal(self.fx["rate"])), "fx_date": self.fx["date"],
-                "fx_fee_bps": _plain(Decimal(self.fx["fee_bps"]))} if self.fx else {}),
+            **(
+                {
+                    "fx_pair": self.fx["pair"],
+                    "fx_rate": _plain_rate(Decimal(self.fx["rate"])),
+                    "fx_date": self.fx["date"],
+                    "fx_fee_bps": _plain(Decimal(self.fx["fee_bps"])),
+                }
+                if self.fx
+                else {}
+            ),
             "state": self.state,
             "rebalance": self.rebalance,
             "strategy": self.strategy,
@@ -221,13 +240,21 @@ class IssuedTicket:
                     "band": line.band,
                     "order_type": line.order_type,
                     "currency": self.account_currency,
-                    "details": {"close_position": line.close_position, "enter_by": line.enter_by, "band_price": _cents(line.band_price),
-                                **({"instrument_currency": "USD", "fx_rate": _plain_rate(line.fx_rate), "fx_fee": _cents(line.fx_fee)}
-                                   if line.fx_rate is not None else {})},
+                    "details": {
+                        "close_position": line.close_position,
+                        "enter_by": line.enter_by,
+                        "band_price": _cents(line.band_price),
+                        **(
+                            {"instrument_currency": "USD", "fx_rate": _plain_rate(line.fx_rate), "fx_fee": _cents(line.fx_fee)}
+                            if line.fx_rate is not None
+                            else {}
+                        ),
+                    },
                 }
                 for line in self.lines
             ],
         }
+
 
 def ticket_id(execution_session: date, revision: int = 1) -> str:
     """TICKET-YYYYMMDD; a ticket that supersedes an earlier one for the same session gets -R2, -R3..."""

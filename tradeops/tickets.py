@@ -32,10 +32,36 @@ from .files import write_atomic
 from .risk import CENT, Decision, TradeLine, conversion_fee, read_decision, rule_to_dict
 from .state import Gate, State, parse_state
 
-from .ticket_format import _cents, _iso, _plain, _plain_rate, _price, _template, fmt_day, fmt_money, fmt_pct, fmt_price, fmt_time, SCHEMA_PATH, TEMPLATE_DIR, validate_ticket  # noqa: F401  (re-exported)
-from .ticket_model import _HALT_FAILURES, ACTIONS, CURRENCY_SIGN, DEFAULT_ACTION, explained, Failure, HALT_HEADLINE, IssuedTicket, SCHEMA_VERSION, ticket_id, TicketLine  # noqa: F401  (re-exported)
+from .ticket_format import (  # noqa: F401  (re-exported)
+    _cents,
+    _iso,
+    _plain,
+    _plain_rate,
+    _price,
+    _template,
+    fmt_day,
+    fmt_money,
+    fmt_pct,
+    fmt_price,
+    fmt_time,
+    SCHEMA_PATH,
+    TEMPLATE_DIR,
+    validate_ticket,
+)
+from .ticket_model import (  # noqa: F401  (re-exported)
+    _HALT_FAILURES,
+    ACTIONS,
+    CURRENCY_SIGN,
+    DEFAULT_ACTION,
+    explained,
+    Failure,
+    HALT_HEADLINE,
+    IssuedTicket,
+    SCHEMA_VERSION,
+    ticket_id,
+    TicketLine,
+)
 # --------------------------------------------------------------------------- building
-
 
 
 def _failures(gates: Sequence[Gate], state: str, state_reasons: Sequence[str], decision: Decision | None, stage_errors: Sequence[str]) -> list[Failure]:
@@ -62,11 +88,23 @@ def _line(seq: int, t: TradeLine, universe: Universe, policy: Policy, fx: Mappin
             raise ValidationError(f"line {seq} ({t.side} {t.symbol}) of a {fx['currency']} account has no USD price to band")
         usd = t.instrument_price
         return TicketLine(
-            seq=seq, side=t.side, symbol=t.symbol, etoro_search_name=search, value=t.value, units=t.units,
-            close_position=t.close_position, reference_price=usd, order_type=policy.execution.order_type, band=band,
+            seq=seq,
+            side=t.side,
+            symbol=t.symbol,
+            etoro_search_name=search,
+            value=t.value,
+            units=t.units,
+            close_position=t.close_position,
+            reference_price=usd,
+            order_type=policy.execution.order_type,
+            band=band,
             band_price=(usd * factor).quantize(CENT, ROUND_HALF_EVEN),
-            enter_by="amount" if policy.portfolio.fractional_units else "units", rank=t.rank, company=company,
-            currency=fx["currency"], fx_rate=Decimal(fx["rate"]), account_price=t.price,
+            enter_by="amount" if policy.portfolio.fractional_units else "units",
+            rank=t.rank,
+            company=company,
+            currency=fx["currency"],
+            fx_rate=Decimal(fx["rate"]),
+            account_price=t.price,
             fx_fee=conversion_fee(t.value, Decimal(fx["fee_bps"]) / 10000),
         )
     return TicketLine(
@@ -131,7 +169,8 @@ def _what_if(lines: Sequence[TicketLine], cash: Decimal, sign: str, floor: Decim
     A converting line (a GBP account) pays the conversion fee ``fee_rate`` on what it spends, as the sizing counted it."""
     plan = [
         cashplan.PlanLine(ln.seq, ln.side, ln.symbol, ln.value, ln.reference_price, ln.band, fx_rate=ln.fx_rate, fee_rate=fee_rate)
-        if ln.fx_rate is not None else cashplan.PlanLine(ln.seq, ln.side, ln.symbol, ln.value, ln.sizing_price, ln.band)
+        if ln.fx_rate is not None
+        else cashplan.PlanLine(ln.seq, ln.side, ln.symbol, ln.value, ln.sizing_price, ln.band)
         for ln in lines
     ]
     return tuple(cashplan.what_if_not_sold(plan, cash, floor, sign=sign))
@@ -227,8 +266,13 @@ def build_ticket(
         state=state,
         rebalance=bool(d.rebalance) if d else False,
         strategy=d.strategy if d else policy.strategy.signal,
-        version={"hash": version_hash(code_hash, config_hash, data_hash, model_id), "code": code_hash, "config": config_hash, "data": data_hash,
-                 **({"model": model_id} if model_id else {})},
+        version={
+            "hash": version_hash(code_hash, config_hash, data_hash, model_id),
+            "code": code_hash,
+            "config": config_hash,
+            "data": data_hash,
+            **({"model": model_id} if model_id else {}),
+        },
         window=window,
         confirm_by=confirm_by,
         account=account,
@@ -236,7 +280,9 @@ def build_ticket(
         failures=tuple(failures),
         gates=gates,
         rules=tuple(rule_to_dict(r) for r in d.rules) if d else (),
-        tiny_deltas=tuple({k: (_cents(Decimal(s[k])) if k == "value" else s[k]) for k in ("side", "symbol", "value", "reason")} for s in d.suppressed) if acting else (),
+        tiny_deltas=tuple({k: (_cents(Decimal(s[k])) if k == "value" else s[k]) for k in ("side", "symbol", "value", "reason")} for s in d.suppressed)
+        if acting
+        else (),
         why=why,
         pre_trade=pre,
         post_trade=post,
@@ -321,8 +367,21 @@ def run_ticket_stage(
     execution = calendar.next_session(decision_session)
     window = calendar.execution_window(execution, policy.execution.window_start_minutes, policy.execution.window_end_minutes)
     ticket = build_ticket(
-        decision, gates, window, policy, universe, code_hash, config_hash, data_hash, decision_session, state, state_reasons, stage_errors,
-        revision, ledger_account, model_id,
+        decision,
+        gates,
+        window,
+        policy,
+        universe,
+        code_hash,
+        config_hash,
+        data_hash,
+        decision_session,
+        state,
+        state_reasons,
+        stage_errors,
+        revision,
+        ledger_account,
+        model_id,
     )
     md_path, json_path = write_ticket(ticket, tickets_dir, replace=replace)
     return ticket, md_path, json_path

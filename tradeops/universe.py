@@ -63,8 +63,9 @@ def read_constituents(text: str, source: str = "constituents.csv") -> list[Entry
 
 def read_symbols(text: str, source: str = "--symbols") -> list[Entry]:
     """Symbols separated by commas, spaces or new lines."""
-    return [Entry(_symbol(raw, f"{source} item {k}"), "", "", f"{source} item {k}")
-            for k, raw in enumerate((t for t in re.split(r"[\s,;]+", text) if t), start=1)]
+    return [
+        Entry(_symbol(raw, f"{source} item {k}"), "", "", f"{source} item {k}") for k, raw in enumerate((t for t in re.split(r"[\s,;]+", text) if t), start=1)
+    ]
 
 
 def refuse_duplicates(entries: Iterable[Entry]) -> None:
@@ -73,8 +74,9 @@ def refuse_duplicates(entries: Iterable[Entry]) -> None:
     for e in entries:
         if e.symbol in first:
             f = first[e.symbol]
-            raise ConfigError(f"{e.where} and {f.where} name the same instrument {e.symbol} "
-                              "(symbols are compared whatever their case and class-share punctuation): keep one")
+            raise ConfigError(
+                f"{e.where} and {f.where} name the same instrument {e.symbol} (symbols are compared whatever their case and class-share punctuation): keep one"
+            )
         first[e.symbol] = e
 
 

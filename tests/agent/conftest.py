@@ -96,8 +96,11 @@ def _run(root: Path, db_url: str, calls, allow_fills: bool = False, client: str 
 
     async def main():
         with log.open("w") as errlog:
-            async with Client(stdio_client(_server_params(root, db_url, allow_fills), errlog=errlog),
-                              client_info=Implementation(name=client, version="1"), read_timeout_seconds=300) as c:
+            async with Client(
+                stdio_client(_server_params(root, db_url, allow_fills), errlog=errlog),
+                client_info=Implementation(name=client, version="1"),
+                read_timeout_seconds=300,
+            ) as c:
                 tools = {t.name: t for t in (await c.list_tools()).tools}
                 answers = []
                 for name, args in calls:

@@ -28,10 +28,20 @@ NOW = datetime(2025, 1, 6, 16, 0, tzinfo=timezone.utc)  # the server's TRADEOPS_
 CLIENT = "pytest-assistant"
 
 READ_TOOLS = {
-    "market_prices", "market_data_quality",
-    "ledger_status", "ledger_pnl", "ledger_equity_curve", "ledger_ticket", "ledger_reconciliation", "ledger_alerts", "ledger_events",
-    "research_backtest", "research_sweep", "research_score_universe",
-    "risk_what_if", "ticket_explain",
+    "market_prices",
+    "market_data_quality",
+    "ledger_status",
+    "ledger_pnl",
+    "ledger_equity_curve",
+    "ledger_ticket",
+    "ledger_reconciliation",
+    "ledger_alerts",
+    "ledger_events",
+    "research_backtest",
+    "research_sweep",
+    "research_score_universe",
+    "risk_what_if",
+    "ticket_explain",
 }
 FORBIDDEN = re.compile(r"kill|policy|order|issue|supersede|void|resume|snapshot|cash|split|edit|delete|restore", re.I)
 
@@ -114,12 +124,22 @@ def test_ledger_tools_agree_with_the_cli_and_the_api(agent_ws, mcp_call, digest,
         api.record_event(s, "OWNER_NOTE", {"text": "x" * 5000}, actor="owner")
     engine.dispose()
     before = digest(ws.root, url)
-    out = mcp_call(ws.root, url, [
-        ("ledger_status", {}), ("ledger_pnl", {"as_of": "2025-01-03"}), ("ledger_equity_curve", {}),
-        ("ledger_ticket", {}), ("ledger_ticket", {"ticket_id": agent_ws.ticket_id}), ("ledger_events", {"kind": "FILL_RECORDED"}),
-        ("ledger_alerts", {}), ("ledger_reconciliation", {}), ("ledger_events", {"kind": "TICKET_RECORDED"}),
-        ("ledger_events", {"kind": "OWNER_NOTE"}),
-    ])
+    out = mcp_call(
+        ws.root,
+        url,
+        [
+            ("ledger_status", {}),
+            ("ledger_pnl", {"as_of": "2025-01-03"}),
+            ("ledger_equity_curve", {}),
+            ("ledger_ticket", {}),
+            ("ledger_ticket", {"ticket_id": agent_ws.ticket_id}),
+            ("ledger_events", {"kind": "FILL_RECORDED"}),
+            ("ledger_alerts", {}),
+            ("ledger_reconciliation", {}),
+            ("ledger_events", {"kind": "TICKET_RECORDED"}),
+            ("ledger_events", {"kind": "OWNER_NOTE"}),
+        ],
+    )
     status, pnl, curve, latest, ticket, fills, alerts, recon, tickets, note = out.answers
     assert digest(ws.root, url) == before  # reading changed nothing
 
@@ -176,12 +196,16 @@ def test_ledger_tools_agree_with_the_cli_and_the_api(agent_ws, mcp_call, digest,
 def test_risk_what_if_gives_the_tickets_trades_and_reasons_and_writes_nothing(pipeline_ws, mcp_call, digest):
     ws, url = pipeline_ws.ws, pipeline_ws.db_url
     before = digest(ws.root, url)
-    out = mcp_call(ws.root, url, [
-        ("risk_what_if", {}),
-        ("risk_what_if", {"parameters": {"max_positions": 12, "target_positions": 10, "min_cash_buffer": 0.05}}),
-        ("research_score_universe", {"signal": "momentum", "top": 15}),
-        ("ticket_explain", {"ticket_id": pipeline_ws.ticket_id}),
-    ])
+    out = mcp_call(
+        ws.root,
+        url,
+        [
+            ("risk_what_if", {}),
+            ("risk_what_if", {"parameters": {"max_positions": 12, "target_positions": 10, "min_cash_buffer": 0.05}}),
+            ("research_score_universe", {"signal": "momentum", "top": 15}),
+            ("ticket_explain", {"ticket_id": pipeline_ws.ticket_id}),
+        ],
+    )
     same, smaller, scores, why = (a.data for a in out.answers)
     assert digest(ws.root, url) == before  # ledger, archive, tickets: byte-identical
 
@@ -212,10 +236,14 @@ def test_risk_what_if_matches_the_risk_command_on_the_same_book(agent_ws, mcp_ca
 
     ws, url = agent_ws.ws, agent_ws.db_url
     before = digest(ws.root, url)
-    out = mcp_call(ws.root, url, [
-        ("risk_what_if", {"session": "2025-01-03", "rebalance": True}),
-        ("risk_what_if", {"session": "2025-01-03", "rebalance": True, "parameters": {"max_weight": 0.05}}),
-    ])
+    out = mcp_call(
+        ws.root,
+        url,
+        [
+            ("risk_what_if", {"session": "2025-01-03", "rebalance": True}),
+            ("risk_what_if", {"session": "2025-01-03", "rebalance": True, "parameters": {"max_weight": 0.05}}),
+        ],
+    )
     what_if, capped = (a.data for a in out.answers)
     assert digest(ws.root, url) == before  # ledger rows, archive, tickets: unchanged
 
@@ -241,9 +269,7 @@ def test_risk_what_if_matches_the_risk_command_on_the_same_book(agent_ws, mcp_ca
     assert capped["what_if"]["parameters"] == {"max_weight": 0.05}
     equity = Decimal(capped["equity"])
     new_buys = [Decimal(t["value"]) for t in capped["trades"] if t["side"] == "BUY" and t["symbol"] not in positions]
-    assert new_buys and max(new_buys) <= Decimal("0.05") * equity + Decimal("0.01") < max(
-        Decimal(t["value"]) for t in what_if["trades"] if t["side"] == "BUY"
-    )
+    assert new_buys and max(new_buys) <= Decimal("0.05") * equity + Decimal("0.01") < max(Decimal(t["value"]) for t in what_if["trades"] if t["side"] == "BUY")
     assert digest(ws.root, url) == before
 
 
@@ -255,10 +281,14 @@ def test_research_backtest_and_sweep_match_the_api(pipeline_ws, mcp_call, digest
     ws, url = pipeline_ws.ws, pipeline_ws.db_url
     start, end = "2024-11-15", "2025-01-03"
     before = digest(ws.root, url)
-    out = mcp_call(ws.root, url, [
-        ("research_backtest", {"start": start, "end": end, "parameters": {"lookback_12w": 126}}),
-        ("research_sweep", {"parameter": "max_positions", "values": [16, 20], "start": start, "end": end}),
-    ])
+    out = mcp_call(
+        ws.root,
+        url,
+        [
+            ("research_backtest", {"start": start, "end": end, "parameters": {"lookback_12w": 126}}),
+            ("research_sweep", {"parameter": "max_positions", "values": [16, 20], "start": start, "end": end}),
+        ],
+    )
     bt, sweep = (a.data for a in out.answers)
     after = digest(ws.root, url)
     # the backtest's report is the one file written, under reports/research/; nothing else changed
@@ -370,8 +400,16 @@ def _page_outcome(agent_ws, entries):
     engine = db.make_engine(agent_ws.db_url)
     try:
         return actions.confirm(
-            engine, agent_ws.ticket_id, entries, {}, tickets_dir=ws.tickets_dir, root=ws.root, policy=policy,
-            tz=ZoneInfo(policy.schedule.timezone), actor="page-check", clock=FixedClock(NOW),
+            engine,
+            agent_ws.ticket_id,
+            entries,
+            {},
+            tickets_dir=ws.tickets_dir,
+            root=ws.root,
+            policy=policy,
+            tz=ZoneInfo(policy.schedule.timezone),
+            actor="page-check",
+            clock=FixedClock(NOW),
         )
     finally:
         engine.dispose()
@@ -391,14 +429,20 @@ def test_write_fills_only_with_allow_fills_and_refused_exactly_as_on_the_page(ag
     good = {"line_no": line_of["AVGO"], "status": "executed", "units": "4.52", "price": "295.00", "time": "14:40"}
 
     before = digest(ws.root, url)
-    refused = mcp_call(ws.root, url, [
-        ("write_fills", {"ticket_id": tid, "lines": [out_of_band]}),
-        ("write_fills", {"ticket_id": tid, "lines": [oversold]}),
-        ("write_fills", {"ticket_id": tid, "lines": [good, oversold]}),  # all or nothing: the good line is not written either
-        ("write_fills", {"ticket_id": tid, "lines": [good, good]}),
-        ("write_fills", {"ticket_id": tid, "lines": [{**good, "status": "bought"}]}),
-        ("write_fills", {"ticket_id": "../../tickets/x", "lines": [good]}),
-    ], allow_fills=True, client=CLIENT)
+    refused = mcp_call(
+        ws.root,
+        url,
+        [
+            ("write_fills", {"ticket_id": tid, "lines": [out_of_band]}),
+            ("write_fills", {"ticket_id": tid, "lines": [oversold]}),
+            ("write_fills", {"ticket_id": tid, "lines": [good, oversold]}),  # all or nothing: the good line is not written either
+            ("write_fills", {"ticket_id": tid, "lines": [good, good]}),
+            ("write_fills", {"ticket_id": tid, "lines": [{**good, "status": "bought"}]}),
+            ("write_fills", {"ticket_id": "../../tickets/x", "lines": [good]}),
+        ],
+        allow_fills=True,
+        client=CLIENT,
+    )
     assert set(refused.tools) == READ_TOOLS | {"write_fills"}
     assert refused.tools["write_fills"].annotations.read_only_hint is False
     assert all(a.is_error for a in refused.answers), [a.text for a in refused.answers]
@@ -416,13 +460,25 @@ def test_write_fills_only_with_allow_fills_and_refused_exactly_as_on_the_page(ag
     assert "status" in refused.answers[4].text and "pattern" in refused.answers[5].text
     assert digest(ws.root, url) == before  # the page refused them too, and wrote nothing
 
-    explained = {"line_no": line_of["MSFT"], "status": "executed", "units": "2.27", "price": "440.00", "time": "14:45",
-                 "explanation": "the price jumped at the open; the owner approved filling at market"}
-    written = mcp_call(ws.root, url, [
-        ("write_fills", {"ticket_id": tid, "lines": [good, explained]}),
-        ("write_fills", {"ticket_id": tid, "lines": [good]}),
-        ("ledger_ticket", {"ticket_id": tid}),
-    ], allow_fills=True, client=CLIENT)
+    explained = {
+        "line_no": line_of["MSFT"],
+        "status": "executed",
+        "units": "2.27",
+        "price": "440.00",
+        "time": "14:45",
+        "explanation": "the price jumped at the open; the owner approved filling at market",
+    }
+    written = mcp_call(
+        ws.root,
+        url,
+        [
+            ("write_fills", {"ticket_id": tid, "lines": [good, explained]}),
+            ("write_fills", {"ticket_id": tid, "lines": [good]}),
+            ("ledger_ticket", {"ticket_id": tid}),
+        ],
+        allow_fills=True,
+        client=CLIENT,
+    )
     saved, again, view = written.answers
     assert saved.data["saved_lines"] == sorted([line_of["AVGO"], line_of["MSFT"]]) and saved.data["actor"] == f"mcp:{CLIENT}"
     assert again.is_error and "already confirmed" in again.text

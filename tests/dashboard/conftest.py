@@ -54,8 +54,7 @@ def fills(engine, ticket_id: str) -> dict:
 
 @pytest.fixture
 def kit() -> SimpleNamespace:
-    return SimpleNamespace(fill_time=fill_time, enter=enter, event_count=event_count, fills=fills,
-                           session=DEMO_SESSION, now=DEMO_NOW)
+    return SimpleNamespace(fill_time=fill_time, enter=enter, event_count=event_count, fills=fills, session=DEMO_SESSION, now=DEMO_NOW)
 
 
 @pytest.fixture

@@ -30,8 +30,16 @@ from tradeops.ledger import api, db
 pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
 TIMEOUT_MS = 60_000
 DEMO_SESSION = date(2026, 11, 30)  # as in conftest.py: the page's clock is the next morning, before the run
@@ -240,9 +248,9 @@ def _shots(page, folder: Path, name: str) -> list[Path]:
         page.set_viewport_size({"width": width, "height": 900})
         page.wait_for_timeout(300)
         if width == 390:
-            assert page.evaluate(
-                "[...document.querySelectorAll('.to-page *')].every(e => e.getBoundingClientRect().right <= window.innerWidth + 1)"
-            ), f"{name}: the page scrolls sideways at 390 px"
+            assert page.evaluate("[...document.querySelectorAll('.to-page *')].every(e => e.getBoundingClientRect().right <= window.innerWidth + 1)"), (
+                f"{name}: the page scrolls sideways at 390 px"
+            )
         path = folder / f"{name}-{width}.png"
         _screenshot(page, path)
         assert path.stat().st_size > 5_000
@@ -298,8 +306,18 @@ def _record(served, gates, days_after: int, hold: bool = False):
     with db.transaction(served.engine) as s:
         held = {"cash": api.compute_cash(s).amount, "equity": api.compute_cash(s).amount}
     decision = _decision(cal.previous_session(execution), [], held["cash"], held["equity"]) if hold else None
-    ticket = build_ticket(decision, gates, cal.execution_window(execution, 5, 60), served.ws.policy(), universe(), "c", "k", "d",
-                          cal.previous_session(execution), ledger_account=held)
+    ticket = build_ticket(
+        decision,
+        gates,
+        cal.execution_window(execution, 5, 60),
+        served.ws.policy(),
+        universe(),
+        "c",
+        "k",
+        "d",
+        cal.previous_session(execution),
+        ledger_account=held,
+    )
     with db.transaction(served.engine) as s:
         record(s, ticket)
     return ticket, held
@@ -395,10 +413,25 @@ def _gbp_workspace(root: Path):
         TradeLine("BUY", "MSFT", D("390.00"), D("1.95"), D("200.00000000"), instrument_price=D("250.00")),
     )
     decision = Decision(
-        session=decision_session, kind="TRADE", rebalance=True, strategy="momentum", account_currency="GBP", equity=D("1000.00"),
-        cash_before=D("1000.00"), cash_after=D("1000.00") - D("990.00") - D("4.95"), drawdown=D(0), trades=trades, blocked=(),
-        suppressed=(), notes=(), rules=(), targets=(), risk_off={"applied": False, "reasons": []}, top_ranks=(),
-        changes={"entering": ["AAPL", "MSFT"], "leaving": [], "resized": []}, signal_note="demo ticket",
+        session=decision_session,
+        kind="TRADE",
+        rebalance=True,
+        strategy="momentum",
+        account_currency="GBP",
+        equity=D("1000.00"),
+        cash_before=D("1000.00"),
+        cash_after=D("1000.00") - D("990.00") - D("4.95"),
+        drawdown=D(0),
+        trades=trades,
+        blocked=(),
+        suppressed=(),
+        notes=(),
+        rules=(),
+        targets=(),
+        risk_off={"applied": False, "reasons": []},
+        top_ranks=(),
+        changes={"entering": ["AAPL", "MSFT"], "leaving": [], "resized": []},
+        signal_note="demo ticket",
         fx={"currency": "GBP", "pair": "GBPUSD", "rate": "1.2500", "date": decision_session.isoformat(), "fee_bps": "50", "fees": "4.95"},
     )
     engine = db.init_db(ws.db_url())

@@ -64,9 +64,11 @@ def test_a_short_sell_shrinks_the_buy_that_does_not_fit(short, kit):
     # every BUY in full, as the ticket planned: what the ledger used to accept
     kit.enter(page.ticket.forms[3], "executed", units=str(avgo.approx_units), price=str(avgo.reference_price), time=t)
     kit.enter(page.ticket.forms[4], "executed", units=str(msft.approx_units), price=str(msft.reference_price), time=t)
-    would_be = after_sells - (avgo.approx_units * avgo.reference_price).quantize(CENT, ROUND_HALF_EVEN) - (
-        msft.approx_units * msft.reference_price
-    ).quantize(CENT, ROUND_HALF_EVEN)
+    would_be = (
+        after_sells
+        - (avgo.approx_units * avgo.reference_price).quantize(CENT, ROUND_HALF_EVEN)
+        - (msft.approx_units * msft.reference_price).quantize(CENT, ROUND_HALF_EVEN)
+    )
     assert would_be < 0  # the negative ledger cash
     refused = page.ticket.submit()
     assert not refused.ok

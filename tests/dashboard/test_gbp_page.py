@@ -52,10 +52,25 @@ def _decision(session, cash):
     )
     fees = D("3.00") + D("1.95")
     return Decision(
-        session=session, kind="TRADE", rebalance=True, strategy="momentum", account_currency="GBP", equity=cash,
-        cash_before=cash, cash_after=cash - D("990.00") - fees, drawdown=D(0), trades=trades, blocked=(), suppressed=(),
-        notes=(), rules=(), targets=(), risk_off={"applied": False, "reasons": []}, top_ranks=(),
-        changes={"entering": ["AAPL", "MSFT"], "leaving": [], "resized": []}, signal_note="demo ticket",
+        session=session,
+        kind="TRADE",
+        rebalance=True,
+        strategy="momentum",
+        account_currency="GBP",
+        equity=cash,
+        cash_before=cash,
+        cash_after=cash - D("990.00") - fees,
+        drawdown=D(0),
+        trades=trades,
+        blocked=(),
+        suppressed=(),
+        notes=(),
+        rules=(),
+        targets=(),
+        risk_off={"applied": False, "reasons": []},
+        top_ranks=(),
+        changes={"entering": ["AAPL", "MSFT"], "leaving": [], "resized": []},
+        signal_note="demo ticket",
         fx={"currency": "GBP", "pair": "GBPUSD", "rate": str(RATE), "date": session.isoformat(), "fee_bps": str(FEE_BPS), "fees": str(fees)},
     )
 
@@ -125,7 +140,8 @@ def test_validation_compares_a_gbp_buy_in_pounds_and_checks_the_rate(gbp, kit):
     assert "1.4000 USD per GBP is more than 5% from the ticket's rate 1.2500" in got.errors["2.fx_rate"]
     got = check_confirmation({2: LineEntry("executed", "2.1", "250.00", "", t)}, ticket, {}, now)
     assert got.errors["2.units"].startswith(
-        "2.1 shares × $250.00 = $525.00 = £420.00 at 1.2500 is more than this line asks for (£390.00, at most £401.70 with the band).")
+        "2.1 shares × $250.00 = $525.00 = £420.00 at 1.2500 is more than this line asks for (£390.00, at most £401.70 with the band)."
+    )
     # explained, it is accepted at the ticket's rate with the conversion fee (420.00 x 0.005 = £2.10)
     got = check_confirmation({2: LineEntry("executed", "2.1", "250.00", "", t, explanation="eToro filled more")}, ticket, {}, now)
     assert got.ok and (got.values[0].fx_rate, got.values[0].fees) == (RATE, D("2.10"))

@@ -49,9 +49,21 @@ def test_countdown_in_british_summer_time_and_on_an_early_close():
 
 
 def _line(**kw) -> LineView:
-    base = dict(line_no=1, side="BUY", symbol="AVGO", search_name="Broadcom", value=D("1333.33"), approx_units=D("4.522676"),
-                reference_price=D("294.81"), band=D("0.03"), band_price=D("303.65"), close_position=False, enter_by="amount",
-                order_type="market", fill=None)
+    base = dict(
+        line_no=1,
+        side="BUY",
+        symbol="AVGO",
+        search_name="Broadcom",
+        value=D("1333.33"),
+        approx_units=D("4.522676"),
+        reference_price=D("294.81"),
+        band=D("0.03"),
+        band_price=D("303.65"),
+        close_position=False,
+        enter_by="amount",
+        order_type="market",
+        fill=None,
+    )
     return LineView(**{**base, **kw})
 
 
@@ -73,8 +85,17 @@ def test_whatever_people_typed_is_escaped():
 def test_no_ticket_hold_and_no_trade_are_plain():
     now = datetime(2024, 3, 18, 9, 0, tzinfo=UK)
     assert "There is no open ticket" in render.ticket_header(None, now)
-    base = dict(ticket_id="TICKET-20240318", status="OPEN", status_reason=None, session_date=date(2024, 3, 18), headline="h",
-                window=window("2024-03-18"), confirm_by=None, currency="USD", lines=())
+    base = dict(
+        ticket_id="TICKET-20240318",
+        status="OPEN",
+        status_reason=None,
+        session_date=date(2024, 3, 18),
+        headline="h",
+        window=window("2024-03-18"),
+        confirm_by=None,
+        currency="USD",
+        lines=(),
+    )
     assert "HOLD: do nothing on eToro today" in render.ticket_header(TicketView(kind="HOLD", **base), now)
     failure = {"name": "reconciliation", "reasons": ["cash differs by $120"], "action": "Enter a fresh broker snapshot"}
     text = render.ticket_header(TicketView(kind="NO-TRADE", failures=(failure,), **base), now)

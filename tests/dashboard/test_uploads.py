@@ -22,8 +22,12 @@ def test_kinds_come_from_the_bytes(content, kind):
 
 @pytest.mark.parametrize(
     "content,words",
-    [(b"", "empty"), (b"<svg onload=alert(1)>", "not a screenshot"), (b"GIF89a" + b"\x00" * 10, "not a screenshot"),
-     (PNG + b"\x00" * uploads.MAX_BYTES, "the limit is 5 MB")],
+    [
+        (b"", "empty"),
+        (b"<svg onload=alert(1)>", "not a screenshot"),
+        (b"GIF89a" + b"\x00" * 10, "not a screenshot"),
+        (PNG + b"\x00" * uploads.MAX_BYTES, "the limit is 5 MB"),
+    ],
 )
 def test_other_files_are_refused(content, words):
     with pytest.raises(ValidationError, match=words):
@@ -39,7 +43,9 @@ def test_the_stored_name_is_made_here(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
 
 
-@pytest.mark.parametrize("ticket_id,symbol", [("../etc", "AAPL"), ("..", "AAPL"), ("T/../../x", "AAPL"), ("TICKET-1", "../A"), ("TICKET-1", "A/B"), ("", "AAPL")])
+@pytest.mark.parametrize(
+    "ticket_id,symbol", [("../etc", "AAPL"), ("..", "AAPL"), ("T/../../x", "AAPL"), ("TICKET-1", "../A"), ("TICKET-1", "A/B"), ("", "AAPL")]
+)
 def test_names_that_could_leave_the_folder_are_refused(tmp_path, ticket_id, symbol):
     with pytest.raises(ValidationError, match="unsafe name"):
         uploads.screenshot_path(tmp_path, ticket_id, 1, symbol, PNG)

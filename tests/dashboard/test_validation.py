@@ -17,16 +17,7 @@ from hypothesis import strategies as st
 
 from tradeops.calendar import get_calendar
 from tradeops.dashboard.model import FillView, LineView, TicketView, Window
-from tradeops.dashboard.validation import (
-    FieldError,
-    LineEntry,
-    check_confirmation,
-    check_kill_switch,
-    check_line,
-    check_snapshot,
-    parse_clock,
-    parse_number,
-)
+from tradeops.dashboard.validation import FieldError, LineEntry, check_confirmation, check_kill_switch, check_line, check_snapshot, parse_clock, parse_number
 
 UK = ZoneInfo("Europe/London")
 
@@ -38,8 +29,9 @@ def window_of(day: str) -> Window:
 
 def line(side="BUY", value="1000.00", units="4", ref="250.00", band="0.03", fill=None) -> LineView:
     ref_d, band_d = D(ref), D(band)
-    return LineView(1, side, "MSFT", "MSFT", D(value), D(units), ref_d, band_d, ref_d * (1 + band_d if side == "BUY" else 1 - band_d),
-                    False, "amount", "market", fill)
+    return LineView(
+        1, side, "MSFT", "MSFT", D(value), D(units), ref_d, band_d, ref_d * (1 + band_d if side == "BUY" else 1 - band_d), False, "amount", "market", fill
+    )
 
 
 def ticket(lines, day="2024-03-18", status="OPEN", kind="TRADE") -> TicketView:
@@ -57,18 +49,23 @@ def check(entry, ln=None, t=None, held=D(10), now=LATER):
 # --------------------------------------------------------------------------- numbers and times
 
 
-@pytest.mark.parametrize(
-    "text,places,expected",
-    [("141.20", 6, D("141.2")), ("$141.20", 6, D("141.2")), ("  5 ", 8, D(5)), ("0", 4, D(0)), ("1e2", 2, D(100))],
-)
+@pytest.mark.parametrize("text,places,expected", [("141.20", 6, D("141.2")), ("$141.20", 6, D("141.2")), ("  5 ", 8, D(5)), ("0", 4, D(0)), ("1e2", 2, D(100))])
 def test_numbers_people_type(text, places, expected):
     assert parse_number(text, places) == expected
 
 
 @pytest.mark.parametrize(
     "text,words",
-    [("", "Enter a number"), ("abc", "is not a number"), ("1,5", "use a dot"), ("-3", "negative"), ("NaN", "is not a number"),
-     ("Infinity", "is not a number"), ("1.123", "more than 2 decimal places"), ("1e999999", "too large")],
+    [
+        ("", "Enter a number"),
+        ("abc", "is not a number"),
+        ("1,5", "use a dot"),
+        ("-3", "negative"),
+        ("NaN", "is not a number"),
+        ("Infinity", "is not a number"),
+        ("1.123", "more than 2 decimal places"),
+        ("1e999999", "too large"),
+    ],
 )
 def test_numbers_that_are_refused(text, words):
     with pytest.raises(FieldError, match=words):
@@ -133,10 +130,7 @@ def test_uk_summer_time_is_taken_into_account():
     assert errors == {} and fill.filled_at == datetime(2024, 7, 15, 13, 40, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize(
-    "clock,ok",
-    [("13:34", False), ("13:35", True), ("14:30", True), ("14:30:59", True), ("14:31", False)],
-)
+@pytest.mark.parametrize("clock,ok", [("13:34", False), ("13:35", True), ("14:30", True), ("14:30:59", True), ("14:31", False)])
 def test_the_window_bounds(clock, ok):
     _, errors = check(LineEntry("executed", units="4", price="250", time=clock))
     assert (errors == {}) is ok
@@ -208,10 +202,12 @@ def test_sells_in_one_submission_share_the_units_held():
 
 @pytest.mark.parametrize(
     "status,kind,entries,words",
-    [("SUPERSEDED", "TRADE", {1: LineEntry("not_executed", reason="x y z")}, "was superseded"),
-     ("VOIDED", "TRADE", {1: LineEntry("not_executed", reason="x y z")}, "was voided"),
-     ("OPEN", "HOLD", {}, "nothing to confirm"),
-     ("OPEN", "TRADE", {1: LineEntry()}, "Nothing to save yet")],
+    [
+        ("SUPERSEDED", "TRADE", {1: LineEntry("not_executed", reason="x y z")}, "was superseded"),
+        ("VOIDED", "TRADE", {1: LineEntry("not_executed", reason="x y z")}, "was voided"),
+        ("OPEN", "HOLD", {}, "nothing to confirm"),
+        ("OPEN", "TRADE", {1: LineEntry()}, "Nothing to save yet"),
+    ],
 )
 def test_form_level_refusals(status, kind, entries, words):
     checked = check_confirmation(entries, ticket([line()], status=status, kind=kind), {}, LATER)
@@ -230,9 +226,14 @@ def test_snapshot_rows():
 
 @pytest.mark.parametrize(
     "on,reason,confirmed,current,keys",
-    [(True, "", False, "OFF", {"reason"}), (True, "broker down", False, "ON", {"form"}), (False, "fixed", False, "ON", {"confirm"}),
-     (False, "fixed", True, "OFF", {"form"}), (True, "broker down", False, "OFF", set()), (False, "fixed now", True, "ON", set())],
+    [
+        (True, "", False, "OFF", {"reason"}),
+        (True, "broker down", False, "ON", {"form"}),
+        (False, "fixed", False, "ON", {"confirm"}),
+        (False, "fixed", True, "OFF", {"form"}),
+        (True, "broker down", False, "OFF", set()),
+        (False, "fixed now", True, "ON", set()),
+    ],
 )
 def test_kill_switch_rules(on, reason, confirmed, current, keys):
     assert set(check_kill_switch(on, reason, confirmed, current).errors) == keys
-

@@ -253,9 +253,7 @@ def test_a_screenshot_is_stored_in_the_tickets_folder(page, demo, kit):
 
 
 @pytest.mark.parametrize(
-    "content,words",
-    [(b"#!/bin/sh\nrm -rf /\n", "not a screenshot"), (PNG + b"\x00" * (5 * 1024 * 1024), "the limit is 5 MB")],
-    ids=["not-an-image", "too-big"],
+    "content,words", [(b"#!/bin/sh\nrm -rf /\n", "not a screenshot"), (PNG + b"\x00" * (5 * 1024 * 1024), "the limit is 5 MB")], ids=["not-an-image", "too-big"]
 )
 def test_a_bad_screenshot_is_refused_and_nothing_is_written(page, demo, kit, content, words):
     kit.enter(page.ticket.forms[1], "executed", units="5", price="141", time=kit.fill_time(page))

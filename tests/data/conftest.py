@@ -70,9 +70,7 @@ class StooqServer:
 
 
 def av_policy(**quality) -> Policy:
-    return Policy.model_validate(
-        {"data": {"primary": "alphavantage", "secondary": "stooq", "cross_check": False}, "quality": quality}
-    )
+    return Policy.model_validate({"data": {"primary": "alphavantage", "secondary": "stooq", "cross_check": False}, "quality": quality})
 
 
 @pytest.fixture

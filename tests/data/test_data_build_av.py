@@ -65,10 +65,7 @@ def test_shipped_thresholds_pass_with_two_symbols_excluded(av_build):
     assert cov.observed == 104 / 106 and cov.threshold == 0.98
 
 
-@pytest.mark.parametrize(
-    "min_coverage, passes",
-    [(104 / 106, True), (math.nextafter(104 / 106, 1.0), False), (0.98, True), (0.99, False)],
-)
+@pytest.mark.parametrize("min_coverage, passes", [(104 / 106, True), (math.nextafter(104 / 106, 1.0), False), (0.98, True), (0.99, False)])
 def test_coverage_passes_or_fails_exactly_at_the_threshold(av_build, rebuild_ws, av_universe, make_av_policy, min_coverage, passes):
     ws, result = rebuild_ws, av_build[1]
     report = build_clean(ws, make_av_policy(min_coverage=min_coverage), av_universe, AS_OF, result)
@@ -164,9 +161,19 @@ def test_quality_report_files(av_build):
     ws, _, report = av_build
     data = json.loads((ws.quality_dir / "quality.json").read_text())
     assert data["trade_allowed"] is True and data["as_of"] == "2021-04-21"
-    assert {c["name"] for c in data["checks"]} >= {"coverage", "benchmark_present", "benchmark_fresh", "clean_duplicate_dates",
-                                                   "clean_prices_sane", "vendor_error", "stale", "zero_volume",
-                                                   "unexplained_jump", "split_not_smooth", "ohlc_sanity"}
+    assert {c["name"] for c in data["checks"]} >= {
+        "coverage",
+        "benchmark_present",
+        "benchmark_fresh",
+        "clean_duplicate_dates",
+        "clean_prices_sane",
+        "vendor_error",
+        "stale",
+        "zero_volume",
+        "unexplained_jump",
+        "split_not_smooth",
+        "ohlc_sanity",
+    }
     for c in data["checks"]:
         assert {"threshold", "observed", "passed", "rule"} <= set(c)
     assert data["excluded"]["BF.B"] and data["symbols"]["AAPL"]["status"] == "ok"

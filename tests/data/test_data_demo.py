@@ -66,8 +66,10 @@ def history():
     tables = {s: demo_bars(42, s, sector, etf, date(1990, 1, 2), date(2040, 12, 31)) for s, sector, etf in syms}
     order = sorted(tables)
     names = {"adj_close": "adjusted_close", "dividend": "dividend_amount", "split": "split_coefficient"}
-    cols = {c: np.concatenate([tables[s].column(names.get(c, c)).to_numpy() for s in order])
-            for c in ("open", "high", "low", "close", "adj_close", "volume", "dividend", "split")}
+    cols = {
+        c: np.concatenate([tables[s].column(names.get(c, c)).to_numpy() for s in order])
+        for c in ("open", "high", "low", "close", "adj_close", "volume", "dividend", "split")
+    }
     days = np.concatenate([tables[s].column("timestamp").to_numpy().astype("datetime64[D]").astype(np.int64) for s in order])
     offsets = np.concatenate([[0], np.cumsum([tables[s].num_rows for s in order])])
     return Panel(order, offsets, days, **cols)

@@ -30,9 +30,12 @@ def uni(*stocks: str, delisted: tuple[str, ...] = ()):
 
 
 def pol(**data) -> Policy:
-    return Policy.model_validate({"data": {"primary": "stooq", "secondary": "demo", "history_sessions": 30, "cross_check": False,
-                                           "overlap_sessions": 3, **data},
-                                  "quality": {"window_sessions": 25}})
+    return Policy.model_validate(
+        {
+            "data": {"primary": "stooq", "secondary": "demo", "history_sessions": 30, "cross_check": False, "overlap_sessions": 3, **data},
+            "quality": {"window_sessions": 25},
+        }
+    )
 
 
 @pytest.fixture
@@ -82,9 +85,19 @@ def test_yfinance_delisted_symbols_are_findings_not_outages(ws):
         payload = demo.download(u[symbol], start, CAL.previous_session(end_exclusive))
         bars = parse_bars("demo", payload.data).to_pandas()
         idx = pd.DatetimeIndex(bars.date).tz_localize("America/New_York")
-        return pd.DataFrame({"Open": bars.open.values, "High": bars.high.values, "Low": bars.low.values, "Close": bars.close.values,
-                             "Adj Close": bars.adj_close.values, "Volume": bars.volume.values, "Dividends": 0.0, "Stock Splits": 0.0},
-                            index=idx)
+        return pd.DataFrame(
+            {
+                "Open": bars.open.values,
+                "High": bars.high.values,
+                "Low": bars.low.values,
+                "Close": bars.close.values,
+                "Adj Close": bars.adj_close.values,
+                "Volume": bars.volume.values,
+                "Dividends": 0.0,
+                "Stock Splits": 0.0,
+            },
+            index=idx,
+        )
 
     u = uni("AAA", "BBB", delisted=("ZZA", "ZZB", "ZZC"))
     yf = YFinanceProvider(history=history, retries=3, backoff_seconds=1.0, min_interval=0, sleep=lambda s: pytest.fail("no backoff"))
@@ -124,8 +137,7 @@ def test_server_errors_still_trip_after_three_outages(ws, stooq_server):
     stooq_server.default = (503, b"busy")
     waits = []
     u = uni("AAA", "BBB", "CCC", "DDD")
-    result = fetch(ws, pol(), u, AS_OF, "r1", providers=[stooq_server.provider(retries=1, backoff_seconds=0.0, sleep=waits.append),
-                                                          DemoProvider(42)])
+    result = fetch(ws, pol(), u, AS_OF, "r1", providers=[stooq_server.provider(retries=1, backoff_seconds=0.0, sleep=waits.append), DemoProvider(42)])
     assert len(stooq_server.requests) == 3 * 2  # three symbols, each tried twice (one retry), then the breaker
     assert [a.kind for a in result.attempts if a.source == "stooq"] == ["unavailable"] * 3 + ["skipped"] * 2
 
@@ -251,8 +263,16 @@ def test_whole_files_are_stored_again_only_when_they_change(ws, av_dir, shared_d
     from tradeops.data.providers import AlphaVantageDirProvider
 
     u = uni("AAPL", "MSFT")
-    policy = Policy.model_validate({"data": {"primary": "alphavantage", "secondary": None, "history_sessions": 30, "local_files": {
-        "SPY": {"source": "stooq", "path": str(shared_data / "stooq-spy" / "spy.us.csv")}}}})
+    policy = Policy.model_validate(
+        {
+            "data": {
+                "primary": "alphavantage",
+                "secondary": None,
+                "history_sessions": 30,
+                "local_files": {"SPY": {"source": "stooq", "path": str(shared_data / "stooq-spy" / "spy.us.csv")}},
+            }
+        }
+    )
     as_of = date(2021, 4, 20)
     first = fetch(ws, policy, u, as_of, "r1", providers=[AlphaVantageDirProvider(av_dir)])
     assert first.chosen("SPY").source == "stooq" and first.stored_bytes > 100_000
@@ -324,8 +344,9 @@ def test_stitching_overlapping_pieces_gives_back_the_history(n, cuts, seed):
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(3, 40), k=st.integers(0, 39), field=st.sampled_from(["open", "low", "close", "volume"]),
-       factor=st.floats(1.001, 1.5), seed=st.integers(0, 50))
+@given(
+    n=st.integers(3, 40), k=st.integers(0, 39), field=st.sampled_from(["open", "low", "close", "volume"]), factor=st.floats(1.001, 1.5), seed=st.integers(0, 50)
+)
 def test_one_moved_value_is_one_revision_a_common_ratio_is_a_readjustment(n, k, field, factor, seed):
     import pyarrow as pa
 

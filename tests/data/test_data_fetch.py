@@ -18,7 +18,9 @@ from tradeops.data.raw import RawStore
 from tradeops.errors import DataError, ProviderUnavailable
 
 AS_OF = date(2024, 6, 28)
-HEADER = "internal_symbol,yahoo_symbol,stooq_symbol,alphavantage_symbol,etoro_search_name,exchange,currency,instrument_type,tradable_as_underlying,sector,notes\n"
+HEADER = (
+    "internal_symbol,yahoo_symbol,stooq_symbol,alphavantage_symbol,etoro_search_name,exchange,currency,instrument_type,tradable_as_underlying,sector,notes\n"
+)
 
 
 def universe(*stocks: str):
@@ -27,15 +29,24 @@ def universe(*stocks: str):
 
 
 def policy(**data) -> Policy:
-    return Policy.model_validate({"data": {"primary": "demo", "secondary": "stooq", "history_sessions": 30, "cross_check": False, **data},
-                                  "quality": {"window_sessions": 25}})
+    return Policy.model_validate(
+        {"data": {"primary": "demo", "secondary": "stooq", "history_sessions": 30, "cross_check": False, **data}, "quality": {"window_sessions": 25}}
+    )
 
 
 def stooq_csv(symbol: str, etf: bool, start: date, end: date, scale: float = 1.0) -> bytes:
     """A Stooq-shaped answer built from the demo generator (Stooq's prices are adjusted)."""
     t = demo_bars(42, symbol, "Energy" if not etf else "Benchmark", etf, start, end).to_pandas()
-    out = pd.DataFrame({"Date": t.timestamp.astype(str), "Open": t.adjusted_close * scale, "High": t.adjusted_close * scale * 1.01,
-                        "Low": t.adjusted_close * scale * 0.99, "Close": t.adjusted_close * scale, "Volume": t.volume})
+    out = pd.DataFrame(
+        {
+            "Date": t.timestamp.astype(str),
+            "Open": t.adjusted_close * scale,
+            "High": t.adjusted_close * scale * 1.01,
+            "Low": t.adjusted_close * scale * 0.99,
+            "Close": t.adjusted_close * scale,
+            "Volume": t.volume,
+        }
+    )
     return out.to_csv(index=False).encode()
 
 
@@ -66,8 +77,11 @@ def good_stooq(inst, start, end):
 
 def test_secondary_is_asked_when_the_primary_fails(ws):
     uni = universe("AAA", "BBB", "CCC")
-    primary = Scripted("demo", {"AAA": ProviderUnavailable("demo down"), "BBB": b'{"Error Message": "Invalid API call"}'},
-                       default=lambda i, s, e: DemoProvider(42).download(i, s, e).data)
+    primary = Scripted(
+        "demo",
+        {"AAA": ProviderUnavailable("demo down"), "BBB": b'{"Error Message": "Invalid API call"}'},
+        default=lambda i, s, e: DemoProvider(42).download(i, s, e).data,
+    )
     secondary = Scripted("stooq", {}, default=good_stooq)
     result = fetch(ws, policy(), uni, AS_OF, "r1", providers=[primary, secondary])
     assert secondary.calls == ["AAA", "BBB"]  # only where the primary failed

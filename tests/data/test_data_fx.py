@@ -21,8 +21,19 @@ from hypothesis import given, settings, strategies as st
 from tradeops.calendar import get_calendar
 from tradeops.config import Policy, Workspace, parse_policy
 from tradeops.data.fx import (
-    DemoFxProvider, FxReport, assess_fx, build_fx_clean, demo_fx_csv, fetch_fx, fx_days, fx_gate, fx_instrument,
-    fx_record_path, pair_for, parse_fx, to_rate,
+    DemoFxProvider,
+    FxReport,
+    assess_fx,
+    build_fx_clean,
+    demo_fx_csv,
+    fetch_fx,
+    fx_days,
+    fx_gate,
+    fx_instrument,
+    fx_record_path,
+    pair_for,
+    parse_fx,
+    to_rate,
 )
 from tradeops.data.providers import YFinanceProvider, yfinance_csv
 from tradeops.errors import ConfigError, DataError, VendorError
@@ -42,10 +53,9 @@ def week(*closes: float, end: date = AS_OF) -> pd.DataFrame:
     return series(dict(zip(CAL.sessions_back(end, len(closes)), closes)))
 
 
-STOOQ_FX = (b"Date,Open,High,Low,Close\n"
-            b"2024-03-13,1.2785,1.2801,1.2755,1.27918\n"
-            b"2024-03-14,1.27917,1.28,1.2735,1.27406\n"
-            b"2024-03-15,1.27405,1.2758,1.2719,1.27359\n")
+STOOQ_FX = (
+    b"Date,Open,High,Low,Close\n2024-03-13,1.2785,1.2801,1.2755,1.27918\n2024-03-14,1.27917,1.28,1.2735,1.27406\n2024-03-15,1.27405,1.2758,1.2719,1.27359\n"
+)
 
 
 # --------------------------------------------------------------------------- the demo series
@@ -95,23 +105,36 @@ def test_parse_stooq_and_yfinance_fx_shapes():
     s = parse_fx("stooq", STOOQ_FX)
     assert list(s["close"]) == [1.27918, 1.27406, 1.27359]
     idx = pd.DatetimeIndex(pd.to_datetime(["2024-03-13", "2024-03-14", "2024-03-15"])).tz_localize("Europe/London")
-    frame = pd.DataFrame({"Open": [1.2785, 1.2792, 1.2741], "High": [1.2801, 1.28, 1.2758], "Low": [1.2755, 1.2735, 1.2719],
-                          "Close": [1.2791800022125244, 1.274060010910034, 1.273590087890625],
-                          "Adj Close": [1.2791800022125244, 1.274060010910034, 1.273590087890625],
-                          "Volume": [0, 0, 0], "Dividends": [0.0, 0.0, 0.0], "Stock Splits": [0.0, 0.0, 0.0]}, index=idx)
-    y = parse_fx("yfinance", YFinanceProvider(history=lambda *a: frame, retries=0, min_interval=0).download(
-        fx_instrument("GBP"), date(2024, 3, 13), AS_OF).data)
+    frame = pd.DataFrame(
+        {
+            "Open": [1.2785, 1.2792, 1.2741],
+            "High": [1.2801, 1.28, 1.2758],
+            "Low": [1.2755, 1.2735, 1.2719],
+            "Close": [1.2791800022125244, 1.274060010910034, 1.273590087890625],
+            "Adj Close": [1.2791800022125244, 1.274060010910034, 1.273590087890625],
+            "Volume": [0, 0, 0],
+            "Dividends": [0.0, 0.0, 0.0],
+            "Stock Splits": [0.0, 0.0, 0.0],
+        },
+        index=idx,
+    )
+    y = parse_fx(
+        "yfinance", YFinanceProvider(history=lambda *a: frame, retries=0, min_interval=0).download(fx_instrument("GBP"), date(2024, 3, 13), AS_OF).data
+    )
     assert [to_rate(c) for c in y["close"]] == [Decimal("1.2792"), Decimal("1.2741"), Decimal("1.2736")]
     assert yfinance_csv(frame).startswith(b"Date,Open,High,Low,Close,Adj Close,Volume")
 
 
-@pytest.mark.parametrize("data,err", [
-    (b'{"error": "Invalid ticker GBPUSD"}', VendorError),
-    (b"<html><title>503 Service Unavailable</title></html>", VendorError),
-    (b"Date,Open,High,Low,Close\n", DataError),
-    (b"Date,Open,High,Low,Close\n2024-03-15,1.27,1.28,1.26\n", DataError),
-    (b"Date,Open,High,Low,Close\n2024-13-15,1.27,1.28,1.26,1.27\n", DataError),
-])
+@pytest.mark.parametrize(
+    "data,err",
+    [
+        (b'{"error": "Invalid ticker GBPUSD"}', VendorError),
+        (b"<html><title>503 Service Unavailable</title></html>", VendorError),
+        (b"Date,Open,High,Low,Close\n", DataError),
+        (b"Date,Open,High,Low,Close\n2024-03-15,1.27,1.28,1.26\n", DataError),
+        (b"Date,Open,High,Low,Close\n2024-13-15,1.27,1.28,1.26,1.27\n", DataError),
+    ],
+)
 def test_parse_fx_rejects_what_is_not_a_series(data, err):
     with pytest.raises(err):
         parse_fx("stooq", data)
@@ -176,8 +199,9 @@ def test_missing_rate_for_t_minus_1_fails_fresh_naming_the_date():
     s = week(1.27, 1.271, 1.272, 1.273, end=date(2024, 3, 14))  # nothing for Friday 15 March
     report = assess_fx(s, "GBPUSD", AS_OF, Q)
     assert not report.passed
-    assert report.reasons == ["GBPUSD rate dated 2024-03-14, 1 session(s) before the decision session 2024-03-15 > "
-                              "quality.fx_max_staleness_sessions 0: no rate for 2024-03-15"]
+    assert report.reasons == [
+        "GBPUSD rate dated 2024-03-14, 1 session(s) before the decision session 2024-03-15 > quality.fx_max_staleness_sessions 0: no rate for 2024-03-15"
+    ]
     stale_ok = assess_fx(s, "GBPUSD", AS_OF, Q.model_copy(update={"fx_max_staleness_sessions": 1}))
     assert stale_ok.passed and stale_ok.rate.date == date(2024, 3, 14) and stale_ok.rate.rate == Decimal("1.2730")
 
@@ -192,14 +216,17 @@ def test_a_us_holiday_is_not_a_missing_fx_session():
     assert "1 session(s)" in assess_fx(s2, "GBPUSD", date(2024, 4, 1), Q).reasons[0]
 
 
-@pytest.mark.parametrize("latest,check,fragment", [
-    (0.0, "fx_valid", "GBPUSD rate on 2024-03-15 is 0.0: not a rate"),
-    (-1.27, "fx_valid", "is -1.27: not a rate"),
-    (12.71, "fx_plausible", "GBPUSD rate 12.71 on 2024-03-15 is outside [quality.fx_min_rate 0.5, quality.fx_max_rate 3.0]"),
-    (0.1271, "fx_plausible", "0.1271 on 2024-03-15 is outside"),
-    # ln(1.45 / 1.2735) = ln(1.138594) = 0.129790
-    (1.45, "fx_jump", "GBPUSD moved +12.98% (log) from 1.2735 on 2024-03-14 to 1.45 on 2024-03-15: more than quality.fx_max_jump 0.1"),
-])
+@pytest.mark.parametrize(
+    "latest,check,fragment",
+    [
+        (0.0, "fx_valid", "GBPUSD rate on 2024-03-15 is 0.0: not a rate"),
+        (-1.27, "fx_valid", "is -1.27: not a rate"),
+        (12.71, "fx_plausible", "GBPUSD rate 12.71 on 2024-03-15 is outside [quality.fx_min_rate 0.5, quality.fx_max_rate 3.0]"),
+        (0.1271, "fx_plausible", "0.1271 on 2024-03-15 is outside"),
+        # ln(1.45 / 1.2735) = ln(1.138594) = 0.129790
+        (1.45, "fx_jump", "GBPUSD moved +12.98% (log) from 1.2735 on 2024-03-14 to 1.45 on 2024-03-15: more than quality.fx_max_jump 0.1"),
+    ],
+)
 def test_bad_rates_are_named_with_value_and_bound(latest, check, fragment):
     report = assess_fx(week(1.2720, 1.2735, latest), "GBPUSD", AS_OF, Q)
     failed = [c for c in report.checks if not c.passed]

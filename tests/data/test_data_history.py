@@ -144,8 +144,9 @@ def test_a_cross_check_the_secondary_could_not_answer_is_reported_as_not_done(tm
 
     universe = parse_universe(universe_csv([("AAPL", "stock", ""), ("MSFT", "stock", ""), ("JNJ", "stock", ""), ("SPY", "ETF", "")]), "SPY")
     stooq_server.answer("spy.us", (200, spy_csv))  # the benchmark comes from the fallback; nothing else answers
-    policy = Policy.model_validate({"data": {"primary": "alphavantage", "secondary": "stooq", "cross_check": True},
-                                    "quality": {"cross_check_required": required}})
+    policy = Policy.model_validate(
+        {"data": {"primary": "alphavantage", "secondary": "stooq", "cross_check": True}, "quality": {"cross_check_required": required}}
+    )
     ws = Workspace.at(tmp_path).ensure()
     result = fetch(ws, policy, universe, AS_OF, "x1", providers=[AlphaVantageDirProvider(av_dir), stooq_server.provider()])
     report = build_clean(ws, policy, universe, AS_OF, result)

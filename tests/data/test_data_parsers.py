@@ -29,8 +29,17 @@ def test_aapl_file_parses_whole(av_dir):
     bars = parse_bars("alphavantage", raw)
     assert bars.schema == BAR_SCHEMA and bars.num_rows == data_lines(raw) == 5402
     last = bars.slice(bars.num_rows - 1).to_pylist()[0]
-    assert last == {"date": date(2021, 4, 21), "open": 132.36, "high": 133.75, "low": 131.3001, "close": 133.5,
-                    "adj_close": 133.5, "volume": 68538237.0, "dividend": 0.0, "split": 1.0}
+    assert last == {
+        "date": date(2021, 4, 21),
+        "open": 132.36,
+        "high": 133.75,
+        "low": 131.3001,
+        "close": 133.5,
+        "adj_close": 133.5,
+        "volume": 68538237.0,
+        "dividend": 0.0,
+        "split": 1.0,
+    }
 
 
 def test_every_sample_file_parses_or_is_a_vendor_error(av_dir):
@@ -88,10 +97,12 @@ def test_stooq_without_volume_column():
 
 def test_yfinance_splits_are_undone_so_close_is_as_traded():
     # Yahoo divides everything before a 4:1 split by 4; the parser multiplies it back.
-    csv = (",".join(YF_HEADER) + "\n"
-           "2020-08-27,125.0,126.0,124.0,125.0,124.5,100,0.0,0.0\n"
-           "2020-08-28,124.8,125.2,124.6,124.8,124.3,100,0.205,0.0\n"
-           "2020-08-31,127.58,131.0,126.0,129.04,128.6,400,0.0,4.0\n").encode()
+    csv = (
+        ",".join(YF_HEADER) + "\n"
+        "2020-08-27,125.0,126.0,124.0,125.0,124.5,100,0.0,0.0\n"
+        "2020-08-28,124.8,125.2,124.6,124.8,124.3,100,0.205,0.0\n"
+        "2020-08-31,127.58,131.0,126.0,129.04,128.6,400,0.0,4.0\n"
+    ).encode()
     bars = parse_bars("yfinance", csv).to_pydict()
     assert bars["close"] == [500.0, 499.2, 129.04]
     assert bars["volume"] == [25.0, 25.0, 400.0]
@@ -128,12 +139,11 @@ def test_any_bytes_give_bars_or_a_data_error(source, payload):
 
 numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.integers(-10**12, 10**12).map(str),
+    st.integers(-(10**12), 10**12).map(str),
     st.sampled_from(["", "nan", "NaN", "null", "1e400", "-0", "0x10", " 1", "1,5", "١٢", "\x00", '"1"']),
 )
 dates = st.one_of(
-    st.dates(date(1900, 1, 1), date(2100, 12, 31)).map(str),
-    st.sampled_from(["2021-02-30", "2021-4-1", "20210401", "", "2021-04-01T00:00:00", "x"]),
+    st.dates(date(1900, 1, 1), date(2100, 12, 31)).map(str), st.sampled_from(["2021-02-30", "2021-4-1", "20210401", "", "2021-04-01T00:00:00", "x"])
 )
 endings = st.sampled_from(["\n", "\r\n", "\r"])
 
@@ -165,7 +175,9 @@ def test_near_csv_gives_bars_or_a_data_error(data, source):
 @settings(max_examples=150, deadline=None)
 @given(
     start=st.dates(date(1990, 1, 1), date(2040, 1, 1)),
-    rows=st.lists(st.tuples(*[st.floats(1e-4, 1e6, allow_nan=False)] * 5, st.integers(0, 10**10), st.floats(0, 50), st.floats(0.01, 100)), min_size=1, max_size=30),
+    rows=st.lists(
+        st.tuples(*[st.floats(1e-4, 1e6, allow_nan=False)] * 5, st.integers(0, 10**10), st.floats(0, 50), st.floats(0.01, 100)), min_size=1, max_size=30
+    ),
 )
 def test_valid_alphavantage_csv_round_trips_exactly(start, rows):
     lines = [",".join(AV_HEADER)]
@@ -177,16 +189,20 @@ def test_valid_alphavantage_csv_round_trips_exactly(start, rows):
     assert bars["volume"] == [float(r[5]) for r in rows] and bars["split"] == [r[7] for r in rows]
 
 
-LIMITS = [b"Exceeded the daily hits limit", b"Too Many Requests. Rate limited. Try after a while.",
-          b'{"Note": "Our standard API call frequency is 5 calls per minute"}']
-KEYS = [b"Get your apikey: https://stooq.com/q/d/?s=aapl.us&get_apikey",
-        b'{"Error Message": "the parameter apikey is invalid or missing."}']
+LIMITS = [
+    b"Exceeded the daily hits limit",
+    b"Too Many Requests. Rate limited. Try after a while.",
+    b'{"Note": "Our standard API call frequency is 5 calls per minute"}',
+]
+KEYS = [b"Get your apikey: https://stooq.com/q/d/?s=aapl.us&get_apikey", b'{"Error Message": "the parameter apikey is invalid or missing."}']
 GONE = [b"$XYZQ: possibly delisted; no price data found", b"No data", b'{"Error Message": "Invalid API call."}']
 
 
 @settings(max_examples=150, deadline=None)
-@given(prefix=st.text(alphabet=st.characters(blacklist_characters=",{[<", blacklist_categories=("Cs",)), max_size=30),
-       which=st.sampled_from([(b, RateLimited) for b in LIMITS] + [(b, MissingApiKey) for b in KEYS] + [(b, SymbolNotFound) for b in GONE]))
+@given(
+    prefix=st.text(alphabet=st.characters(blacklist_characters=",{[<", blacklist_categories=("Cs",)), max_size=30),
+    which=st.sampled_from([(b, RateLimited) for b in LIMITS] + [(b, MissingApiKey) for b in KEYS] + [(b, SymbolNotFound) for b in GONE]),
+)
 def test_refusals_are_classified_whatever_surrounds_them(prefix, which):
     """A refusal sentence is told apart (limit / key / unknown symbol) whatever text precedes it, and never parses as bars."""
     body, kind = which

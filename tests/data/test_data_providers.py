@@ -139,9 +139,17 @@ def test_rate_limiter_spaces_requests():
 def yahoo_frame(splits=(0.0, 0.0)) -> pd.DataFrame:
     idx = pd.DatetimeIndex(["2024-06-27", "2024-06-28"]).tz_localize("America/New_York")
     return pd.DataFrame(
-        {"Open": [544.0, 547.0], "High": [546.0, 550.0], "Low": [543.0, 544.0], "Close": [545.5, 544.2],
-         "Adj Close": [540.1, 544.2], "Volume": [35000000, 76000000], "Dividends": [0.0, 1.76],
-         "Stock Splits": list(splits), "Capital Gains": [0.0, 0.0]},
+        {
+            "Open": [544.0, 547.0],
+            "High": [546.0, 550.0],
+            "Low": [543.0, 544.0],
+            "Close": [545.5, 544.2],
+            "Adj Close": [540.1, 544.2],
+            "Volume": [35000000, 76000000],
+            "Dividends": [0.0, 1.76],
+            "Stock Splits": list(splits),
+            "Capital Gains": [0.0, 0.0],
+        },
         index=idx,
     )
 
@@ -176,16 +184,31 @@ def test_default_yfinance_call_asks_for_unadjusted_prices(monkeypatch):
 
     monkeypatch.setattr(yfinance, "Ticker", FakeTicker)
     _yfinance_history("SPY", START, date(2024, 7, 1))
-    assert seen == {"symbol": "SPY", "start": "2024-06-27", "end": "2024-07-01", "interval": "1d",
-                    "auto_adjust": False, "actions": True, "raise_errors": True, "timeout": 30.0}
+    assert seen == {
+        "symbol": "SPY",
+        "start": "2024-06-27",
+        "end": "2024-07-01",
+        "interval": "1d",
+        "auto_adjust": False,
+        "actions": True,
+        "raise_errors": True,
+        "timeout": 30.0,
+    }
     seen.clear()
     # the policy's request timeout reaches yfinance through make_provider
-    provider = make_provider("yfinance", Workspace.at("/nonexistent"), Policy.model_validate(
-        {"data": {"request_timeout_seconds": 7.5, "yfinance_cache_hours": 0}}))
+    provider = make_provider(
+        "yfinance", Workspace.at("/nonexistent"), Policy.model_validate({"data": {"request_timeout_seconds": 7.5, "yfinance_cache_hours": 0}})
+    )
     provider._limiter.min_interval = 0
-    provider.download(parse_universe(
-        "internal_symbol,yahoo_symbol,stooq_symbol,alphavantage_symbol,etoro_search_name,exchange,currency,instrument_type,tradable_as_underlying,sector,notes\n"
-        "SPY,SPY,spy.us,SPY,SPY,NYSE Arca,USD,ETF,true,Benchmark,\n", "SPY")["SPY"], START, END)
+    provider.download(
+        parse_universe(
+            "internal_symbol,yahoo_symbol,stooq_symbol,alphavantage_symbol,etoro_search_name,exchange,currency,instrument_type,tradable_as_underlying,sector,notes\n"
+            "SPY,SPY,spy.us,SPY,SPY,NYSE Arca,USD,ETF,true,Benchmark,\n",
+            "SPY",
+        )["SPY"],
+        START,
+        END,
+    )
     assert seen["timeout"] == 7.5 and provider.timeout == 7.5
 
 
@@ -286,12 +309,15 @@ def test_stooq_http_error_asking_for_a_key_is_a_missing_key(stooq_server, univer
     assert len(stooq_server.requests) == 1
 
 
-@pytest.mark.parametrize("err, kind", [
-    (RuntimeError("$ZZZQ: possibly delisted; no price data found  (1d 2024-06-27 -> 2024-07-01)"), SymbolNotFound),
-    (type("YFPricesMissingError", (Exception,), {})("$ZZZQ: prices missing"), SymbolNotFound),
-    (type("YFTzMissingError", (Exception,), {})("$ZZZQ: possibly delisted; no timezone found"), SymbolNotFound),
-    (type("YFRateLimitError", (Exception,), {})("Too Many Requests. Rate limited. Try after a while."), RateLimited),
-])
+@pytest.mark.parametrize(
+    "err, kind",
+    [
+        (RuntimeError("$ZZZQ: possibly delisted; no price data found  (1d 2024-06-27 -> 2024-07-01)"), SymbolNotFound),
+        (type("YFPricesMissingError", (Exception,), {})("$ZZZQ: prices missing"), SymbolNotFound),
+        (type("YFTzMissingError", (Exception,), {})("$ZZZQ: possibly delisted; no timezone found"), SymbolNotFound),
+        (type("YFRateLimitError", (Exception,), {})("Too Many Requests. Rate limited. Try after a while."), RateLimited),
+    ],
+)
 def test_yfinance_permanent_answers_and_limits_are_not_retried(universe, err, kind):
     calls, waits = [], []
 
@@ -332,17 +358,22 @@ def test_backoff_grows_with_jitter_and_never_passes_the_ceiling(first, ceiling, 
 
     backoff = Backoff(first=first, ceiling=ceiling, jitter=jitter, rng=random.Random(seed))
     YFinanceProvider(history=history, retries=retries, backoff_seconds=backoff, min_interval=0, sleep=waits.append).download(
-        parse_universe("internal_symbol,yahoo_symbol,stooq_symbol,alphavantage_symbol,etoro_search_name,exchange,currency,instrument_type,"
-                       "tradable_as_underlying,sector,notes\nSPY,SPY,spy.us,SPY,SPY,NYSE Arca,USD,ETF,true,Benchmark,\n", "SPY")["SPY"], START, END)
+        parse_universe(
+            "internal_symbol,yahoo_symbol,stooq_symbol,alphavantage_symbol,etoro_search_name,exchange,currency,instrument_type,"
+            "tradable_as_underlying,sector,notes\nSPY,SPY,spy.us,SPY,SPY,NYSE Arca,USD,ETF,true,Benchmark,\n",
+            "SPY",
+        )["SPY"],
+        START,
+        END,
+    )
     assert len(waits) == retries
     for n, w in enumerate(waits):
-        exp = min(ceiling, first * 2 ** n)
+        exp = min(ceiling, first * 2**n)
         assert exp - 1e-9 <= w <= min(ceiling, exp + jitter) + 1e-9
 
 
 def test_policy_backoff_reaches_the_providers(tmp_path):
-    pol = Policy.model_validate({"data": {"backoff_seconds": 2.0, "backoff_max_seconds": 5.0, "backoff_jitter_seconds": 0.25,
-                                          "request_timeout_seconds": 12.5}})
+    pol = Policy.model_validate({"data": {"backoff_seconds": 2.0, "backoff_max_seconds": 5.0, "backoff_jitter_seconds": 0.25, "request_timeout_seconds": 12.5}})
     for name in ("yfinance", "stooq"):
         provider = make_provider(name, Workspace.at(tmp_path), pol)
         b = provider.backoff

@@ -22,8 +22,19 @@ def bars(n: int = 60, end: date = AS_OF, price: float = 100.0) -> pd.DataFrame:
     """A clean series of ``n`` sessions ending at ``end``: 0.1% a day, no events."""
     days = pd.to_datetime(CAL.sessions_back(end, n))
     close = price * 1.001 ** np.arange(n)
-    return pd.DataFrame({"date": days, "open": close, "high": close * 1.01, "low": close * 0.99, "close": close,
-                         "adj_close": close, "volume": 1e6, "dividend": 0.0, "split": 1.0})
+    return pd.DataFrame(
+        {
+            "date": days,
+            "open": close,
+            "high": close * 1.01,
+            "low": close * 0.99,
+            "close": close,
+            "adj_close": close,
+            "volume": 1e6,
+            "dividend": 0.0,
+            "split": 1.0,
+        }
+    )
 
 
 def panel(frames: dict[str, pd.DataFrame]) -> Panel:
@@ -37,8 +48,7 @@ def panel(frames: dict[str, pd.DataFrame]) -> Panel:
 
 def run(frames, q=Q, universe=None, benchmark="SPY", **kw):
     frames = {"SPY": bars(), **frames}
-    return assess(panel(frames), as_of=AS_OF, universe=universe or sorted(frames), benchmark=benchmark,
-                  sessions=session_days(), q=q, **kw)
+    return assess(panel(frames), as_of=AS_OF, universe=universe or sorted(frames), benchmark=benchmark, sessions=session_days(), q=q, **kw)
 
 
 def status(result, sym):
@@ -151,10 +161,14 @@ def test_bars_after_as_of_are_never_used():
 
 
 def test_vendor_error_and_no_data_are_reasons_not_exceptions():
-    r = run({}, universe=["SPY", "BAD", "GONE"], failures={
-        "BAD": [("alphavantage", "vendor_error", "alphavantage answered with an error payload instead of CSV: '{}'")],
-        "GONE": [("yfinance", "unavailable", "failed after 4 attempts")],
-    })
+    r = run(
+        {},
+        universe=["SPY", "BAD", "GONE"],
+        failures={
+            "BAD": [("alphavantage", "vendor_error", "alphavantage answered with an error payload instead of CSV: '{}'")],
+            "GONE": [("yfinance", "unavailable", "failed after 4 attempts")],
+        },
+    )
     assert status(r, "BAD").checks_failed == ["vendor_error"] and "BAD: vendor error, no data: alphavantage" in status(r, "BAD").reasons[0]
     assert status(r, "GONE").checks_failed == ["no_data"] and "yfinance: failed after 4 attempts" in status(r, "GONE").reasons[0]
 
@@ -204,11 +218,11 @@ def test_nothing_fetched_gives_reasons_and_an_empty_clean_file(tmp_path):
     from tradeops.data.clean import write_clean
 
     empty = panel({})
-    r = assess(empty, as_of=AS_OF, universe=["SPY", "AAA"], benchmark="SPY", sessions=session_days(), q=Q,
-               failures={"AAA": [("demo", "unavailable", "demo down")]})
+    r = assess(
+        empty, as_of=AS_OF, universe=["SPY", "AAA"], benchmark="SPY", sessions=session_days(), q=Q, failures={"AAA": [("demo", "unavailable", "demo down")]}
+    )
     gates = {c.name: c.passed for c in r.checks if c.scope == "gate"}
-    assert gates == {"coverage": False, "benchmark_present": False, "benchmark_fresh": False,
-                     "clean_duplicate_dates": True, "clean_prices_sane": True}
+    assert gates == {"coverage": False, "benchmark_present": False, "benchmark_fresh": False, "clean_duplicate_dates": True, "clean_prices_sane": True}
     assert status(r, "SPY").reasons == ["SPY: no data: not fetched"] and status(r, "AAA").reasons == ["AAA: no data: demo: demo down"]
     path = tmp_path / "eod.parquet"
     assert write_clean(empty, r.keep, {}, path) == 0

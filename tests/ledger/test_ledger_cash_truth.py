@@ -156,7 +156,9 @@ def test_a_correction_moved_to_an_earlier_day_is_checked_there(session, kit):
     fill = kit.buy(session, "B1", "2024-01-08", "AAPL", 1, 150)
     assert api.compute_cash(session).amount == D(50)
     # dated 3 Jan, the same BUY would need 150 when only 100 was there
-    with pytest.raises(LedgerError, match=r"needs 150.00 \(1 x 150\) .* is 100.00 on 2024-01-03, which would leave -50.00: the cash allows at most 0.666666 units"):
+    with pytest.raises(
+        LedgerError, match=r"needs 150.00 \(1 x 150\) .* is 100.00 on 2024-01-03, which would leave -50.00: the cash allows at most 0.666666 units"
+    ):
         api.correct_fill(session, fill.id, "wrong day", "executed", units="1", price="150", filled_at=kit.at("2024-01-03"), actor="t")
     api.correct_fill(session, fill.id, "wrong day", "partial", units="0.5", price="150", filled_at=kit.at("2024-01-03"), actor="t")
     assert api.compute_cash(session).amount == D(125)
@@ -199,10 +201,16 @@ class Model:
         return all(self.cash(d, pieces) >= floor or self.cash(d, pieces) >= self.cash(d) for d in DAYS[:27] if d >= first)
 
 
-@given(ops=st.lists(operation, min_size=4, max_size=20), floor=st.sampled_from([D(0), D(0), D("50.00")]),
-       opening=st.decimals(min_value=D(50), max_value=D(3000), places=2))
+@given(
+    ops=st.lists(operation, min_size=4, max_size=20),
+    floor=st.sampled_from([D(0), D(0), D("50.00")]),
+    opening=st.decimals(min_value=D(50), max_value=D(3000), places=2),
+)
 @settings(
-    max_examples=int(os.environ.get("LEDGER_MODEL_EXAMPLES", "40")), deadline=None, database=None, derandomize=True,
+    max_examples=int(os.environ.get("LEDGER_MODEL_EXAMPLES", "40")),
+    deadline=None,
+    database=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_accepted_entries_never_take_cash_below_the_floor(session, ops, floor, opening):
@@ -247,8 +255,18 @@ def test_accepted_entries_never_take_cash_below_the_floor(session, ops, floor, o
                 old_day = api.exchange_date(original.filled_at)
                 pieces = [(d, done), (old_day, -undone)]
                 call = lambda: api.correct_fill(  # noqa: E731
-                    session, original.id, "property", "executed", units=units, price=op[4], fees=op[5], filled_at=at,
-                    override_reason="property", account=account, actor="h", min_cash=floor,
+                    session,
+                    original.id,
+                    "property",
+                    "executed",
+                    units=units,
+                    price=op[4],
+                    fees=op[5],
+                    filled_at=at,
+                    override_reason="property",
+                    account=account,
+                    actor="h",
+                    min_cash=floor,
                 )[1]
             else:
                 _, _, symbol, qty, p, fee = op
@@ -263,8 +281,7 @@ def test_accepted_entries_never_take_cash_below_the_floor(session, ops, floor, o
                 value = booked_value(units, p)
                 pieces = [(d, -value - fee if side == "BUY" else value - fee)]
                 call = lambda: api.record_fill(  # noqa: E731
-                    session, f"T{n}", 1, "executed", units=units, price=p, fees=fee, filled_at=at, account=account, actor="h",
-                    min_cash=floor,
+                    session, f"T{n}", 1, "executed", units=units, price=p, fees=fee, filled_at=at, account=account, actor="h", min_cash=floor
                 )
             fits = model.fits(pieces, floor)
             try:

@@ -26,7 +26,8 @@ def ws(tmp_path, db_url, db_backend, monkeypatch):
     (tmp_path / "config").mkdir()
     shipped = (REPO / "config" / "policy.yml").read_text()  # a new workspace is in GBP; these tests are of a USD one
     (tmp_path / "config" / "policy.yml").write_text(
-        shipped.replace("account_currency: GBP", "account_currency: USD", 1).replace("fx_fee_bps: 50", "fx_fee_bps: 0", 1))
+        shipped.replace("account_currency: GBP", "account_currency: USD", 1).replace("fx_fee_bps: 50", "fx_fee_bps: 0", 1)
+    )
     monkeypatch.setenv("TRADEOPS_HOME", str(tmp_path))
     monkeypatch.setenv("TRADEOPS_ACTOR", "cli-test")
     if db_backend == "postgresql":
@@ -149,10 +150,14 @@ def test_the_executor_path(ws, capsys):
     "fills, message",
     [
         ("line,status,units,price,fees,filled_at\n1,executed,10,abc,1,2024-01-03T14:35\n", "fills.csv row 2, field 'price': 'abc' is not a decimal"),
-        ("line,status,units,price,fees,filled_at\n1,executed,10,100,1,2024-01-03T14:35\n2,executed,-2,200,0,2024-01-03T14:35\n",
-         "fills.csv row 3, field 'units'"),
-        ("line,status,units,price,fees,filled_at\n1,executed,10,100,1,2024-01-03T14:35\n7,executed,1,200,0,2024-01-03T14:35\n",
-         "fills.csv row 3, field 'line': ticket TICKET-20240103 has no line 7"),
+        (
+            "line,status,units,price,fees,filled_at\n1,executed,10,100,1,2024-01-03T14:35\n2,executed,-2,200,0,2024-01-03T14:35\n",
+            "fills.csv row 3, field 'units'",
+        ),
+        (
+            "line,status,units,price,fees,filled_at\n1,executed,10,100,1,2024-01-03T14:35\n7,executed,1,200,0,2024-01-03T14:35\n",
+            "fills.csv row 3, field 'line': ticket TICKET-20240103 has no line 7",
+        ),
         ("line,status,units,price,fees,filled_at\n1,executed,10,130,1,2024-01-03T14:35\n", "fills.csv row 2, field 'price'.*band"),
         ("line,status,unit,price,fees,filled_at\n", r"fills.csv row 1 \(header\)"),
     ],

@@ -44,6 +44,7 @@ def test_same_line_confirmed_twice_at_once_gives_one_fill(ledger_engine, db_url,
         for n in range(ROUNDS):
             kit.ticket(s, f"T{n}", f"2024-01-0{n + 2}", [("BUY", "AAPL", "1000", "10", "100")])
     for n in range(ROUNDS):
+
         def confirm(s, who, n=n):
             return api.record_fill(s, f"T{n}", 1, "executed", units="10", price="100", filled_at=kit.at(f"2024-01-0{n + 2}"), actor=who).id
 

@@ -26,9 +26,23 @@ def line(session, kit):
 
 def _fill(line_id: int, **change) -> dict:
     row = {
-        "account_id": 1, "line_id": line_id, "symbol": "AAPL", "side": "BUY", "kind": "FILL", "status": "EXECUTED",
-        "units": D("10"), "price": D("100"), "amount": D("1000"), "fees": D("0"), "currency": "USD",
-        "instrument_currency": "USD", "fx_rate": D("1"), "account_amount": D("1000"), "filled_at": NOW, "actor": "raw", "created_at": NOW,
+        "account_id": 1,
+        "line_id": line_id,
+        "symbol": "AAPL",
+        "side": "BUY",
+        "kind": "FILL",
+        "status": "EXECUTED",
+        "units": D("10"),
+        "price": D("100"),
+        "amount": D("1000"),
+        "fees": D("0"),
+        "currency": "USD",
+        "instrument_currency": "USD",
+        "fx_rate": D("1"),
+        "account_amount": D("1000"),
+        "filled_at": NOW,
+        "actor": "raw",
+        "created_at": NOW,
     }
     row.update(change)
     return row
@@ -91,8 +105,10 @@ def test_fx_rate_and_account_amount_must_agree(ledger_engine, line):
 def test_append_only_tables_refuse_update_and_delete(ledger_engine, line, table):
     with ledger_engine.begin() as conn:
         conn.execute(insert(Fill), _fill(line[1]))
-        conn.execute(insert(CashMovement), {"account_id": 1, "kind": "DEPOSIT", "amount": D(1), "currency": "USD",
-                                            "value_date": date(2024, 1, 2), "actor": "raw", "created_at": NOW})
+        conn.execute(
+            insert(CashMovement),
+            {"account_id": 1, "kind": "DEPOSIT", "amount": D(1), "currency": "USD", "value_date": date(2024, 1, 2), "actor": "raw", "created_at": NOW},
+        )
     _refused(ledger_engine, text(f"UPDATE {table} SET id = id"), {}, "append-only")
     _refused(ledger_engine, text(f"DELETE FROM {table}"), {}, "append-only")
 
@@ -105,8 +121,16 @@ def test_cash_signs_follow_the_kind(ledger_engine):
 
 
 def test_one_open_ticket_per_session_date(ledger_engine):
-    row = {"account_id": 1, "ticket_id": "A", "session_date": date(2024, 1, 3), "kind": "HOLD", "status": "OPEN",
-           "version_hash": "h", "actor": "raw", "created_at": NOW}
+    row = {
+        "account_id": 1,
+        "ticket_id": "A",
+        "session_date": date(2024, 1, 3),
+        "kind": "HOLD",
+        "status": "OPEN",
+        "version_hash": "h",
+        "actor": "raw",
+        "created_at": NOW,
+    }
     with ledger_engine.begin() as conn:
         conn.execute(insert(Ticket), row)
     _refused(ledger_engine, insert(Ticket), {**row, "ticket_id": "B"}, "(?i)unique|duplicate")

@@ -23,11 +23,9 @@ UTC = timezone.utc
 POLICY = parse_policy({"research": {"slippage_bps": 10, "cost_bps": 10}})  # 10 bps slippage and 10 bps commission
 
 # window starts: 5 minutes after the open (14:30 UTC before the US clock change of 2024-03-10, 13:30 after)
-WINDOW = {"2024-03-04": "2024-03-04T14:35:00+00:00", "2024-03-11": "2024-03-11T13:35:00+00:00",
-          "2024-03-18": "2024-03-18T13:35:00+00:00"}
+WINDOW = {"2024-03-04": "2024-03-04T14:35:00+00:00", "2024-03-11": "2024-03-11T13:35:00+00:00", "2024-03-18": "2024-03-18T13:35:00+00:00"}
 CLOSES = {
-    "AAA": {date(2024, 3, 1): D(100), date(2024, 3, 4): D(102), date(2024, 3, 11): D(105), date(2024, 3, 18): D(106),
-            date(2024, 3, 22): D(106)},
+    "AAA": {date(2024, 3, 1): D(100), date(2024, 3, 4): D(102), date(2024, 3, 11): D(105), date(2024, 3, 18): D(106), date(2024, 3, 22): D(106)},
     "BBB": {date(2024, 3, 1): D(50), date(2024, 3, 4): D(51), date(2024, 3, 18): D(53)},
     "CCC": {date(2024, 3, 8): D(25), date(2024, 3, 11): D(26), date(2024, 3, 18): D(24)},
     "DDD": {date(2024, 3, 8): D(20), date(2024, 3, 18): D(21)},
@@ -36,11 +34,9 @@ OPENS = {"AAA": {date(2024, 3, 11): D(103)}}
 
 
 def _ticket(s, ticket_id, day, lines, account=api.DEFAULT_ACCOUNT):
-    api.record_ticket(s, ticket_id, date.fromisoformat(day), "TRADE", "h-" + ticket_id, {"window": {"start": WINDOW[day]}},
-                      account=account, actor="t")
+    api.record_ticket(s, ticket_id, date.fromisoformat(day), "TRADE", "h-" + ticket_id, {"window": {"start": WINDOW[day]}}, account=account, actor="t")
     for n, (side, sym, units, ref) in enumerate(lines, start=1):
-        api.record_intended_trade(s, ticket_id, n, side, sym, str((D(units) * D(ref)).quantize(D("0.01"))), units, ref, "0.03",
-                                  account=account, actor="t")
+        api.record_intended_trade(s, ticket_id, n, side, sym, str((D(units) * D(ref)).quantize(D("0.01"))), units, ref, "0.03", account=account, actor="t")
 
 
 def _at(day, hhmm):
@@ -53,8 +49,7 @@ def _three_weeks(s):
     api.record_fill(s, "T1", 1, "executed", units="10", price="100.10", fees="1.00", filled_at=_at("2024-03-04", "14:40"), actor="t")
     api.record_fill(s, "T1", 2, "not_executed", reason="price above the band", filled_at=_at("2024-03-04", "14:40"), actor="t")
     _ticket(s, "T2", "2024-03-11", [("BUY", "CCC", "40", "25"), ("SELL", "AAA", "4", "104")])
-    api.record_fill(s, "T2", 1, "partial", units="30", price="25.05", filled_at=_at("2024-03-11", "13:45"),
-                    reason="only part filled", actor="t")
+    api.record_fill(s, "T2", 1, "partial", units="30", price="25.05", filled_at=_at("2024-03-11", "13:45"), reason="only part filled", actor="t")
     api.record_fill(s, "T2", 2, "executed", units="4", price="101", filled_at=_at("2024-03-11", "19:30"), actor="t")
     api.record_cash_movement(s, "DIVIDEND", "2.50", date(2024, 3, 15), symbol="AAA", actor="t")
     _ticket(s, "T3", "2024-03-18", [("BUY", "DDD", "10", "20")])
@@ -95,9 +90,17 @@ def test_three_week_worked_example(session):
     result = drift.attribute(inputs)
     last = result.last
     assert last.day == date(2024, 3, 22) and last.live == D("10013.80") and last.shadow == D("10074.76")
-    assert last.components == {"signal": D("0.00"), "not_executed": D("-58.00"), "partial": D("10.25"), "slippage": D("-4.75"),
-                               "delay": D("-7.59"), "fees": D("-3.38"), "fx": D("0.00"), "cash_movements": D("2.50"),
-                               "residual": D("0.01")}
+    assert last.components == {
+        "signal": D("0.00"),
+        "not_executed": D("-58.00"),
+        "partial": D("10.25"),
+        "slippage": D("-4.75"),
+        "delay": D("-7.59"),
+        "fees": D("-3.38"),
+        "fx": D("0.00"),
+        "cash_movements": D("2.50"),
+        "residual": D("0.01"),
+    }
     assert last.total == D("-60.96") == sum(last.components.values())
     week1 = next(r for r in result.rows if r.day == date(2024, 3, 8))
     assert (week1.live, week1.shadow, week1.total) == (D("10018.00"), D("10036.00"), D("-18.00"))
@@ -121,8 +124,7 @@ def test_the_archive_ticket_is_what_the_shadow_executes(session, tmp_path):
     api.record_cash_movement(session, "DEPOSIT", "10000", date(2024, 3, 1), actor="t")
     _ticket(session, "T1", "2024-03-04", [("BUY", "AAA", "10", "100")])
     api.record_fill(session, "T1", 1, "executed", units="10", price="100.10", fees="1.00", filled_at=_at("2024-03-04", "14:40"), actor="t")
-    (tmp_path / "T1.json").write_text(json.dumps({"lines": [{"seq": 1, "side": "BUY", "symbol": "AAA", "units": "12",
-                                                             "reference_price": "100"}]}))
+    (tmp_path / "T1.json").write_text(json.dumps({"lines": [{"seq": 1, "side": "BUY", "symbol": "AAA", "units": "12", "reference_price": "100"}]}))
     inputs = drift.load_inputs(session, POLICY, tickets_dir=tmp_path, opens={}, closes=CLOSES, end=date(2024, 3, 8))
     last = drift.attribute(inputs).last
     assert last.components["signal"] == D("-3.80") and last.components["fees"] == D("0.20")
@@ -133,14 +135,15 @@ def test_perfect_fills_show_zero_drift(session):
     """Every line filled as the model says (units as issued, P_s, F_s, at the window's start): nothing drifts."""
     api.record_cash_movement(session, "DEPOSIT", "10000", date(2024, 3, 1), actor="t")
     model = drift.Model.from_policy(POLICY)
-    for tid, day, lines in (("T1", "2024-03-04", [("BUY", "AAA", "10", "100"), ("BUY", "BBB", "20", "50")]),
-                            ("T2", "2024-03-11", [("SELL", "AAA", "4", "104"), ("BUY", "CCC", "40", "25")])):
+    for tid, day, lines in (
+        ("T1", "2024-03-04", [("BUY", "AAA", "10", "100"), ("BUY", "BBB", "20", "50")]),
+        ("T2", "2024-03-11", [("SELL", "AAA", "4", "104"), ("BUY", "CCC", "40", "25")]),
+    ):
         _ticket(session, tid, day, lines)
         for n, (side, sym, units, ref) in enumerate(lines, start=1):
             line = drift.Line(tid, date.fromisoformat(day), n, side, sym, D(units), D(ref), _at(day, "00:00"))
             price, _, fees = drift.shadow_fill(line, model)
-            api.record_fill(session, tid, n, "executed", units=units, price=price, fees=fees,
-                            filled_at=datetime.fromisoformat(WINDOW[day]), actor="t")
+            api.record_fill(session, tid, n, "executed", units=units, price=price, fees=fees, filled_at=datetime.fromisoformat(WINDOW[day]), actor="t")
     result = drift.attribute(drift.load_inputs(session, POLICY, opens=OPENS, closes=CLOSES))
     assert result.rows and all(r.total == 0 and all(v == 0 for v in r.components.values()) for r in result.rows)
 
@@ -156,8 +159,13 @@ outcome = st.tuples(
 
 
 @given(outcomes=st.lists(outcome, min_size=5, max_size=5))
-@settings(max_examples=int(os.environ.get("LEDGER_MODEL_EXAMPLES", "25")), deadline=None, database=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("LEDGER_MODEL_EXAMPLES", "25")),
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 def test_components_always_sum_to_live_minus_shadow(session, outcomes):
     """Random fill outcomes for two tickets (4 BUYs then a SELL): each session's components add up to live minus
     shadow to the cent, and the residual holds only rounding (at most a cent per line and component)."""
@@ -173,9 +181,10 @@ def _random_outcomes(session, outcomes):
     account = f"drift-{next(_accounts)}"
     api.create_account(session, account, actor="h")
     api.record_cash_movement(session, "DEPOSIT", "20000", date(2024, 3, 1), account=account, actor="h")
-    tickets = [("T1", "2024-03-11", [("BUY", "AAA", "10", "100"), ("BUY", "BBB", "20", "50"), ("BUY", "CCC", "40", "25"),
-                                     ("BUY", "DDD", "10", "20")]),
-               ("T2", "2024-03-18", [("SELL", "AAA", "4", "104")])]
+    tickets = [
+        ("T1", "2024-03-11", [("BUY", "AAA", "10", "100"), ("BUY", "BBB", "20", "50"), ("BUY", "CCC", "40", "25"), ("BUY", "DDD", "10", "20")]),
+        ("T2", "2024-03-18", [("SELL", "AAA", "4", "104")]),
+    ]
     it = iter(outcomes)
     for tid, day, lines in tickets:
         _ticket(session, tid, day, lines, account=account)
@@ -188,8 +197,7 @@ def _random_outcomes(session, outcomes):
                 continue
             u = D(units) if status == "executed" else (D(units) * share).quantize(D("0.01"))
             price = (D(ref) * (1 + D(bps_off) / 10000)).quantize(D("0.01"))
-            api.record_fill(session, tid, n, status, units=u, price=price, fees=fees, filled_at=_at(day, hhmm), reason="part",
-                            account=account, actor="h")
+            api.record_fill(session, tid, n, status, units=u, price=price, fees=fees, filled_at=_at(day, hhmm), reason="part", account=account, actor="h")
     result = drift.attribute(drift.load_inputs(session, POLICY, opens=OPENS, closes=CLOSES, account=account))
     assert result.rows
     for row in result.rows:
@@ -232,10 +240,21 @@ def test_gbp_account_fx_component(session):
     api.store_fx_rates(session, {date(2024, 3, 1): D("1.25")}, base="GBP", quote="USD", source="test")
     api.record_cash_movement(session, "DEPOSIT", "10000", date(2024, 3, 1), currency="GBP", actor="t")
     api.record_ticket(session, "T1", date(2024, 3, 4), "TRADE", "h", {"window": {"start": WINDOW["2024-03-04"]}}, actor="t")
-    api.record_intended_trade(session, "T1", 1, "BUY", "AAA", "800.00", "10", "100", "0.03", currency="GBP",
-                              details={"instrument_currency": "USD", "fx_rate": "1.25", "fx_fee": "0.00"}, actor="t")
-    api.record_fill(session, "T1", 1, "executed", units="10", price="100.10", fees="0.80", fx_rate="1.26",
-                    filled_at=_at("2024-03-04", "14:40"), actor="t")
+    api.record_intended_trade(
+        session,
+        "T1",
+        1,
+        "BUY",
+        "AAA",
+        "800.00",
+        "10",
+        "100",
+        "0.03",
+        currency="GBP",
+        details={"instrument_currency": "USD", "fx_rate": "1.25", "fx_fee": "0.00"},
+        actor="t",
+    )
+    api.record_fill(session, "T1", 1, "executed", units="10", price="100.10", fees="0.80", fx_rate="1.26", filled_at=_at("2024-03-04", "14:40"), actor="t")
     last = drift.attribute(drift.load_inputs(session, POLICY, opens={}, closes=CLOSES, end=date(2024, 3, 8))).last
     assert (last.live, last.shadow, last.currency) == (D("10020.76"), D("10014.40"), "GBP")
     assert last.components["fx"] == D("6.36") and last.total == D("6.36") and last.components["residual"] == 0
@@ -259,5 +278,4 @@ def test_run_alerts_include_drift_past_the_policy(db_url, session, tmp_path, mon
     assert outbox._drift_alerts(ws, POLICY, now) == []
     tight = POLICY.model_copy(update={"drift": POLICY.drift.model_copy(update={"max_component_share": 0.001})})
     keys = sorted(a.key for a in outbox._drift_alerts(ws, tight, now))
-    assert keys == ["drift:Execution price vs reference (slippage):2024-03-18", "drift:Lines not executed:2024-03-18",
-                    "drift:Partial fills:2024-03-18"]
+    assert keys == ["drift:Execution price vs reference (slippage):2024-03-18", "drift:Lines not executed:2024-03-18", "drift:Partial fills:2024-03-18"]

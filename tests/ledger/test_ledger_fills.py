@@ -66,9 +66,7 @@ def test_input_checks_name_the_field(t1, kit):
 
 
 def test_override_records_a_price_outside_the_band(t1, kit):
-    fill = api.record_fill(
-        t1, "T1", 1, "executed", units="9", price="110", filled_at=kit.at("2024-01-03"), override_reason="gapped up at the open", actor="t"
-    )
+    fill = api.record_fill(t1, "T1", 1, "executed", units="9", price="110", filled_at=kit.at("2024-01-03"), override_reason="gapped up at the open", actor="t")
     assert fill.override_reason == "gapped up at the open" and fill.amount == D("990.00")
 
 

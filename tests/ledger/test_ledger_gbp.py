@@ -94,8 +94,9 @@ def uk(session):
     _ticket(session, "T1", "2024-01-03", [("BUY", "AAPL", "1000", "12.7", "100.00")], {"id": "T1", "fx_rate": "1.2700", "fx_date": "2024-01-03"})
     api.record_fill(session, "T1", 1, "executed", units="10", price="100.00", fees="1.00", filled_at=_at("2024-01-03"), account=UK, actor=ACTOR)
     _ticket(session, "T2", "2024-01-10", [("BUY", "AAPL", "350", "4", "110.00"), ("BUY", "MSFT", "320", "2", "200.00")])
-    api.record_fill(session, "T2", 1, "executed", units="4", price="110.00", fees="0.50", fx_rate="1.2650",
-                    filled_at=_at("2024-01-10"), account=UK, actor=ACTOR)
+    api.record_fill(
+        session, "T2", 1, "executed", units="4", price="110.00", fees="0.50", fx_rate="1.2650", filled_at=_at("2024-01-10"), account=UK, actor=ACTOR
+    )
     api.record_fill(session, "T2", 2, "executed", units="2", price="200.00", filled_at=_at("2024-01-10", "14:40"), account=UK, actor=ACTOR)
     _ticket(session, "T3", "2024-01-24", [("SELL", "AAPL", "680", "7", "120.00")])
     api.record_fill(session, "T3", 1, "executed", units="7", price="120.00", fees="1.00", filled_at=_at("2024-01-24"), account=UK, actor=ACTOR)
@@ -130,9 +131,12 @@ def test_positions_cash_and_pnl_match_the_hand_computation(uk):
     aapl, msft = pnl.by_symbol["AAPL"], pnl.by_symbol["MSFT"]
     assert (aapl.cost, aapl.market_value, aapl.market_value_usd, aapl.fx_rate) == (D("584.05"), D("729.16666667"), D("875.00"), D("1.2"))
     assert (aapl.unrealized_price, aapl.unrealized_fx, aapl.realized_price, aapl.realized_fx) == (
-        D("106.48636364"), D("38.63030303"), D("110.236"), D("16.004"))
-    assert (msft.cost, msft.market_value, msft.unrealized_price, msft.unrealized_fx) == (
-        D("312.50"), D("316.66666667"), D("-15.625"), D("19.79166667"))
+        D("106.48636364"),
+        D("38.63030303"),
+        D("110.236"),
+        D("16.004"),
+    )
+    assert (msft.cost, msft.market_value, msft.unrealized_price, msft.unrealized_fx) == (D("312.50"), D("316.66666667"), D("-15.625"), D("19.79166667"))
     equity = D("9227.19") + aapl.market_value + msft.market_value
     assert equity == D("10273.02333334") == D("10000") + pnl.realized + pnl.unrealized
     as_dict = pnl.to_dict()
@@ -186,10 +190,8 @@ def test_invariants_rebuilt_from_the_fills_in_both_currencies(uk):
 def test_the_cash_check_works_in_pounds(uk):
     _ticket(uk, "T4", "2024-02-01", [("BUY", "AAPL", "9700", "80", "120.00")])
     with pytest.raises(LedgerError, match=r"needs 9677\.42 .*cash left .* is 9227\.19.* at most 95\.347681 units at 120"):
-        api.record_fill(uk, "T4", 1, "executed", units="100", price="120.00", fx_rate="1.2400", filled_at=_at("2024-02-01"),
-                        account=UK, actor=ACTOR)
-    fill = api.record_fill(uk, "T4", 1, "partial", units="95.347681", price="120.00", fx_rate="1.2400", filled_at=_at("2024-02-01"),
-                           account=UK, actor=ACTOR)
+        api.record_fill(uk, "T4", 1, "executed", units="100", price="120.00", fx_rate="1.2400", filled_at=_at("2024-02-01"), account=UK, actor=ACTOR)
+    fill = api.record_fill(uk, "T4", 1, "partial", units="95.347681", price="120.00", fx_rate="1.2400", filled_at=_at("2024-02-01"), account=UK, actor=ACTOR)
     assert fill.account_amount == D("9227.19") and api.compute_cash(uk, account=UK).amount == 0
 
 
@@ -198,8 +200,7 @@ def test_rates_bad_missing_and_for_a_usd_account(uk, kit):
     with pytest.raises(ValidationError, match="fx_rate.*must be above zero"):
         api.record_fill(uk, "T5", 1, "executed", units="1", price="120", fx_rate="0", filled_at=_at("2024-02-05"), account=UK, actor=ACTOR)
     with pytest.raises(ValidationError, match="no GBP/USD rate cached for 2024-02-05"):
-        api.record_fill(uk, "T5", 1, "executed", units="1", price="120", fx_date=date(2024, 2, 5), filled_at=_at("2024-02-05"),
-                        account=UK, actor=ACTOR)
+        api.record_fill(uk, "T5", 1, "executed", units="1", price="120", fx_date=date(2024, 2, 5), filled_at=_at("2024-02-05"), account=UK, actor=ACTOR)
     fill = api.record_fill(uk, "T5", 1, "executed", units="1", price="120", filled_at=_at("2024-02-05"), account=UK, actor=ACTOR)
     assert fill.fx_rate == D("1.2")  # no rate typed, none on the ticket: the latest cached rate on or before the day (01-31)
     kit.fund(uk)
@@ -211,8 +212,9 @@ def test_rates_bad_missing_and_for_a_usd_account(uk, kit):
 
 def test_a_correction_repeats_the_rate_in_its_reversal(uk):
     fill = uk.scalars(select(Fill).where(Fill.symbol == "MSFT", Fill.account_id == api.get_account(uk, UK).id)).one()
-    reversal, new = api.correct_fill(uk, fill.id, "the broker's rate was 1.2750", "executed", units="2", price="200.00",
-                                     fx_rate="1.2750", filled_at=fill.filled_at, account=UK, actor=ACTOR)
+    reversal, new = api.correct_fill(
+        uk, fill.id, "the broker's rate was 1.2750", "executed", units="2", price="200.00", fx_rate="1.2750", filled_at=fill.filled_at, account=UK, actor=ACTOR
+    )
     assert (reversal.fx_rate, reversal.account_amount) == (D("1.28"), D("312.50"))
     assert (new.fx_rate, new.account_amount) == (D("1.275"), D("313.73"))  # 400 / 1.275 = 313.7255
     assert api.compute_cash(uk, account=UK).amount == D("9227.19") + D("312.50") - D("313.73")
@@ -224,16 +226,25 @@ DAYS = get_calendar().sessions("2024-01-02", "2024-06-28")
 _accounts = itertools.count()
 rate = st.decimals(min_value=D("1.05"), max_value=D("1.45"), places=4)
 trade = st.tuples(
-    st.sampled_from(["buy", "buy", "sell"]), st.sampled_from(["AAPL", "XOM"]),
-    st.decimals(min_value=D("0.01"), max_value=D(20), places=4), st.decimals(min_value=D(5), max_value=D(400), places=2), rate,
+    st.sampled_from(["buy", "buy", "sell"]),
+    st.sampled_from(["AAPL", "XOM"]),
+    st.decimals(min_value=D("0.01"), max_value=D(20), places=4),
+    st.decimals(min_value=D(5), max_value=D(400), places=2),
+    rate,
     st.decimals(min_value=D(0), max_value=D(3), places=2),
 )
 
 
-@given(trades=st.lists(trade, min_size=1, max_size=10), marks=st.tuples(st.decimals(min_value=D(5), max_value=D(400), places=2),
-       st.decimals(min_value=D(5), max_value=D(400), places=2)), today=rate)
+@given(
+    trades=st.lists(trade, min_size=1, max_size=10),
+    marks=st.tuples(st.decimals(min_value=D(5), max_value=D(400), places=2), st.decimals(min_value=D(5), max_value=D(400), places=2)),
+    today=rate,
+)
 @settings(
-    max_examples=int(os.environ.get("LEDGER_FX_EXAMPLES", "25")), deadline=None, database=None, derandomize=True,
+    max_examples=int(os.environ.get("LEDGER_FX_EXAMPLES", "25")),
+    deadline=None,
+    database=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_pnl_is_price_effect_plus_fx_effect_to_the_penny(session, trades, marks, today):
@@ -250,8 +261,20 @@ def test_pnl_is_price_effect_plus_fx_effect_to_the_penny(session, trades, marks,
         if units <= 0:
             continue
         _ticket(session, f"P{n}", day.isoformat(), [(side.upper(), symbol, "1000000", units, price)], account=account)
-        api.record_fill(session, f"P{n}", 1, "executed", units=units, price=price, fees=fee, fx_rate=fx, override_reason="property",
-                        filled_at=datetime.combine(day, time(15), tzinfo=timezone.utc), account=account, actor="h")
+        api.record_fill(
+            session,
+            f"P{n}",
+            1,
+            "executed",
+            units=units,
+            price=price,
+            fees=fee,
+            fx_rate=fx,
+            override_reason="property",
+            filled_at=datetime.combine(day, time(15), tzinfo=timezone.utc),
+            account=account,
+            actor="h",
+        )
         held[symbol] = held.get(symbol, D(0)) + (units if side == "buy" else -units)
     mark = {"AAPL": marks[0], "XOM": marks[1]}
     pnl = api.compute_pnl(session, mark, account=account, fx_rate=today, as_of=datetime(2024, 12, 31, tzinfo=timezone.utc))
@@ -275,8 +298,9 @@ def test_each_effect_vanishes_without_its_cause(session, case):
         price, fx = ("100.00", fx) if case == "same price" else (price, "1.2500")
         day = DAYS[n + 1].isoformat()
         _ticket(session, f"V{n}", day, [(side, "AAPL", "100000", units, price)])
-        api.record_fill(session, f"V{n}", 1, "executed", units=units, price=price, fx_rate=fx, override_reason="test",
-                        filled_at=_at(day), account=UK, actor=ACTOR)
+        api.record_fill(
+            session, f"V{n}", 1, "executed", units=units, price=price, fx_rate=fx, override_reason="test", filled_at=_at(day), account=UK, actor=ACTOR
+        )
     if case == "same rate":
         pnl = api.compute_pnl(session, {"AAPL": D("110.00")}, account=UK, fx_rate="1.2500")
         assert abs(pnl.fx_effect) <= D("0.03") and abs(pnl.price_effect) > 1  # (a few half-pennies of the bookings)

@@ -32,15 +32,30 @@ def _run(session, ticket) -> None:
             ticket(session, step["ticket_id"], step["session_date"], lines)
         elif op == "fill":
             fill = api.record_fill(
-                session, step["ticket_id"], step["line"], step["status"], units=step.get("units"), price=step.get("price"),
-                fees=step.get("fees", "0"), filled_at=step["filled_at"], reason=step.get("reason"), actor=ACTOR,
+                session,
+                step["ticket_id"],
+                step["line"],
+                step["status"],
+                units=step.get("units"),
+                price=step.get("price"),
+                fees=step.get("fees", "0"),
+                filled_at=step["filled_at"],
+                reason=step.get("reason"),
+                actor=ACTOR,
             )
             fills[(step["ticket_id"], step["line"])] = fill
         elif op == "correct":
             original = fills[(step["ticket_id"], step["line"])]
             api.correct_fill(
-                session, original.id, step["reason"], step["status"], units=step["units"], price=step["price"],
-                fees=step["fees"], filled_at=step["filled_at"], actor=ACTOR,
+                session,
+                original.id,
+                step["reason"],
+                step["status"],
+                units=step["units"],
+                price=step["price"],
+                fees=step["fees"],
+                filled_at=step["filled_at"],
+                actor=ACTOR,
             )
         elif op == "split":
             api.record_split(session, step["symbol"], step["ratio"], date.fromisoformat(step["date"]), actor=ACTOR)

@@ -30,8 +30,13 @@ def _csv(header, rows) -> str:
 FILL_HEADER = ["line", "status", "units", "price", "fees", "filled_at", "notes"]
 fill_row = st.builds(
     lambda line, status, units, price, fees, minute, notes: [
-        line, status, "" if status == "not_executed" else str(units), "" if status == "not_executed" else str(price), str(fees),
-        f"2024-06-03T14:{minute:02d}", notes,
+        line,
+        status,
+        "" if status == "not_executed" else str(units),
+        "" if status == "not_executed" else str(price),
+        str(fees),
+        f"2024-06-03T14:{minute:02d}",
+        notes,
     ],
     st.integers(1, 99),
     st.sampled_from(["executed", "partial", "not_executed", "Executed", "PARTIAL"]),
@@ -87,8 +92,7 @@ def test_one_bad_field_is_named_by_row_and_field(rows, bad, data):
     assert str(err.value).endswith("(nothing was written)")
 
 
-@given(text=st.text(max_size=300), header=st.sampled_from(["", "line,status,units,price,fees,filled_at\n",
-                                                             "type,symbol,quantity\n", "kind,amount,date\n"]))
+@given(text=st.text(max_size=300), header=st.sampled_from(["", "line,status,units,price,fees,filled_at\n", "type,symbol,quantity\n", "kind,amount,date\n"]))
 @settings(max_examples=300, deadline=None, database=None)
 def test_garbage_never_crashes_the_parsers(text, header):
     for parse in (lambda t: parse_fills_csv(t, LONDON, now=NOW), parse_snapshot_csv, parse_cash_csv):
@@ -132,7 +136,8 @@ def test_cash_file():
     text = "kind,amount,date,symbol,notes\ndeposit,1000,2024-01-02,,first\ndividend,3.75,2024-01-16,msft,\ninterest,-0.12,2024-01-31,,\n"
     entries = parse_cash_csv(text)
     assert [(e.kind, e.amount, e.value_date, e.symbol) for e in entries] == [
-        ("DEPOSIT", D(1000), date(2024, 1, 2), None), ("DIVIDEND", D("3.75"), date(2024, 1, 16), "MSFT"),
+        ("DEPOSIT", D(1000), date(2024, 1, 2), None),
+        ("DIVIDEND", D("3.75"), date(2024, 1, 16), "MSFT"),
         ("INTEREST", D("-0.12"), date(2024, 1, 31), None),
     ]
     bad = "kind,amount,date\nfee,-1,2024-01-02\ndeposit,10,2024-13-01\n"
@@ -144,8 +149,29 @@ def test_cash_file():
 _field = st.one_of(
     st.none(),
     st.text(max_size=12),
-    st.sampled_from(["1", "0", "-1", "1e400", "NaN", "sNaN", "Infinity", "1.5", "¹", "2024-01-03T14:00", "2024-01-03",
-                     "executed", "not_executed", "partial", "SELL", "AAPL", "usd", "fee", "dividend"]),
+    st.sampled_from(
+        [
+            "1",
+            "0",
+            "-1",
+            "1e400",
+            "NaN",
+            "sNaN",
+            "Infinity",
+            "1.5",
+            "¹",
+            "2024-01-03T14:00",
+            "2024-01-03",
+            "executed",
+            "not_executed",
+            "partial",
+            "SELL",
+            "AAPL",
+            "usd",
+            "fee",
+            "dividend",
+        ]
+    ),
 )
 _FIELDS = ["line", "status", "units", "price", "fees", "filled_at", "reason", "symbol", "side", "kind", "amount", "date", "currency"]
 

@@ -38,10 +38,7 @@ symbol = st.sampled_from(SYMBOLS)
 units = st.decimals(min_value=D("0.00000001"), max_value=D(50), places=8)
 price = st.decimals(min_value=D(1), max_value=D(500), places=2)
 fraction = st.decimals(min_value=D("0.1"), max_value=D("1.3"), places=2)
-trade = st.one_of(
-    st.tuples(st.just("buy"), symbol, units, price, money("0", "5")),
-    st.tuples(st.just("sell"), symbol, fraction, price, money("0", "5")),
-)
+trade = st.one_of(st.tuples(st.just("buy"), symbol, units, price, money("0", "5")), st.tuples(st.just("sell"), symbol, fraction, price, money("0", "5")))
 operation = st.one_of(
     trade,
     trade,
@@ -53,8 +50,11 @@ operation = st.one_of(
     st.tuples(st.just("INTEREST"), money("-5", "-0.01") | money("0.01", "5")),
 )
 SETTINGS = settings(
-    max_examples=int(os.environ.get("LEDGER_MODEL_EXAMPLES", "60")), deadline=None, database=None, derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=int(os.environ.get("LEDGER_MODEL_EXAMPLES", "60")),
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
 
@@ -79,8 +79,7 @@ class Model:
         self.cash_log.append((day, change))
 
     def never_negative(self, symbol: str, extra=()) -> bool:
-        timeline = sorted([(e["at"], e["units"]) for e in self.entries if e["active"] and e["symbol"] == symbol] + list(extra),
-                          key=lambda x: x[0])
+        timeline = sorted([(e["at"], e["units"]) for e in self.entries if e["active"] and e["symbol"] == symbol] + list(extra), key=lambda x: x[0])
         held = D(0)
         for _, u in timeline:
             held += u
@@ -156,8 +155,17 @@ def _apply(session, account: str, model: Model, n: int, op) -> None:
             expect_ok = model.never_negative(old["symbol"], change) and model.cash_fits(old_day, cash_change)
             try:
                 _, new = api.correct_fill(
-                    session, old["fill_id"], "property test", "executed", units=u, price=p, fees=fee, filled_at=old["at"],
-                    override_reason="test correction", account=account, actor="h",
+                    session,
+                    old["fill_id"],
+                    "property test",
+                    "executed",
+                    units=u,
+                    price=p,
+                    fees=fee,
+                    filled_at=old["at"],
+                    override_reason="test correction",
+                    account=account,
+                    actor="h",
                 )
             except LedgerError:
                 event("refused: correction that a later sell needs, or that the cash cannot cover")

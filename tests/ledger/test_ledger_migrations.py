@@ -53,8 +53,19 @@ def test_upgrade_keeps_existing_data(db_url, kit):
 
 OLD = json.loads((Path(__file__).parent / "golden" / "usd_ledger_0002.json").read_text())
 # parents before children; the split before the fills (the never-negative trigger replays the history)
-LOAD_ORDER = ("accounts", "tickets", "intended_trades", "corporate_actions", "fills", "cash_movements",
-              "broker_snapshots", "snapshot_positions", "prices", "fx_rates", "events")
+LOAD_ORDER = (
+    "accounts",
+    "tickets",
+    "intended_trades",
+    "corporate_actions",
+    "fills",
+    "cash_movements",
+    "broker_snapshots",
+    "snapshot_positions",
+    "prices",
+    "fx_rates",
+    "events",
+)
 
 
 TYPED = {"$decimal": Decimal, "$instant": datetime.fromisoformat, "$date": date.fromisoformat}
@@ -63,7 +74,7 @@ TYPED = {"$decimal": Decimal, "$instant": datetime.fromisoformat, "$date": date.
 def _value(v):
     """A value of the file: {"$decimal": "1.5"} etc. become Decimals, instants and dates; JSON columns stay as they are."""
     if isinstance(v, dict) and len(v) == 1 and next(iter(v)) in TYPED:
-        (kind, text_), = v.items()
+        ((kind, text_),) = v.items()
         return TYPED[kind](text_)
     return v
 

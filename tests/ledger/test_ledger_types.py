@@ -31,8 +31,15 @@ def test_amounts_round_trip_exactly(session):
 
 def test_sql_sum_is_exact(session):
     # ten thousand movements of 0.0001 must add to exactly 1 (a float sum would not)
-    row = {"account_id": 1, "kind": "INTEREST", "amount": D("0.0001"), "currency": "USD", "value_date": date(2024, 1, 2),
-           "actor": "t", "created_at": datetime.now(timezone.utc)}
+    row = {
+        "account_id": 1,
+        "kind": "INTEREST",
+        "amount": D("0.0001"),
+        "currency": "USD",
+        "value_date": date(2024, 1, 2),
+        "actor": "t",
+        "created_at": datetime.now(timezone.utc),
+    }
     session.execute(insert(CashMovement), [row] * 10_000)
     session.commit()
     total = session.scalar(select(func.sum(CashMovement.amount)))

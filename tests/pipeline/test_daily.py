@@ -50,8 +50,7 @@ def demo(request, tmp_path_factory):
         for k, v in SECRETS.items():
             mp.setenv(k, v)
         mp.setenv("TRADEOPS_DB_URL", "placeholder")  # run_demo points it at its own ledger; restored afterwards
-        summary = run_demo(tmp_path_factory.mktemp("demo") / "demo", sessions=4, end=date(2025, 1, 10), echo=lambda *_: None,
-                           account_currency=request.param)
+        summary = run_demo(tmp_path_factory.mktemp("demo") / "demo", sessions=4, end=date(2025, 1, 10), echo=lambda *_: None, account_currency=request.param)
         summary.account_currency = request.param
         yield summary
 
@@ -437,8 +436,13 @@ def inbox(monkeypatch):
     box.messages = []
     controller = Controller(box, hostname="127.0.0.1", port=port)
     controller.start()
-    for k, v in {"TRADEOPS_SMTP_HOST": "127.0.0.1", "TRADEOPS_SMTP_PORT": str(port), "TRADEOPS_SMTP_STARTTLS": "false",
-                 "TRADEOPS_SMTP_FROM": "tradeops@example.org", "TRADEOPS_SMTP_TO": "owner@example.org"}.items():
+    for k, v in {
+        "TRADEOPS_SMTP_HOST": "127.0.0.1",
+        "TRADEOPS_SMTP_PORT": str(port),
+        "TRADEOPS_SMTP_STARTTLS": "false",
+        "TRADEOPS_SMTP_FROM": "tradeops@example.org",
+        "TRADEOPS_SMTP_TO": "owner@example.org",
+    }.items():
         monkeypatch.setenv(k, v)
     yield box.messages
     controller.stop()
@@ -494,8 +498,12 @@ def test_bad_config_through_the_command_line_exits_2_with_the_ticket(fresh):
 
     fresh.policy_path.write_text("risk: [this is not: valid yaml\n")
     exe = Path(sys.executable).with_name("tradeops")
-    done = subprocess.run([str(exe), "run", "daily", "--date", "2025-01-06", "--workdir", str(fresh.root)],
-                          capture_output=True, text=True, env={**os.environ, "TRADEOPS_FIXED_NOW": "2025-01-06T07:30:00+00:00"})
+    done = subprocess.run(
+        [str(exe), "run", "daily", "--date", "2025-01-06", "--workdir", str(fresh.root)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TRADEOPS_FIXED_NOW": "2025-01-06T07:30:00+00:00"},
+    )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "configuration invalid" in done.stdout and "not valid YAML" in done.stdout
     assert "TICKET-20250106-CONFIG-" in done.stdout and "seal: sha256" in done.stdout
@@ -520,8 +528,7 @@ def test_a_drawdown_breach_sells_to_cash_then_halts(fresh):
     assert breach.exit_code == EXIT_NO_TRADE, breach.message  # a gate failed: the scheduler alerts
     t = ticket_json(fresh, breach)
     assert t["kind"] == "TRADE" and t["state"] == "HALT" and t["failures"] == []
-    assert {(ln["side"], ln["symbol"], ln["close_position"], Decimal(ln["units"])) for ln in t["lines"]} == {
-        ("SELL", s, True, u) for s, u in held.items()}
+    assert {(ln["side"], ln["symbol"], ln["close_position"], Decimal(ln["units"])) for ln in t["lines"]} == {("SELL", s, True, u) for s, u in held.items()}
     assert "Risk-off" in t["headline"] and t["why"]["risk_off"]["applied"]
     gates = {g["name"]: g for g in json.loads((breach.run_dir / "manifest.json").read_text())["gates"]}
     assert not gates["drawdown"]["passed"] and gates["kill_switch"]["passed"]

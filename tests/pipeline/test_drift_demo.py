@@ -22,8 +22,7 @@ def test_perfect_paper_fills_show_zero_drift(tmp_path):
     model = drift.Model.from_policy(load_policy(PROJECT_CONFIG / "policy.yml"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TRADEOPS_DB_URL", "placeholder")  # run_demo points it at its own ledger; restored afterwards
-        summary = run_demo(tmp_path / "demo", sessions=4, end=date(2025, 1, 10), echo=lambda *_: None,
-                           fill_model=PerfectFillModel(model))
+        summary = run_demo(tmp_path / "demo", sessions=4, end=date(2025, 1, 10), echo=lambda *_: None, fill_model=PerfectFillModel(model))
         assert any(r.ticket_kind == "TRADE" for r in summary.results)
         from tradeops.config import Workspace
 

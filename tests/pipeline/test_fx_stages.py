@@ -17,6 +17,7 @@ import yaml
 
 from tradeops import stages
 from tradeops.data import fx as fxmod
+from tradeops.data import fx_demo
 from tradeops.demo import prepare_workspace
 from tradeops.portfolio import PortfolioState
 
@@ -89,14 +90,15 @@ def test_a_gbp_workspace_without_a_rate_for_t_minus_1_gets_a_no_trade_naming_it(
     def a_day_short(seed, pair, start, end):  # the vendor has not published 8 January yet
         return real(seed, pair, start, date(2025, 1, 7))
 
-    monkeypatch.setattr(fxmod, "demo_fx_csv", a_day_short)
+    monkeypatch.setattr(fx_demo, "demo_fx_csv", a_day_short)  # what the demo provider calls
     run = tmp_path / "run"
     run.mkdir()
     qa, risk, tk = run_front(gbp_ws, run)
     fx_gate = next(g for g in qa.gates if g["name"] == "fx_rate")
     assert not fx_gate["passed"]
-    assert fx_gate["reasons"] == ["GBPUSD rate dated 2025-01-07, 1 session(s) before the decision session 2025-01-08 > "
-                                  "quality.fx_max_staleness_sessions 0: no rate for 2025-01-08"]
+    assert fx_gate["reasons"] == [
+        "GBPUSD rate dated 2025-01-07, 1 session(s) before the decision session 2025-01-08 > quality.fx_max_staleness_sessions 0: no rate for 2025-01-08"
+    ]
     assert risk.headline == "nothing sized: no valid GBPUSD rate (no rate, no trade)" and not (run / "approved.json").exists()
     ticket = json.loads((gbp_ws.tickets_dir / "TICKET-20250110.json").read_text())
     assert ticket["kind"] == "NO-TRADE" and ticket["lines"] == []

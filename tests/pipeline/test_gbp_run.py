@@ -63,9 +63,18 @@ def test_a_gbp_account_runs_books_and_caches_its_rates(gbp):
     # the executor fills every line at its reference price; the ledger books each at the ticket's rate
     with db.transaction(engine) as s:
         cash_before = api.compute_cash(s).amount
-        rows = [FillInput(line_no=ln["seq"], status="EXECUTED", units=Decimal(ln["units"]), price=Decimal(ln["reference_price"]),
-                          fees=Decimal(ln["fx_fee"]), filled_at=first_open(gbp) + timedelta(minutes=10 + ln["seq"]),
-                          where=f"line {ln['seq']}") for ln in ticket["lines"]]
+        rows = [
+            FillInput(
+                line_no=ln["seq"],
+                status="EXECUTED",
+                units=Decimal(ln["units"]),
+                price=Decimal(ln["reference_price"]),
+                fees=Decimal(ln["fx_fee"]),
+                filled_at=first_open(gbp) + timedelta(minutes=10 + ln["seq"]),
+                where=f"line {ln['seq']}",
+            )
+            for ln in ticket["lines"]
+        ]
         fills = api.confirm_ticket(s, first.ticket_id, rows, actor="executor")
         assert {f.fx_rate for f in fills} == {rate} and {f.currency for f in fills} == {"GBP"}
         for f in fills:  # booked in pounds: units x USD price / rate, to the penny

@@ -23,19 +23,32 @@ OK_STAGES = ["00_preflight", "10_fetch", "20_clean_qa", "30_signal", "40_risk", 
 
 
 def rec_gate(ledger_cash="1000", broker_cash="1000", ledger_pos=None, broker_pos=None) -> dict:
-    report = reconcile(Holdings(T, D(ledger_cash), {k: D(v) for k, v in (ledger_pos or {}).items()}),
-                       Holdings(T, D(broker_cash), {k: D(v) for k, v in (broker_pos or {}).items()}),
-                       Reconciliation(), T + timedelta(hours=10), snapshot_id=1)
+    report = reconcile(
+        Holdings(T, D(ledger_cash), {k: D(v) for k, v in (ledger_pos or {}).items()}),
+        Holdings(T, D(broker_cash), {k: D(v) for k, v in (broker_pos or {}).items()}),
+        Reconciliation(),
+        T + timedelta(hours=10),
+        snapshot_id=1,
+    )
     return {"name": "reconciliation", "passed": report.passed, "reasons": report.reasons, "details": report.to_dict()}
 
 
-def write_run(ws: Workspace, session: str, run_id: str, *, ticket=None, kind="HOLD", gates=None, stages=None, exit_code=0,
-              status="done", notes=()):
+def write_run(ws: Workspace, session: str, run_id: str, *, ticket=None, kind="HOLD", gates=None, stages=None, exit_code=0, status="done", notes=()):
     stages = stages if stages is not None else [{"stage": s, "status": "ok", "seconds": 1.0, "error": None} for s in OK_STAGES]
-    m = Manifest(run_id=run_id, session_date=session, decision_session=session, started_at=f"{session}T07:30:00+00:00",
-                 status=status, stages=stages, ticket_id=ticket, ticket_kind=kind if ticket else None, exit_code=exit_code,
-                 gates=gates if gates is not None else [{"name": "data_quality", "passed": True, "reasons": []}, rec_gate()],
-                 seconds_to_ticket=12.0, notes=list(notes))
+    m = Manifest(
+        run_id=run_id,
+        session_date=session,
+        decision_session=session,
+        started_at=f"{session}T07:30:00+00:00",
+        status=status,
+        stages=stages,
+        ticket_id=ticket,
+        ticket_kind=kind if ticket else None,
+        exit_code=exit_code,
+        gates=gates if gates is not None else [{"name": "data_quality", "passed": True, "reasons": []}, rec_gate()],
+        seconds_to_ticket=12.0,
+        notes=list(notes),
+    )
     m.write(ws.runs_dir / session / run_id)
 
 
@@ -53,11 +66,18 @@ def ws(tmp_path, monkeypatch):
 
 
 def test_drift_is_read_from_the_gate_records_with_upper_case_kinds_and_unknown_positions(ws):
-    write_run(ws, "2025-01-06", "r1", ticket="TICKET-20250106", gates=[
-        {"name": "data_quality", "passed": True, "reasons": []}, rec_gate(broker_cash="1003.00")])
-    write_run(ws, "2025-01-07", "r2", ticket="TICKET-20250107", kind="NO-TRADE", exit_code=3, gates=[
-        {"name": "data_quality", "passed": True, "reasons": []},
-        rec_gate(broker_cash="940", ledger_pos={"AAPL": "2"}, broker_pos={"TSLA": "1"})])
+    write_run(
+        ws, "2025-01-06", "r1", ticket="TICKET-20250106", gates=[{"name": "data_quality", "passed": True, "reasons": []}, rec_gate(broker_cash="1003.00")]
+    )
+    write_run(
+        ws,
+        "2025-01-07",
+        "r2",
+        ticket="TICKET-20250107",
+        kind="NO-TRADE",
+        exit_code=3,
+        gates=[{"name": "data_quality", "passed": True, "reasons": []}, rec_gate(broker_cash="940", ledger_pos={"AAPL": "2"}, broker_pos={"TSLA": "1"})],
+    )
     rows = {r.run_id: r for r in collect(ws)}
     assert rows["r1"].cash_drift == D("3.00") and rows["r1"].unknown_positions == 0 and rows["r1"].reconciliation
     assert rows["r2"].cash_drift == D("60") and rows["r2"].unknown_positions == 2 and not rows["r2"].reconciliation
@@ -70,12 +90,24 @@ def test_drift_is_read_from_the_gate_records_with_upper_case_kinds_and_unknown_p
 
 
 def test_exit_4_and_bad_config_runs_are_listed_with_their_stage(ws):
-    failed = [{"stage": "00_preflight", "status": "ok", "seconds": 1.0, "error": None},
-              {"stage": "10_fetch", "status": "failed", "seconds": 3.0, "error": "ProviderUnavailable: stooq timed out"},
-              {"stage": "50_ticket", "status": "ok", "seconds": 1.0, "error": None}]
+    failed = [
+        {"stage": "00_preflight", "status": "ok", "seconds": 1.0, "error": None},
+        {"stage": "10_fetch", "status": "failed", "seconds": 3.0, "error": "ProviderUnavailable: stooq timed out"},
+        {"stage": "50_ticket", "status": "ok", "seconds": 1.0, "error": None},
+    ]
     write_run(ws, "2025-01-06", "r1", ticket="TICKET-20250106", kind="NO-TRADE", exit_code=4, stages=failed, gates=[])
-    write_run(ws, "2025-01-07", "r2", ticket="TICKET-20250107-CONFIG-abc123", kind="NO-TRADE", exit_code=2, stages=[], gates=[],
-              status="config_invalid", notes=["configuration invalid: policy key 'risk.max_wieght': unknown key"])
+    write_run(
+        ws,
+        "2025-01-07",
+        "r2",
+        ticket="TICKET-20250107-CONFIG-abc123",
+        kind="NO-TRADE",
+        exit_code=2,
+        stages=[],
+        gates=[],
+        status="config_invalid",
+        notes=["configuration invalid: policy key 'risk.max_wieght': unknown key"],
+    )
     text = render(collect(ws))
     blocked = text.split("## Blocked trades and why", 1)[1]
     assert "2025-01-06: run failed (exit 4) at stage 10_fetch (failed): ProviderUnavailable: stooq timed out" in blocked
@@ -85,14 +117,22 @@ def test_exit_4_and_bad_config_runs_are_listed_with_their_stage(ws):
 def test_bad_config_events_in_the_ledger_are_listed(ws):
     engine = db.make_engine(ws.db_url())
     with db.transaction(engine) as s:
-        api.record_config_failure(s, "20250107T0730-abc123", date(2025, 1, 7), "policy key 'risk.max_wieght': unknown key",
-                                  actor="scheduler", ticket_id="TICKET-20250107-CONFIG-abc123")
+        api.record_config_failure(
+            s,
+            "20250107T0730-abc123",
+            date(2025, 1, 7),
+            "policy key 'risk.max_wieght': unknown key",
+            actor="scheduler",
+            ticket_id="TICKET-20250107-CONFIG-abc123",
+        )
         api.record_config_failure(s, "20250109T0730-def456", date(2025, 1, 9), "not valid YAML", actor="scheduler")
     engine.dispose()
     write_run(ws, "2025-01-06", "r1", ticket="TICKET-20250106")
     events = config_failures(ws)
     assert [(e.session, e.run_id, e.ticket) for e in events] == [
-        ("2025-01-07", "20250107T0730-abc123", "TICKET-20250107-CONFIG-abc123"), ("2025-01-09", "20250109T0730-def456", "")]
+        ("2025-01-07", "20250107T0730-abc123", "TICKET-20250107-CONFIG-abc123"),
+        ("2025-01-09", "20250109T0730-def456", ""),
+    ]
     section = render(collect(ws), events).split("## Invalid configuration (the ledger's event log)", 1)[1]
     assert "session 2025-01-07, run 20250107T0730-abc123, TICKET-20250107-CONFIG-abc123: policy key 'risk.max_wieght': unknown key" in section
     assert "session 2025-01-09, run 20250109T0730-def456, no ticket: not valid YAML" in section

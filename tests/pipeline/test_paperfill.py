@@ -13,10 +13,13 @@ OPEN = datetime(2025, 1, 6, 14, 30, tzinfo=timezone.utc)
 
 
 def ticket(lines):
-    return {"execution_session": "2025-01-06", "lines": [
-        {"seq": i, "side": side, "units": str(units), "reference_price": str(price), "value": str((units * price).quantize(D("0.01"))), "band": "0.03"}
-        for i, (side, units, price) in enumerate(lines, start=1)
-    ]}
+    return {
+        "execution_session": "2025-01-06",
+        "lines": [
+            {"seq": i, "side": side, "units": str(units), "reference_price": str(price), "value": str((units * price).quantize(D("0.01"))), "band": "0.03"}
+            for i, (side, units, price) in enumerate(lines, start=1)
+        ],
+    }
 
 
 def test_a_buy_never_spends_cash_that_is_not_there():
@@ -31,8 +34,7 @@ def test_a_buy_never_spends_cash_that_is_not_there():
 @settings(max_examples=200, deadline=None)
 @given(
     cash=st.decimals("0", "20000", places=2),
-    lines=st.lists(st.tuples(st.sampled_from(["SELL", "BUY"]), st.decimals("25", "5000", places=2), st.decimals("1", "900", places=2)),
-                   min_size=1, max_size=8),
+    lines=st.lists(st.tuples(st.sampled_from(["SELL", "BUY"]), st.decimals("25", "5000", places=2), st.decimals("1", "900", places=2)), min_size=1, max_size=8),
     seed=st.integers(0, 1000),
 )
 def test_cash_stays_non_negative_and_answers_are_unambiguous(cash, lines, seed):
@@ -58,11 +60,22 @@ def test_cash_stays_non_negative_and_answers_are_unambiguous(cash, lines, seed):
 
 def gbp_ticket(lines, rate, fee_bps="50"):
     """A GBP account's ticket: ``value`` in pounds (units x USD price / rate), prices in USD."""
-    return {"execution_session": "2025-01-06", "fx_fee_bps": fee_bps, "lines": [
-        {"seq": i, "side": side, "units": str(units), "reference_price": str(price), "band": "0.03", "fx_rate": str(rate),
-         "value": str((units * price / rate).quantize(D("0.01")))}
-        for i, (side, units, price) in enumerate(lines, start=1)
-    ]}
+    return {
+        "execution_session": "2025-01-06",
+        "fx_fee_bps": fee_bps,
+        "lines": [
+            {
+                "seq": i,
+                "side": side,
+                "units": str(units),
+                "reference_price": str(price),
+                "band": "0.03",
+                "fx_rate": str(rate),
+                "value": str((units * price / rate).quantize(D("0.01"))),
+            }
+            for i, (side, units, price) in enumerate(lines, start=1)
+        ],
+    }
 
 
 def test_a_gbp_line_is_paid_in_pounds_with_the_conversion_fee():
@@ -89,8 +102,7 @@ def test_a_gbp_line_is_paid_in_pounds_with_the_conversion_fee():
     cash=st.decimals("0", "20000", places=2),
     rate=st.decimals("0.9", "1.6", places=4),
     fee_bps=st.sampled_from(["0", "15", "50", "150"]),
-    lines=st.lists(st.tuples(st.sampled_from(["SELL", "BUY"]), st.decimals("25", "5000", places=2), st.decimals("1", "900", places=2)),
-                   min_size=1, max_size=6),
+    lines=st.lists(st.tuples(st.sampled_from(["SELL", "BUY"]), st.decimals("25", "5000", places=2), st.decimals("1", "900", places=2)), min_size=1, max_size=6),
     seed=st.integers(0, 1000),
 )
 def test_gbp_cash_in_pounds_stays_non_negative(cash, rate, fee_bps, lines, seed):

@@ -94,8 +94,12 @@ def test_one_kernel_per_run_with_a_clean_namespace_per_stage(tmp_path):
     src.mkdir(), run.mkdir()
     pid = "import os, pathlib\npathlib.Path(f'pid-{tag}.txt').write_text(str(os.getpid()))\n"
     make_notebook(src, "leave", "tag = ''\n", pid + "left_behind = 42\nIn_count = len(In)")
-    make_notebook(src, "look", "tag = ''\n", pid + "assert 'left_behind' not in globals(), 'namespace leaked'\n"
-                  "assert len(In) == 4, In  # this stage's three cells, nothing of the last")
+    make_notebook(
+        src,
+        "look",
+        "tag = ''\n",
+        pid + "assert 'left_behind' not in globals(), 'namespace leaked'\nassert len(In) == 4, In  # this stage's three cells, nothing of the last",
+    )
     make_notebook(src, "boom", "tag = ''\n", pid + "raise ValueError('boom on purpose')")
     make_notebook(src, "killed", "tag = ''\n", pid + "import signal\nos.kill(os.getpid(), signal.SIGKILL)")
 

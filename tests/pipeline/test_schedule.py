@@ -110,8 +110,9 @@ def test_cron_fires_the_run_once_a_day_at_0730_london_across_both_clock_changes(
         per_day.setdefault(f.astimezone(LONDON).date(), []).append(f)
     assert all(len(v) == 1 for v in per_day.values())
     # the other firing of each day is an hour off 07:30 London and does nothing
-    assert skipped and all(abs(f.astimezone(LONDON) - datetime.combine(f.astimezone(LONDON).date(), time(7, 30), tzinfo=LONDON)) == timedelta(hours=1)
-                           for f in skipped)
+    assert skipped and all(
+        abs(f.astimezone(LONDON) - datetime.combine(f.astimezone(LONDON).date(), time(7, 30), tzinfo=LONDON)) == timedelta(hours=1) for f in skipped
+    )
     # both sides of both UK changes are in the replay, and the UTC hour moved
     utc_hours = {f.astimezone(UTC).hour for f in ran}
     assert utc_hours == {6, 7}
@@ -120,13 +121,13 @@ def test_cron_fires_the_run_once_a_day_at_0730_london_across_both_clock_changes(
 def test_slot_rule_on_both_sides_of_the_changes_and_its_message(ws):
     policy = ws.policy()
     cases = {
-        datetime(2026, 3, 27, 7, 30, tzinfo=UTC): True,    # Fri, GMT: 07:30 UTC is 07:30 UK
+        datetime(2026, 3, 27, 7, 30, tzinfo=UTC): True,  # Fri, GMT: 07:30 UTC is 07:30 UK
         datetime(2026, 3, 27, 6, 30, tzinfo=UTC): False,
-        datetime(2026, 3, 30, 6, 30, tzinfo=UTC): True,    # Mon, BST: 06:30 UTC is 07:30 UK
+        datetime(2026, 3, 30, 6, 30, tzinfo=UTC): True,  # Mon, BST: 06:30 UTC is 07:30 UK
         datetime(2026, 3, 30, 7, 30, tzinfo=UTC): False,
-        datetime(2026, 10, 23, 6, 30, tzinfo=UTC): True,   # Fri, BST
-        datetime(2026, 10, 26, 7, 30, tzinfo=UTC): True,   # Mon, GMT
-        datetime(2026, 10, 26, 7, 59, tzinfo=UTC): True,   # a late firing inside the grace
+        datetime(2026, 10, 23, 6, 30, tzinfo=UTC): True,  # Fri, BST
+        datetime(2026, 10, 26, 7, 30, tzinfo=UTC): True,  # Mon, GMT
+        datetime(2026, 10, 26, 7, 59, tzinfo=UTC): True,  # a late firing inside the grace
         datetime(2026, 10, 26, 8, 0, tzinfo=UTC): False,
         datetime(2026, 10, 24, 7, 30, tzinfo=UTC): False,  # Saturday
     }
@@ -151,9 +152,11 @@ def test_systemd_timer_fires_at_0730_london_across_both_clock_changes(ws, machin
     for a, b in SPANS:
         n = sum(1 for _ in weekdays(a, b))
         out = subprocess.run(
-            ["systemd-analyze", "calendar", f"--iterations={n}", f"--base-time={a - timedelta(days=1)} 12:00 UTC",
-             "Mon..Fri 07:30 Europe/London"],
-            capture_output=True, text=True, env=dict(os.environ, TZ=machine_tz), check=True,
+            ["systemd-analyze", "calendar", f"--iterations={n}", f"--base-time={a - timedelta(days=1)} 12:00 UTC", "Mon..Fri 07:30 Europe/London"],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, TZ=machine_tz),
+            check=True,
         ).stdout
         # each firing in the machine's wall time ("Next elapse:" / "Iter. #n:"), read back with zoneinfo
         local = re.findall(r"(?:Next elapse|Iter\. #\d+): \w{3} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \w+", out)
@@ -172,8 +175,7 @@ def test_service_runs_the_same_job_escaped_for_systemd(ws):
         folder.mkdir()
         for name, text in units.items():
             (folder / name).write_text(text)
-        out = subprocess.run(["systemd-analyze", "verify", "--user", *map(str, folder.iterdir())],
-                             capture_output=True, text=True)
+        out = subprocess.run(["systemd-analyze", "verify", "--user", *map(str, folder.iterdir())], capture_output=True, text=True)
         assert "ExecStart" not in out.stderr and "OnCalendar" not in out.stderr, out.stderr
 
 
@@ -192,8 +194,9 @@ def fake_bin(tmp_path, monkeypatch):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     table, calls = tmp_path / "crontab.txt", tmp_path / "systemctl.log"
-    fake_tool(bin_dir, "crontab", f'if [ "$1" = "-l" ]; then [ -f {table} ] && cat {table} || {{ echo "no crontab for u" >&2; exit 1; }}; '
-                                  f'else cat > {table}; fi\n')
+    fake_tool(
+        bin_dir, "crontab", f'if [ "$1" = "-l" ]; then [ -f {table} ] && cat {table} || {{ echo "no crontab for u" >&2; exit 1; }}; else cat > {table}; fi\n'
+    )
     fake_tool(bin_dir, "systemctl", f'echo "$@" >> {calls}\n')
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
@@ -207,8 +210,7 @@ def test_cron_install_show_remove(ws, fake_bin, monkeypatch):
     for k, v in SECRETS.items():
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("TRADEOPS_SMTP_HOST", "smtp.example.invalid")
-    table.write_text("MAILTO=me\nCRON_TZ=Europe/London\n30 7 * * 1,2,3,4,5 cd /old && tradeops run daily  # tradeops daily run\n"
-                     "0 1 * * * backup.sh\n")
+    table.write_text("MAILTO=me\nCRON_TZ=Europe/London\n30 7 * * 1,2,3,4,5 cd /old && tradeops run daily  # tradeops daily run\n0 1 * * * backup.sh\n")
     runner = CliRunner()
     shown = runner.invoke(cli, ["schedule", "show", "--workdir", str(ws.root)])
     assert shown.exit_code == 0, shown.output
@@ -286,6 +288,5 @@ def test_a_firing_outside_the_slot_does_nothing_and_exits_0(ws):
     assert (r.exit_code, r.status, r.ticket_id) == (EXIT_OK, "not_the_slot", None)
     assert "not the scheduled slot" in r.message
     assert not ws.runs_dir.exists()
-    out = CliRunner().invoke(cli, ["run", "daily", "--on-schedule", "--workdir", str(ws.root)],
-                             env={"TRADEOPS_FIXED_NOW": "2026-03-30T07:30:00+00:00"})
+    out = CliRunner().invoke(cli, ["run", "daily", "--on-schedule", "--workdir", str(ws.root)], env={"TRADEOPS_FIXED_NOW": "2026-03-30T07:30:00+00:00"})
     assert out.exit_code == 0 and "not the scheduled slot" in out.output

@@ -46,16 +46,21 @@ def test_no_secret_or_part_of_one_in_the_archive_or_the_output(tmp_path, db_url)
         assert PG_PASSWORD in db_url
         ws = prepare_workspace(tmp_path / "ws")
         env = dict(os.environ)
-        env.update({
-            "TRADEOPS_DB_URL": db_url,
-            "TRADEOPS_SMTP_HOST": "127.0.0.1", "TRADEOPS_SMTP_PORT": str(closed_port()),
-            "TRADEOPS_SMTP_USER": "trader", "TRADEOPS_SMTP_PASSWORD": SMTP_PASSWORD,
-            "TRADEOPS_SMTP_FROM": "trader@example.invalid", "TRADEOPS_SMTP_TO": "owner@example.invalid",
-            "TRADEOPS_SMTP_STARTTLS": "false",
-            "TRADEOPS_WEBHOOK_URL": f"http://127.0.0.1:{closed_port()}{HOOK_PATH}?token={TOKEN}",
-            "TRADEOPS_DASHBOARD_TOKEN": TOKEN,
-            "TRADEOPS_FIXED_NOW": "2025-01-06T07:30:00+00:00",
-        })
+        env.update(
+            {
+                "TRADEOPS_DB_URL": db_url,
+                "TRADEOPS_SMTP_HOST": "127.0.0.1",
+                "TRADEOPS_SMTP_PORT": str(closed_port()),
+                "TRADEOPS_SMTP_USER": "trader",
+                "TRADEOPS_SMTP_PASSWORD": SMTP_PASSWORD,
+                "TRADEOPS_SMTP_FROM": "trader@example.invalid",
+                "TRADEOPS_SMTP_TO": "owner@example.invalid",
+                "TRADEOPS_SMTP_STARTTLS": "false",
+                "TRADEOPS_WEBHOOK_URL": f"http://127.0.0.1:{closed_port()}{HOOK_PATH}?token={TOKEN}",
+                "TRADEOPS_DASHBOARD_TOKEN": TOKEN,
+                "TRADEOPS_FIXED_NOW": "2025-01-06T07:30:00+00:00",
+            }
+        )
         old = os.environ.get("TRADEOPS_DB_URL")
         os.environ["TRADEOPS_DB_URL"] = db_url
         try:
@@ -63,8 +68,9 @@ def test_no_secret_or_part_of_one_in_the_archive_or_the_output(tmp_path, db_url)
         finally:
             os.environ.pop("TRADEOPS_DB_URL") if old is None else os.environ.__setitem__("TRADEOPS_DB_URL", old)
         exe = Path(sys.executable).with_name("tradeops")
-        out = subprocess.run([str(exe), "run", "daily", "--date", FIRST.isoformat(), "--workdir", str(ws.root)],
-                             capture_output=True, text=True, env=env, timeout=900)
+        out = subprocess.run(
+            [str(exe), "run", "daily", "--date", FIRST.isoformat(), "--workdir", str(ws.root)], capture_output=True, text=True, env=env, timeout=900
+        )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "NOT fully sent" in (next(ws.runs_dir.glob("*/*/manifest.json"))).read_text()  # the sends did fail
     assert "webhook" in out.stderr  # and were logged

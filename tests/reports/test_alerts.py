@@ -207,8 +207,7 @@ def test_undelivered_alerts_are_retried_on_the_next_check(tmp_path):
     assert Alerter(JsonAlertStore(tmp_path / "alerts.json"), clock, outbox).dispatch([alert]) == [alert]
     assert Alerter(JsonAlertStore(tmp_path / "alerts.json"), clock, outbox).dispatch([alert]) == []
     record = store.get(alert.key)
-    assert (record.attempts, record.first_raised_at, record.delivered_at) == (
-        2, "2024-05-06T07:35:00+01:00", "2024-05-06T08:35:00+01:00")
+    assert (record.attempts, record.first_raised_at, record.delivered_at) == (2, "2024-05-06T07:35:00+01:00", "2024-05-06T08:35:00+01:00")
 
 
 def test_a_corrupt_json_store_is_reported(tmp_path):

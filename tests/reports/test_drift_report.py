@@ -1,4 +1,4 @@
-"""The weekly report's drift section and the drift alerts (tradeops.drift.section, tradeops.alerts.drift_alerts).
+"""The weekly report's drift section and the drift alerts (tradeops.drift_section.section, tradeops.alerts.drift_alerts).
 
 A pure drift (no ledger): five Mondays, each with one BUY of 10 AAA at a reference of 100.00, filled in full on
 time at 100.05, 100.10, 100.15, 100.20, 100.25 (5, 10, 15, 20 and 25 bps: worse every week), AAA closing at 100
@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal as D
 
-from tradeops import alerts, drift, reports
+from tradeops import alerts, drift, drift_section, reports
 from tradeops.calendar import get_calendar
 from tradeops.config import DriftPolicy
 
@@ -24,13 +24,38 @@ def _drift() -> drift.Drift:
     lines = []
     for k, day in enumerate(MONDAYS, start=1):
         start = datetime(day.year, day.month, day.day, 13, 35, tzinfo=timezone.utc)
-        lines.append(drift.Line(f"T{k}", day, 1, "BUY", "AAA", D(10), D(100), start, status="EXECUTED", filled_units=D(10),
-                                fill_price=D(100) + D("0.05") * k, filled_at=start + timedelta(minutes=5), filled_on=day))
+        lines.append(
+            drift.Line(
+                f"T{k}",
+                day,
+                1,
+                "BUY",
+                "AAA",
+                D(10),
+                D(100),
+                start,
+                status="EXECUTED",
+                filled_units=D(10),
+                fill_price=D(100) + D("0.05") * k,
+                filled_at=start + timedelta(minutes=5),
+                filled_on=day,
+            )
+        )
     sessions = get_calendar().sessions(MONDAYS[0], date(2024, 5, 3))
-    base = drift.DriftInputs(start=MONDAYS[0], currency="USD", start_cash=D(20000), start_units={}, sessions=sessions,
-                             closes={"AAA": {MONDAYS[0]: D(100)}, "SPY": {MONDAYS[0]: D(500), date(2024, 5, 3): D(510)}},
-                             opens={}, fx={}, live_equity={}, cash_moves=(), lines=tuple(lines),
-                             benchmark={MONDAYS[0]: D(500), date(2024, 5, 3): D(510)})
+    base = drift.DriftInputs(
+        start=MONDAYS[0],
+        currency="USD",
+        start_cash=D(20000),
+        start_units={},
+        sessions=sessions,
+        closes={"AAA": {MONDAYS[0]: D(100)}, "SPY": {MONDAYS[0]: D(500), date(2024, 5, 3): D(510)}},
+        opens={},
+        fx={},
+        live_equity={},
+        cash_moves=(),
+        lines=tuple(lines),
+        benchmark={MONDAYS[0]: D(500), date(2024, 5, 3): D(510)},
+    )
     shadow = drift.shadow_equity(base)
     return drift.attribute(replace(base, live_equity=shadow))
 
@@ -39,7 +64,7 @@ def test_section_and_alerts():
     """Slippage vs the model: -10 (p - 100.05) per week: 0, -0.50, -1.00, -1.50, -2.00 = -5.00 in all; fees:
     the model's cents(1000.50 x 0.001) = 1.00 a line, none paid: +5.00; total 0 (live = shadow), residual 0.00."""
     d = _drift()
-    sec = drift.section(d, date(2024, 5, 3), date(2024, 4, 29), DriftPolicy(max_component_share=0.0001))
+    sec = drift_section.section(d, date(2024, 5, 3), date(2024, 4, 29), DriftPolicy(max_component_share=0.0001))
     money = {k: m for k, _, m, _ in sec.rows}
     assert money["slippage"] == D("-5.00") and money["fees"] == D("5.00") and money["residual"] == 0 and sec.total == 0
     assert [round(w.median_slippage_bps, 6) for w in sec.weeks] == [5, 10, 15, 20, 25]
@@ -52,12 +77,12 @@ def test_section_and_alerts():
     assert ("drift_erosion", "drift_erosion:median_slippage_bps:2024-04-29") in kinds
     assert any(k == "drift" and "Execution price vs reference" in key for k, key in kinds)
     assert any(k == "drift" and "Fees vs the model" in key for k, key in kinds)
-    assert alerts.drift_alerts(drift.section(d, date(2024, 5, 3), date(2024, 4, 29), DriftPolicy(erosion_weeks=5)), NOW) == []
+    assert alerts.drift_alerts(drift_section.section(d, date(2024, 5, 3), date(2024, 4, 29), DriftPolicy(erosion_weeks=5)), NOW) == []
 
 
 def test_weekly_report_shows_each_component(build_inputs, tmp_path):
     d = _drift()
-    sec = drift.section(d, date(2024, 5, 3), date(2024, 4, 29), DriftPolicy())
+    sec = drift_section.section(d, date(2024, 5, 3), date(2024, 4, 29), DriftPolicy())
     report = reports.build_weekly(build_inputs(drift=sec))
     md = reports.render_weekly_md(report)
     html = reports.render_weekly_html(report)
@@ -71,4 +96,4 @@ def test_weekly_report_shows_each_component(build_inputs, tmp_path):
     written = reports.publish_weekly(build_inputs(drift=sec), tmp_path, tearsheet=False)
     png = tmp_path / "drift.png"
     assert png in written and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert drift.chart_png(d, date(2024, 5, 3)) == drift.chart_png(d, date(2024, 5, 3))  # deterministic
+    assert drift_section.chart_png(d, date(2024, 5, 3)) == drift_section.chart_png(d, date(2024, 5, 3))  # deterministic

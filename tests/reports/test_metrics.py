@@ -23,11 +23,7 @@ from hypothesis import strategies as st
 from tradeops import metrics
 
 SYMBOLS = ("AAPL", "BAC", "GE", "TSLA", "HLT", "VAR", "NDAQ")
-WINDOWS = {
-    "gfc": ("2007-06-01", "2009-12-31"),
-    "covid": ("2019-09-01", "2021-04-21"),
-    "all": ("1999-11-01", "2021-04-21"),
-}
+WINDOWS = {"gfc": ("2007-06-01", "2009-12-31"), "covid": ("2019-09-01", "2021-04-21"), "all": ("1999-11-01", "2021-04-21")}
 # Where the definitions match, ours must equal quantstats to this (relative) tolerance.
 TOL = 1e-9
 

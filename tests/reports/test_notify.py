@@ -61,10 +61,7 @@ def ticket_files(tmp_path):
 
 
 def _smtp_settings(port: int, starttls: bool = False) -> NotifySettings:
-    return NotifySettings(
-        smtp=SmtpSettings("127.0.0.1", port, "tradeops@example.org", ("owner@example.org",), starttls=starttls),
-        dashboard_url=DASHBOARD,
-    )
+    return NotifySettings(smtp=SmtpSettings("127.0.0.1", port, "tradeops@example.org", ("owner@example.org",), starttls=starttls), dashboard_url=DASHBOARD)
 
 
 def test_ticket_arrives_by_email_with_attachments(smtp_server, ticket_files):
@@ -205,8 +202,7 @@ def test_settings_from_the_environment():
         ({"TRADEOPS_SMTP_HOST": "h", "TRADEOPS_SMTP_PORT": "smtp", "TRADEOPS_SMTP_FROM": "a@b", "TRADEOPS_SMTP_TO": "c@d"}, "TRADEOPS_SMTP_PORT"),
         ({"TRADEOPS_SMTP_HOST": "h", "TRADEOPS_SMTP_FROM": "a@b"}, "TRADEOPS_SMTP_TO"),
         ({"TRADEOPS_SMTP_HOST": "h", "TRADEOPS_SMTP_STARTTLS": "maybe", "TRADEOPS_SMTP_FROM": "a@b", "TRADEOPS_SMTP_TO": "c@d"}, "STARTTLS"),
-        ({"TRADEOPS_SMTP_HOST": "smtp.example.org", "TRADEOPS_SMTP_STARTTLS": "false", "TRADEOPS_SMTP_USER": "u",
-          "TRADEOPS_SMTP_TO": "c@d"}, "unencrypted"),
+        ({"TRADEOPS_SMTP_HOST": "smtp.example.org", "TRADEOPS_SMTP_STARTTLS": "false", "TRADEOPS_SMTP_USER": "u", "TRADEOPS_SMTP_TO": "c@d"}, "unencrypted"),
     ],
 )
 def test_bad_settings_name_the_variable(env, message):
@@ -222,6 +218,7 @@ def test_bad_settings_or_missing_files_never_raise_from_send(monkeypatch, tmp_pa
     monkeypatch.delenv("TRADEOPS_SMTP_HOST")
     result = notify.send_ticket("TICKET-1", "TRADE", tmp_path / "TICKET-1.md", settings=NotifySettings(webhook_url="http://127.0.0.1:9/x"))
     assert not result.ok and "ticket file unreadable" in result.results[0].error
-    no_channel = notify.send_alert(alerts.run_failed_alert(date(2024, 5, 6), "r1", "boom", datetime(2024, 5, 6, 8, tzinfo=ZoneInfo("UTC"))),
-                                   settings=NotifySettings())
+    no_channel = notify.send_alert(
+        alerts.run_failed_alert(date(2024, 5, 6), "r1", "boom", datetime(2024, 5, 6, 8, tzinfo=ZoneInfo("UTC"))), settings=NotifySettings()
+    )
     assert not no_channel.ok and "no channel configured" in no_channel.results[0].error

@@ -74,8 +74,7 @@ def test_drawdown_counts_deposits_as_neither_gain_nor_loss(build_inputs):
     base = build_inputs()
     equity = base.equity.copy()
     equity.iloc[-1] += D("5000")
-    r = reports.build_daily(build_inputs(
-        equity=equity, cash=D("8350.25"), cash_flows={date(2024, 3, 22): D("10000"), date(2024, 5, 3): D("5000")}))
+    r = reports.build_daily(build_inputs(equity=equity, cash=D("8350.25"), cash_flows={date(2024, 3, 22): D("10000"), date(2024, 5, 3): D("5000")}))
     assert r.drawdown == pytest.approx(10250.25 / 10400 - 1)
     assert r.total_pnl == D("250.25")  # 15,250.25 - 15,000 deposited
 
@@ -128,8 +127,7 @@ def test_weekly_figures_by_hand(account_inputs):
     assert w.intended_value == D("5926.00") and w.executed_value == D("3864.50") and w.fees == D("1.00")
     assert w.turnover == pytest.approx(1932.25 / 9968.45)  # 19.38%
     assert w.counts == {"executed": 2, "partial": 1, "not_executed": 2, "unconfirmed": 1}
-    assert [(c.ticket_id, c.status) for c in w.compliance] == [
-        ("TICKET-20240429", "on time"), ("TICKET-20240502", "late"), ("TICKET-20240503", "missing")]
+    assert [(c.ticket_id, c.status) for c in w.compliance] == [("TICKET-20240429", "on time"), ("TICKET-20240502", "late"), ("TICKET-20240503", "missing")]
     perf = {m.label: m for m in w.performance}
     assert perf["Return"].week_account == pytest.approx(10250.25 / 9880 - 1)
     assert perf["Return"].week_benchmark == pytest.approx(510 / 503 - 1)

@@ -74,14 +74,20 @@ def test_daily_in_pounds_with_the_fx_effect():
     ):
         assert line in md.splitlines(), line
     html = reports.render_daily_html(r)
-    assert "<td>of which FX effect (the rate's move, in realized + unrealized)</td><td class=\"n pos\">+74.42</td>" in html
+    assert '<td>of which FX effect (the rate\'s move, in realized + unrealized)</td><td class="n pos">+74.42</td>' in html
     assert "Price (USD)</th>" in html
 
 
 def test_a_usd_account_has_no_fx_line():
-    usd = reports.build_daily(_inputs(currency="USD", fx_effect=None, price_currency="USD",
-                                      positions=(Position("AAPL", D("7"), D("125.00"), D("584.05")), Position("MSFT", D("2"), D("190.00"), D("312.50"))),
-                                      cash=D("9018.0233")))  # 10,273.0233 - $1,255.00 held
+    usd = reports.build_daily(
+        _inputs(
+            currency="USD",
+            fx_effect=None,
+            price_currency="USD",
+            positions=(Position("AAPL", D("7"), D("125.00"), D("584.05")), Position("MSFT", D("2"), D("190.00"), D("312.50"))),
+            cash=D("9018.0233"),
+        )
+    )  # 10,273.0233 - $1,255.00 held
     md = reports.render_daily_md(usd)
     assert "FX effect" not in md and "| Symbol | Sector | Units | Price | Value |" in md
 
@@ -90,9 +96,21 @@ def test_weekly_trades_in_pounds_at_each_fills_rate():
     """The week 2024-01-29..31 has one line: SELL 7 AAPL, reference $121.00, filled at $120.00, rate 1.2400, fee £1.00.
     Intended 7 x 121 / 1.24 = £683.06451613 -> 683.06; filled 7 x 120 / 1.24 = £677.41935484 -> 677.42;
     slippage (a sell below the reference is a cost) $7.00 / 1.24 = +£5.65 = 1/121 = 82.6 bps (the rate cancels)."""
-    line = reports.ReportLine("T3", date(2024, 1, 30), "AAPL", "sell", D("7"), D("121.00"), "executed", D("7"), D("120.00"), D("1.00"),
-                             confirmed_at=datetime(2024, 1, 30, 18, 0, tzinfo=LONDON), deadline=datetime(2024, 1, 30, 19, 30, tzinfo=LONDON),
-                             fx_rate=D("1.24"))
+    line = reports.ReportLine(
+        "T3",
+        date(2024, 1, 30),
+        "AAPL",
+        "sell",
+        D("7"),
+        D("121.00"),
+        "executed",
+        D("7"),
+        D("120.00"),
+        D("1.00"),
+        confirmed_at=datetime(2024, 1, 30, 18, 0, tzinfo=LONDON),
+        deadline=datetime(2024, 1, 30, 19, 30, tzinfo=LONDON),
+        fx_rate=D("1.24"),
+    )
     w = reports.build_weekly(_inputs(trades=(line,), period_start=date(2024, 1, 29)), tearsheet_file=None)
     assert (w.intended_value, w.executed_value, w.slippage_money) == (D("683.06451613"), D("677.41935484"), D("5.64516129"))
     assert round(w.slippage_bps, 1) == 82.6 and w.fx_effect == D("74.42")

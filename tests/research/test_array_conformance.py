@@ -75,10 +75,10 @@ def mismatches(exact, array, eod, policy, calendar, limit: int = 10) -> list[str
 
 def both(eod, policy, universe, start, end, daily_checks=False, costs=None, resume=None, cash=None, quarantine=()):
     cal = get_calendar()
-    exact = run_backtest(eod, policy, universe, start, end, costs=costs, daily_checks=daily_checks, keep_states=True, resume=resume, cash=cash,
-                         quarantine=quarantine)
-    array = ae.run_array_backtest(eod, policy, universe, start, end, costs=costs, daily_checks=daily_checks, resume=resume, cash=cash,
-                                  quarantine=quarantine)
+    exact = run_backtest(
+        eod, policy, universe, start, end, costs=costs, daily_checks=daily_checks, keep_states=True, resume=resume, cash=cash, quarantine=quarantine
+    )
+    array = ae.run_array_backtest(eod, policy, universe, start, end, costs=costs, daily_checks=daily_checks, resume=resume, cash=cash, quarantine=quarantine)
     return exact, array, mismatches(exact, array, eod, policy, cal)
 
 
@@ -110,13 +110,13 @@ def test_weekly_momentum_2019_2020_both_engines_agree(short_eod, shared):
 def test_daily_checks_2019_2020_both_engines_agree(short_eod, shared):
     """Every session is checked (trims between rebalances), with the 2020 crash's drawdown halt."""
     policy = parse_policy({**POLICY, "risk": {"kill_switch_drawdown": 0.15, "drawdown_warning": 0.1}})
-    exact, array, bad = both(short_eod, policy, shared[1], date(2019, 1, 2), date(2020, 12, 31), daily_checks=True,
-                             resume=HaltResume("sessions", 30))
+    exact, array, bad = both(short_eod, policy, shared[1], date(2019, 1, 2), date(2020, 12, 31), daily_checks=True, resume=HaltResume("sessions", 30))
     assert not bad, "\n".join(bad)
     assert exact.halts and len(exact.halts) == len(array.halts)
     for hx, ha in zip(exact.halts, array.halts):
-        assert {k: hx[k] for k in ("breach", "in_cash", "resumed", "sessions_halted", "resume_reason")} == \
-            {k: ha[k] for k in ("breach", "in_cash", "resumed", "sessions_halted", "resume_reason")}
+        assert {k: hx[k] for k in ("breach", "in_cash", "resumed", "sessions_halted", "resume_reason")} == {
+            k: ha[k] for k in ("breach", "in_cash", "resumed", "sessions_halted", "resume_reason")
+        }
         assert np.allclose([hx["drawdown"], hx["equity"], hx["peak"]], [ha["drawdown"], ha["equity"], ha["peak"]], rtol=1e-9)
     assert any(not d.rebalance and d.kind == "TRADE" for d in exact.decisions.values())  # a trim between rebalances
 
@@ -124,12 +124,25 @@ def test_daily_checks_2019_2020_both_engines_agree(short_eod, shared):
 def test_the_tight_rules_shape_alike(short_eod, shared):
     """A policy where the shaping rules bind (max_positions cannot: the policy keeps target <= max): few positions, a low turnover cap, a big cash
     buffer, large tiny deltas and minimum orders, a no-buy list, half risk-off, costs and a delay."""
-    policy = parse_policy({**POLICY, "portfolio": {"target_positions": 6, "min_positions": 4, "max_positions": 6, "max_weight": 0.16,
-                                                   "min_cash_buffer": 0.1, "max_turnover": 0.2, "tiny_delta_value": 150,
-                                                   "tiny_delta_weight": 0.012, "min_order_value": 200, "no_buy": ["AAPL", "MSFT"],
-                                                   "risk_off_cash_fraction": 0.5}})
-    exact, array, bad = both(short_eod, policy, shared[1], date(2019, 1, 2), date(2020, 12, 31), daily_checks=True,
-                             costs=Costs(25.0, 12.5, delay=1))
+    policy = parse_policy(
+        {
+            **POLICY,
+            "portfolio": {
+                "target_positions": 6,
+                "min_positions": 4,
+                "max_positions": 6,
+                "max_weight": 0.16,
+                "min_cash_buffer": 0.1,
+                "max_turnover": 0.2,
+                "tiny_delta_value": 150,
+                "tiny_delta_weight": 0.012,
+                "min_order_value": 200,
+                "no_buy": ["AAPL", "MSFT"],
+                "risk_off_cash_fraction": 0.5,
+            },
+        }
+    )
+    exact, array, bad = both(short_eod, policy, shared[1], date(2019, 1, 2), date(2020, 12, 31), daily_checks=True, costs=Costs(25.0, 12.5, delay=1))
     assert not bad, "\n".join(bad)
     notes = " ".join(n for d in exact.decisions.values() for n in d.notes)
     for rule in ("max_weight", "max_turnover", "cash_buffer"):
@@ -218,32 +231,77 @@ def _market(seed: int, n_sym: int, sessions, splits: bool):
 
 @settings(max_examples=int(os.environ.get("TRADEOPS_ARRAY_EXAMPLES", "25")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    seed=st.integers(0, 10**6), n_sym=st.integers(3, 8), target=st.integers(1, 6), max_pos=st.integers(1, 6),
-    max_weight=st.sampled_from([0.1, 0.2, 0.35, 0.5, 1.0]), buffer=st.sampled_from([0.0, 0.02, 0.1, 0.3]),
-    turnover=st.sampled_from([0.05, 0.2, 0.5, 2.0]), tiny_value=st.sampled_from([0, 25, 400]),
-    tiny_weight=st.sampled_from([0.0, 0.005, 0.05]), min_order=st.sampled_from([0, 25, 300]),
-    risk_off=st.sampled_from([0.0, 0.5, 1.0]), kill=st.sampled_from([0.05, 0.15, 0.5]), frequency=st.sampled_from(["daily", "weekly", "monthly"]),
-    daily_checks=st.booleans(), bps=st.sampled_from([(0.0, 0.0), (10.0, 5.0), (7.5, 2.5), (50.0, 30.0)]), delay=st.integers(0, 2),
-    cash=st.sampled_from([Decimal("10000"), Decimal("2500.55"), Decimal("123456.78")]), no_buy=st.booleans(), splits=st.booleans(),
+    seed=st.integers(0, 10**6),
+    n_sym=st.integers(3, 8),
+    target=st.integers(1, 6),
+    max_pos=st.integers(1, 6),
+    max_weight=st.sampled_from([0.1, 0.2, 0.35, 0.5, 1.0]),
+    buffer=st.sampled_from([0.0, 0.02, 0.1, 0.3]),
+    turnover=st.sampled_from([0.05, 0.2, 0.5, 2.0]),
+    tiny_value=st.sampled_from([0, 25, 400]),
+    tiny_weight=st.sampled_from([0.0, 0.005, 0.05]),
+    min_order=st.sampled_from([0, 25, 300]),
+    risk_off=st.sampled_from([0.0, 0.5, 1.0]),
+    kill=st.sampled_from([0.05, 0.15, 0.5]),
+    frequency=st.sampled_from(["daily", "weekly", "monthly"]),
+    daily_checks=st.booleans(),
+    bps=st.sampled_from([(0.0, 0.0), (10.0, 5.0), (7.5, 2.5), (50.0, 30.0)]),
+    delay=st.integers(0, 2),
+    cash=st.sampled_from([Decimal("10000"), Decimal("2500.55"), Decimal("123456.78")]),
+    no_buy=st.booleans(),
+    splits=st.booleans(),
 )
-def test_random_markets_books_and_policies_agree(seed, n_sym, target, max_pos, max_weight, buffer, turnover, tiny_value, tiny_weight,
-                                                 min_order, risk_off, kill, frequency, daily_checks, bps, delay, cash, no_buy, splits):
+def test_random_markets_books_and_policies_agree(
+    seed,
+    n_sym,
+    target,
+    max_pos,
+    max_weight,
+    buffer,
+    turnover,
+    tiny_value,
+    tiny_weight,
+    min_order,
+    risk_off,
+    kill,
+    frequency,
+    daily_checks,
+    bps,
+    delay,
+    cash,
+    no_buy,
+    splits,
+):
     cal = get_calendar()
     sessions = cal.sessions("2021-01-04", "2021-09-30")
     eod, syms = _market(seed, n_sym, sessions, splits)
     universe = universe_of(syms, "SPY")
-    policy = parse_policy({
-        "rebalance": {"frequency": frequency},
-        "strategy": {"momentum": {"lookback_1w": 3, "lookback_4w": 8, "lookback_12w": 15, "volatility_window": 10, "volume_window": 5,
-                                  "reversal_window": 2}},
-        "portfolio": {"target_positions": target, "min_positions": min(target, max_pos), "max_positions": max(max_pos, target), "max_weight": max_weight,
-                      "min_cash_buffer": buffer, "max_turnover": turnover, "tiny_delta_value": tiny_value, "tiny_delta_weight": tiny_weight,
-                      "min_order_value": min_order, "risk_off_cash_fraction": risk_off, "risk_off_to_cash": risk_off > 0,
-                      "risk_off_ma_sessions": 20, "no_buy": [syms[0]] if no_buy else []},
-        "risk": {"kill_switch_drawdown": kill, "drawdown_warning": kill / 2},
-        "data": {"history_sessions": 40},
-        "research": {"halt_resume": "sessions", "halt_resume_sessions": 10},
-    })
+    policy = parse_policy(
+        {
+            "rebalance": {"frequency": frequency},
+            "strategy": {
+                "momentum": {"lookback_1w": 3, "lookback_4w": 8, "lookback_12w": 15, "volatility_window": 10, "volume_window": 5, "reversal_window": 2}
+            },
+            "portfolio": {
+                "target_positions": target,
+                "min_positions": min(target, max_pos),
+                "max_positions": max(max_pos, target),
+                "max_weight": max_weight,
+                "min_cash_buffer": buffer,
+                "max_turnover": turnover,
+                "tiny_delta_value": tiny_value,
+                "tiny_delta_weight": tiny_weight,
+                "min_order_value": min_order,
+                "risk_off_cash_fraction": risk_off,
+                "risk_off_to_cash": risk_off > 0,
+                "risk_off_ma_sessions": 20,
+                "no_buy": [syms[0]] if no_buy else [],
+            },
+            "risk": {"kill_switch_drawdown": kill, "drawdown_warning": kill / 2},
+            "data": {"history_sessions": 40},
+            "research": {"halt_resume": "sessions", "halt_resume_sessions": 10},
+        }
+    )
     exact, array, bad = both(eod, policy, universe, sessions[30], sessions[-1], daily_checks=daily_checks, costs=Costs(*bps, delay=delay), cash=cash)
     assert not bad, "\n".join(bad)
 
@@ -270,11 +328,17 @@ def test_fractions_of_the_real_dividends_and_splits_equal_the_cell_by_cell_defin
 
 
 @settings(max_examples=int(os.environ.get("TRADEOPS_ARRAY_EXAMPLES", "25")) * 4, deadline=None)
-@given(st.lists(st.one_of(
-    st.builds(lambda n, k: n / 10**k, st.integers(-10**9, 10**9), st.integers(0, 9)),  # decimals, 0 to 9 places
-    st.floats(-1e13, 1e13, allow_nan=False, allow_infinity=False),
-    st.sampled_from([0.0078125, 1 / 3, 1 / 524288, 1e12, 1e12 + 1, 1e-7, 2.0, 0.5, 1.0]),  # a 7-decimal 1/128, >1e12, a repeating split
-), min_size=1, max_size=40))
+@given(
+    st.lists(
+        st.one_of(
+            st.builds(lambda n, k: n / 10**k, st.integers(-(10**9), 10**9), st.integers(0, 9)),  # decimals, 0 to 9 places
+            st.floats(-1e13, 1e13, allow_nan=False, allow_infinity=False),
+            st.sampled_from([0.0078125, 1 / 3, 1 / 524288, 1e12, 1e12 + 1, 1e-7, 2.0, 0.5, 1.0]),  # a 7-decimal 1/128, >1e12, a repeating split
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
 def test_fractions_equal_the_cell_by_cell_definition(values):
     a = np.array(values, float).reshape(1, -1)
     for neutral in (0.0, 1.0):

@@ -33,8 +33,9 @@ def small_market():
         open_ = np.round(close * 0.995, 2)
         div = np.where(days == "2023-01-12", 0.5, 0.0) if sym == "A" else np.zeros(n)
         split = np.where(days == "2023-01-20", 2.0, 1.0) if sym == "B" else np.ones(n)
-        rows.append(pd.DataFrame({"symbol": sym, "date": days, "open": open_, "close": close, "adj_close": close,
-                                  "volume": 1e6, "dividend": div, "split": split}))
+        rows.append(
+            pd.DataFrame({"symbol": sym, "date": days, "open": open_, "close": close, "adj_close": close, "volume": 1e6, "dividend": div, "split": split})
+        )
     return pd.concat(rows, ignore_index=True)
 
 

@@ -45,8 +45,21 @@ def test_backtest_command_rejects_bad_arguments(tmp_path):
 def test_bars_without_the_benchmark_stop_the_backtest_unless_the_study_says_so(tmp_path, av_dir, capsys):
     from tradeops.cli import main
 
-    args = ["backtest", "--workdir", str(tmp_path), "--source", "alphavantage", "--av-dir", str(av_dir), "--symbols", "3",
-            "--start", "2019-01-02", "--end", "2019-03-29"]
+    args = [
+        "backtest",
+        "--workdir",
+        str(tmp_path),
+        "--source",
+        "alphavantage",
+        "--av-dir",
+        str(av_dir),
+        "--symbols",
+        "3",
+        "--start",
+        "2019-01-02",
+        "--end",
+        "2019-03-29",
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "the bars have no SPY" in err and "--benchmark-file" in err and "--no-benchmark" in err

@@ -43,8 +43,7 @@ LIVE = (date(2020, 3, 2), date(2020, 3, 6), date(2020, 3, 12))
 
 
 def _policy(**research):
-    return parse_policy({"strategy": {"signal": "qlib_lgbm"}, "portfolio": {"target_positions": 3, "min_positions": 1},
-                         "research": {**RESEARCH, **research}})
+    return parse_policy({"strategy": {"signal": "qlib_lgbm"}, "portfolio": {"target_positions": 3, "min_positions": 1}, "research": {**RESEARCH, **research}})
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +72,9 @@ def test_live_scores_equal_backtest_scores_and_another_window_fails(bars, tmp_pa
     backtest = _backtest(bars, policy, tmp_path / "bt")
     cal = get_calendar()
     # the backtest's fits are the calendar's: sessions 2020-03-02..13 fall in three 5-session blocks
-    assert [f["retrain_session"] for f in backtest.fits] == [fit_window(cal, d, policy.research).retrain_session for d in (START, date(2020, 3, 9), END)][: len(backtest.fits)]
+    assert [f["retrain_session"] for f in backtest.fits] == [fit_window(cal, d, policy.research).retrain_session for d in (START, date(2020, 3, 9), END)][
+        : len(backtest.fits)
+    ]
     assert len(backtest.fits) >= 2 and len({f["model_id"] for f in backtest.fits}) == len(backtest.fits)
     live = _live(bars, policy, LIVE)
     assert check_scores(live, backtest.predictions) == len(LIVE) * len(SYMBOLS)

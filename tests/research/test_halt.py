@@ -42,7 +42,7 @@ def test_a_breach_moves_the_book_to_cash_within_one_session_and_nothing_freezes(
         # the breach is the first session past the limit since the last (assumed) resume, on the
         # close-valued equity curve (the guard prices the book at the same raw closes)
         since = [r["resumed"] for r in res.halts if r["resumed"] and r["resumed"] < breach]
-        window = eq.loc[pd.Timestamp(since[-1] if since else START): pd.Timestamp(breach)]
+        window = eq.loc[pd.Timestamp(since[-1] if since else START) : pd.Timestamp(breach)]
         dd = 1 - window / window.cummax()
         assert dd.iloc[-1] >= LIMIT and (dd.iloc[:-1] < LIMIT).all()
         # every position is sold at the next session's open: in cash one session later
@@ -55,7 +55,7 @@ def test_a_breach_moves_the_book_to_cash_within_one_session_and_nothing_freezes(
         # in HALT: no fill at all, equity flat (all cash), until the assumed resume
         stop = pd.Timestamp(resumed) if resumed else eq.index[-1]
         assert fills[(fills["session"] > pd.Timestamp(nxt)) & (fills["session"] <= stop)].empty
-        flat = eq.loc[pd.Timestamp(nxt): stop]
+        flat = eq.loc[pd.Timestamp(nxt) : stop]
         assert flat.nunique() == 1
         assert h["sessions_halted"] == (RESUME.min_sessions if resumed else len(cal.sessions(nxt, eq.index[-1].date())))
     # no frozen spell: every decision the drawdown rule refused holds nothing, except the breach itself
@@ -73,8 +73,9 @@ def test_the_report_lists_each_halt_and_the_assumed_resume(crisis):
     table = halts_table(res)
     assert list(table["breach (decision session)"]) == [h["breach"] for h in res.halts]
     assert res.resume_rule == "resume assumed 60 sessions after the breach"
-    study = Study("momentum", "alphavantage", START, END, tuple(universe.tradable), "SPY", Costs(), res, pd.Series(dtype=float),
-                  {"Drawdown halts": table}, None, None)
+    study = Study(
+        "momentum", "alphavantage", START, END, tuple(universe.tradable), "SPY", Costs(), res, pd.Series(dtype=float), {"Drawdown halts": table}, None, None
+    )
     page = study_html(study)
     assert "Drawdown halts" in page and str(res.halts[0]["breach"]) in page and "assumed resume after 60 sessions in HALT" in page
     assert f"drawdown halts: {len(res.halts)}; resume assumed 60 sessions after the breach" in study.summary_text()
@@ -90,8 +91,13 @@ def test_the_benchmark_ma_resume_waits_for_the_benchmark(demo_eod, demo_universe
     """Seeded demo market with SPY; a 5% limit forces breaches.  Each assumed resume is the first
     decision session, 5 or more sessions after the breach, where SPY's adjusted close is at or
     above its 20-session average, computed here from the bars."""
-    policy = parse_policy({"risk": {"kill_switch_drawdown": 0.05, "drawdown_warning": 0.04},
-                           "portfolio": {"risk_off_ma_sessions": 20}, "research": {"halt_resume": "benchmark_ma", "halt_resume_sessions": 5}})
+    policy = parse_policy(
+        {
+            "risk": {"kill_switch_drawdown": 0.05, "drawdown_warning": 0.04},
+            "portfolio": {"risk_off_ma_sessions": 20},
+            "research": {"halt_resume": "benchmark_ma", "halt_resume_sessions": 5},
+        }
+    )
     res = run_backtest(demo_eod, policy, demo_universe, date(2022, 6, 1), date(2023, 12, 29))
     assert res.resume_rule.startswith("resume assumed on the first close, 5 or more sessions after the breach, with SPY at or above its 20-session average")
     spy = demo_eod[demo_eod["symbol"] == "SPY"].set_index("date")["adj_close"]

@@ -8,9 +8,18 @@ import pytest
 from tradeops.runner import NOTEBOOK_DIR, Stage, execute_stage
 
 TINY = {
-    "source": "demo", "av_dir": "", "benchmark_file": "", "no_benchmark": False, "seed": 42, "start": "2023-03-01", "end": "2023-05-31", "symbols": 8,
-    "policy": {"portfolio": {"target_positions": 4, "min_positions": 2, "risk_off_ma_sessions": 40},
-               "research": {"train_sessions": 60, "retrain_every": 100, "num_boost_round": 10, "num_leaves": 7}},
+    "source": "demo",
+    "av_dir": "",
+    "benchmark_file": "",
+    "no_benchmark": False,
+    "seed": 42,
+    "start": "2023-03-01",
+    "end": "2023-05-31",
+    "symbols": 8,
+    "policy": {
+        "portfolio": {"target_positions": 4, "min_positions": 2, "risk_off_ma_sessions": 40},
+        "research": {"train_sessions": 60, "retrain_every": 100, "num_boost_round": 10, "num_leaves": 7},
+    },
 }
 
 

@@ -23,8 +23,12 @@ def test_study_tables_are_consistent_runs_of_the_same_engine(study):
     base = study.summary()
     t = study.tables
     # the x1 / delay-0 / first start / base rows are the base run itself, computed once
-    for title, label in (("Cost stress", "costs x1"), ("Execution delay", "delay 0 session(s)"),
-                         ("Start-date sensitivity", "start 2023-01-03"), ("Parameter neighbourhood", "base")):
+    for title, label in (
+        ("Cost stress", "costs x1"),
+        ("Execution delay", "delay 0 session(s)"),
+        ("Start-date sensitivity", "start 2023-01-03"),
+        ("Parameter neighbourhood", "base"),
+    ):
         row = t[title].set_index("run").loc[label]
         assert row["total_return"] == base["total_return"] and row["trades"] == len(study.result.trades), title
     stress = t["Cost stress"]["total_return"].tolist()
@@ -50,8 +54,17 @@ def test_report_is_the_tearsheet_with_our_tables_written_atomically_and_determin
     path = write_report(study, tmp_path / "reports" / "backtest_latest.html")
     page = path.read_text()
     assert [p.name for p in path.parent.iterdir()] == ["backtest_latest.html"]  # no temporary left behind
-    for title in ("Summary", "Overfitting", "Returns by quarter", "Walk-forward (re-fit)", "Cost stress", "Execution delay", "Start-date sensitivity",
-                  "Parameter neighbourhood", "Regime slices"):
+    for title in (
+        "Summary",
+        "Overfitting",
+        "Returns by quarter",
+        "Walk-forward (re-fit)",
+        "Cost stress",
+        "Execution delay",
+        "Start-date sensitivity",
+        "Parameter neighbourhood",
+        "Regime slices",
+    ):
         assert f"<h2>{title}</h2>" in page
     assert "Deflated Sharpe ratio" in page and "Probability of backtest overfitting" in page
     assert page.count("<svg") >= 5 and "SPY" in page  # quantstats' charts against the benchmark

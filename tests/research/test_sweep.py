@@ -45,8 +45,9 @@ def test_local_processes_and_a_dask_cluster_give_the_same_returns(bars, tmp_path
     assert list(local.columns) == [v.label for v in variants] and local.shape[0] > 400
     # each column is the array engine's run of that variant
     v = variants[-1]
-    direct = ae.run_array_backtest(eod, with_update(policy, v.update(policy)), universe, START, END,
-                                   Costs(policy.research.cost_bps, policy.research.slippage_bps).scaled(v.cost_multiple))
+    direct = ae.run_array_backtest(
+        eod, with_update(policy, v.update(policy)), universe, START, END, Costs(policy.research.cost_bps, policy.research.slippage_bps).scaled(v.cost_multiple)
+    )
     pd.testing.assert_series_equal(local[v.label], direct.returns, check_names=False)
     assert not np.allclose(local.iloc[:, 0], local.iloc[:, 1])  # the costs differ
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
@@ -75,8 +76,28 @@ def test_the_sweep_command_reports_the_candidate_and_the_gate(tmp_path):
     work = tmp_path / "w"
     (work / "config").mkdir(parents=True)
     (work / "config" / "policy.yml").write_text("portfolio:\n  target_positions: 4\n  min_positions: 2\n  risk_off_ma_sessions: 40\n")
-    args = ["backtest", "sweep", "--workdir", str(work), "--start", "2022-06-01", "--end", "2023-05-31", "--symbols", "12",
-            "--lookbacks", "20,40", "--tops", "3,5", "--frequencies", "weekly", "--cost-multiples", "1,2", "--jobs", "1"]
+    args = [
+        "backtest",
+        "sweep",
+        "--workdir",
+        str(work),
+        "--start",
+        "2022-06-01",
+        "--end",
+        "2023-05-31",
+        "--symbols",
+        "12",
+        "--lookbacks",
+        "20,40",
+        "--tops",
+        "3,5",
+        "--frequencies",
+        "weekly",
+        "--cost-multiples",
+        "1,2",
+        "--jobs",
+        "1",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()

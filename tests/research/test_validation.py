@@ -10,7 +10,16 @@ import pytest
 from scipy import stats
 
 from tradeops.errors import ValidationError
-from tradeops.research.validation import deflated_sharpe, excess_returns, expected_max_sharpe, pbo_cscv, probabilistic_sharpe, regime_slices, returns_by_period, walk_forward_refit
+from tradeops.research.validation import (
+    deflated_sharpe,
+    excess_returns,
+    expected_max_sharpe,
+    pbo_cscv,
+    probabilistic_sharpe,
+    regime_slices,
+    returns_by_period,
+    walk_forward_refit,
+)
 
 
 def test_deflated_sharpe_numerical_example_of_the_paper():
@@ -136,8 +145,9 @@ def test_walk_forward_refits_the_parameters_before_every_fold():
 
     # three variants over three years of 10 sessions each; each year one variant is the steady
     # winner (+1% a day, with a small wiggle so Sharpe is defined), the others lose
-    idx = pd.DatetimeIndex(list(pd.bdate_range("2019-03-01", periods=10)) + list(pd.bdate_range("2020-03-02", periods=10))
-                           + list(pd.bdate_range("2021-03-01", periods=10)))
+    idx = pd.DatetimeIndex(
+        list(pd.bdate_range("2019-03-01", periods=10)) + list(pd.bdate_range("2020-03-02", periods=10)) + list(pd.bdate_range("2021-03-01", periods=10))
+    )
     wiggle = np.tile([0.001, -0.001], 15)
     win, lose = 0.01 + wiggle, -0.005 + wiggle
     cols = {"base": np.r_[win[:10], lose[10:20], lose[20:]], "a": np.r_[lose[:10], win[10:20] - 0.001, lose[20:]], "b": np.r_[lose[:10], lose[10:20], win[20:]]}

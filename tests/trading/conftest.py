@@ -19,12 +19,7 @@ import pytest
 from tradeops.calendar import get_calendar
 from tradeops.config import UNIVERSE_COLUMNS, parse_policy, parse_universe
 
-STOCKS = tuple(
-    (
-        "AAPL MSFT NVDA AVGO ORCL CRM ADBE CSCO ACN AMD INTC QCOM TXN IBM INTU "
-        "NOW AMAT ADI MU JPM BAC WFC GS MS XOM CVX JNJ PFE KO PEP"
-    ).split()
-)
+STOCKS = tuple(("AAPL MSFT NVDA AVGO ORCL CRM ADBE CSCO ACN AMD INTC QCOM TXN IBM INTU NOW AMAT ADI MU JPM BAC WFC GS MS XOM CVX JNJ PFE KO PEP").split())
 ETFS = ("SPY", "QQQ")
 SPLIT_SYMBOL = "NVDA"  # 4-for-1 split 30 sessions before the end (inside every lookback)
 DATA_END = date(2024, 3, 15)  # a Friday; the next session (Mon 18 Mar) is a weekly rebalance

@@ -47,16 +47,16 @@ def test_at_a_rate_of_one_and_no_fee_it_is_the_plain_rule(cash, price, fees):
 
 @settings(max_examples=200, deadline=None)
 @given(
-    cash=cash_s, rate=rate_s, fee_rate=fee_s,
-    lines=st.lists(st.tuples(st.sampled_from(["SELL", "BUY"]), st.decimals("25", "5000", places=2), st.decimals("1", "900", places=2)),
-                   min_size=1, max_size=6),
+    cash=cash_s,
+    rate=rate_s,
+    fee_rate=fee_s,
+    lines=st.lists(st.tuples(st.sampled_from(["SELL", "BUY"]), st.decimals("25", "5000", places=2), st.decimals("1", "900", places=2)), min_size=1, max_size=6),
 )
 def test_a_plan_never_lets_the_buys_spend_more_than_the_cash(cash, rate, fee_rate, lines):
     """Every BUY, as planned (in full, shrunk or skipped), fits in what the lines before it leave.
     (Prices up to $900 at >= 0.9 USD per pound: a micro-unit is worth at most a tenth of a penny, so a
     line's whole micro-units are worth its value to the penny, as on a ticket.)"""
-    plan = [cashplan.PlanLine(i, side, "X", value, price, D("0.03"), fx_rate=rate, fee_rate=fee_rate)
-            for i, (side, value, price) in enumerate(lines, start=1)]
+    plan = [cashplan.PlanLine(i, side, "X", value, price, D("0.03"), fx_rate=rate, fee_rate=fee_rate) for i, (side, value, price) in enumerate(lines, start=1)]
     left = cash
     for step in cashplan.plan(plan, cash):
         line = step.line

@@ -27,8 +27,13 @@ decimals = st.decimals(min_value=D("0"), max_value=D("1e9"), places=8)
 )
 def test_json_round_trip_is_exact(cash, positions, peak, last, kill):
     state = PortfolioState(
-        as_of=date(2024, 3, 15), cash=cash, positions=positions, peak_equity=peak, last_rebalance=last,
-        kill_switch=kill, kill_switch_reason="pressed" if kill else None,
+        as_of=date(2024, 3, 15),
+        cash=cash,
+        positions=positions,
+        peak_equity=peak,
+        last_rebalance=last,
+        kill_switch=kill,
+        kill_switch_reason="pressed" if kill else None,
     )
     back = PortfolioState.from_json(state.to_json())
     assert back == state

@@ -322,13 +322,16 @@ def test_a_drawdown_breach_sells_every_position_to_cash(factory, universe):
     d = run(pol, universe, pf(cash="7000", peak="10000", AAPL="5", MSFT="2"), ["NVDA", "KO"])
     assert d.halt and d.kind == "TRADE"
     assert [(t.side, t.symbol, t.units, t.value, t.close_position) for t in d.trades] == [
-        ("SELL", "AAPL", D("5"), D("500"), True), ("SELL", "MSFT", D("2"), D("400"), True)]
+        ("SELL", "AAPL", D("5"), D("500"), True),
+        ("SELL", "MSFT", D("2"), D("400"), True),
+    ]
     assert d.cash_after == D("7900")
     (rule,) = d.failed
     assert rule.code == "drawdown_kill_switch" and "drawdown 21.0%" in rule.message and "sold to cash" in rule.message and "then HALT" in rule.message
     assert d.risk_off["applied"] and d.risk_off["halt"]
     assert json.loads(json.dumps(d.to_dict()))["halt"] is True
     from tradeops.risk import Decision
+
     assert Decision.from_dict(d.to_dict()) == d
 
 

@@ -179,8 +179,21 @@ def test_a_holding_worth_under_a_cent_is_never_sold(factory):
     state = PortfolioState(as_of=SESSION, cash=D("0.00"), positions={"AAPL": D("0.000001"), "ACN": D("0.000198")}, peak_equity=D("0.01"))
     ranked = pd.DataFrame({"symbol": [], "score": [], "rank": [], "selected": []})
     for fractional in (False, True):
-        policy = parse_policy({"portfolio": {"max_positions": 1, "target_positions": 1, "min_positions": 1, "max_weight": 0.05,
-                                             "min_cash_buffer": 0.0, "max_turnover": 0.5, "min_order_value": D("0"),
-                                             "tiny_delta_value": D("0"), "tiny_delta_weight": 0.0, "fractional_units": fractional}})
+        policy = parse_policy(
+            {
+                "portfolio": {
+                    "max_positions": 1,
+                    "target_positions": 1,
+                    "min_positions": 1,
+                    "max_weight": 0.05,
+                    "min_cash_buffer": 0.0,
+                    "max_turnover": 0.5,
+                    "min_order_value": D("0"),
+                    "tiny_delta_value": D("0"),
+                    "tiny_delta_weight": 0.0,
+                    "fractional_units": fractional,
+                }
+            }
+        )
         _, d = decide(ranked, state, prices, policy, universe, False, SESSION, risk_off_reasons=[])
         assert d.kind == "HOLD" and d.trades == (), (fractional, d.trades)

@@ -272,7 +272,12 @@ def test_the_backtest_index_and_the_frame_give_the_same_signal(eod, universe, ca
             framed = compute_signal(eod.loc[eod["date"] >= pd.Timestamp(first)], policy, d, universe, calendar)
             indexed = compute_signal(bars.until(d, first), policy, d, universe, calendar)
             pd.testing.assert_frame_equal(framed.ranked, indexed.ranked)
-            assert (framed.dropped, framed.note, framed.regime, framed.risk_off_reasons) == (indexed.dropped, indexed.note, indexed.regime, indexed.risk_off_reasons)
+            assert (framed.dropped, framed.note, framed.regime, framed.risk_off_reasons) == (
+                indexed.dropped,
+                indexed.note,
+                indexed.regime,
+                indexed.risk_off_reasons,
+            )
             assert len(framed.ranked) > 0
 
 

@@ -9,18 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradeops.errors import ValidationError
-from tradeops.state import (
-    CONFIRMATIONS,
-    DATA_QUALITY,
-    DRAWDOWN,
-    FX_RATE,
-    KILL_SWITCH,
-    RECONCILIATION,
-    Gate,
-    Resume,
-    State,
-    next_state,
-)
+from tradeops.state import CONFIRMATIONS, DATA_QUALITY, DRAWDOWN, FX_RATE, KILL_SWITCH, RECONCILIATION, Gate, Resume, State, next_state
 
 ALL = (KILL_SWITCH, DRAWDOWN, CONFIRMATIONS, RECONCILIATION, DATA_QUALITY, FX_RATE, "ticket_sanity")
 
@@ -121,11 +110,7 @@ def test_gate_inputs_are_checked():
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    previous=st.sampled_from(list(State)),
-    failing=st.sets(st.sampled_from(ALL)),
-    resume=st.one_of(st.none(), st.builds(Resume, st.just("reviewed"))),
-)
+@given(previous=st.sampled_from(list(State)), failing=st.sets(st.sampled_from(ALL)), resume=st.one_of(st.none(), st.builds(Resume, st.just("reviewed"))))
 def test_precedence_table_holds_for_every_combination(previous, failing, resume):
     t = next_state(previous, gates(*failing), resume=resume)
     if KILL_SWITCH in failing:

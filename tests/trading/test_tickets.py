@@ -139,10 +139,7 @@ def test_lines_carry_bands_units_and_search_names(trade_decision, window, golden
         assert line.value.quantize(D("0.01")) == line.value or line.close_position
     md = t.to_markdown()
     first_buy = next(line for line in t.lines if line.side == "BUY")
-    assert (
-        f"**BUY {first_buy.symbol}** — ${first_buy.value:,.2f} (about {first_buy.units.normalize():f} units at ~${first_buy.reference_price:,.2f})"
-        in md
-    )
+    assert f"**BUY {first_buy.symbol}** — ${first_buy.value:,.2f} (about {first_buy.units.normalize():f} units at ~${first_buy.reference_price:,.2f})" in md
     assert f"Do not execute if eToro's BUY price (the higher one, what you pay) is above ${first_buy.band_price:,.2f} (3% band)." in md
     first_sell = next(line for line in t.lines if line.side == "SELL")
     assert f"Do not execute if eToro's SELL price (the lower one, what you get) is below ${first_sell.band_price:,.2f}" in md
@@ -156,8 +153,18 @@ def test_no_trade_for_unconfirmed_lines_reads_plainly_with_the_ledger_figures(wi
     missing = [f"TICKET-20240315 line {n} (BUY {s} ~1,000.00) has no confirmation" for n, s in enumerate(["AMT", "NVDA", "SO", "PEP", "CB"], 1)]
     gates = [{"name": "kill_switch", "passed": True}, {"name": "confirmations", "passed": False, "reasons": missing}]
     t = build_ticket(
-        None, gates, window, golden_policy, universe, CODE, CONFIG, DATA, SESSION, state="SAFE_MODE",
-        state_reasons=["the confirmations gate failed"], ledger_account={"cash": D("1104.40"), "equity": D("20431.17")},
+        None,
+        gates,
+        window,
+        golden_policy,
+        universe,
+        CODE,
+        CONFIG,
+        DATA,
+        SESSION,
+        state="SAFE_MODE",
+        state_reasons=["the confirmations gate failed"],
+        ledger_account={"cash": D("1104.40"), "equity": D("20431.17")},
     )
     md = t.to_markdown()
     why = md.split("## Why there is no trade today")[1].split("## Before you start")[0]
@@ -288,8 +295,7 @@ def test_a_drawdown_breach_gives_a_trade_ticket_of_sells_to_cash(tmp_path, parqu
     gates = [GATES_OK[0], dd_gate, *GATES_OK[2:]]
     t, md, js = run_stages(tmp_path / "a", parquet, golden_policy, universe, book, gates=gates, state="HALT", state_reasons=["the drawdown gate failed"])
     assert t.kind == "TRADE" and t.state == "HALT" and t.failures == ()
-    assert {(line.side, line.symbol, line.close_position, line.units) for line in t.lines} == {
-        ("SELL", s, True, u) for s, u in TRADE_BOOK.positions.items()}
+    assert {(line.side, line.symbol, line.close_position, line.units) for line in t.lines} == {("SELL", s, True, u) for s, u in TRADE_BOOK.positions.items()}
     assert "Risk-off" in t.headline and "nothing is bought" in t.headline
     assert t.why["risk_off"]["applied"] and "then HALT" in t.why["risk_off"]["reasons"][0]
     assert D(t.account["cash_after"]) == D("20000.00")
@@ -306,6 +312,12 @@ def test_the_scoring_model_is_part_of_the_version(trade_decision, window, golden
     model = "qlib_lgbm-0123456789ab.20240301.fedcba987654"
     t = build_ticket(trade_decision, GATES_OK, window, golden_policy, universe, CODE, CONFIG, DATA, SESSION, model_id=model)
     assert plain.version["hash"] == hashlib.sha256(f"{CODE}:{CONFIG}:{DATA}".encode()).hexdigest() and "model" not in plain.version
-    assert t.version == {"hash": hashlib.sha256(f"{CODE}:{CONFIG}:{DATA}:{model}".encode()).hexdigest(), "code": CODE, "config": CONFIG, "data": DATA, "model": model}
+    assert t.version == {
+        "hash": hashlib.sha256(f"{CODE}:{CONFIG}:{DATA}:{model}".encode()).hexdigest(),
+        "code": CODE,
+        "config": CONFIG,
+        "data": DATA,
+        "model": model,
+    }
     validate_ticket(t.to_dict())
     assert f"model `{model}`" in t.to_markdown()

@@ -66,8 +66,9 @@ SESSION = date(2024, 3, 15)
 CODE, CONFIG, DATA = "c0de" * 16, "c0f1" * 16, "da7a" * 16
 PRICES = {"AAA": D("125.00"), "BBB": D("250.00"), "CCC": D("50.00"), "SPY": D("510.00")}
 FX = Fx("GBP", "GBPUSD", D("1.2500"), SESSION, D("50"))
-BOOK = PortfolioState(as_of=SESSION, cash=D("6000.00"), positions={"CCC": D("100")}, peak_equity=D("10000"),
-                      account_currency="GBP", last_rebalance=date(2024, 3, 11))
+BOOK = PortfolioState(
+    as_of=SESSION, cash=D("6000.00"), positions={"CCC": D("100")}, peak_equity=D("10000"), account_currency="GBP", last_rebalance=date(2024, 3, 11)
+)
 RANKED = pd.DataFrame({"symbol": ["AAA", "BBB", "CCC"], "rank": [1, 2, 3], "score": [0.9, 0.8, 0.1], "selected": [True, True, False]})
 GATES_OK = [{"name": n, "passed": True, "reasons": []} for n in ("kill_switch", "drawdown", "confirmations", "reconciliation", "data_quality")]
 
@@ -79,10 +80,12 @@ def gbp_universe(factory):
 
 @pytest.fixture(scope="module")
 def gbp_policy():
-    return parse_policy({
-        "account": {"account_currency": "GBP", "fx_fee_bps": 50},
-        "portfolio": {"max_weight": 0.5, "max_turnover": 2.0, "min_positions": 1, "target_positions": 2},
-    })
+    return parse_policy(
+        {
+            "account": {"account_currency": "GBP", "fx_fee_bps": 50},
+            "portfolio": {"max_weight": 0.5, "max_turnover": 2.0, "min_positions": 1, "target_positions": 2},
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +114,14 @@ def test_golden_gbp_trade_ticket(tmp_path, gbp_policy, gbp_universe, window, fac
     assert data["account"] == {"equity": "10000.00", "cash_before": "6000.00", "cash_after": "200.34", "drawdown": "0", "fx_fees": "68.66"}
     line = data["lines"][1]
     assert (line["amount"], line["amount_currency"], line["units"], line["reference_price"], line["do_not_execute_if"], line["fx_rate"], line["fx_fee"]) == (
-        "4865.50", "GBP", "48.655", "125.00", {"price": "128.75", "is": "above"}, "1.2500", "24.33")
+        "4865.50",
+        "GBP",
+        "48.655",
+        "125.00",
+        {"price": "128.75", "is": "above"},
+        "1.2500",
+        "24.33",
+    )
     md, js = write_ticket(t, tmp_path)
     text = md.read_text()
     assert "**BUY AAA** — £4,865.50 (about 48.655 units at ~$125.00; £100.00 a unit at 1.2500 USD per GBP, conversion fee about £24.33)" in text
@@ -135,13 +145,15 @@ def test_golden_gbp_no_trade_ticket_for_a_missing_fx_rate(tmp_path, gbp_policy, 
     assert run_risk_stage(run, tmp_path / "none.parquet", tmp_path / "none.json", gbp_policy, gbp_universe, SESSION) is None
     assert not (run / "approved.json").exists()  # nothing sized on a missing rate
     gates = [*GATES_OK, fx_gate(FxReport.load(run / "fx.json"))]
-    t, md, js = run_ticket_stage(run, tmp_path / "tickets", gbp_policy, gbp_universe, SESSION, gates, CODE, CONFIG, DATA,
-                                 ledger_account={"cash": D("6000.00"), "equity": D("10000.00")})
+    t, md, js = run_ticket_stage(
+        run, tmp_path / "tickets", gbp_policy, gbp_universe, SESSION, gates, CODE, CONFIG, DATA, ledger_account={"cash": D("6000.00"), "equity": D("10000.00")}
+    )
     assert t.kind == "NO-TRADE" and t.lines == () and [(f.source, f.name) for f in t.failures] == [("gate", "fx_rate")]
     assert t.headline == "Do not trade today (Monday 18 March 2024): no valid pound-dollar exchange rate."
     text = md.read_text()
-    assert ("GBPUSD rate dated 2024-03-14, 1 session(s) before the decision session 2024-03-15 > "
-            "quality.fx_max_staleness_sessions 0: no rate for 2024-03-15") in text
+    assert (
+        "GBPUSD rate dated 2024-03-14, 1 session(s) before the decision session 2024-03-15 > quality.fx_max_staleness_sessions 0: no rate for 2024-03-15"
+    ) in text
     assert "The account is in pounds and the run has no exchange rate it can trust" in text
     data = json.loads(js.read_text())
     assert data["account"] == {"equity": "10000.00", "cash_before": "6000.00", "cash_after": "6000.00", "drawdown": "0"}
@@ -191,9 +203,15 @@ def test_a_gbp_account_is_never_sized_without_a_rate_and_a_usd_one_never_with_on
         decide(RANKED, usd_book, PRICES, gbp_policy, gbp_universe, True, SESSION, fx=FX)
 
 
-@pytest.mark.parametrize("rate,fee,err", [(D("0"), D("50"), "is not a rate"), (D("-1.27"), D("0"), "is not a rate"),
-                                          (D("1.27"), D("-1"), r"account.fx_fee_bps -1 is outside \[0, 500\]"),
-                                          (D("1.27"), D("501"), r"outside \[0, 500\]")])
+@pytest.mark.parametrize(
+    "rate,fee,err",
+    [
+        (D("0"), D("50"), "is not a rate"),
+        (D("-1.27"), D("0"), "is not a rate"),
+        (D("1.27"), D("-1"), r"account.fx_fee_bps -1 is outside \[0, 500\]"),
+        (D("1.27"), D("501"), r"outside \[0, 500\]"),
+    ],
+)
 def test_fx_is_validated_at_construction(rate, fee, err):
     with pytest.raises((DataError, Exception), match=err):
         Fx("GBP", "GBPUSD", rate, SESSION, fee)
@@ -222,13 +240,16 @@ def test_schema_requires_the_rate_on_a_gbp_trade_ticket(gbp_policy, gbp_universe
         validate_ticket(broken)
 
 
-@pytest.mark.parametrize("closes,check", [
-    ([1.2790, 1.2741, 0.0], "fx_valid"),  # a zero rate for 15 March
-    ([1.2790, 1.2741, -1.2736], "fx_valid"),  # negative
-    ([1.2790, 1.2741, 12.736], "fx_plausible"),  # 10x off (pence for pounds)
-    ([1.2790, 1.2741, 0.12736], "fx_plausible"),  # a tenth
-    ([1.2790, 1.2741, 1.45], "fx_jump"),  # an absurd jump: ln(1.45 / 1.2741) = 0.1292 > 0.10
-])
+@pytest.mark.parametrize(
+    "closes,check",
+    [
+        ([1.2790, 1.2741, 0.0], "fx_valid"),  # a zero rate for 15 March
+        ([1.2790, 1.2741, -1.2736], "fx_valid"),  # negative
+        ([1.2790, 1.2741, 12.736], "fx_plausible"),  # 10x off (pence for pounds)
+        ([1.2790, 1.2741, 0.12736], "fx_plausible"),  # a tenth
+        ([1.2790, 1.2741, 1.45], "fx_jump"),  # an absurd jump: ln(1.45 / 1.2741) = 0.1292 > 0.10
+    ],
+)
 def test_bad_fx_rates_give_a_no_trade_naming_the_check_never_a_sized_ticket(tmp_path, gbp_policy, gbp_universe, closes, check):
     s = pd.DataFrame({"date": pd.to_datetime(["2024-03-13", "2024-03-14", "2024-03-15"]), "close": closes})
     report = assess_fx(s, "GBPUSD", SESSION, gbp_policy.quality)
@@ -238,7 +259,8 @@ def test_bad_fx_rates_give_a_no_trade_naming_the_check_never_a_sized_ticket(tmp_
     report.save(run / "fx.json")
     assert run_risk_stage(run, tmp_path / "none.parquet", tmp_path / "none.json", gbp_policy, gbp_universe, SESSION) is None
     gates = [*GATES_OK, fx_gate(report)]
-    t, md, js = run_ticket_stage(run, tmp_path / "tickets", gbp_policy, gbp_universe, SESSION, gates, CODE, CONFIG, DATA,
-                                 ledger_account={"cash": D("6000.00"), "equity": D("10000.00")})
+    t, md, js = run_ticket_stage(
+        run, tmp_path / "tickets", gbp_policy, gbp_universe, SESSION, gates, CODE, CONFIG, DATA, ledger_account={"cash": D("6000.00"), "equity": D("10000.00")}
+    )
     assert t.kind == "NO-TRADE" and t.lines == () and [f.name for f in t.failures] == ["fx_rate"]
     assert t.failures[0].reasons == tuple(report.reasons) and all(r in md.read_text() for r in report.reasons)

@@ -51,8 +51,11 @@ class ResearchTools:
 
         summary = {k: _num(v) for k, v in metrics.summary(result.returns).items()}
         return {
-            "metrics": summary, "fills": len(result.trades), "final_equity": _num(result.equity.iloc[-1]),
-            "decisions": _decision_counts(result), "engine": getattr(result, "engine", "exact"),
+            "metrics": summary,
+            "fills": len(result.trades),
+            "final_equity": _num(result.equity.iloc[-1]),
+            "decisions": _decision_counts(result),
+            "engine": getattr(result, "engine", "exact"),
         }
 
     def _backtest(self, policy: Policy, start: date, end: date) -> dict:
@@ -63,8 +66,7 @@ class ResearchTools:
         a hash of the window, the policy and the clean snapshot, so the same question always
         names the same file (and the same bytes)."""
         key = hashlib.sha256(
-            json.dumps([start.isoformat(), end.isoformat(), policy.hash(), self.workspace.clean_path.name,
-                        self.workspace.clean_path.parent.name]).encode()
+            json.dumps([start.isoformat(), end.isoformat(), policy.hash(), self.workspace.clean_path.name, self.workspace.clean_path.parent.name]).encode()
         ).hexdigest()[:16]
         return self.workspace.reports_dir / RESEARCH_REPORTS / f"backtest-{key}.html"
 
@@ -82,15 +84,30 @@ class ResearchTools:
         universe = self.universe(policy)
         symbols = tuple(sorted(s for s in universe.tradable if s != bench_symbol))
         decisions = pd.DataFrame(list(_decision_counts(result).items()), columns=["decision", "sessions"])
-        notes = ["a tool call's report: the backtest alone; the validation tables (walk-forward, cost stress, "
-                 "PBO, deflated Sharpe, promotion gate) come from `tradeops backtest`"]
+        notes = [
+            "a tool call's report: the backtest alone; the validation tables (walk-forward, cost stress, "
+            "PBO, deflated Sharpe, promotion gate) come from `tradeops backtest`"
+        ]
         if bench.empty:
             notes.append(f"benchmark {bench_symbol} is not in the clean data: the tearsheet has no benchmark")
         study = Study(
-            policy.strategy.signal, "workspace", start, end, symbols, bench_symbol,
-            Costs(policy.research.cost_bps, policy.research.slippage_bps), result, bench,
-            {"Decisions": decisions, "Drawdown halts": halts_table(result)}, None, None, None, notes,
-            self.workspace.clean_path.parent.name, None, bench_symbol if not bench.empty else "",
+            policy.strategy.signal,
+            "workspace",
+            start,
+            end,
+            symbols,
+            bench_symbol,
+            Costs(policy.research.cost_bps, policy.research.slippage_bps),
+            result,
+            bench,
+            {"Decisions": decisions, "Drawdown halts": halts_table(result)},
+            None,
+            None,
+            None,
+            notes,
+            self.workspace.clean_path.parent.name,
+            None,
+            bench_symbol if not bench.empty else "",
         )
         return write_report(study, self.research_report_path(policy, start, end))
 
@@ -104,12 +121,14 @@ class ResearchTools:
         result = self._run_backtest(policy, start, end)
         report = self._write_report(policy, start, end, result)
         return {
-            "start": start.isoformat(), "end": end.isoformat(), "strategy": policy.strategy.signal,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "strategy": policy.strategy.signal,
             "parameters": {k: v for k, v in (overrides or {}).items() if v is not None},
             **self._backtest_answer(result),
             "report": str(report),
             "note": "computed on the workspace's clean data; the report (tearsheet, decisions, halts) is the only file "
-                    "written; `tradeops backtest` adds the validation tables",
+            "written; `tradeops backtest` adds the validation tables",
         }
 
     def sweep(self, parameter: str, values: Sequence, start: date | None = None, end: date | None = None) -> dict:
@@ -136,13 +155,15 @@ class ResearchTools:
         session = self._decision_session(session)
         result = compute_signal(self.eod(), policy, session, self.universe(policy))
         ranked = result.ranked.head(top)
-        rows = [
-            {"rank": int(r["rank"]), "symbol": str(r["symbol"]), "score": _num(r["score"]), "selected": bool(r["selected"])}
-            for _, r in ranked.iterrows()
-        ]
+        rows = [{"rank": int(r["rank"]), "symbol": str(r["symbol"]), "score": _num(r["score"]), "selected": bool(r["selected"])} for _, r in ranked.iterrows()]
         return {
-            "signal": result.strategy, "session": session.isoformat(), "note": result.note, "ranked_total": len(result.ranked),
-            "top": rows, "dropped": dict(sorted(result.dropped.items())[:MAX_TOP]), "risk_off_reasons": list(result.risk_off_reasons),
+            "signal": result.strategy,
+            "session": session.isoformat(),
+            "note": result.note,
+            "ranked_total": len(result.ranked),
+            "top": rows,
+            "dropped": dict(sorted(result.dropped.items())[:MAX_TOP]),
+            "risk_off_reasons": list(result.risk_off_reasons),
         }
 
     def _decision_session(self, session: date | None) -> date:
@@ -179,9 +200,15 @@ class ResearchTools:
             except DataError:  # ... or, before any run has filled that cache, the clean data
                 points, peak_from = api.compute_equity_curve(s, prices, start=since, end=session), "clean data"
             portfolio = PortfolioState(
-                as_of=session, cash=cash.amount, positions=api.compute_positions(s), peak_equity=peak_equivalent(points),
-                account_currency=cash.currency, state=state.value or "RUN", kill_switch=switch.value == "ON",
-                kill_switch_reason=switch.reason, last_rebalance=last_rebalance(s, execution),
+                as_of=session,
+                cash=cash.amount,
+                positions=api.compute_positions(s),
+                peak_equity=peak_equivalent(points),
+                account_currency=cash.currency,
+                state=state.value or "RUN",
+                kill_switch=switch.value == "ON",
+                kill_switch_reason=switch.reason,
+                last_rebalance=last_rebalance(s, execution),
             )
         eod = self.eod()
         signal = compute_signal(eod, policy, session, universe, cal)
@@ -195,17 +222,29 @@ class ResearchTools:
             rate = workspace_fx_rate(self.workspace, session)
             fx = Fx(portfolio.account_currency, rate.pair, rate.rate, rate.date, policy.account.fx_fee_bps)
         _, decision = decide(
-            signal.ranked, portfolio, reference_prices(eod, session), policy, universe, rebalance, session,
-            risk_off_reasons=signal.risk_off_reasons, strategy=signal.strategy, signal_note=signal.note, regime=signal.meta()["regime"],
+            signal.ranked,
+            portfolio,
+            reference_prices(eod, session),
+            policy,
+            universe,
+            rebalance,
+            session,
+            risk_off_reasons=signal.risk_off_reasons,
+            strategy=signal.strategy,
+            signal_note=signal.note,
+            regime=signal.meta()["regime"],
             fx=fx,
         )
         out = decision.to_dict()
         out["what_if"] = {
-            "decision_session": session.isoformat(), "execution_session": execution.isoformat(),
+            "decision_session": session.isoformat(),
+            "execution_session": execution.isoformat(),
             "parameters": {k: v for k, v in (overrides or {}).items() if v is not None},
-            "kill_switch": switch.value, "state": state.value, "portfolio": portfolio.to_dict(), "peak_from": peak_from,
+            "kill_switch": switch.value,
+            "state": state.value,
+            "portfolio": portfolio.to_dict(),
+            "peak_from": peak_from,
             "note": "a what-if: no ticket was issued and nothing was written; the daily run's gates (kill switch, "
-                    "confirmations, reconciliation, data quality) still decide whether a real ticket may trade",
+            "confirmations, reconciliation, data quality) still decide whether a real ticket may trade",
         }
         return out
-

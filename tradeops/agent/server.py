@@ -43,8 +43,7 @@ TicketId = Annotated[str, Field(pattern=TICKET_ID.pattern, description="e.g. TIC
 Page = Annotated[int, Field(ge=1, le=10_000, description="1-based page of the result (200 rows a page)")]
 Signal = Literal["momentum", "rotation"]
 SweepParameter = Literal[
-    "lookback_1w", "lookback_4w", "lookback_12w", "volatility_window", "target_positions", "max_positions",
-    "max_weight", "min_cash_buffer", "max_turnover",
+    "lookback_1w", "lookback_4w", "lookback_12w", "volatility_window", "target_positions", "max_positions", "max_weight", "min_cash_buffer", "max_turnover"
 ]
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -130,9 +129,7 @@ def build_server(toolbox: Toolbox, *, allow_fills: bool = False) -> MCPServer:
     # ---------------------------------------------------------------- market data
     @server.tool(name="market_prices", **ro)
     @_tool
-    def market_prices(
-        symbols: Annotated[list[Symbol], Field(min_length=1, max_length=MAX_SYMBOLS)], start: date, end: date, page: Page = 1
-    ) -> dict:
+    def market_prices(symbols: Annotated[list[Symbol], Field(min_length=1, max_length=MAX_SYMBOLS)], start: date, end: date, page: Page = 1) -> dict:
         """Daily close, adjusted close, volume and total return (from adjusted closes) per symbol and session, from the clean parquet."""
         return tb.prices(symbols, start, end, page)
 
@@ -182,8 +179,7 @@ def build_server(toolbox: Toolbox, *, allow_fills: bool = False) -> MCPServer:
     @server.tool(name="ledger_events", **ro)
     @_tool
     def ledger_events(
-        kind: Annotated[str, Field(pattern=r"^[A-Z_]{3,40}$", description="e.g. FILL_RECORDED, TICKET_RECORDED, GATE_RESULT")] | None = None,
-        page: Page = 1,
+        kind: Annotated[str, Field(pattern=r"^[A-Z_]{3,40}$", description="e.g. FILL_RECORDED, TICKET_RECORDED, GATE_RESULT")] | None = None, page: Page = 1
     ) -> dict:
         """The ledger's event log (who did what, when), newest first, 50 events a page (a long payload, such as a whole ticket, is left out)."""
         return tb.events(kind, page)
@@ -213,9 +209,7 @@ def build_server(toolbox: Toolbox, *, allow_fills: bool = False) -> MCPServer:
 
     @server.tool(name="research_score_universe", **ro)
     @_tool
-    def research_score_universe(
-        signal: Signal | None = None, session: date | None = None, top: Annotated[int, Field(ge=1, le=MAX_TOP)] = 25
-    ) -> dict:
+    def research_score_universe(signal: Signal | None = None, session: date | None = None, top: Annotated[int, Field(ge=1, le=MAX_TOP)] = 25) -> dict:
         """Rank the current universe with a named signal on the clean data up to a session (default: the latest)."""
         return tb.score_universe(signal, session, top)
 
@@ -238,12 +232,9 @@ def build_server(toolbox: Toolbox, *, allow_fills: bool = False) -> MCPServer:
     if allow_fills:
 
         @server.tool(
-            name="write_fills",
-            annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False),
+            name="write_fills", annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
         )
-        def write_fills(
-            ticket_id: TicketId, lines: Annotated[list[FillLine], Field(min_length=1, max_length=100)], ctx: Context
-        ) -> dict:
+        def write_fills(ticket_id: TicketId, lines: Annotated[list[FillLine], Field(min_length=1, max_length=100)], ctx: Context) -> dict:
             """Record what happened to some lines of the open ticket, checked exactly as the confirmation page checks them
             (price band, units held, one answer per line; an exception needs an explanation). All or nothing; the event
             log names this client."""

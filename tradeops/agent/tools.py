@@ -34,8 +34,24 @@ from ..config import Policy, Universe, Workspace
 from ..errors import DataError, ValidationError
 from ..ledger import api, db
 
-from .limits import _num, EVENTS_PAGE, MAX_BACKTEST_SESSIONS, MAX_PAYLOAD, MAX_SWEEP_SESSIONS, MAX_SWEEP_VALUES, MAX_SYMBOLS, MAX_TOP, OVERRIDES, page_of, PAGE_SIZE, RESEARCH_REPORTS, TICKET_ID, with_overrides  # noqa: F401  (re-exported)
+from .limits import (  # noqa: F401  (re-exported)
+    _num,
+    EVENTS_PAGE,
+    MAX_BACKTEST_SESSIONS,
+    MAX_PAYLOAD,
+    MAX_SWEEP_SESSIONS,
+    MAX_SWEEP_VALUES,
+    MAX_SYMBOLS,
+    MAX_TOP,
+    OVERRIDES,
+    page_of,
+    PAGE_SIZE,
+    RESEARCH_REPORTS,
+    TICKET_ID,
+    with_overrides,
+)
 from .research_tools import ResearchTools
+
 
 @dataclass
 class Toolbox(ResearchTools):
@@ -172,16 +188,20 @@ class Toolbox(ResearchTools):
             cash = api.compute_cash(s)
             switch, state = api.kill_switch(s), api.current_state(s)
             snap = api.latest_snapshot(s)
-            return api.jsonable({
-                "currency": cash.currency, "cash": cash.amount, "positions": api.compute_positions(s),
-                "kill_switch": {"value": switch.value, "reason": switch.reason},
-                "state": {"value": state.value, "reason": state.reason},
-                "last_snapshot": snap.taken_at if snap else None,
-                "unconfirmed": [
-                    {"ticket_id": ln.ticket.ticket_id, "line_no": ln.line_no, "side": ln.side, "symbol": ln.symbol, "value": ln.value}
-                    for ln in api.unconfirmed_lines(s)
-                ],
-            })
+            return api.jsonable(
+                {
+                    "currency": cash.currency,
+                    "cash": cash.amount,
+                    "positions": api.compute_positions(s),
+                    "kill_switch": {"value": switch.value, "reason": switch.reason},
+                    "state": {"value": state.value, "reason": state.reason},
+                    "last_snapshot": snap.taken_at if snap else None,
+                    "unconfirmed": [
+                        {"ticket_id": ln.ticket.ticket_id, "line_no": ln.line_no, "side": ln.side, "symbol": ln.symbol, "value": ln.value}
+                        for ln in api.unconfirmed_lines(s)
+                    ],
+                }
+            )
 
     def pnl(self, as_of: date | None = None) -> dict:
         """Realized (FIFO) and unrealized P&L, marked at the close of ``as_of`` (default: the latest close)."""
@@ -208,10 +228,19 @@ class Toolbox(ResearchTools):
             points = api.compute_equity_curve(s, prices, start=start, end=end)
             dd = drawdown(api.compute_equity_curve(s, prices, start=api.last_resume(s), end=end))
         rows = [p.to_dict() for p in points]
-        facts = None if dd is None else api.jsonable({
-            "drawdown": round(dd.drawdown, 6), "peak_day": dd.peak_day, "peak_equity": dd.peak_equity,
-            "current_day": dd.current_day, "current_equity": dd.current_equity,
-        })
+        facts = (
+            None
+            if dd is None
+            else api.jsonable(
+                {
+                    "drawdown": round(dd.drawdown, 6),
+                    "peak_day": dd.peak_day,
+                    "peak_equity": dd.peak_equity,
+                    "current_day": dd.current_day,
+                    "current_equity": dd.current_equity,
+                }
+            )
+        )
         return {"drawdown": facts, **page_of(rows, page)}
 
     def ticket(self, ticket_id: str | None = None) -> dict:
@@ -229,21 +258,50 @@ class Toolbox(ResearchTools):
         lines = []
         for ln in view.lines:
             fill = ln.fill
-            lines.append(api.jsonable({
-                "line_no": ln.line_no, "side": ln.side, "symbol": ln.symbol, "value": ln.value, "approx_units": ln.approx_units,
-                "reference_price": ln.reference_price, "band": ln.band, "price_low": ln.price_low, "price_high": ln.price_high,
-                "close_position": ln.close_position, "order_type": ln.order_type,
-                "fill": None if fill is None else {
-                    "status": fill.status, "units": fill.units, "price": fill.price, "fees": fill.fees, "filled_at": fill.filled_at,
-                    "reason": fill.reason, "override_reason": fill.override_reason, "actor": fill.actor,
-                },
-            }))
-        return api.jsonable({
-            "ticket_id": view.ticket_id, "kind": view.kind, "status": view.status, "status_reason": view.status_reason,
-            "session_date": view.session_date, "headline": view.headline,
-            "window": {"start": view.window.start, "end": view.window.end, "timezone": policy.schedule.timezone},
-            "confirm_by": view.confirm_by, "confirmed": view.confirmed, "lines": lines, "failures": list(view.failures),
-        })
+            lines.append(
+                api.jsonable(
+                    {
+                        "line_no": ln.line_no,
+                        "side": ln.side,
+                        "symbol": ln.symbol,
+                        "value": ln.value,
+                        "approx_units": ln.approx_units,
+                        "reference_price": ln.reference_price,
+                        "band": ln.band,
+                        "price_low": ln.price_low,
+                        "price_high": ln.price_high,
+                        "close_position": ln.close_position,
+                        "order_type": ln.order_type,
+                        "fill": None
+                        if fill is None
+                        else {
+                            "status": fill.status,
+                            "units": fill.units,
+                            "price": fill.price,
+                            "fees": fill.fees,
+                            "filled_at": fill.filled_at,
+                            "reason": fill.reason,
+                            "override_reason": fill.override_reason,
+                            "actor": fill.actor,
+                        },
+                    }
+                )
+            )
+        return api.jsonable(
+            {
+                "ticket_id": view.ticket_id,
+                "kind": view.kind,
+                "status": view.status,
+                "status_reason": view.status_reason,
+                "session_date": view.session_date,
+                "headline": view.headline,
+                "window": {"start": view.window.start, "end": view.window.end, "timezone": policy.schedule.timezone},
+                "confirm_by": view.confirm_by,
+                "confirmed": view.confirmed,
+                "lines": lines,
+                "failures": list(view.failures),
+            }
+        )
 
     def reconciliation(self) -> dict:
         """The latest broker snapshot against the ledger at its time (computed now; nothing is recorded)."""
@@ -252,7 +310,9 @@ class Toolbox(ResearchTools):
             report = api.reconcile_snapshot(s, policy.reconciliation, now=self.clock.now())
             last = api.events(s, kind="RECONCILIATION", limit=1)
         return {
-            **report.to_dict(), "reasons": report.reasons, "text": report.render(),
+            **report.to_dict(),
+            "reasons": report.reasons,
+            "text": report.render(),
             "last_recorded": None if not last else {"at": last[0].at.isoformat(), "actor": last[0].actor, "passed": last[0].payload.get("passed")},
         }
 
@@ -304,10 +364,17 @@ class Toolbox(ResearchTools):
             raise DataError(f"the archive {run_dir} has no {base}.md/.json")
         data = json.loads(json_path.read_text())
         return {
-            "ticket_id": ticket_id, "run_id": manifest.run_id, "archive": str(run_dir.relative_to(self.workspace.root)),
-            "kind": data.get("kind"), "headline": data.get("headline"), "state": data.get("state"),
-            "why_text": why_section(md_path.read_text(encoding="utf-8")), "why": data.get("why"),
-            "failures": data.get("failures"), "rules": data.get("rules"), "version": data.get("version"),
+            "ticket_id": ticket_id,
+            "run_id": manifest.run_id,
+            "archive": str(run_dir.relative_to(self.workspace.root)),
+            "kind": data.get("kind"),
+            "headline": data.get("headline"),
+            "state": data.get("state"),
+            "why_text": why_section(md_path.read_text(encoding="utf-8")),
+            "why": data.get("why"),
+            "failures": data.get("failures"),
+            "rules": data.get("rules"),
+            "version": data.get("version"),
         }
 
     # ------------------------------------------------------------------ the one write
@@ -327,8 +394,16 @@ class Toolbox(ResearchTools):
             entries[n] = LineEntry(**{k: (v if v is not None else "") for k, v in raw.items() if k != "line_no"})
         policy = self.policy()
         outcome = actions.confirm(
-            self.engine(), ticket_id, entries, {}, tickets_dir=self.workspace.tickets_dir, root=self.workspace.root,
-            policy=policy, tz=ZoneInfo(policy.schedule.timezone), actor=actor, clock=self.clock,
+            self.engine(),
+            ticket_id,
+            entries,
+            {},
+            tickets_dir=self.workspace.tickets_dir,
+            root=self.workspace.root,
+            policy=policy,
+            tz=ZoneInfo(policy.schedule.timezone),
+            actor=actor,
+            clock=self.clock,
         )
         if not outcome.ok:
             details = "; ".join(f"{k}: {v}" for k, v in sorted(outcome.errors.items()) if k != "form")

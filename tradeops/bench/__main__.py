@@ -44,6 +44,7 @@ def main(argv: list[str]) -> int:
 def merge_sections(existing: str, new: list[str]) -> str:
     """``existing`` with each of its ``## `` sections whose heading one of ``new`` repeats replaced by
     that one; a new section whose heading is not there is added at the end."""
+
     def split(text: str) -> list[str]:
         parts = re.split(r"(?m)^(?=## )", text)
         return [p.rstrip() + "\n" for p in parts if p.strip()]

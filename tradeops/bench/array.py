@@ -106,8 +106,7 @@ def _inputs(case: str):
 
 def _peak_child(case: str, engine: str) -> float:
     eod, stocks, scores, grids, market, panel = _inputs(case)
-    steps = {"array": (_array, eod, stocks, panel, market), "exact": (_ours, eod, scores, stocks), "vectorbt": (_vectorbt, *grids),
-             "numpy": (_numpy, *grids)}
+    steps = {"array": (_array, eod, stocks, panel, market), "exact": (_ours, eod, scores, stocks), "vectorbt": (_vectorbt, *grids), "numpy": (_numpy, *grids)}
     fn, *args = steps[engine]
     return peak_rss_step(fn, *args)
 
@@ -137,8 +136,9 @@ def _panel(scores: pd.DataFrame, market: Market, stocks: list[str]) -> ae.Signal
 
 
 def _array(eod, stocks, panel, market) -> float:
-    res = ae.run_array_backtest(eod, POLICY, universe_of(stocks, POLICY.universe.benchmark), START, END, Costs(COST_BPS, 0.0),
-                                daily_checks=False, market=market, signal=panel)
+    res = ae.run_array_backtest(
+        eod, POLICY, universe_of(stocks, POLICY.universe.benchmark), START, END, Costs(COST_BPS, 0.0), daily_checks=False, market=market, signal=panel
+    )
     return float(res.equity.iloc[-1])
 
 
@@ -155,8 +155,18 @@ def _vectorbt(sessions, opens, closes, scores) -> float:
         top = top[np.isfinite(row[top])]
         size[i + 1] = 0.0
         size[i + 1, top] = 0.98 / TOP
-    pf = vbt.Portfolio.from_orders(close=closes.ffill(), price=opens.ffill(), size=size, size_type="targetpercent", group_by=True,
-                                   cash_sharing=True, call_seq="auto", fees=COST_BPS / 1e4, init_cash=10_000.0, freq="1D")
+    pf = vbt.Portfolio.from_orders(
+        close=closes.ffill(),
+        price=opens.ffill(),
+        size=size,
+        size_type="targetpercent",
+        group_by=True,
+        cash_sharing=True,
+        call_seq="auto",
+        fees=COST_BPS / 1e4,
+        init_cash=10_000.0,
+        freq="1D",
+    )
     return float(pf.value().iloc[-1])
 
 
@@ -174,8 +184,10 @@ def _case(label: str, case: str) -> tuple[str, str, str]:
     except ImportError:
         vb, ratio, e_vb = "not installed", "-", float("nan")
     rel = abs(e_arr / e_ex - 1)
-    row = (f"| {label} | {len(stocks)} | {len(grids[0])} | {t_first - t_arr:.2f} | {t_arr:.3f} | {t_ex:.2f} | "
-           f"{vb} | {t_np:.3f} | {ratio} | {t_arr / t_np:.1f} | {t_ex / t_arr:.0f}x | {e_arr:,.2f} / {e_ex:,.2f} ({rel:.1e}) / {e_vb:,.0f} / {e_np:,.0f} |")
+    row = (
+        f"| {label} | {len(stocks)} | {len(grids[0])} | {t_first - t_arr:.2f} | {t_arr:.3f} | {t_ex:.2f} | "
+        f"{vb} | {t_np:.3f} | {ratio} | {t_arr / t_np:.1f} | {t_ex / t_arr:.0f}x | {e_arr:,.2f} / {e_ex:,.2f} ({rel:.1e}) / {e_vb:,.0f} / {e_np:,.0f} |"
+    )
     live = _live(label, eod, stocks)
     del eod, scores, grids, market, panel
     peaks = {e: peak_rss(case, e) for e in ENGINES_MEASURED}
@@ -194,8 +206,9 @@ def _live(label: str, eod: pd.DataFrame, stocks: list[str]) -> str:
 
     def array():
         market = Market(eod, cal)
-        return ae.run_array_backtest(eod, policy, universe, START, END, market=market, signal=ae.momentum_panel(eod, policy, universe, market),
-                                     daily_checks=False)
+        return ae.run_array_backtest(
+            eod, policy, universe, START, END, market=market, signal=ae.momentum_panel(eod, policy, universe, market), daily_checks=False
+        )
 
     t_a, _, ra = _measure(array)
     t_x, _, rx = _measure(lambda: run_backtest(eod, policy, universe, START, END, daily_checks=False))
@@ -215,8 +228,10 @@ def _sweep(eod: pd.DataFrame, stocks: list[str]) -> str:
     dt = time.perf_counter() - t0
     report = sweep.judge_sweep(returns, policy)
     gate = "no verdict" if report.verdict is None else ("PASS" if report.verdict.granted else "FAIL")
-    return (f"| {len(stocks)} | {returns.shape[1]} | {returns.shape[0]} | {dt:.1f} | {report.candidate} | "
-            f"{report.pbo if report.pbo is not None else float('nan'):.3f} | {gate} |")
+    return (
+        f"| {len(stocks)} | {returns.shape[1]} | {returns.shape[0]} | {dt:.1f} | {report.candidate} | "
+        f"{report.pbo if report.pbo is not None else float('nan'):.3f} | {gate} |"
+    )
 
 
 def run() -> str:
@@ -236,39 +251,43 @@ def run() -> str:
     except ImportError:
         vb = "vectorbt not installed (`pip install -e '.[bench]'`)"
     load = before
-    return "\n".join([
-        "## Research: array engine vs exact engine vs vectorbt vs numpy (issue 11)",
-        "",
-        f"12-1 momentum, top {TOP}, weekly, {COST_BPS:g} bps, {START}..{END}, one process, same bars; seconds ({vb}; {load}).",
-        "Targets: array / vectorbt <= 1.0, array / numpy <= 3, array peak memory <= vectorbt's; array and exact final equity within 1e-6.",
-        "",
-        "| data | symbols | sessions | array compile/load (s) | array (s) | exact (s) | vectorbt (s) | numpy (s) | array / vectorbt | array / numpy | exact / array | final equity array / exact (rel) / vectorbt / numpy |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-        *(c[0] for c in cases),
-        "",
-        "Peak memory of each step, MiB of resident memory above the process's size before the step (VmHWM after a reset), "
-        "each engine in a process of its own after one warm-up run (numba's allocations included; see tradeops/bench/array.py).",
-        "",
-        "| data | symbols | array | exact | vectorbt | numpy loop | array <= vectorbt |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
-        *(c[2] for c in cases),
-        "",
-        "Live momentum (default policy, the live signal, weekly, drawdown halt on): the array engine with its vectorised signal "
-        "(panel time included) against the exact engine with the live ranker.",
-        "",
-        "| data | symbols | array incl. signal (s) | exact (s) | exact / array | final equity array / exact (rel) |",
-        "| --- | ---: | ---: | ---: | ---: | --- |",
-        *(c[1] for c in cases),
-        "",
-        "The 64-variant sweep (`tradeops backtest sweep` defaults: lookbacks 40,60,90,120 x top 10,15 x weekly,monthly x costs 1-4x) "
-        "on the array engine over 2 local processes (joblib), wall time including the workers' start, one market and one signal panel per (lookback, top N). Target: under 60 s.",
-        "",
-        "| symbols | variants | sessions | wall (s) | would be promoted | PBO | gate |",
-        "| ---: | ---: | ---: | ---: | --- | ---: | --- |",
-        *sweeps,
-        "",
-        "Command: `make bench` (all sections), or this section alone: `nice -n 10 python -m tradeops.bench.array` (prints it).  load average after: {:.2f} {:.2f} {:.2f}.".format(*os.getloadavg()),
-    ])
+    return "\n".join(
+        [
+            "## Research: array engine vs exact engine vs vectorbt vs numpy (issue 11)",
+            "",
+            f"12-1 momentum, top {TOP}, weekly, {COST_BPS:g} bps, {START}..{END}, one process, same bars; seconds ({vb}; {load}).",
+            "Targets: array / vectorbt <= 1.0, array / numpy <= 3, array peak memory <= vectorbt's; array and exact final equity within 1e-6.",
+            "",
+            "| data | symbols | sessions | array compile/load (s) | array (s) | exact (s) | vectorbt (s) | numpy (s) | array / vectorbt | array / numpy | exact / array | final equity array / exact (rel) / vectorbt / numpy |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+            *(c[0] for c in cases),
+            "",
+            "Peak memory of each step, MiB of resident memory above the process's size before the step (VmHWM after a reset), "
+            "each engine in a process of its own after one warm-up run (numba's allocations included; see tradeops/bench/array.py).",
+            "",
+            "| data | symbols | array | exact | vectorbt | numpy loop | array <= vectorbt |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+            *(c[2] for c in cases),
+            "",
+            "Live momentum (default policy, the live signal, weekly, drawdown halt on): the array engine with its vectorised signal "
+            "(panel time included) against the exact engine with the live ranker.",
+            "",
+            "| data | symbols | array incl. signal (s) | exact (s) | exact / array | final equity array / exact (rel) |",
+            "| --- | ---: | ---: | ---: | ---: | --- |",
+            *(c[1] for c in cases),
+            "",
+            "The 64-variant sweep (`tradeops backtest sweep` defaults: lookbacks 40,60,90,120 x top 10,15 x weekly,monthly x costs 1-4x) "
+            "on the array engine over 2 local processes (joblib), wall time including the workers' start, one market and one signal panel per (lookback, top N). Target: under 60 s.",
+            "",
+            "| symbols | variants | sessions | wall (s) | would be promoted | PBO | gate |",
+            "| ---: | ---: | ---: | ---: | --- | ---: | --- |",
+            *sweeps,
+            "",
+            "Command: `make bench` (all sections), or this section alone: `nice -n 10 python -m tradeops.bench.array` (prints it).  load average after: {:.2f} {:.2f} {:.2f}.".format(
+                *os.getloadavg()
+            ),
+        ]
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -45,14 +45,16 @@ def run() -> str:
         target = "holds" if med < TARGET else "MISSED"
         shown = " ".join(argv)
         rows.append(f"| `tradeops {shown}` | {med:.3f} | {best:.3f} | {mb:.0f} | {target if argv in (['--help'], ['confirm', '--help']) else '-'} |")
-    return "\n".join([
-        "## CLI start time (issue 16)",
-        "",
-        f"Each command in a fresh `python` process, {REPEAT} times (median and best wall time; peak RSS is the largest of the runs).",
-        "Before issue 16 `tradeops --help` imported research, scipy, pandas and the ledger: about 2.4 s and 231 MB here.",
-        "",
-        "| command | median (s) | best (s) | peak MB | target < 1 s |",
-        "| --- | ---: | ---: | ---: | --- |",
-        *rows,
-        "",
-    ])
+    return "\n".join(
+        [
+            "## CLI start time (issue 16)",
+            "",
+            f"Each command in a fresh `python` process, {REPEAT} times (median and best wall time; peak RSS is the largest of the runs).",
+            "Before issue 16 `tradeops --help` imported research, scipy, pandas and the ledger: about 2.4 s and 231 MB here.",
+            "",
+            "| command | median (s) | best (s) | peak MB | target < 1 s |",
+            "| --- | ---: | ---: | ---: | --- |",
+            *rows,
+            "",
+        ]
+    )

@@ -39,8 +39,16 @@ SUBMIT_TARGET_S = 0.3
 PAGE_RUNS = 5  # median of 5 (issue 18)
 KERNEL_SUBMITS = 20
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @dataclass
@@ -131,8 +139,7 @@ def _browser_runs(tmp: Path) -> list[PageRun]:
                     page.get_by_text(f"Saved 3 lines of {ticket_id}").wait_for()
                     submit = time.monotonic() - t0
                     page.close()
-                out.append(PageRun(listening, kernel_ready, built_at - started, float(found.group(1)), int(found.group(2)),
-                                   html, ready, warm, submit))
+                out.append(PageRun(listening, kernel_ready, built_at - started, float(found.group(1)), int(found.group(2)), html, ready, warm, submit))
         finally:
             browser.close()
     return out
@@ -161,8 +168,10 @@ def _kernel_submits(url: str, root: Path) -> list[float]:
             api.record_cash_movement(s, "DEPOSIT", Decimal(10000), cal.previous_session(first), notes="bench cash", actor="bench")
             ids = []
             for i in range(KERNEL_SUBMITS):
-                trades = [TradeLine("BUY", sym, Decimal("100.00"), (Decimal(100) / Decimal(p)).quantize(Decimal("0.000001")), Decimal(p))
-                          for sym, p in (("AVGO", "294.81"), ("MSFT", "415.10"), ("KO", "60.00"))]
+                trades = [
+                    TradeLine("BUY", sym, Decimal("100.00"), (Decimal(100) / Decimal(p)).quantize(Decimal("0.000001")), Decimal(p))
+                    for sym, p in (("AVGO", "294.81"), ("MSFT", "415.10"), ("KO", "60.00"))
+                ]
                 ids.append(record(s, trade_ticket(cal.session_offset(first, i), trades, Decimal(10000), Decimal(10000), policy)))
         app = build_app(ws, engine=engine, actor="bench")
         seconds = []
@@ -179,10 +188,6 @@ def _kernel_submits(url: str, root: Path) -> list[float]:
         return seconds
     finally:
         engine.dispose()
-
-
-
-
 
 
 def _row(what: str, runs: list[float], target: float | None) -> str:
@@ -219,7 +224,13 @@ def run() -> str:
             notes.append(f"Widgets on the page (models, layouts and styles included): {statistics.median(r.widgets for r in runs):.0f}.")
         else:
             notes.append(f"Browser figures skipped: no Chromium at {CHROMIUM}.")
-        rows.append(_row("submit in the kernel, SQLite (check + transaction + redraw, 3 lines)", _kernel_submits(f"sqlite:///{tmp / 'kernel.sqlite'}", tmp / "k-sqlite"), SUBMIT_TARGET_S))
+        rows.append(
+            _row(
+                "submit in the kernel, SQLite (check + transaction + redraw, 3 lines)",
+                _kernel_submits(f"sqlite:///{tmp / 'kernel.sqlite'}", tmp / "k-sqlite"),
+                SUBMIT_TARGET_S,
+            )
+        )
         admin, schema, url_or_error = postgres_schema()
         if admin is None:
             notes.append(f"PostgreSQL skipped: {PG_URL} unreachable ({url_or_error}).")

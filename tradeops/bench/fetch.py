@@ -64,17 +64,22 @@ def run() -> str:
             (f"next day, incremental ({day2})", second, t2, asked, b2),
             (f"next day, `--full` ({day2})", full, t3, DEMO_SESSIONS, b3),
         ):
-            lines.append(f"| {label} | {sessions:,} | {res.stored_bytes:,} | {res.stored_bytes / n / KB:.1f} KB | {secs:.2f} | "
-                         f"{'-' if build is None else f'{build:.2f}'} |")
+            lines.append(
+                f"| {label} | {sessions:,} | {res.stored_bytes:,} | {res.stored_bytes / n / KB:.1f} KB | {secs:.2f} | "
+                f"{'-' if build is None else f'{build:.2f}'} |"
+            )
         ratio = second.stored_bytes / first.stored_bytes
         holds = second.stored_bytes / n < 10 * KB
         extended = sum(1 for s in universe.symbols if second.chosen(s) and second.chosen(s).incremental)
         whole = [f.symbol for f in second.findings if f.kind == "readjusted"]
         plain = sum(a.stored_bytes for a in second.attempts if a.incremental)
-        lines += ["", f"The incremental fetch stored {ratio:.3%} of the full one ({second.stored_bytes / KB:,.0f} KB for {n} symbols): "
-                  f"target {'holds' if holds else 'MISSED'} (kilobytes per symbol, not the history). {extended} symbols extended their "
-                  f"stored history ({plain / max(extended, 1):,.0f} bytes each); {len(whole)} had a new dividend or split that "
-                  "re-adjusted the vendor's history and were fetched whole again."]
+        lines += [
+            "",
+            f"The incremental fetch stored {ratio:.3%} of the full one ({second.stored_bytes / KB:,.0f} KB for {n} symbols): "
+            f"target {'holds' if holds else 'MISSED'} (kilobytes per symbol, not the history). {extended} symbols extended their "
+            f"stored history ({plain / max(extended, 1):,.0f} bytes each); {len(whole)} had a new dividend or split that "
+            "re-adjusted the vendor's history and were fetched whole again.",
+        ]
         if SHARED.is_dir():
             from ..config import Workspace, universe_csv
             from ..data.providers import AlphaVantageDirProvider
@@ -82,15 +87,20 @@ def run() -> str:
             folder = SHARED / "alphavantage-sp500" / "daily_adjusted"
             names = sorted(AlphaVantageDirProvider(folder).spellings())
             root = Path(tmp) / "av"
-            _write_workspace(root, universe_csv([(s, "stock", "") for s in names] + [("SPY", "ETF", "Benchmark")]),
-                             {"primary": "alphavantage", "secondary": None, "local_files": {
-                                 "SPY": {"source": "stooq", "path": str(SHARED / "stooq-spy" / "spy.us.csv")}}})
+            _write_workspace(
+                root,
+                universe_csv([(s, "stock", "") for s in names] + [("SPY", "ETF", "Benchmark")]),
+                {"primary": "alphavantage", "secondary": None, "local_files": {"SPY": {"source": "stooq", "path": str(SHARED / "stooq-spy" / "spy.us.csv")}}},
+            )
             av = Workspace.at(root)
             pol, uni = av.policy(), av.universe(av.policy())
             a = fetch(av, pol, uni, cal.previous_session(AV_AS_OF), "a", providers=[AlphaVantageDirProvider(folder)])
             b = fetch(av, pol, uni, AV_AS_OF, "b", providers=[AlphaVantageDirProvider(folder)])
-            lines += ["", f"Shared AlphaVantage folder ({len(names)} files + SPY from the Stooq export via `data.local_files`): "
-                      f"first fetch stored {a.stored_bytes:,} bytes, the next day's {b.stored_bytes:,} (unchanged files are not stored again)."]
+            lines += [
+                "",
+                f"Shared AlphaVantage folder ({len(names)} files + SPY from the Stooq export via `data.local_files`): "
+                f"first fetch stored {a.stored_bytes:,} bytes, the next day's {b.stored_bytes:,} (unchanged files are not stored again).",
+            ]
     return "\n".join(lines) + "\n"
 
 

@@ -44,8 +44,19 @@ def _rows(seed: int = 7):
     now = SYSTEM.now()
     tickets, lines, fills = [], [], []
     for t, day in enumerate(days, start=1):
-        tickets.append({"id": t, "account_id": 1, "ticket_id": f"T{t}", "session_date": day, "kind": "TRADE", "status": "OPEN",
-                        "version_hash": "bench", "actor": "bench", "created_at": now})
+        tickets.append(
+            {
+                "id": t,
+                "account_id": 1,
+                "ticket_id": f"T{t}",
+                "session_date": day,
+                "kind": "TRADE",
+                "status": "OPEN",
+                "version_hash": "bench",
+                "actor": "bench",
+                "created_at": now,
+            }
+        )
         at = datetime.combine(day, clock(15, 0), tzinfo=timezone.utc)
         for n in range(1, LINES_PER_TICKET + 1):
             line_id = len(lines) + 1
@@ -57,12 +68,41 @@ def _rows(seed: int = 7):
                 side, units = "BUY", Decimal(rng.randint(1, 100_000)).scaleb(-3)
             held[symbol] += units if side == "BUY" else -units
             amount = booked_value(units, price)
-            lines.append({"id": line_id, "ticket_pk": t, "account_id": 1, "line_no": n, "side": side, "symbol": symbol,
-                          "value": max(amount, Decimal("0.01")), "currency": "USD", "approx_units": units, "reference_price": price,
-                          "band": Decimal("0.03"), "order_type": "market", "created_at": now})
-            fills.append({"account_id": 1, "line_id": line_id, "symbol": symbol, "side": side, "kind": "FILL", "status": "EXECUTED",
-                          "units": units, "price": price, "amount": amount, "fees": Decimal("1.00"), "currency": "USD",
-                          "filled_at": at, "actor": "bench", "created_at": now})
+            lines.append(
+                {
+                    "id": line_id,
+                    "ticket_pk": t,
+                    "account_id": 1,
+                    "line_no": n,
+                    "side": side,
+                    "symbol": symbol,
+                    "value": max(amount, Decimal("0.01")),
+                    "currency": "USD",
+                    "approx_units": units,
+                    "reference_price": price,
+                    "band": Decimal("0.03"),
+                    "order_type": "market",
+                    "created_at": now,
+                }
+            )
+            fills.append(
+                {
+                    "account_id": 1,
+                    "line_id": line_id,
+                    "symbol": symbol,
+                    "side": side,
+                    "kind": "FILL",
+                    "status": "EXECUTED",
+                    "units": units,
+                    "price": price,
+                    "amount": amount,
+                    "fees": Decimal("1.00"),
+                    "currency": "USD",
+                    "filled_at": at,
+                    "actor": "bench",
+                    "created_at": now,
+                }
+            )
     marks = {s: Decimal(rng.randint(1_000, 50_000)).scaleb(-2) for s in symbols}
     return tickets, lines, fills, marks
 
@@ -97,10 +137,6 @@ def _time(engine, marks) -> dict[str, float]:
         for key, seconds in (("positions", t1 - t0), ("cash", t2 - t1), ("pnl", t3 - t2), ("all", t3 - t0)):
             runs[key].append(seconds)
     return {k: statistics.median(v) for k, v in runs.items()}
-
-
-
-
 
 
 def _bench(url: str, tickets, lines, fills, marks) -> tuple[str, float, dict[str, float]]:

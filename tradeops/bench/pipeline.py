@@ -31,8 +31,18 @@ def _universe_with(n: int, ws: Workspace) -> None:
     etfs = [r for r in rows if r["instrument_type"] == "ETF"]
     for i in range(len(stocks), n):
         sym = f"DM{i:03d}"
-        stocks.append({**stocks[0], "internal_symbol": sym, "yahoo_symbol": sym, "stooq_symbol": sym.lower() + ".us",
-                       "alphavantage_symbol": sym, "etoro_search_name": sym, "sector": SECTORS[i % len(SECTORS)], "notes": "synthetic"})
+        stocks.append(
+            {
+                **stocks[0],
+                "internal_symbol": sym,
+                "yahoo_symbol": sym,
+                "stooq_symbol": sym.lower() + ".us",
+                "alphavantage_symbol": sym,
+                "etoro_search_name": sym,
+                "sector": SECTORS[i % len(SECTORS)],
+                "notes": "synthetic",
+            }
+        )
     out = io.StringIO()
     w = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
     w.writeheader()
@@ -121,9 +131,15 @@ def run() -> str:
         with tempfile.TemporaryDirectory(prefix="tradeops-bench-") as tmp:
             for n in (100, 500):
                 load = os.getloadavg()[0]
-                runs = [(in_process(n, Path(tmp) / f"{k}"), notebooks(n, Path(tmp) / f"{k}"),
-                         cold(n, Path(tmp) / f"{k}", notebooks=False), cold(n, Path(tmp) / f"{k}", notebooks=True))
-                        for k in range(REPEATS)]  # interleaved, so that a burst of load hits both sides alike
+                runs = [
+                    (
+                        in_process(n, Path(tmp) / f"{k}"),
+                        notebooks(n, Path(tmp) / f"{k}"),
+                        cold(n, Path(tmp) / f"{k}", notebooks=False),
+                        cold(n, Path(tmp) / f"{k}", notebooks=True),
+                    )
+                    for k in range(REPEATS)
+                ]  # interleaved, so that a burst of load hits both sides alike
                 ip, nb, cold_ip, cold_nb = (statistics.median(r[i] for r in runs) for i in range(4))
                 rows.append((n, nb, ip, cold_nb, cold_ip, load, os.getloadavg()[0]))
     finally:
@@ -132,20 +148,25 @@ def run() -> str:
         else:
             os.environ["TRADEOPS_DB_URL"] = saved
     lines = [
-        "## Daily run: time to ticket (issue 5)", "",
+        "## Daily run: time to ticket (issue 5)",
+        "",
         "Demo provider, fresh SQLite ledger, session 2025-01-06 (a rebalance: a TRADE ticket), stages 00..50;",
         f"each figure the median of {REPEATS} runs, the four kinds interleaved.",
         "Warm: the notebook run's `seconds_to_ticket` against the same `tradeops.stages` calls in one Python",
         "process whose imports are already warm.  Cold: a new Python process, from its first line to the ticket",
-        "on disk (interpreter, imports and work), for the notebook run and for the stages called directly.", "",
+        "on disk (interpreter, imports and work), for the notebook run and for the stages called directly.",
+        "",
         f"The machine's load average (1 min) is printed before and after each row: on a shared machine "
-        f"({os.cpu_count()} logical CPUs) a load above that count makes the figures, and their ratios, unreliable.", "",
+        f"({os.cpu_count()} logical CPUs) a load above that count makes the figures, and their ratios, unreliable.",
+        "",
         "| symbols | notebooks (papermill) | in one process, warm | overhead (warm) | notebooks, cold | in one process, cold "
         "| overhead (cold) | load before / after | target < 60 s | overhead < 2x, warm | overhead < 2x, cold |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
     ]
     for n, nb, ip, cnb, cip, before, after in rows:
-        lines.append(f"| {n} | {nb:.2f} s | {ip:.2f} s | {nb / ip:.2f}x | {cnb:.2f} s | {cip:.2f} s | {cnb / cip:.2f}x "
-                     f"| {before:.2f} / {after:.2f} | {'holds' if nb < 60 else 'MISSED'} | {'holds' if nb / ip < 2 else 'MISSED'} "
-                     f"| {'holds' if cnb / cip < 2 else 'MISSED'} |")
+        lines.append(
+            f"| {n} | {nb:.2f} s | {ip:.2f} s | {nb / ip:.2f}x | {cnb:.2f} s | {cip:.2f} s | {cnb / cip:.2f}x "
+            f"| {before:.2f} / {after:.2f} | {'holds' if nb < 60 else 'MISSED'} | {'holds' if nb / ip < 2 else 'MISSED'} "
+            f"| {'holds' if cnb / cip < 2 else 'MISSED'} |"
+        )
     return "\n".join(lines) + "\n"

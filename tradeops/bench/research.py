@@ -40,10 +40,12 @@ from ..signals import Regime, SignalResult
 START, END = date(2005, 1, 3), date(2021, 4, 16)
 TOP, COST_BPS, LOOKBACK, SKIP = 15, 10.0, 252, 21
 AV_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "alphavantage-sp500" / "daily_adjusted"
-POLICY = parse_policy({
-    "portfolio": {"target_positions": TOP, "min_positions": 10, "max_turnover": 2.0, "risk_off_to_cash": False},
-    "risk": {"kill_switch_drawdown": 0.99, "drawdown_warning": 0.98},
-})
+POLICY = parse_policy(
+    {
+        "portfolio": {"target_positions": TOP, "min_positions": 10, "max_turnover": 2.0, "risk_off_to_cash": False},
+        "risk": {"kill_switch_drawdown": 0.99, "drawdown_warning": 0.98},
+    }
+)
 
 
 def momentum_scores(eod: pd.DataFrame) -> pd.DataFrame:
@@ -128,8 +130,10 @@ def _backtrader(sessions, opens, closes, scores) -> float:
     cerebro = bt.Cerebro(stdstats=False)
     oo, cc = opens.ffill().bfill(), closes.ffill().bfill()
     for k, name in enumerate(names):
-        frame = pd.DataFrame({"open": oo[name], "high": cc[name].combine(oo[name], max), "low": cc[name].combine(oo[name], min),
-                              "close": cc[name], "volume": 1e9}, index=sessions)
+        frame = pd.DataFrame(
+            {"open": oo[name], "high": cc[name].combine(oo[name], max), "low": cc[name].combine(oo[name], min), "close": cc[name], "volume": 1e9},
+            index=sessions,
+        )
         cerebro.adddata(bt.feeds.PandasData(dataname=frame), name=name)
     cerebro.addstrategy(Momentum)
     cerebro.broker.setcash(10_000.0)
@@ -151,8 +155,10 @@ def _case(label: str, eod: pd.DataFrame, stocks: list[str]) -> str:
     t_ours, e_ours = _timed(_ours, eod, scores, stocks)
     t_bt, e_bt = _timed(_backtrader, *grids)
     t_np, e_np = _timed(_numpy, *grids)
-    return (f"| {label} | {len(stocks)} | {len(grids[0])} | {t_ours:.2f} | {t_bt:.2f} | {t_np:.3f} | "
-            f"{t_bt / t_ours:.2f}x | {t_ours / t_np:.0f}x | {e_ours:,.0f} / {e_bt:,.0f} / {e_np:,.0f} |")
+    return (
+        f"| {label} | {len(stocks)} | {len(grids[0])} | {t_ours:.2f} | {t_bt:.2f} | {t_np:.3f} | "
+        f"{t_bt / t_ours:.2f}x | {t_ours / t_np:.0f}x | {e_ours:,.0f} / {e_bt:,.0f} / {e_np:,.0f} |"
+    )
 
 
 def run() -> str:
@@ -166,19 +172,21 @@ def run() -> str:
     demo = [f"D{i:03d}" for i in range(500)]
     first = get_calendar().session_offset(START, -(LOOKBACK + 5))
     rows.append(_case("demo (seeded)", from_demo(demo + ["SPY"], first, END, 42, "SPY"), demo))
-    return "\n".join([
-        "## Research: backtest engine vs backtrader vs numpy",
-        "",
-        f"12-1 momentum, top {TOP}, weekly rebalance, {COST_BPS:g} bps, {START}..{END}; one run each, seconds "
-        f"(backtrader {bt.__version__}). Target (issue 8): at least as fast as the fastest peer, within 3x of a bare numpy loop.",
-        "",
-        "| data | symbols | sessions | ours (s) | backtrader (s) | numpy (s) | backtrader / ours | ours / numpy | final equity ours / bt / numpy |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-        *rows,
-        "",
-        "Ours runs the live risk guard (Decimal book, `tradeops.risk.decide`) on every weekly rebalance; "
-        "the numpy loop is the floor a pure array engine could reach.  Command: `make bench` (`python -m tradeops.bench research`).",
-    ])
+    return "\n".join(
+        [
+            "## Research: backtest engine vs backtrader vs numpy",
+            "",
+            f"12-1 momentum, top {TOP}, weekly rebalance, {COST_BPS:g} bps, {START}..{END}; one run each, seconds "
+            f"(backtrader {bt.__version__}). Target (issue 8): at least as fast as the fastest peer, within 3x of a bare numpy loop.",
+            "",
+            "| data | symbols | sessions | ours (s) | backtrader (s) | numpy (s) | backtrader / ours | ours / numpy | final equity ours / bt / numpy |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+            *rows,
+            "",
+            "Ours runs the live risk guard (Decimal book, `tradeops.risk.decide`) on every weekly rebalance; "
+            "the numpy loop is the floor a pure array engine could reach.  Command: `make bench` (`python -m tradeops.bench research`).",
+        ]
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

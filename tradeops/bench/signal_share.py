@@ -47,8 +47,9 @@ def measure(av_dir: Path = AV_DIR) -> dict:
     stats = pstats.Stats(prof)
     total = signal = 0.0
     calls = 0
-    rankers = {name: (ncalls, cum) for (path, _, name), (_, ncalls, _, cum, _) in stats.stats.items()
-               if path.endswith("backtest.py") and name in ("rank", "rank_bars")}
+    rankers = {
+        name: (ncalls, cum) for (path, _, name), (_, ncalls, _, cum, _) in stats.stats.items() if path.endswith("backtest.py") and name in ("rank", "rank_bars")
+    }
     for (path, _, name), (_, ncalls, _, cum, _) in stats.stats.items():
         if name == "run_backtest" and path.endswith("backtest.py"):
             total = max(total, cum)
@@ -59,14 +60,25 @@ def measure(av_dir: Path = AV_DIR) -> dict:
             signal += cum
     if rankers:  # the engine's ranker: the history cut of the session and compute_signal on it
         calls, signal = sum(n for n, _ in rankers.values()), sum(c for _, c in rankers.values())
-    return {"wall": wall, "engine": total, "signal": signal, "share": signal / total if total else float("nan"), "signal_calls": calls,
-            "sessions": len(res.equity), "decisions": len(res.decisions), "fills": len(res.trades), "final_equity": float(res.equity.iloc[-1])}
+    return {
+        "wall": wall,
+        "engine": total,
+        "signal": signal,
+        "share": signal / total if total else float("nan"),
+        "signal_calls": calls,
+        "sessions": len(res.equity),
+        "decisions": len(res.decisions),
+        "fills": len(res.trades),
+        "final_equity": float(res.equity.iloc[-1]),
+    }
 
 
 def row(label: str, m: dict) -> str:
     held = "holds" if m["share"] < 0.30 else "MISSED"
-    return (f"| {label} | {m['sessions']} | {m['signal_calls']} | {m['engine']:.1f} | {m['signal']:.1f} | {m['share']:.0%} | {held} | "
-            f"{m['fills']} | {m['final_equity']:,.2f} |")
+    return (
+        f"| {label} | {m['sessions']} | {m['signal_calls']} | {m['engine']:.1f} | {m['signal']:.1f} | {m['share']:.0%} | {held} | "
+        f"{m['fills']} | {m['final_equity']:,.2f} |"
+    )
 
 
 HEADER = (
@@ -79,16 +91,18 @@ def run() -> str:
     from .common import machine
 
     m = measure()
-    return "\n".join([
-        "## Research: share of the backtest engine's time in the signal (issue 20)",
-        "",
-        f"Machine: {machine()}. Command: `python tradeops/bench/signal_share.py` (cProfile; this section: `tradeops.bench.signal_share.run()`).",
-        f"Momentum, default policy, 104 shared AlphaVantage symbols, {START} .. {END}; share = cumulative time in `compute_signal`"
-        " (plus the history cut) / cumulative time in `run_backtest`.",
-        "",
-        HEADER,
-        row("this checkout", m),
-    ])
+    return "\n".join(
+        [
+            "## Research: share of the backtest engine's time in the signal (issue 20)",
+            "",
+            f"Machine: {machine()}. Command: `python tradeops/bench/signal_share.py` (cProfile; this section: `tradeops.bench.signal_share.run()`).",
+            f"Momentum, default policy, 104 shared AlphaVantage symbols, {START} .. {END}; share = cumulative time in `compute_signal`"
+            " (plus the history cut) / cumulative time in `run_backtest`.",
+            "",
+            HEADER,
+            row("this checkout", m),
+        ]
+    )
 
 
 if __name__ == "__main__":

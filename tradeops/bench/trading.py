@@ -84,8 +84,7 @@ def run() -> str:
 
         t_ticket = _time(render, repeat)
         rows.append(
-            f"| {n_symbols} x {n_sessions:,} | {len(eod):,} | {t_signal * 1000:,.1f} | {t_risk * 1000:,.1f} "
-            f"| {len(decision.trades)} | {t_ticket * 1000:,.1f} |"
+            f"| {n_symbols} x {n_sessions:,} | {len(eod):,} | {t_signal * 1000:,.1f} | {t_risk * 1000:,.1f} | {len(decision.trades)} | {t_ticket * 1000:,.1f} |"
         )
     return "\n".join(
         [

@@ -32,6 +32,7 @@ class LazyModule:
             self._module = importlib.import_module(self._name)
         return getattr(self._module, attr)
 
+
 workdir_option = click.option(
     "--workdir",
     "workdir",

@@ -67,8 +67,10 @@ def fetch_cmd(workdir, as_of, run_id, primary, secondary, alphavantage_dir, full
     result = fetch(ws, policy, universe, session, run_id, providers=[make_provider(n, ws, policy) for n in names], full=full)
     got = [s for s in result.symbols if result.chosen(s)]
     extended = sum(1 for s in got if result.chosen(s).incremental)
-    click.echo(f"fetched {len(got)} of {len(result.symbols)} symbols for {session} (run {run_id}; primary {result.primary}, "
-               f"secondary {result.secondary}); {extended} extended a stored history, {result.stored_bytes:,} bytes stored")
+    click.echo(
+        f"fetched {len(got)} of {len(result.symbols)} symbols for {session} (run {run_id}; primary {result.primary}, "
+        f"secondary {result.secondary}); {extended} extended a stored history, {result.stored_bytes:,} bytes stored"
+    )
     for sym in result.symbols:
         if not result.chosen(sym):
             click.echo(f"  no data for {sym}: " + "; ".join(f"{a.source}: {a.error}" for a in result.failures(sym)))
@@ -89,15 +91,22 @@ def _fetch_fx(ws, policy, session, run_id, names) -> None:
         click.echo(f"FX: {err}")
         return
     chosen = got.chosen()
-    click.echo(f"FX {got.pair} for {session}: " + (f"from {chosen.source} ({chosen.raw_file})" if chosen
-                                                    else "no provider answered: " + "; ".join(f"{a.source}: {a.error}" for a in got.attempts)))
+    click.echo(
+        f"FX {got.pair} for {session}: "
+        + (f"from {chosen.source} ({chosen.raw_file})" if chosen else "no provider answered: " + "; ".join(f"{a.source}: {a.error}" for a in got.attempts))
+    )
 
 
 @data.command("build")
 @workdir_option
 @click.option("--as-of", type=DATE, default=None, help="Decision session. Default: the as_of of the fetch record.")
-@click.option("--fetch-record", "record", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="data/raw/_fetch/<as_of>_<run_id>.json to build from. Default: the newest one.")
+@click.option(
+    "--fetch-record",
+    "record",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="data/raw/_fetch/<as_of>_<run_id>.json to build from. Default: the newest one.",
+)
 def build_cmd(workdir, as_of, record) -> None:
     """Stages 2-5: build a clean snapshot and the quality report; `current` moves only if the gate passes."""
     from ..data import FetchResult, build_clean, latest_fetch_record

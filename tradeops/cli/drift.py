@@ -11,8 +11,12 @@ from .common import workdir_option, workspace
 
 @click.command("drift")
 @workdir_option
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Start the shadow at the first ticket on or after this session (default: the first live ticket).")
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Start the shadow at the first ticket on or after this session (default: the first live ticket).",
+)
 def drift(workdir: str, since: datetime | None) -> None:
     """Live vs the shadow portfolio (tickets executed as issued): the difference by cause."""
     from .. import drift as d

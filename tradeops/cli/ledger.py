@@ -207,8 +207,7 @@ def snapshot(path: str, taken_at: str | None, workdir: str, account: str, actor:
     try:
         with db.transaction(engine) as s:
             row = api.record_snapshot(
-                s, when, snap.cash, snap.positions, currency=snap.currency, source=Path(path).name, account=account, actor=actor,
-                fx_rate=snap.fx_rate,
+                s, when, snap.cash, snap.positions, currency=snap.currency, source=Path(path).name, account=account, actor=actor, fx_rate=snap.fx_rate
             )
             snapshot_id = row.id
     finally:

@@ -18,12 +18,12 @@ def run() -> None:
 
 @run.command("daily")
 @workdir_option
-@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Run as if started at the scheduled time on this date (default: now).")
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Run as if started at the scheduled time on this date (default: now).")
 @click.option("--supersede", is_flag=True, help="Replace the session's ticket (refused once it has fills).")
 @click.option("--reason", default=None, help="Why the ticket is superseded (required with --supersede).")
-@click.option("--on-schedule", "on_schedule", is_flag=True,
-              help="Fired by the scheduler: run only if now is the policy's run time (else do nothing and exit 0).")
+@click.option(
+    "--on-schedule", "on_schedule", is_flag=True, help="Fired by the scheduler: run only if now is the policy's run time (else do nothing and exit 0)."
+)
 @click.pass_context
 def daily(ctx: click.Context, workdir: str, day, supersede: bool, reason: str | None, on_schedule: bool) -> None:
     """The daily run: stage notebooks, one ticket per session, an archive per run.
@@ -41,8 +41,9 @@ def daily(ctx: click.Context, workdir: str, day, supersede: bool, reason: str | 
         raise click.UsageError("--reason is only used with --supersede")
     if on_schedule and (day or supersede):
         raise click.UsageError("--on-schedule is the scheduler's run: it takes neither --date nor --supersede")
-    result = run_daily(workspace(workdir), day.date() if day else None, supersede_reason=reason if supersede else None,
-                       on_schedule=on_schedule, clock=clock_from_env())
+    result = run_daily(
+        workspace(workdir), day.date() if day else None, supersede_reason=reason if supersede else None, on_schedule=on_schedule, clock=clock_from_env()
+    )
     from ..redact import redact
 
     click.echo(redact(result.message))
@@ -120,7 +121,11 @@ def schedule() -> None:
 
 
 _with_option = click.option(
-    "--with", "kind", type=click.Choice(["cron", "systemd"]), default="cron", show_default=True,
+    "--with",
+    "kind",
+    type=click.Choice(["cron", "systemd"]),
+    default="cron",
+    show_default=True,
     help="systemd: a user timer at the policy's time in its zone; cron: entries at every machine time that can be it.",
 )
 
@@ -142,8 +147,10 @@ def _echo_plan(ws, kind: str, plan: dict) -> None:
     policy = ws.policy()
     click.echo(f"# the daily run at {policy.schedule.run_time} {policy.schedule.timezone} on {','.join(policy.schedule.run_days)}")
     if kind == "cron":
-        click.echo(f"# cron runs jobs in the machine's zone ({sch.machine_zone().key}): these entries fire at every "
-                   "time that can be the slot; the run (--on-schedule) does nothing at the other one")
+        click.echo(
+            f"# cron runs jobs in the machine's zone ({sch.machine_zone().key}): these entries fire at every "
+            "time that can be the slot; the run (--on-schedule) does nothing at the other one"
+        )
     for name, text in plan.items():
         click.echo(f"# {name}" + (f" (in {sch.unit_dir()})" if kind == "systemd" else ""))
         click.echo(text.rstrip("\n"))
@@ -176,8 +183,10 @@ def schedule_install(workdir: str, kind: str) -> None:
     env_path = sch.write_env_file(ws, sch.job_environment())
     if kind == "systemd":
         sch.install_systemd(plan, sch.unit_dir())
-        click.echo(f"installed {', '.join(plan)} in {sch.unit_dir()} and enabled the timer "
-                   "(run `loginctl enable-linger $USER` once so it fires while you are logged out)")
+        click.echo(
+            f"installed {', '.join(plan)} in {sch.unit_dir()} and enabled the timer "
+            "(run `loginctl enable-linger $USER` once so it fires while you are logged out)"
+        )
     else:
         sch.install_cron(plan["crontab"].splitlines(), ws)
         click.echo("installed in the crontab")

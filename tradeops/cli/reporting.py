@@ -27,6 +27,7 @@ def _calendar(exchange: str):
 
     return get_calendar(exchange)
 
+
 InputsBuilder = Callable[["Workspace", date, datetime], "ReportInputs"]
 
 
@@ -48,10 +49,7 @@ def make_report_group(build_inputs: InputsBuilder = inputs_from_workspace, clock
         day = as_of.date() if as_of else _calendar(exchange).latest_complete_session(now)
         return ws, build_inputs(ws, day, now)
 
-    as_of_option = click.option(
-        "--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None,
-        help="Session to report on (default: the latest complete session).",
-    )
+    as_of_option = click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Session to report on (default: the latest complete session).")
 
     @click.group("report")
     def report() -> None:

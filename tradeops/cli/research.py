@@ -32,15 +32,45 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
 @click.option("--start", type=DATE, default="2019-01-02", show_default=True, help="First decision session.")
 @click.option("--end", type=DATE, default="2021-04-16", show_default=True, help="Last session valued.")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="momentum", show_default=True)
-@click.option("--symbols", type=click.IntRange(2, 2000), default=30, show_default=True, help="How many stocks (demo: generated; alphavantage: the first N files).")
+@click.option(
+    "--symbols", type=click.IntRange(2, 2000), default=30, show_default=True, help="How many stocks (demo: generated; alphavantage: the first N files)."
+)
 @click.option("--seed", type=int, default=42, show_default=True, help="Demo market seed.")
-@click.option("--sweep/--no-sweep", default=False, show_default=True, help="Trials: the 16 pre-registered variants the promotion gate needs (slower), not the small neighbourhood.")
-@click.option("--benchmark-file", default=None, type=click.Path(exists=True, dir_okay=False), help="Stooq daily CSV of the policy's benchmark, for bars that lack it (e.g. ../shared/data/stooq-spy/spy.us.csv).")
+@click.option(
+    "--sweep/--no-sweep",
+    default=False,
+    show_default=True,
+    help="Trials: the 16 pre-registered variants the promotion gate needs (slower), not the small neighbourhood.",
+)
+@click.option(
+    "--benchmark-file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Stooq daily CSV of the policy's benchmark, for bars that lack it (e.g. ../shared/data/stooq-spy/spy.us.csv).",
+)
 @click.option("--no-benchmark", is_flag=True, help="Run without the benchmark (no risk-off rule, no benchmark line); the report says so in its headline.")
-@click.option("--engine", type=click.Choice(ENGINES), default="array", show_default=True,
-              help="array: numpy/numba, the live guard's rules (conformance-tested; momentum, else exact with a note); exact: the live Decimal guard on every decision (audits).")
-def backtest(ctx, workdir: str, source: str, av_dir: str | None, start, end, strategy: str, symbols: int, seed: int, sweep: bool,
-             benchmark_file: str | None, no_benchmark: bool, engine: str) -> None:
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="array",
+    show_default=True,
+    help="array: numpy/numba, the live guard's rules (conformance-tested; momentum, else exact with a note); exact: the live Decimal guard on every decision (audits).",
+)
+def backtest(
+    ctx,
+    workdir: str,
+    source: str,
+    av_dir: str | None,
+    start,
+    end,
+    strategy: str,
+    symbols: int,
+    seed: int,
+    sweep: bool,
+    benchmark_file: str | None,
+    no_benchmark: bool,
+    engine: str,
+) -> None:
     """Backtest a strategy, validate it, write reports/backtest_latest.html.
 
     `tradeops backtest sweep`: a momentum parameter grid on the array engine."""
@@ -69,8 +99,9 @@ def backtest(ctx, workdir: str, source: str, av_dir: str | None, start, end, str
 @click.option("--dask", "dask_address", default=None, help="address of an existing Dask scheduler (tcp://host:8786): the tasks run there.")
 @click.option("--benchmark-file", default=None, type=click.Path(exists=True, dir_okay=False))
 @click.option("--no-benchmark", is_flag=True)
-def sweep_command(workdir, source, av_dir, start, end, symbols, seed, lookbacks, tops, frequencies, cost_multiples, jobs, dask_address,
-                  benchmark_file, no_benchmark) -> None:
+def sweep_command(
+    workdir, source, av_dir, start, end, symbols, seed, lookbacks, tops, frequencies, cost_multiples, jobs, dask_address, benchmark_file, no_benchmark
+) -> None:
     """Momentum over a grid on the array engine; PBO, deflated Sharpe and the promotion gate on the
     best variant; returns, parameters, data and code hashes in reports/sweep-<hash>/."""
     from ..research import sweep
@@ -79,9 +110,26 @@ def sweep_command(workdir, source, av_dir, start, end, symbols, seed, lookbacks,
         raise click.UsageError("--source alphavantage needs --av-dir (the folder of DA-<SYMBOL>-T-*.csv files)")
     ws = workspace(workdir)
     policy = ws.policy() if ws.policy_path.exists() else parse_policy({})
-    report, path = sweep.sweep_study(source, start.date(), end.date(), symbols, av_dir, policy, seed, lookbacks, tops, frequencies, cost_multiples,
-                                     ws.reports_dir, jobs, dask_address, ws.data_dir / "research", ws.config_dir / policy.quality.corrections_file,
-                                     benchmark_file, no_benchmark)
+    report, path = sweep.sweep_study(
+        source,
+        start.date(),
+        end.date(),
+        symbols,
+        av_dir,
+        policy,
+        seed,
+        lookbacks,
+        tops,
+        frequencies,
+        cost_multiples,
+        ws.reports_dir,
+        jobs,
+        dask_address,
+        ws.data_dir / "research",
+        ws.config_dir / policy.quality.corrections_file,
+        benchmark_file,
+        no_benchmark,
+    )
     click.echo(report.text())
     click.echo(f"outputs: {path.parent}")
 
@@ -93,10 +141,22 @@ def _study(workdir, source, av_dir, start, end, strategy, symbols, seed, sweep, 
     policy = ws.policy() if ws.policy_path.exists() else parse_policy({})
     target = ws.reports_dir / "backtest_latest.html"
     study = backtest_study(
-        source, start.date(), end.date(), strategy, symbols, av_dir, policy, seed,
-        report_path=target, qlib_dir=ws.data_dir / "qlib-research" if strategy == "qlib_lgbm" else None, sweep=sweep,
-        store_dir=ws.data_dir / "research", corrections_file=ws.config_dir / policy.quality.corrections_file,
-        benchmark_file=benchmark_file, no_benchmark=no_benchmark, models_dir=ws.models_dir if strategy == "qlib_lgbm" else None,
+        source,
+        start.date(),
+        end.date(),
+        strategy,
+        symbols,
+        av_dir,
+        policy,
+        seed,
+        report_path=target,
+        qlib_dir=ws.data_dir / "qlib-research" if strategy == "qlib_lgbm" else None,
+        sweep=sweep,
+        store_dir=ws.data_dir / "research",
+        corrections_file=ws.config_dir / policy.quality.corrections_file,
+        benchmark_file=benchmark_file,
+        no_benchmark=no_benchmark,
+        models_dir=ws.models_dir if strategy == "qlib_lgbm" else None,
         engine=engine,
     )
     return ws, policy, study, target
@@ -116,7 +176,9 @@ def model_group() -> None:
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="qlib_lgbm", show_default=True)
 @click.option("--symbols", type=click.IntRange(2, 2000), default=30, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True, help="Demo market seed.")
-@click.option("--benchmark-file", default=None, type=click.Path(exists=True, dir_okay=False), help="Stooq daily CSV of the policy's benchmark, for bars that lack it.")
+@click.option(
+    "--benchmark-file", default=None, type=click.Path(exists=True, dir_okay=False), help="Stooq daily CSV of the policy's benchmark, for bars that lack it."
+)
 @click.option("--actor", default="owner", show_default=True, help="Who asks for the promotion (recorded).")
 def promote(workdir: str, source: str, av_dir: str | None, start, end, strategy: str, symbols: int, seed: int, benchmark_file: str | None, actor: str) -> None:
     """Study the workspace policy's model over the pre-registered sweep, grant or refuse it

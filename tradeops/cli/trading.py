@@ -28,7 +28,13 @@ _tickets = LazyModule("tradeops.tickets")
 
 _session = click.option("--session", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Decision session YYYY-MM-DD (the data's last bar).")
 _run_dir = click.option("--run-dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder the stage reads and writes.")
-_eod = click.option("--eod", "eod_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Clean EOD parquet [default: the workspace's data/clean/eod.parquet].")
+_eod = click.option(
+    "--eod",
+    "eod_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Clean EOD parquet [default: the workspace's data/clean/eod.parquet].",
+)
 
 
 def _day(value) -> date:
@@ -56,7 +62,13 @@ def signal(workdir: str, session, run_dir: Path, eod_path: Path | None) -> None:
 @_session
 @_run_dir
 @_eod
-@click.option("--portfolio", "portfolio_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="PortfolioState JSON [default: RUN_DIR/portfolio.json].")
+@click.option(
+    "--portfolio",
+    "portfolio_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PortfolioState JSON [default: RUN_DIR/portfolio.json].",
+)
 @click.option("--rebalance/--no-rebalance", default=None, help="Force or forbid a rebalance [default: from the calendar and the last rebalance].")
 def risk(workdir: str, session, run_dir: Path, eod_path: Path | None, portfolio_path: Path | None, rebalance: bool | None) -> None:
     """Apply the risk guard; write proposed.json and approved.json in the run folder."""
@@ -77,8 +89,12 @@ def risk(workdir: str, session, run_dir: Path, eod_path: Path | None, portfolio_
 @workdir_option
 @_session
 @_run_dir
-@click.option("--gates", "gates_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Gate results JSON [default: RUN_DIR/gates.json if present].")
-@click.option("--state", default="RUN", show_default=True, type=click.Choice(["RUN", "DEGRADED_DATA", "SAFE_MODE", "HALT"]), help="Operating state after today's gates.")
+@click.option(
+    "--gates", "gates_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Gate results JSON [default: RUN_DIR/gates.json if present]."
+)
+@click.option(
+    "--state", default="RUN", show_default=True, type=click.Choice(["RUN", "DEGRADED_DATA", "SAFE_MODE", "HALT"]), help="Operating state after today's gates."
+)
 @click.option("--state-reason", "state_reasons", multiple=True, help="Why the state is not RUN (repeatable).")
 @click.option("--code-hash", "code_hash_value", default=None, help="[default: hash of the tradeops package source]")
 @click.option("--config-hash", default=None, help="[default: hash of policy.yml + universe.csv]")

@@ -22,13 +22,21 @@ def universe() -> None:
 
 @universe.command("build")
 @workdir_option
-@click.option("--alphavantage-dir", "av_dir", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Folder of DA-<SYMBOL>-T-<date>.csv files: one stock per file, spelt as in the file names.")
-@click.option("--constituents", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Index constituents CSV (symbol, name, sector). With --alphavantage-dir or --symbols it only supplies names and sectors.")
+@click.option(
+    "--alphavantage-dir",
+    "av_dir",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Folder of DA-<SYMBOL>-T-<date>.csv files: one stock per file, spelt as in the file names.",
+)
+@click.option(
+    "--constituents",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Index constituents CSV (symbol, name, sector). With --alphavantage-dir or --symbols it only supplies names and sectors.",
+)
 @click.option("--symbols", default=None, help="Symbols separated by commas or spaces (e.g. 'AAPL,MSFT,BRK.B').")
-@click.option("--benchmark", "benchmarks", multiple=True,
-              help="Benchmark ETF(s); the first is the policy's universe.benchmark. Default: the policy's (SPY).")
+@click.option("--benchmark", "benchmarks", multiple=True, help="Benchmark ETF(s); the first is the policy's universe.benchmark. Default: the policy's (SPY).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Default: config/<policy universe.file>.")
 @click.option("--force", is_flag=True, help="Replace an existing universe file.")
 def build(workdir, av_dir, constituents, symbols, benchmarks, out, force) -> None:
@@ -57,8 +65,13 @@ def build(workdir, av_dir, constituents, symbols, benchmarks, out, force) -> Non
     if not entries:
         entries = listed
     marks = list(benchmarks) or [policy.universe.benchmark]
-    text = build_universe(entries, marks, sectors={e.symbol: e for e in listed}, alphavantage=spellings,
-                          benchmark=policy.universe.benchmark if policy.universe.benchmark in marks else marks[0])
+    text = build_universe(
+        entries,
+        marks,
+        sectors={e.symbol: e for e in listed},
+        alphavantage=spellings,
+        benchmark=policy.universe.benchmark if policy.universe.benchmark in marks else marks[0],
+    )
     target = Path(out) if out else ws.config_dir / policy.universe.file
     if target.exists() and not force:
         raise ConfigError(f"{target} exists; pass --force to replace it")
@@ -71,5 +84,6 @@ def build(workdir, av_dir, constituents, symbols, benchmarks, out, force) -> Non
         click.echo(f"  {len(missing)} stock(s) without a sector (give --constituents): {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
     if policy.universe.benchmark not in marks:
         click.echo(f"  note: the policy's universe.benchmark is {policy.universe.benchmark}; set it to {marks[0]}")
+
 
 COMMANDS = [universe]

@@ -166,8 +166,7 @@ def snapshot(
 
 
 def kill_switch(
-    engine: Engine, turn_on: bool, reason: str, confirmed: bool, *, actor: str, account: str = api.DEFAULT_ACCOUNT,
-    clock: Clock = SYSTEM,
+    engine: Engine, turn_on: bool, reason: str, confirmed: bool, *, actor: str, account: str = api.DEFAULT_ACCOUNT, clock: Clock = SYSTEM
 ) -> Outcome:
     """Turn the kill switch on (a reason) or off (a reason and a confirmation)."""
     try:

@@ -44,14 +44,7 @@ class Dashboard:
     """The whole page for one workspace and ledger; ``widget`` is what Voilà displays."""
 
     def __init__(
-        self,
-        engine: Engine,
-        workspace: Workspace,
-        policy: Policy,
-        *,
-        actor: str = "dashboard",
-        account: str = api.DEFAULT_ACCOUNT,
-        clock: Clock = SYSTEM,
+        self, engine: Engine, workspace: Workspace, policy: Policy, *, actor: str = "dashboard", account: str = api.DEFAULT_ACCOUNT, clock: Clock = SYSTEM
     ):
         self.engine, self.workspace, self.policy = engine, workspace, policy
         self.actor, self.account = actor, account
@@ -120,8 +113,17 @@ class Dashboard:
     # ------------------------------------------------------------------ writing
     def confirm(self, ticket_id: str, entries: Mapping[int, LineEntry], screenshots: Mapping[int, bytes]) -> Outcome:
         return actions.confirm(
-            self.engine, ticket_id, entries, screenshots, tickets_dir=self.workspace.tickets_dir, root=self.workspace.root,
-            policy=self.policy, tz=self.tz, actor=self.actor, account=self.account, clock=self.clock,
+            self.engine,
+            ticket_id,
+            entries,
+            screenshots,
+            tickets_dir=self.workspace.tickets_dir,
+            root=self.workspace.root,
+            policy=self.policy,
+            tz=self.tz,
+            actor=self.actor,
+            account=self.account,
+            clock=self.clock,
         )
 
     def snapshot(self, cash: str, units: Mapping[str, str], extra: list[tuple[str, str]]) -> Outcome:

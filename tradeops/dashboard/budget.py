@@ -47,8 +47,15 @@ def _typed(entry: LineEntry | None, line: LineView, fee_rate: Decimal) -> tuple[
 
 def plan_line(line: LineView, entry: LineEntry | None = None, fee_rate: Decimal = ZERO) -> PlanLine:
     """``fee_rate``: the ticket's conversion fee (a fraction), for a converting line."""
-    base = dict(line_no=line.line_no, side=line.side, symbol=line.symbol, value=line.value, reference_price=line.reference_price, band=line.band,
-                fee_rate=fee_rate if line.converts else ZERO)
+    base = dict(
+        line_no=line.line_no,
+        side=line.side,
+        symbol=line.symbol,
+        value=line.value,
+        reference_price=line.reference_price,
+        band=line.band,
+        fee_rate=fee_rate if line.converts else ZERO,
+    )
     f = line.fill
     if f is not None:
         return PlanLine(**base, status=f.status, units=f.units, price=f.price, fees=f.fees, fx_rate=f.fx_rate if line.converts else Decimal(1))
@@ -93,7 +100,10 @@ def summary(steps: Sequence[Step], sign: str = "$") -> list[str]:
     out = []
     if sells:
         head = "; ".join(sells)
-        out.append(f"{head[0].upper()}{head[1:]}: the BUYs have less cash than the ticket planned." if short else
-                   f"{head[0].upper()}{head[1:]}, but the cash still covers every BUY.")
+        out.append(
+            f"{head[0].upper()}{head[1:]}: the BUYs have less cash than the ticket planned."
+            if short
+            else f"{head[0].upper()}{head[1:]}, but the cash still covers every BUY."
+        )
     out += [advice(s, sign) for s in short]
     return out

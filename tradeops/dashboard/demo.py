@@ -44,9 +44,23 @@ def universe():
 def _decision(session: date, trades: list[TradeLine], cash: Decimal, equity: Decimal) -> Decision:
     spent = sum((t.value if t.side == "BUY" else -t.value for t in trades), Decimal(0))
     return Decision(
-        session=session, kind="TRADE", rebalance=True, strategy="momentum", account_currency="USD", equity=equity,
-        cash_before=cash, cash_after=cash - spent, drawdown=Decimal(0), trades=tuple(trades), blocked=(), suppressed=(),
-        notes=(), rules=(), targets=(), risk_off={"applied": False, "reasons": []}, top_ranks=(),
+        session=session,
+        kind="TRADE",
+        rebalance=True,
+        strategy="momentum",
+        account_currency="USD",
+        equity=equity,
+        cash_before=cash,
+        cash_after=cash - spent,
+        drawdown=Decimal(0),
+        trades=tuple(trades),
+        blocked=(),
+        suppressed=(),
+        notes=(),
+        rules=(),
+        targets=(),
+        risk_off={"applied": False, "reasons": []},
+        top_ranks=(),
         changes={"entering": [t.symbol for t in trades if t.side == "BUY"], "leaving": [t.symbol for t in trades if t.close_position], "resized": []},
         signal_note="demo ticket",
     )
@@ -57,7 +71,9 @@ def trade_ticket(execution: date, trades: list[TradeLine], cash: Decimal, equity
     cal = get_calendar(policy.schedule.exchange)
     window = cal.execution_window(execution, policy.execution.window_start_minutes, policy.execution.window_end_minutes)
     decision_session = cal.previous_session(execution)
-    return build_ticket(_decision(decision_session, trades, cash, equity), [], window, policy, universe(), "demo-code", "demo-config", "demo-data", decision_session)
+    return build_ticket(
+        _decision(decision_session, trades, cash, equity), [], window, policy, universe(), "demo-code", "demo-config", "demo-data", decision_session
+    )
 
 
 def record(session, ticket: IssuedTicket) -> str:

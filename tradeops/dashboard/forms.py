@@ -37,13 +37,7 @@ class Page(Protocol):
     def kill_switch(self, turn_on: bool, reason: str, confirmed: bool) -> Outcome: ...
 
 
-REASONS = (
-    "price outside band",
-    "not enough cash",
-    "instrument not found on eToro, or only as a CFD",
-    "eToro was down",
-    "could not trade within the window",
-)
+REASONS = ("price outside band", "not enough cash", "instrument not found on eToro, or only as a CFD", "eToro was down", "could not trade within the window")
 
 
 @functools.cache
@@ -154,8 +148,7 @@ def guarded(result_attr: str) -> Callable:
             except Exception:  # noqa: BLE001 - never show a traceback on the page
                 log.exception("dashboard: %s failed", method.__qualname__)
                 getattr(self, result_attr).value = render.refused(
-                    "Something went wrong. Look at the History tab to see what was saved, and tell the owner "
-                    "(the details are in the server's log)."
+                    "Something went wrong. Look at the History tab to see what was saved, and tell the owner (the details are in the server's log)."
                 )
             return None
 

@@ -48,9 +48,20 @@ class FillView:
     @classmethod
     def of(cls, fill: Fill, tz: tzinfo) -> "FillView":
         return cls(
-            fill.id, fill.status, fill.units, fill.price, fill.fees, fill.filled_at.astimezone(tz), fill.reason,
-            fill.notes, fill.attachment, fill.override_reason, fill.actor,
-            fill.fx_rate if fill.fx_rate is not None else Decimal(1), fill.currency or "USD", fill.account_amount,
+            fill.id,
+            fill.status,
+            fill.units,
+            fill.price,
+            fill.fees,
+            fill.filled_at.astimezone(tz),
+            fill.reason,
+            fill.notes,
+            fill.attachment,
+            fill.override_reason,
+            fill.actor,
+            fill.fx_rate if fill.fx_rate is not None else Decimal(1),
+            fill.currency or "USD",
+            fill.account_amount,
         )
 
     @property
@@ -202,9 +213,7 @@ def _window(ticket: Ticket, payload: Mapping, policy: Policy, tz: tzinfo) -> Win
     stated = payload.get("window") or {}
     if stated.get("start") and stated.get("end"):
         return Window(
-            datetime.fromisoformat(stated["start"]).astimezone(tz),
-            datetime.fromisoformat(stated["end"]).astimezone(tz),
-            bool(stated.get("early_close")),
+            datetime.fromisoformat(stated["start"]).astimezone(tz), datetime.fromisoformat(stated["end"]).astimezone(tz), bool(stated.get("early_close"))
         )
     w = get_calendar(policy.schedule.exchange).execution_window(
         ticket.session_date, policy.execution.window_start_minutes, policy.execution.window_end_minutes, tz

@@ -102,7 +102,10 @@ def countdown(window: Window, now: datetime) -> tuple[str, str]:
         return f"Trade only {span}. The window opens in {duration(window.start - now)}. Do not trade before {hhmm(window.start)}.{early}", "blue"
     if now <= window.end:
         return f"OPEN NOW: {duration(window.end - now)} left. Trade only until {hhmm(window.end)} UK time ({zone}).{early}", "green"
-    return f"The window closed at {hhmm(window.end)} UK time on {day(window.start)} ({duration(now - window.end)} ago). Do not trade now. Record below what happened.", "grey"
+    return (
+        f"The window closed at {hhmm(window.end)} UK time on {day(window.start)} ({duration(now - window.end)} ago). Do not trade now. Record below what happened.",
+        "grey",
+    )
 
 
 def window_box(ticket: TicketView, now: datetime) -> str:
@@ -113,19 +116,20 @@ def window_box(ticket: TicketView, now: datetime) -> str:
 def ticket_header(ticket: TicketView | None, now: datetime) -> str:
     """Title, kind badge, headline; what to do when there is no ticket, a HOLD or a NO-TRADE."""
     if ticket is None:
-        return "<h2>No ticket</h2>" + box(
-            "<b>There is no open ticket.</b> Nothing to do on eToro. A new ticket appears here after the morning run.", "grey"
-        )
+        return "<h2>No ticket</h2>" + box("<b>There is no open ticket.</b> Nothing to do on eToro. A new ticket appears here after the morning run.", "grey")
     head = f"<h2>{escape(ticket.ticket_id)} {badge(ticket.kind, KIND_TONES.get(ticket.kind, 'grey'))}</h2>"
     head += f"<p><b>{escape(ticket.headline)}</b></p>"
     if ticket.kind == "HOLD":
         return head + box("<b>HOLD: do nothing on eToro today.</b> All checks passed and there is nothing worth trading.", "green") + ticket_account(ticket)
     if ticket.kind == "NO-TRADE":
-        items = "".join(
-            f"<li><b>{escape(e.title)}.</b> {escape(e.what)}<br>What to do: {escape(e.executor)}"
-            f'<br><span class="to-hint">Who acts: {escape(e.who)}.</span></li>'
-            for e in messages.explain(ticket.failures)
-        ) or "<li>The ticket does not say why. Do nothing on eToro and tell the owner.</li>"
+        items = (
+            "".join(
+                f"<li><b>{escape(e.title)}.</b> {escape(e.what)}<br>What to do: {escape(e.executor)}"
+                f'<br><span class="to-hint">Who acts: {escape(e.who)}.</span></li>'
+                for e in messages.explain(ticket.failures)
+            )
+            or "<li>The ticket does not say why. Do nothing on eToro and tell the owner.</li>"
+        )
         return head + box(f"<b>NO-TRADE: do not trade today.</b><ol>{items}</ol>", "red") + ticket_account(ticket)
     done = len(ticket.lines) - len(ticket.missing)
     state = badge("ALL CONFIRMED", "green") if ticket.confirmed else badge(f"{done} OF {len(ticket.lines)} CONFIRMED", "amber")
@@ -143,7 +147,7 @@ def ticket_account(ticket: TicketView) -> str:
         return ""
     return (
         f'<p class="to-account">The ticket\'s account figures: equity <b>{money(Decimal(acc.get("equity", "0")), ticket.sign)}</b>, '
-        f'cash <b>{money(Decimal(acc["cash_before"]), ticket.sign)}</b>.</p>'
+        f"cash <b>{money(Decimal(acc['cash_before']), ticket.sign)}</b>.</p>"
     )
 
 
@@ -187,7 +191,11 @@ def fill_text(fill: FillView) -> str:
     if fill.status == "NOT_EXECUTED":
         return f"reason: {fill.reason}"
     sign = CURRENCY_SIGN.get(fill.currency, fill.currency + " ")
-    paid = f" = {money(fill.account_amount, sign)} at {rate_text(fill.fx_rate)} USD per {fill.currency}" if fill.converts and fill.account_amount is not None else ""
+    paid = (
+        f" = {money(fill.account_amount, sign)} at {rate_text(fill.fx_rate)} USD per {fill.currency}"
+        if fill.converts and fill.account_amount is not None
+        else ""
+    )
     return (
         f"{units_text(fill.units)} shares at {money(fill.price)}{paid}, fees {money(fill.fees, sign)}, "
         f"at {hhmm(fill.filled_at)} UK time on {fill.filled_at:%d %b %Y}"
@@ -252,9 +260,7 @@ def saved(message: str, ticket: TicketView | None, account: AccountView | None) 
 
 def reconciliation(report: ReconciliationReport) -> str:
     verdict = badge("MATCH", "green") if report.passed else badge("MISMATCH", "red")
-    items = "".join(
-        f"<li>{badge('PROBLEM' if d.blocking else 'ok', 'red' if d.blocking else 'grey')} {escape(d.describe())}</li>" for d in report.differences
-    )
+    items = "".join(f"<li>{badge('PROBLEM' if d.blocking else 'ok', 'red' if d.blocking else 'grey')} {escape(d.describe())}</li>" for d in report.differences)
     body = f"<h3>Reconciliation {verdict}</h3>"
     body += f"<ul>{items}</ul>" if items else "<p>Cash and every position agree with the ledger.</p>"
     if report.matched:

@@ -61,11 +61,7 @@ class Launch:
 
 
 def launch_spec(
-    workdir: str | Path,
-    host: str = "127.0.0.1",
-    port: int = DEFAULT_PORT,
-    environ: Mapping[str, str] = os.environ,
-    notebook: Path = NOTEBOOK,
+    workdir: str | Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT, environ: Mapping[str, str] = os.environ, notebook: Path = NOTEBOOK
 ) -> Launch:
     """The Voilà command and environment for ``workdir``; ConfigError when it would be unsafe."""
     if not 1 <= int(port) <= 65535:
@@ -76,7 +72,7 @@ def launch_spec(
     if host not in LOCAL_HOSTS and not token:
         raise ConfigError(
             f"--host {host} exposes the confirmation page beyond this machine: set {TOKEN_ENV} in the environment "
-            f"(a secret of at least {MIN_TOKEN_LENGTH} characters, e.g. from `python -c \"import secrets; print(secrets.token_urlsafe(24))\"`), "
+            f'(a secret of at least {MIN_TOKEN_LENGTH} characters, e.g. from `python -c "import secrets; print(secrets.token_urlsafe(24))"`), '
             "or keep the default --host 127.0.0.1"
         )
     if token and len(token) < MIN_TOKEN_LENGTH:
@@ -84,7 +80,10 @@ def launch_spec(
     env = {k: v for k, v in environ.items() if k not in ("JUPYTER_TOKEN", "JUPYTER_TOKEN_FILE", TOKEN_ENV)}
     env["TRADEOPS_HOME"] = str(Path(workdir).resolve())
     argv = [
-        sys.executable, "-m", "tradeops.dashboard.serve", str(notebook),
+        sys.executable,
+        "-m",
+        "tradeops.dashboard.serve",
+        str(notebook),
         "--no-browser",
         f"--port={int(port)}",
         f"--Voila.ip={host}",

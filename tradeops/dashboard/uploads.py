@@ -17,11 +17,7 @@ from .. import files
 from ..errors import ValidationError
 
 MAX_BYTES = 5 * 1024 * 1024
-SIGNATURES = (
-    ("png", b"\x89PNG\r\n\x1a\n"),
-    ("jpg", b"\xff\xd8\xff"),
-    ("pdf", b"%PDF-"),
-)
+SIGNATURES = (("png", b"\x89PNG\r\n\x1a\n"), ("jpg", b"\xff\xd8\xff"), ("pdf", b"%PDF-"))
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SAFE_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9.-]{0,31}$")
 
@@ -29,7 +25,9 @@ SAFE_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9.-]{0,31}$")
 def screenshot_kind(content: bytes) -> str:
     """'png', 'jpg', 'webp' or 'pdf'; ValidationError (plain words) for anything else or too big."""
     if len(content) > MAX_BYTES:
-        raise ValidationError(f"The file is {len(content) / 1024 / 1024:.1f} MB; the limit is {MAX_BYTES // 1024 // 1024} MB. Crop it or take a smaller screenshot.")
+        raise ValidationError(
+            f"The file is {len(content) / 1024 / 1024:.1f} MB; the limit is {MAX_BYTES // 1024 // 1024} MB. Crop it or take a smaller screenshot."
+        )
     if not content:
         raise ValidationError("The file is empty.")
     if content[:4] == b"RIFF" and content[8:12] == b"WEBP":

@@ -180,7 +180,8 @@ def _fill_summary(line: LineView) -> str:
     if f.status == "NOT_EXECUTED":
         return f"not executed: {f.reason}"
     return f"{STATUS_LABELS[f.status]}, {units_text(f.units)} shares at {money(f.price)}" + (
-        f" ({money(f.account_amount, line.sign)} at {rate_text(f.fx_rate)})" if f.converts and f.account_amount is not None else "")
+        f" ({money(f.account_amount, line.sign)} at {rate_text(f.fx_rate)})" if f.converts and f.account_amount is not None else ""
+    )
 
 
 def check_line(entry: LineEntry, line: LineView, ticket: TicketView, held: Decimal, now: datetime) -> tuple[FillInput | None, dict[str, str]]:
@@ -202,8 +203,9 @@ def check_line(entry: LineEntry, line: LineView, ticket: TicketView, held: Decim
             too_long["reason"] = "Say why it was not executed (pick a reason or type your own)."
         if too_long:
             return None, too_long
-        fill = FillInput(line.line_no, status, ZERO, None, ZERO, now.astimezone(timezone.utc), reason=reason, notes=notes,
-                         override_reason=explanation, where=where)
+        fill = FillInput(
+            line.line_no, status, ZERO, None, ZERO, now.astimezone(timezone.utc), reason=reason, notes=notes, override_reason=explanation, where=where
+        )
         return fill, {}
 
     hard: dict[str, str] = dict(too_long)
@@ -253,8 +255,7 @@ def check_line(entry: LineEntry, line: LineView, ticket: TicketView, held: Decim
         )
     if units is not None and line.side == "SELL" and units > held:
         hard["units"] = (
-            f"The ledger holds only {units_text(held)} {line.symbol} shares, so {units_text(units)} cannot have been sold. "
-            "Check the units in eToro."
+            f"The ledger holds only {units_text(held)} {line.symbol} shares, so {units_text(units)} cannot have been sold. Check the units in eToro."
         )
     elif units is not None and price is not None:
         paid = units * price if not line.converts else units * price / rate  # in the account currency
@@ -279,8 +280,16 @@ def check_line(entry: LineEntry, line: LineView, ticket: TicketView, held: Decim
     if errors:
         return None, errors
     fill = FillInput(
-        line.line_no, status, units, price, values["fees"], filled_at.astimezone(timezone.utc),
-        notes=notes, override_reason=explanation, where=where, fx_rate=rate if line.converts else None,
+        line.line_no,
+        status,
+        units,
+        price,
+        values["fees"],
+        filled_at.astimezone(timezone.utc),
+        notes=notes,
+        override_reason=explanation,
+        where=where,
+        fx_rate=rate if line.converts else None,
     )
     return fill, {}
 
@@ -353,7 +362,11 @@ def check_snapshot(cash: str, units: Mapping[str, str], extra: Sequence[tuple[st
         try:
             symbol = parse_symbol(symbol_text)
         except ValidationError:
-            errors[f"extra:{i}:symbol"] = "Enter the symbol as eToro shows it, e.g. AAPL." if not symbol_text.strip() else f"“{symbol_text.strip()}” is not a symbol (letters, digits, '.' or '-')."
+            errors[f"extra:{i}:symbol"] = (
+                "Enter the symbol as eToro shows it, e.g. AAPL."
+                if not symbol_text.strip()
+                else f"“{symbol_text.strip()}” is not a symbol (letters, digits, '.' or '-')."
+            )
             symbol = None
         if symbol is not None and (symbol in units or symbol in positions):
             errors[f"extra:{i}:symbol"] = f"{symbol} is already in the list; change its units there."
@@ -385,4 +398,3 @@ def check_kill_switch(turn_on: bool, reason: str, confirmed: bool, current: str)
     if not turn_on and not confirmed:
         errors["confirm"] = "Tick the box to confirm that trading may resume at the next run."
     return Checked(errors=errors) if errors else Checked(values=(turn_on, reason.strip()))
-

@@ -22,9 +22,7 @@ from .actions import Outcome
 from .model import AccountView, HistoryEntry, LineView, TicketView
 from .uploads import MAX_BYTES
 from .validation import TEXT_LIMITS, LineEntry, rate_text, units_text
-from .forms import (
-    HIDE, REASONS, SHOW, Checklist, Page, _big_button, _count, _error_widget, _field, _html, _label, _shared, _wide, guarded, show_error,
-)
+from .forms import HIDE, REASONS, SHOW, Checklist, Page, _big_button, _count, _error_widget, _field, _html, _label, _shared, _wide, guarded, show_error
 
 log = logging.getLogger("tradeops.dashboard")
 
@@ -50,43 +48,67 @@ class LineForm:
         )
         self.units = w.Text(placeholder="shares, e.g. 2.5", layout=_shared("wide"), style=_shared("text"))
         self.price = w.Text(placeholder=f"price, e.g. {line.reference_price.normalize():f}", layout=_shared("wide"), style=_shared("text"))
-        self.fees = w.Text(placeholder="fees, empty if none" if not line.converts else "empty: the conversion fee", layout=_shared("wide"), style=_shared("text"))
+        self.fees = w.Text(
+            placeholder="fees, empty if none" if not line.converts else "empty: the conversion fee", layout=_shared("wide"), style=_shared("text")
+        )
         # a GBP line: the rate eToro converted at, prefilled with the ticket's (the executor changes it if eToro's differs)
         self.fx_rate = w.Text(value=self._default_rate(), placeholder="USD per " + line.currency, layout=_shared("wide"), style=_shared("text"))
         self.time = w.Text(placeholder="HH:MM, e.g. 14:40", layout=_shared("wide"), style=_shared("text"))
-        self.reason = w.Combobox(options=REASONS, placeholder="pick a reason or type your own", ensure_option=False, layout=_shared("wide"), style=_shared("text"))
+        self.reason = w.Combobox(
+            options=REASONS, placeholder="pick a reason or type your own", ensure_option=False, layout=_shared("wide"), style=_shared("text")
+        )
         self.notes = w.Textarea(placeholder="anything unusual (optional)", layout=_shared("wide"), style=_shared("text"))
         self.explanation = w.Text(placeholder="only when a red message asks for it", layout=_shared("wide"), style=_shared("text"))
         self.screenshot = w.FileUpload(accept="image/png,image/jpeg,image/webp,application/pdf", multiple=False, description="Add screenshot")
         self.errors = {name: _error_widget() for name in self.FIELDS}
         self.counters = {name: _html(_count("", TEXT_LIMITS[name])) for name in TEXT_LIMITS}
-        self.clear = w.Button(description="Clear this line", icon="undo", layout=w.Layout(width="auto", align_self="flex-start"),
-                              tooltip="Un-choose the status and empty the fields of this line (nothing is saved)")
+        self.clear = w.Button(
+            description="Clear this line",
+            icon="undo",
+            layout=w.Layout(width="auto", align_self="flex-start"),
+            tooltip="Un-choose the status and empty the fields of this line (nothing is saved)",
+        )
         self.clear.on_click(lambda _b: self.clear_line())
         self.budget = _html()
         self.use_proposal = w.Button(description="Fill in what the cash allows", button_style="warning", layout=w.Layout(width="auto", align_self="flex-start"))
         self.use_proposal.on_click(lambda _b: self.apply_proposal())
         self.use_proposal.layout.display = HIDE
         e = self.errors
-        self._filled = w.VBox([
-            _field("Units filled (shares)", self.units, e["units"], "as eToro shows them"),
-            _field("Average price per share, in USD", self.price, e["price"]),
-            _field(f"Fees, in {line.currency}", self.fees, e["fees"], "0 or empty if none" if not line.converts else "empty: the conversion fee"),
-            *([_field(f"FX rate: USD per {line.currency}", self.fx_rate, e["fx_rate"], "as eToro shows it; the ticket's rate is filled in")]
-              if line.converts else []),
-            _field("Time of the fill, UK time (HH:MM)", self.time, e["time"], "24-hour clock"),
-        ])
+        self._filled = w.VBox(
+            [
+                _field("Units filled (shares)", self.units, e["units"], "as eToro shows them"),
+                _field("Average price per share, in USD", self.price, e["price"]),
+                _field(f"Fees, in {line.currency}", self.fees, e["fees"], "0 or empty if none" if not line.converts else "empty: the conversion fee"),
+                *(
+                    [_field(f"FX rate: USD per {line.currency}", self.fx_rate, e["fx_rate"], "as eToro shows it; the ticket's rate is filled in")]
+                    if line.converts
+                    else []
+                ),
+                _field("Time of the fill, UK time (HH:MM)", self.time, e["time"], "24-hour clock"),
+            ]
+        )
         self._not_done = w.VBox([_field("Why was it not executed?", self.reason, w.VBox([self.counters["reason"], e["reason"]], layout=_shared("plain")))])
-        self._common = w.VBox([
-            _field("Notes", self.notes, w.VBox([self.counters["notes"], e["notes"]], layout=_shared("plain")), "optional"),
-            _field("Explain an exception", self.explanation, w.VBox([self.counters["explanation"], e["explanation"]], layout=_shared("plain")), "only if asked"),
-            _field("Screenshot", self.screenshot, e["screenshot"], f"optional: PNG, JPEG, WebP or PDF, up to {MAX_BYTES // 1024 // 1024} MB"),
-        ])
+        self._common = w.VBox(
+            [
+                _field("Notes", self.notes, w.VBox([self.counters["notes"], e["notes"]], layout=_shared("plain")), "optional"),
+                _field(
+                    "Explain an exception", self.explanation, w.VBox([self.counters["explanation"], e["explanation"]], layout=_shared("plain")), "only if asked"
+                ),
+                _field("Screenshot", self.screenshot, e["screenshot"], f"optional: PNG, JPEG, WebP or PDF, up to {MAX_BYTES // 1024 // 1024} MB"),
+            ]
+        )
         budget = [w.VBox([self.budget, self.use_proposal])] if line.side == "BUY" else []
-        self.widget = w.VBox([
-            _html(render.line_heading(line)), *budget, _field("What happened?", self.status, e["status"]), self._filled, self._not_done,
-            self._common, self.clear,
-        ])
+        self.widget = w.VBox(
+            [
+                _html(render.line_heading(line)),
+                *budget,
+                _field("What happened?", self.status, e["status"]),
+                self._filled,
+                self._not_done,
+                self._common,
+                self.clear,
+            ]
+        )
         self.widget.add_class("to-card")
         self.status.observe(self._on_status, "value")
         self._on_status()
@@ -137,8 +159,15 @@ class LineForm:
 
     def entry(self) -> LineEntry:
         return LineEntry(
-            status=self.status.value, units=self.units.value, price=self.price.value, fees=self.fees.value, time=self.time.value,
-            reason=self.reason.value, notes=self.notes.value, explanation=self.explanation.value, fx_rate=self.fx_rate.value,
+            status=self.status.value,
+            units=self.units.value,
+            price=self.price.value,
+            fees=self.fees.value,
+            time=self.time.value,
+            reason=self.reason.value,
+            notes=self.notes.value,
+            explanation=self.explanation.value,
+            fx_rate=self.fx_rate.value,
         )
 
     def fill_from(self, entry: LineEntry) -> None:
@@ -187,8 +216,17 @@ class TicketPanel:
 
     def _children(self) -> list[w.Widget]:
         return [
-            self.chooser_box, self.header, self.before, self.pre_check.widget, self.cards, self.plan_box, self.form_error, self.save,
-            self.result, self.post_check.widget, self.after,
+            self.chooser_box,
+            self.header,
+            self.before,
+            self.pre_check.widget,
+            self.cards,
+            self.plan_box,
+            self.form_error,
+            self.save,
+            self.result,
+            self.post_check.widget,
+            self.after,
         ]
 
     def show(self, ticket: TicketView | None, choices: list[str], now, cash=None) -> None:
@@ -205,7 +243,9 @@ class TicketPanel:
         self.chooser_box.layout.display = SHOW if len(options) > 1 else HIDE
         self.header.value = render.ticket_header(ticket, now)
         waiting = [c for c in choices if ticket is None or c != ticket.ticket_id]
-        warn = render.box(f"<b>Ticket {escape(', '.join(waiting))} still has unconfirmed lines.</b> Choose it above and confirm it.", "amber") if waiting else ""
+        warn = (
+            render.box(f"<b>Ticket {escape(', '.join(waiting))} still has unconfirmed lines.</b> Choose it above and confirm it.", "amber") if waiting else ""
+        )
         trade = ticket is not None and ticket.kind == "TRADE"
         self.before.value = warn
         key = ticket.ticket_id if ticket is not None else None
@@ -245,9 +285,7 @@ class TicketPanel:
         if self.ticket is None or self.ticket.kind != "TRADE" or self.cash is None:
             self.plan_box.value = ""
             return
-        steps = budget.ticket_plan(
-            self.ticket, self.cash, {n: f.entry() for n, f in self.forms.items()}, self.app.policy.account.cash_floor
-        )
+        steps = budget.ticket_plan(self.ticket, self.cash, {n: f.entry() for n, f in self.forms.items()}, self.app.policy.account.cash_floor)
         for step in steps:
             form = self.forms.get(step.line.line_no)
             if form is not None and step.line.side == "BUY":
@@ -341,13 +379,21 @@ class SnapshotPanel:
 
     def _add_extra(self) -> None:
         i = len(self.extra)
-        symbol, units = w.Text(placeholder="symbol, e.g. AAPL", layout=_shared("wide"), style=_shared("text")), w.Text(placeholder="units (shares)", layout=_shared("wide"), style=_shared("text"))
+        symbol, units = (
+            w.Text(placeholder="symbol, e.g. AAPL", layout=_shared("wide"), style=_shared("text")),
+            w.Text(placeholder="units (shares)", layout=_shared("wide"), style=_shared("text")),
+        )
         self.extra.append((symbol, units))
         self.errors[f"extra:{i}:symbol"], self.errors[f"extra:{i}:units"] = _error_widget(), _error_widget()
-        row = w.VBox([
-            _label("Another position eToro shows", "only if it is not listed above"),
-            symbol, self.errors[f"extra:{i}:symbol"], units, self.errors[f"extra:{i}:units"],
-        ])
+        row = w.VBox(
+            [
+                _label("Another position eToro shows", "only if it is not listed above"),
+                symbol,
+                self.errors[f"extra:{i}:symbol"],
+                units,
+                self.errors[f"extra:{i}:units"],
+            ]
+        )
         self.rows.children = tuple(self.rows.children) + (row,)
 
     @guarded("result")
@@ -380,11 +426,17 @@ class KillSwitchPanel:
         self.button.on_click(lambda _b: self.submit())
         self.result = _html()
         self._confirm_box = w.VBox([self.confirm, self.errors["confirm"]])
-        self.widget = w.VBox([
-            _html("<h2>Kill switch</h2><p>While the kill switch is ON, the daily run issues NO-TRADE tickets.</p>"),
-            self.status, _field("Reason", self.reason, self.errors["reason"], "required, goes in the log"),
-            self._confirm_box, self.errors["form"], self.button, self.result,
-        ])
+        self.widget = w.VBox(
+            [
+                _html("<h2>Kill switch</h2><p>While the kill switch is ON, the daily run issues NO-TRADE tickets.</p>"),
+                self.status,
+                _field("Reason", self.reason, self.errors["reason"], "required, goes in the log"),
+                self._confirm_box,
+                self.errors["form"],
+                self.button,
+                self.result,
+            ]
+        )
         self.on = False
 
     def show(self, account: AccountView) -> None:
@@ -422,4 +474,3 @@ class HistoryPanel:
 
     def show(self, entries: list[HistoryEntry]) -> None:
         self.body.value = render.history(entries)
-

@@ -44,8 +44,21 @@ from .quality import Panel, QualityReport, assess, disagreement, session_days
 from .raw import RawStore
 
 CLEAN_COLUMNS = (
-    "symbol", "date", "open", "high", "low", "close", "adj_open", "adj_high", "adj_low", "adj_close",
-    "volume", "dividend", "split", "source", "raw_file",
+    "symbol",
+    "date",
+    "open",
+    "high",
+    "low",
+    "close",
+    "adj_open",
+    "adj_high",
+    "adj_low",
+    "adj_close",
+    "volume",
+    "dividend",
+    "split",
+    "source",
+    "raw_file",
 )
 
 
@@ -69,8 +82,11 @@ def _plan_from_fetch(result: FetchResult, universe: Universe) -> _Plan:
         if check:
             plan.check[sym] = (check.source, check.raw_file)
         fails = [(a.source, a.kind, a.error) for a in result.failures(sym) if a.role != "check"]
-        fails += [(f.source, f.kind, f.message) for f in result.findings_for(sym)  # revisions, future bars: warnings
-                  if f.kind in ("revision", "future_bar")]
+        fails += [
+            (f.source, f.kind, f.message)
+            for f in result.findings_for(sym)  # revisions, future bars: warnings
+            if f.kind in ("revision", "future_bar")
+        ]
         if fails:
             plan.failures[sym] = fails
     if policy_cross_check(result):
@@ -175,10 +191,15 @@ def clean_table(panel: Panel, keep: np.ndarray, lineage: dict[str, tuple[str, st
     # adj_close too is close * factor (the vendor's value up to rounding), so
     # adjusting keeps low <= open, close <= high exactly.
     arrays = [
-        per_symbol(panel.symbols), pa.array((panel.date[part][sel] * 86_400_000_000_000).view("datetime64[ns]"), pa.timestamp("ns")),
-        *(col[c] for c in ("open", "high", "low", "close")), *(col[c] * factor for c in ("open", "high", "low", "close")),
-        col["volume"], col["dividend"], col["split"],
-        per_symbol([lineage[s][0] for s in panel.symbols]), per_symbol([lineage[s][1] for s in panel.symbols]),
+        per_symbol(panel.symbols),
+        pa.array((panel.date[part][sel] * 86_400_000_000_000).view("datetime64[ns]"), pa.timestamp("ns")),
+        *(col[c] for c in ("open", "high", "low", "close")),
+        *(col[c] * factor for c in ("open", "high", "low", "close")),
+        col["volume"],
+        col["dividend"],
+        col["split"],
+        per_symbol([lineage[s][0] for s in panel.symbols]),
+        per_symbol([lineage[s][1] for s in panel.symbols]),
     ]
     return pa.Table.from_arrays([pa.array(x) if isinstance(x, np.ndarray) else x for x in arrays], names=list(CLEAN_COLUMNS))
 
@@ -215,8 +236,7 @@ def write_clean(panel: Panel, keep: np.ndarray, lineage: dict[str, tuple[str, st
             table = clean_table(panel, keep, lineage, lo, hi)
             if writer is None:
                 # no stored arrow schema: the dictionary columns read back as plain strings
-                writer = pq.ParquetWriter(sink, table.schema, compression="none", store_schema=False,
-                                          use_dictionary=["symbol", "source", "raw_file"])
+                writer = pq.ParquetWriter(sink, table.schema, compression="none", store_schema=False, use_dictionary=["symbol", "source", "raw_file"])
             writer.write_table(table)
             rows += table.num_rows
         writer.close()
@@ -224,11 +244,7 @@ def write_clean(panel: Panel, keep: np.ndarray, lineage: dict[str, tuple[str, st
 
 
 def build_clean(
-    workspace: Workspace,
-    policy: Policy,
-    universe: Universe,
-    as_of: date,
-    fetched: FetchResult | str | Path | Sequence[str | Path] | None = None,
+    workspace: Workspace, policy: Policy, universe: Universe, as_of: date, fetched: FetchResult | str | Path | Sequence[str | Path] | None = None
 ) -> QualityReport:
     """Stages 2-5: build ``data/clean/eod.parquet`` and the quality report for ``as_of``.
 
@@ -290,8 +306,13 @@ def build_clean(
     rows = write_clean(panel, result.keep, lineage, scratch, hasher)
     digest, folder = snapshots.store(workspace, scratch, hasher.hexdigest())
     snap = snapshots.Snapshot(
-        snapshot=digest[: snapshots.ID_LENGTH], sha256=digest, path=(folder / "eod.parquet").relative_to(workspace.clean_dir).as_posix(),
-        run_id=plan.run_id, as_of=str(as_of), rows=rows, symbols=int(sum(1 for s in result.statuses.values() if s.status == "ok")),
+        snapshot=digest[: snapshots.ID_LENGTH],
+        sha256=digest,
+        path=(folder / "eod.parquet").relative_to(workspace.clean_dir).as_posix(),
+        run_id=plan.run_id,
+        as_of=str(as_of),
+        rows=rows,
+        symbols=int(sum(1 for s in result.statuses.values() if s.status == "ok")),
     )
     previous = snapshots.current(workspace)
     output = {
@@ -313,7 +334,8 @@ def build_clean(
         report.output["current"] = previous.snapshot if previous else None
         report.output["kept"] = (
             f"kept last good data from {previous.describe()}; this build's candidate {snap.snapshot} failed the gate and is not current"
-            if previous else f"no good data yet: this build's candidate {snap.snapshot} failed the gate and nothing is current"
+            if previous
+            else f"no good data yet: this build's candidate {snap.snapshot} failed the gate and nothing is current"
         )
     for saved in report.save(folder):  # the latest build's report, passed or not
         write_atomic(workspace.quality_dir / saved.name, saved.read_bytes())

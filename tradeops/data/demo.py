@@ -113,7 +113,12 @@ def _series(seed: int, symbol: str, sector: str, etf: bool) -> dict[str, np.ndar
     split_draws = rng.random((40, 2))
     base_volume = float(np.exp(rng.uniform(np.log(5e5), np.log(3e7))))
     eps, gap, wick_hi, wick_lo, vol_noise, miss = (
-        _fat(rng, n, 3.0), rng.normal(size=n), rng.normal(size=n), rng.normal(size=n), rng.normal(size=n), rng.random(n)
+        _fat(rng, n, 3.0),
+        rng.normal(size=n),
+        rng.normal(size=n),
+        rng.normal(size=n),
+        rng.normal(size=n),
+        rng.random(n),
     )
 
     sector_part = 0.0 if etf or not sector else _sector(seed, sector)
@@ -141,8 +146,15 @@ def _series(seed: int, symbol: str, sector: str, etf: bool) -> dict[str, np.ndar
     multiplier = (1.0 - dividend / prev) / split
     missing = np.zeros(n, dtype=bool) if etf else (miss < MISSING_BAR_RATE) & (split == 1.0) & ~ex
     return {
-        "open": opened, "high": high, "low": low, "close": close, "volume": volume,
-        "dividend": dividend, "split": split, "multiplier": multiplier, "missing": missing,
+        "open": opened,
+        "high": high,
+        "low": low,
+        "close": close,
+        "volume": volume,
+        "dividend": dividend,
+        "split": split,
+        "multiplier": multiplier,
+        "missing": missing,
     }
 
 
@@ -196,5 +208,4 @@ class DemoProvider:
         symbol = instrument.vendor_symbol(self.name)
         etf = instrument.instrument_type == "ETF"
         data = demo_csv(self.seed, symbol, instrument.sector, etf, start, end)
-        return Payload(data, {"generator": "tradeops.data.demo", "seed": self.seed, "symbol": symbol,
-                              "start": str(start), "end": str(end)})
+        return Payload(data, {"generator": "tradeops.data.demo", "seed": self.seed, "symbol": symbol, "start": str(start), "end": str(end)})

@@ -220,13 +220,7 @@ def history_sessions(policy: Policy) -> int:
 
 
 def fetch(
-    workspace: Workspace,
-    policy: Policy,
-    universe: Universe,
-    as_of: date,
-    run_id: str,
-    providers: Sequence[Provider] | None = None,
-    full: bool = False,
+    workspace: Workspace, policy: Policy, universe: Universe, as_of: date, run_id: str, providers: Sequence[Provider] | None = None, full: bool = False
 ) -> FetchResult:
     """Stage 1: fetch :func:`history_sessions` sessions up to ``as_of`` for the universe.
 
@@ -297,17 +291,21 @@ def fetch(
                 head, history = based
                 ov = compare_overlap(history, bars)
                 for rev in ov.revisions:
-                    findings.append(Finding(symbol, provider.name, "revision",
-                                            f"{symbol}: {provider.name} revised a stored bar ({rev.describe()}; stored in {head.relpath})"))
+                    findings.append(
+                        Finding(
+                            symbol, provider.name, "revision", f"{symbol}: {provider.name} revised a stored bar ({rev.describe()}; stored in {head.relpath})"
+                        )
+                    )
                 if not ov.fits:
-                    why = ("re-adjusted its history (a new dividend or split)" if ov.readjusted
-                           else f"shares no session with the stored history up to {head.sidecar['bars']['last']}")
-                    part = save(provider, symbol, inst, payload, {"asked": asked, "base": None, "bars": _bars_info(bars), "superseded": True},
-                                part="overlap")
+                    why = (
+                        "re-adjusted its history (a new dividend or split)"
+                        if ov.readjusted
+                        else f"shares no session with the stored history up to {head.sidecar['bars']['last']}"
+                    )
+                    part = save(provider, symbol, inst, payload, {"asked": asked, "base": None, "bars": _bars_info(bars), "superseded": True}, part="overlap")
                     stored += part.sidecar["bytes"]
                     if ov.readjusted:
-                        findings.append(Finding(symbol, provider.name, "readjusted",
-                                                f"{symbol}: {provider.name} {why}; fetched the whole window again"))
+                        findings.append(Finding(symbol, provider.name, "readjusted", f"{symbol}: {provider.name} {why}; fetched the whole window again"))
                     based = None
                     payload = provider.download(inst, start, as_of)
                     asked = {"start": str(start), "end": str(as_of)}
@@ -325,17 +323,29 @@ def fetch(
                 days = bars.column("date").to_pylist()
                 ahead = [d for d in days if d > received]
                 if ahead:
-                    findings.append(Finding(symbol, provider.name, "future_bar",
-                                            f"{symbol}: {provider.name} sent {len(ahead)} bar(s) dated after the day they were received "
-                                            f"({received}): {', '.join(map(str, ahead[:5]))}{' ...' if len(ahead) > 5 else ''}"))
+                    findings.append(
+                        Finding(
+                            symbol,
+                            provider.name,
+                            "future_bar",
+                            f"{symbol}: {provider.name} sent {len(ahead)} bar(s) dated after the day they were received "
+                            f"({received}): {', '.join(map(str, ahead[:5]))}{' ...' if len(ahead) > 5 else ''}",
+                        )
+                    )
         except DataError as err:
             kind = _kind(err)
             if kind == "unavailable":
                 down[provider.name] = down.get(provider.name, 0) + 1
             elif kind == "rate_limited":
                 tripped[provider.name] = f"rate limited ({err})"
-                findings.append(Finding(symbol, provider.name, "rate_limited",
-                                        f"{provider.name} refused for a rate or daily limit on {symbol}; not asked again in this fetch: {err}"))
+                findings.append(
+                    Finding(
+                        symbol,
+                        provider.name,
+                        "rate_limited",
+                        f"{provider.name} refused for a rate or daily limit on {symbol}; not asked again in this fetch: {err}",
+                    )
+                )
             elif kind == "missing_key":
                 tripped[provider.name] = f"needs an API key ({err})"
                 findings.append(Finding(symbol, provider.name, "missing_key", str(err)))

@@ -42,32 +42,30 @@ the decision session), limits from the policy's ``quality.fx_*`` keys:
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
-from ..calendar import FIRST_YEAR, LAST_YEAR, get_calendar
+from ..calendar import get_calendar
 from ..config import Instrument, Policy, Quality, Workspace
 from ..errors import DataError
 from ..files import write_atomic, write_json
 from .fetch import Attempt, _kind
-from .providers import Payload, Provider, make_provider
+from .providers import Provider
 from .raw import RawStore
 
 from .fx_parse import FX_PLACES, FX_SOURCES, MAX_RATE, parse_fx, to_rate  # noqa: F401  (re-exported)
-FX_HEADER = ("Date", "Open", "High", "Low", "Close")  # the demo writes Stooq's shape
+from .fx_demo import make_fx_provider
+from .fx_demo import DemoFxProvider, demo_fx_csv, fx_days  # noqa: F401 (re-exported: the demo and the tests read them here)
+
 GATE = "fx_rate"
 
 # account currency -> (pair, yfinance ticker, Stooq symbol); the rate is USD per 1 unit of the currency
@@ -88,96 +86,21 @@ def fx_instrument(currency: str = "GBP") -> Instrument:
     """The FX series as an instrument, so the bar providers can ask for it by their vendor symbol."""
     pair, yahoo, stooq = PAIRS[currency]
     return Instrument(
-        internal_symbol=pair, yahoo_symbol=yahoo, stooq_symbol=stooq, alphavantage_symbol=pair, etoro_search_name=pair,
-        exchange="FX", currency="USD", instrument_type="FX", tradable_as_underlying=False, sector="FX",
+        internal_symbol=pair,
+        yahoo_symbol=yahoo,
+        stooq_symbol=stooq,
+        alphavantage_symbol=pair,
+        etoro_search_name=pair,
+        exchange="FX",
+        currency="USD",
+        instrument_type="FX",
+        tradable_as_underlying=False,
+        sector="FX",
         notes=f"USD per 1 {currency}",
     )
 
 
 # --------------------------------------------------------------------------- demo generator
-
-
-@lru_cache(maxsize=1)
-def fx_days() -> np.ndarray:
-    """Every FX trading day of the calendar's range (Mon..Fri, not 25 Dec nor 1 Jan) as int64 days since 1970-01-01."""
-    days = pd.bdate_range(date(FIRST_YEAR, 1, 1), date(LAST_YEAR, 12, 31))
-    keep = ~(((days.month == 12) & (days.day == 25)) | ((days.month == 1) & (days.day == 1)))
-    return days[keep].values.astype("datetime64[D]").astype(np.int64)
-
-
-def _seeded(seed: int, *keys: str) -> np.random.Generator:
-    return np.random.default_rng([seed, *(int.from_bytes(hashlib.sha256(k.encode()).digest()[:8], "little") for k in keys)])
-
-
-@lru_cache(maxsize=4)
-def _fx_path(seed: int, pair: str) -> dict[str, np.ndarray]:
-    """The whole 1990..2040 path of one pair: a mean-reverting log rate (half-life ~3.5 years around
-    1.30), daily volatility ~0.55% in slowly changing regimes, Student-t(5) shocks."""
-    n = len(fx_days())
-    rng = _seeded(seed, "fx", pair)
-    df = 5.0
-    eps = rng.standard_t(df, n) * math.sqrt((df - 2) / df)
-    vol_shock = rng.normal(0.0, 0.06, n)
-    gap, wick_hi, wick_lo = rng.normal(size=n), rng.normal(size=n), rng.normal(size=n)
-    mu, k = math.log(1.30), 0.0008
-    x = np.empty(n)
-    level, lv = mu + rng.normal(0.0, 0.08), 0.0
-    for i in range(n):  # once per seed and pair, cached
-        lv = 0.99 * lv + vol_shock[i]
-        level = level + k * (mu - level) + 0.0055 * math.exp(lv) * eps[i]
-        x[i] = level
-    close = np.round(np.exp(x), 4)
-    prev = np.empty(n)
-    prev[0], prev[1:] = close[0], close[:-1]
-    opened = np.round(prev * np.exp(0.0008 * gap), 4)
-    top, bottom = np.maximum(opened, close), np.minimum(opened, close)
-    high = np.round(top * np.exp(0.003 * np.abs(wick_hi)), 4)
-    low = np.round(bottom * np.exp(-0.003 * np.abs(wick_lo)), 4)
-    return {"open": opened, "high": np.maximum(high, top), "low": np.minimum(low, bottom), "close": close}
-
-
-def demo_fx_csv(seed: int, pair: str, start: date, end: date) -> bytes:
-    """Demo daily rates from ``start`` to ``end`` as Stooq-shaped CSV bytes (the same bars whatever range is asked)."""
-    if not (FIRST_YEAR <= start.year <= LAST_YEAR and FIRST_YEAR <= end.year <= LAST_YEAR):
-        raise DataError(f"demo FX data covers {FIRST_YEAR}..{LAST_YEAR}; asked for {start}..{end}")
-    if end < start:
-        raise DataError(f"demo FX range is empty: start {start} is after end {end}")
-    days = fx_days()
-    i0 = int(np.searchsorted(days, np.datetime64(start, "D").astype(np.int64), "left"))
-    i1 = int(np.searchsorted(days, np.datetime64(end, "D").astype(np.int64), "right"))
-    s = _fx_path(seed, pair)
-    table = pa.table({
-        "Date": pa.array(days[i0:i1].astype(np.int32), pa.int32()).view(pa.date32()),
-        **{c.capitalize(): s[c][i0:i1] for c in ("open", "high", "low", "close")},
-    })
-    buf = io.BytesIO()
-    buf.write((",".join(FX_HEADER) + "\n").encode())
-    pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
-    return buf.getvalue()
-
-
-class DemoFxProvider:
-    """The offline FX provider: :func:`demo_fx_csv` for the pair's internal symbol."""
-
-    name = "demo"
-    incremental = False
-
-    def __init__(self, seed: int = 42):
-        self.seed = seed
-
-    def download(self, instrument: Instrument, start: date, end: date) -> Payload:
-        pair = instrument.internal_symbol
-        return Payload(demo_fx_csv(self.seed, pair, start, end),
-                       {"generator": "tradeops.data.fx", "seed": self.seed, "symbol": pair, "start": str(start), "end": str(end)})
-
-
-def make_fx_provider(name: str, workspace: Workspace, policy: Policy) -> Provider | None:
-    """The FX provider for a bar source (None: the source has no FX series, e.g. the AlphaVantage folder)."""
-    if name == "demo":
-        return DemoFxProvider(seed=policy.data.demo_seed)
-    if name in ("yfinance", "stooq"):
-        return make_provider(name, workspace, policy)
-    return None
 
 
 # --------------------------------------------------------------------------- fetch
@@ -197,14 +120,12 @@ class FxFetch:
         return next((a for a in self.attempts if a.ok), None)
 
     def to_dict(self) -> dict:
-        return {"pair": self.pair, "as_of": str(self.as_of), "run_id": self.run_id, "start": str(self.start),
-                "attempts": [asdict(a) for a in self.attempts]}
+        return {"pair": self.pair, "as_of": str(self.as_of), "run_id": self.run_id, "start": str(self.start), "attempts": [asdict(a) for a in self.attempts]}
 
     @classmethod
     def from_dict(cls, d: dict) -> "FxFetch":
         try:
-            return cls(d["pair"], date.fromisoformat(d["as_of"]), d["run_id"], date.fromisoformat(d["start"]),
-                       tuple(Attempt(**a) for a in d["attempts"]))
+            return cls(d["pair"], date.fromisoformat(d["as_of"]), d["run_id"], date.fromisoformat(d["start"]), tuple(Attempt(**a) for a in d["attempts"]))
         except (KeyError, TypeError, ValueError) as err:
             raise DataError(f"FX fetch record is not valid: {type(err).__name__}: {err}") from None
 
@@ -242,8 +163,9 @@ def fetch_fx(workspace: Workspace, policy: Policy, as_of: date, run_id: str, pro
         names = [policy.data.primary] + ([policy.data.secondary] if policy.data.secondary else [])
         providers = [make_fx_provider(n, workspace, policy) for n in names]
         if all(p is None for p in providers):
-            raise DataError(f"no FX provider among data.primary {policy.data.primary!r} / data.secondary {policy.data.secondary!r}; "
-                            f"FX comes from {', '.join(FX_SOURCES)}")
+            raise DataError(
+                f"no FX provider among data.primary {policy.data.primary!r} / data.secondary {policy.data.secondary!r}; FX comes from {', '.join(FX_SOURCES)}"
+            )
     record = fx_record_path(workspace, as_of, run_id)
     if record.exists():
         raise DataError(f"run {run_id} already fetched {pair} for {as_of} ({record}); use a new run id")
@@ -261,13 +183,21 @@ def fetch_fx(workspace: Workspace, policy: Policy, as_of: date, run_id: str, pro
                 frame = parse_fx(provider.name, payload.data)
                 rows = {"first": str(frame["date"].iloc[0].date()), "last": str(frame["date"].iloc[-1].date()), "rows": len(frame)}
             finally:
-                raw = store.save(provider.name, pair, inst.vendor_symbol(provider.name), as_of, run_id, payload,
-                                 extra={"asked": {"start": str(start), "end": str(as_of)}, "base": None, **({"bars": rows} if rows else {})})
+                raw = store.save(
+                    provider.name,
+                    pair,
+                    inst.vendor_symbol(provider.name),
+                    as_of,
+                    run_id,
+                    payload,
+                    extra={"asked": {"start": str(start), "end": str(as_of)}, "base": None, **({"bars": rows} if rows else {})},
+                )
             attempts.append(Attempt(pair, provider.name, role, raw.relpath, stored_bytes=raw.sidecar["bytes"]))
             break
         except DataError as err:
-            attempts.append(Attempt(pair, provider.name, role, raw.relpath if raw else None, str(err), _kind(err),
-                                    stored_bytes=raw.sidecar["bytes"] if raw else 0))
+            attempts.append(
+                Attempt(pair, provider.name, role, raw.relpath if raw else None, str(err), _kind(err), stored_bytes=raw.sidecar["bytes"] if raw else 0)
+            )
     result = FxFetch(pair, as_of, run_id, start, tuple(attempts))
     result.save(record)
     return result
@@ -331,15 +261,28 @@ class FxReport:
         return out
 
     def to_dict(self) -> dict:
-        return {"pair": self.pair, "as_of": str(self.as_of), "passed": self.passed, "reasons": self.reasons,
-                "rate": self.rate.to_dict() if self.rate else None, "checks": [c.to_dict() for c in self.checks],
-                "warnings": list(self.warnings), "output": dict(self.output)}
+        return {
+            "pair": self.pair,
+            "as_of": str(self.as_of),
+            "passed": self.passed,
+            "reasons": self.reasons,
+            "rate": self.rate.to_dict() if self.rate else None,
+            "checks": [c.to_dict() for c in self.checks],
+            "warnings": list(self.warnings),
+            "output": dict(self.output),
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "FxReport":
         try:
-            return cls(d["pair"], date.fromisoformat(d["as_of"]), tuple(FxCheck(**c) for c in d["checks"]),
-                       FxRate.from_dict(d["rate"]) if d.get("rate") else None, tuple(d.get("warnings", ())), dict(d.get("output", {})))
+            return cls(
+                d["pair"],
+                date.fromisoformat(d["as_of"]),
+                tuple(FxCheck(**c) for c in d["checks"]),
+                FxRate.from_dict(d["rate"]) if d.get("rate") else None,
+                tuple(d.get("warnings", ())),
+                dict(d.get("output", {})),
+            )
         except (KeyError, TypeError, ValueError) as err:
             raise DataError(f"FX report is not valid: {type(err).__name__}: {err}") from None
 
@@ -361,8 +304,7 @@ def missing_report(pair: str, as_of: date, why: str) -> FxReport:
     return FxReport(pair, as_of, (FxCheck("fx_fresh", False, f"no {pair} rate for {as_of}: {why}", 0),), None)
 
 
-def assess_fx(series: pd.DataFrame, pair: str, as_of: date, q: Quality, exchange: str = "XNYS",
-              source: str = "", raw_file: str = "") -> FxReport:
+def assess_fx(series: pd.DataFrame, pair: str, as_of: date, q: Quality, exchange: str = "XNYS", source: str = "", raw_file: str = "") -> FxReport:
     """Judge a parsed series (date, close) for the decision session ``as_of`` (bars after it are ignored)."""
     cal = get_calendar(exchange)
     s = series[series["date"] <= pd.Timestamp(as_of)].sort_values("date", kind="stable")
@@ -370,22 +312,38 @@ def assess_fx(series: pd.DataFrame, pair: str, as_of: date, q: Quality, exchange
     warnings: list[str] = []
     dup = s[s.duplicated("date", keep=False)]
     clash = sorted({str(d.date()) for d, g in dup.groupby("date") if g["close"].nunique(dropna=False) > 1})
-    checks.append(FxCheck("fx_duplicates", not clash,
-                          f"{pair} has {len(clash)} date(s) twice with different closes: {', '.join(clash[:5])}" if clash
-                          else f"{pair}: one close per date", 0))
+    checks.append(
+        FxCheck(
+            "fx_duplicates",
+            not clash,
+            f"{pair} has {len(clash)} date(s) twice with different closes: {', '.join(clash[:5])}" if clash else f"{pair}: one close per date",
+            0,
+        )
+    )
     s = s.drop_duplicates("date", keep="last")
     closes = s["close"].to_numpy(dtype="float64")
     good = np.isfinite(closes) & (closes > 0)
     bad = s[~good]
     if len(bad):
-        warnings.append(f"{pair}: {len(bad)} bar(s) are not a rate (zero, negative or empty) and were left out: "
-                        + ", ".join(f"{d.date()} {c!r}" for d, c in zip(bad["date"][-5:], bad["close"][-5:])))
+        warnings.append(
+            f"{pair}: {len(bad)} bar(s) are not a rate (zero, negative or empty) and were left out: "
+            + ", ".join(f"{d.date()} {c!r}" for d, c in zip(bad["date"][-5:], bad["close"][-5:]))
+        )
     if len(s) == 0:
-        return FxReport(pair, as_of, (*checks, FxCheck("fx_fresh", False, f"no {pair} rate on or before {as_of}", q.fx_max_staleness_sessions)), None, tuple(warnings))
+        return FxReport(
+            pair, as_of, (*checks, FxCheck("fx_fresh", False, f"no {pair} rate on or before {as_of}", q.fx_max_staleness_sessions)), None, tuple(warnings)
+        )
     last_day, last_close = s["date"].iloc[-1].date(), float(closes[-1])
-    checks.append(FxCheck("fx_valid", bool(good[-1]),
-                          f"{pair} rate on {last_day} is {last_close!r}: not a rate (zero, negative or empty)" if not good[-1]
-                          else f"{pair} latest bar {last_day} is {last_close!r}", "> 0"))
+    checks.append(
+        FxCheck(
+            "fx_valid",
+            bool(good[-1]),
+            f"{pair} rate on {last_day} is {last_close!r}: not a rate (zero, negative or empty)"
+            if not good[-1]
+            else f"{pair} latest bar {last_day} is {last_close!r}",
+            "> 0",
+        )
+    )
     valid = s[good]
     if len(valid) == 0:
         checks.append(FxCheck("fx_fresh", False, f"no valid {pair} rate on or before {as_of}", q.fx_max_staleness_sessions))
@@ -394,23 +352,44 @@ def assess_fx(series: pd.DataFrame, pair: str, as_of: date, q: Quality, exchange
     # sessions of the exchange after the rate's day, up to the decision session: 0 = a rate for T-1 itself
     age = len(cal.sessions(used_day + timedelta(days=1), as_of)) if used_day < as_of else 0
     fresh = age <= q.fx_max_staleness_sessions
-    checks.append(FxCheck("fx_fresh", fresh,
-                          f"{pair} rate dated {used_day}, {age} session(s) before the decision session {as_of}"
-                          + (f" > quality.fx_max_staleness_sessions {q.fx_max_staleness_sessions}: no rate for {as_of}" if not fresh
-                             else f" (allowed {q.fx_max_staleness_sessions})"), q.fx_max_staleness_sessions))
+    checks.append(
+        FxCheck(
+            "fx_fresh",
+            fresh,
+            f"{pair} rate dated {used_day}, {age} session(s) before the decision session {as_of}"
+            + (
+                f" > quality.fx_max_staleness_sessions {q.fx_max_staleness_sessions}: no rate for {as_of}"
+                if not fresh
+                else f" (allowed {q.fx_max_staleness_sessions})"
+            ),
+            q.fx_max_staleness_sessions,
+        )
+    )
     plausible = q.fx_min_rate <= used <= q.fx_max_rate
-    checks.append(FxCheck("fx_plausible", plausible,
-                          f"{pair} rate {used!r} on {used_day} is outside [quality.fx_min_rate {q.fx_min_rate}, "
-                          f"quality.fx_max_rate {q.fx_max_rate}]: a unit error (10x off?)" if not plausible
-                          else f"{pair} rate {used!r} within [{q.fx_min_rate}, {q.fx_max_rate}]", [q.fx_min_rate, q.fx_max_rate]))
+    checks.append(
+        FxCheck(
+            "fx_plausible",
+            plausible,
+            f"{pair} rate {used!r} on {used_day} is outside [quality.fx_min_rate {q.fx_min_rate}, quality.fx_max_rate {q.fx_max_rate}]: a unit error (10x off?)"
+            if not plausible
+            else f"{pair} rate {used!r} within [{q.fx_min_rate}, {q.fx_max_rate}]",
+            [q.fx_min_rate, q.fx_max_rate],
+        )
+    )
     if len(valid) >= 2:
         prev_day, prev = valid["date"].iloc[-2].date(), float(valid["close"].iloc[-2])
         move = math.log(used / prev)
         ok = abs(move) <= q.fx_max_jump
-        checks.append(FxCheck("fx_jump", ok,
-                              f"{pair} moved {move:+.2%} (log) from {prev!r} on {prev_day} to {used!r} on {used_day}: "
-                              f"more than quality.fx_max_jump {q.fx_max_jump}" if not ok
-                              else f"{pair} moved {move:+.2%} (log) since {prev_day} (limit {q.fx_max_jump})", q.fx_max_jump))
+        checks.append(
+            FxCheck(
+                "fx_jump",
+                ok,
+                f"{pair} moved {move:+.2%} (log) from {prev!r} on {prev_day} to {used!r} on {used_day}: more than quality.fx_max_jump {q.fx_max_jump}"
+                if not ok
+                else f"{pair} moved {move:+.2%} (log) since {prev_day} (limit {q.fx_max_jump})",
+                q.fx_max_jump,
+            )
+        )
     else:
         checks.append(FxCheck("fx_jump", True, f"{pair}: no earlier rate to compare with", q.fx_max_jump))
     passed = all(c.passed for c in checks)
@@ -446,16 +425,21 @@ def build_fx_clean(workspace: Workspace, policy: Policy, as_of: date, fetched: F
                 buffer = io.BytesIO()
                 clean.to_parquet(buffer, index=False)
                 write_atomic(path, buffer.getvalue())
-                report = FxReport(report.pair, report.as_of, report.checks, report.rate, report.warnings,
-                                  {"path": path.relative_to(workspace.root).as_posix(), "rows": len(clean)})
+                report = FxReport(
+                    report.pair,
+                    report.as_of,
+                    report.checks,
+                    report.rate,
+                    report.warnings,
+                    {"path": path.relative_to(workspace.root).as_posix(), "rows": len(clean)},
+                )
     report.save(folder / "quality.json")
     return report
 
 
 def fx_gate(report: FxReport) -> dict:
     """The ``fx_rate`` gate: passes only with a rate every check accepted."""
-    details = {"pair": report.pair, "rate": str(report.rate.rate) if report.rate else None,
-               "date": str(report.rate.date) if report.rate else None}
+    details = {"pair": report.pair, "rate": str(report.rate.rate) if report.rate else None, "date": str(report.rate.date) if report.rate else None}
     return {"name": GATE, "passed": report.passed, "reasons": report.reasons, "details": details}
 
 

@@ -61,8 +61,18 @@ def _log_dev(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def history_findings(
-    symbols: list[str], g: np.ndarray, cd: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
-    adj: np.ndarray, div: np.ndarray, split: np.ndarray, q: Quality, corrections=None,
+    symbols: list[str],
+    g: np.ndarray,
+    cd: np.ndarray,
+    o: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    c: np.ndarray,
+    adj: np.ndarray,
+    div: np.ndarray,
+    split: np.ndarray,
+    q: Quality,
+    corrections=None,
 ) -> tuple[list[Finding], np.ndarray]:
     """History-wide checks over usable rows (sorted by group then date): the findings and the rows they quarantine.
 
@@ -97,11 +107,12 @@ def history_findings(
     used = np.zeros(m, dtype=bool)  # rows already explained by a finding
 
     def add(k0: int, k1: int, check: str, agree: bool, detail: str, carry: bool = True) -> None:
-        findings.append(Finding(symbols[g[k0]], check, day(cd[k0]), day(cd[k1]), "agree" if agree else "disagree", "quarantined", detail, carry,
-                                bars=k1 - k0 + 1))
+        findings.append(
+            Finding(symbols[g[k0]], check, day(cd[k0]), day(cd[k1]), "agree" if agree else "disagree", "quarantined", detail, carry, bars=k1 - k0 + 1)
+        )
         if check != "real_move":
-            quarantine[k0:k1 + 1] = True
-        used[k0:k1 + 1] = True
+            quarantine[k0 : k1 + 1] = True
+        used[k0 : k1 + 1] = True
 
     # copy-forward: the same bar as the day before in most of the universe that day
     d0 = int(cd.min())
@@ -117,8 +128,10 @@ def history_findings(
         cf = same & flag[cd - d0]
     for day_ in cf_days:
         j = int(day_ - d0)
-        text = (f"{day(day_)} repeats the previous session's open/high/low/close in {copied[j]} of {total[j]} symbols "
-                f"({share[j]:.0%} >= copy_forward_share {q.copy_forward_share:.0%}): a vendor copy-forward")
+        text = (
+            f"{day(day_)} repeats the previous session's open/high/low/close in {copied[j]} of {total[j]} symbols "
+            f"({share[j]:.0%} >= copy_forward_share {q.copy_forward_share:.0%}): a vendor copy-forward"
+        )
         for r in np.flatnonzero(cf & (cd == day_)):
             add(int(r), int(r), "copy_forward", True, f"{symbols[g[r]]}: {text}; raw and adjusted both copied")
     # runs of identical bars (not already a market-wide copy-forward)
@@ -131,38 +144,62 @@ def history_findings(
                 r1 += 1
             bars = r1 - r0 + 2
             if bars >= q.max_identical_bars:
-                add(int(r0), int(r1), "identical_run", True,
+                add(
+                    int(r0),
+                    int(r1),
+                    "identical_run",
+                    True,
                     f"{symbols[g[r0]]}: {bars} identical bars {day(cd[r0 - 1])}..{day(cd[r1])} at close {c[r0]:g} "
-                    f"(>= max_identical_bars {q.max_identical_bars}); the repeats are quarantined")
+                    f"(>= max_identical_bars {q.max_identical_bars}); the repeats are quarantined",
+                )
     # dividends at or above the price
     for r in np.flatnonzero(nf & (d > 0) & (d >= c)):
-        agree = _log_dev(fr[r:r + 1], expected[r:r + 1])[0] <= tol
-        add(int(r), int(r), "dividend_at_or_above_price", bool(agree),
+        agree = _log_dev(fr[r : r + 1], expected[r : r + 1])[0] <= tol
+        add(
+            int(r),
+            int(r),
+            "dividend_at_or_above_price",
+            bool(agree),
             f"{symbols[g[r]]}: dividend {d[r]:g} on {day(cd[r])} >= close {c[r]:g} (a spin-off or a decimal slip recorded as cash); "
-            f"raw close {_pct(rr[r] - 1)}, adjusted {_pct(ar[r] - 1)}", carry=False)
+            f"raw close {_pct(rr[r] - 1)}, adjusted {_pct(ar[r] - 1)}",
+            carry=False,
+        )
     # splits whose raw move lands on a neighbouring session
     for r in np.flatnonzero(nf & (s != 1.0)):
-        if _log_dev(rr[r:r + 1] * s[r], np.ones(1))[0] <= jump_tol * 0.5:
+        if _log_dev(rr[r : r + 1] * s[r], np.ones(1))[0] <= jump_tol * 0.5:
             continue  # the raw close moved by the ratio on the split day itself
         for k in (r - 1, r + 1):
             if 0 < k < m and nf[k] and g[k] == g[r] and not ca[k] and abs(np.log(rr[k] * s[r])) <= tol:
                 k0, k1 = min(r, k), max(r, k)
-                add(k0, k1, "split_off_session", False,
+                add(
+                    k0,
+                    k1,
+                    "split_off_session",
+                    False,
                     f"{symbols[g[r]]}: split {s[r]:g} recorded on {day(cd[r])} but the raw close moves by 1/{s[r]:g} on {day(cd[k])} "
-                    f"(raw {_pct(rr[k] - 1)} there, {_pct(rr[r] - 1)} on the split day)", carry=False)
+                    f"(raw {_pct(rr[k] - 1)} there, {_pct(rr[r] - 1)} on the split day)",
+                    carry=False,
+                )
                 break
     # adjustment-factor steps with no corporate action
     for r in np.flatnonzero(step & ~used):
         sym = symbols[g[r]]
-        head = (f"{sym}: adjustment factor x{fr[r]:.3g} on {day(cd[r])} with no split or dividend "
-                f"(raw close {_pct(rr[r] - 1)}, adjusted {_pct(ar[r] - 1)}; > max_factor_step {q.max_factor_step:.0%})")
+        head = (
+            f"{sym}: adjustment factor x{fr[r]:.3g} on {day(cd[r])} with no split or dividend "
+            f"(raw close {_pct(rr[r] - 1)}, adjusted {_pct(ar[r] - 1)}; > max_factor_step {q.max_factor_step:.0%})"
+        )
         end = None
         for k in range(r + 1, min(r + 6, m)):
             if g[k] != g[r]:
                 break
             if not ca[k] and abs(np.log(rr[k] * fr[r])) <= tol and abs(np.log(fr[k])) <= tol:
-                end, text = k, (f"; the raw close moves by 1/{fr[r]:.3g} on {day(cd[k])} (raw {_pct(rr[k] - 1)}) with no split recorded: "
-                                f"a split whose adjustment lands {k - r} session(s) early")
+                end, text = (
+                    k,
+                    (
+                        f"; the raw close moves by 1/{fr[r]:.3g} on {day(cd[k])} (raw {_pct(rr[k] - 1)}) with no split recorded: "
+                        f"a split whose adjustment lands {k - r} session(s) early"
+                    ),
+                )
                 break
             if not ca[k] and abs(np.log(fr[k] * fr[r])) <= tol:
                 end, text = k - 1, f"; the factor steps back on {day(cd[k])}: a temporary vendor defect"
@@ -171,13 +208,28 @@ def history_findings(
             add(int(r), int(end), "factor_step", False, head + text, carry=False)
         else:
             first = int(np.searchsorted(g, g[r]))
-            add(first, int(r) - 1 if r > first else first, "factor_step", False,
-                head + "; never reversed: the adjusted history before it is on another basis and is quarantined", carry=False)
+            add(
+                first,
+                int(r) - 1 if r > first else first,
+                "factor_step",
+                False,
+                head + "; never reversed: the adjusted history before it is on another basis and is quarantined",
+                carry=False,
+            )
     # moves beyond max_unexplained_jump that raw and adjusted agree on: real moves, kept
     agree_move = nf & ~ca & ~used & (_log_dev(ar, np.ones(m)) > jump_tol) & (_log_dev(fr, expected) <= tol)
     for r in np.flatnonzero(agree_move):
-        findings.append(Finding(symbols[g[r]], "real_move", day(cd[r]), day(cd[r]), "agree", "kept",
-                                f"{symbols[g[r]]}: raw close {_pct(rr[r] - 1)} and adjusted {_pct(ar[r] - 1)} on {day(cd[r])} agree: a real move, kept"))
+        findings.append(
+            Finding(
+                symbols[g[r]],
+                "real_move",
+                day(cd[r]),
+                day(cd[r]),
+                "agree",
+                "kept",
+                f"{symbols[g[r]]}: raw close {_pct(rr[r] - 1)} and adjusted {_pct(ar[r] - 1)} on {day(cd[r])} agree: a real move, kept",
+            )
+        )
 
     if corrections is not None and corrections.rows:
         findings = _apply_corrections(findings, corrections, symbols, g, cd, quarantine)
@@ -204,7 +256,18 @@ def _apply_corrections(findings, corrections, symbols, g, cd, quarantine) -> lis
         if rows.any():
             quarantine[rows] = True
             sel = np.flatnonzero(rows)
-            findings.append(Finding(corr.symbol, "correction", day(cd[sel[0]]), day(cd[sel[-1]]), "disagree", "quarantined",
-                                    f"{corr.symbol}: {len(sel)} bar(s) quarantined by {corrections.source or 'corrections.csv'}: {corr.reason}",
-                                    carry=False, correction=corr.describe(), bars=len(sel)))
+            findings.append(
+                Finding(
+                    corr.symbol,
+                    "correction",
+                    day(cd[sel[0]]),
+                    day(cd[sel[-1]]),
+                    "disagree",
+                    "quarantined",
+                    f"{corr.symbol}: {len(sel)} bar(s) quarantined by {corrections.source or 'corrections.csv'}: {corr.reason}",
+                    carry=False,
+                    correction=corr.describe(),
+                    bars=len(sel),
+                )
+            )
     return findings

@@ -54,14 +54,23 @@ def _snippet(data: bytes) -> str:
 API_KEY_ENV = {"stooq": "STOOQ_API_KEY", "alphavantage": "ALPHAVANTAGE_API_KEY"}
 
 # answers that mean "not today": a rate or daily limit (the provider's breaker opens at once)
-_LIMIT = re.compile(rb"exceeded the daily hits limit|daily hits limit|call frequency|rate limit|too many requests|"
-                    rb"requests per day|calls per (?:minute|day)|premium endpoint", re.I)
+_LIMIT = re.compile(
+    rb"exceeded the daily hits limit|daily hits limit|call frequency|rate limit|too many requests|"
+    rb"requests per day|calls per (?:minute|day)|premium endpoint",
+    re.I,
+)
 # answers that mean "set an API key"
-_NO_KEY = re.compile(rb"get your apikey|get_apikey|apikey is invalid or missing|claim your (?:free|unique) api key|"
-                     rb"api key (?:is )?(?:missing|required|invalid)", re.I)
+_NO_KEY = re.compile(
+    rb"get your apikey|get_apikey|apikey is invalid or missing|claim your (?:free|unique) api key|"
+    rb"api key (?:is )?(?:missing|required|invalid)",
+    re.I,
+)
 # answers that mean "this symbol does not exist (any more)"
-_NOT_FOUND = re.compile(rb"possibly delisted|prices? missing|no data found|symbol may be delisted|invalid api call|"
-                        rb"no timezone found|quote not found", re.I)
+_NOT_FOUND = re.compile(
+    rb"possibly delisted|prices? missing|no data found|symbol may be delisted|invalid api call|"
+    rb"no timezone found|quote not found",
+    re.I,
+)
 
 
 def classify_answer(text: bytes, source: str, symbol: str | None = None) -> VendorError | RateLimited | None:
@@ -105,7 +114,8 @@ def vendor_error(data: bytes, source: str) -> VendorError | RateLimited | None:
         except (UnicodeDecodeError, ValueError):
             pass
         return classify_answer((message or "").encode() or head, source) or VendorError(
-            f"{source} answered with an error payload instead of CSV: {message or _snippet(data)!r}")
+            f"{source} answered with an error payload instead of CSV: {message or _snippet(data)!r}"
+        )
     if head[:1] == b"<" or low.startswith(b"<!doctype") or b"<html" in low[:512]:
         title = re.search(rb"<title[^>]*>(.*?)</title>", head, re.I | re.S)
         shown = title.group(1).decode("utf-8", "replace").strip() if title else _snippet(data)
@@ -195,8 +205,19 @@ def parse_stooq(data: bytes, source: str = "stooq") -> pa.Table:
     cols = _check_header(names, (STOOQ_HEADER, STOOQ_HEADER[:5]), source)
     t = _read(body, cols, cols[0], source)
     nan = np.full(t.num_rows, np.nan)
-    return _bars(t, {"open": "Open", "high": "High", "low": "Low", "close": "Close", "adj_close": "Close",
-                     "volume": "Volume" if len(cols) == 6 else nan, "dividend": nan, "split": nan})
+    return _bars(
+        t,
+        {
+            "open": "Open",
+            "high": "High",
+            "low": "Low",
+            "close": "Close",
+            "adj_close": "Close",
+            "volume": "Volume" if len(cols) == 6 else nan,
+            "dividend": nan,
+            "split": nan,
+        },
+    )
 
 
 def parse_yfinance(data: bytes, source: str = "yfinance") -> pa.Table:
@@ -218,24 +239,22 @@ def parse_yfinance(data: bytes, source: str = "yfinance") -> pa.Table:
         later[:-1] = np.cumprod(s[::-1])[::-1][1:]
     undo = np.empty(n)
     undo[order] = later
-    return _bars(t, {
-        "open": _f64(t, "Open") * undo,
-        "high": _f64(t, "High") * undo,
-        "low": _f64(t, "Low") * undo,
-        "close": _f64(t, "Close") * undo,
-        "adj_close": "Adj Close",
-        "volume": _f64(t, "Volume") / undo,
-        "dividend": dividend * undo,
-        "split": split,
-    })
+    return _bars(
+        t,
+        {
+            "open": _f64(t, "Open") * undo,
+            "high": _f64(t, "High") * undo,
+            "low": _f64(t, "Low") * undo,
+            "close": _f64(t, "Close") * undo,
+            "adj_close": "Adj Close",
+            "volume": _f64(t, "Volume") / undo,
+            "dividend": dividend * undo,
+            "split": split,
+        },
+    )
 
 
-PARSERS = {
-    "alphavantage": parse_alphavantage,
-    "demo": parse_alphavantage,
-    "stooq": parse_stooq,
-    "yfinance": parse_yfinance,
-}
+PARSERS = {"alphavantage": parse_alphavantage, "demo": parse_alphavantage, "stooq": parse_stooq, "yfinance": parse_yfinance}
 
 
 def parse_bars(source: str, data: bytes) -> pa.Table:

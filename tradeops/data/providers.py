@@ -114,13 +114,7 @@ def _with_retries(call: Callable[[], Any], what: str, retries: int, backoff: "Ba
     VendorError) goes straight out: a permanent answer or a limit is not retried.
     """
     wait = backoff if isinstance(backoff, Backoff) else Backoff(first=backoff, ceiling=60.0, jitter=0.0)
-    retrying = Retrying(
-        stop=stop_after_attempt(retries + 1),
-        wait=wait,
-        retry=retry_if_exception_type(_Transient),
-        sleep=sleep,
-        reraise=True,
-    )
+    retrying = Retrying(stop=stop_after_attempt(retries + 1), wait=wait, retry=retry_if_exception_type(_Transient), sleep=sleep, reraise=True)
     try:
         return retrying(call)
     except _Transient as err:
@@ -185,9 +179,7 @@ def yfinance_csv(frame: pd.DataFrame) -> bytes:
     cols = list(YF_HEADER[1:7])
     missing = [c for c in cols if c not in frame.columns]
     if missing:
-        raise DataError(
-            f"yfinance frame lacks {missing} (columns {list(frame.columns)}): history must be called with auto_adjust=False"
-        )
+        raise DataError(f"yfinance frame lacks {missing} (columns {list(frame.columns)}): history must be called with auto_adjust=False")
     cols += [c for c in YF_HEADER[7:] if c in frame.columns]
     if "Stock Splits" in cols and "Dividends" not in cols:
         cols.remove("Stock Splits")
@@ -197,8 +189,9 @@ def yfinance_csv(frame: pd.DataFrame) -> bytes:
         for c in cols:
             out[c] = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64")
     except (TypeError, ValueError) as err:
-        raise DataError(f"yfinance frame has an unexpected shape (index {type(frame.index).__name__}, "
-                        f"columns {list(frame.columns)[:9]}): {type(err).__name__}: {err}") from None
+        raise DataError(
+            f"yfinance frame has an unexpected shape (index {type(frame.index).__name__}, columns {list(frame.columns)[:9]}): {type(err).__name__}: {err}"
+        ) from None
     buf = io.StringIO()
     out.to_csv(buf, index=False, lineterminator="\n")
     return buf.getvalue().encode()
@@ -241,8 +234,15 @@ class YFinanceProvider:
     def download(self, instrument: Instrument, start: date, end: date) -> Payload:
         symbol = instrument.vendor_symbol(self.name)
         end_exclusive = get_calendar().next_session(end)
-        request = {"call": "yfinance.Ticker.history", "symbol": symbol, "start": str(start), "end": str(end_exclusive),
-                   "interval": "1d", "auto_adjust": False, "actions": True}
+        request = {
+            "call": "yfinance.Ticker.history",
+            "symbol": symbol,
+            "start": str(start),
+            "end": str(end_exclusive),
+            "interval": "1d",
+            "auto_adjust": False,
+            "actions": True,
+        }
         cached = self._cache_path(symbol, start, end)
         if cached is not None and cached.exists() and SYSTEM.now().timestamp() - cached.stat().st_mtime < self.cache_hours * 3600:
             return Payload(cached.read_bytes(), request, from_cache=True)
@@ -389,8 +389,9 @@ class LocalFileProvider:
         try:
             data = self.path.read_bytes()
         except OSError as err:
-            raise DataError(f"local file {self.path} for {instrument.internal_symbol} (policy key data.local_files) "
-                            f"cannot be read: {err.strerror or err}") from None
+            raise DataError(
+                f"local file {self.path} for {instrument.internal_symbol} (policy key data.local_files) cannot be read: {err.strerror or err}"
+            ) from None
         return Payload(data, {"file": str(self.path)})
 
 
@@ -420,12 +421,7 @@ def make_provider(name: str, workspace: Workspace, policy: Policy, alphavantage_
             timeout=cfg.request_timeout_seconds,
         )
     if name == "stooq":
-        return StooqProvider(
-            retries=cfg.retries,
-            backoff_seconds=backoff,
-            min_interval=cfg.min_request_interval_seconds,
-            timeout=cfg.request_timeout_seconds,
-        )
+        return StooqProvider(retries=cfg.retries, backoff_seconds=backoff, min_interval=cfg.min_request_interval_seconds, timeout=cfg.request_timeout_seconds)
     if name == "alphavantage":
         folder = alphavantage_dir or cfg.alphavantage_dir
         if not folder:

@@ -40,6 +40,8 @@ from ..errors import DataError
 from .panel import _days, _pct, _sane, Assessment, Check, day, disagreement, Panel, PRICE_EPS, session_days, SPLIT_EPS, SYMBOL_CHECKS, SymbolStatus  # noqa: F401  (re-exported)
 
 from .history_checks import _agreement, Finding, HISTORY_CHECKS, history_findings  # noqa: F401  (re-exported)
+from .quality_gates import _cross_check_detail, _cross_check_done, _gates, _threshold
+
 
 def assess(
     panel: Panel,
@@ -179,8 +181,12 @@ def assess(
                 exclude(st, "no_data", f"no data: {said or 'not fetched'}")
             else:
                 lo, hi = panel.offsets[k], panel.offsets[k + 1]
-                exclude(st, "no_data", f"no usable bars on or before {as_of}: {hi - lo} parsed, {int((~valid[lo:hi]).sum())} after as_of, "
-                        f"{int(insane[lo:hi].sum())} insane, {int(off[lo:hi].sum())} off the calendar, {int(dup[lo:hi].sum())} duplicated")
+                exclude(
+                    st,
+                    "no_data",
+                    f"no usable bars on or before {as_of}: {hi - lo} parsed, {int((~valid[lo:hi]).sum())} after as_of, "
+                    f"{int(insane[lo:hi].sum())} insane, {int(off[lo:hi].sum())} off the calendar, {int(dup[lo:hi].sum())} duplicated",
+                )
             continue
         for src, kind, msg in fails:
             st.warnings.append(f"{sym}: {src} failed ({kind}): {msg}")
@@ -188,7 +194,11 @@ def assess(
         if dup_n[k] > q.max_duplicate_dates:
             exclude(st, "duplicate_dates", f"{dup_n[k]} duplicate date(s) ({dates(dup, lo, hi)}); max_duplicate_dates {q.max_duplicate_dates}")
         if insane_in[k]:
-            exclude(st, "ohlc_sanity", f"{insane_in[k]} bar(s) with non-positive/non-finite prices or low/high outside open/close ({dates(insane, lo, hi, True)}); max 0")
+            exclude(
+                st,
+                "ohlc_sanity",
+                f"{insane_in[k]} bar(s) with non-positive/non-finite prices or low/high outside open/close ({dates(insane, lo, hi, True)}); max 0",
+            )
         if insane_out[k]:
             st.warnings.append(f"{sym}: {insane_out[k]} insane bar(s) before the check window dropped ({dates(insane, lo, hi, False)})")
         if off_in[k]:
@@ -196,24 +206,48 @@ def assess(
         if off_out[k]:
             st.warnings.append(f"{sym}: {off_out[k]} bar(s) on non-session dates before the check window dropped ({dates(off, lo, hi, False)})")
         if missing_in[k] > q.max_missing_sessions:
-            exclude(st, "missing_sessions", f"{missing_in[k]} session(s) without a bar in the last {q.window_sessions} sessions; max_missing_sessions {q.max_missing_sessions}")
+            exclude(
+                st,
+                "missing_sessions",
+                f"{missing_in[k]} session(s) without a bar in the last {q.window_sessions} sessions; max_missing_sessions {q.max_missing_sessions}",
+            )
         if missing_out[k]:
             st.warnings.append(f"{sym}: {missing_out[k]} session(s) without a bar before the check window")
-        max_age, key = (q.benchmark_max_age_sessions, "benchmark_max_age_sessions") if sym == benchmark else (q.max_symbol_age_sessions, "max_symbol_age_sessions")
+        max_age, key = (
+            (q.benchmark_max_age_sessions, "benchmark_max_age_sessions") if sym == benchmark else (q.max_symbol_age_sessions, "max_symbol_age_sessions")
+        )
         if age[k] > max_age:
             exclude(st, "stale", f"stale: last bar {day(last_day[k])} is {age[k]} session(s) before as_of {as_of}; {key} {max_age} (not forward-filled)")
         if zero_in[k] > q.max_zero_volume_sessions:
-            exclude(st, "zero_volume", f"{zero_in[k]} zero-volume bar(s) in the window ({dates(zero, cstart[k], cend[k] + 1, True, usable_rows=True)}); max_zero_volume_sessions {q.max_zero_volume_sessions}")
+            exclude(
+                st,
+                "zero_volume",
+                f"{zero_in[k]} zero-volume bar(s) in the window ({dates(zero, cstart[k], cend[k] + 1, True, usable_rows=True)}); max_zero_volume_sessions {q.max_zero_volume_sessions}",
+            )
         if zero_out[k]:
-            st.warnings.append(f"{sym}: {zero_out[k]} zero-volume bar(s) before the check window ({dates(zero, cstart[k], cend[k] + 1, False, usable_rows=True)})")
+            st.warnings.append(
+                f"{sym}: {zero_out[k]} zero-volume bar(s) before the check window ({dates(zero, cstart[k], cend[k] + 1, False, usable_rows=True)})"
+            )
         if jump_in[k]:
-            exclude(st, "unexplained_jump", f"{jump_in[k]} adjusted move(s) with no split beyond max_unexplained_jump {q.max_unexplained_jump:.0%} ({largest(k, jump, True)})")
+            exclude(
+                st,
+                "unexplained_jump",
+                f"{jump_in[k]} adjusted move(s) with no split beyond max_unexplained_jump {q.max_unexplained_jump:.0%} ({largest(k, jump, True)})",
+            )
         if jump_out[k]:
-            st.warnings.append(f"{sym}: {jump_out[k]} adjusted move(s) with no split beyond {q.max_unexplained_jump:.0%} before the check window ({largest(k, jump, False)})")
+            st.warnings.append(
+                f"{sym}: {jump_out[k]} adjusted move(s) with no split beyond {q.max_unexplained_jump:.0%} before the check window ({largest(k, jump, False)})"
+            )
         if rough_in[k]:
-            exclude(st, "split_not_smooth", f"{rough_in[k]} split(s) where the adjusted close moved beyond max_split_adjusted_move {q.max_split_adjusted_move:.0%} ({largest(k, rough, True)})")
+            exclude(
+                st,
+                "split_not_smooth",
+                f"{rough_in[k]} split(s) where the adjusted close moved beyond max_split_adjusted_move {q.max_split_adjusted_move:.0%} ({largest(k, rough, True)})",
+            )
         if rough_out[k]:
-            st.warnings.append(f"{sym}: {rough_out[k]} split(s) with an adjusted move beyond {q.max_split_adjusted_move:.0%} before the check window ({largest(k, rough, False)})")
+            st.warnings.append(
+                f"{sym}: {rough_out[k]} split(s) with an adjusted move beyond {q.max_split_adjusted_move:.0%} before the check window ({largest(k, rough, False)})"
+            )
         if sym in disagreements:
             st.status = "excluded"
             st.checks_failed.append("source_disagreement")
@@ -240,106 +274,16 @@ def assess(
         held = [f for f in mine if f.verdict == "quarantined"]
         syms = sorted({f.symbol for f in mine})
         bars = sum(f.bars for f in held)
-        detail = (f"{len(mine)} finding(s) in {len(syms)} symbol(s); {len(held)} quarantined"
-                  + (f" ({bars} bar(s) left out of the clean data)" if held else "")
-                  + (f"; {sum(f.verdict == 'accepted' for f in mine)} accepted by corrections" if any(f.verdict == "accepted" for f in mine) else "")
-                  if mine else "none")
+        detail = (
+            f"{len(mine)} finding(s) in {len(syms)} symbol(s); {len(held)} quarantined"
+            + (f" ({bars} bar(s) left out of the clean data)" if held else "")
+            + (f"; {sum(f.verdict == 'accepted' for f in mine)} accepted by corrections" if any(f.verdict == "accepted" for f in mine) else "")
+            if mine
+            else "none"
+        )
         checks.append(Check(name, "history", rule, _threshold(name, q), len(mine), not held, detail, syms))
     checks += _gates(keep, gid, d, sane, statuses, universe, benchmark, as_of, pos_asof, sessions, last_day, group_of, q)
     return Assessment(keep=keep, statuses=statuses, checks=checks, dropped_after_as_of=dropped_after, findings=findings)
-
-
-def _cross_check_share(cross_check: dict[str, Any] | None) -> float | None:
-    if not cross_check or not cross_check.get("asked"):
-        return None
-    return cross_check["answered"] / cross_check["asked"]
-
-
-def _cross_check_detail(cross_check: dict[str, Any] | None, q: Quality, excluded: str) -> str:
-    if cross_check is None:
-        return "not done: no secondary was asked to cross-check (data.cross_check off or no data.secondary)"
-    share = _cross_check_share(cross_check)
-    said = f"{cross_check['secondary']} answered for {cross_check['answered']} of {cross_check['asked']} symbols"
-    if share is None or share < q.min_cross_check_share:
-        return f"NOT DONE: {said} ({(share or 0):.0%} < min_cross_check_share {q.min_cross_check_share:.0%}); {excluded} among those compared"
-    return f"{excluded} ({said})"
-
-
-def _cross_check_done(cross_check: dict[str, Any] | None, q: Quality) -> Check:
-    """Whether the cross-check was really done: a gate with quality.cross_check_required, else a warning."""
-    share = _cross_check_share(cross_check)
-    scope = "gate" if q.cross_check_required else "warning"
-    rule = "the secondary answered for at least min_cross_check_share of the symbols the primary gave"
-    if cross_check is None:
-        ok = not q.cross_check_required
-        return Check("cross_check_done", scope, rule, q.min_cross_check_share, None, ok,
-                     "cross-check not configured (data.cross_check off or no data.secondary)"
-                     + ("; quality.cross_check_required is true" if not ok else ""))
-    said = f"{cross_check['secondary']} answered for {cross_check['answered']} of {cross_check['asked']} symbols"
-    ok = share is not None and share >= q.min_cross_check_share
-    return Check("cross_check_done", scope, rule, q.min_cross_check_share, share, ok,
-                 f"cross-check done: {said}" if ok else
-                 f"cross-check NOT DONE: {said} ({(share or 0):.0%} < min_cross_check_share {q.min_cross_check_share:.0%})")
-
-
-def _threshold(name: str, q: Quality) -> Any:
-    return {
-        "duplicate_dates": q.max_duplicate_dates,
-        "missing_sessions": q.max_missing_sessions,
-        "stale": q.max_symbol_age_sessions,
-        "zero_volume": q.max_zero_volume_sessions,
-        "unexplained_jump": q.max_unexplained_jump,
-        "split_not_smooth": q.max_split_adjusted_move,
-        "source_disagreement": q.max_source_disagreement,
-        "copy_forward": q.copy_forward_share,
-        "identical_run": q.max_identical_bars,
-        "factor_step": q.max_factor_step,
-        "split_off_session": q.max_factor_step,
-        "real_move": q.max_unexplained_jump,
-    }.get(name, 0)
-
-
-def _gates(keep, gid, d, sane, statuses, universe, benchmark, as_of, pos_asof, sessions, last_day, group_of, q) -> list[Check]:
-    """The gate checks; the last two re-check the rows about to be written."""
-    asof = _days(as_of)
-    kept_g, kept_d = gid[keep], d[keep]
-    on_asof = set(np.unique(kept_g[kept_d == asof]).tolist())
-    covered = [s for s in universe if group_of.get(s) in on_asof]
-    missing = [s for s in universe if s not in covered]
-    coverage = len(covered) / len(universe) if universe else 0.0
-    cov_ok = coverage >= q.min_coverage
-    out = [
-        Check(
-            "coverage", "gate", "share of the universe with a clean bar on as_of >= min_coverage", q.min_coverage, coverage, cov_ok,
-            f"coverage {coverage:.2%} ({len(covered)} of {len(universe)} symbols have a clean bar on {as_of}) "
-            f"{'>=' if cov_ok else 'is below'} min_coverage {q.min_coverage:.2%}"
-            + (f"; without one: {', '.join(missing)}" if missing else ""),
-            missing,
-        )
-    ]
-    b = statuses.get(benchmark)
-    present = b is not None and b.status == "ok"
-    out.append(Check("benchmark_present", "gate", "the benchmark passed every per-symbol check", True, present, present,
-                     f"benchmark {benchmark} is present" if present else
-                     f"benchmark {benchmark} is not usable: {'; '.join(b.reasons) if b and b.reasons else 'not in the universe'}",
-                     [] if present else [benchmark]))
-    k = group_of.get(benchmark)
-    if k is not None and b is not None and b.last_date:
-        bage = int(pos_asof - np.searchsorted(sessions, last_day[k]))
-        fresh = bage <= q.benchmark_max_age_sessions
-        text = f"benchmark {benchmark} last bar {b.last_date} is {bage} session(s) before as_of {as_of}; benchmark_max_age_sessions {q.benchmark_max_age_sessions}"
-    else:
-        bage, fresh, text = None, False, f"benchmark {benchmark} has no bars on or before {as_of}"
-    out.append(Check("benchmark_fresh", "gate", "benchmark's last bar at most benchmark_max_age_sessions before as_of",
-                     q.benchmark_max_age_sessions, bage, fresh, text, [] if fresh else [benchmark]))
-    dups = int(((kept_g[1:] == kept_g[:-1]) & (kept_d[1:] == kept_d[:-1])).sum()) if len(kept_d) > 1 else 0
-    out.append(Check("clean_duplicate_dates", "gate", "rows sharing a (symbol, date) in the clean file <= max_duplicate_dates",
-                     q.max_duplicate_dates, dups, dups <= q.max_duplicate_dates,
-                     f"{dups} duplicate (symbol, date) row(s) in the clean file; max_duplicate_dates {q.max_duplicate_dates}"))
-    bad = int((keep & ~sane).sum())
-    out.append(Check("clean_prices_sane", "gate", "every clean row has positive finite prices and low <= open, close <= high", 0, bad, bad == 0,
-                     f"{bad} clean row(s) with insane prices; max 0"))
-    return out
 
 
 # --------------------------------------------------------------------------- the report
@@ -363,13 +307,23 @@ class QualityReport:
     findings: list[Finding] = field(default_factory=list)
 
     @classmethod
-    def from_assessment(cls, a: Assessment, *, as_of: date, run_id: str | None, benchmark: str, universe_size: int,
-                        output: dict[str, Any]) -> "QualityReport":
+    def from_assessment(cls, a: Assessment, *, as_of: date, run_id: str | None, benchmark: str, universe_size: int, output: dict[str, Any]) -> "QualityReport":
         gates = [c for c in a.checks if c.scope == "gate"]
         reasons = [f"data quality gate '{c.name}' failed: {c.detail}" for c in gates if not c.passed]
         passed = not reasons
-        return cls(str(as_of), run_id, benchmark, universe_size, passed, passed, reasons, a.checks, a.statuses,
-                   {**output, "bars_after_as_of_dropped": a.dropped_after_as_of}, findings=list(a.findings))
+        return cls(
+            str(as_of),
+            run_id,
+            benchmark,
+            universe_size,
+            passed,
+            passed,
+            reasons,
+            a.checks,
+            a.statuses,
+            {**output, "bars_after_as_of_dropped": a.dropped_after_as_of},
+            findings=list(a.findings),
+        )
 
     @property
     def excluded(self) -> dict[str, list[str]]:
@@ -412,7 +366,7 @@ class QualityReport:
         ok = sum(1 for s in self.symbols.values() if s.status == "ok")
         lines = [
             f"data quality for {self.as_of}: {'PASS' if self.passed else 'FAIL'} "
-            f"(trade allowed: {'yes' if self.trade_allowed else 'NO'}); {ok} of {self.universe_size} symbols clean",
+            f"(trade allowed: {'yes' if self.trade_allowed else 'NO'}); {ok} of {self.universe_size} symbols clean"
         ]
         lines += [f"  gate {c.name}: {'ok' if c.passed else 'FAILED'}: {c.detail}" for c in self.checks if c.scope == "gate"]
         lines += [f"  warning {c.name}: {c.detail}" for c in self.checks if c.scope == "warning" and not c.passed]
@@ -453,10 +407,16 @@ class QualityReport:
         out += ["", "## Warnings (not excluding)", ""]
         out += [f"- {cell(w)}" for ws in warned.values() for w in ws] if warned else ["none"]
         out += ["", "## History findings (verdict per symbol and date range)", ""]
-        out += (["| symbol | dates | check | raw vs adjusted | verdict | detail |", "| --- | --- | --- | --- | --- | --- |"]
-                + [f"| {f.symbol} | {f.range} | {f.check} | {_agreement(f)} "
-                   f"| {f.verdict} | {cell(f.detail + (f'; correction: {f.correction}' if f.correction else ''))} |" for f in self.findings]
-                if self.findings else ["none"])
+        out += (
+            ["| symbol | dates | check | raw vs adjusted | verdict | detail |", "| --- | --- | --- | --- | --- | --- |"]
+            + [
+                f"| {f.symbol} | {f.range} | {f.check} | {_agreement(f)} "
+                f"| {f.verdict} | {cell(f.detail + (f'; correction: {f.correction}' if f.correction else ''))} |"
+                for f in self.findings
+            ]
+            if self.findings
+            else ["none"]
+        )
         out += ["", "## Symbols", "", "| symbol | status | source | first | last | bars |", "| --- | --- | --- | --- | --- | --- |"]
         for s, st in self.symbols.items():
             out.append(f"| {s} | {st.status} | {st.source or '-'} | {st.first_date or '-'} | {st.last_date or '-'} | {st.bars} |")

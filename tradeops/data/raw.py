@@ -66,8 +66,17 @@ class RawStore:
         tail = f"-{_safe('part', part)}" if part else ""
         return self.root / _safe("source", source) / _safe("symbol", symbol) / f"{as_of}_{_safe('run id', run_id)}{tail}.csv"
 
-    def save(self, source: str, symbol: str, vendor_symbol: str, as_of: date, run_id: str, payload: Payload,
-             extra: dict[str, Any] | None = None, part: str | None = None) -> RawFile:
+    def save(
+        self,
+        source: str,
+        symbol: str,
+        vendor_symbol: str,
+        as_of: date,
+        run_id: str,
+        payload: Payload,
+        extra: dict[str, Any] | None = None,
+        part: str | None = None,
+    ) -> RawFile:
         """Store a payload and its sidecar (plus ``extra`` keys such as ``base`` and ``bars``); never overwrites."""
         path = self.path_for(source, symbol, as_of, run_id, part)
         sidecar = {

@@ -11,15 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..clock import Clock
 from ..errors import LedgerError, ValidationError
-from .models import (
-    STATES,
-    Account,
-    BrokerSnapshot,
-    CashMovement,
-    Event,
-    Fill,
-    Ticket,
-)
+from .models import STATES, Account, BrokerSnapshot, CashMovement, Event, Fill, Ticket
 
 from .names import DEFAULT_ACCOUNT
 from .common import _flush, _now, _text, exchange_date, jsonable
@@ -65,7 +57,8 @@ def set_account_currency(session: Session, currency: str, *, actor: str, account
     if acc.currency == currency:
         return acc
     used = [
-        what for what, model in (("tickets", Ticket), ("fills", Fill), ("cash movements", CashMovement), ("broker snapshots", BrokerSnapshot))
+        what
+        for what, model in (("tickets", Ticket), ("fills", Fill), ("cash movements", CashMovement), ("broker snapshots", BrokerSnapshot))
         if session.scalar(select(func.count()).select_from(model).where(model.account_id == acc.id))
     ]
     if used:
@@ -105,9 +98,7 @@ def record_event(
     return event
 
 
-def events(
-    session: Session, *, kind: str | None = None, ticket_id: str | None = None, account: str = DEFAULT_ACCOUNT, limit: int | None = None
-) -> list[Event]:
+def events(session: Session, *, kind: str | None = None, ticket_id: str | None = None, account: str = DEFAULT_ACCOUNT, limit: int | None = None) -> list[Event]:
     """Events of the account, newest first."""
     query = select(Event).where(Event.account_id == get_account(session, account).id)
     if kind:
@@ -120,11 +111,11 @@ def events(
 RUN_SEALED = "RUN_SEALED"
 
 
-def record_run_seal(session: Session, run_id: str, manifest_sha256: str, files: int, *, actor: str,
-                    ticket_id: str | None = None) -> Event:
+def record_run_seal(session: Session, run_id: str, manifest_sha256: str, files: int, *, actor: str, ticket_id: str | None = None) -> Event:
     """The seal of a finished run: the sha256 of its manifest (which lists every file's sha256)."""
-    return record_event(session, RUN_SEALED, {"run_id": run_id, "manifest_sha256": manifest_sha256, "files": files},
-                        actor=actor, account=None, ticket_id=ticket_id)
+    return record_event(
+        session, RUN_SEALED, {"run_id": run_id, "manifest_sha256": manifest_sha256, "files": files}, actor=actor, account=None, ticket_id=ticket_id
+    )
 
 
 def run_seals(session: Session, run_id: str) -> list[str]:
@@ -136,8 +127,7 @@ def run_seals(session: Session, run_id: str) -> list[str]:
 RUN_CONFIG_INVALID = "RUN_CONFIG_INVALID"
 
 
-def record_config_failure(session: Session, run_id: str, session_date: date, message: str, *, actor: str,
-                          ticket_id: str | None = None) -> Event:
+def record_config_failure(session: Session, run_id: str, session_date: date, message: str, *, actor: str, ticket_id: str | None = None) -> Event:
     """A run that could not load its configuration (it ended in a configuration NO-TRADE ticket, exit 2).
 
     ``message`` is the loader's message; the caller redacts it (it may quote a secret-bearing value)."""
@@ -176,8 +166,12 @@ def set_state(session: Session, state: str, reason: str, *, actor: str, account:
     _lock(session, account)
     previous = current_state(session, account=account).value
     return record_event(
-        session, "STATE_CHANGED", {"state": state, "previous": previous, "reason": _text(reason, "reason", "state change")},
-        actor=actor, account=account, clock=clock,
+        session,
+        "STATE_CHANGED",
+        {"state": state, "previous": previous, "reason": _text(reason, "reason", "state change")},
+        actor=actor,
+        account=account,
+        clock=clock,
     )
 
 

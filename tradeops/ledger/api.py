@@ -21,7 +21,26 @@ from __future__ import annotations
 
 from .names import DEFAULT_ACCOUNT
 from .common import EXCHANGE, exchange_date, EXTERNAL_FLOWS, jsonable, OUTFLOW_KINDS, PriceSeries
-from .accounts import config_failures, create_account, current_state, events, Flag, get_account, kill_switch, last_resume, record_config_failure, record_event, record_run_seal, resume, RUN_CONFIG_INVALID, RUN_SEALED, run_seals, set_account_currency, set_kill_switch, set_state
+from .accounts import (
+    config_failures,
+    create_account,
+    current_state,
+    events,
+    Flag,
+    get_account,
+    kill_switch,
+    last_resume,
+    record_config_failure,
+    record_event,
+    record_run_seal,
+    resume,
+    RUN_CONFIG_INVALID,
+    RUN_SEALED,
+    run_seals,
+    set_account_currency,
+    set_kill_switch,
+    set_state,
+)
 from .prices import load_fx_rates, load_prices, marks_on, price_series_from_frame, store_fx_rates, store_prices
 from .valuation import compute_cash, compute_cash_balances, compute_equity_curve, compute_pnl, compute_positions, EquityPoint, PnL, SymbolPnL
 from .tickets import get_ticket, latest_ticket, open_ticket, record_intended_trade, record_ticket, tickets_between, void_ticket

@@ -15,12 +15,7 @@ from sqlalchemy.orm import Session
 from .. import cashplan
 from ..errors import LedgerError, ValidationError
 from .inputs import CashInput, FillInput, parse_cash
-from .models import (
-    Account,
-    CashMovement,
-    Fill,
-    IntendedTrade,
-)
+from .models import Account, CashMovement, Fill, IntendedTrade
 from .money import CENT, ZERO, Money, account_value
 
 from .names import DEFAULT_ACCOUNT
@@ -109,9 +104,7 @@ def _floor_words(min_cash: Decimal) -> str:
     return f" (keeping the cash floor of {min_cash.quantize(CENT)})" if min_cash > 0 else ""
 
 
-def _check_cash(
-    session: Session, acc: Account, rows: Sequence[tuple[FillInput, IntendedTrade, Fill | None]], ticket_id: str, min_cash: Decimal
-) -> None:
+def _check_cash(session: Session, acc: Account, rows: Sequence[tuple[FillInput, IntendedTrade, Fill | None]], ticket_id: str, min_cash: Decimal) -> None:
     """Refuse rows that would take the ledger's cash below ``min_cash``, applied in the given order.
 
     ``rows``: (new answer, its line, the fill it replaces, if a correction).  A row that lowers the
@@ -185,6 +178,7 @@ def _affordable_units(cash: Decimal, price: Decimal, fees: Decimal, fx_rate: Dec
         units -= cashplan.UNIT
     return max(units, ZERO)
 
+
 # --------------------------------------------------------------------------- cash, splits, snapshots
 
 
@@ -211,9 +205,7 @@ def record_cash_movement(
     ``min_cash`` (the policy's ``account.cash_floor``) at the end of its value date or of any later day.
     """
     where = where or f"cash {kind}"
-    entry = parse_cash(
-        {"kind": kind, "amount": amount, "date": value_date, "currency": currency, "symbol": symbol, "notes": notes}, where
-    )
+    entry = parse_cash({"kind": kind, "amount": amount, "date": value_date, "currency": currency, "symbol": symbol, "notes": notes}, where)
     return _record_cash(session, entry, account=account, actor=actor, min_cash=min_cash)
 
 
@@ -235,17 +227,14 @@ class CashRow:
     symbol: str | None
 
 
-def cash_movements(
-    session: Session, start: date | None = None, end: date | None = None, *, account: str = DEFAULT_ACCOUNT
-) -> list[CashRow]:
+def cash_movements(session: Session, start: date | None = None, end: date | None = None, *, account: str = DEFAULT_ACCOUNT) -> list[CashRow]:
     """Every cash movement (and reversal) with a value date in ``[start, end]``, in booking order."""
     query = select(CashMovement).where(CashMovement.account_id == get_account(session, account).id)
     if start is not None:
         query = query.where(CashMovement.value_date >= start)
     if end is not None:
         query = query.where(CashMovement.value_date <= end)
-    return [CashRow(m.value_date, m.kind, m.amount, m.currency, m.symbol)
-            for m in session.scalars(query.order_by(CashMovement.value_date, CashMovement.id))]
+    return [CashRow(m.value_date, m.kind, m.amount, m.currency, m.symbol) for m in session.scalars(query.order_by(CashMovement.value_date, CashMovement.id))]
 
 
 def _check_cash_movement(session: Session, acc: Account, where: str, kind: str, signed: Decimal, day: date, min_cash: Decimal) -> None:
@@ -276,15 +265,24 @@ def _record_cash(session: Session, entry: CashInput, *, account: str, actor: str
     signed = -entry.amount if entry.kind in OUTFLOW_KINDS else entry.amount
     _check_cash_movement(session, acc, entry.where, entry.kind, signed, entry.value_date, min_cash)
     row = CashMovement(
-        account_id=acc.id, kind=entry.kind, amount=signed, currency=entry.currency, value_date=entry.value_date,
-        symbol=entry.symbol, notes=entry.notes, actor=actor, created_at=_now(session),
+        account_id=acc.id,
+        kind=entry.kind,
+        amount=signed,
+        currency=entry.currency,
+        value_date=entry.value_date,
+        symbol=entry.symbol,
+        notes=entry.notes,
+        actor=actor,
+        created_at=_now(session),
     )
     session.add(row)
     _flush(session, entry.where)
     record_event(
-        session, "CASH_RECORDED",
+        session,
+        "CASH_RECORDED",
         {"movement_id": row.id, "kind": row.kind, "amount": signed, "currency": row.currency, "value_date": row.value_date, "symbol": row.symbol},
-        actor=actor, account=account,
+        actor=actor,
+        account=account,
     )
     return row
 
@@ -303,9 +301,16 @@ def reverse_cash_movement(
         raise LedgerError(f"{where}: it was already reversed")
     _check_cash_movement(session, acc, where, f"reversal of a {original.kind.lower()}", -original.amount, original.value_date, min_cash)
     row = CashMovement(
-        account_id=acc.id, kind=original.kind, amount=-original.amount, currency=original.currency,
-        value_date=original.value_date, symbol=original.symbol, notes=reason, reverses_id=original.id,
-        actor=actor, created_at=_now(session),
+        account_id=acc.id,
+        kind=original.kind,
+        amount=-original.amount,
+        currency=original.currency,
+        value_date=original.value_date,
+        symbol=original.symbol,
+        notes=reason,
+        reverses_id=original.id,
+        actor=actor,
+        created_at=_now(session),
     )
     session.add(row)
     _flush(session, where)

@@ -15,12 +15,7 @@ from ..calendar import exchange_tz
 from ..clock import Clock
 from ..errors import LedgerError, ValidationError
 from .db import clock_of
-from .models import (
-    MONEY,
-    UNITS,
-    Fill,
-)
-
+from .models import MONEY, UNITS, Fill
 
 
 EXCHANGE = "XNYS"
@@ -87,11 +82,7 @@ _ACTIVE = and_(Fill.kind == "FILL", _NOT_REVERSED)  # fills that count (neither 
 
 # signed effect of a fill row on units and on cash (a reversal undoes its fill)
 _SIGNED_UNITS = type_coerce(
-    case(
-        (and_(Fill.side == "BUY", Fill.kind == "FILL"), Fill.units),
-        (and_(Fill.side == "SELL", Fill.kind == "REVERSAL"), Fill.units),
-        else_=-Fill.units,
-    ),
+    case((and_(Fill.side == "BUY", Fill.kind == "FILL"), Fill.units), (and_(Fill.side == "SELL", Fill.kind == "REVERSAL"), Fill.units), else_=-Fill.units),
     UNITS,
 )
 _CASH_EFFECT = type_coerce(  # in the fill's (account) currency: its account amount and fees

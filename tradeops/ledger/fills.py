@@ -14,22 +14,17 @@ from sqlalchemy.orm import Session
 from ..errors import LedgerError, ValidationError
 from .fifo import FifoBook
 from .inputs import FillInput, parse_fill, parse_symbol
-from .models import (
-    Account,
-    CorporateAction,
-    Fill,
-    IntendedTrade,
-    Ticket,
-)
+from .models import Account, CorporateAction, Fill, IntendedTrade, Ticket
 from .money import AsOf, RATIO_PLACES, ZERO, account_value, booked_value, to_decimal
 
 from .names import DEFAULT_ACCOUNT
-from .common import _ACTIVE, _SIGNED_UNITS, _day_start, _flush, _now, _text, exchange_date
+from .common import _ACTIVE, _day_start, _flush, _now, _text, exchange_date
 from .accounts import _lock, get_account, record_event
 from .prices import load_fx_rates
 from .valuation import _books
 from .tickets import get_ticket
 from .cash import _check_cash, _check_instrument_currency
+from .fill_checks import _active_fills, _check_against_line, _check_not_before_split, _check_units_timeline
 
 
 # --------------------------------------------------------------------------- fills
@@ -64,92 +59,8 @@ def unconfirmed_lines(session: Session, *, ticket_id: str | None = None, account
     return list(session.scalars(query))
 
 
-def _active_fills(session: Session, line_ids: Sequence[int]) -> dict[int, Fill]:
-    if not line_ids:
-        return {}
-    rows = session.scalars(select(Fill).where(Fill.line_id.in_(line_ids), _ACTIVE))
-    return {f.line_id: f for f in rows}
-
-
-def _check_against_line(fill: FillInput, line: IntendedTrade | None, ticket: Ticket) -> None:
-    """Input checks that need the ticket line (raise ValidationError naming row and field)."""
-    where = fill.where
-    if line is None:
-        numbers = ", ".join(str(ln.line_no) for ln in ticket.lines) or "none"
-        raise ValidationError(f"{where}, field 'line': ticket {ticket.ticket_id} has no line {fill.line_no} (its lines: {numbers})")
-    if fill.symbol is not None and fill.symbol != line.symbol:
-        raise ValidationError(f"{where}, field 'symbol': {fill.symbol} but line {line.line_no} of {ticket.ticket_id} is {line.symbol}")
-    if fill.side is not None and fill.side != line.side:
-        raise ValidationError(f"{where}, field 'side': {fill.side} but line {line.line_no} of {ticket.ticket_id} is a {line.side}")
-    if fill.status == "NOT_EXECUTED" or fill.override_reason:
-        return
-    off = abs(fill.price - line.reference_price) / line.reference_price
-    if off > line.band:
-        raise ValidationError(
-            f"{where}, field 'price': {fill.price} is {off:.2%} from the reference price {line.reference_price}, beyond "
-            f"the ticket's band of {line.band:.2%}; check it, or give an override_reason if it really filled there"
-        )
-    if line.side == "BUY":
-        limit = line.value * (1 + line.band)
-        fx = fill.fx_rate if fill.fx_rate is not None else Decimal(1)
-        spent = fill.units * fill.price if fx == 1 else fill.units * fill.price / fx
-        if spent > limit:
-            at = "" if fx == 1 else f" / {fx.normalize():f} (the FX rate)"
-            raise ValidationError(
-                f"{where}, field 'units': {fill.units} x {fill.price}{at} = {spent:.2f} is more than the "
-                f"{line.value} the line asks for (at most {limit:.2f} with the band); check it, or give an override_reason"
-            )
-    elif fill.units > line.approx_units * (1 + line.band):
-        raise ValidationError(
-            f"{where}, field 'units': {fill.units} is more than the ~{line.approx_units} units line {line.line_no} asks to sell; "
-            "check it, or give an override_reason"
-        )
-
-
-def _check_not_before_split(session: Session, account_id: int, symbol: str, at: datetime, where: str) -> None:
-    """Refuse entries dated before a recorded split of the symbol (its units delta is fixed)."""
-    split = session.scalar(
-        select(CorporateAction)
-        .where(CorporateAction.account_id == account_id, CorporateAction.symbol == symbol, CorporateAction.effective_date > exchange_date(at))
-        .order_by(CorporateAction.effective_date.desc())
-        .limit(1)
-    )
-    if split is not None:
-        raise LedgerError(
-            f"{where}: {symbol} entry dated {exchange_date(at)} is before the {split.ratio.normalize()}:1 split of "
-            f"{split.effective_date} already in the ledger; entries across a recorded split are not supported"
-        )
-
-
-def _check_units_timeline(
-    session: Session, account_id: int, symbol: str, changes: list[tuple[datetime, Decimal]], where: str
-) -> None:
-    """Refuse changes that would make the units of ``symbol`` negative at any time, now or later."""
-    fills = session.execute(
-        select(Fill.filled_at, _SIGNED_UNITS).where(Fill.account_id == account_id, Fill.symbol == symbol)
-    ).all()
-    splits = session.execute(
-        select(CorporateAction.effective_date, CorporateAction.units_delta).where(
-            CorporateAction.account_id == account_id, CorporateAction.symbol == symbol
-        )
-    ).all()
-    timeline = [(at, 1, units) for at, units in fills]
-    timeline += [(_day_start(day), 0, delta) for day, delta in splits]
-    timeline += [(at, 2, units) for at, units in changes]
-    timeline.sort(key=lambda item: (item[0], item[1]))
-    held = ZERO
-    for at, _, units in timeline:
-        held += units
-        if held < 0:
-            raise LedgerError(
-                f"{where}: {symbol} units would go negative ({held}) at {at:%Y-%m-%d %H:%M} UTC; the ledger does not "
-                f"hold enough {symbol} for this sell (or a later sell needs the units of this buy)"
-            )
-
-
 def _new_fill(
-    account_id: int, line: IntendedTrade, fill: FillInput, actor: str, at: datetime, supersedes_id: int | None = None,
-    instrument_currency: str = "USD",
+    account_id: int, line: IntendedTrade, fill: FillInput, actor: str, at: datetime, supersedes_id: int | None = None, instrument_currency: str = "USD"
 ) -> Fill:
     fx = fill.fx_rate if fill.fx_rate is not None else Decimal(1)
     return Fill(
@@ -180,17 +91,28 @@ def _new_fill(
 
 def _fill_payload(fill: Fill, line_no: int) -> dict:
     payload = {
-        "fill_id": fill.id, "line_no": line_no, "symbol": fill.symbol, "side": fill.side, "status": fill.status,
-        "units": fill.units, "price": fill.price, "amount": fill.amount, "fees": fill.fees, "filled_at": fill.filled_at,
-        "reason": fill.reason, "notes": fill.notes, "attachment": fill.attachment, "override_reason": fill.override_reason,
+        "fill_id": fill.id,
+        "line_no": line_no,
+        "symbol": fill.symbol,
+        "side": fill.side,
+        "status": fill.status,
+        "units": fill.units,
+        "price": fill.price,
+        "amount": fill.amount,
+        "fees": fill.fees,
+        "filled_at": fill.filled_at,
+        "reason": fill.reason,
+        "notes": fill.notes,
+        "attachment": fill.attachment,
+        "override_reason": fill.override_reason,
     }
     if fill.instrument_currency != fill.currency:  # a same-currency fill's event stays as it was
         payload |= {"instrument_currency": fill.instrument_currency, "fx_rate": fill.fx_rate, "account_amount": fill.account_amount}
     return payload
 
+
 def fill_fx_rate(
-    session: Session, ticket: Ticket, fill: FillInput, *, fx_date: date | None = None, instrument_currency: str = "USD",
-    account: str = DEFAULT_ACCOUNT,
+    session: Session, ticket: Ticket, fill: FillInput, *, fx_date: date | None = None, instrument_currency: str = "USD", account: str = DEFAULT_ACCOUNT
 ) -> Decimal:
     """The FX rate (USD per account-currency unit) a fill of ``ticket`` is booked at.
 
@@ -226,9 +148,7 @@ def fill_fx_rate(
     return rate
 
 
-def _with_rates(
-    session: Session, ticket: Ticket, fills: Sequence[FillInput], fx_date: date | None, instrument_currency: str, account: str
-) -> list[FillInput]:
+def _with_rates(session: Session, ticket: Ticket, fills: Sequence[FillInput], fx_date: date | None, instrument_currency: str, account: str) -> list[FillInput]:
     """The fills with their FX rates resolved (a bad or missing rate raises before anything is written)."""
     out, errors = [], []
     for f in fills:
@@ -244,8 +164,15 @@ def _with_rates(
 
 
 def confirm_ticket(
-    session: Session, ticket_id: str, fills: Sequence[FillInput], *, account: str = DEFAULT_ACCOUNT, actor: str,
-    min_cash: Decimal = ZERO, fx_date: date | None = None, instrument_currency: str = "USD",
+    session: Session,
+    ticket_id: str,
+    fills: Sequence[FillInput],
+    *,
+    account: str = DEFAULT_ACCOUNT,
+    actor: str,
+    min_cash: Decimal = ZERO,
+    fx_date: date | None = None,
+    instrument_currency: str = "USD",
 ) -> list[Fill]:
     """Record the executor's answers for some lines of a ticket (one submission).
 
@@ -329,8 +256,17 @@ def record_fill(
     pound, e.g. ``"1.2650"``) when given, else at the cached rate of
     ``fx_date``, else at the ticket's or the day's rate (:func:`fill_fx_rate`)."""
     raw = {
-        "line": str(line_no), "status": status, "units": units, "price": price, "fees": fees, "filled_at": filled_at,
-        "reason": reason, "notes": notes, "attachment": attachment, "override_reason": override_reason, "fx_rate": fx_rate,
+        "line": str(line_no),
+        "status": status,
+        "units": units,
+        "price": price,
+        "fees": fees,
+        "filled_at": filled_at,
+        "reason": reason,
+        "notes": notes,
+        "attachment": attachment,
+        "override_reason": override_reason,
+        "fx_rate": fx_rate,
     }
     fill = parse_fill(raw, f"{ticket_id} line {line_no}", local_tz, _now(session))
     return confirm_ticket(
@@ -370,9 +306,17 @@ def correct_fill(
         raise LedgerError(f"{where}: no such fill in account {account!r}")
     line = session.get(IntendedTrade, original.line_id)
     raw = {
-        "line": str(line.line_no), "status": status, "units": units, "price": price, "fees": fees, "filled_at": filled_at,
-        "reason": reason if status.lower().startswith("not") else None, "notes": notes, "attachment": attachment,
-        "override_reason": override_reason, "fx_rate": fx_rate,
+        "line": str(line.line_no),
+        "status": status,
+        "units": units,
+        "price": price,
+        "fees": fees,
+        "filled_at": filled_at,
+        "reason": reason if status.lower().startswith("not") else None,
+        "notes": notes,
+        "attachment": attachment,
+        "override_reason": override_reason,
+        "fx_rate": fx_rate,
     }
     fill = parse_fill(raw, where, local_tz, _now(session))
     (fill,) = _with_rates(session, line.ticket, [fill], fx_date, original.instrument_currency, account)
@@ -380,8 +324,16 @@ def correct_fill(
 
 
 def correct_ticket(
-    session: Session, ticket_id: str, fills: Sequence[FillInput], reason: str, *, account: str = DEFAULT_ACCOUNT, actor: str,
-    min_cash: Decimal = ZERO, fx_date: date | None = None, instrument_currency: str = "USD",
+    session: Session,
+    ticket_id: str,
+    fills: Sequence[FillInput],
+    reason: str,
+    *,
+    account: str = DEFAULT_ACCOUNT,
+    actor: str,
+    min_cash: Decimal = ZERO,
+    fx_date: date | None = None,
+    instrument_currency: str = "USD",
 ) -> list[tuple[Fill, Fill]]:
     """Correct the current fill of each given line (one submission; every row is checked first)."""
     reason = _text(reason, "reason", f"correction of {ticket_id}")
@@ -425,39 +377,48 @@ def _correct(
     )
     _check_cash(session, acc, [(replacement, line, original)], line.ticket.ticket_id, min_cash)
     reversal = Fill(
-        account_id=acc.id, line_id=original.line_id, symbol=original.symbol, side=original.side, kind="REVERSAL",
-        status=original.status, units=original.units, price=original.price, amount=original.amount, fees=original.fees,
-        currency=original.currency, instrument_currency=original.instrument_currency, fx_rate=original.fx_rate,
-        account_amount=original.account_amount, filled_at=original.filled_at, reason=reason, reverses_id=original.id,
-        actor=actor, created_at=_now(session),
+        account_id=acc.id,
+        line_id=original.line_id,
+        symbol=original.symbol,
+        side=original.side,
+        kind="REVERSAL",
+        status=original.status,
+        units=original.units,
+        price=original.price,
+        amount=original.amount,
+        fees=original.fees,
+        currency=original.currency,
+        instrument_currency=original.instrument_currency,
+        fx_rate=original.fx_rate,
+        account_amount=original.account_amount,
+        filled_at=original.filled_at,
+        reason=reason,
+        reverses_id=original.id,
+        actor=actor,
+        created_at=_now(session),
     )
-    new = _new_fill(
-        acc.id, line, replacement, actor, _now(session), supersedes_id=original.id, instrument_currency=original.instrument_currency
-    )
+    new = _new_fill(acc.id, line, replacement, actor, _now(session), supersedes_id=original.id, instrument_currency=original.instrument_currency)
     # insert the row that adds units first, so the database's never-negative trigger holds after each insert
-    for row in ([new, reversal] if line.side == "BUY" else [reversal, new]):
+    for row in [new, reversal] if line.side == "BUY" else [reversal, new]:
         session.add(row)
         _flush(session, where)
     ticket_id = line.ticket.ticket_id
     record_event(
-        session, "FILL_REVERSED", {"fill_id": original.id, "reversal_id": reversal.id, "reason": reason},
-        actor=actor, account=account, ticket_id=ticket_id,
+        session, "FILL_REVERSED", {"fill_id": original.id, "reversal_id": reversal.id, "reason": reason}, actor=actor, account=account, ticket_id=ticket_id
     )
     record_event(
-        session, "FILL_CORRECTED", {**_fill_payload(new, line.line_no), "supersedes": original.id, "reason": reason},
-        actor=actor, account=account, ticket_id=ticket_id,
+        session,
+        "FILL_CORRECTED",
+        {**_fill_payload(new, line.line_no), "supersedes": original.id, "reason": reason},
+        actor=actor,
+        account=account,
+        ticket_id=ticket_id,
     )
     return reversal, new
 
+
 def record_split(
-    session: Session,
-    symbol: str,
-    ratio: Decimal | str,
-    effective_date: date,
-    *,
-    notes: str | None = None,
-    account: str = DEFAULT_ACCOUNT,
-    actor: str,
+    session: Session, symbol: str, ratio: Decimal | str, effective_date: date, *, notes: str | None = None, account: str = DEFAULT_ACCOUNT, actor: str
 ) -> CorporateAction:
     """Record a split (ratio 2 = 2-for-1, 0.1 = 1-for-10) effective at the start of ``effective_date``.
 
@@ -475,13 +436,24 @@ def record_split(
     before = book.units
     delta = book.split(ratio)
     row = CorporateAction(
-        account_id=acc.id, symbol=symbol, kind="SPLIT", ratio=ratio, effective_date=effective_date,
-        units_before=before, units_delta=delta, notes=notes, actor=actor, created_at=_now(session),
+        account_id=acc.id,
+        symbol=symbol,
+        kind="SPLIT",
+        ratio=ratio,
+        effective_date=effective_date,
+        units_before=before,
+        units_delta=delta,
+        notes=notes,
+        actor=actor,
+        created_at=_now(session),
     )
     session.add(row)
     _flush(session, where)
     record_event(
-        session, "SPLIT_RECORDED", {"symbol": symbol, "ratio": ratio, "effective_date": effective_date, "units_before": before, "units_delta": delta},
-        actor=actor, account=account,
+        session,
+        "SPLIT_RECORDED",
+        {"symbol": symbol, "ratio": ratio, "effective_date": effective_date, "units_before": before, "units_delta": delta},
+        actor=actor,
+        account=account,
     )
     return row

@@ -58,7 +58,9 @@ def kill_switch_gate(session: Session, *, account: str = api.DEFAULT_ACCOUNT) ->
             "turn it off with `tradeops kill-switch off --reason ...` once it is safe"
         )
     if state.value == "HALT":
-        reasons.append(f"the state is HALT (since {state.at:%Y-%m-%d %H:%M} UTC, by {state.actor}: {state.reason}); resume explicitly with `tradeops resume --reason ...`")
+        reasons.append(
+            f"the state is HALT (since {state.at:%Y-%m-%d %H:%M} UTC, by {state.actor}: {state.reason}); resume explicitly with `tradeops resume --reason ...`"
+        )
     return _result("kill_switch", reasons, kill_switch=switch.value, kill_switch_reason=switch.reason, state=state.value, state_reason=state.reason)
 
 
@@ -96,9 +98,7 @@ def drawdown(points: Iterable[api.EquityPoint]) -> Drawdown | None:
     return Drawdown(1 - index / peak, peak_point.day, peak_point.equity, current.day, current.equity)
 
 
-def drawdown_gate(
-    session: Session, risk, prices: api.PriceSeries | None = None, *, as_of: date | None = None, account: str = api.DEFAULT_ACCOUNT
-) -> Gate:
+def drawdown_gate(session: Session, risk, prices: api.PriceSeries | None = None, *, as_of: date | None = None, account: str = api.DEFAULT_ACCOUNT) -> Gate:
     """Fails when equity is ``risk.kill_switch_drawdown`` or more below its peak (warns from
     ``risk.drawdown_warning``).  The peak is taken since the latest explicit resume from HALT."""
     limit, warn = Decimal(str(risk.kill_switch_drawdown)), Decimal(str(risk.drawdown_warning))
@@ -116,8 +116,15 @@ def drawdown_gate(
             f"at or beyond risk.kill_switch_drawdown = {limit:.0%}: enter HALT and review before resuming"
         )
     return _result(
-        "drawdown", reasons, drawdown=round(dd.drawdown, 6), threshold=limit, warning=dd.drawdown >= warn,
-        peak_day=dd.peak_day, peak_equity=dd.peak_equity, current_day=dd.current_day, current_equity=dd.current_equity,
+        "drawdown",
+        reasons,
+        drawdown=round(dd.drawdown, 6),
+        threshold=limit,
+        warning=dd.drawdown >= warn,
+        peak_day=dd.peak_day,
+        peak_equity=dd.peak_equity,
+        current_day=dd.current_day,
+        current_equity=dd.current_equity,
     )
 
 
@@ -158,17 +165,19 @@ def confirmations_gate(session: Session, *, before: date | None = None, account:
                 ambiguous.append(f"{label} {why} (correct fill {fill.id} with a reason)")
     latest = api.latest_ticket(session, before=before, account=account)
     return _result(
-        "confirmations", missing + ambiguous, previous_ticket=latest.ticket_id if latest else None,
-        tickets_checked=[t.ticket_id for t in tickets], missing=missing, ambiguous=ambiguous,
+        "confirmations",
+        missing + ambiguous,
+        previous_ticket=latest.ticket_id if latest else None,
+        tickets_checked=[t.ticket_id for t in tickets],
+        missing=missing,
+        ambiguous=ambiguous,
     )
 
 
 # --------------------------------------------------------------------------- reconciliation
 
 
-def reconciliation_gate(
-    session: Session, tolerances: Tolerances, *, now: datetime | None = None, account: str = api.DEFAULT_ACCOUNT
-) -> Gate:
+def reconciliation_gate(session: Session, tolerances: Tolerances, *, now: datetime | None = None, account: str = api.DEFAULT_ACCOUNT) -> Gate:
     """Fails when the latest snapshot is missing, too old, or disagrees with the ledger beyond tolerance."""
     try:
         report = api.reconcile_snapshot(session, tolerances, now=now, account=account)

@@ -30,6 +30,7 @@ from .money import MONEY_PLACES, PRICE_PLACES, RATIO_PLACES, UNITS_PLACES, ZERO,
 
 FILL_STATUSES = {"executed": "EXECUTED", "partial": "PARTIAL", "not_executed": "NOT_EXECUTED"}
 from .names import CASH_KINDS  # noqa: E402
+
 SIGNED_CASH_KINDS = ("INTEREST", "FX")  # the only kinds whose amount may be negative
 SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,31}$")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -280,8 +281,7 @@ def parse_fills_csv(text: str, local_tz: tzinfo, source: str = "fills.csv", now:
 
 
 def parse_cash_csv(text: str, source: str = "cash.csv", default_currency: str = "USD") -> list[CashInput]:
-    return _collect(_read_rows(text, source, CASH_COLUMNS, CASH_OPTIONAL), source,
-                    lambda row, where: parse_cash(row, where, default_currency))
+    return _collect(_read_rows(text, source, CASH_COLUMNS, CASH_OPTIONAL), source, lambda row, where: parse_cash(row, where, default_currency))
 
 
 def parse_snapshot_csv(text: str, source: str = "snapshot.csv") -> SnapshotInput:

@@ -33,20 +33,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    CheckConstraint,
-    Date,
-    ForeignKey,
-    ForeignKeyConstraint,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Text,
-    UniqueConstraint,
-    text,
-)
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, ForeignKeyConstraint, Index, Integer, MetaData, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .money import MONEY_PLACES, PRICE_PLACES, RATIO_PLACES, UNITS_PLACES
@@ -63,6 +50,7 @@ SIDES = ("BUY", "SELL")
 FILL_STATUSES = ("EXECUTED", "PARTIAL", "NOT_EXECUTED")
 FILL_KINDS = ("FILL", "REVERSAL")
 from .names import CASH_KINDS  # noqa: E402
+
 STATES = ("RUN", "DEGRADED_DATA", "SAFE_MODE", "HALT")
 
 NAMING = {
@@ -103,12 +91,7 @@ class Ticket(Base):
         CheckConstraint(_in("kind", TICKET_KINDS), name="kind"),
         CheckConstraint(_in("status", TICKET_STATUSES), name="status"),
         Index(
-            "uq_tickets_open_session",
-            "account_id",
-            "session_date",
-            unique=True,
-            sqlite_where=text("status = 'OPEN'"),
-            postgresql_where=text("status = 'OPEN'"),
+            "uq_tickets_open_session", "account_id", "session_date", unique=True, sqlite_where=text("status = 'OPEN'"), postgresql_where=text("status = 'OPEN'")
         ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -186,14 +169,11 @@ class Fill(Base):
         CheckConstraint(_in("side", SIDES), name="side"),
         CheckConstraint("units >= 0 AND amount >= 0 AND fees >= 0", name="non_negative"),
         CheckConstraint(
-            "(status = 'NOT_EXECUTED' AND units = 0 AND amount = 0 AND price IS NULL)"
-            " OR (status <> 'NOT_EXECUTED' AND units > 0 AND price > 0)",
+            "(status = 'NOT_EXECUTED' AND units = 0 AND amount = 0 AND price IS NULL) OR (status <> 'NOT_EXECUTED' AND units > 0 AND price > 0)",
             name="status_units",
         ),
         CheckConstraint(
-            "(kind = 'FILL' AND reverses_id IS NULL)"
-            " OR (kind = 'REVERSAL' AND reverses_id IS NOT NULL AND supersedes_id IS NULL)",
-            name="reversal_link",
+            "(kind = 'FILL' AND reverses_id IS NULL) OR (kind = 'REVERSAL' AND reverses_id IS NOT NULL AND supersedes_id IS NULL)", name="reversal_link"
         ),
         Index(
             "uq_fills_first_confirmation",

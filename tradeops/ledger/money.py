@@ -57,6 +57,7 @@ def to_decimal(value: object, field: str, places: int, *, where: str = "") -> De
         raise ValidationError(f"{prefix}: {value} has more than {places} decimal places")
     return fitted
 
+
 def booked_value(units: Decimal, price: Decimal) -> Decimal:
     """What the broker books for ``units`` at ``price``: rounded half-even to the cent."""
     return (units * price).quantize(CENT, rounding=ROUND_HALF_EVEN)

@@ -12,10 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import ValidationError
 from .inputs import parse_symbol
-from .models import (
-    FxRate,
-    Price,
-)
+from .models import FxRate, Price
 from .money import AsOf, PRICE_PLACES, RATIO_PLACES, to_decimal
 
 from .common import PriceSeries, _flush, _now
@@ -24,9 +21,7 @@ from .common import PriceSeries, _flush, _now
 # --------------------------------------------------------------------------- prices and FX
 
 
-def store_prices(
-    session: Session, closes: Iterable[tuple[str, date, Decimal | str]], *, source: str, currency: str = "USD"
-) -> int:
+def store_prices(session: Session, closes: Iterable[tuple[str, date, Decimal | str]], *, source: str, currency: str = "USD") -> int:
     """Put closes into the price cache (a newer value replaces the cached one). Returns the count."""
     now, count = _now(session), 0
     wanted = {}
@@ -49,9 +44,7 @@ def store_prices(
     return count
 
 
-def load_prices(
-    session: Session, symbols: Iterable[str] | None = None, start: date | None = None, end: date | None = None
-) -> dict[str, dict[date, Decimal]]:
+def load_prices(session: Session, symbols: Iterable[str] | None = None, start: date | None = None, end: date | None = None) -> dict[str, dict[date, Decimal]]:
     """Cached closes as ``{symbol: {date: close}}``."""
     query = select(Price.symbol, Price.date, Price.close)
     if symbols is not None:

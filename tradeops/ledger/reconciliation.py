@@ -12,11 +12,7 @@ from sqlalchemy.orm import Session
 from ..errors import LedgerError, ValidationError
 from ..reconcile import Holdings, OpenLine, ReconciliationReport, Tolerances, reconcile
 from .inputs import parse_symbol, parse_timestamp
-from .models import (
-    BrokerSnapshot,
-    Fill,
-    SnapshotPosition,
-)
+from .models import BrokerSnapshot, Fill, SnapshotPosition
 from .money import MONEY_PLACES, AsOf, RATIO_PLACES, UNITS_PLACES, to_decimal
 
 from .names import DEFAULT_ACCOUNT
@@ -79,20 +75,24 @@ def record_snapshot(
         cached = AsOf(load_fx_rates(session, acc.currency, "USD")).get(exchange_date(taken_at)) if currency == acc.currency else None
         if cached is None:
             raise ValidationError(
-                f"{where}, field 'fx_rate': required for a {acc.currency} account with cash in {currency} "
-                f"(the USD per {acc.currency} the broker shows)"
+                f"{where}, field 'fx_rate': required for a {acc.currency} account with cash in {currency} (the USD per {acc.currency} the broker shows)"
             )
         rate = cached
     snap = BrokerSnapshot(
-        account_id=acc.id, taken_at=taken_at, cash=cash, currency=currency, fx_rate=rate, source=source, notes=notes, actor=actor,
+        account_id=acc.id,
+        taken_at=taken_at,
+        cash=cash,
+        currency=currency,
+        fx_rate=rate,
+        source=source,
+        notes=notes,
+        actor=actor,
         created_at=_now(session),
         positions=[SnapshotPosition(symbol=s, units=u) for s, u in sorted(lines.items())],
     )
     session.add(snap)
     _flush(session, where)
-    record_event(
-        session, "SNAPSHOT_RECORDED", {"snapshot_id": snap.id, "taken_at": taken_at, "cash": cash, "positions": lines}, actor=actor, account=account
-    )
+    record_event(session, "SNAPSHOT_RECORDED", {"snapshot_id": snap.id, "taken_at": taken_at, "cash": cash, "positions": lines}, actor=actor, account=account)
     return snap
 
 
@@ -101,16 +101,12 @@ def latest_snapshot(session: Session, *, account: str = DEFAULT_ACCOUNT) -> Brok
     query = select(BrokerSnapshot).where(BrokerSnapshot.account_id == account_id)
     return session.scalar(query.order_by(BrokerSnapshot.taken_at.desc(), BrokerSnapshot.id.desc()).limit(1))
 
+
 # --------------------------------------------------------------------------- reconciliation
 
 
 def reconcile_snapshot(
-    session: Session,
-    tolerances: Tolerances,
-    *,
-    snapshot_id: int | None = None,
-    now: datetime | None = None,
-    account: str = DEFAULT_ACCOUNT,
+    session: Session, tolerances: Tolerances, *, snapshot_id: int | None = None, now: datetime | None = None, account: str = DEFAULT_ACCOUNT
 ) -> ReconciliationReport:
     """Reconcile a snapshot (default: the latest) with the ledger as of its time.
 
@@ -136,5 +132,13 @@ def reconcile_snapshot(
     ]
     now = now or _now(session)
     last_fill = session.scalar(select(func.max(Fill.filled_at)).where(Fill.account_id == acc.id, Fill.units > 0))
-    return reconcile(ledger, broker, tolerances, now, open_lines, snapshot_id=snap.id,
-                     ledger_cash_now=compute_cash(session, as_of=now, account=account).amount, last_fill_at=last_fill)
+    return reconcile(
+        ledger,
+        broker,
+        tolerances,
+        now,
+        open_lines,
+        snapshot_id=snap.id,
+        ledger_cash_now=compute_cash(session, as_of=now, account=account).amount,
+        last_fill_at=last_fill,
+    )

@@ -11,13 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import LedgerError, ValidationError
 from .inputs import parse_symbol
-from .models import (
-    SIDES,
-    TICKET_KINDS,
-    Fill,
-    IntendedTrade,
-    Ticket,
-)
+from .models import SIDES, TICKET_KINDS, Fill, IntendedTrade, Ticket
 from .money import MONEY_PLACES, PRICE_PLACES, RATIO_PLACES, UNITS_PLACES, to_decimal
 
 from .names import DEFAULT_ACCOUNT
@@ -39,9 +33,7 @@ def get_ticket(session: Session, ticket_id: str, *, account: str = DEFAULT_ACCOU
 def open_ticket(session: Session, session_date: date, *, account: str = DEFAULT_ACCOUNT) -> Ticket | None:
     """The OPEN ticket of a session date, if one was issued."""
     account_id = get_account(session, account).id
-    return session.scalar(
-        select(Ticket).where(Ticket.account_id == account_id, Ticket.session_date == session_date, Ticket.status == "OPEN")
-    )
+    return session.scalar(select(Ticket).where(Ticket.account_id == account_id, Ticket.session_date == session_date, Ticket.status == "OPEN"))
 
 
 def latest_ticket(session: Session, *, before: date | None = None, account: str = DEFAULT_ACCOUNT) -> Ticket | None:
@@ -52,9 +44,7 @@ def latest_ticket(session: Session, *, before: date | None = None, account: str 
     return session.scalar(query.order_by(Ticket.session_date.desc()).limit(1))
 
 
-def tickets_between(
-    session: Session, start: date | None = None, end: date | None = None, *, account: str = DEFAULT_ACCOUNT
-) -> list[Ticket]:
+def tickets_between(session: Session, start: date | None = None, end: date | None = None, *, account: str = DEFAULT_ACCOUNT) -> list[Ticket]:
     """The OPEN (not superseded, not voided) tickets with a session date in ``[start, end]``, oldest first."""
     query = select(Ticket).where(Ticket.account_id == get_account(session, account).id, Ticket.status == "OPEN")
     if start is not None:
@@ -108,9 +98,7 @@ def record_ticket(
             raise LedgerError(f"ticket {old.ticket_id} cannot be superseded: fills have been recorded against it")
         old.status, old.status_reason = "SUPERSEDED", supersede_reason.strip()
         _flush(session, f"superseding {old.ticket_id}")
-        record_event(
-            session, "TICKET_SUPERSEDED", {"by": ticket_id, "reason": old.status_reason}, actor=actor, account=account, ticket_id=old.ticket_id
-        )
+        record_event(session, "TICKET_SUPERSEDED", {"by": ticket_id, "reason": old.status_reason}, actor=actor, account=account, ticket_id=old.ticket_id)
     ticket = Ticket(
         account_id=acc.id,
         ticket_id=ticket_id,
@@ -127,9 +115,12 @@ def record_ticket(
     session.add(ticket)
     _flush(session, where)
     record_event(
-        session, "TICKET_RECORDED",
+        session,
+        "TICKET_RECORDED",
         {"session_date": session_date, "kind": kind, "version_hash": version_hash, "run_id": run_id, "supersedes": old.ticket_id if old else None},
-        actor=actor, account=account, ticket_id=ticket_id,
+        actor=actor,
+        account=account,
+        ticket_id=ticket_id,
     )
     return ticket
 
@@ -211,8 +202,11 @@ def record_intended_trade(
     ticket.lines.append(line)
     _flush(session, where)
     record_event(
-        session, "LINE_RECORDED",
+        session,
+        "LINE_RECORDED",
         {"line_no": line_no, "side": side, "symbol": symbol, "value": value, "approx_units": approx_units, "reference_price": reference_price, "band": band},
-        actor=actor, account=account, ticket_id=ticket_id,
+        actor=actor,
+        account=account,
+        ticket_id=ticket_id,
     )
     return line

@@ -14,11 +14,7 @@ from sqlalchemy.orm import Session
 from ..calendar import get_calendar
 from ..errors import DataError, ValidationError
 from .fifo import FifoBook
-from .models import (
-    CashMovement,
-    CorporateAction,
-    Fill,
-)
+from .models import CashMovement, CorporateAction, Fill
 from .money import CENT, MONEY_PLACES, AsOf, RATIO_PLACES, ZERO, Money, to_decimal
 from .types import UTCDateTime
 
@@ -75,12 +71,10 @@ def _books(
 
     One ordered pass; fill times are fetched only for symbols that have splits.
     """
-    split_query = select(CorporateAction.symbol, CorporateAction.effective_date, CorporateAction.ratio).where(
-        CorporateAction.account_id == account_id
+    split_query = select(CorporateAction.symbol, CorporateAction.effective_date, CorporateAction.ratio).where(CorporateAction.account_id == account_id)
+    fill_query = select(Fill.symbol, Fill.side, Fill.units, Fill.account_amount, Fill.amount, Fill.fx_rate, Fill.currency != Fill.instrument_currency).where(
+        Fill.account_id == account_id, _ACTIVE, Fill.units > 0
     )
-    fill_query = select(
-        Fill.symbol, Fill.side, Fill.units, Fill.account_amount, Fill.amount, Fill.fx_rate, Fill.currency != Fill.instrument_currency
-    ).where(Fill.account_id == account_id, _ACTIVE, Fill.units > 0)
     if symbols is not None:
         split_query = split_query.where(CorporateAction.symbol.in_(symbols))
         fill_query = fill_query.where(Fill.symbol.in_(symbols))
@@ -196,14 +190,25 @@ class PnL:
 
     def to_dict(self) -> dict:
         out = {
-            "currency": self.currency, "realized": self.realized, "unrealized": self.unrealized, "total": self.total,
-            "trading": self.trading, "dividends": self.dividends, "interest": self.interest, "fx": self.fx, "fees": self.fees,
+            "currency": self.currency,
+            "realized": self.realized,
+            "unrealized": self.unrealized,
+            "total": self.total,
+            "trading": self.trading,
+            "dividends": self.dividends,
+            "interest": self.interest,
+            "fx": self.fx,
+            "fees": self.fees,
             "by_symbol": {s: p.to_dict() for s, p in self.by_symbol.items()},
         }
         if self.trading_fx is not None:
             out |= {
-                "trading_price": self.trading_price, "trading_fx": self.trading_fx, "unrealized_price": self.unrealized_price,
-                "unrealized_fx": self.unrealized_fx, "price_effect": self.price_effect, "fx_effect": self.fx_effect,
+                "trading_price": self.trading_price,
+                "trading_fx": self.trading_fx,
+                "unrealized_price": self.unrealized_price,
+                "unrealized_fx": self.unrealized_fx,
+                "price_effect": self.price_effect,
+                "fx_effect": self.fx_effect,
             }
         return jsonable(out)
 
@@ -217,8 +222,7 @@ def _foreign(session: Session, account_id: int, until: datetime | None = None) -
 
 
 def compute_pnl(
-    session: Session, marks: Mapping[str, Decimal], *, as_of: datetime | None = None, account: str = DEFAULT_ACCOUNT,
-    fx_rate: Decimal | str | None = None,
+    session: Session, marks: Mapping[str, Decimal], *, as_of: datetime | None = None, account: str = DEFAULT_ACCOUNT, fx_rate: Decimal | str | None = None
 ) -> PnL:
     """Realized (FIFO lots) and unrealized P&L in the account currency; ``marks`` is a price per
     held symbol in its instrument currency (USD).
@@ -266,9 +270,19 @@ def compute_pnl(
         book_rate = rate if book.foreign else Decimal(1)  # (an instrument in the account's own currency: no rate)
         value, price_eff, fx_eff = book.open_split(mark, book_rate) if book.units > 0 else (ZERO, ZERO, ZERO)
         per_symbol[symbol] = SymbolPnL(
-            symbol, book.units, cost, mark, value, book.realized, value - cost,
-            realized_price=book.realized_price, realized_fx=book.realized_fx, unrealized_price=price_eff, unrealized_fx=fx_eff,
-            market_value_usd=book.units * mark if book.units > 0 else ZERO, fx_rate=book_rate,
+            symbol,
+            book.units,
+            cost,
+            mark,
+            value,
+            book.realized,
+            value - cost,
+            realized_price=book.realized_price,
+            realized_fx=book.realized_fx,
+            unrealized_price=price_eff,
+            unrealized_fx=fx_eff,
+            market_value_usd=book.units * mark if book.units > 0 else ZERO,
+            fx_rate=book_rate,
         )
         unrealized += value - cost
         t_price, t_fx, u_price, u_fx = t_price + book.realized_price, t_fx + book.realized_fx, u_price + price_eff, u_fx + fx_eff
@@ -338,13 +352,9 @@ def compute_equity_curve(
     prices = load_prices(session) if prices is None else prices
     tz = _exchange_tz()
     changes: list[tuple[date, str | None, Decimal, Decimal, Decimal]] = []  # day, symbol, units, cash, flow
-    for symbol, at, units, cash in session.execute(
-        select(Fill.symbol, Fill.filled_at, _SIGNED_UNITS, _CASH_EFFECT).where(Fill.account_id == acc.id)
-    ):
+    for symbol, at, units, cash in session.execute(select(Fill.symbol, Fill.filled_at, _SIGNED_UNITS, _CASH_EFFECT).where(Fill.account_id == acc.id)):
         changes.append((at.astimezone(tz).date(), symbol, units, cash, ZERO))
-    for kind, day, amount in session.execute(
-        select(CashMovement.kind, CashMovement.value_date, CashMovement.amount).where(CashMovement.account_id == acc.id)
-    ):
+    for kind, day, amount in session.execute(select(CashMovement.kind, CashMovement.value_date, CashMovement.amount).where(CashMovement.account_id == acc.id)):
         changes.append((day, None, ZERO, amount, amount if kind in EXTERNAL_FLOWS else ZERO))
     for symbol, day, delta in session.execute(
         select(CorporateAction.symbol, CorporateAction.effective_date, CorporateAction.units_delta).where(CorporateAction.account_id == acc.id)

@@ -22,7 +22,19 @@ import os  # noqa: F401  (tests replace os.replace under the atomic writer throu
 from ..files import write_atomic
 from .inputs import CENT, gate, GATE_STATUSES, LEVEL_EPS, LINE_STATUSES, MIN_RETURNS_FOR_RATIOS, Position, ReportInputs, RunInfo, TEMPLATES, ReportLine
 from .build import build_daily, build_weekly, ComplianceRow, DailyReport, ExposureRow, lateness, MetricRow, TradeRow, week_start, WeeklyReport
-from .render import css_sign, fmt_bps, fmt_money, fmt_pct, fmt_ratio, fmt_units, md_cell, render_daily_html, render_daily_md, render_weekly_html, render_weekly_md
+from .render import (
+    css_sign,
+    fmt_bps,
+    fmt_money,
+    fmt_pct,
+    fmt_ratio,
+    fmt_units,
+    md_cell,
+    render_daily_html,
+    render_daily_md,
+    render_weekly_html,
+    render_weekly_md,
+)
 from .plots import equity_drawdown_png
 from .tearsheet import tearsheet_html, tearsheet_title
 from .publish import publish_daily, publish_weekly

@@ -226,7 +226,7 @@ class WeeklyReport:
     fx_effect: Decimal | None = None  # the FX effect in the P&L to date (None: no second currency)
     price_currency: str = "USD"
     benchmark_in: str | None = None  # the benchmark's return translated into this currency (None: as quoted)
-    drift: object | None = None  # tradeops.drift.Section (None: the section is left out)
+    drift: object | None = None  # tradeops.drift_section.Section (None: the section is left out)
 
 
 def week_start(as_of: date, calendar: ExchangeCalendar) -> date:
@@ -258,10 +258,7 @@ def build_weekly(inputs: ReportInputs, plot_file: str = "weekly.png", tearsheet_
     equity_start = _money(inputs.equity.iloc[n_before - 1]) if n_before else None
     equity_start_date = eq.index[n_before - 1].date() if n_before else None
 
-    lines = sorted(
-        (t for t in inputs.trades if start <= t.session <= inputs.as_of),
-        key=lambda t: (t.session, t.ticket_id, t.side != "sell", t.symbol),
-    )
+    lines = sorted((t for t in inputs.trades if start <= t.session <= inputs.as_of), key=lambda t: (t.session, t.ticket_id, t.side != "sell", t.symbol))
     rows = []
     for t in lines:
         filled = t.fill_price is not None and t.filled_units > 0

@@ -142,7 +142,7 @@ class ReportInputs:
     # the benchmark's closes are in ``price_currency``; for an account in another currency, the day's rate
     # (``price_currency`` per account-currency unit, by date: GBPUSD) turns them into the account's currency
     benchmark_fx: pd.Series | None = None
-    drift: object | None = None  # tradeops.drift.Section: live vs the shadow portfolio (None: no live tickets)
+    drift: object | None = None  # tradeops.drift_section.Section: live vs the shadow portfolio (None: no live tickets)
 
     def __post_init__(self):
         if self.generated_at.tzinfo is None:
@@ -157,10 +157,7 @@ class ReportInputs:
         booked = self.cash + sum((p.value for p in self.positions), Decimal(0))
         last = _money(self.equity.iloc[-1])
         if abs(booked - last) > CENT:
-            raise DataError(
-                f"equity on {self.as_of} is {last} but cash + positions is {booked} "
-                f"(difference {last - booked}, tolerance {CENT})"
-            )
+            raise DataError(f"equity on {self.as_of} is {last} but cash + positions is {booked} (difference {last - booked}, tolerance {CENT})")
         for p in self.positions:
             if p.units <= 0 or p.price <= 0:
                 raise DataError(f"position {p.symbol}: units {p.units} and price {p.price} must be > 0")

@@ -38,19 +38,25 @@ def equity_drawdown_png(inputs: ReportInputs, title: str) -> bytes:
         first = bench.first_valid_index()
         if first is not None:
             rebased = bench / bench[first] * eq[first]
-            top.plot(rebased.index, rebased.to_numpy(), color="#9a9a9a", lw=1.2, ls="--",
-                     label=f"{inputs.benchmark_symbol} (rebased)")
+            top.plot(rebased.index, rebased.to_numpy(), color="#9a9a9a", lw=1.2, ls="--", label=f"{inputs.benchmark_symbol} (rebased)")
         top.set_title(title, loc="left", fontsize=12, fontweight="bold")
         top.set_ylabel(inputs.currency)
         top.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
         top.legend(loc="upper left", frameon=False, fontsize=9)
         bottom.fill_between(dd.index, dd.to_numpy(), 0.0, color="#c0392b", alpha=0.35, lw=0)
         bottom.plot(dd.index, dd.to_numpy(), color="#c0392b", lw=1.0)
-        for level, name, colour in ((inputs.drawdown_warning, "warning", "#e67e22"),
-                                    (inputs.kill_switch_drawdown, "kill switch", "#7b241c")):
+        for level, name, colour in ((inputs.drawdown_warning, "warning", "#e67e22"), (inputs.kill_switch_drawdown, "kill switch", "#7b241c")):
             bottom.axhline(-level, color=colour, lw=1.0, ls=":")
-            bottom.annotate(f"{name} -{level:.0%}", (1.0, -level), xycoords=("axes fraction", "data"),
-                            xytext=(-4, 3), textcoords="offset points", ha="right", fontsize=8, color=colour)
+            bottom.annotate(
+                f"{name} -{level:.0%}",
+                (1.0, -level),
+                xycoords=("axes fraction", "data"),
+                xytext=(-4, 3),
+                textcoords="offset points",
+                ha="right",
+                fontsize=8,
+                color=colour,
+            )
         bottom.set_ylim(min(float(dd.min()), -inputs.kill_switch_drawdown) * 1.15, 0.005)
         bottom.set_ylabel("Drawdown")
         bottom.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))

@@ -16,8 +16,6 @@ from .tearsheet import tearsheet_html
 # --------------------------------------------------------------------------- writing
 
 
-
-
 def publish_daily(inputs: ReportInputs, reports_dir: Path) -> list[Path]:
     """Write daily.png, daily.md and daily.html into ``reports_dir``; return the paths."""
     reports_dir = Path(reports_dir)
@@ -37,7 +35,7 @@ def publish_weekly(inputs: ReportInputs, reports_dir: Path, tearsheet: bool = Tr
     if report.tearsheet_file:
         written.append(write_atomic(reports_dir / report.tearsheet_file, tearsheet_html(inputs)))
     if report.drift is not None and report.drift.drift is not None:
-        from ..drift import chart_png
+        from ..drift_section import chart_png
 
         written.append(write_atomic(reports_dir / report.drift.chart_file, chart_png(report.drift.drift, inputs.as_of, inputs.benchmark_symbol)))
     written.insert(0, write_atomic(reports_dir / "weekly.html", render_weekly_html(report)))

@@ -47,8 +47,13 @@ def tearsheet_html(inputs: ReportInputs, title: str = "Account vs benchmark") ->
     with tempfile.TemporaryDirectory() as tmp, _plot_style(), _quiet(), _source_date(inputs.generated_at):
         out = Path(tmp) / "tearsheet.html"
         qs.reports.html(
-            returns, benchmark=bench, title=title, output=str(out), download_filename="tearsheet.html",
-            strategy_title="Account", benchmark_title=bench_title,
+            returns,
+            benchmark=bench,
+            title=title,
+            output=str(out),
+            download_filename="tearsheet.html",
+            strategy_title="Account",
+            benchmark_title=bench_title,
             match_dates=False,  # keep the all-cash first days, as the weekly report's metrics do
         )
         return out.read_text()

@@ -30,9 +30,7 @@ exact engine (:func:`supports`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import numpy as np
@@ -44,14 +42,17 @@ from ..config import Policy, Universe
 from ..errors import DataError
 from .backtest import Costs, HaltResume, Market, _benchmark_above_ma, _quarantine_rows
 
-from .array_kernel import _CONTEXTS, _IDS, _guard, F, KIND_HOLD_, KIND_NO_TRADE_, KIND_TRADE_, _decide, _floor_grid, _fraction, _fractions, _rhe, _rhe_div
+from .array_kernel import _CONTEXTS, _IDS, _guard, KIND_HOLD_, KIND_NO_TRADE_, KIND_TRADE_, _decide, _floor_grid, _fraction, _fractions, _rhe, _rhe_div
 from .array_kernel import KINDS  # noqa: F401 (read from here by the agent's tools and the tests)
 from .array_signal import SignalPanel, momentum_panel
 from .array_signal import signal_key  # noqa: F401 (read from here by the study)
+from .array_result import ArrayResult, _due_arrays
 
 SUPPORTED = ("momentum",)
 
 
+# the compiled loop keeps each paired update (cash and units, a counter and its index) on one line:
+# fmt: off
 @njit(cache=True)
 def _run(i0, i1, open_, refp, mark, ca_ptr, ca_col, div_num, div_den, div_f, split_num, split_den, split_f, ranks, selected, risk_off, no_buy,
          exec_ord, due_ord, due_ok, bench_ok, cash_c0, slip, fee_num, fee_den, delay, daily_checks,
@@ -291,104 +292,26 @@ def _run(i0, i1, open_, refp, mark, ca_ptr, ca_col, div_num, div_den, div_f, spl
             fill_price[:nf], fill_value[:nf], fill_fee[:nf], book_cash, book_units[:nd], halt_rows_out[:n_halts], halt_vals[:n_halts])
 
 
+# fmt: on
+
+
 # --------------------------------------------------------------------------- the engine
 
 
-@dataclass
-class ArrayResult:
-    equity: pd.Series
-    sessions: pd.DatetimeIndex  # the backtest's sessions (rows of the arrays below)
-    symbols: list[str]
-    kind: np.ndarray  # per session: -1 no decision, else KIND_*
-    rebalance: np.ndarray
-    halt: np.ndarray
-    flags: np.ndarray
-    decision_rows: np.ndarray  # the rows (sessions) with a decision; the packed arrays below have one row each
-    approved_packed: np.ndarray  # decision x symbol: approved weight
-    side_packed: np.ndarray  # decision x symbol: +1 BUY, -1 SELL, 0
-    trade_value_packed: np.ndarray
-    selected: np.ndarray  # session x symbol: what the signal selected (decision sessions)
-    fills: pd.DataFrame
-    book_cash: np.ndarray  # cents, the book the guard saw
-    book_units_packed: np.ndarray  # decision x symbol: micro-units
-    halts: list[dict]
-    resume_rule: str = ""
-    engine: str = "array"
-
-    def _dense(self, packed: np.ndarray, fill) -> np.ndarray:
-        out = np.full((len(self.sessions), packed.shape[1]), fill, dtype=packed.dtype if fill == 0 else float)
-        out[self.decision_rows] = packed
-        return out
-
-    @cached_property
-    def approved(self) -> np.ndarray:
-        """Session x symbol: the approved weight (NaN: no decision that session)."""
-        return self._dense(self.approved_packed, np.nan)
-
-    @cached_property
-    def side(self) -> np.ndarray:
-        """Session x symbol: +1 BUY, -1 SELL, 0."""
-        return self._dense(self.side_packed, 0)
-
-    @cached_property
-    def trade_value(self) -> np.ndarray:
-        return self._dense(self.trade_value_packed, 0)
-
-    @cached_property
-    def book_units(self) -> np.ndarray:
-        """Session x symbol: the micro-units of the book the guard saw (0 where no decision)."""
-        return self._dense(self.book_units_packed, 0)
-
-    @property
-    def returns(self) -> pd.Series:
-        return self.equity.pct_change().dropna()
-
-    @property
-    def trades(self) -> pd.DataFrame:
-        """The fills (as :attr:`BacktestResult.trades`)."""
-        return self.fills
-
-    def halt_table(self) -> pd.DataFrame:
-        cols = ["breach", "drawdown", "equity", "peak", "in_cash", "resumed", "sessions_halted", "resume_reason"]
-        return pd.DataFrame(self.halts, columns=cols)
-
-    def decision_sessions(self) -> list[date]:
-        return [d.date() for d, k in zip(self.sessions, self.kind) if k >= 0]
-
-    def rules_named(self, row: int) -> list[str]:
-        f = int(self.flags[row])
-        return [name for name, bit in F.items() if f & bit]
-
-
-def _due_arrays(calendar: ExchangeCalendar, market: Market, sessions: list[date], frequency: str):
-    """Per market row: the ordinal of the next session (the execution of a decision there) and
-    of the rebalance session :func:`tradeops.risk.rebalance_due` compares ``last_rebalance`` with."""
-    due = calendar.rebalance_sessions(sessions[0] - timedelta(days=62), calendar.next_session(sessions[-1]), frequency)
-    S = len(market.sessions)
-    exec_ord = np.zeros(S, np.int64)
-    due_ord = np.zeros(S, np.int64)
-    due_ok = np.zeros(S, np.bool_)
-    epoch = date(1970, 1, 1).toordinal()
-    ords = market.sessions.to_numpy("datetime64[D]").astype(np.int64) + epoch  # date.toordinal() of every row
-    lo, hi = market.row[sessions[0]], market.row[sessions[-1]]
-    rows = np.arange(lo, hi + 1)
-    e = np.where(rows + 1 < S, ords[np.minimum(rows + 1, S - 1)], 0)
-    if hi + 1 >= S:
-        e[-1] = calendar.next_session(market.sessions[hi].date()).toordinal()
-    exec_ord[rows] = e
-    due_arr = np.array([d.toordinal() for d in due], np.int64)
-    k = np.searchsorted(due_arr, e, "right")
-    prev = due_arr[np.maximum(k - 1, 0)] if len(due_arr) else np.zeros(len(e), np.int64)
-    ok = (k > 0) & (e - prev <= 62)
-    due_ok[rows[ok]] = True
-    due_ord[rows[ok]] = prev[ok]
-    return exec_ord, due_ord, due_ok
-
-
 def run_array_backtest(
-    eod: pd.DataFrame, policy: Policy, universe: Universe, start: date, end: date, costs: Costs | None = None,
-    cash: Decimal | None = None, calendar: ExchangeCalendar | None = None, daily_checks: bool = True,
-    resume: HaltResume | None = None, market: Market | None = None, signal: SignalPanel | None = None, quarantine=(),
+    eod: pd.DataFrame,
+    policy: Policy,
+    universe: Universe,
+    start: date,
+    end: date,
+    costs: Costs | None = None,
+    cash: Decimal | None = None,
+    calendar: ExchangeCalendar | None = None,
+    daily_checks: bool = True,
+    resume: HaltResume | None = None,
+    market: Market | None = None,
+    signal: SignalPanel | None = None,
+    quarantine=(),
 ) -> ArrayResult:
     """:func:`tradeops.research.backtest.run_backtest` (momentum, no quarantine) over arrays.
     ``market`` / ``signal``: built once by the caller to reuse across runs of a sweep."""
@@ -442,15 +365,52 @@ def run_array_backtest(
     ctx = next(_IDS)
     _CONTEXTS[ctx] = (market, signal, policy, universe)
     try:
-        out = _run(i0, i1, market.open, refp, market.mark, ca_ptr, ca_col.astype(np.int64), div_num, div_den, div_f, split_num, split_den, split_f,
-                   signal.rank, signal.selected, signal.risk_off, no_buy, exec_ord, due_ord, due_ok, bench_ok, cash_c, slip, fee_num, fee_den, costs.delay,
-                   daily_checks, p.max_positions, float(p.max_weight), float(p.min_cash_buffer), float(p.max_turnover), float(p.tiny_delta_value),
-                   float(p.tiny_delta_weight), float(p.min_order_value), keep, float(policy.risk.kill_switch_drawdown),
-                   0 if resume.rule == "sessions" else 1, resume.min_sessions, ctx, exits, blocked)
+        out = _run(
+            i0,
+            i1,
+            market.open,
+            refp,
+            market.mark,
+            ca_ptr,
+            ca_col.astype(np.int64),
+            div_num,
+            div_den,
+            div_f,
+            split_num,
+            split_den,
+            split_f,
+            signal.rank,
+            signal.selected,
+            signal.risk_off,
+            no_buy,
+            exec_ord,
+            due_ord,
+            due_ok,
+            bench_ok,
+            cash_c,
+            slip,
+            fee_num,
+            fee_den,
+            costs.delay,
+            daily_checks,
+            p.max_positions,
+            float(p.max_weight),
+            float(p.min_cash_buffer),
+            float(p.max_turnover),
+            float(p.tiny_delta_value),
+            float(p.tiny_delta_weight),
+            float(p.min_order_value),
+            keep,
+            float(policy.risk.kill_switch_drawdown),
+            0 if resume.rule == "sessions" else 1,
+            resume.min_sessions,
+            ctx,
+            exits,
+            blocked,
+        )
     finally:
         _CONTEXTS.pop(ctx, None)
-    (equity, kind, rebal, halt, flags, dec_w, approved, side, tvalue, fill_w, f_units, f_price, f_value, f_fee, b_cash, b_units, halt_rows,
-     halt_vals) = out
+    (equity, kind, rebal, halt, flags, dec_w, approved, side, tvalue, fill_w, f_units, f_price, f_value, f_fee, b_cash, b_units, halt_rows, halt_vals) = out
     if len(halt_rows) and halted_bench is not None:
         _benchmark_above_ma(eod, halted_bench, resume.ma_sessions, market)  # raises the exact engine's DataError
     idx = pd.DatetimeIndex(sessions, name="session")
@@ -458,11 +418,17 @@ def run_array_backtest(
     day = np.empty(len(sessions), object)
     day[:] = sessions
     names = np.array(market.symbols, object)
-    fills = pd.DataFrame({
-        "session": day[fill_w[r]], "symbol": names[c],
-        "side": np.where(f_units[r, c] > 0, "BUY", "SELL"), "units": np.abs(f_units[r, c]) / 1e6,
-        "price": f_price[r, c], "value": f_value[r, c] / 100.0, "fee": f_fee[r, c] / 100.0,
-    })
+    fills = pd.DataFrame(
+        {
+            "session": day[fill_w[r]],
+            "symbol": names[c],
+            "side": np.where(f_units[r, c] > 0, "BUY", "SELL"),
+            "units": np.abs(f_units[r, c]) / 1e6,
+            "price": f_price[r, c],
+            "value": f_value[r, c] / 100.0,
+            "fee": f_fee[r, c] / 100.0,
+        }
+    )
     halts = []
     bench = policy.universe.benchmark
     for (b, in_cash, resumed, n), (dd, eq, pk) in zip(halt_rows, halt_vals):
@@ -472,9 +438,35 @@ def run_array_backtest(
             why = f"assumed resume after {n} sessions in HALT"
         else:
             why = f"assumed resume after {n} sessions in HALT: {bench} closed at or above its {resume.ma_sessions}-session average"
-        halts.append({"breach": sessions[b], "drawdown": float(dd), "equity": float(eq), "peak": float(pk),
-                      "in_cash": sessions[in_cash] if in_cash >= 0 else None, "resumed": sessions[resumed] if resumed >= 0 else None,
-                      "sessions_halted": int(n) if n >= 0 else None, "resume_reason": why})
-    sel = signal.selected[i0:i1 + 1] & (kind >= 0)[:, None] & rebal[:, None] & ~halt[:, None]
-    return ArrayResult(pd.Series(equity, index=idx, name="equity"), idx, list(market.symbols), kind, rebal, halt, flags, dec_w, approved, side,
-                       tvalue, sel, fills, b_cash, b_units, halts, resume.describe(policy.universe.benchmark))
+        halts.append(
+            {
+                "breach": sessions[b],
+                "drawdown": float(dd),
+                "equity": float(eq),
+                "peak": float(pk),
+                "in_cash": sessions[in_cash] if in_cash >= 0 else None,
+                "resumed": sessions[resumed] if resumed >= 0 else None,
+                "sessions_halted": int(n) if n >= 0 else None,
+                "resume_reason": why,
+            }
+        )
+    sel = signal.selected[i0 : i1 + 1] & (kind >= 0)[:, None] & rebal[:, None] & ~halt[:, None]
+    return ArrayResult(
+        pd.Series(equity, index=idx, name="equity"),
+        idx,
+        list(market.symbols),
+        kind,
+        rebal,
+        halt,
+        flags,
+        dec_w,
+        approved,
+        side,
+        tvalue,
+        sel,
+        fills,
+        b_cash,
+        b_units,
+        halts,
+        resume.describe(policy.universe.benchmark),
+    )

@@ -19,9 +19,23 @@ from ..errors import DataError
 KIND_NONE, KIND_HOLD, KIND_TRADE, KIND_NO_TRADE = -1, 0, 1, 2
 KINDS = {KIND_HOLD: "HOLD", KIND_TRADE: "TRADE", KIND_NO_TRADE: "NO-TRADE"}
 RULE_FLAGS = (
-    "risk_off", "no_buy", "max_positions", "max_weight", "cash_buffer(targets)", "max_turnover", "tiny_deltas", "min_order_value",
-    "cash_buffer(trades)", "failed:known_tradable", "failed:max_positions", "failed:max_weight", "failed:max_turnover",
-    "failed:cash_buffer", "failed:long_only", "halt", "exact_guard",
+    "risk_off",
+    "no_buy",
+    "max_positions",
+    "max_weight",
+    "cash_buffer(targets)",
+    "max_turnover",
+    "tiny_deltas",
+    "min_order_value",
+    "cash_buffer(trades)",
+    "failed:known_tradable",
+    "failed:max_positions",
+    "failed:max_weight",
+    "failed:max_turnover",
+    "failed:cash_buffer",
+    "failed:long_only",
+    "halt",
+    "exact_guard",
 )
 F = {name: 1 << k for k, name in enumerate(RULE_FLAGS)}
 
@@ -79,6 +93,8 @@ def _fractions(a: np.ndarray, neutral: float) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- the compiled loop
 
 
+# the compiled loop keeps each paired update (cash and units, a counter and its index) on one line:
+# fmt: off
 @njit(cache=True)
 def _rhe_div(num, den):
     """round-half-even(num / den) for int64 num >= 0, den > 0."""
@@ -386,6 +402,9 @@ def _small(n_sym, t_side, t_value, t_close, eq, tiny_value, tiny_weight, min_ord
     return flags
 
 
+# fmt: on
+
+
 # --------------------------------------------------------------------------- the live guard, for a hair's-breadth decision
 
 _CONTEXTS: dict[int, tuple] = {}
@@ -402,12 +421,19 @@ def _guard(ctx: int, i: int, cash_c: int, units: np.ndarray, rebalance: bool, t_
     market, signal, policy, universe = _CONTEXTS[ctx]
     d = market.sessions[i].date()
     positions = {market.symbols[j]: Decimal(int(u)).scaleb(-6) for j, u in enumerate(units) if u > 0}
-    state = PortfolioState(as_of=d, cash=Decimal(int(cash_c)).scaleb(-2), positions=positions, peak_equity=Decimal(0),
-                           account_currency=policy.account.account_currency)
+    state = PortfolioState(
+        as_of=d, cash=Decimal(int(cash_c)).scaleb(-2), positions=positions, peak_equity=Decimal(0), account_currency=policy.account.account_currency
+    )
     cols = np.nonzero(signal.rank[i])[0]
     order = cols[np.argsort(signal.rank[i, cols], kind="stable")]
-    ranked = pd.DataFrame({"symbol": [market.symbols[j] for j in order], "score": signal.score[i, order],
-                           "rank": signal.rank[i, order].astype(int), "selected": signal.selected[i, order]})
+    ranked = pd.DataFrame(
+        {
+            "symbol": [market.symbols[j] for j in order],
+            "score": signal.score[i, order],
+            "rank": signal.rank[i, order].astype(int),
+            "selected": signal.selected[i, order],
+        }
+    )
     reasons = ["risk-off (array engine's regime / momentum flag)"] if signal.risk_off[i] else []
     _, decision = decide(ranked, state, market.reference_prices(i), policy, universe, bool(rebalance), d, risk_off_reasons=reasons)
     t_side[:], t_value[:], t_close[:] = 0, 0.0, False

@@ -39,8 +39,15 @@ def signal_key(policy: Policy) -> tuple:
     """What :func:`momentum_panel` depends on: runs that differ only in costs, delay, start or
     guard limits share one panel."""
     p = policy.portfolio
-    return ("signal", policy.strategy.momentum.model_dump_json(), p.target_positions, p.risk_off_ma_sessions, policy.data.history_sessions,
-            policy.strategy.rotation.lookback_months, policy.universe.benchmark)
+    return (
+        "signal",
+        policy.strategy.momentum.model_dump_json(),
+        p.target_positions,
+        p.risk_off_ma_sessions,
+        policy.data.history_sessions,
+        policy.strategy.rotation.lookback_months,
+        policy.universe.benchmark,
+    )
 
 
 def momentum_panel(eod: pd.DataFrame, policy: Policy, universe: Universe | None, market: Market) -> SignalPanel:
@@ -48,8 +55,19 @@ def momentum_panel(eod: pd.DataFrame, policy: Policy, universe: Universe | None,
     session of ``market`` at once, on the bars the live ranker of the exact engine cuts for
     each session (the last ``back`` sessions, :func:`tradeops.research.backtest.live_ranker`)."""
     m, p = policy.strategy.momentum, policy.portfolio
-    need = max(m.lookback_12w, m.lookback_4w, m.lookback_1w, m.reversal_window, m.volatility_window, m.volume_window,
-               p.risk_off_ma_sessions, policy.strategy.rotation.lookback_months * 21) + 2
+    need = (
+        max(
+            m.lookback_12w,
+            m.lookback_4w,
+            m.lookback_1w,
+            m.reversal_window,
+            m.volatility_window,
+            m.volume_window,
+            p.risk_off_ma_sessions,
+            policy.strategy.rotation.lookback_months * 21,
+        )
+        + 2
+    )
     back = max(policy.data.history_sessions, need)
     S, N = len(market.sessions), len(market.symbols)
     bench = policy.universe.benchmark
@@ -201,7 +219,7 @@ def _regime_below(eod: pd.DataFrame, bench: str, ma: int, back: int, market: Mar
     win = _windows(adj, ma)
     mean = np.full(len(rows), np.nan)
     if len(win):
-        mean[ma - 1:] = np.mean(win, axis=1)
+        mean[ma - 1 :] = np.mean(win, axis=1)
     ok = (b - first_in + 1) >= ma
     out[rows[ok]] = adj[ok] < mean[ok]
     return out

@@ -34,66 +34,15 @@ import pandas as pd
 
 from ..calendar import ExchangeCalendar, get_calendar
 from ..config import Policy, Universe
-from ..errors import DataError, ValidationError
+from ..errors import DataError
 from ..portfolio import PortfolioState
 from ..risk import CENT, FRACTIONAL_UNIT, PRICE_PLACES, Decision, dec, decide, rebalance_due
 from ..signals import Bars, SignalResult, compute_signal, get_signal, market_regime
+from .backtest_params import Costs, HaltResume
 
 ZERO = Decimal(0)
 BPS = Decimal("0.0001")
 Ranker = Callable[[date], SignalResult]
-
-
-@dataclass(frozen=True)
-class Costs:
-    """Commission and slippage in basis points of the traded value / open price."""
-
-    commission_bps: float = 10.0
-    slippage_bps: float = 5.0
-    delay: int = 0  # extra sessions between the decision and the execution
-
-    def __post_init__(self):
-        for key in ("commission_bps", "slippage_bps"):
-            v = getattr(self, key)
-            if not (0 <= v <= 1000):
-                raise ValidationError(f"backtest {key} must be in [0, 1000], got {v!r}")
-        if not (0 <= self.delay <= 20):
-            raise ValidationError(f"backtest delay must be in [0, 20] sessions, got {self.delay!r}")
-
-    def scaled(self, k: float) -> "Costs":
-        return Costs(self.commission_bps * k, self.slippage_bps * k, self.delay)
-
-
-@dataclass(frozen=True)
-class HaltResume:
-    """The study's assumption for leaving the drawdown HALT (live: only ``tradeops resume --reason``).
-
-    ``sessions``: resume ``min_sessions`` decision sessions after the breach.  ``benchmark_ma``:
-    at the earliest after ``min_sessions``, on the first close where the benchmark is at or
-    above its ``ma_sessions`` moving average.  On the resume the drawdown peak restarts at the
-    equity of that day, as ``tradeops resume`` makes it restart live."""
-
-    rule: str = "benchmark_ma"
-    min_sessions: int = 20
-    ma_sessions: int = 200
-
-    def __post_init__(self):
-        if self.rule not in ("sessions", "benchmark_ma"):
-            raise ValidationError(f"halt resume rule {self.rule!r} is unknown; expected 'sessions' or 'benchmark_ma'")
-        if not (1 <= self.min_sessions <= 2520):
-            raise ValidationError(f"halt resume min_sessions must be in [1, 2520], got {self.min_sessions!r}")
-        if not (2 <= self.ma_sessions <= 1000):
-            raise ValidationError(f"halt resume ma_sessions must be in [2, 1000], got {self.ma_sessions!r}")
-
-    @classmethod
-    def from_policy(cls, policy: Policy) -> "HaltResume":
-        r = policy.research
-        return cls(r.halt_resume, r.halt_resume_sessions, policy.portfolio.risk_off_ma_sessions)
-
-    def describe(self, benchmark: str = "the benchmark") -> str:
-        if self.rule == "sessions":
-            return f"resume assumed {self.min_sessions} sessions after the breach"
-        return f"resume assumed on the first close, {self.min_sessions} or more sessions after the breach, with {benchmark} at or above its {self.ma_sessions}-session average"
 
 
 @dataclass
@@ -190,8 +139,19 @@ def live_ranker(eod: pd.DataFrame, policy: Policy, universe: Universe | None, ca
     run fetches), or the lookbacks' need if that is longer; sliced from one index."""
     history = History(eod)
     m = policy.strategy.momentum
-    need = max(m.lookback_12w, m.lookback_4w, m.lookback_1w, m.reversal_window, m.volatility_window, m.volume_window,
-               policy.portfolio.risk_off_ma_sessions, policy.strategy.rotation.lookback_months * 21) + 2
+    need = (
+        max(
+            m.lookback_12w,
+            m.lookback_4w,
+            m.lookback_1w,
+            m.reversal_window,
+            m.volatility_window,
+            m.volume_window,
+            policy.portfolio.risk_off_ma_sessions,
+            policy.strategy.rotation.lookback_months * 21,
+        )
+        + 2
+    )
     back = max(policy.data.history_sessions, need)
     lazy = policy.strategy.signal == "qlib_lgbm"  # it sets its own (training) window from the full history
     if getattr(get_signal(policy.strategy.signal), "uses_bars", False):
@@ -314,29 +274,65 @@ def run_backtest(
         if not (rebalance or daily_checks or halt is not None):
             continue
         prices = market.reference_prices(i)
-        state = PortfolioState(as_of=d, cash=cash, positions=dict(units), peak_equity=peak, account_currency=policy.account.account_currency,
-                               last_rebalance=last_rebalance, state="HALT" if halt is not None else "RUN")
+        state = PortfolioState(
+            as_of=d,
+            cash=cash,
+            positions=dict(units),
+            peak_equity=peak,
+            account_currency=policy.account.account_currency,
+            last_rebalance=last_rebalance,
+            state="HALT" if halt is not None else "RUN",
+        )
         if halt is not None:  # in HALT: no signal, nothing bought; whatever is still held is offered for sale
-            _, decision = decide(_NO_RANKS, state, prices, policy, universe, False, d, strategy="halt",
-                                 drawdown_breach=f"in HALT since the drawdown breach of {halt['breach']}")
+            _, decision = decide(
+                _NO_RANKS, state, prices, policy, universe, False, d, strategy="halt", drawdown_breach=f"in HALT since the drawdown breach of {halt['breach']}"
+            )
         else:
             decision = None
             if not rebalance:
                 # not a decision session: the targets are today's weights, so the ranks cannot change a
                 # HOLD; the signal is computed only when the guard wants to trade (a trim, a halt)
-                _, decision = decide(_NO_RANKS, state, prices, policy, universe, False, d, strategy=policy.strategy.signal,
-                                     signal_note="not a rebalance session: signal not computed (HOLD on today's weights)")
+                _, decision = decide(
+                    _NO_RANKS,
+                    state,
+                    prices,
+                    policy,
+                    universe,
+                    False,
+                    d,
+                    strategy=policy.strategy.signal,
+                    signal_note="not a rebalance session: signal not computed (HOLD on today's weights)",
+                )
                 if decision.kind != "HOLD":
                     decision = None
             if decision is None:
                 signal = ranker(d)
                 _, decision = decide(
-                    signal.ranked, state, prices, policy, universe, rebalance, d,
-                    risk_off_reasons=signal.risk_off_reasons, strategy=signal.strategy, signal_note=signal.note,
+                    signal.ranked,
+                    state,
+                    prices,
+                    policy,
+                    universe,
+                    rebalance,
+                    d,
+                    risk_off_reasons=signal.risk_off_reasons,
+                    strategy=signal.strategy,
+                    signal_note=signal.note,
                 )
             if decision.halt:
-                halt, halt_rows = {"breach": d, "drawdown": float(decision.drawdown), "equity": float(decision.equity), "peak": float(peak),
-                                   "in_cash": None if units else d, "resumed": None, "sessions_halted": None, "resume_reason": ""}, 0
+                halt, halt_rows = (
+                    {
+                        "breach": d,
+                        "drawdown": float(decision.drawdown),
+                        "equity": float(decision.equity),
+                        "peak": float(peak),
+                        "in_cash": None if units else d,
+                        "resumed": None,
+                        "sessions_halted": None,
+                        "resume_reason": "",
+                    },
+                    0,
+                )
                 halts.append(halt)
         decisions[d] = decision
         if keep_states:
@@ -350,8 +346,14 @@ def run_backtest(
     if halt is not None:
         halt["sessions_halted"] = halt_rows
         halt["resume_reason"] = f"still in HALT at the end of the backtest ({resume.describe(policy.universe.benchmark)})"
-    return BacktestResult(pd.Series(equity, index=pd.DatetimeIndex(sessions, name="session"), name="equity"), trades, decisions, states,
-                          halts, resume.describe(policy.universe.benchmark))
+    return BacktestResult(
+        pd.Series(equity, index=pd.DatetimeIndex(sessions, name="session"), name="equity"),
+        trades,
+        decisions,
+        states,
+        halts,
+        resume.describe(policy.universe.benchmark),
+    )
 
 
 _NO_RANKS = pd.DataFrame({"symbol": pd.Series(dtype=str), "score": pd.Series(dtype=float), "rank": pd.Series(dtype=int), "selected": pd.Series(dtype=bool)})
@@ -409,8 +411,18 @@ def _sell_all(symbol: str, i: int, market: Market, units: dict, cash: Decimal, s
     return cash + value - fee
 
 
-def _execute(decision: Decision, i: int, market: Market, units: dict, cash: Decimal, slip: Decimal, fee_rate: Decimal, fills: list, d: date,
-             blocked: frozenset = frozenset()) -> Decimal:
+def _execute(
+    decision: Decision,
+    i: int,
+    market: Market,
+    units: dict,
+    cash: Decimal,
+    slip: Decimal,
+    fee_rate: Decimal,
+    fills: list,
+    d: date,
+    blocked: frozenset = frozenset(),
+) -> Decimal:
     """Fill the decision's trades at session row ``i``'s open (sells first; no buys of ``blocked``
     symbols); return the new cash."""
     opens = market.open[i]

@@ -29,14 +29,24 @@ def from_stooq_file(path: str | Path, symbol: str) -> pd.DataFrame:
     if not path.exists():
         raise DataError(f"benchmark file not found: {path}")
     bars = parse_stooq(path.read_bytes(), source=f"stooq file {path.name}").to_pandas()
-    frame = pd.DataFrame({
-        "symbol": symbol,
-        "date": pd.to_datetime(bars["date"]).astype("datetime64[ns]"),
-        "open": bars["open"], "high": bars["high"], "low": bars["low"], "close": bars["close"],
-        "adj_open": bars["open"], "adj_high": bars["high"], "adj_low": bars["low"], "adj_close": bars["adj_close"],
-        "volume": bars["volume"].fillna(0.0),
-        "dividend": 0.0, "split": 1.0, "source": "stooq",
-    })
+    frame = pd.DataFrame(
+        {
+            "symbol": symbol,
+            "date": pd.to_datetime(bars["date"]).astype("datetime64[ns]"),
+            "open": bars["open"],
+            "high": bars["high"],
+            "low": bars["low"],
+            "close": bars["close"],
+            "adj_open": bars["open"],
+            "adj_high": bars["high"],
+            "adj_low": bars["low"],
+            "adj_close": bars["adj_close"],
+            "volume": bars["volume"].fillna(0.0),
+            "dividend": 0.0,
+            "split": 1.0,
+            "source": "stooq",
+        }
+    )
     return frame.dropna(subset=["close"]).reset_index(drop=True)
 
 

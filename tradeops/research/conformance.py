@@ -45,8 +45,10 @@ def check_scores(live: Mapping[date, pd.Series], backtest: pd.DataFrame, toleran
     for session in sorted(live):
         day = pd.Timestamp(session)
         if day not in backtest.index:
-            raise ConformanceError(f"conformance: session {session} has live scores but no backtest scores "
-                                   f"(backtest covers {backtest.index.min().date()}..{backtest.index.max().date()})")
+            raise ConformanceError(
+                f"conformance: session {session} has live scores but no backtest scores "
+                f"(backtest covers {backtest.index.min().date()}..{backtest.index.max().date()})"
+            )
         a = live[session].dropna().astype(float)
         b = backtest.loc[day].dropna().astype(float)
         only_live, only_bt = sorted(set(a.index) - set(b.index)), sorted(set(b.index) - set(a.index))
@@ -100,8 +102,9 @@ def compare_decisions(session: date, live, backtest, tolerance: float = TOLERANC
     picked = bool(backtest.top_ranks)
     if picked and _selected(live.top_ranks) != _selected(backtest.top_ranks):
         a, b = _selected(live.top_ranks), _selected(backtest.top_ranks)
-        raise ConformanceError(f"{where}: selected live {a}, in the backtest {b} (only live {sorted(set(a) - set(b))}, "
-                               f"only in the backtest {sorted(set(b) - set(a))})")
+        raise ConformanceError(
+            f"{where}: selected live {a}, in the backtest {b} (only live {sorted(set(a) - set(b))}, only in the backtest {sorted(set(b) - set(a))})"
+        )
     a, b = _weights(live.targets), _weights(backtest.targets)
     if set(a) != set(b):
         raise ConformanceError(f"{where}: approved targets only live {sorted(set(a) - set(b))}, only in the backtest {sorted(set(b) - set(a))}")
@@ -121,14 +124,14 @@ def _same_book(session: date, ledger, engine_state) -> None:
     """The ledger's book must be the backtest's: the same units, cash and last rebalance."""
     where = f"conformance: session {session}: the ledger's book"
     if dict(ledger.positions) != dict(engine_state.positions):
-        symbols = sorted(s for s in set(ledger.positions) | set(engine_state.positions)
-                         if ledger.positions.get(s) != engine_state.positions.get(s))
+        symbols = sorted(s for s in set(ledger.positions) | set(engine_state.positions) if ledger.positions.get(s) != engine_state.positions.get(s))
         raise ConformanceError(f"{where} holds {dict(ledger.positions)}, the backtest {dict(engine_state.positions)} (symbols {symbols})")
     if ledger.cash != engine_state.cash:
         raise ConformanceError(f"{where} has cash {ledger.cash}, the backtest {engine_state.cash}")
     if ledger.last_rebalance != engine_state.last_rebalance or ledger.state != engine_state.state:
-        raise ConformanceError(f"{where}: last rebalance {ledger.last_rebalance}, state {ledger.state}; "
-                               f"the backtest's {engine_state.last_rebalance}, {engine_state.state}")
+        raise ConformanceError(
+            f"{where}: last rebalance {ledger.last_rebalance}, state {ledger.state}; the backtest's {engine_state.last_rebalance}, {engine_state.state}"
+        )
 
 
 def _book_day(s, day: date, result, eod_day: pd.DataFrame, tickets: dict, calendar: ExchangeCalendar) -> tuple[int, int, int]:
@@ -161,9 +164,20 @@ def _book_day(s, day: date, result, eod_day: pd.DataFrame, tickets: dict, calend
             line = lines.get((f.symbol, f.side))
             if line is None:  # a quarantine exit: not a ticket line (the replay covers ticket fills only)
                 raise ConformanceError(f"conformance: session {day}: backtest fill {f.side} {f.symbol} is not on the ticket of {day}")
-            rows.append(FillInput(line_no=line, status="EXECUTED", units=Decimal(f.units), price=Decimal(f.price).quantize(LEDGER_PRICE, ROUND_HALF_EVEN),
-                                  fees=Decimal(f.fee), filled_at=opened + timedelta(minutes=k), symbol=f.symbol, side=f.side,
-                                  override_reason="the backtest's fill at the open", where=f"backtest fill {k} of {day}"))
+            rows.append(
+                FillInput(
+                    line_no=line,
+                    status="EXECUTED",
+                    units=Decimal(f.units),
+                    price=Decimal(f.price).quantize(LEDGER_PRICE, ROUND_HALF_EVEN),
+                    fees=Decimal(f.fee),
+                    filled_at=opened + timedelta(minutes=k),
+                    symbol=f.symbol,
+                    side=f.side,
+                    override_reason="the backtest's fill at the open",
+                    where=f"backtest fill {k} of {day}",
+                )
+            )
         api.confirm_ticket(s, ticket_id, rows, actor=REPLAY_ACTOR)
         booked = len(rows)
     closes = [(r.symbol, day, Decimal(str(float(r.close))).quantize(LEDGER_PRICE, ROUND_HALF_EVEN)) for r in eod_day.itertuples() if r.close > 0]
@@ -178,20 +192,37 @@ def _record_ticket(s, decision, execution: date) -> tuple[str, dict]:
     from ..ledger.money import MONEY_PLACES, UNITS_PLACES
 
     ticket_id = f"REPLAY-{execution:%Y%m%d}"
-    api.record_ticket(s, ticket_id, execution, decision.kind, "backtest-replay", {"rebalance": decision.rebalance, "decision_session": decision.session},
-                      actor=REPLAY_ACTOR)
+    api.record_ticket(
+        s, ticket_id, execution, decision.kind, "backtest-replay", {"rebalance": decision.rebalance, "decision_session": decision.session}, actor=REPLAY_ACTOR
+    )
     lines = {}
     for n, t in enumerate(decision.trades, 1):
-        api.record_intended_trade(s, ticket_id, n, t.side, t.symbol, t.value.quantize(Decimal(1).scaleb(-MONEY_PLACES)),
-                                  t.units.quantize(Decimal(1).scaleb(-UNITS_PLACES)), t.price.quantize(LEDGER_PRICE), Decimal("0.02"),
-                                  actor=REPLAY_ACTOR)
+        api.record_intended_trade(
+            s,
+            ticket_id,
+            n,
+            t.side,
+            t.symbol,
+            t.value.quantize(Decimal(1).scaleb(-MONEY_PLACES)),
+            t.units.quantize(Decimal(1).scaleb(-UNITS_PLACES)),
+            t.price.quantize(LEDGER_PRICE),
+            Decimal("0.02"),
+            actor=REPLAY_ACTOR,
+        )
         lines[(t.symbol, t.side)] = n
     return ticket_id, lines
 
 
 def check_ledger_replay(
-    eod: pd.DataFrame, policy: Policy, universe: Universe, result, engine, work: str | Path,
-    models_dir: str | Path | None = None, calendar: ExchangeCalendar | None = None, tolerance: float = TOLERANCE,
+    eod: pd.DataFrame,
+    policy: Policy,
+    universe: Universe,
+    result,
+    engine,
+    work: str | Path,
+    models_dir: str | Path | None = None,
+    calendar: ExchangeCalendar | None = None,
+    tolerance: float = TOLERANCE,
     on_session: Callable[[date], None] | None = None,
 ) -> ReplayReport:
     """Replay ``result`` (a :func:`tradeops.research.backtest.run_backtest` run with
@@ -224,8 +255,9 @@ def check_ledger_replay(
     first = sessions[0]
     clock = FixedClock(calendar.market_close(calendar.previous_session(first)))
     with transaction(engine, clock) as s:
-        api.record_cash_movement(s, "DEPOSIT", Decimal(str(policy.account.starting_cash)), calendar.previous_session(first),
-                                 notes="backtest starting cash", actor=REPLAY_ACTOR)
+        api.record_cash_movement(
+            s, "DEPOSIT", Decimal(str(policy.account.starting_cash)), calendar.previous_session(first), notes="backtest starting cash", actor=REPLAY_ACTOR
+        )
     frame = eod.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)
     by_day = {d.date(): g for d, g in frame.groupby("date", sort=True)}
     tickets: dict[date, tuple[str, dict]] = {}

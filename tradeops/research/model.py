@@ -53,9 +53,7 @@ def feature_config() -> tuple[list[str], list[str]]:
     """Qlib expressions and names of the close/volume Alpha158 features."""
     from qlib.contrib.data.loader import Alpha158DL
 
-    return Alpha158DL.get_feature_config(
-        {"volume": {"windows": [1, 2, 3, 4]}, "rolling": {"windows": list(ROLLING_WINDOWS), "exclude": list(HIGH_LOW_OPS)}}
-    )
+    return Alpha158DL.get_feature_config({"volume": {"windows": [1, 2, 3, 4]}, "rolling": {"windows": list(ROLLING_WINDOWS), "exclude": list(HIGH_LOW_OPS)}})
 
 
 def label_expression(horizon: int) -> str:
@@ -112,8 +110,9 @@ def fit_window(calendar: ExchangeCalendar, session: date, research: Research) ->
     retrain = retrain_session_for(calendar, session, research)
     train_end = train_end_for(calendar, retrain, research)
     train_start = calendar.session_offset(train_end, -(research.train_sessions - 1))
-    return FitWindow(retrain, train_start, train_end, calendar.session_offset(train_start, -WARMUP_SESSIONS),
-                     calendar.session_offset(train_end, research.label_horizon + 1))
+    return FitWindow(
+        retrain, train_start, train_end, calendar.session_offset(train_start, -WARMUP_SESSIONS), calendar.session_offset(train_end, research.label_horizon + 1)
+    )
 
 
 def history_needed(policy: Policy) -> int:
@@ -159,14 +158,26 @@ def fit_or_load(handler, symbols: list[str], window: FitWindow, research: Resear
         raise DataError(f"qlib_lgbm: no labelled rows to train on in {window.train_start}..{window.train_end}")
     # LightGBM itself, with the parameters Qlib's LGBModel passes: its fit would open a Qlib
     # recorder (git diff/status in the working folder, an mlflow row per boosting round) for nothing
-    params = {"objective": "mse", "verbosity": -1, "num_threads": research.lgbm_threads, "num_leaves": research.num_leaves,
-              "learning_rate": research.learning_rate, "seed": LGBM_SEED, "deterministic": True}
-    booster = lgb.train(params, lgb.Dataset(train["feature"].to_numpy(), label=train["label"].to_numpy().ravel()),
-                        num_boost_round=research.num_boost_round)
+    params = {
+        "objective": "mse",
+        "verbosity": -1,
+        "num_threads": research.lgbm_threads,
+        "num_leaves": research.num_leaves,
+        "learning_rate": research.learning_rate,
+        "seed": LGBM_SEED,
+        "deterministic": True,
+    }
+    booster = lgb.train(params, lgb.Dataset(train["feature"].to_numpy(), label=train["label"].to_numpy().ravel()), num_boost_round=research.num_boost_round)
     text = booster.model_to_string()
     artifact = ModelArtifact(
-        model_id=mid, spec_id=spec, retrain_session=window.retrain_session, train_start=window.train_start, train_end=window.train_end,
-        data_hash=data_hash, code_hash=model_code_hash(), params={**model_params(research), "seed": LGBM_SEED},
+        model_id=mid,
+        spec_id=spec,
+        retrain_session=window.retrain_session,
+        train_start=window.train_start,
+        train_end=window.train_end,
+        data_hash=data_hash,
+        code_hash=model_code_hash(),
+        params={**model_params(research), "seed": LGBM_SEED},
         symbols=tuple(present),
     )
     if registry is not None:
@@ -193,8 +204,7 @@ class RollingResult:
 
 
 def rolling_predict(
-    symbols: list[str], start: date, end: date, research: Research, calendar: ExchangeCalendar | None = None,
-    registry: ModelRegistry | None = None,
+    symbols: list[str], start: date, end: date, research: Research, calendar: ExchangeCalendar | None = None, registry: ModelRegistry | None = None
 ) -> RollingResult:
     """Predict every session in [start, end] with the calendar's fits (:func:`fit_window`):
     re-trained every ``retrain_every`` sessions on the previous ``train_sessions`` feature
@@ -215,8 +225,17 @@ def rolling_predict(
         booster, artifact = fit_or_load(handler, symbols, window, research, registry)
         pred = predict(handler, booster, block[0], block[-1])
         preds.append(pred)
-        fits.append({"retrain_session": window.retrain_session, "train_start": window.train_start, "train_end": window.train_end,
-                     "test_start": block[0], "test_end": block[-1], "test_rows": len(pred), "model_id": artifact.model_id})
+        fits.append(
+            {
+                "retrain_session": window.retrain_session,
+                "train_start": window.train_start,
+                "train_end": window.train_end,
+                "test_start": block[0],
+                "test_end": block[-1],
+                "test_rows": len(pred),
+                "model_id": artifact.model_id,
+            }
+        )
     scores = pd.concat(preds).unstack("instrument").sort_index()
     scores.index = pd.DatetimeIndex(scores.index, name="session")
     scores.columns.name = "symbol"
@@ -280,8 +299,7 @@ def _qlib_frame(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_session(
-    history: pd.DataFrame, policy: Policy, session: date, candidates: list[str], calendar: ExchangeCalendar,
-    registry: ModelRegistry | None = None,
+    history: pd.DataFrame, policy: Policy, session: date, candidates: list[str], calendar: ExchangeCalendar, registry: ModelRegistry | None = None
 ) -> tuple[pd.Series, ModelArtifact]:
     """The live scores of ``session``: the calendar's fit for it (:func:`fit_window`, the same
     fit a backtest uses on that day), loaded from ``registry`` or trained on ``history``
@@ -314,8 +332,9 @@ def score_session(
 
 
 @register("qlib_lgbm", models=True)
-def qlib_lgbm(history: pd.DataFrame, policy: Policy, session: date, universe: Universe | None, calendar: ExchangeCalendar,
-              models_dir: str | Path | None = None) -> Ranking:
+def qlib_lgbm(
+    history: pd.DataFrame, policy: Policy, session: date, universe: Universe | None, calendar: ExchangeCalendar, models_dir: str | Path | None = None
+) -> Ranking:
     """Live signal: score ``session`` with the calendar's fit for it (:func:`score_session`).
     With a model registry (the daily run's ``data/models``) only a promoted model spec may
     score, and every fit is stored there; without one the fit is trained and kept in memory."""

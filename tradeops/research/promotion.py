@@ -36,10 +36,10 @@ from .. import files, metrics
 from ..config import Policy, Promotion
 from ..errors import DataError, ValidationError
 from . import validation
+
 # the model spec, its id and the live gate live with the registry (tradeops.research.model needs
 # them, and importing this module would pull validation -> backtest -> risk back into the model)
 from .registry import MODEL_FILES, MODEL_KEYS, model_code_hash, model_id, model_params, promotion_gate, spec_id  # noqa: F401  re-exported
-
 
 
 @dataclass(frozen=True)
@@ -102,9 +102,15 @@ def gather(trials: pd.DataFrame, candidate: str, benchmark_closes: pd.Series | N
     k = max(2, int(round(len(own) * thresholds.holdout_fraction)))
     hold = own.iloc[-k:]
     return Evidence(
-        candidate=candidate, n_trials=n, sessions=t, pbo=float(pbo), dsr=float(dsr),
+        candidate=candidate,
+        n_trials=n,
+        sessions=t,
+        pbo=float(pbo),
+        dsr=float(dsr),
         dsr_basis="raw returns (no benchmark)" if bench is None else f"returns over {bench.name or 'the benchmark'}",
-        oos_sessions=len(hold), oos_sharpe=float(metrics.sharpe(hold)), oos_max_drawdown=float(abs(metrics.max_drawdown(hold))),
+        oos_sessions=len(hold),
+        oos_sharpe=float(metrics.sharpe(hold)),
+        oos_max_drawdown=float(abs(metrics.max_drawdown(hold))),
     )
 
 
@@ -112,13 +118,23 @@ def judge(evidence: Evidence, thresholds: Promotion) -> Verdict:
     """Every check of the module table, each with its reason; granted only if all pass."""
     e, p = evidence, thresholds
     checks = (
-        Check("trials", e.n_trials >= p.min_trials, f"{e.n_trials} pre-registered variants {'>=' if e.n_trials >= p.min_trials else '<'} promotion.min_trials {p.min_trials}"),
+        Check(
+            "trials",
+            e.n_trials >= p.min_trials,
+            f"{e.n_trials} pre-registered variants {'>=' if e.n_trials >= p.min_trials else '<'} promotion.min_trials {p.min_trials}",
+        ),
         Check("pbo", e.pbo <= p.max_pbo, f"PBO {e.pbo:.3f} {'<=' if e.pbo <= p.max_pbo else '>'} promotion.max_pbo {p.max_pbo:g}"),
         Check("dsr", e.dsr > p.min_dsr, f"deflated Sharpe {e.dsr:.3f} on {e.dsr_basis} {'>' if e.dsr > p.min_dsr else '<='} promotion.min_dsr {p.min_dsr:g}"),
-        Check("oos_sharpe", e.oos_sharpe >= p.min_oos_sharpe,
-              f"hold-out Sharpe {e.oos_sharpe:.2f} over the last {e.oos_sessions} sessions {'>=' if e.oos_sharpe >= p.min_oos_sharpe else '<'} promotion.min_oos_sharpe {p.min_oos_sharpe:g}"),
-        Check("oos_drawdown", e.oos_max_drawdown <= p.max_oos_drawdown,
-              f"hold-out max drawdown {e.oos_max_drawdown:.1%} {'<=' if e.oos_max_drawdown <= p.max_oos_drawdown else '>'} promotion.max_oos_drawdown {p.max_oos_drawdown:.0%}"),
+        Check(
+            "oos_sharpe",
+            e.oos_sharpe >= p.min_oos_sharpe,
+            f"hold-out Sharpe {e.oos_sharpe:.2f} over the last {e.oos_sessions} sessions {'>=' if e.oos_sharpe >= p.min_oos_sharpe else '<'} promotion.min_oos_sharpe {p.min_oos_sharpe:g}",
+        ),
+        Check(
+            "oos_drawdown",
+            e.oos_max_drawdown <= p.max_oos_drawdown,
+            f"hold-out max drawdown {e.oos_max_drawdown:.1%} {'<=' if e.oos_max_drawdown <= p.max_oos_drawdown else '>'} promotion.max_oos_drawdown {p.max_oos_drawdown:.0%}",
+        ),
     )
     return Verdict(all(c.passed for c in checks), checks, evidence)
 
@@ -128,8 +144,14 @@ def record(registry: str | Path, verdict: Verdict, policy: Policy, now: datetime
     if now.tzinfo is None:
         raise ValidationError("promotion record: `now` must be timezone-aware")
     registry, mid = Path(registry), model_id(policy)
-    body = {"model_id": mid, "verdict": verdict.word, "decided_at": now.isoformat(timespec="seconds"),
-            "thresholds": policy.promotion.model_dump(mode="json"), "study": study or {}, **verdict.to_dict()}
+    body = {
+        "model_id": mid,
+        "verdict": verdict.word,
+        "decided_at": now.isoformat(timespec="seconds"),
+        "thresholds": policy.promotion.model_dump(mode="json"),
+        "study": study or {},
+        **verdict.to_dict(),
+    }
     path = files.write_json(registry / mid / "verdict.json", body)
     if verdict.granted:
         files.write_json(registry / "current.json", {"model_id": mid, "decided_at": body["decided_at"]})

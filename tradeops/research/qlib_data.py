@@ -149,8 +149,7 @@ def dump_to_qlib(eod: pd.DataFrame, target: str | Path, calendar: ExchangeCalend
         entries[sym] = entry
 
     files.write_atomic(target / "calendars" / "day.txt", "\n".join(day_txt) + "\n")
-    files.write_atomic(target / "instruments" / "all.txt",
-                       "".join(f"{s}\t{day_txt[e['start']]}\t{day_txt[e['end']]}\n" for s, e in sorted(entries.items())))
+    files.write_atomic(target / "instruments" / "all.txt", "".join(f"{s}\t{day_txt[e['start']]}\t{day_txt[e['end']]}\n" for s, e in sorted(entries.items())))
     files.write_atomic(manifest_path, json.dumps({"sessions": day_txt, "symbols": entries}, indent=1, sort_keys=True) + "\n")
     return DumpResult(target, len(sessions), tuple(written), tuple(appended), tuple(unchanged))
 

@@ -69,13 +69,21 @@ def promotion_gate(registry: str | Path, policy: Policy) -> dict:
     mid = model_id(policy)
     path = Path(registry) / mid / "verdict.json"
     if not path.exists():
-        return {"name": "model_promotion", "passed": False,
-                "reasons": [f"model {mid} has no promotion verdict in {Path(registry)}: run `tradeops model promote` first"], "details": {"model_id": mid}}
+        return {
+            "name": "model_promotion",
+            "passed": False,
+            "reasons": [f"model {mid} has no promotion verdict in {Path(registry)}: run `tradeops model promote` first"],
+            "details": {"model_id": mid},
+        }
     body = json.loads(path.read_text())
     if body.get("verdict") != "GRANTED":
         failed = [c["reason"] for c in body.get("checks", []) if not c["passed"]]
-        return {"name": "model_promotion", "passed": False,
-                "reasons": [f"model {mid} was refused promotion on {body.get('decided_at')}: " + "; ".join(failed)], "details": {"model_id": mid}}
+        return {
+            "name": "model_promotion",
+            "passed": False,
+            "reasons": [f"model {mid} was refused promotion on {body.get('decided_at')}: " + "; ".join(failed)],
+            "details": {"model_id": mid},
+        }
     return {"name": "model_promotion", "passed": True, "reasons": [f"model {mid} promoted on {body.get('decided_at')}"], "details": {"model_id": mid}}
 
 
@@ -102,23 +110,38 @@ class ModelArtifact:
     def from_dict(cls, body: dict) -> "ModelArtifact":
         try:
             return cls(
-                model_id=body["model_id"], spec_id=body["spec_id"],
+                model_id=body["model_id"],
+                spec_id=body["spec_id"],
                 retrain_session=date.fromisoformat(body["retrain_session"]),
-                train_start=date.fromisoformat(body["train_start"]), train_end=date.fromisoformat(body["train_end"]),
-                data_hash=body["data_hash"], code_hash=body["code_hash"], params=dict(body["params"]), symbols=tuple(body["symbols"]),
+                train_start=date.fromisoformat(body["train_start"]),
+                train_end=date.fromisoformat(body["train_end"]),
+                data_hash=body["data_hash"],
+                code_hash=body["code_hash"],
+                params=dict(body["params"]),
+                symbols=tuple(body["symbols"]),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise DataError(f"model artifact is malformed ({type(err).__name__}: {err})") from None
 
     def summary(self) -> dict:
         """What the signal file, the ticket and the run manifest carry."""
-        return {"model_id": self.model_id, "spec_id": self.spec_id, "train_start": self.train_start.isoformat(),
-                "train_end": self.train_end.isoformat(), "data_hash": self.data_hash}
+        return {
+            "model_id": self.model_id,
+            "spec_id": self.spec_id,
+            "train_start": self.train_start.isoformat(),
+            "train_end": self.train_end.isoformat(),
+            "data_hash": self.data_hash,
+        }
 
 
 def artifact_id(spec_id: str, retrain_session: date, train_start: date, train_end: date, data_hash: str, symbols) -> str:
-    spec = {"spec": spec_id, "retrain": retrain_session.isoformat(), "train": [train_start.isoformat(), train_end.isoformat()],
-            "data": data_hash, "symbols": sorted(symbols)}
+    spec = {
+        "spec": spec_id,
+        "retrain": retrain_session.isoformat(),
+        "train": [train_start.isoformat(), train_end.isoformat()],
+        "data": data_hash,
+        "symbols": sorted(symbols),
+    }
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
     return f"{spec_id}.{train_end:%Y%m%d}.{digest[:12]}"
 

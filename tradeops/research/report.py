@@ -52,8 +52,8 @@ class Study(Protocol):
 
     def summary(self) -> dict[str, float]: ...
 
-PCT = ("total_return", "cagr", "volatility", "max_drawdown", "hit_rate", "drawdown", "benchmark_return", "excess_return", "cumulative",
-       "base_total_return")
+
+PCT = ("total_return", "cagr", "volatility", "max_drawdown", "hit_rate", "drawdown", "benchmark_return", "excess_return", "cumulative", "base_total_return")
 RATIO = ("sharpe", "sortino", "calmar", "in_sample_sharpe")
 STYLE = """<style>
 .tradeops-research{font-family:DejaVu Sans,Arial,sans-serif;font-size:13px;margin:16px auto;max-width:1100px}
@@ -104,16 +104,28 @@ def study_html(study: Study) -> str:
     if study.pbo is not None and study.dsr is not None:
         d = study.dsr
         parts.append(
-            table_html(pd.DataFrame([
-                {"statistic": "Probability of backtest overfitting (CSCV, Bailey et al. 2015)", "value": f"{study.pbo.pbo:.3f}",
-                 "detail": f"{study.pbo.combinations} combinations, {d.n_trials} trials"},
-                {"statistic": "Deflated Sharpe ratio (Bailey & Lopez de Prado 2014)", "value": f"{d.dsr:.3f}",
-                 "detail": f"daily SR {d.sharpe:.4f} vs SR0 {d.sr0:.4f}, n {d.n}, skew {d.skew:.2f}, kurtosis {d.kurtosis:.2f}"},
-            ]))
+            table_html(
+                pd.DataFrame(
+                    [
+                        {
+                            "statistic": "Probability of backtest overfitting (CSCV, Bailey et al. 2015)",
+                            "value": f"{study.pbo.pbo:.3f}",
+                            "detail": f"{study.pbo.combinations} combinations, {d.n_trials} trials",
+                        },
+                        {
+                            "statistic": "Deflated Sharpe ratio (Bailey & Lopez de Prado 2014)",
+                            "value": f"{d.dsr:.3f}",
+                            "detail": f"daily SR {d.sharpe:.4f} vs SR0 {d.sr0:.4f}, n {d.n}, skew {d.skew:.2f}, kurtosis {d.kurtosis:.2f}",
+                        },
+                    ]
+                )
+            )
         )
     if study.ic is not None:
         ic = study.ic
-        parts.append(f"<p>LightGBM IC {ic['ic']:.4f} (IR {ic['icir']:.2f}), rank IC {ic['rank_ic']:.4f} (IR {ic['rank_icir']:.2f}) over {ic['sessions']} sessions.</p>")
+        parts.append(
+            f"<p>LightGBM IC {ic['ic']:.4f} (IR {ic['icir']:.2f}), rank IC {ic['rank_ic']:.4f} (IR {ic['rank_icir']:.2f}) over {ic['sessions']} sessions.</p>"
+        )
     if study.data_snapshot:
         parts.append(f"<p>Data: clean snapshot <code>{html.escape(study.data_snapshot)}</code> (quality-checked; findings below).</p>")
     parts += [f"<p><em>{html.escape(n)}</em></p>" for n in study.notes]

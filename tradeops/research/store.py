@@ -70,8 +70,16 @@ def alphavantage_as_of(folder: Path, calendar: ExchangeCalendar) -> date:
 
 
 def clean_research_bars(
-    root: Path, source: str, universe: Universe, policy: Policy, calendar: ExchangeCalendar, start: date, end: date,
-    av_dir: str | Path | None = None, corrections_file: Path | None = None, seed: int = 42,
+    root: Path,
+    source: str,
+    universe: Universe,
+    policy: Policy,
+    calendar: ExchangeCalendar,
+    start: date,
+    end: date,
+    av_dir: str | Path | None = None,
+    corrections_file: Path | None = None,
+    seed: int = 42,
 ) -> ResearchBars:
     """Fetch + build ``universe`` from ``source`` (``alphavantage``: the folder ``av_dir``, built as of its
     newest export; ``demo``: the seeded generator from ``start`` to ``end``) into a research workspace
@@ -106,10 +114,9 @@ def clean_research_bars(
     corrections = corrections_file.read_bytes() if corrections_file is not None and corrections_file.exists() else b""
     key = _inputs_key(f"{source}:{seed}:{start}" if folder is None else source, folder, universe_text, corrections, as_of)
     ws = Workspace.at(Path(root) / f"{source}-{key[:12]}").ensure()
-    research_policy = policy.model_copy(update={
-        "data": policy.data.model_copy(update=data_update),
-        "universe": policy.universe.model_copy(update={"file": "universe.csv"}),
-    })
+    research_policy = policy.model_copy(
+        update={"data": policy.data.model_copy(update=data_update), "universe": policy.universe.model_copy(update={"file": "universe.csv"})}
+    )
     # the research workspace's config, for the record (the build below takes the objects themselves)
     write_atomic(ws.policy_path, yaml.safe_dump(policy_yaml_data(research_policy), sort_keys=False))
     write_atomic(ws.config_dir / "universe.csv", universe_text)
@@ -131,8 +138,7 @@ def clean_research_bars(
     eod = eod[(eod["date"] >= pd.Timestamp(start)) & (eod["date"] <= pd.Timestamp(end))].reset_index(drop=True)
     for col in ("symbol", "source", "raw_file"):
         eod[col] = eod[col].astype(str)
-    notes = [f"bars from clean snapshot {report.output['snapshot']} ({path}), built from {origin} as of {as_of}; "
-             f"quality {'PASS' if report.passed else 'FAIL'}"]
+    notes = [f"bars from clean snapshot {report.output['snapshot']} ({path}), built from {origin} as of {as_of}; quality {'PASS' if report.passed else 'FAIL'}"]
     failed = [c for c in report.checks if c.scope == "gate" and not c.passed]
     live_only = all(c.name in LIVE_GATES for c in failed)
     if failed and not live_only:
@@ -140,12 +146,12 @@ def clean_research_bars(
     if failed:
         notes.append("live-trading gates failed and do not apply to research: " + "; ".join(c.detail for c in failed))
     if report.excluded:
-        notes.append(f"{len(report.excluded)} symbol(s) excluded by the quality checks: "
-                     + "; ".join(r[0] for r in report.excluded.values()))
+        notes.append(f"{len(report.excluded)} symbol(s) excluded by the quality checks: " + "; ".join(r[0] for r in report.excluded.values()))
     held = [f for f in report.findings if f.verdict == "quarantined"]
     if held:
-        notes.append(f"{len(held)} quarantined range(s) in {len({f.symbol for f in held})} symbol(s) left out of signals and backtests "
-                     "(see the data findings table)")
+        notes.append(
+            f"{len(held)} quarantined range(s) in {len({f.symbol for f in held})} symbol(s) left out of signals and backtests (see the data findings table)"
+        )
     return ResearchBars(eod, report.output["sha256"], path, report, notes)
 
 

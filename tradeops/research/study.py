@@ -81,7 +81,7 @@ class Study:
         lines = [
             f"{self.strategy} on {len(self.symbols)} {self.source} symbols, {self.start}..{self.end}: "
             f"total {s['total_return']:+.2%}, CAGR {s['cagr']:+.2%}, Sharpe {s['sharpe']:.2f}, "
-            f"max drawdown {s['max_drawdown']:.2%}, {len(self.result.trades)} fills",
+            f"max drawdown {s['max_drawdown']:.2%}, {len(self.result.trades)} fills"
         ]
         if self.benchmark_source:
             lines.append(f"benchmark: {self.benchmark_source}")
@@ -124,9 +124,17 @@ def warmup_sessions(policy: Policy, strategy: str) -> int:
 
 
 def load_bars(
-    source: str, start: date, end: date, symbols: int, policy: Policy, strategy: str,
-    av_dir: str | Path | None = None, seed: int = 42, calendar: ExchangeCalendar | None = None,
-    store_dir: str | Path | None = None, corrections_file: str | Path | None = None,
+    source: str,
+    start: date,
+    end: date,
+    symbols: int,
+    policy: Policy,
+    strategy: str,
+    av_dir: str | Path | None = None,
+    seed: int = 42,
+    calendar: ExchangeCalendar | None = None,
+    store_dir: str | Path | None = None,
+    corrections_file: str | Path | None = None,
 ) -> tuple[pd.DataFrame, Universe, ResearchBars]:
     """``symbols`` stocks (plus the benchmark, when the source has it) with warm-up history before ``start``.
 
@@ -149,16 +157,38 @@ def load_bars(
     else:
         raise ValidationError(f"unknown research source {source!r}; expected one of {SOURCES}")
     with tempfile.TemporaryDirectory(prefix="tradeops-research-") as tmp:
-        bars = clean_research_bars(Path(store_dir) if store_dir else Path(tmp), source, universe, policy, calendar, first, end, av_dir,
-                                   Path(corrections_file) if corrections_file else None, seed)
+        bars = clean_research_bars(
+            Path(store_dir) if store_dir else Path(tmp),
+            source,
+            universe,
+            policy,
+            calendar,
+            first,
+            end,
+            av_dir,
+            Path(corrections_file) if corrections_file else None,
+            seed,
+        )
     return bars.eod, universe, bars
 
 
 def run_study(
-    eod: pd.DataFrame, policy: Policy, universe: Universe, start: date, end: date, strategy: str = "momentum",
-    costs: Costs | None = None, source: str = "custom", qlib_dir: str | Path | None = None, calendar: ExchangeCalendar | None = None,
-    data: ResearchBars | None = None, sweep: bool = False, benchmark_file: str | Path | None = None, no_benchmark: bool = False,
-    models_dir: str | Path | None = None, engine: str = "array",
+    eod: pd.DataFrame,
+    policy: Policy,
+    universe: Universe,
+    start: date,
+    end: date,
+    strategy: str = "momentum",
+    costs: Costs | None = None,
+    source: str = "custom",
+    qlib_dir: str | Path | None = None,
+    calendar: ExchangeCalendar | None = None,
+    data: ResearchBars | None = None,
+    sweep: bool = False,
+    benchmark_file: str | Path | None = None,
+    no_benchmark: bool = False,
+    models_dir: str | Path | None = None,
+    engine: str = "array",
 ) -> Study:
     """Backtest ``strategy`` on ``eod`` over [start, end] and run every validation table.
 
@@ -209,15 +239,18 @@ def run_study(
                 sig = array_engine.signal_key(p)
                 if sig not in arrays:
                     arrays[sig] = array_engine.momentum_panel(eod, p, universe, arrays["market"])
-                cache[key] = array_engine.run_array_backtest(eod, p, universe, s, end, c, calendar=calendar, market=arrays["market"], signal=arrays[sig],
-                                                             quarantine=quarantine)
+                cache[key] = array_engine.run_array_backtest(
+                    eod, p, universe, s, end, c, calendar=calendar, market=arrays["market"], signal=arrays[sig], quarantine=quarantine
+                )
             else:
                 cache[key] = run_backtest(eod, p, universe, s, end, make_ranker(p), c, calendar=calendar, quarantine=quarantine)
         return cache[key]
 
     base = run(policy, costs, start)
-    notes.append(f"drawdown halt: {len(base.halts)} halt(s) at the {policy.risk.kill_switch_drawdown:.0%} limit; "
-                 f"each sells the book to cash at the next open; {base.resume_rule} (research.halt_resume; live, only `tradeops resume --reason`)")
+    notes.append(
+        f"drawdown halt: {len(base.halts)} halt(s) at the {policy.risk.kill_switch_drawdown:.0%} limit; "
+        f"each sells the book to cash at the next open; {base.resume_rule} (research.halt_resume; live, only `tradeops resume --reason`)"
+    )
     starts = sorted({sessions[k] for k in (0, len(sessions) // 12, len(sessions) // 6, len(sessions) // 4)})
     variants = sweep_variants(policy, strategy) if sweep else _neighbourhood(policy, strategy)
     freq = "YE" if (end - start).days > 730 else "QE"
@@ -238,7 +271,8 @@ def run_study(
         tables["Model fits"] = models_table
     if data is not None:
         tables["Data findings (clean snapshot " + data.snapshot[:16] + ")"] = findings_table(
-            data.report, set(universe.symbols), pd.Timestamp(eod["date"].min()).date(), end)
+            data.report, set(universe.symbols), pd.Timestamp(eod["date"].min()).date(), end
+        )
     if bench.empty:
         notes.append(f"benchmark {policy.universe.benchmark} is not in the {source} data: the tearsheet has no benchmark")
     pbo = dsr = None
@@ -256,10 +290,29 @@ def run_study(
     symbols = tuple(sorted(s for s in universe.tradable if s != policy.universe.benchmark))
     verdict = None
     if partitions and trials.shape[1] >= 2:
-        verdict = promotion.judge(promotion.gather(trials, "base", bench.rename(policy.universe.benchmark) if len(bench) else None, policy.promotion), policy.promotion)
+        verdict = promotion.judge(
+            promotion.gather(trials, "base", bench.rename(policy.universe.benchmark) if len(bench) else None, policy.promotion), policy.promotion
+        )
         tables = {"Promotion gate": verdict.table(), **tables}
-    return Study(strategy, source, start, end, symbols, policy.universe.benchmark, costs, base, bench, tables, pbo, dsr, ic, notes,
-                 data.snapshot if data is not None else None, verdict, benchmark_source)
+    return Study(
+        strategy,
+        source,
+        start,
+        end,
+        symbols,
+        policy.universe.benchmark,
+        costs,
+        base,
+        bench,
+        tables,
+        pbo,
+        dsr,
+        ic,
+        notes,
+        data.snapshot if data is not None else None,
+        verdict,
+        benchmark_source,
+    )
 
 
 def choose_engine(engine: str, strategy: str, policy: Policy) -> tuple[bool, list[str]]:
@@ -276,13 +329,14 @@ def choose_engine(engine: str, strategy: str, policy: Policy) -> tuple[bool, lis
         use_array, why = array_engine.supports(strategy, policy)
         if not use_array:
             notes.append(f"engine: {why}")
-    notes.append("engine: array (numpy/numba; the live guard's rules, conformance-tested)" if use_array else "engine: exact (the live Decimal guard on every decision)")
+    notes.append(
+        "engine: array (numpy/numba; the live guard's rules, conformance-tested)" if use_array else "engine: exact (the live Decimal guard on every decision)"
+    )
     return use_array, notes
 
 
 def run_one_backtest(
-    eod: pd.DataFrame, policy: Policy, universe: Universe, start: date, end: date, engine: str = "array",
-    calendar: ExchangeCalendar | None = None,
+    eod: pd.DataFrame, policy: Policy, universe: Universe, start: date, end: date, engine: str = "array", calendar: ExchangeCalendar | None = None
 ) -> tuple[BacktestResult | array_engine.ArrayResult, list[str]]:
     """One backtest of the policy's own signal with the live ranker's inputs, on the engine
     :func:`choose_engine` picks (the agent's research tools; :func:`run_study` for the CLI and the
@@ -308,7 +362,10 @@ def sweep_variants(policy: Policy, strategy: str) -> dict[str, dict]:
         m = policy.strategy.momentum
         for n in (10, 15, 20, 25):
             for lb in (40, 60, 80, 100):
-                grid[f"{n} positions, 12-week lookback {lb}"] = {"portfolio": positions(n), "strategy": {"momentum": {"lookback_12w": max(lb, m.lookback_4w + 1)}}}
+                grid[f"{n} positions, 12-week lookback {lb}"] = {
+                    "portfolio": positions(n),
+                    "strategy": {"momentum": {"lookback_12w": max(lb, m.lookback_4w + 1)}},
+                }
     else:
         for n in (10, 15, 20, 25):
             for freq in ("weekly", "monthly"):
@@ -323,12 +380,20 @@ def sweep_variants(policy: Policy, strategy: str) -> dict[str, dict]:
 def halts_table(result: BacktestResult) -> pd.DataFrame:
     """Every drawdown halt of a backtest and the resume the study assumed for it."""
     rows = [
-        {"breach (decision session)": h["breach"], "drawdown": h["drawdown"], "equity at breach": f"{h['equity']:,.2f}",
-         "in cash from": h["in_cash"] or "not yet", "assumed resume": h["resumed"] or "none (end of backtest)",
-         "sessions in HALT": h["sessions_halted"], "why resumed": h["resume_reason"]}
+        {
+            "breach (decision session)": h["breach"],
+            "drawdown": h["drawdown"],
+            "equity at breach": f"{h['equity']:,.2f}",
+            "in cash from": h["in_cash"] or "not yet",
+            "assumed resume": h["resumed"] or "none (end of backtest)",
+            "sessions in HALT": h["sessions_halted"],
+            "why resumed": h["resume_reason"],
+        }
         for h in result.halts
     ]
-    return pd.DataFrame(rows, columns=["breach (decision session)", "drawdown", "equity at breach", "in cash from", "assumed resume", "sessions in HALT", "why resumed"])
+    return pd.DataFrame(
+        rows, columns=["breach (decision session)", "drawdown", "equity at breach", "in cash from", "assumed resume", "sessions in HALT", "why resumed"]
+    )
 
 
 def _neighbourhood(policy: Policy, strategy: str) -> dict[str, dict]:
@@ -370,11 +435,22 @@ def _lgbm_scores(eod, policy, universe, start, end, qlib_dir, calendar, models_d
 
 
 def backtest_study(
-    source: str = "demo", start: date | str = "2022-01-03", end: date | str = "2023-12-29", strategy: str = "momentum",
-    symbols: int = 30, av_dir: str | Path | None = None, policy: Policy | dict | None = None, seed: int = 42,
-    report_path: str | Path | None = None, qlib_dir: str | Path | None = None, sweep: bool = False,
-    store_dir: str | Path | None = None, corrections_file: str | Path | None = None,
-    benchmark_file: str | Path | None = None, no_benchmark: bool = False, models_dir: str | Path | None = None,
+    source: str = "demo",
+    start: date | str = "2022-01-03",
+    end: date | str = "2023-12-29",
+    strategy: str = "momentum",
+    symbols: int = 30,
+    av_dir: str | Path | None = None,
+    policy: Policy | dict | None = None,
+    seed: int = 42,
+    report_path: str | Path | None = None,
+    qlib_dir: str | Path | None = None,
+    sweep: bool = False,
+    store_dir: str | Path | None = None,
+    corrections_file: str | Path | None = None,
+    benchmark_file: str | Path | None = None,
+    no_benchmark: bool = False,
+    models_dir: str | Path | None = None,
     engine: str = "array",
 ) -> Study:
     """The whole research run (the notebooks' and ``tradeops backtest``'s one call): load
@@ -386,8 +462,23 @@ def backtest_study(
         raise ValidationError(f"a research run needs at least 2 symbols, got {symbols}")
     calendar = get_calendar(policy.schedule.exchange)
     eod, universe, data = load_bars(source, start, end, symbols, policy, strategy, av_dir, seed, calendar, store_dir, corrections_file)
-    study = run_study(eod, policy, universe, start, end, strategy, source=source, qlib_dir=qlib_dir, calendar=calendar, data=data,
-                      sweep=sweep, benchmark_file=benchmark_file, no_benchmark=no_benchmark, models_dir=models_dir, engine=engine)
+    study = run_study(
+        eod,
+        policy,
+        universe,
+        start,
+        end,
+        strategy,
+        source=source,
+        qlib_dir=qlib_dir,
+        calendar=calendar,
+        data=data,
+        sweep=sweep,
+        benchmark_file=benchmark_file,
+        no_benchmark=no_benchmark,
+        models_dir=models_dir,
+        engine=engine,
+    )
     if report_path:
         from .report import write_report
 

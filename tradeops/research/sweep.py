@@ -56,7 +56,9 @@ def grid(lookbacks=(40, 60, 90, 120), tops=(10, 15), frequencies=("weekly", "mon
     for f in frequencies:
         if f not in FREQUENCIES:
             raise ValidationError(f"sweep frequency {f!r} is unknown; expected one of {FREQUENCIES}")
-    out = [Variant(f"lb{lb}-top{n}-{f}-x{c:g}", int(lb), int(n), f, float(c)) for lb, n, f, c in itertools.product(lookbacks, tops, frequencies, cost_multiples)]
+    out = [
+        Variant(f"lb{lb}-top{n}-{f}-x{c:g}", int(lb), int(n), f, float(c)) for lb, n, f, c in itertools.product(lookbacks, tops, frequencies, cost_multiples)
+    ]
     if len({v.label for v in out}) != len(out):
         raise ValidationError("sweep grid has repeated values")
     return out
@@ -76,8 +78,17 @@ def _group(eod: pd.DataFrame, policy: Policy, universe: Universe, start: date, e
     return out
 
 
-def run_sweep(eod: pd.DataFrame, policy: Policy, universe: Universe, start: date, end: date, variants: list[Variant],
-              costs: Costs | None = None, n_jobs: int = 2, dask: str | None = None) -> pd.DataFrame:
+def run_sweep(
+    eod: pd.DataFrame,
+    policy: Policy,
+    universe: Universe,
+    start: date,
+    end: date,
+    variants: list[Variant],
+    costs: Costs | None = None,
+    n_jobs: int = 2,
+    dask: str | None = None,
+) -> pd.DataFrame:
     """The returns matrix (sessions x variant labels, in grid order)."""
     from joblib import Parallel, delayed, parallel_config
 
@@ -162,9 +173,18 @@ def write_outputs(folder: str | Path, report: SweepReport, params: dict, eod: pd
     files.write_atomic(folder / "returns.csv", report.returns.to_csv())
     files.write_atomic(folder / "variants.csv", report.table.to_csv())
     meta = {
-        "params": params, "data_hash": data_hash(eod), "snapshot": snapshot, "code_hash": code_hash(), "n_trials": int(report.returns.shape[1]),
-        "sessions": int(report.returns.shape[0]), "candidate": report.candidate, "pbo": report.pbo, "dsr": report.dsr,
-        "gate": None if report.verdict is None else {"granted": report.verdict.granted, "checks": [{"name": c.name, "passed": c.passed, "reason": c.reason} for c in report.verdict.checks]},
+        "params": params,
+        "data_hash": data_hash(eod),
+        "snapshot": snapshot,
+        "code_hash": code_hash(),
+        "n_trials": int(report.returns.shape[1]),
+        "sessions": int(report.returns.shape[0]),
+        "candidate": report.candidate,
+        "pbo": report.pbo,
+        "dsr": report.dsr,
+        "gate": None
+        if report.verdict is None
+        else {"granted": report.verdict.granted, "checks": [{"name": c.name, "passed": c.passed, "reason": c.reason} for c in report.verdict.checks]},
         "note": report.note,
     }
     return files.write_json(folder / "sweep.json", meta, sort_keys=True)
@@ -177,11 +197,26 @@ def parse_list(text: str, kind=int) -> tuple:
         raise ValidationError(f"cannot read {text!r} as a comma-separated list of {kind.__name__}: {err}") from None
 
 
-
-def sweep_study(source: str = "demo", start: date | str = "2019-01-02", end: date | str = "2021-04-16", symbols: int = 30, av_dir=None,
-                policy: Policy | dict | None = None, seed: int = 42, lookbacks: str = "40,60,90,120", tops: str = "10,15",
-                frequencies: str = "weekly,monthly", cost_multiples: str = "1,2,3,4", reports_dir: str | Path = "reports", n_jobs: int = 2,
-                dask: str | None = None, store_dir=None, corrections_file=None, benchmark_file=None, no_benchmark: bool = False) -> tuple[SweepReport, Path]:
+def sweep_study(
+    source: str = "demo",
+    start: date | str = "2019-01-02",
+    end: date | str = "2021-04-16",
+    symbols: int = 30,
+    av_dir=None,
+    policy: Policy | dict | None = None,
+    seed: int = 42,
+    lookbacks: str = "40,60,90,120",
+    tops: str = "10,15",
+    frequencies: str = "weekly,monthly",
+    cost_multiples: str = "1,2,3,4",
+    reports_dir: str | Path = "reports",
+    n_jobs: int = 2,
+    dask: str | None = None,
+    store_dir=None,
+    corrections_file=None,
+    benchmark_file=None,
+    no_benchmark: bool = False,
+) -> tuple[SweepReport, Path]:
     """The whole sweep (``tradeops backtest sweep``'s and the sweep notebook's one call): load the
     bars through the clean store, run the grid, judge it, write ``reports_dir/sweep-<key>/``."""
     from ..config import parse_policy
@@ -198,9 +233,20 @@ def sweep_study(source: str = "demo", start: date | str = "2019-01-02", end: dat
     returns = run_sweep(eod, policy, universe, start, end, variants, n_jobs=n_jobs, dask=dask)
     bench = eod.loc[eod["symbol"] == policy.universe.benchmark].set_index("date")["close"]
     report = judge_sweep(returns, policy, bench if len(bench) else None)
-    params = {"source": source, "start": str(start), "end": str(end), "symbols": symbols, "seed": seed, "lookbacks": lookbacks, "tops": tops,
-              "frequencies": frequencies, "cost_multiples": cost_multiples, "policy_hash": policy.hash(), "engine": "array",
-              "trials": [v.label for v in variants]}
+    params = {
+        "source": source,
+        "start": str(start),
+        "end": str(end),
+        "symbols": symbols,
+        "seed": seed,
+        "lookbacks": lookbacks,
+        "tops": tops,
+        "frequencies": frequencies,
+        "cost_multiples": cost_multiples,
+        "policy_hash": policy.hash(),
+        "engine": "array",
+        "trials": [v.label for v in variants],
+    }
     key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
     path = write_outputs(Path(reports_dir) / f"sweep-{key}", report, params, eod, data.snapshot)
     return report, path

@@ -241,8 +241,11 @@ def returns_by_period(returns: pd.Series, benchmark_closes: pd.Series | None = N
             continue
         total = metrics.total_return(part)
         growth *= 1.0 + total
-        row = {"period": str(part.index[0].year) if freq == "YE" else f"{part.index[0].year}Q{part.index[0].quarter}",
-               "sessions": len(part), "total_return": total}
+        row = {
+            "period": str(part.index[0].year) if freq == "YE" else f"{part.index[0].year}Q{part.index[0].quarter}",
+            "sessions": len(part),
+            "total_return": total,
+        }
         if bench is not None:
             b = metrics.total_return(bench.loc[part.index].dropna())
             row.update(benchmark_return=b, excess_return=total - b)
@@ -278,13 +281,33 @@ def walk_forward_refit(trials: pd.DataFrame, freq: str = "YE", base: str = "base
         oos = part[pick]
         chosen_returns.append(oos)
         base_returns.append(part[base])
-        rows.append({"fold": f"{part.index[0].date()}..{part.index[-1].date()}", "chosen": pick, "in_sample_sessions": len(before),
-                     "in_sample_sharpe": float(sharpes[pick]), "total_return": metrics.total_return(oos), "sharpe": metrics.sharpe(oos),
-                     "max_drawdown": metrics.max_drawdown(oos), "base_total_return": metrics.total_return(part[base])})
+        rows.append(
+            {
+                "fold": f"{part.index[0].date()}..{part.index[-1].date()}",
+                "chosen": pick,
+                "in_sample_sessions": len(before),
+                "in_sample_sharpe": float(sharpes[pick]),
+                "total_return": metrics.total_return(oos),
+                "sharpe": metrics.sharpe(oos),
+                "max_drawdown": metrics.max_drawdown(oos),
+                "base_total_return": metrics.total_return(part[base]),
+            }
+        )
     if rows:
         oos, ref = pd.concat(chosen_returns), pd.concat(base_returns)
         switches = sum(a["chosen"] != b["chosen"] for a, b in zip(rows, rows[1:]))
-        rows.append({"fold": f"out of sample {oos.index[0].date()}..{oos.index[-1].date()}", "chosen": f"{switches} change(s) of variant",
-                     "in_sample_sessions": None, "in_sample_sharpe": None, "total_return": metrics.total_return(oos), "sharpe": metrics.sharpe(oos),
-                     "max_drawdown": metrics.max_drawdown(oos), "base_total_return": metrics.total_return(ref)})
-    return pd.DataFrame(rows, columns=["fold", "chosen", "in_sample_sessions", "in_sample_sharpe", "total_return", "sharpe", "max_drawdown", "base_total_return"])
+        rows.append(
+            {
+                "fold": f"out of sample {oos.index[0].date()}..{oos.index[-1].date()}",
+                "chosen": f"{switches} change(s) of variant",
+                "in_sample_sessions": None,
+                "in_sample_sharpe": None,
+                "total_return": metrics.total_return(oos),
+                "sharpe": metrics.sharpe(oos),
+                "max_drawdown": metrics.max_drawdown(oos),
+                "base_total_return": metrics.total_return(ref),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["fold", "chosen", "in_sample_sessions", "in_sample_sharpe", "total_return", "sharpe", "max_drawdown", "base_total_return"]
+    )

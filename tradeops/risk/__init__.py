@@ -62,9 +62,49 @@ delta, and otherwise at the next rebalance.
 
 from __future__ import annotations
 
-from .book import ACCOUNT_PRICE_PLACES, Book, BPS, CENT, conversion_fee, dec, DUST, FRACTIONAL_UNIT, Fx, HALF_CENT, make_book, MAX_FX_FEE_BPS, money, ONE, pct, PRICE_PLACES, rule_from_dict, rule_result, rule_to_dict, Targets, TradeLine, WEIGHT_PLACES, WHOLE_UNIT, ZERO
+from .book import (
+    ACCOUNT_PRICE_PLACES,
+    Book,
+    BPS,
+    CENT,
+    conversion_fee,
+    dec,
+    DUST,
+    FRACTIONAL_UNIT,
+    Fx,
+    HALF_CENT,
+    make_book,
+    MAX_FX_FEE_BPS,
+    money,
+    ONE,
+    pct,
+    PRICE_PLACES,
+    rule_from_dict,
+    rule_result,
+    rule_to_dict,
+    Targets,
+    TradeLine,
+    WEIGHT_PLACES,
+    WHOLE_UNIT,
+    ZERO,
+)
 from .sizing import make_trades, order_trades
-from .rules import CashBuffer, DrawdownKillSwitch, KnownTradable, LongOnly, MaxPositions, MaxTurnover, MaxWeight, MinOrderValue, NoBuy, Rule, rules_from_policy, SmallTradeFilter, TinyDeltas, turnover
+from .rules import (
+    CashBuffer,
+    DrawdownKillSwitch,
+    KnownTradable,
+    LongOnly,
+    MaxPositions,
+    MaxTurnover,
+    MaxWeight,
+    MinOrderValue,
+    NoBuy,
+    Rule,
+    rules_from_policy,
+    SmallTradeFilter,
+    TinyDeltas,
+    turnover,
+)
 from .guard import apply_risk_off, decide, Decision, halt_trades, raw_targets, shape
 from .io import ledger_drawdown_breach, read_decision, rebalance_due, reference_prices, run_fx, run_risk_stage, write_json
 

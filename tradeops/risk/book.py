@@ -143,8 +143,16 @@ class TradeLine:
     @classmethod
     def from_dict(cls, d: Mapping) -> "TradeLine":
         usd = d.get("instrument_price")
-        return cls(d["side"], d["symbol"], Decimal(d["value"]), Decimal(d["units"]), Decimal(d["price"]), bool(d["close_position"]), d.get("rank"),
-                   Decimal(usd) if usd is not None else None)
+        return cls(
+            d["side"],
+            d["symbol"],
+            Decimal(d["value"]),
+            Decimal(d["units"]),
+            Decimal(d["price"]),
+            bool(d["close_position"]),
+            d.get("rank"),
+            Decimal(usd) if usd is not None else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -200,8 +208,9 @@ class Book:
         return {s: v for s, v in values.items() if v != 0}, cash
 
 
-def make_book(portfolio: PortfolioState, prices: Mapping[str, Decimal], ranked: pd.DataFrame, session: date, fractional: bool = True,
-              fx: Fx | None = None) -> Book:
+def make_book(
+    portfolio: PortfolioState, prices: Mapping[str, Decimal], ranked: pd.DataFrame, session: date, fractional: bool = True, fx: Fx | None = None
+) -> Book:
     """The account valued at ``prices`` (the instruments' USD closes); with ``fx``, in the account
     currency: every price converted at ``fx.rate`` (USD per unit of the account currency)."""
     prices = {s: dec(p) for s, p in prices.items() if dec(p) > 0}
@@ -229,5 +238,6 @@ def make_book(portfolio: PortfolioState, prices: Mapping[str, Decimal], ranked: 
         fx=fx,
         instrument_prices=usd,
     )
+
 
 Targets = dict[str, Decimal]

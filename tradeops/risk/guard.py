@@ -296,11 +296,16 @@ def _top_ranks(ranked: pd.DataFrame, n: int = 10) -> tuple[dict, ...]:
 def halt_trades(book: Book) -> list[TradeLine]:
     """Risk-off on a drawdown breach: close every priced holding.  No shaping rule applies
     (a turnover cap or a tiny-delta filter must not keep a position through a halt)."""
-    return order_trades(_with_instrument_prices([
-        TradeLine("SELL", s, book.values[s], u, book.prices[s], True, book.ranks.get(s))
-        for s, u in sorted(book.units.items())
-        if s in book.prices and book.values.get(s, ZERO) >= DUST
-    ], book))
+    return order_trades(
+        _with_instrument_prices(
+            [
+                TradeLine("SELL", s, book.values[s], u, book.prices[s], True, book.ranks.get(s))
+                for s, u in sorted(book.units.items())
+                if s in book.prices and book.values.get(s, ZERO) >= DUST
+            ],
+            book,
+        )
+    )
 
 
 def _halt_decision(book, portfolio, policy, rebalance, session, dd_rule, breach_reason, strategy, signal_note, regime, ranked) -> tuple[dict, Decision]:

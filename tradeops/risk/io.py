@@ -35,9 +35,7 @@ def reference_prices(eod: pd.DataFrame, session: date) -> dict[str, Decimal]:
     return out
 
 
-def rebalance_due(
-    calendar: ExchangeCalendar, decision_session: date, frequency: str, last_rebalance: date | None, due: Sequence[date] | None = None
-) -> bool:
+def rebalance_due(calendar: ExchangeCalendar, decision_session: date, frequency: str, last_rebalance: date | None, due: Sequence[date] | None = None) -> bool:
     """True when the execution session (the one after ``decision_session``) is at or past the
     first session of a rebalance period that has not been rebalanced yet.  ``due``: the
     calendar's rebalance sessions over a whole backtest, computed once (sorted), instead of
@@ -82,8 +80,10 @@ def run_risk_stage(
     signal: SignalResult = read_signal(run_dir, session)
     portfolio = PortfolioState.read(portfolio_path)
     if portfolio.account_currency != currency:
-        raise DataError(f"policy account.account_currency is {currency}, but the ledger's cash ({portfolio_path}) is in "
-                        f"{portfolio.account_currency}: the two must agree before anything is sized")
+        raise DataError(
+            f"policy account.account_currency is {currency}, but the ledger's cash ({portfolio_path}) is in "
+            f"{portfolio.account_currency}: the two must agree before anything is sized"
+        )
     eod_path = Path(eod_path)
     if not eod_path.exists():
         raise DataError(f"clean EOD file not found: {eod_path}")

@@ -16,6 +16,7 @@ from .sizing import _shrink
 
 # --------------------------------------------------------------------------- rules
 
+
 class Rule:
     """A risk rule: validates its limits when built, may shape, always checks."""
 
@@ -65,8 +66,7 @@ class DrawdownKillSwitch(Rule):
             return self._result(False, f"the kill switch is on ({book.kill_switch_reason}); only an explicit resume clears it")
         if book.drawdown >= self.max_drawdown:
             return self._result(
-                False,
-                f"drawdown {pct(book.drawdown)} from peak equity {money(book.peak_equity)} is at or past the kill-switch limit {pct(self.max_drawdown)}",
+                False, f"drawdown {pct(book.drawdown)} from peak equity {money(book.peak_equity)} is at or past the kill-switch limit {pct(self.max_drawdown)}"
             )
         return self._result(True, f"drawdown {pct(book.drawdown)} is below the kill-switch limit {pct(self.max_drawdown)}")
 
@@ -79,8 +79,9 @@ class DrawdownKillSwitch(Rule):
         why = breach_reason or (
             f"drawdown {pct(book.drawdown)} from peak equity {money(book.peak_equity)} is at or past the kill-switch limit {pct(self.max_drawdown)}"
         )
-        what = (f"risk-off: every position ({len(trades)}) is sold to cash at the next execution window" if trades
-                else "risk-off: the book holds nothing to sell")
+        what = (
+            f"risk-off: every position ({len(trades)}) is sold to cash at the next execution window" if trades else "risk-off: the book holds nothing to sell"
+        )
         return self._result(False, f"{why}; {what}, then HALT: nothing is bought until an explicit `tradeops resume --reason ...`")
 
 
@@ -226,11 +227,7 @@ class MaxWeight(Rule):
         post, _ = book.after(trades)
         limit = self.max_weight * book.equity
         bought = {t.symbol for t in trades if t.side == "BUY"}
-        bad = [
-            f"{s} would be {pct(v / book.equity)} of equity"
-            for s, v in sorted(post.items())
-            if v > limit and (s in bought or v > book.values.get(s, ZERO))
-        ]
+        bad = [f"{s} would be {pct(v / book.equity)} of equity" for s, v in sorted(post.items()) if v > limit and (s in bought or v > book.values.get(s, ZERO))]
         if bad:
             return self._result(False, f"{'; '.join(bad)}, above the max weight {pct(self.max_weight)}")
         top = max(post.items(), key=lambda kv: kv[1], default=("-", ZERO))
@@ -381,8 +378,6 @@ class MinOrderValue(SmallTradeFilter):
 
     def why_small(self, t, book):
         return self.threshold() if t.value < self.min_value else None
-
-
 
 
 def rules_from_policy(policy: Policy, universe: Universe) -> list[Rule]:

@@ -34,8 +34,17 @@ from tradeops.ledger import api, db
 HERE = Path(__file__).resolve().parent
 GOLDEN = json.loads((HERE / "worked_example.json").read_text())
 TABLES = (
-    "accounts", "tickets", "intended_trades", "fills", "cash_movements", "corporate_actions",
-    "broker_snapshots", "snapshot_positions", "prices", "fx_rates", "events",
+    "accounts",
+    "tickets",
+    "intended_trades",
+    "fills",
+    "cash_movements",
+    "corporate_actions",
+    "broker_snapshots",
+    "snapshot_positions",
+    "prices",
+    "fx_rates",
+    "events",
 )
 
 
@@ -61,13 +70,28 @@ def _replay(s) -> None:
                 api.record_intended_trade(s, step["ticket_id"], n, ln["side"], ln["symbol"], ln["value"], ln["approx_units"], ln["reference_price"], ln["band"])
         elif op == "fill":
             fills[(step["ticket_id"], step["line"])] = api.record_fill(
-                s, step["ticket_id"], step["line"], step["status"], units=step.get("units"), price=step.get("price"),
-                fees=step.get("fees", "0"), filled_at=step["filled_at"], reason=step.get("reason"), actor="old",
+                s,
+                step["ticket_id"],
+                step["line"],
+                step["status"],
+                units=step.get("units"),
+                price=step.get("price"),
+                fees=step.get("fees", "0"),
+                filled_at=step["filled_at"],
+                reason=step.get("reason"),
+                actor="old",
             )
         elif op == "correct":
             api.correct_fill(
-                s, fills[(step["ticket_id"], step["line"])].id, step["reason"], step["status"], units=step["units"],
-                price=step["price"], fees=step["fees"], filled_at=step["filled_at"], actor="old",
+                s,
+                fills[(step["ticket_id"], step["line"])].id,
+                step["reason"],
+                step["status"],
+                units=step["units"],
+                price=step["price"],
+                fees=step["fees"],
+                filled_at=step["filled_at"],
+                actor="old",
             )
         elif op == "split":
             api.record_split(s, step["symbol"], step["ratio"], date.fromisoformat(step["date"]), actor="old")
@@ -92,7 +116,9 @@ def main(out: Path) -> None:
                 "positions": api.compute_positions(s),
                 "cash": api.compute_cash(s).to_dict(),
                 "pnl": api.compute_pnl(s, marks).to_dict(),
-                "pnl_mid_month": api.compute_pnl(s, api.marks_on(prices, date(2024, 1, 12)), as_of=datetime.fromisoformat("2024-01-12T21:00:00+00:00")).to_dict(),
+                "pnl_mid_month": api.compute_pnl(
+                    s, api.marks_on(prices, date(2024, 1, 12)), as_of=datetime.fromisoformat("2024-01-12T21:00:00+00:00")
+                ).to_dict(),
                 "equity_usd": [p.to_dict() for p in api.compute_equity_curve(s, prices, end=end)],
                 "equity_gbp": [p.to_dict() for p in api.compute_equity_curve(s, prices, start=end, end=end, currency="GBP")],
                 "reconciliation": api.reconcile_snapshot(s, Reconciliation(), now=datetime.fromisoformat(GOLDEN["reconcile_now"])).to_dict(),
