@@ -92,13 +92,7 @@ def run_time(policy: Policy, session_date: date) -> datetime:
 def _engine(ws: Workspace):
     from .ledger import db
 
-    engine = db.make_engine(ws.db_url())
-    current = db.current_revision(engine)
-    if current != db.head_revision():
-        raise TradeopsError(
-            f"the ledger at {db.safe_url(engine)} is at schema revision {current!r}, not {db.head_revision()!r}: run `tradeops ledger init` first"
-        )
-    return engine
+    return db.open_at_head(ws.db_url())
 
 
 # --------------------------------------------------------------------------- 00 preflight

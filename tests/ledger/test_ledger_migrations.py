@@ -145,3 +145,22 @@ def test_downgrade_and_upgrade_again(ledger_engine):
     assert db.upgrade(ledger_engine) == "0003"
     with db.transaction(ledger_engine) as s:
         assert api.compute_cash(s).amount == 100
+
+
+def test_the_one_way_to_open_the_ledger_names_what_is_wrong(tmp_path):
+    # the stages, the page, the CLI and the assistant all open the ledger through db.open_at_head
+    from tradeops.errors import LedgerError
+
+    with pytest.raises(LedgerError, match=r"is not initialised: run `tradeops ledger init`"):
+        db.open_at_head(f"sqlite:///{tmp_path / 'empty.sqlite'}")
+    old = db.make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    db.upgrade(old, "0001")
+    old.dispose()
+    with pytest.raises(LedgerError, match=r"is at schema revision 0001, not .*: run `tradeops ledger init`"):
+        db.open_at_head(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    with pytest.raises(LedgerError, match=r"cannot be opened; check TRADEOPS_DB_URL") as err:
+        db.open_at_head("postgresql+psycopg://postgres:s3cret-pw@127.0.0.1:9/nowhere?connect_timeout=2")
+    assert "s3cret-pw" not in str(err.value)
+    engine = db.init_db(f"sqlite:///{tmp_path / 'new.sqlite'}")
+    engine.dispose()
+    db.open_at_head(f"sqlite:///{tmp_path / 'new.sqlite'}").dispose()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import click
 
 from ..config import parse_policy
+from ..errors import LedgerError
 from ..research.study import ENGINES, SOURCES, STRATEGIES, backtest_study
 from .common import workdir_option, workspace
 
@@ -214,10 +215,11 @@ def _ledger_event(ws, mid: str, verdict, actor: str) -> str:
 
     if not os.environ.get("TRADEOPS_DB_URL") and not (ws.data_dir / "ledger.sqlite").exists():
         return "ledger: none configured, no event recorded"
-    engine = db.make_engine(ws.db_url())
     try:
-        if db.current_revision(engine) != db.head_revision():
-            return f"ledger: {db.safe_url(ws.db_url())} is not initialised at the current schema, no event recorded"
+        engine = db.open_at_head(ws.db_url())
+    except LedgerError as err:
+        return f"ledger: {err}; no event recorded"
+    try:
         with db.transaction(engine) as s:
             api.record_event(s, "MODEL_PROMOTION", {"model_id": mid, "verdict": verdict.word, **verdict.to_dict()}, actor=actor)
         return f"ledger: MODEL_PROMOTION event recorded ({verdict.word})"

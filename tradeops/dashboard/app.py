@@ -134,18 +134,8 @@ class Dashboard:
 
 
 def open_ledger(url: str) -> Engine:
-    """An engine on ``url``, refusing a ledger that is not at the current schema."""
-    engine = db.make_engine(url)
-    try:
-        current, head = db.current_revision(engine), db.head_revision()
-    except Exception:
-        engine.dispose()
-        raise LedgerError(f"the ledger at {db.safe_url(url)} cannot be opened; check TRADEOPS_DB_URL and that the database is running") from None
-    if current != head:
-        engine.dispose()
-        state = "not set up yet" if current is None else f"at an older schema ({current})"
-        raise LedgerError(f"the ledger at {db.safe_url(url)} is {state}: run `tradeops ledger init`")
-    return engine
+    """An engine on ``url``, refusing a ledger that is not at the current schema (:func:`tradeops.ledger.db.open_at_head`)."""
+    return db.open_at_head(url)
 
 
 def build_app(workspace: Workspace, *, engine: Engine | None = None, actor: str | None = None, clock: Clock = SYSTEM) -> Dashboard:

@@ -118,9 +118,14 @@ def downgrade(engine: Engine, revision: str) -> str:
 
 
 def open_at_head(url: str) -> Engine:
-    """An engine on ``url``, refusing a ledger that is not at the current schema (run `tradeops ledger init`)."""
+    """An engine on ``url``, refusing a ledger that is not at the current schema (run `tradeops ledger init`)
+    or cannot be reached: the one way the stages, the page, the CLI and the assistant open the ledger."""
     engine = make_engine(url)
-    current, head = current_revision(engine), head_revision()
+    try:
+        current, head = current_revision(engine), head_revision()
+    except Exception:  # noqa: BLE001 - the driver's own errors: a plain sentence, the password masked
+        engine.dispose()
+        raise LedgerError(f"the ledger at {safe_url(url)} cannot be opened; check TRADEOPS_DB_URL and that the database is running") from None
     if current != head:
         engine.dispose()
         state = "not initialised" if current is None else f"at schema revision {current}, not {head}"
