@@ -555,7 +555,8 @@ def test_research_backtest_runs_the_engine_the_cli_would(pipeline_ws):
     rule, tradeops.research.study.choose_engine): it decides like the exact engine (the same
     fills and decisions, equity within 1e-6), and a whole-units or non-USD policy falls back to
     the exact engine."""
-    from tradeops.agent.tools import Toolbox, _decision_counts
+    from tradeops.agent.limits import _decision_counts
+    from tradeops.agent.tools import Toolbox
     from tradeops.research.array_engine import ArrayResult
     from tradeops.research.backtest import BacktestResult, run_backtest
     from tradeops.research.study import choose_engine

@@ -183,7 +183,7 @@ class ResearchTools:
         from ..portfolio import PortfolioState
         from ..risk import decide, rebalance_due, reference_prices
         from ..signals import compute_signal
-        from ..stages import last_rebalance, peak_equivalent  # the daily run's own book-keeping
+        from ..ledger_book import last_rebalance, peak_equivalent  # the daily run's own book-keeping
 
         policy = with_overrides(self.policy(), overrides or {})
         universe = self.universe(policy)

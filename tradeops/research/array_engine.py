@@ -51,6 +51,15 @@ from .array_result import ArrayResult, _due_arrays
 SUPPORTED = ("momentum",)
 
 
+def supports(strategy: str, policy: Policy | None = None) -> tuple[bool, str]:
+    """Whether the array engine runs ``strategy`` under ``policy`` (else the exact engine does, with this note)."""
+    if strategy not in SUPPORTED:
+        return False, f"the array engine supports {', '.join(SUPPORTED)}; {strategy} runs on the exact (Decimal) engine"
+    if policy is not None and (not policy.portfolio.fractional_units or policy.account.account_currency != "USD"):
+        return False, "the array engine runs USD accounts with fractional units; this policy runs on the exact (Decimal) engine"
+    return True, ""
+
+
 # the compiled loop keeps each paired update (cash and units, a counter and its index) on one line:
 # fmt: off
 @njit(cache=True)

@@ -11,7 +11,7 @@ other bars or on another schedule fails it.
 :func:`check_ledger_replay` goes one step further, to what the ticket says:
 it books a backtest's fills, dividends and splits in a real ledger session by
 session, and on every decision session derives the book as the daily run's
-preflight does (:func:`tradeops.stages.ledger_book`), runs the live signal and
+preflight does (:func:`tradeops.ledger_book.ledger_book`), runs the live signal and
 risk stages on the bars cut at that session and requires the backtest's
 selected symbols, trade sides and approved weights.
 """
