@@ -201,6 +201,7 @@ def _fx_gate(run_dir: Path, ws: Workspace, policy: Policy, decision: date) -> di
 def clean_qa(run_dir: str, workdir: str, decision_session: str) -> StageResult:
     """Clean, adjust and quality-check; the data-quality gate."""
     from . import data
+    from .data.quality import quality_check_to_dict
 
     run_dir, decision = Path(run_dir), _day(decision_session)
     ws, policy, universe = _context(workdir)
@@ -220,7 +221,7 @@ def clean_qa(run_dir: str, workdir: str, decision_session: str) -> StageResult:
     gate = {"name": "data_quality", "passed": bool(report.trade_allowed), "reasons": list(report.reasons), "details": details}
     fx_gate = _fx_gate(run_dir, ws, policy, decision)
     write_gates(run_dir, "20_clean_qa", [gate] + ([fx_gate] if fx_gate else []))
-    checks = pd.DataFrame([c.__dict__ for c in report.checks])
+    checks = pd.DataFrame([quality_check_to_dict(c) for c in report.checks])
     headline = (
         "data quality "
         + ("PASS" if report.trade_allowed else "FAIL")

@@ -44,17 +44,17 @@ def test_bf_b_error_payload_is_reported_as_a_vendor_error(av_build, av_dir):
     # the raw store kept exactly what the vendor sent, error and all
     original = next(av_dir.glob("DA-BF.B-*.csv")).read_bytes()
     assert (ws.root / first.raw_file).read_bytes() == original
-    assert report.check("vendor_error").symbols == ["BF.B"]
+    assert report.check("vendor_error").values["symbols"] == ("BF.B",)
 
 
 def test_the_stale_symbol_is_excluded_and_named(av_build, clean):
     _, _, report = av_build
     stale = report.check("stale")
-    assert stale.symbols == ["VAR"]
+    assert stale.values["symbols"] == ("VAR",)
     assert report.symbols["VAR"].last_date == "2021-04-16"
     assert "VAR: stale: last bar 2021-04-16 is 3 session(s) before as_of 2021-04-21" in report.excluded["VAR"][0]
     assert "VAR" not in set(clean.symbol)  # excluded, not forward-filled
-    assert "VAR" in report.check("coverage").detail
+    assert "VAR" in report.check("coverage").message
 
 
 def test_shipped_thresholds_pass_with_two_symbols_excluded(av_build):
@@ -62,7 +62,7 @@ def test_shipped_thresholds_pass_with_two_symbols_excluded(av_build):
     assert report.passed and report.trade_allowed and report.reasons == []
     assert sorted(report.excluded) == ["BF.B", "VAR"]
     cov = report.check("coverage")
-    assert cov.observed == 104 / 106 and cov.threshold == 0.98
+    assert cov.values["observed"] == 104 / 106 and cov.values["threshold"] == 0.98
 
 
 @pytest.mark.parametrize("min_coverage, passes", [(104 / 106, True), (math.nextafter(104 / 106, 1.0), False), (0.98, True), (0.99, False)])
@@ -150,10 +150,10 @@ def test_findings_before_the_window_are_warnings(av_build):
 def test_a_wide_window_turns_old_jumps_into_exclusions(av_build, rebuild_ws, av_universe, make_av_policy):
     """A price jump that no split explains (real ones: AAPL 2000, TRMB's 2007 glitch) excludes the symbol."""
     report = build_clean(rebuild_ws, make_av_policy(window_sessions=6000, max_zero_volume_sessions=100), av_universe, AS_OF, av_build[1])
-    jumped = report.check("unexplained_jump").symbols
+    jumped = report.check("unexplained_jump").values["symbols"]
     assert {"AAPL", "TRMB", "MRO", "EQIX"} <= set(jumped)
     assert "largest -51.9% on 2000-09-29" in report.excluded["AAPL"][0]
-    assert report.check("split_not_smooth").symbols == []  # every recorded split is smooth
+    assert report.check("split_not_smooth").values["symbols"] == ()  # every recorded split is smooth
     assert not report.trade_allowed and "coverage" in report.reasons[0]
 
 

@@ -230,7 +230,7 @@ def test_a_us_holiday_is_not_a_missing_fx_session():
 def test_bad_rates_are_named_with_value_and_bound(latest, check, fragment):
     report = assess_fx(week(1.2720, 1.2735, latest), "GBPUSD", AS_OF, Q)
     failed = [c for c in report.checks if not c.passed]
-    assert check in [c.name for c in failed] and report.rate is None
+    assert check in [c.code for c in failed] and report.rate is None
     assert any(fragment in r for r in report.reasons), report.reasons
     gate = fx_gate(report)
     assert gate["name"] == "fx_rate" and gate["passed"] is False and gate["details"]["rate"] is None

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tradeops.checks import ERROR, WARNING
 from tradeops.config import Workspace
 from tradeops.data import build_clean, fetch, load_clean
 from tradeops.data.providers import AlphaVantageDirProvider
@@ -83,7 +84,7 @@ def test_the_2003_01_29_copy_forward_is_found_across_the_universe(av_build, av_d
     assert found == copied
     f = next(f for f in report.findings if f.check == "copy_forward" and f.symbol == "AAPL")
     assert f.verdict == "quarantined" and f"in {len(copied)} of {total} symbols" in f.detail
-    assert report.check("copy_forward").observed == len(copied) and not report.check("copy_forward").passed
+    assert report.check("copy_forward").values["observed"] == len(copied) and not report.check("copy_forward").passed
 
 
 def test_dividends_at_or_above_the_price_are_findings(av_build, av_dir):
@@ -151,8 +152,8 @@ def test_a_cross_check_the_secondary_could_not_answer_is_reported_as_not_done(tm
     result = fetch(ws, policy, universe, AS_OF, "x1", providers=[AlphaVantageDirProvider(av_dir), stooq_server.provider()])
     report = build_clean(ws, policy, universe, AS_OF, result)
     sd = report.check("source_disagreement")
-    assert "NOT DONE: stooq answered for 0 of 3 symbols" in sd.detail and "no symbol excluded" not in sd.detail.split(";")[0]
+    assert "NOT DONE: stooq answered for 0 of 3 symbols" in sd.message and "no symbol excluded" not in sd.message.split(";")[0]
     done = report.check("cross_check_done")
-    assert not done.passed and done.observed == 0 and done.scope == ("gate" if required else "warning")
+    assert done.severity == (ERROR if required else WARNING) and done.values["observed"] == 0 and done.values["scope"] == ("gate" if required else "warning")
     assert report.trade_allowed is (not required)
     assert ("warning cross_check_done: cross-check NOT DONE" in report.summary()) is (not required)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tradeops.checks import OK
 from tradeops.calendar import get_calendar
 from tradeops.config import Quality
 from tradeops.data.quality import Panel, QualityReport, assess, disagreement, session_days
@@ -57,7 +58,7 @@ def status(result, sym):
 
 def test_clean_bars_pass_every_check():
     r = run({"AAA": bars()})
-    assert all(c.passed for c in r.checks) and r.keep.all()
+    assert all(c.severity == OK for c in r.checks) and r.keep.all()
     assert status(r, "AAA").status == "ok" and status(r, "AAA").bars == 60
 
 
@@ -74,7 +75,7 @@ def test_duplicate_dates_exclude_and_never_reach_the_output():
     assert st.checks_failed == ["duplicate_dates"] and "1 duplicate date(s)" in st.reasons[0] and "max_duplicate_dates 0" in st.reasons[0]
     r = run({"AAA": pd.concat([f, f.iloc[[10]]])}, q=Quality(window_sessions=40, max_duplicate_dates=1))
     assert status(r, "AAA").status == "ok"
-    assert r.checks[-2].name == "clean_duplicate_dates" and r.checks[-2].observed == 0  # dropped anyway
+    assert r.checks[-2].code == "clean_duplicate_dates" and r.checks[-2].values["observed"] == 0  # dropped anyway
 
 
 @pytest.mark.parametrize("column, value", [("low", 1000.0), ("high", 1.0), ("close", -1.0), ("open", np.nan), ("volume", -5.0)])
@@ -91,7 +92,7 @@ def test_insane_bar_before_the_window_is_dropped_with_a_warning():
     r = run({"AAA": f})
     st = status(r, "AAA")
     assert st.status == "ok" and "1 insane bar(s) before the check window dropped" in st.warnings[0]
-    assert r.keep.sum() == 119 and all(c.passed for c in r.checks if c.scope == "gate")
+    assert r.keep.sum() == 119 and all(c.passed for c in r.checks if c.values["scope"] == "gate")
 
 
 def test_bar_on_a_holiday_is_off_calendar():
@@ -180,17 +181,17 @@ def test_coverage_gate_at_the_threshold(n_bad, passes):
     for i in range(n_bad):
         frames[f"S{i:02d}"] = bars(59, end=CAL.previous_session(AS_OF))
     r = run(frames, q=Quality(window_sessions=40, min_coverage=0.98))
-    cov = next(c for c in r.checks if c.name == "coverage")
-    assert cov.observed == (50 - n_bad) / 50 and cov.passed is passes
+    cov = next(c for c in r.checks if c.code == "coverage")
+    assert cov.values["observed"] == (50 - n_bad) / 50 and cov.passed is passes
 
 
 def test_benchmark_missing_or_stale_fails_the_gate():
     r = run({"SPY": bars(59, end=CAL.previous_session(AS_OF)), "AAA": bars()})
-    gates = {c.name: c for c in r.checks if c.scope == "gate"}
+    gates = {c.code: c for c in r.checks if c.values["scope"] == "gate"}
     assert not gates["benchmark_fresh"].passed and not gates["benchmark_present"].passed
-    assert "benchmark SPY last bar 2025-01-08 is 1 session(s) before as_of 2025-01-10" in gates["benchmark_fresh"].detail
+    assert "benchmark SPY last bar 2025-01-08 is 1 session(s) before as_of 2025-01-10" in gates["benchmark_fresh"].message
     r = run({"SPY": bars(59, end=CAL.previous_session(AS_OF))}, q=Quality(window_sessions=40, benchmark_max_age_sessions=1, min_coverage=0.0))
-    assert all(c.passed for c in r.checks if c.scope == "gate")
+    assert all(c.passed for c in r.checks if c.values["scope"] == "gate")
 
 
 def test_report_from_failed_gates_says_no_trade():
@@ -221,7 +222,7 @@ def test_nothing_fetched_gives_reasons_and_an_empty_clean_file(tmp_path):
     r = assess(
         empty, as_of=AS_OF, universe=["SPY", "AAA"], benchmark="SPY", sessions=session_days(), q=Q, failures={"AAA": [("demo", "unavailable", "demo down")]}
     )
-    gates = {c.name: c.passed for c in r.checks if c.scope == "gate"}
+    gates = {c.code: c.passed for c in r.checks if c.values["scope"] == "gate"}
     assert gates == {"coverage": False, "benchmark_present": False, "benchmark_fresh": False, "clean_duplicate_dates": True, "clean_prices_sane": True}
     assert status(r, "SPY").reasons == ["SPY: no data: not fetched"] and status(r, "AAA").reasons == ["AAA: no data: demo: demo down"]
     path = tmp_path / "eod.parquet"

@@ -30,7 +30,7 @@ def test_a_noise_strategy_is_refused():
     policy = parse_policy({})
     v = promotion.judge(promotion.gather(sweep(0.0), "base", None, policy.promotion), policy.promotion)
     assert not v.granted
-    failed = {c.name for c in v.checks if not c.passed}
+    failed = {c.code for c in v.checks if not c.passed}
     assert {"dsr", "oos_sharpe"} <= failed and "trials" not in failed
     assert v.evidence.n_trials == 16 and v.evidence.dsr_basis == "raw returns (no benchmark)"
     assert v.summary().startswith("promotion REFUSED: ")
@@ -69,7 +69,7 @@ def test_too_few_pre_registered_trials_is_a_refusal_naming_the_threshold():
     policy = parse_policy({"promotion": {"min_trials": 16}})
     v = promotion.judge(promotion.gather(sweep(0.002, n=5), "base", None, policy.promotion), policy.promotion)
     assert not v.granted
-    assert [c.reason for c in v.checks if not c.passed] == ["5 pre-registered variants < promotion.min_trials 16"]
+    assert [c.message for c in v.checks if not c.passed] == ["5 pre-registered variants < promotion.min_trials 16"]
 
 
 def test_thresholds_are_validated_policy_values():

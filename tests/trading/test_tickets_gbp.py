@@ -163,7 +163,7 @@ def test_golden_gbp_no_trade_ticket_for_a_missing_fx_rate(tmp_path, gbp_policy, 
 
 def test_risk_stage_sizes_in_pounds_from_the_runs_fx_report(tmp_path, gbp_policy, gbp_universe):
     """The file stage: signals + portfolio.json + eod.parquet + fx.json -> approved.json in pounds (same figures as above)."""
-    from tradeops.data.fx import FxCheck, FxRate
+    from tradeops.data.fx import FxRate, fx_check
     from tradeops.signals import Regime, SignalResult, write_signal
 
     run = tmp_path / "run"
@@ -175,7 +175,7 @@ def test_risk_stage_sizes_in_pounds_from_the_runs_fx_report(tmp_path, gbp_policy
     # no fx.json yet: nothing is sized
     assert run_risk_stage(run, tmp_path / "eod.parquet", run / "portfolio.json", gbp_policy, gbp_universe, SESSION, rebalance=True) is None
     rate = FxRate("GBPUSD", D("1.2500"), SESSION, "demo", "data/raw/demo/GBPUSD/2024-03-15_r1.csv")
-    FxReport("GBPUSD", SESSION, (FxCheck("fx_fresh", True, "ok", 0),), rate).save(run / "fx.json")
+    FxReport("GBPUSD", SESSION, (fx_check("fx_fresh", True, "ok", 0),), rate).save(run / "fx.json")
     decision = run_risk_stage(run, tmp_path / "eod.parquet", run / "portfolio.json", gbp_policy, gbp_universe, SESSION, rebalance=True)
     assert decision.kind == "TRADE" and decision.cash_after == D("200.34")
     approved = read_decision(run / "approved.json")
@@ -184,11 +184,11 @@ def test_risk_stage_sizes_in_pounds_from_the_runs_fx_report(tmp_path, gbp_policy
     assert [t.price for t in approved.trades] == [D("40.00000000"), D("100.00000000"), D("200.00000000")]
     assert [t.value for t in approved.trades] == [D("4000.00"), D("4865.50"), D("4865.50")]
     # a failed FX report: the stale approved.json goes, nothing is sized
-    FxReport("GBPUSD", SESSION, (FxCheck("fx_fresh", False, "no rate for 2024-03-15", 0),), None).save(run / "fx.json")
+    FxReport("GBPUSD", SESSION, (fx_check("fx_fresh", False, "no rate for 2024-03-15", 0),), None).save(run / "fx.json")
     assert run_risk_stage(run, tmp_path / "eod.parquet", run / "portfolio.json", gbp_policy, gbp_universe, SESSION, rebalance=True) is None
     assert not (run / "approved.json").exists()
     # a GBP policy over a ledger still in USD: refused by name, never sized in the wrong currency
-    FxReport("GBPUSD", SESSION, (FxCheck("fx_fresh", True, "ok", 0),), rate).save(run / "fx.json")
+    FxReport("GBPUSD", SESSION, (fx_check("fx_fresh", True, "ok", 0),), rate).save(run / "fx.json")
     replace_ccy = PortfolioState(as_of=SESSION, cash=D("6000.00"), positions={}, peak_equity=D("6000"), account_currency="USD")
     replace_ccy.write(run / "portfolio.json")
     with pytest.raises(DataError, match="policy account.account_currency is GBP, but the ledger's cash .* is in USD"):
@@ -253,7 +253,7 @@ def test_schema_requires_the_rate_on_a_gbp_trade_ticket(gbp_policy, gbp_universe
 def test_bad_fx_rates_give_a_no_trade_naming_the_check_never_a_sized_ticket(tmp_path, gbp_policy, gbp_universe, closes, check):
     s = pd.DataFrame({"date": pd.to_datetime(["2024-03-13", "2024-03-14", "2024-03-15"]), "close": closes})
     report = assess_fx(s, "GBPUSD", SESSION, gbp_policy.quality)
-    assert check in [c.name for c in report.checks if not c.passed]
+    assert check in [c.code for c in report.checks if not c.passed]
     run = tmp_path / "run"
     run.mkdir()
     report.save(run / "fx.json")

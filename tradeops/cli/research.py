@@ -200,7 +200,7 @@ def promote(workdir: str, source: str, av_dir: str | None, start, end, strategy:
     path = promotion.record(ws.models_dir, study.verdict, policy, now, meta)
     click.echo(study.verdict.summary())
     for c in study.verdict.checks:
-        click.echo(f"  {'PASS' if c.passed else 'FAIL'} {c.name}: {c.reason}")
+        click.echo(f"  {'PASS' if c.passed else 'FAIL'} {c.code}: {c.message}")
     click.echo(f"verdict: {path}")
     click.echo(_ledger_event(ws, promotion.model_id(policy), study.verdict, actor))
     if not study.verdict.granted:

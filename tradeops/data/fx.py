@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 
 from ..calendar import get_calendar
+from ..checks import Check
 from ..config import Instrument, Policy, Quality, Workspace
 from ..errors import DataError
 from ..files import write_atomic, write_json
@@ -227,15 +228,14 @@ class FxRate:
         return cls(d["pair"], rate, date.fromisoformat(d["date"]), d.get("source", ""), d.get("raw_file", ""))
 
 
-@dataclass(frozen=True)
-class FxCheck:
-    name: str
-    passed: bool
-    detail: str
-    threshold: Any = None
+def fx_check(name: str, passed: bool, detail: str, threshold: Any = None) -> Check:
+    """An FX check as the package's one check record: ``code`` its name, ``message`` its detail, the threshold in ``values``."""
+    return Check.verdict("fx", name, passed, detail, threshold=threshold)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+
+def fx_check_to_dict(c: Check) -> dict:
+    """The check in the FX quality.json's form: ``{name, passed, detail, threshold}``."""
+    return {"name": c.code, "passed": c.passed, "detail": c.message, "threshold": c.values.get("threshold")}
 
 
 @dataclass(frozen=True)
@@ -244,7 +244,7 @@ class FxReport:
 
     pair: str
     as_of: date
-    checks: tuple[FxCheck, ...]
+    checks: tuple[Check, ...]
     rate: FxRate | None
     warnings: tuple[str, ...] = ()
     output: dict = field(default_factory=dict)
@@ -255,7 +255,7 @@ class FxReport:
 
     @property
     def reasons(self) -> list[str]:
-        out = [c.detail for c in self.checks if not c.passed]
+        out = [c.message for c in self.checks if not c.passed]
         if not out and self.rate is None:
             out = [f"no {self.pair} rate for {self.as_of}"]
         return out
@@ -267,7 +267,7 @@ class FxReport:
             "passed": self.passed,
             "reasons": self.reasons,
             "rate": self.rate.to_dict() if self.rate else None,
-            "checks": [c.to_dict() for c in self.checks],
+            "checks": [fx_check_to_dict(c) for c in self.checks],
             "warnings": list(self.warnings),
             "output": dict(self.output),
         }
@@ -278,7 +278,7 @@ class FxReport:
             return cls(
                 d["pair"],
                 date.fromisoformat(d["as_of"]),
-                tuple(FxCheck(**c) for c in d["checks"]),
+                tuple(fx_check(**c) for c in d["checks"]),
                 FxRate.from_dict(d["rate"]) if d.get("rate") else None,
                 tuple(d.get("warnings", ())),
                 dict(d.get("output", {})),
@@ -301,19 +301,19 @@ class FxReport:
 
 def missing_report(pair: str, as_of: date, why: str) -> FxReport:
     """The report when no series could be read at all: the fresh check fails, naming why."""
-    return FxReport(pair, as_of, (FxCheck("fx_fresh", False, f"no {pair} rate for {as_of}: {why}", 0),), None)
+    return FxReport(pair, as_of, (fx_check("fx_fresh", False, f"no {pair} rate for {as_of}: {why}", 0),), None)
 
 
 def assess_fx(series: pd.DataFrame, pair: str, as_of: date, q: Quality, exchange: str = "XNYS", source: str = "", raw_file: str = "") -> FxReport:
     """Judge a parsed series (date, close) for the decision session ``as_of`` (bars after it are ignored)."""
     cal = get_calendar(exchange)
     s = series[series["date"] <= pd.Timestamp(as_of)].sort_values("date", kind="stable")
-    checks: list[FxCheck] = []
+    checks: list[Check] = []
     warnings: list[str] = []
     dup = s[s.duplicated("date", keep=False)]
     clash = sorted({str(d.date()) for d, g in dup.groupby("date") if g["close"].nunique(dropna=False) > 1})
     checks.append(
-        FxCheck(
+        fx_check(
             "fx_duplicates",
             not clash,
             f"{pair} has {len(clash)} date(s) twice with different closes: {', '.join(clash[:5])}" if clash else f"{pair}: one close per date",
@@ -331,11 +331,11 @@ def assess_fx(series: pd.DataFrame, pair: str, as_of: date, q: Quality, exchange
         )
     if len(s) == 0:
         return FxReport(
-            pair, as_of, (*checks, FxCheck("fx_fresh", False, f"no {pair} rate on or before {as_of}", q.fx_max_staleness_sessions)), None, tuple(warnings)
+            pair, as_of, (*checks, fx_check("fx_fresh", False, f"no {pair} rate on or before {as_of}", q.fx_max_staleness_sessions)), None, tuple(warnings)
         )
     last_day, last_close = s["date"].iloc[-1].date(), float(closes[-1])
     checks.append(
-        FxCheck(
+        fx_check(
             "fx_valid",
             bool(good[-1]),
             f"{pair} rate on {last_day} is {last_close!r}: not a rate (zero, negative or empty)"
@@ -346,14 +346,14 @@ def assess_fx(series: pd.DataFrame, pair: str, as_of: date, q: Quality, exchange
     )
     valid = s[good]
     if len(valid) == 0:
-        checks.append(FxCheck("fx_fresh", False, f"no valid {pair} rate on or before {as_of}", q.fx_max_staleness_sessions))
+        checks.append(fx_check("fx_fresh", False, f"no valid {pair} rate on or before {as_of}", q.fx_max_staleness_sessions))
         return FxReport(pair, as_of, tuple(checks), None, tuple(warnings))
     used_day, used = valid["date"].iloc[-1].date(), float(valid["close"].iloc[-1])
     # sessions of the exchange after the rate's day, up to the decision session: 0 = a rate for T-1 itself
     age = len(cal.sessions(used_day + timedelta(days=1), as_of)) if used_day < as_of else 0
     fresh = age <= q.fx_max_staleness_sessions
     checks.append(
-        FxCheck(
+        fx_check(
             "fx_fresh",
             fresh,
             f"{pair} rate dated {used_day}, {age} session(s) before the decision session {as_of}"
@@ -367,7 +367,7 @@ def assess_fx(series: pd.DataFrame, pair: str, as_of: date, q: Quality, exchange
     )
     plausible = q.fx_min_rate <= used <= q.fx_max_rate
     checks.append(
-        FxCheck(
+        fx_check(
             "fx_plausible",
             plausible,
             f"{pair} rate {used!r} on {used_day} is outside [quality.fx_min_rate {q.fx_min_rate}, quality.fx_max_rate {q.fx_max_rate}]: a unit error (10x off?)"
@@ -381,7 +381,7 @@ def assess_fx(series: pd.DataFrame, pair: str, as_of: date, q: Quality, exchange
         move = math.log(used / prev)
         ok = abs(move) <= q.fx_max_jump
         checks.append(
-            FxCheck(
+            fx_check(
                 "fx_jump",
                 ok,
                 f"{pair} moved {move:+.2%} (log) from {prev!r} on {prev_day} to {used!r} on {used_day}: more than quality.fx_max_jump {q.fx_max_jump}"
@@ -391,7 +391,7 @@ def assess_fx(series: pd.DataFrame, pair: str, as_of: date, q: Quality, exchange
             )
         )
     else:
-        checks.append(FxCheck("fx_jump", True, f"{pair}: no earlier rate to compare with", q.fx_max_jump))
+        checks.append(fx_check("fx_jump", True, f"{pair}: no earlier rate to compare with", q.fx_max_jump))
     passed = all(c.passed for c in checks)
     rate = FxRate(pair, to_rate(used), used_day, source, raw_file) if passed else None
     return FxReport(pair, as_of, tuple(checks), rate, tuple(warnings))

@@ -1,5 +1,5 @@
 """The bars as arrays (:class:`Panel`: one row range per symbol), what a check found
-(:class:`SymbolStatus`, :class:`Check`, :class:`Assessment`) and the small helpers
+(:class:`SymbolStatus`, :func:`quality_check`, :class:`Assessment`) and the small helpers
 the per-symbol and history-wide checks share.  Re-exported by :mod:`tradeops.data.quality`."""
 
 from __future__ import annotations
@@ -7,11 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
 
 from ..calendar import FIRST_YEAR, LAST_YEAR, get_calendar
+from ..checks import ERROR, OK, WARNING, Check
 
 
 SPLIT_EPS = 1e-6
@@ -69,16 +71,53 @@ class SymbolStatus:
     quarantined: list[str] = field(default_factory=list)  # "start..end: check" ranges left out of the clean file
 
 
-@dataclass
-class Check:
-    name: str
-    scope: Literal["gate", "symbol", "history", "warning"]
-    rule: str
-    threshold: Any
-    observed: Any
-    passed: bool
-    detail: str = ""
-    symbols: list[str] = field(default_factory=list)
+SCOPES = ("gate", "symbol", "history", "warning")
+QUALITY_FIELDS = ("name", "scope", "rule", "threshold", "observed", "passed", "detail", "symbols")  # quality.json's form of a check
+
+
+def quality_check(name: str, scope: str, rule: str, threshold: Any, observed: Any, passed: bool, detail: str = "", symbols: Sequence[str] = ()) -> Check:
+    """A data-quality check as the package's one check record (:class:`tradeops.checks.Check`).
+
+    ``code`` is the check's name and ``message`` its detail; the figures go to ``values``:
+    ``scope`` (gate: fails the run; symbol: excludes the symbols; history: quarantines ranges;
+    warning: excludes nothing), ``rule``, ``threshold``, ``observed`` and the ``symbols`` hit.
+    Severity: ok when nothing was found, a warning for a warning-scope finding, else an error.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"quality check {name!r}: scope {scope!r} is not one of {SCOPES}")
+    severity = OK if passed else WARNING if scope == "warning" else ERROR
+    values = {"scope": scope, "rule": rule, "threshold": threshold, "observed": observed, "symbols": tuple(symbols)}
+    return Check("quality", name, detail, severity, values)
+
+
+def scope_of(c: Check) -> str:
+    return c.values["scope"]
+
+
+def found_nothing(c: Check) -> bool:
+    """The check found nothing (quality.json's ``passed``: a warning found something too)."""
+    return c.severity == OK
+
+
+def quality_check_to_dict(c: Check) -> dict[str, Any]:
+    """The check in quality.json's form (the fields of :data:`QUALITY_FIELDS`, in that order)."""
+    v = c.values
+    return {
+        "name": c.code,
+        "scope": v["scope"],
+        "rule": v["rule"],
+        "threshold": v["threshold"],
+        "observed": v["observed"],
+        "passed": found_nothing(c),
+        "detail": c.message,
+        "symbols": list(v["symbols"]),
+    }
+
+
+def quality_check_from_dict(d: dict[str, Any]) -> Check:
+    if set(d) != set(QUALITY_FIELDS):
+        raise TypeError(f"a quality check has the fields {QUALITY_FIELDS}; got {sorted(d)}")
+    return quality_check(**d)
 
 
 @dataclass

@@ -25,7 +25,7 @@ whether the secondary really answered (a warning, or a gate with
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,26 @@ from ..clock import SYSTEM
 from ..config import Quality
 from ..errors import DataError
 
-from .panel import _days, _pct, _sane, Assessment, Check, day, disagreement, Panel, PRICE_EPS, session_days, SPLIT_EPS, SYMBOL_CHECKS, SymbolStatus  # noqa: F401  (re-exported)
+from ..checks import WARNING, Check
+from .panel import (
+    _days,
+    _pct,
+    _sane,
+    Assessment,
+    day,
+    disagreement,
+    found_nothing,
+    Panel,
+    PRICE_EPS,
+    quality_check,
+    quality_check_from_dict,
+    quality_check_to_dict,
+    scope_of,
+    session_days,
+    SPLIT_EPS,
+    SYMBOL_CHECKS,
+    SymbolStatus,
+)  # noqa: F401  (re-exported)
 
 from .history_checks import _agreement, Finding, HISTORY_CHECKS, history_findings  # noqa: F401  (re-exported)
 from .quality_gates import _cross_check_detail, _cross_check_done, _gates, _threshold
@@ -267,7 +286,7 @@ def assess(
         detail = f"{len(hit)} symbol(s) excluded" if hit else "no symbol excluded"
         if name == "source_disagreement":
             detail = _cross_check_detail(cross_check, q, detail)
-        checks.append(Check(name, "symbol", rule, _threshold(name, q), len(hit), not hit, detail, hit))
+        checks.append(quality_check(name, "symbol", rule, _threshold(name, q), len(hit), not hit, detail, hit))
     checks.append(_cross_check_done(cross_check, q))
     for name, rule in HISTORY_CHECKS.items():
         mine = [f for f in findings if f.check == name]
@@ -281,7 +300,7 @@ def assess(
             if mine
             else "none"
         )
-        checks.append(Check(name, "history", rule, _threshold(name, q), len(mine), not held, detail, syms))
+        checks.append(quality_check(name, "history", rule, _threshold(name, q), len(mine), not held, detail, syms))
     checks += _gates(keep, gid, d, sane, statuses, universe, benchmark, as_of, pos_asof, sessions, last_day, group_of, q)
     return Assessment(keep=keep, statuses=statuses, checks=checks, dropped_after_as_of=dropped_after, findings=findings)
 
@@ -308,8 +327,8 @@ class QualityReport:
 
     @classmethod
     def from_assessment(cls, a: Assessment, *, as_of: date, run_id: str | None, benchmark: str, universe_size: int, output: dict[str, Any]) -> "QualityReport":
-        gates = [c for c in a.checks if c.scope == "gate"]
-        reasons = [f"data quality gate '{c.name}' failed: {c.detail}" for c in gates if not c.passed]
+        gates = [c for c in a.checks if scope_of(c) == "gate"]
+        reasons = [f"data quality gate '{c.code}' failed: {c.message}" for c in gates if not c.passed]
         passed = not reasons
         return cls(
             str(as_of),
@@ -331,12 +350,13 @@ class QualityReport:
 
     def check(self, name: str) -> Check:
         for c in self.checks:
-            if c.name == name:
+            if c.code == name:
                 return c
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = asdict(replace(self, checks=[]))
+        d["checks"] = [quality_check_to_dict(c) for c in self.checks]
         d["excluded"] = self.excluded
         return d
 
@@ -345,7 +365,7 @@ class QualityReport:
         try:
             d = dict(d)
             d.pop("excluded", None)
-            d["checks"] = [Check(**c) for c in d["checks"]]
+            d["checks"] = [quality_check_from_dict(c) for c in d["checks"]]
             d["symbols"] = {s: SymbolStatus(**v) for s, v in d["symbols"].items()}
             d["findings"] = [Finding(**f) for f in d.get("findings", [])]
             return cls(**d)
@@ -368,8 +388,8 @@ class QualityReport:
             f"data quality for {self.as_of}: {'PASS' if self.passed else 'FAIL'} "
             f"(trade allowed: {'yes' if self.trade_allowed else 'NO'}); {ok} of {self.universe_size} symbols clean"
         ]
-        lines += [f"  gate {c.name}: {'ok' if c.passed else 'FAILED'}: {c.detail}" for c in self.checks if c.scope == "gate"]
-        lines += [f"  warning {c.name}: {c.detail}" for c in self.checks if c.scope == "warning" and not c.passed]
+        lines += [f"  gate {c.code}: {'ok' if c.passed else 'FAILED'}: {c.message}" for c in self.checks if scope_of(c) == "gate"]
+        lines += [f"  warning {c.code}: {c.message}" for c in self.checks if c.severity == WARNING]
         lines += [f"  excluded {r}" for rs in self.excluded.values() for r in rs]
         held = [f for f in self.findings if f.verdict == "quarantined"]
         if held:
@@ -398,8 +418,11 @@ class QualityReport:
             out += ["## Why trading is blocked", ""] + [f"- {cell(r)}" for r in self.reasons] + [""]
         out += ["## Checks", "", "| check | scope | threshold | observed | result | detail |", "| --- | --- | --- | --- | --- | --- |"]
         for c in self.checks:
-            failed = {"gate": "FAIL", "symbol": "excluded", "history": "quarantined", "warning": "WARNING"}[c.scope]
-            out.append(f"| {c.name} | {c.scope} | {cell(c.threshold)} | {cell(c.observed)} | {'pass' if c.passed else failed} | {cell(c.detail)} |")
+            v = c.values
+            failed = {"gate": "FAIL", "symbol": "excluded", "history": "quarantined", "warning": "WARNING"}[v["scope"]]
+            out.append(
+                f"| {c.code} | {v['scope']} | {cell(v['threshold'])} | {cell(v['observed'])} | {'pass' if found_nothing(c) else failed} | {cell(c.message)} |"
+            )
         out += ["", "## Excluded symbols", ""]
         ex = self.excluded
         out += ["| symbol | reasons |", "| --- | --- |"] + [f"| {s} | {cell('; '.join(r))} |" for s, r in ex.items()] if ex else ["none"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 import numpy as np
 from ..config import Quality
-from .panel import _days, Check
+from ..checks import Check
+from .panel import _days, quality_check
 
 
 def _cross_check_share(cross_check: dict[str, Any] | None) -> float | None:
@@ -31,7 +32,7 @@ def _cross_check_done(cross_check: dict[str, Any] | None, q: Quality) -> Check:
     rule = "the secondary answered for at least min_cross_check_share of the symbols the primary gave"
     if cross_check is None:
         ok = not q.cross_check_required
-        return Check(
+        return quality_check(
             "cross_check_done",
             scope,
             rule,
@@ -42,7 +43,7 @@ def _cross_check_done(cross_check: dict[str, Any] | None, q: Quality) -> Check:
         )
     said = f"{cross_check['secondary']} answered for {cross_check['answered']} of {cross_check['asked']} symbols"
     ok = share is not None and share >= q.min_cross_check_share
-    return Check(
+    return quality_check(
         "cross_check_done",
         scope,
         rule,
@@ -80,7 +81,7 @@ def _gates(keep, gid, d, sane, statuses, universe, benchmark, as_of, pos_asof, s
     coverage = len(covered) / len(universe) if universe else 0.0
     cov_ok = coverage >= q.min_coverage
     out = [
-        Check(
+        quality_check(
             "coverage",
             "gate",
             "share of the universe with a clean bar on as_of >= min_coverage",
@@ -95,7 +96,7 @@ def _gates(keep, gid, d, sane, statuses, universe, benchmark, as_of, pos_asof, s
     b = statuses.get(benchmark)
     present = b is not None and b.status == "ok"
     out.append(
-        Check(
+        quality_check(
             "benchmark_present",
             "gate",
             "the benchmark passed every per-symbol check",
@@ -118,7 +119,7 @@ def _gates(keep, gid, d, sane, statuses, universe, benchmark, as_of, pos_asof, s
     else:
         bage, fresh, text = None, False, f"benchmark {benchmark} has no bars on or before {as_of}"
     out.append(
-        Check(
+        quality_check(
             "benchmark_fresh",
             "gate",
             "benchmark's last bar at most benchmark_max_age_sessions before as_of",
@@ -131,7 +132,7 @@ def _gates(keep, gid, d, sane, statuses, universe, benchmark, as_of, pos_asof, s
     )
     dups = int(((kept_g[1:] == kept_g[:-1]) & (kept_d[1:] == kept_d[:-1])).sum()) if len(kept_d) > 1 else 0
     out.append(
-        Check(
+        quality_check(
             "clean_duplicate_dates",
             "gate",
             "rows sharing a (symbol, date) in the clean file <= max_duplicate_dates",
@@ -143,7 +144,7 @@ def _gates(keep, gid, d, sane, statuses, universe, benchmark, as_of, pos_asof, s
     )
     bad = int((keep & ~sane).sum())
     out.append(
-        Check(
+        quality_check(
             "clean_prices_sane",
             "gate",
             "every clean row has positive finite prices and low <= open, close <= high",

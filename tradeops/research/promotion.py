@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .. import files, metrics
+from ..checks import Check
 from ..config import Policy, Promotion
 from ..errors import DataError, ValidationError
 from . import validation
@@ -55,11 +56,14 @@ class Evidence:
     oos_max_drawdown: float  # positive: 0.2 = 20% below the peak
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    passed: bool
-    reason: str
+def _check(name: str, passed: bool, reason: str) -> Check:
+    """A promotion check as the package's one check record (source "promotion", the reason as its message)."""
+    return Check.verdict("promotion", name, passed, reason)
+
+
+def check_to_dict(c: Check) -> dict:
+    """A check in verdict.json's form: ``{name, passed, reason}``."""
+    return {"name": c.code, "passed": c.passed, "reason": c.message}
 
 
 @dataclass(frozen=True)
@@ -73,15 +77,15 @@ class Verdict:
         return "GRANTED" if self.granted else "REFUSED"
 
     def summary(self) -> str:
-        failed = [c.reason for c in self.checks if not c.passed]
+        failed = [c.message for c in self.checks if not c.passed]
         return f"promotion {self.word}" + (": " + "; ".join(failed) if failed else f": {len(self.checks)} checks pass")
 
     def table(self) -> pd.DataFrame:
-        return pd.DataFrame([{"check": c.name, "result": "PASS" if c.passed else "FAIL", "reason": c.reason} for c in self.checks])
+        return pd.DataFrame([{"check": c.code, "result": "PASS" if c.passed else "FAIL", "reason": c.message} for c in self.checks])
 
     def to_dict(self) -> dict:
         evidence = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self.evidence).items()}
-        return {"granted": self.granted, "checks": [asdict(c) for c in self.checks], "evidence": evidence}
+        return {"granted": self.granted, "checks": [check_to_dict(c) for c in self.checks], "evidence": evidence}
 
 
 def gather(trials: pd.DataFrame, candidate: str, benchmark_closes: pd.Series | None, thresholds: Promotion) -> Evidence:
@@ -118,19 +122,19 @@ def judge(evidence: Evidence, thresholds: Promotion) -> Verdict:
     """Every check of the module table, each with its reason; granted only if all pass."""
     e, p = evidence, thresholds
     checks = (
-        Check(
+        _check(
             "trials",
             e.n_trials >= p.min_trials,
             f"{e.n_trials} pre-registered variants {'>=' if e.n_trials >= p.min_trials else '<'} promotion.min_trials {p.min_trials}",
         ),
-        Check("pbo", e.pbo <= p.max_pbo, f"PBO {e.pbo:.3f} {'<=' if e.pbo <= p.max_pbo else '>'} promotion.max_pbo {p.max_pbo:g}"),
-        Check("dsr", e.dsr > p.min_dsr, f"deflated Sharpe {e.dsr:.3f} on {e.dsr_basis} {'>' if e.dsr > p.min_dsr else '<='} promotion.min_dsr {p.min_dsr:g}"),
-        Check(
+        _check("pbo", e.pbo <= p.max_pbo, f"PBO {e.pbo:.3f} {'<=' if e.pbo <= p.max_pbo else '>'} promotion.max_pbo {p.max_pbo:g}"),
+        _check("dsr", e.dsr > p.min_dsr, f"deflated Sharpe {e.dsr:.3f} on {e.dsr_basis} {'>' if e.dsr > p.min_dsr else '<='} promotion.min_dsr {p.min_dsr:g}"),
+        _check(
             "oos_sharpe",
             e.oos_sharpe >= p.min_oos_sharpe,
             f"hold-out Sharpe {e.oos_sharpe:.2f} over the last {e.oos_sessions} sessions {'>=' if e.oos_sharpe >= p.min_oos_sharpe else '<'} promotion.min_oos_sharpe {p.min_oos_sharpe:g}",
         ),
-        Check(
+        _check(
             "oos_drawdown",
             e.oos_max_drawdown <= p.max_oos_drawdown,
             f"hold-out max drawdown {e.oos_max_drawdown:.1%} {'<=' if e.oos_max_drawdown <= p.max_oos_drawdown else '>'} promotion.max_oos_drawdown {p.max_oos_drawdown:.0%}",

@@ -30,7 +30,7 @@ from ..calendar import ExchangeCalendar
 from ..config import Policy, Universe, Workspace, policy_yaml_data
 from ..data import build_clean, fetch
 from ..data.providers import AlphaVantageDirProvider
-from ..data.quality import Finding, QualityReport
+from ..data.quality import Finding, QualityReport, scope_of
 from ..errors import DataError
 from ..files import write_atomic
 
@@ -139,12 +139,12 @@ def clean_research_bars(
     for col in ("symbol", "source", "raw_file"):
         eod[col] = eod[col].astype(str)
     notes = [f"bars from clean snapshot {report.output['snapshot']} ({path}), built from {origin} as of {as_of}; quality {'PASS' if report.passed else 'FAIL'}"]
-    failed = [c for c in report.checks if c.scope == "gate" and not c.passed]
+    failed = [c for c in report.checks if scope_of(c) == "gate" and not c.passed]
     live_only = all(c.name in LIVE_GATES for c in failed)
     if failed and not live_only:
         raise DataError(f"research data from {folder} failed the data-quality gate: {'; '.join(report.reasons)}")
     if failed:
-        notes.append("live-trading gates failed and do not apply to research: " + "; ".join(c.detail for c in failed))
+        notes.append("live-trading gates failed and do not apply to research: " + "; ".join(c.message for c in failed))
     if report.excluded:
         notes.append(f"{len(report.excluded)} symbol(s) excluded by the quality checks: " + "; ".join(r[0] for r in report.excluded.values()))
     held = [f for f in report.findings if f.verdict == "quarantined"]

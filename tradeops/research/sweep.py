@@ -132,7 +132,7 @@ class SweepReport:
         if self.verdict is not None:
             lines.append(f"PBO {self.pbo:.3f}, deflated Sharpe {self.dsr:.3f} (over {self.returns.shape[1]} trials)")
             lines.append(f"promotion gate: {'PASS' if self.verdict.granted else 'FAIL'}")
-            lines += [f"  {'PASS' if c.passed else 'FAIL'} {c.name}: {c.reason}" for c in self.verdict.checks]
+            lines += [f"  {'PASS' if c.passed else 'FAIL'} {c.code}: {c.message}" for c in self.verdict.checks]
         else:
             lines.append(self.note)
         return "\n".join(lines)
@@ -182,9 +182,7 @@ def write_outputs(folder: str | Path, report: SweepReport, params: dict, eod: pd
         "candidate": report.candidate,
         "pbo": report.pbo,
         "dsr": report.dsr,
-        "gate": None
-        if report.verdict is None
-        else {"granted": report.verdict.granted, "checks": [{"name": c.name, "passed": c.passed, "reason": c.reason} for c in report.verdict.checks]},
+        "gate": None if report.verdict is None else {"granted": report.verdict.granted, "checks": [promotion.check_to_dict(c) for c in report.verdict.checks]},
         "note": report.note,
     }
     return files.write_json(folder / "sweep.json", meta, sort_keys=True)
