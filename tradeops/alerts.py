@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from . import messages, metrics
+from .checks import Check
 from .calendar import ExchangeCalendar
 from .config import Risk, Schedule
 from .errors import DataError
@@ -160,8 +161,9 @@ def drift_alerts(section, now: datetime) -> list[Alert]:
     return out
 
 
-def data_quality_alert(session: date, failures: Sequence[tuple[str, str]], now: datetime) -> Alert | None:
-    """``failures`` are (check, reason) pairs of the failed data-quality checks."""
+def data_quality_alert(session: date, checks: Iterable[Check], now: datetime) -> Alert | None:
+    """An alert for the failed data-quality check records among ``checks`` (none failed, or none says why: no alert)."""
+    failures = [(c.code, c.message) for c in checks if not c.passed and c.message]
     if not failures:
         return None
     lines = "\n".join(f"- {check}: {reason}" for check, reason in failures)
@@ -177,8 +179,10 @@ def data_quality_alert(session: date, failures: Sequence[tuple[str, str]], now: 
     )
 
 
-def reconciliation_alert(snapshot_id: str, differences: Sequence[str], now: datetime) -> Alert | None:
-    """``differences`` describe each mismatch between the broker snapshot and the ledger."""
+def reconciliation_alert(snapshot_id: str, checks: Iterable[Check], now: datetime) -> Alert | None:
+    """An alert for the failed reconciliation check records among ``checks``: each message describes
+    a mismatch between the broker snapshot and the ledger (none failed: no alert)."""
+    differences = [c.message for c in checks if not c.passed and c.message]
     if not differences:
         return None
     lines = "\n".join(f"- {d}" for d in differences)

@@ -18,6 +18,7 @@ import pandas as pd
 from .clock import SYSTEM
 from . import alerts, notify
 from .calendar import get_calendar
+from .checks import Gate
 from .config import Policy, Workspace
 from .errors import ConfigError, TradeopsError
 from .redact import redact
@@ -83,11 +84,11 @@ def run_alerts(ws: Workspace, policy: Policy, manifest, failure: str | None, now
     found: list = []
     dq = _gate(gates, "data_quality")
     if dq and not dq["passed"]:
-        found.append(alerts.data_quality_alert(date.fromisoformat(manifest.decision_session), [("data_quality", r) for r in dq["reasons"]], now))
+        found.append(alerts.data_quality_alert(date.fromisoformat(manifest.decision_session), Gate.from_dict(dq).checks, now))
     rec = _gate(gates, "reconciliation")
     if rec and not rec["passed"]:
         snapshot = str(rec.get("details", {}).get("snapshot_id") or "none")
-        found.append(alerts.reconciliation_alert(snapshot, rec["reasons"], now))
+        found.append(alerts.reconciliation_alert(snapshot, Gate.from_dict(rec).checks, now))
     if failure:
         found.append(alerts.run_failed_alert(date.fromisoformat(manifest.session_date), manifest.run_id, failure, now))
     cal = get_calendar(policy.schedule.exchange)

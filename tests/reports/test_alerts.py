@@ -13,6 +13,7 @@ import pytest
 from tradeops import alerts, messages
 from tradeops.alerts import AlertKind, Alerter, JsonAlertStore, MemoryAlertStore
 from tradeops.calendar import get_calendar
+from tradeops.checks import Check
 from tradeops.config import Risk, Schedule
 from tradeops.errors import DataError
 
@@ -94,10 +95,13 @@ def test_a_deposit_does_not_hide_a_drawdown():
 def test_quality_reconciliation_and_failed_run():
     now = uk(2024, 5, 6, 7, 40)
     assert alerts.data_quality_alert(date(2024, 5, 3), [], now) is None
-    q = alerts.data_quality_alert(date(2024, 5, 3), [("coverage", "95.0% < 98%"), ("benchmark_fresh", "SPY last bar 2024-05-02")], now)
+    assert alerts.data_quality_alert(date(2024, 5, 3), [Check.verdict("quality", "coverage", True, "99.0% >= 98%")], now) is None  # passed: nothing to say
+    q = alerts.data_quality_alert(
+        date(2024, 5, 3), [Check("quality", "coverage", "95.0% < 98%"), Check("quality", "benchmark_fresh", "SPY last bar 2024-05-02")], now
+    )
     assert q.key == "data_quality:2024-05-03" and "coverage, benchmark_fresh" in q.subject and "95.0% < 98%" in q.body
     assert alerts.reconciliation_alert("snap-7", [], now) is None
-    rec = alerts.reconciliation_alert("snap-7", ["cash: broker 3,300.00 vs ledger 3,350.25 (tolerance 5.00)"], now)
+    rec = alerts.reconciliation_alert("snap-7", [Check("reconciliation", "cash", "cash: broker 3,300.00 vs ledger 3,350.25 (tolerance 5.00)")], now)
     assert rec.key == "reconciliation:snap-7" and "3,350.25" in rec.body
     failed = alerts.run_failed_alert(date(2024, 5, 6), "20240506T073000-4f2a", "30_signal raised KeyError 'AAPL'", now)
     assert failed.key == "run_failed:2024-05-06" and "KeyError" in failed.body
@@ -112,6 +116,33 @@ def test_quality_reconciliation_and_failed_run():
 
 
 SCHEDULE = Schedule()  # 07:30 Europe/London, Mon-Fri, XNYS
+
+
+def test_a_run_alerts_on_its_failed_quality_and_reconciliation_gates(tmp_path, monkeypatch):
+    """tradeops.outbox.run_alerts reads the manifest's gates as check records: one alert per failed gate,
+    each listing its reasons; passed gates say nothing."""
+    from types import SimpleNamespace
+
+    from tradeops import outbox
+    from tradeops.config import Policy, Workspace
+
+    monkeypatch.setenv("TRADEOPS_DB_URL", f"sqlite:///{tmp_path / 'absent' / 'ledger.db'}")  # the ledger alerts are skipped
+    ws = Workspace.at(tmp_path).ensure()
+    gates = [
+        {"name": "data_quality", "passed": False, "reasons": ["data quality gate 'coverage' failed: 95.0% < 98%"], "details": {}},
+        {"name": "reconciliation", "passed": False, "reasons": ["cash: broker 3,300.00 vs ledger 3,350.25"], "details": {"snapshot_id": "snap-7"}},
+        {"name": "confirmations", "passed": True, "reasons": [], "details": {}},
+    ]
+    manifest = SimpleNamespace(gates=gates, decision_session="2024-05-03", session_date="2024-05-06", run_id="r1")
+    found = outbox.run_alerts(ws, Policy(), manifest, None, uk(2024, 5, 6, 7, 40))
+    by_kind = {a.kind: a for a in found if a is not None}
+    assert by_kind[AlertKind.DATA_QUALITY].subject == "Data quality failed for 2024-05-03: data_quality"
+    assert "- data_quality: data quality gate 'coverage' failed: 95.0% < 98%" in by_kind[AlertKind.DATA_QUALITY].body
+    assert by_kind[AlertKind.RECONCILIATION_DRIFT].key == "reconciliation:snap-7"
+    assert "- cash: broker 3,300.00 vs ledger 3,350.25" in by_kind[AlertKind.RECONCILIATION_DRIFT].body
+    gates[0]["passed"] = gates[1]["passed"] = True
+    again = outbox.run_alerts(ws, Policy(), manifest, None, uk(2024, 5, 6, 7, 40))
+    assert not {AlertKind.DATA_QUALITY, AlertKind.RECONCILIATION_DRIFT} & {a.kind for a in again if a is not None}
 
 
 def _missing(runs, since, now, **kw):
@@ -198,7 +229,7 @@ def test_undelivered_alerts_are_retried_on_the_next_check(tmp_path):
     outbox = Outbox()
     outbox.fail = True
     store = JsonAlertStore(tmp_path / "alerts.json")
-    alert = alerts.data_quality_alert(date(2024, 5, 3), [("coverage", "95% < 98%")], clock())
+    alert = alerts.data_quality_alert(date(2024, 5, 3), [Check("quality", "coverage", "95% < 98%")], clock())
     assert Alerter(store, clock, outbox).dispatch([alert]) == []
     assert store.get(alert.key).attempts == 1 and store.get(alert.key).delivered_at is None
     outbox.fail = False

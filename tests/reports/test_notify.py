@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tradeops import alerts, notify
+from tradeops.checks import Check
 from tradeops.errors import ConfigError
 from tradeops.notify import NotifySettings, RetryPolicy, SmtpSettings
 
@@ -84,7 +85,7 @@ def test_ticket_arrives_by_email_with_attachments(smtp_server, ticket_files):
 def test_alert_arrives_by_email(smtp_server):
     controller, inbox = smtp_server
     now = datetime(2024, 5, 6, 7, 40, tzinfo=ZoneInfo("Europe/London"))
-    alert = alerts.data_quality_alert(date(2024, 5, 3), [("coverage", "95.0% < 98%")], now)
+    alert = alerts.data_quality_alert(date(2024, 5, 3), [Check("quality", "coverage", "95.0% < 98%")], now)
     assert notify.send_alert(alert, settings=_smtp_settings(controller.port), retry=FAST).ok
     mail = email.message_from_bytes(inbox.messages[0].content, policy=email.policy.default)
     assert mail["Subject"] == "[tradeops warning] Data quality failed for 2024-05-03: coverage"

@@ -38,25 +38,8 @@ from ..config import Quality
 from ..errors import DataError
 
 from ..checks import WARNING, Check
-from .panel import (
-    _days,
-    _pct,
-    _sane,
-    Assessment,
-    day,
-    disagreement,
-    found_nothing,
-    Panel,
-    PRICE_EPS,
-    quality_check,
-    quality_check_from_dict,
-    quality_check_to_dict,
-    scope_of,
-    session_days,
-    SPLIT_EPS,
-    SYMBOL_CHECKS,
-    SymbolStatus,
-)  # noqa: F401  (re-exported)
+from .panel import _days, _pct, _sane, Assessment, day, found_nothing, Panel, quality_check, quality_check_from_dict, quality_check_to_dict, scope_of
+from .panel import disagreement, PRICE_EPS, session_days, SPLIT_EPS, SYMBOL_CHECKS, SymbolStatus  # noqa: F401  (re-exported)
 
 from .history_checks import _agreement, Finding, HISTORY_CHECKS, history_findings  # noqa: F401  (re-exported)
 from .quality_gates import _cross_check_detail, _cross_check_done, _gates, _threshold
