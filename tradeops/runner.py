@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -90,13 +91,20 @@ def check_parameters(path: str | Path, given: dict) -> None:
         )
 
 
+@functools.cache
+def _html_exporter():
+    """One nbconvert exporter per process: a new one compiles its Jinja templates again (0.12 s a notebook)."""
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter()
+
+
 def export_html(notebook: Path) -> Path:
     """nbconvert HTML twin of an executed notebook, for auditors without Jupyter."""
     import nbformat
-    from nbconvert import HTMLExporter
 
     nb = nbformat.read(notebook, as_version=4)
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    body, _ = _html_exporter().from_notebook_node(nb)
     out = notebook.with_suffix(".html")
     write_atomic(out, body)
     return out
@@ -198,15 +206,25 @@ RESET_NAMESPACE = "get_ipython().reset(new_session=True)"
 # The last step freezes what the imports allocated out of the garbage collector's sight
 # (gc.freeze): the namespace reset before every stage collects garbage, and without it each
 # collection walked every object of pandas, SQLAlchemy and the rest, about 0.07 s per stage.
-PRELOAD = (
-    "import tradeops.stages, tradeops.ledger.api, tradeops.ledger.db, tradeops.tickets, tradeops.data.fetch, "
-    "tradeops.data.fx, tradeops.calendar, pyarrow.parquet, pandas_market_calendars, jsonschema, alembic.command; "
-    "import gc; gc.freeze()"
+PRELOAD_MODULES = (
+    "tradeops.stages",
+    "tradeops.ledger.api",
+    "tradeops.ledger.db",
+    "tradeops.tickets",
+    "tradeops.data.fetch",
+    "tradeops.data.fx",
+    "tradeops.calendar",
+    "pyarrow.parquet",
+    "pandas_market_calendars",
+    "jsonschema",
+    "alembic.command",
 )
+PRELOAD = f"import {', '.join(PRELOAD_MODULES)}; import gc; gc.freeze()"
 
 
-def _run_kernel_manager():
-    """A kernel manager whose every ``client()`` is one client, asked once whether the kernel is ready.
+def _run_kernel_manager(fork: bool = False):
+    """A kernel manager whose every ``client()`` is one client, asked once whether the kernel is ready,
+    and (``fork``) whose kernel is forked from the fork server of :mod:`tradeops.kernel_fork`.
 
     nbclient makes a new client for each notebook and waits for it to be ready,
     and jupyter_client's ready check ends by listening 0.2 s for stray IOPub
@@ -216,6 +234,8 @@ def _run_kernel_manager():
     not own the manager.  Async, because nbclient drives kernels asynchronously
     and a synchronous manager never notices a kernel that died.
     """
+    from queue import Empty
+
     from jupyter_client.asynchronous import AsyncKernelClient
     from jupyter_client.manager import AsyncKernelManager
 
@@ -227,12 +247,39 @@ def _run_kernel_manager():
                 super().start_channels(*args, **kwargs)
 
         async def wait_for_ready(self, timeout=None):
-            if not self._ready:
-                await super()._async_wait_for_ready(timeout=timeout)
-                self._ready = True
+            """jupyter_client's ready check (a kernel_info reply on the shell channel, then any
+            message on IOPub, which proves IOPub connected), without its last step: listening
+            0.2 s more for stray IOPub messages, which nbclient ignores anyway (it reads only
+            the messages of the cell it runs)."""
+            if self._ready:
+                return
+            deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+            while True:
+                self.kernel_info()
+                try:
+                    reply = await self.get_shell_msg(timeout=1)
+                    if reply["msg_type"] == "kernel_info_reply":
+                        await self.get_iopub_msg(timeout=0.2)
+                        self._handle_kernel_info_reply(reply)
+                        break
+                except Empty:
+                    pass
+                if not await self._async_is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+            self._ready = True
 
     class RunKernelManager(AsyncKernelManager):
         shared_client = None
+
+        async def _async_pre_start_kernel(self, **kw):
+            if fork and self.provisioner is None:
+                from .kernel_fork import ForkProvisioner
+
+                self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+                self.provisioner = ForkProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
+            return await super()._async_pre_start_kernel(**kw)
 
         def client(self, **kwargs):
             if self.shared_client is None:
@@ -259,8 +306,8 @@ class RunKernel:
     process changed nothing.  Use as a context manager.
     """
 
-    def __init__(self, run_dir: Path, preload: str = PRELOAD, ready_timeout: float = 60, log: Path | None = None):
-        self.run_dir, self.preload, self.ready_timeout = Path(run_dir), preload, ready_timeout
+    def __init__(self, run_dir: Path, preload: str = PRELOAD, ready_timeout: float = 60, log: Path | None = None, fork: bool = True):
+        self.run_dir, self.preload, self.ready_timeout, self.fork = Path(run_dir), preload, ready_timeout, fork
         self.log = log or self.run_dir / "kernels.log"  # the kernels' own chatter, kept with the run
         self._km = None
         self.started = 0  # kernel processes started for this run (tests read it)
@@ -268,15 +315,25 @@ class RunKernel:
     def _start(self):
         from jupyter_core.utils import run_sync
 
-        km = _run_kernel_manager()
+        km = _run_kernel_manager(self.fork)
         with open(self.log, "ab") as log:
-            run_sync(km.start_kernel)(cwd=str(self.run_dir), extra_arguments=[f"--IPKernelApp.exec_lines={self.preload}"], stdout=log, stderr=log)
+            run_sync(km.start_kernel)(
+                cwd=str(self.run_dir),
+                extra_arguments=[f"--IPKernelApp.exec_lines={self.preload}", "--HistoryManager.hist_file=:memory:"],
+                stdout=log,
+                stderr=log,
+            )
         self.started += 1
         return km
 
     def start(self) -> "RunKernel":
-        """Start the kernel now (it is started on first use otherwise)."""
-        if self._km is None:
+        """Get the kernel going now: a forking kernel starts its fork server (whose imports then
+        overlap the caller's work) and is forked on first use; any other kernel starts now."""
+        if self.fork:
+            from .kernel_fork import warm
+
+            warm()
+        elif self._km is None:
             self._km = self._start()
         return self
 
@@ -306,7 +363,8 @@ class RunKernel:
         from jupyter_core.utils import run_sync
 
         for _ in range(2):
-            self.start()
+            if self._km is None:
+                self._km = self._start()
             if run_sync(self._prepare)(self._km):
                 return self._km
             self.retire()

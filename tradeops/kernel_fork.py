@@ -1,0 +1,137 @@
+"""Run kernels forked from a process that has already imported the stages' modules.
+
+A run's kernel spends most of its start-up importing (pandas, SQLAlchemy, the calendars,
+parquet: about 1.2 s on this machine idle, more under load) before the first stage can
+start; a process that runs several runs (the bench, the tests, ``runs verify``, a retired
+kernel's successor) paid it once per kernel.  The standard library's fork server
+(:mod:`multiprocessing.forkserver`) is a single-threaded process started once per parent
+that imports a list of modules and then forks a child for each request: a kernel forked
+from it starts with those modules imported and ready, in about a tenth of a second.
+
+:class:`ForkProvisioner` is a jupyter_client kernel provisioner that launches the
+IPython kernel (``ipykernel``) this way instead of as a new interpreter; everything else
+(connection file, ports, messaging, interrupt, kill, shutdown) is jupyter_client's.  The
+child takes the environment and working directory the kernel manager gives it (the fork
+server's own were fixed when it started), writes its output to the kernel log, and is a
+fresh process: nothing of the parent's state but imported modules, the same as a new
+interpreter after the preload.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import types
+from typing import Any
+
+from jupyter_client.provisioning import LocalProvisioner
+
+# What the fork server imports once: the stages and the heavy modules they use on first
+# call, and ipykernel itself.  The last one freezes the imports' objects out of the garbage
+# collector's sight, as the run's kernel does (tradeops.runner.PRELOAD).
+PRELOAD_MODULES = ["tradeops.kernel_preload"]
+LAUNCHER = ["-m", "ipykernel_launcher"]
+BIND_TIMEOUT = 30  # seconds to wait for a forked kernel to open its log and bind its sockets
+
+_context = None
+
+
+def context():
+    """The fork-server context of this process, its preload set before the server starts."""
+    global _context
+    if _context is None:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD_MODULES)
+        _context = ctx
+    return _context
+
+
+def warm() -> None:
+    """Start the fork server now (its imports then overlap whatever the caller does next)."""
+    from multiprocessing import forkserver
+
+    context()
+    forkserver.ensure_running()
+
+
+def _kernel_main(argv: list[str], env: dict[str, str], cwd: str, log: str | None, bound: Any) -> None:
+    """The forked child: the kernel manager's environment and folder, output to the log, then ipykernel.
+    ``bound`` (a pipe's end) says when the log is open and the kernel's sockets are bound: the
+    parent may rename the log after that, and its client connects at once (a client that
+    connects first waits for ZeroMQ's next reconnect, 0.1 s later)."""
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    if log:
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # the kernel's interrupt (the fork server ignores SIGINT)
+    from ipykernel.kernelapp import IPKernelApp
+
+    app = IPKernelApp.instance()  # IPKernelApp.launch_instance, with the word sent between its two steps
+    app.initialize(argv)
+    bound.send(True)
+    bound.close()
+    app.start()
+
+
+class _Process:
+    """The forked kernel as jupyter_client's provisioner expects a process (Popen's methods)."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, proc: Any):
+        self._proc, self.pid = proc, proc.pid
+
+    def poll(self) -> int | None:
+        return self._proc.exitcode
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self._proc.join(timeout)
+        return self._proc.exitcode
+
+    def send_signal(self, signum: int) -> None:
+        if self._proc.exitcode is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+class ForkProvisioner(LocalProvisioner):  # type: ignore[misc]
+    """Launch ``python -m ipykernel_launcher ...`` as a child of the fork server; any other command as jupyter_client does."""
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
+        if cmd[1:3] != LAUNCHER:
+            return await super().launch_kernel(cmd, **kwargs)
+        out = kwargs.get("stdout")
+        log = getattr(out, "name", None) if out is not None else None
+        cwd = str(kwargs.get("cwd") or os.getcwd())
+        env = dict(kwargs.get("env") or os.environ)
+        ctx = context()
+        bound, bound_child = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_kernel_main, args=(cmd[3:], env, cwd, log if isinstance(log, str) else None, bound_child), daemon=False)
+        main = sys.modules["__main__"]
+        # A child of the fork server first re-imports the caller's main script unless it is a
+        # package's __main__ (multiprocessing's "safe importing of main module"): a kernel needs
+        # nothing of it, and an unguarded script would run again in every kernel.
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            proc.start()
+        finally:
+            sys.modules["__main__"] = main
+        bound_child.close()
+        try:
+            bound.poll(BIND_TIMEOUT)  # a child that dies first is the kernel manager's to notice
+        finally:
+            bound.close()
+        self.process = _Process(proc)
+        self.pid, self.pgid, self.cwd = proc.pid, None, cwd  # no process group of its own: signal the kernel alone
+        return self.connection_info
