@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, time, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Mapping, Sequence
 
 from ..checks import Check
@@ -37,7 +37,7 @@ from ..errors import ValidationError
 from ..ledger.fill_checks import line_checks
 from ..ledger.inputs import FUTURE_SLACK, FillInput, parse_symbol
 from ..cashplan import conversion_fee
-from ..ledger.money import MONEY_PLACES, PRICE_PLACES, RATIO_PLACES, UNITS_PLACES, ZERO, account_value
+from ..ledger.money import MONEY_PLACES, PRICE_PLACES, RATIO_PLACES, UNITS_PLACES, ZERO, NumberError, account_value, parse_decimal
 from .model import LineView, TicketView
 
 STATUSES = {"executed": "EXECUTED", "partial": "PARTIAL", "not_executed": "NOT_EXECUTED"}
@@ -114,22 +114,20 @@ def parse_number(text: str, places: int, *, positive: bool = False, default: Dec
     if "," in body:
         raise FieldError(f"“{raw}”: use a dot for decimals and no commas, e.g. 1234.56.")
     try:
-        value = Decimal(body)
-    except InvalidOperation:
-        raise FieldError(f"“{raw}” is not a number. Type digits, with a dot for decimals, e.g. 141.20.") from None
-    if not value.is_finite():
+        value, problem = parse_decimal(body, places), None
+    except NumberError as err:  # the ledger's parser; its sign is judged first, then the places it keeps
+        value, problem = err.number, err.code
+    if value is None or problem == "not_finite":
         raise FieldError(f"“{raw}” is not a number. Type digits, with a dot for decimals, e.g. 141.20.")
     if value < 0:
         raise FieldError(f"{raw} is negative. Enter it without a minus sign.")
     if positive and value == 0:
         raise FieldError("Must be more than 0.")
-    try:
-        fitted = value.quantize(Decimal(1).scaleb(-places))
-    except InvalidOperation:
-        raise FieldError(f"{raw} is too large.") from None
-    if fitted != value:
+    if problem == "too_large":
+        raise FieldError(f"{raw} is too large.")
+    if problem == "too_many_places":
         raise FieldError(f"{raw} has more than {places} decimal places.")
-    return fitted
+    return value
 
 
 def parse_clock(text: str) -> time:
