@@ -5,7 +5,8 @@ message as data, keyed ``"<line>.<field>"`` for ticket lines (``"2.price"``)
 and by field name for the other forms; ``"form"`` holds a message about the
 whole form.  Nothing is written when any message is present.
 
-The limits are the ledger's own (``tradeops.ledger.api.confirm_ticket``): a
+The limits are the ledger's own (``tradeops.ledger.fill_checks.line_checks``,
+which ``tradeops.ledger.api.confirm_ticket`` applies): a
 price outside the line's band or more than the line asks for is refused
 unless the executor explains it (stored as the fill's ``override_reason``);
 a sell of units the ledger does not hold, a time in the future and bad
@@ -28,13 +29,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, time, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Mapping, Sequence
 
+from ..checks import Check
 from ..errors import ValidationError
+from ..ledger.fill_checks import line_checks
 from ..ledger.inputs import FUTURE_SLACK, FillInput, parse_symbol
 from ..cashplan import conversion_fee
-from ..ledger.money import MONEY_PLACES, PRICE_PLACES, RATIO_PLACES, UNITS_PLACES, ZERO, account_value
+from ..ledger.money import MONEY_PLACES, PRICE_PLACES, RATIO_PLACES, UNITS_PLACES, ZERO, NumberError, account_value, parse_decimal
 from .model import LineView, TicketView
 
 STATUSES = {"executed": "EXECUTED", "partial": "PARTIAL", "not_executed": "NOT_EXECUTED"}
@@ -111,22 +114,20 @@ def parse_number(text: str, places: int, *, positive: bool = False, default: Dec
     if "," in body:
         raise FieldError(f"“{raw}”: use a dot for decimals and no commas, e.g. 1234.56.")
     try:
-        value = Decimal(body)
-    except InvalidOperation:
-        raise FieldError(f"“{raw}” is not a number. Type digits, with a dot for decimals, e.g. 141.20.") from None
-    if not value.is_finite():
+        value, problem = parse_decimal(body, places), None
+    except NumberError as err:  # the ledger's parser; its sign is judged first, then the places it keeps
+        value, problem = err.number, err.code
+    if value is None or problem == "not_finite":
         raise FieldError(f"“{raw}” is not a number. Type digits, with a dot for decimals, e.g. 141.20.")
     if value < 0:
         raise FieldError(f"{raw} is negative. Enter it without a minus sign.")
     if positive and value == 0:
         raise FieldError("Must be more than 0.")
-    try:
-        fitted = value.quantize(Decimal(1).scaleb(-places))
-    except InvalidOperation:
-        raise FieldError(f"{raw} is too large.") from None
-    if fitted != value:
+    if problem == "too_large":
+        raise FieldError(f"{raw} is too large.")
+    if problem == "too_many_places":
         raise FieldError(f"{raw} has more than {places} decimal places.")
-    return fitted
+    return value
 
 
 def parse_clock(text: str) -> time:
@@ -182,6 +183,32 @@ def _fill_summary(line: LineView) -> str:
     return f"{STATUS_LABELS[f.status]}, {units_text(f.units)} shares at {money(f.price)}" + (
         f" ({money(f.account_amount, line.sign)} at {rate_text(f.fx_rate)})" if f.converts and f.account_amount is not None else ""
     )
+
+
+def _finding_text(finding: Check, line: LineView) -> str:
+    """The page's words for a finding of the ledger's ``line_checks`` (the executor may accept it with an explanation)."""
+    v = finding.values
+    if finding.code == "price_band":
+        return (
+            f"{money(v['price'])} is outside this line's band: the ticket allowed {money(v['low'])} to {money(v['high'])} "
+            f"(reference {money(v['reference'])} ± {units_text(v['band'] * 100)}%). Check the price in eToro."
+        )
+    if finding.code == "buy_value":
+        spent = f"{money(v['gross'])} = {money(v['spent'], line.sign)} at {rate_text(v['fx_rate'])}" if line.converts else money(v["spent"])
+        return (
+            f"{units_text(v['units'])} shares × {money(v['price'])} = {spent} is more than this line asks for "
+            f"({money(v['value'], line.sign)}, at most {money(v['limit'], line.sign)} with the band)."
+        )
+    if finding.code == "sell_units":
+        return f"{units_text(v['units'])} shares is more than this line asks to sell (about {units_text(v['approx_units'])})."
+    if finding.code == "executed_short":
+        what, whole = (
+            (money(v["done"], line.sign), money(v["asked"], line.sign))
+            if v["side"] == "BUY"
+            else (f"{units_text(v['done'])} shares", f"{units_text(v['asked'])} shares")
+        )
+        return f"“Executed” means all of it, but {what} is well short of {whole}. If only part was filled, choose Partial."
+    return "“Partial” means only part was filled, but this is (nearly) all of the line. If it was all filled, choose Executed."
 
 
 def check_line(entry: LineEntry, line: LineView, ticket: TicketView, held: Decimal, now: datetime) -> tuple[FillInput | None, dict[str, str]]:
@@ -248,32 +275,16 @@ def check_line(entry: LineEntry, line: LineView, ticket: TicketView, held: Decim
         elif filled_at.replace(second=0) > window.end:
             soft["time"] = f"At {hhmm(filled_at)} the ticket had expired: it could only be traded {hhmm(window.start)}–{hhmm(window.end)} UK time on {day}."
     units, price = values.get("units"), values.get("price")
-    if price is not None and abs(price - line.reference_price) > line.reference_price * line.band:
-        soft["price"] = (
-            f"{money(price)} is outside this line's band: the ticket allowed {money(line.price_low)} to {money(line.price_high)} "
-            f"(reference {money(line.reference_price)} ± {units_text(line.band * 100)}%). Check the price in eToro."
-        )
-    if units is not None and line.side == "SELL" and units > held:
+    selling_more_than_held = units is not None and line.side == "SELL" and units > held
+    if selling_more_than_held:
         hard["units"] = (
             f"The ledger holds only {units_text(held)} {line.symbol} shares, so {units_text(units)} cannot have been sold. Check the units in eToro."
         )
-    elif units is not None and price is not None:
-        paid = units * price if not line.converts else units * price / rate  # in the account currency
-        done, asked = (paid, line.value) if line.side == "BUY" else (units, line.approx_units)
-        if line.side == "BUY" and done > line.max_value:
-            spent = f"{money(units * price)} = {money(done, line.sign)} at {rate_text(rate)}" if line.converts else money(done)
-            soft["units"] = (
-                f"{units_text(units)} shares × {money(price)} = {spent} is more than this line asks for "
-                f"({money(line.value, line.sign)}, at most {money(line.max_value, line.sign)} with the band)."
-            )
-        elif line.side == "SELL" and units > line.max_units:
-            soft["units"] = f"{units_text(units)} shares is more than this line asks to sell (about {units_text(line.approx_units)})."
-        elif status == "EXECUTED" and done < asked * (1 - line.band):
-            what = money(done, line.sign) if line.side == "BUY" else f"{units_text(done)} shares"
-            whole = money(asked, line.sign) if line.side == "BUY" else f"{units_text(asked)} shares"
-            soft["status"] = f"“Executed” means all of it, but {what} is well short of {whole}. If only part was filled, choose Partial."
-        elif status == "PARTIAL" and done >= asked * (1 - line.band):
-            soft["status"] = "“Partial” means only part was filled, but this is (nearly) all of the line. If it was all filled, choose Executed."
+    fx = rate if line.converts else None
+    for finding in line_checks(line.side, line.reference_price, line.band, line.value, line.approx_units, status, units, price, fx):
+        if finding.values["field"] != "price" and selling_more_than_held:
+            continue
+        soft[finding.values["field"]] = _finding_text(finding, line)
     errors = dict(hard)
     if explanation is None:
         errors.update({k: f"{v} {EXPLAIN}" for k, v in soft.items() if k not in errors})

@@ -26,36 +26,69 @@ CENT = Decimal("0.01")
 ZERO = Decimal(0)
 
 
+NUMBER_CODES = ("empty", "not_a_number", "not_finite", "too_large", "too_many_places")
+
+
+class NumberError(ValidationError):
+    """A value that is not a number of the kind asked for: ``code`` says why (one of
+    :data:`NUMBER_CODES`), ``number`` is the Decimal read (None when there was none)."""
+
+    def __init__(self, code: str, message: str, number: Decimal | None = None):
+        super().__init__(message)
+        self.code = code
+        self.number = number
+
+
+def parse_decimal(value: str | Decimal, places: int) -> Decimal:
+    """The one decimal parser: ``value`` (text or a Decimal) as a Decimal of exactly ``places`` places.
+
+    Text is read by ``Decimal`` as given (surrounding whitespace ignored; each
+    caller trims and strips its own extras first).  Raises :class:`NumberError`:
+    ``empty`` (""), ``not_a_number``, ``not_finite`` (NaN, Infinity),
+    ``too_large`` (it cannot keep ``places`` places) or ``too_many_places``
+    (it has more than ``places`` places: never rounded).
+    """
+    if isinstance(value, str):
+        if not value:
+            raise NumberError("empty", "empty, expected a number")
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise NumberError("not_a_number", f"{value!r} is not a decimal number (use '.' as the decimal point, no thousands separators)") from None
+    else:
+        number = value
+    if not number.is_finite():
+        raise NumberError("not_finite", f"{number} is not a finite number", number)
+    try:
+        fitted = number.quantize(Decimal(1).scaleb(-places))
+    except InvalidOperation:
+        raise NumberError("too_large", f"{number} is too large", number) from None
+    if fitted != number:
+        raise NumberError("too_many_places", f"{number} has more than {places} decimal places", number)
+    return fitted
+
+
 def to_decimal(value: object, field: str, places: int, *, where: str = "") -> Decimal:
     """Parse ``value`` (Decimal, int or str; never float) into a Decimal.
 
     Raises ValidationError naming ``where`` and ``field`` when the value is
-    not a finite number or has more than ``places`` decimal places.
+    not a finite number or has more than ``places`` decimal places (a
+    :class:`NumberError` with its code for what :func:`parse_decimal` refuses).
+    Text is trimmed and its underscores dropped ('1_000.50').
     """
     prefix = f"{where}, field '{field}'" if where else f"field '{field}'"
     if isinstance(value, (bool, float)):
         raise ValidationError(f"{prefix}: {value!r} is a {type(value).__name__}; pass a Decimal or a string such as '12.34'")
     if isinstance(value, str):
-        text = value.strip().replace("_", "")
-        if not text:
-            raise ValidationError(f"{prefix}: empty, expected a number")
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            raise ValidationError(f"{prefix}: {text!r} is not a decimal number (use '.' as the decimal point, no thousands separators)") from None
+        value = value.strip().replace("_", "")
     elif isinstance(value, int):
         value = Decimal(value)
     elif not isinstance(value, Decimal):
         raise ValidationError(f"{prefix}: {value!r} ({type(value).__name__}) is not a number")
-    if not value.is_finite():
-        raise ValidationError(f"{prefix}: {value} is not a finite number")
     try:
-        fitted = value.quantize(Decimal(1).scaleb(-places))
-    except InvalidOperation:
-        raise ValidationError(f"{prefix}: {value} is too large") from None
-    if fitted != value:
-        raise ValidationError(f"{prefix}: {value} has more than {places} decimal places")
-    return fitted
+        return parse_decimal(value, places)
+    except NumberError as err:
+        raise NumberError(err.code, f"{prefix}: {err}", err.number) from None
 
 
 def booked_value(units: Decimal, price: Decimal) -> Decimal:
