@@ -134,3 +134,53 @@ def test_the_daily_run_module_imports_no_pandas_before_its_kernel_starts():
     code = "import sys, tradeops.daily; print(sorted(m for m in ('pandas', 'numpy', 'papermill') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_forked_kernel_is_a_fresh_process_with_the_environment_and_folder_of_its_launch(tmp_path, monkeypatch):
+    """tradeops.kernel_fork: the run's kernel is forked from the fork server, not from this
+    process: it sees an environment variable set after the server started (the server's own
+    environment is older), runs in the run folder, has the stages' modules imported already,
+    and sees nothing of this process's state (a module attribute changed here)."""
+    import os
+
+    import tradeops.calendar
+    from tradeops.runner import RunKernel
+
+    src, run = tmp_path / "nb", tmp_path / "run"
+    src.mkdir(), run.mkdir()
+    with RunKernel(run) as kernel:  # the fork server is up (or starting) from here on
+        monkeypatch.setenv("TRADEOPS_PROBE", "set after the fork server started")
+        monkeypatch.setattr(tradeops.calendar, "FIRST_YEAR", 1066)
+        probe = (
+            "import json, os, sys\n"
+            "import tradeops.calendar\n"
+            "json.dump({'env': os.environ.get('TRADEOPS_PROBE'), 'cwd': os.getcwd(), 'pid': os.getpid(), 'ppid': os.getppid(),\n"
+            "           'preloaded': 'tradeops.stages' in sys.modules, 'first_year': tradeops.calendar.FIRST_YEAR}, open('probe.json', 'w'))"
+        )
+        make_notebook(src, "probe", "tag = ''\n", probe)
+        outcome = execute_stage(Stage("probe"), run, {"tag": "x"}, notebook_dir=src, export=False, km=kernel.take(), timeout=60)
+        assert outcome.ok, outcome.error
+    seen = json.loads((run / "probe.json").read_text())
+    assert seen["env"] == "set after the fork server started" and Path(seen["cwd"]) == run.resolve()
+    assert seen["preloaded"] and seen["first_year"] != 1066  # warm imports, none of this process's state
+    assert os.getpid() not in (seen["pid"], seen["ppid"])  # a child of the fork server, not of this process
+    assert kernel.started == 1
+
+
+def test_a_run_kernel_started_from_an_unguarded_script_does_not_run_the_script_again(tmp_path):
+    """multiprocessing's children re-import the parent's main script unless told otherwise: a
+    kernel started from a script without ``if __name__ == '__main__'`` must not run it twice."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import pathlib, sys\n"
+        "from tradeops.runner import RunKernel\n"
+        "here = pathlib.Path(sys.argv[1])\n"
+        "with open(here / 'ran.txt', 'a') as f:\n"
+        "    f.write('ran\\n')\n"
+        "with RunKernel(here, ready_timeout=60) as kernel:\n"
+        "    kernel.take()\n"
+        "print('kernel ready')\n"
+    )
+    out = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert out.returncode == 0 and "kernel ready" in out.stdout, out.stderr[-2000:]
+    assert (tmp_path / "ran.txt").read_text() == "ran\n"
