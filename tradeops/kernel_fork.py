@@ -28,31 +28,34 @@ from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 
-# What the fork server imports once: the stages and the heavy modules they use on first
-# call, and ipykernel itself.  The last one freezes the imports' objects out of the garbage
-# collector's sight, as the run's kernel does (tradeops.runner.PRELOAD).
+# What the fork server imports once, unless told otherwise (:func:`warm`): for the daily run,
+# the stages and the heavy modules they use on first call, and ipykernel itself (the page's
+# server preloads tradeops.dashboard.kernel_preload instead).
 PRELOAD_MODULES = ["tradeops.kernel_preload"]
+# what ipykernel imports while a kernel initialises (its debugger brings debugpy: 0.06 s)
+IPYKERNEL = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "IPython.core.completerlib", "IPython.extensions.storemagic", "psutil")
+NAME = "tradeops-fork"  # the provisioner's entry point (pyproject.toml), for Voilà's kernels
 LAUNCHER = ["-m", "ipykernel_launcher"]
 BIND_TIMEOUT = 30  # seconds to wait for a forked kernel to open its log and bind its sockets
 
 _context = None
 
 
-def context():
-    """The fork-server context of this process, its preload set before the server starts."""
+def context(preload: list[str] | None = None):
+    """The fork-server context of this process; the first call fixes what the server imports."""
     global _context
     if _context is None:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(PRELOAD_MODULES)
+        ctx.set_forkserver_preload(list(preload or PRELOAD_MODULES))
         _context = ctx
     return _context
 
 
-def warm() -> None:
+def warm(preload: list[str] | None = None) -> None:
     """Start the fork server now (its imports then overlap whatever the caller does next)."""
     from multiprocessing import forkserver
 
-    context()
+    context(preload)
     forkserver.ensure_running()
 
 
@@ -109,7 +112,7 @@ class ForkProvisioner(LocalProvisioner):  # type: ignore[misc]
     """Launch ``python -m ipykernel_launcher ...`` as a child of the fork server; any other command as jupyter_client does."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
-        if cmd[1:3] != LAUNCHER:
+        if cmd[1:3] != LAUNCHER or os.path.realpath(cmd[0]) != os.path.realpath(sys.executable):  # another kernel, or another Python
             return await super().launch_kernel(cmd, **kwargs)
         out = kwargs.get("stdout")
         log = getattr(out, "name", None) if out is not None else None

@@ -7,12 +7,10 @@ import gc
 import importlib
 import os
 
+from tradeops.kernel_fork import IPYKERNEL
 from tradeops.runner import PRELOAD_MODULES
 
-# what ipykernel imports while a kernel initialises (its debugger brings debugpy: 0.06 s)
-IPYKERNEL = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "IPython.core.completerlib", "IPython.extensions.storemagic", "psutil")
-
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # debugpy's import-time notice about frozen modules, on the fork server's stderr
-for _name in (*PRELOAD_MODULES, *IPYKERNEL, "tradeops.kernel_fork"):
+for _name in (*PRELOAD_MODULES, *IPYKERNEL):
     importlib.import_module(_name)
 gc.freeze()

@@ -81,7 +81,7 @@ def served(tmp_path, request):
     ws, url, ticket_id, launch = _serve(tmp_path, dict(os.environ), short=getattr(request, "param", False))
     engine = db.make_engine(url)
     with server.running(launch, tmp_path / "voila.log") as proc:
-        yield SimpleNamespace(ws=ws, engine=engine, ticket_id=ticket_id, url=launch.url, tmp=tmp_path)
+        yield SimpleNamespace(ws=ws, engine=engine, ticket_id=ticket_id, url=launch.url, tmp=tmp_path, pid=proc.pid)
     engine.dispose()
     assert proc.poll() is not None, "Voilà is still running after the test"
 
@@ -369,9 +369,21 @@ def _wait_for_log(log: Path, text: str, seconds: float = 60.0) -> str:
     pytest.fail(f"{text!r} not in the server's log within {seconds:.0f} s")
 
 
+def _assert_forked_kernel(server_pid: int) -> None:
+    """The page's kernel is a child of the server's fork server (tradeops.kernel_fork), not a new interpreter."""
+    import psutil
+
+    children = psutil.Process(server_pid).children()
+    forkservers = [p for p in children if "multiprocessing.forkserver" in " ".join(p.cmdline())]
+    assert len(forkservers) == 1, [p.cmdline()[:3] for p in children]
+    assert not [p for p in children if "ipykernel_launcher" in " ".join(p.cmdline())]  # no kernel started the old way
+    assert forkservers[0].children(), "no kernel forked from the fork server"
+
+
 def test_the_pre_heated_kernel_reads_the_ledger_when_the_page_is_asked_for(browser, served):
-    """Voilà starts a kernel ahead (--preheat_kernel); it imports the package and waits before it
-    reads the ledger, so a fill and a deposit recorded while it waits are on the page it serves."""
+    """Voilà starts a kernel ahead (--preheat_kernel), forked from the fork server that imported the
+    package while the server started; it waits before it reads the ledger, so a fill and a deposit
+    recorded while it waits are on the page it serves."""
     from datetime import timedelta
 
     from tradeops.dashboard.app import WAITING
@@ -385,6 +397,7 @@ def test_the_pre_heated_kernel_reads_the_ledger_when_the_page_is_asked_for(brows
         api.record_fill(s, served.ticket_id, 1, "executed", units="5", price="141.20", fees="0", filled_at=at, actor="test")
         cash = api.compute_cash(s).amount
     assert cash == D("18386.00") + D("500.00") + D("706.00")
+    _assert_forked_kernel(served.pid)
     page = _open(browser, served.url)
     assert "Using pre-heated kernel" in log.read_text(errors="replace")  # this page was served by the waiting kernel
     assert page.get_by_text(f"Ledger cash ${cash:,.2f}").is_visible()  # the deposit and the fill

@@ -23,12 +23,23 @@ def test_localhost_needs_no_token_and_hides_tracebacks(tmp_path):
     argv = " ".join(launch.argv)
     assert launch.argv[:3] == [sys.executable, "-m", "tradeops.dashboard.serve"] and str(server.NOTEBOOK) in launch.argv
     assert "--preheat_kernel=True" in launch.argv and "--pool_size=1" in launch.argv
+    assert f"--KernelProvisionerFactory.default_provisioner_name={server.FORK_PROVISIONER}" in launch.argv
     assert "--Voila.ip=127.0.0.1" in argv and "--port=8866" in argv and "--show_tracebacks=False" in argv
     assert "--strip_sources=True" in argv and "--token" not in launch.argv and not launch.token
     assert f"'websocket_max_message_size': {server.WEBSOCKET_MAX_BYTES}" in argv  # an oversized screenshot reaches the page's check
     assert launch.env["TRADEOPS_HOME"] == str(tmp_path.resolve())
     assert launch.env["TRADEOPS_DB_URL"] == "postgresql+psycopg://x@db/l" and "JUPYTER_TOKEN" not in launch.env
     assert launch.url == "http://127.0.0.1:8866/"
+
+
+def test_the_fork_provisioner_is_installed_under_the_name_the_server_asks_for():
+    """pyproject.toml's entry point: jupyter_client finds tradeops.kernel_fork.ForkProvisioner by that name."""
+    from jupyter_client.provisioning import KernelProvisionerFactory
+
+    from tradeops.kernel_fork import NAME, ForkProvisioner
+
+    assert server.FORK_PROVISIONER == NAME
+    assert KernelProvisionerFactory.instance().provisioners[NAME].load() is ForkProvisioner
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::", "example.org"])

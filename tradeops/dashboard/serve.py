@@ -5,7 +5,8 @@ first, so its skip of the ``rfc3987_syntax`` import (see ``tradeops/__init__.py`
 applies to the server too: Jupyter Server's event schemas go through jsonschema,
 whose "iri" format check would otherwise build a Lark grammar at start (about
 0.8 s of CPU before the server listens); and the first page request waits for
-the pre-heated kernel (:func:`_first_request_waits_for_the_pool`).  :func:`tradeops.dashboard.server.launch_spec`
+the pre-heated kernel (:func:`_first_request_waits_for_the_pool`); and the page's kernels are
+forked from a fork server started before Voilà is imported (:mod:`tradeops.kernel_fork`).  :func:`tradeops.dashboard.server.launch_spec`
 builds the arguments.
 """
 
@@ -43,7 +44,15 @@ def _first_request_waits_for_the_pool() -> None:
     VoilaHandler.get_generator = get_generator
 
 
+# What the page's kernels need before the page is read: the package's page, the widgets, the
+# kernel and the socket it waits on (tradeops.dashboard.kernel_preload imports them).
+KERNEL_PRELOAD = ["tradeops.dashboard.kernel_preload"]
+
+
 def main() -> None:
+    from tradeops.kernel_fork import warm
+
+    warm(KERNEL_PRELOAD)  # first: the fork server imports the page's modules while Voilà starts
     from voila.app import main as voila_main
 
     _first_request_waits_for_the_pool()

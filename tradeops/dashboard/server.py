@@ -45,6 +45,7 @@ WEBSOCKET_MAX_BYTES = 64 * 1024 * 1024
 # being opened (and the executor's first entries) still compete for the CPU: a kernel start is 2-4 s of CPU on
 # a busy 2-core machine (a page opened sooner gets a kernel started for it, as before)
 REFILL_DELAY_S = 30.0
+FORK_PROVISIONER = "tradeops-fork"  # tradeops.kernel_fork.NAME, its entry point in pyproject.toml
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,9 @@ def launch_spec(
         "--preheat_kernel=True",
         "--pool_size=1",
         f"--VoilaKernelManager.fill_delay={REFILL_DELAY_S}",
+        # its kernels are forked from a fork server that imported the page's modules while the server
+        # started (tradeops.dashboard.serve), instead of each starting an interpreter and importing
+        f"--KernelProvisionerFactory.default_provisioner_name={FORK_PROVISIONER}",
     ]
     if token:
         env["JUPYTER_TOKEN"] = token
