@@ -352,3 +352,16 @@ def test_a_new_pound_account_shows_a_zero_split(session):
     pnl = api.compute_pnl(session, {}, account="fresh")  # no holdings: no rate needed
     assert (pnl.trading_price, pnl.trading_fx, pnl.unrealized_price, pnl.unrealized_fx) == (0, 0, 0, 0)
     assert pnl.split_to_the_penny() == (0, 0, 0) and api.compute_cash(session, account="fresh") == Money(D("500"), "GBP")
+
+
+def test_the_confirmations_gate_judges_a_pound_line_in_pounds(uk):
+    """T1 asked for £1,000.00 of AAPL and was confirmed EXECUTED for 10 units at $100.00 at 1.27:
+    10 x 100 / 1.27 = £787.40, short of the £970.00 the 3% band allows: ambiguous (was it partial?).
+    Compared in dollars ($1,000.00 against 1,000) it looked complete.  T2's lines (£347.83 of £350,
+    £312.50 of £320) are within the band."""
+    from tradeops.ledger import gates
+
+    result = gates.confirmations_gate(uk, before=date(2024, 1, 11), account=UK)
+    assert not result.passed and result.details["missing"] == []
+    assert len(result.reasons) == 1 and "T1 line 1 (BUY AAPL ~1,000.00)" in result.reasons[0]
+    assert "confirmed EXECUTED but filled 787.40 of 1000.00: was it partial?" in result.reasons[0]

@@ -19,6 +19,7 @@ from ..checks import Gate
 from ..errors import DataError, LedgerError
 from ..reconcile import Tolerances
 from . import api
+from .fill_checks import line_checks
 from .models import Event, Ticket
 
 
@@ -132,18 +133,17 @@ def drawdown_gate(session: Session, risk, prices: api.PriceSeries | None = None,
 
 
 def _ambiguity(line, fill) -> str | None:
-    """Why a confirmation contradicts itself (None if it does not)."""
+    """Why a confirmation contradicts itself (None if it does not): the status warnings of the fill
+    rules (:func:`tradeops.ledger.fill_checks.line_checks`), a BUY's amount in the account currency."""
     if fill.status == "NOT_EXECUTED" or fill.override_reason:
         return None
-    if line.side == "BUY":
-        done, asked = fill.units * fill.price, line.value
-    else:
-        done, asked = fill.units, line.approx_units
-    nearly_all = asked * (1 - line.band)
-    if fill.status == "EXECUTED" and done < nearly_all:
-        return f"confirmed EXECUTED but filled {done:.2f} of {asked:.2f}: was it partial?"
-    if fill.status == "PARTIAL" and done >= nearly_all:
-        return f"confirmed PARTIAL but filled {done:.2f} of {asked:.2f}: was it executed in full?"
+    found = line_checks(line.side, line.reference_price, line.band, line.value, line.approx_units, fill.status, fill.units, fill.price, fill.fx_rate)
+    for c in found:
+        done, asked = c.values.get("done"), c.values.get("asked")
+        if c.code == "executed_short":
+            return f"confirmed EXECUTED but filled {done:.2f} of {asked:.2f}: was it partial?"
+        if c.code == "partial_full":
+            return f"confirmed PARTIAL but filled {done:.2f} of {asked:.2f}: was it executed in full?"
     return None
 
 
