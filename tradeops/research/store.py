@@ -140,7 +140,7 @@ def clean_research_bars(
         eod[col] = eod[col].astype(str)
     notes = [f"bars from clean snapshot {report.output['snapshot']} ({path}), built from {origin} as of {as_of}; quality {'PASS' if report.passed else 'FAIL'}"]
     failed = [c for c in report.checks if scope_of(c) == "gate" and not c.passed]
-    live_only = all(c.name in LIVE_GATES for c in failed)
+    live_only = all(c.code in LIVE_GATES for c in failed)
     if failed and not live_only:
         raise DataError(f"research data from {folder} failed the data-quality gate: {'; '.join(report.reasons)}")
     if failed:
