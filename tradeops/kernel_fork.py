@@ -19,11 +19,14 @@ interpreter after the preload.
 
 from __future__ import annotations
 
+import gc
+import importlib
 import multiprocessing
 import os
 import signal
 import sys
 import types
+from collections.abc import Iterable
 from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
@@ -57,6 +60,16 @@ def warm(preload: list[str] | None = None) -> None:
 
     context(preload)
     forkserver.ensure_running()
+
+
+def preload(modules: Iterable[str]) -> None:
+    """What a fork server's preload module does: import ``modules`` and what ipykernel imports to
+    start a kernel, then freeze the imports' objects out of the garbage collector's sight (as the
+    run kernel's own preload does)."""
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # debugpy's import-time notice about frozen modules, on the server's stderr
+    for name in (*modules, *IPYKERNEL):
+        importlib.import_module(name)
+    gc.freeze()
 
 
 def _kernel_main(argv: list[str], env: dict[str, str], cwd: str, log: str | None, bound: Any) -> None:
@@ -114,13 +127,13 @@ class ForkProvisioner(LocalProvisioner):  # type: ignore[misc]
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
         if cmd[1:3] != LAUNCHER or os.path.realpath(cmd[0]) != os.path.realpath(sys.executable):  # another kernel, or another Python
             return await super().launch_kernel(cmd, **kwargs)
-        out = kwargs.get("stdout")
-        log = getattr(out, "name", None) if out is not None else None
+        log = getattr(kwargs.get("stdout"), "name", None)  # the kernel log the manager opened
+        log = log if isinstance(log, str) else None
         cwd = str(kwargs.get("cwd") or os.getcwd())
         env = dict(kwargs.get("env") or os.environ)
         ctx = context()
         bound, bound_child = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_kernel_main, args=(cmd[3:], env, cwd, log if isinstance(log, str) else None, bound_child), daemon=False)
+        proc = ctx.Process(target=_kernel_main, args=(cmd[3:], env, cwd, log, bound_child), daemon=False)
         main = sys.modules["__main__"]
         # A child of the fork server first re-imports the caller's main script unless it is a
         # package's __main__ (multiprocessing's "safe importing of main module"): a kernel needs

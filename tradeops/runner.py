@@ -222,9 +222,9 @@ PRELOAD_MODULES = (
 PRELOAD = f"import {', '.join(PRELOAD_MODULES)}; import gc; gc.freeze()"
 
 
-def _run_kernel_manager(fork: bool = False):
+def _run_kernel_manager():
     """A kernel manager whose every ``client()`` is one client, asked once whether the kernel is ready,
-    and (``fork``) whose kernel is forked from the fork server of :mod:`tradeops.kernel_fork`.
+    and whose kernel is forked from the fork server of :mod:`tradeops.kernel_fork`.
 
     nbclient makes a new client for each notebook and waits for it to be ready,
     and jupyter_client's ready check ends by listening 0.2 s for stray IOPub
@@ -274,7 +274,7 @@ def _run_kernel_manager(fork: bool = False):
         shared_client = None
 
         async def _async_pre_start_kernel(self, **kw):
-            if fork and self.provisioner is None:
+            if self.provisioner is None:
                 from .kernel_fork import ForkProvisioner
 
                 self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
@@ -293,10 +293,10 @@ def _run_kernel_manager(fork: bool = False):
 class RunKernel:
     """One kernel for all of a run's stages, with a clean namespace for each.
 
-    The kernel starts as soon as the run knows it will run (:func:`tradeops.daily.run_daily`
-    starts it before its calendar and ledger checks, so the kernel's start-up and the
-    package's imports overlap the parent's own work), in ``cwd`` with the modules the stages
-    use imported once (``preload``).  :meth:`bind` gives it the run folder once there is
+    Its fork server starts as soon as the run knows it will run (:func:`tradeops.daily.run_daily`
+    calls :meth:`start` before its calendar and ledger checks, so the server's imports overlap
+    the parent's own work); the kernel is forked from it for the first stage, in ``cwd``, with
+    the modules the stages use imported (``preload``).  :meth:`bind` gives it the run folder once there is
     one.  Before every stage the kernel moves to the run folder and its user namespace is
     reset (variables, history, execution count), so a stage sees nothing of the stage before
     but the files it wrote; only the imported modules stay warm.  A stage that did not end
@@ -306,8 +306,8 @@ class RunKernel:
     process changed nothing.  Use as a context manager.
     """
 
-    def __init__(self, run_dir: Path, preload: str = PRELOAD, ready_timeout: float = 60, log: Path | None = None, fork: bool = True):
-        self.run_dir, self.preload, self.ready_timeout, self.fork = Path(run_dir), preload, ready_timeout, fork
+    def __init__(self, run_dir: Path, preload: str = PRELOAD, ready_timeout: float = 60, log: Path | None = None):
+        self.run_dir, self.preload, self.ready_timeout = Path(run_dir), preload, ready_timeout
         self.log = log or self.run_dir / "kernels.log"  # the kernels' own chatter, kept with the run
         self._km = None
         self.started = 0  # kernel processes started for this run (tests read it)
@@ -315,10 +315,11 @@ class RunKernel:
     def _start(self):
         from jupyter_core.utils import run_sync
 
-        km = _run_kernel_manager(self.fork)
+        km = _run_kernel_manager()
         with open(self.log, "ab") as log:
             run_sync(km.start_kernel)(
                 cwd=str(self.run_dir),
+                # the history in memory: a run's kernels share no IPython history file across runs
                 extra_arguments=[f"--IPKernelApp.exec_lines={self.preload}", "--HistoryManager.hist_file=:memory:"],
                 stdout=log,
                 stderr=log,
@@ -327,14 +328,11 @@ class RunKernel:
         return km
 
     def start(self) -> "RunKernel":
-        """Get the kernel going now: a forking kernel starts its fork server (whose imports then
-        overlap the caller's work) and is forked on first use; any other kernel starts now."""
-        if self.fork:
-            from .kernel_fork import warm
+        """Get the kernel going now: start the fork server (its imports then overlap the caller's
+        work); the kernel is forked from it on first use (:meth:`take`)."""
+        from .kernel_fork import warm
 
-            warm()
-        elif self._km is None:
-            self._km = self._start()
+        warm()
         return self
 
     def bind(self, run_dir: Path) -> None:
