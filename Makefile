@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	@# the package's bytecode, as pip writes it for the installed libraries (an editable install gets none):
+	@# where PYTHONDONTWRITEBYTECODE is set, every kernel would compile ~40 modules from source as it starts
+	$(PY) -m compileall -q tradeops
 	touch $(STAMP)
 
 venv: $(STAMP) ## create .venv and install the pinned stack

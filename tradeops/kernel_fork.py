@@ -26,7 +26,7 @@ import os
 import signal
 import sys
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
@@ -72,6 +72,15 @@ def preload(modules: Iterable[str]) -> None:
     gc.freeze()
 
 
+def plain_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` with every name and value a plain ``str``, as the child is sent it.
+
+    Voilà names its variables with members of a str enum (``voila.utils.ENV_VARIABLE``); sent as
+    they are, the child unpickles them by importing ``voila.utils``, i.e. Jupyter Server and
+    nbconvert: 0.4 s (idle) before the page's kernel starts."""
+    return {str.__str__(name): str.__str__(value) for name, value in environ.items()}
+
+
 def _kernel_main(argv: list[str], env: dict[str, str], cwd: str, log: str | None, bound: Any) -> None:
     """The forked child: the kernel manager's environment and folder, output to the log, then ipykernel.
     ``bound`` (a pipe's end) says when the log is open and the kernel's sockets are bound: the
@@ -90,9 +99,22 @@ def _kernel_main(argv: list[str], env: dict[str, str], cwd: str, log: str | None
 
     app = IPKernelApp.instance()  # IPKernelApp.launch_instance, with the word sent between its two steps
     app.initialize(argv)
+    _register_with_the_kernel()
     bound.send(True)
     bound.close()
     app.start()
+
+
+def _register_with_the_kernel() -> None:
+    """What a preloaded module would have done on import in a running kernel, done now that there is one.
+
+    ipywidgets registers its comm targets when imported inside a kernel; imported by the fork
+    server, before any kernel, it registered none.  Without ``jupyter.widget.control`` the page
+    cannot fetch every widget's state in one message: it asks for each widget's state in a round
+    trip of its own (357 requests, and a busy/idle pair for each, on the demo's page)."""
+    widgets = sys.modules.get("ipywidgets")
+    if widgets is not None:
+        widgets.register_comm_target()
 
 
 class _Process:
@@ -130,7 +152,7 @@ class ForkProvisioner(LocalProvisioner):  # type: ignore[misc]
         log = getattr(kwargs.get("stdout"), "name", None)  # the kernel log the manager opened
         log = log if isinstance(log, str) else None
         cwd = str(kwargs.get("cwd") or os.getcwd())
-        env = dict(kwargs.get("env") or os.environ)
+        env = plain_environment(kwargs.get("env") or os.environ)
         ctx = context()
         bound, bound_child = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_kernel_main, args=(cmd[3:], env, cwd, log, bound_child), daemon=False)

@@ -2,6 +2,7 @@
 any kernel starts, failed and killed stages kept in the archive with HTML."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -165,6 +166,39 @@ def test_a_forked_kernel_is_a_fresh_process_with_the_environment_and_folder_of_i
     assert seen["preloaded"] and seen["first_year"] != 1066  # warm imports, none of this process's state
     assert os.getpid() not in (seen["pid"], seen["ppid"])  # a child of the fork server, not of this process
     assert kernel.started == 1
+
+
+def test_a_forked_kernel_gets_voilas_enum_named_variables_as_plain_strings(tmp_path):
+    """Voilà names the variables it gives its kernels with a str enum (voila.utils.ENV_VARIABLE).
+    The forked kernel is sent them as plain strings: it sees them, and never imports voila.utils
+    (Jupyter Server and nbconvert, 0.4 s of the page's start) to unpickle them."""
+    from jupyter_client.manager import KernelManager
+    from voila.utils import ENV_VARIABLE
+
+    from tradeops.kernel_fork import ForkProvisioner, plain_environment
+
+    env = {**os.environ, ENV_VARIABLE.VOILA_PREHEAT: "True"}
+    assert {type(k) for k in plain_environment(env)} == {str} and plain_environment(env)["VOILA_PREHEAT"] == "True"
+    km = KernelManager(kernel_name="python3")
+    km.kernel_id = "probe"
+    km.provisioner = ForkProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
+    km.start_kernel(env=env, cwd=str(tmp_path))
+    try:
+        assert isinstance(km.provisioner, ForkProvisioner) and km.provisioner.pgid is None  # forked, not a new interpreter
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        seen: list[str] = []
+        reply = kc.execute_interactive(
+            "import json, os, sys; print(json.dumps([os.environ.get('VOILA_PREHEAT'), 'voila.utils' in sys.modules]))",
+            timeout=60,
+            output_hook=lambda msg: seen.append(msg["content"]["text"]) if msg["msg_type"] == "stream" else None,
+        )
+        kc.stop_channels()
+    finally:
+        km.shutdown_kernel(now=True)
+    assert reply["content"]["status"] == "ok"
+    assert json.loads("".join(seen)) == ["True", False]
 
 
 def test_a_run_kernel_started_from_an_unguarded_script_does_not_run_the_script_again(tmp_path):
