@@ -17,6 +17,7 @@ import pytest
 
 from tradeops.calendar import get_calendar
 from tradeops.dashboard import app_from_env, build_app
+from tradeops.dashboard.app import TABS
 from tradeops.dashboard.demo import create_demo, record, universe
 from tradeops.ledger import api, db
 from tradeops.tickets import build_ticket
@@ -235,6 +236,7 @@ def test_no_ticket_at_all(tmp_path, clock):
     engine = db.init_db(ws.default_db_url)
     page = build_app(ws, engine=engine, clock=clock)
     assert "There is no open ticket" in page.ticket.header.value and page.ticket.save.layout.display == "none"
+    page.tabs.selected_index = TABS.index("History")
     assert "No tickets yet" in page.history.body.value
     engine.dispose()
 
@@ -369,11 +371,32 @@ def test_kill_switch_on_needs_a_reason_and_off_needs_a_confirmation(page, demo, 
 def test_history_shows_past_tickets_with_their_confirmations(page, demo, kit):
     kit.enter(page.ticket.forms[1], "executed", units="5", price="141", time=kit.fill_time(page), notes="<script>alert(1)</script>")
     assert page.ticket.submit().ok
+    page.tabs.selected_index = TABS.index("History")
     text = page.history.body.value
     assert text.index(demo.ticket_id) < text.index("TICKET-", text.index(demo.ticket_id) + 1)  # newest first
     assert "1/3 confirmed" in text and "2/2 confirmed" in text
     assert "confirmed by test: line 1 SELL AAPL: executed 5 @ $141.00" in text
     assert "<script>" not in page.ticket.cards.children[1].value and "&lt;script&gt;" in page.ticket.cards.children[1].value
+
+
+def test_the_history_is_read_when_its_tab_is_opened_and_kept_current_while_open(page, demo, kit, monkeypatch):
+    """A Save redraws the page from the ledger; the history (20 tickets with their fills) is read only
+    while its tab is open, and read afresh each time it is opened."""
+    from tradeops.dashboard import model
+
+    reads = []
+    real = model.history
+    monkeypatch.setattr(model, "history", lambda *a, **k: reads.append(1) or real(*a, **k))
+    kit.enter(page.ticket.forms[1], "executed", units="5", price="141", time=kit.fill_time(page))
+    assert page.ticket.submit().ok and reads == []  # saved on the Ticket tab: the history was not read
+    page.tabs.selected_index = TABS.index("History")
+    assert len(reads) == 1 and "1/3 confirmed" in page.history.body.value  # opened: what was just saved is there
+    kit.enter(page.ticket.forms[2], "not_executed", reason="eToro was down")
+    assert page.ticket.submit().ok and len(reads) == 2 and "2/3 confirmed" in page.history.body.value  # open: kept current
+    page.tabs.selected_index = TABS.index("Ticket")
+    monkeypatch.setattr(model, "history", lambda *a, **k: 1 / 0)
+    page.tabs.selected_index = TABS.index("History")
+    assert "Something went wrong" in page.history.body.value  # a failed read is a sentence, not a traceback
 
 
 def test_the_page_explains_a_ledger_that_is_not_set_up(tmp_path, monkeypatch):

@@ -62,14 +62,28 @@ class Dashboard:
         self.widget = w.VBox([w.HTML(render.STYLE), self.title, self.account_bar, self.tabs])
         self.widget.add_class("to-page")
         self._task: asyncio.Task | None = None
+        self.tabs.observe(self._on_tab, "selected_index")
         self.refresh()
+
+    def history_shown(self) -> bool:
+        return self.tabs.selected_index == TABS.index("History")
+
+    def _on_tab(self, _change) -> None:
+        """The history is read when its tab is opened (and kept current while it is open): it is 20
+        tickets with their fills, more than half of a Save's time if read on every redraw."""
+        if self.history_shown():
+            self.history.load(self._read_history)
+
+    def _read_history(self) -> list[model.HistoryEntry]:
+        with db.transaction(self.engine, self.clock) as s:
+            return model.history(s, self.policy, self.tz, account=self.account)
 
     def now(self) -> datetime:
         return self.clock.now().astimezone(self.tz)
 
     # ------------------------------------------------------------------ reading
     def refresh(self, ticket_id: str | None = None) -> None:
-        """Reload everything from the ledger (one read transaction) and redraw."""
+        """Reload everything from the ledger (one read transaction) and redraw; the history only while its tab is open."""
         with db.transaction(self.engine, self.clock) as s:
             waiting = model.tickets_to_confirm(s, account=self.account)
             if ticket_id is None and self.ticket.ticket is not None and self.ticket.ticket.ticket_id in waiting:
@@ -81,13 +95,14 @@ class Dashboard:
             ticket = ticket or model.current_ticket(s, self.policy, self.tz, account=self.account)
             account = model.account_view(s, account=self.account)
             spendable = model.budget_cash(s, ticket, account=self.account)
-            history = model.history(s, self.policy, self.tz, account=self.account)
+            history = model.history(s, self.policy, self.tz, account=self.account) if self.history_shown() else None
         now = self.now()
         self.account_bar.value = render.account_bar(account, now)
         self.ticket.show(ticket, waiting, now, spendable)
         self.snapshot_panel.show(account, ticket)
         self.kill.show(account)
-        self.history.show(history)
+        if history is not None:
+            self.history.show(history)
 
     def tick(self) -> None:
         self.ticket.tick(self.now())

@@ -474,3 +474,8 @@ class HistoryPanel:
 
     def show(self, entries: list[HistoryEntry]) -> None:
         self.body.value = render.history(entries)
+
+    @guarded("body")
+    def load(self, read: Callable[[], list[HistoryEntry]]) -> None:
+        """Read the history (the tab was opened) and show it; a failure is a sentence in the tab."""
+        self.show(read())
