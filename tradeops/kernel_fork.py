@@ -8,9 +8,11 @@ kernel's successor) paid it once per kernel.  The standard library's fork server
 that imports a list of modules and then forks a child for each request: a kernel forked
 from it starts with those modules imported and ready, in about a tenth of a second.
 
-:class:`ForkProvisioner` is a jupyter_client kernel provisioner that launches the
-IPython kernel (``ipykernel``) this way instead of as a new interpreter; everything else
-(connection file, ports, messaging, interrupt, kill, shutdown) is jupyter_client's.  The
+:class:`tradeops.kernel_provisioner.ForkProvisioner` is the jupyter_client kernel provisioner
+that launches the IPython kernel (``ipykernel``) this way instead of as a new interpreter;
+everything else (connection file, ports, messaging, interrupt, kill, shutdown) is
+jupyter_client's.  This module imports no jupyter_client, so a caller can start the fork
+server (:func:`warm`) before it imports anything heavy.  The
 child takes the environment and working directory the kernel manager gives it (the fork
 server's own were fixed when it started), writes its output to the kernel log, and is a
 fresh process: nothing of the parent's state but imported modules, the same as a new
@@ -25,11 +27,8 @@ import multiprocessing
 import os
 import signal
 import sys
-import types
 from collections.abc import Iterable, Mapping
 from typing import Any
-
-from jupyter_client.provisioning import LocalProvisioner
 
 # What the fork server imports once, unless told otherwise (:func:`warm`): for the daily run,
 # the stages and the heavy modules they use on first call, and ipykernel itself (the page's
@@ -81,7 +80,7 @@ def plain_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {str.__str__(name): str.__str__(value) for name, value in environ.items()}
 
 
-def _kernel_main(argv: list[str], env: dict[str, str], cwd: str, log: str | None, bound: Any) -> None:
+def kernel_main(argv: list[str], env: dict[str, str], cwd: str, log: str | None, bound: Any) -> None:
     """The forked child: the kernel manager's environment and folder, output to the log, then ipykernel.
     ``bound`` (a pipe's end) says when the log is open and the kernel's sockets are bound: the
     parent may rename the log after that, and its client connects at once (a client that
@@ -115,61 +114,3 @@ def _register_with_the_kernel() -> None:
     widgets = sys.modules.get("ipywidgets")
     if widgets is not None:
         widgets.register_comm_target()
-
-
-class _Process:
-    """The forked kernel as jupyter_client's provisioner expects a process (Popen's methods)."""
-
-    stdin = stdout = stderr = None
-
-    def __init__(self, proc: Any):
-        self._proc, self.pid = proc, proc.pid
-
-    def poll(self) -> int | None:
-        return self._proc.exitcode
-
-    def wait(self, timeout: float | None = None) -> int | None:
-        self._proc.join(timeout)
-        return self._proc.exitcode
-
-    def send_signal(self, signum: int) -> None:
-        if self._proc.exitcode is None:
-            os.kill(self.pid, signum)
-
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
-
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
-
-
-class ForkProvisioner(LocalProvisioner):  # type: ignore[misc]
-    """Launch ``python -m ipykernel_launcher ...`` as a child of the fork server; any other command as jupyter_client does."""
-
-    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
-        if cmd[1:3] != LAUNCHER or os.path.realpath(cmd[0]) != os.path.realpath(sys.executable):  # another kernel, or another Python
-            return await super().launch_kernel(cmd, **kwargs)
-        log = getattr(kwargs.get("stdout"), "name", None)  # the kernel log the manager opened
-        log = log if isinstance(log, str) else None
-        cwd = str(kwargs.get("cwd") or os.getcwd())
-        env = plain_environment(kwargs.get("env") or os.environ)
-        ctx = context()
-        bound, bound_child = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_kernel_main, args=(cmd[3:], env, cwd, log, bound_child), daemon=False)
-        main = sys.modules["__main__"]
-        # A child of the fork server first re-imports the caller's main script unless it is a
-        # package's __main__ (multiprocessing's "safe importing of main module"): a kernel needs
-        # nothing of it, and an unguarded script would run again in every kernel.
-        sys.modules["__main__"] = types.ModuleType("__main__")
-        try:
-            proc.start()
-        finally:
-            sys.modules["__main__"] = main
-        bound_child.close()
-        try:
-            bound.poll(BIND_TIMEOUT)  # a child that dies first is the kernel manager's to notice
-        finally:
-            bound.close()
-        self.process = _Process(proc)
-        self.pid, self.pgid, self.cwd = proc.pid, None, cwd  # no process group of its own: signal the kernel alone
-        return self.connection_info

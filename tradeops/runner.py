@@ -275,7 +275,7 @@ def _run_kernel_manager():
 
         async def _async_pre_start_kernel(self, **kw):
             if self.provisioner is None:
-                from .kernel_fork import ForkProvisioner
+                from .kernel_provisioner import ForkProvisioner
 
                 self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
                 self.provisioner = ForkProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)

@@ -33,10 +33,11 @@ def test_localhost_needs_no_token_and_hides_tracebacks(tmp_path):
 
 
 def test_the_fork_provisioner_is_installed_under_the_name_the_server_asks_for():
-    """pyproject.toml's entry point: jupyter_client finds tradeops.kernel_fork.ForkProvisioner by that name."""
+    """pyproject.toml's entry point: jupyter_client finds tradeops.kernel_provisioner.ForkProvisioner by that name."""
     from jupyter_client.provisioning import KernelProvisionerFactory
 
-    from tradeops.kernel_fork import NAME, ForkProvisioner
+    from tradeops.kernel_fork import NAME
+    from tradeops.kernel_provisioner import ForkProvisioner
 
     assert server.FORK_PROVISIONER == NAME
     assert KernelProvisionerFactory.instance().provisioners[NAME].load() is ForkProvisioner

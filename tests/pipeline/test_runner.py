@@ -175,7 +175,8 @@ def test_a_forked_kernel_gets_voilas_enum_named_variables_as_plain_strings(tmp_p
     from jupyter_client.manager import KernelManager
     from voila.utils import ENV_VARIABLE
 
-    from tradeops.kernel_fork import ForkProvisioner, plain_environment
+    from tradeops.kernel_fork import plain_environment
+    from tradeops.kernel_provisioner import ForkProvisioner
 
     env = {**os.environ, ENV_VARIABLE.VOILA_PREHEAT: "True"}
     assert {type(k) for k in plain_environment(env)} == {str} and plain_environment(env)["VOILA_PREHEAT"] == "True"
