@@ -402,6 +402,8 @@ def test_the_pre_heated_kernel_reads_the_ledger_when_the_page_is_asked_for(brows
     page = browser.new_page(viewport={"width": 1100, "height": 1000})
     page.set_default_timeout(TIMEOUT_MS)
     page.on("websocket", lambda ws: (ws.on("framesent", lambda f: sent.append(f)), ws.on("framereceived", lambda f: received.append(f))))
+    scripts = []
+    page.on("response", lambda r: scripts.append(r.url) if "/labextensions/" in r.url and r.url.endswith(".js") else None)
     page.goto(served.url)
     page.get_by_role("button", name="Save confirmation").wait_for()
     # the forked kernel registered ipywidgets' comm targets (tradeops.kernel_fork): the page fetched every
@@ -409,6 +411,9 @@ def test_the_pre_heated_kernel_reads_the_ledger_when_the_page_is_asked_for(brows
     frames = [f.encode() if isinstance(f, str) else f for f in sent + received]
     assert any(b'"update_states"' in f for f in frames), "the widgets' states did not come in one message"
     assert not any(b'"request_state"' in f for f in frames), "the page asked for widgets' states one by one"
+    # the page's JupyterLab extensions are the widgets' and Voilà's widget manager, not every one installed
+    loaded = {re.search(r"/labextensions/((?:@[^/]+/)?[^/]+)/", url).group(1) for url in scripts}
+    assert loaded and loaded <= set(server.PAGE_EXTENSIONS) and "@jupyter-widgets/jupyterlab-manager" in loaded, loaded
     assert "Using pre-heated kernel" in log.read_text(errors="replace")  # this page was served by the waiting kernel
     assert page.get_by_text(f"Ledger cash ${cash:,.2f}").is_visible()  # the deposit and the fill
     assert page.locator(".to-card", has_text="AAPL").get_by_text("Recorded: EXECUTED").is_visible()

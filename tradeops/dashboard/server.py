@@ -45,6 +45,9 @@ WEBSOCKET_MAX_BYTES = 64 * 1024 * 1024
 # being opened (and the executor's first entries) still compete for the CPU: a kernel start is 2-4 s of CPU on
 # a busy 2-core machine (a page opened sooner gets a kernel started for it, as before)
 REFILL_DELAY_S = 30.0
+# the JupyterLab extensions the page loads: the widgets and Voilà's widget manager (its ipywidgets 8 build and
+# the 7 one; Voilà keeps the one that matches the widgets installed)
+PAGE_EXTENSIONS = ["@jupyter-widgets/jupyterlab-manager", "@voila-dashboards/widgets-manager8", "@voila-dashboards/widgets-manager7"]
 FORK_PROVISIONER = "tradeops-fork"  # tradeops.kernel_fork.NAME, its entry point in pyproject.toml
 
 
@@ -92,6 +95,8 @@ def launch_spec(
         "--strip_sources=True",
         "--theme=light",
         "--VoilaConfiguration.file_allowlist=[]",
+        # the page's scripts: Voilà's and the widgets' only, not every JupyterLab extension installed beside them
+        f"--VoilaConfiguration.extension_allowlist={PAGE_EXTENSIONS}",
         f"--Voila.tornado_settings={{'websocket_max_message_size': {WEBSOCKET_MAX_BYTES}}}",
         # one kernel started with the server and kept waiting: it imports the package ahead and reads the
         # ledger only when a page asks for it (notebooks/dashboard.ipynb waits for the request)
