@@ -86,9 +86,12 @@ def served(tmp_path, request):
     assert proc.poll() is not None, "Voilà is still running after the test"
 
 
-def _open(browser, url: str, width: int = 1100):
+def _open(browser, url: str, width: int = 1100, watch=None):
+    """The page at ``url`` once Save is shown; ``watch(page)`` runs before it is asked for (to listen to its traffic)."""
     page = browser.new_page(viewport={"width": width, "height": 1000})
     page.set_default_timeout(TIMEOUT_MS)
+    if watch is not None:
+        watch(page)
     page.goto(url)
     page.get_by_role("button", name="Save confirmation").wait_for()
     return page
@@ -398,14 +401,13 @@ def test_the_pre_heated_kernel_reads_the_ledger_when_the_page_is_asked_for(brows
         cash = api.compute_cash(s).amount
     assert cash == D("18386.00") + D("500.00") + D("706.00")
     _assert_forked_kernel(served.pid)
-    sent, received = [], []
-    page = browser.new_page(viewport={"width": 1100, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.on("websocket", lambda ws: (ws.on("framesent", lambda f: sent.append(f)), ws.on("framereceived", lambda f: received.append(f))))
-    scripts = []
-    page.on("response", lambda r: scripts.append(r.url) if "/labextensions/" in r.url and r.url.endswith(".js") else None)
-    page.goto(served.url)
-    page.get_by_role("button", name="Save confirmation").wait_for()
+    sent, received, scripts = [], [], []
+
+    def watch(page):
+        page.on("websocket", lambda ws: (ws.on("framesent", lambda f: sent.append(f)), ws.on("framereceived", lambda f: received.append(f))))
+        page.on("response", lambda r: scripts.append(r.url) if "/labextensions/" in r.url and r.url.endswith(".js") else None)
+
+    page = _open(browser, served.url, watch=watch)
     # the forked kernel registered ipywidgets' comm targets (tradeops.kernel_fork): the page fetched every
     # widget's state in one message, not in a round trip per widget (357 of them, before)
     frames = [f.encode() if isinstance(f, str) else f for f in sent + received]

@@ -45,9 +45,8 @@ WEBSOCKET_MAX_BYTES = 64 * 1024 * 1024
 # being opened (and the executor's first entries) still compete for the CPU: a kernel start is 2-4 s of CPU on
 # a busy 2-core machine (a page opened sooner gets a kernel started for it, as before)
 REFILL_DELAY_S = 30.0
-# the JupyterLab extensions the page loads: the widgets and Voilà's widget manager (its ipywidgets 8 build and
-# the 7 one; Voilà keeps the one that matches the widgets installed)
-PAGE_EXTENSIONS = ["@jupyter-widgets/jupyterlab-manager", "@voila-dashboards/widgets-manager8", "@voila-dashboards/widgets-manager7"]
+# the JupyterLab extensions the page loads: the widgets and Voilà's widget manager for ipywidgets 8 (pinned)
+PAGE_EXTENSIONS = ["@jupyter-widgets/jupyterlab-manager", "@voila-dashboards/widgets-manager8"]
 FORK_PROVISIONER = "tradeops-fork"  # tradeops.kernel_fork.NAME, its entry point in pyproject.toml
 
 
